@@ -1,0 +1,341 @@
+"""The `limner` command line: a thin layer over the library.
+
+    limner generate "two red apples to the left of a blue cup" --out runs --seed 0
+    limner generate "..." --json                    # machine-readable summary on stdout
+    limner generate "..." --run-id my-run --resume  # continue an interrupted run
+    limner edit photo.png "make the cup blue" --out runs
+    limner check image.png --prompt "a red apple" --json
+    limner tools list [--config sdxl]
+    limner perf show | profile | history            # performance matrix (PASM / APU)
+    limner train apo --data DIR --model ID --out DIR
+
+User mistakes (empty prompt, unwritable --out, bad config, unreadable image) print one line and exit 2;
+set LIMNER_DEBUG=1 to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from limner import __version__
+
+app = typer.Typer(
+    name="limner",
+    help="Compositional image generation by an agent that knows its tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+tools_app = typer.Typer(help="The configured tools.", no_args_is_help=True)
+app.add_typer(tools_app, name="tools")
+
+err = Console(stderr=True)
+out = Console()
+
+#: Exceptions that mean "the user asked for something that cannot be done": one line, exit 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, FileNotFoundError, PermissionError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from limner.config import ConfigError
+    from limner.runs import RunError
+
+    return (*USER_ERRORS, ConfigError, RunError)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"limner {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """limner: plan, route by measured skill, verify, repair."""
+
+
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", "-c", help="YAML config file or preset name (sandbox, sdxl, flux, ...).")
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output root for run directories.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (runs are deterministic under it).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")]
+
+
+def _load(config: str | None, **overrides: Any) -> Any:
+    from limner.config import load_config
+
+    cfg = load_config(config, **overrides)
+    if cfg.threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
+        try:
+            import torch
+
+            torch.set_num_threads(cfg.threads)
+        except ImportError:
+            pass
+    return cfg
+
+
+def _validate_prompt(prompt: str, what: str = "prompt") -> str:
+    text = prompt.strip()
+    if not text:
+        raise ValueError(f"the {what} is empty")
+    if len(text) > 2000:
+        raise ValueError(f"the {what} is {len(text)} characters long; the limit is 2000")
+    return text
+
+
+def _progress_printer(json_mode: bool) -> Any:
+    """A callback that renders each agent step as one readable line (on stderr in --json mode)."""
+    console = err if json_mode else out
+
+    def show(step: Any) -> None:
+        kind = getattr(step, "type", "?")
+        line = f"[dim]round {getattr(step, 'round', 0)}[/] [bold]{kind:<10}[/]"
+        if kind == "analysis":
+            names = ", ".join(f"{e.count}×{e.color + ' ' if e.color else ''}{e.cls}" for e in step.scene.elements)
+            line += f" {names}"
+            if step.scene.relations:
+                line += " · " + "; ".join(f"{r.subject} {r.predicate} {r.object}" for r in step.scene.relations)
+        elif kind == "plan":
+            line += " " + " → ".join(f"{s.kind}: {s.instruction}" for s in step.subtasks)
+        elif kind == "tool":
+            status = "ok" if step.result.ok else f"[red]failed: {step.result.error}[/]"
+            line += f" {step.call.tool} ({step.result.duration_s * 1000:.0f} ms) {status}"
+        elif kind == "evaluation":
+            v = step.verdict
+            line += f" score {v.score:.2f}, {sum(c.passed for c in v.checks)}/{len(v.checks)} checks pass"
+            if v.failed:
+                line += " [yellow](" + "; ".join(c.evidence for c in v.failed[:3]) + ")[/]"
+        elif kind == "reflection":
+            line += f" {step.next_action}: {step.reasoning}"
+        elif kind == "final":
+            line += f" {step.image_path} score {step.score:.2f}{' ✓' if step.passed else ''}"
+        console.print(line, highlight=False, soft_wrap=True)
+
+    return show
+
+
+def _summary(store: Any, final: Any, started: float) -> dict[str, Any]:
+    written = sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return {
+        "run_id": store.run_id,
+        "run_dir": str(store.root),
+        "final_image": str(store.root / "final.png"),
+        "manifest": str(store.root / "manifest.json"),
+        "trajectory": str(store.root / "trajectory.jsonl"),
+        "files": written,
+        "status": store.manifest.status,
+        "score": final.score,
+        "passed": final.passed,
+        "rounds": final.round,
+        "simulated": store.manifest.simulated,
+        "timings": {"total_s": round(time.perf_counter() - started, 3), **store.manifest.summary.get("timings", {})},
+    }
+
+
+def _run_agent(kind: str, json_mode: bool, body: Any) -> None:
+    """Shared error handling of generate/edit: user errors one line, everything recorded in the run."""
+    started = time.perf_counter()
+    try:
+        store, final = body()
+    except _user_errors() as e:
+        raise fail(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; continue with --resume --run-id <id>", code=130) from None
+    summary = _summary(store, final, started)
+    store.close()
+    if json_mode:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        out.print(f"[green]done[/] {kind}: {summary['final_image']} (score {final.score:.2f})", highlight=False)
+        if summary["simulated"]:
+            out.print("[dim]sandbox world: the images and scores are simulated, not a real model's.[/]")
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What to draw.")],
+    out_dir: OutOpt = None,
+    seed: SeedOpt = None,
+    config: ConfigOpt = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", min=1, help="Maximum evaluate→repair rounds.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run directory.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run named by --run-id.")] = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Generate an image for PROMPT with the agent (analyse → plan → route → evaluate → repair)."""
+
+    def body() -> Any:
+        from limner.agent.loop import run_generate
+        from limner.runs import RunStore
+
+        text = _validate_prompt(prompt)
+        cfg = _load(config, out_dir=out_dir, seed=seed, **({"agent": {"rounds": rounds}} if rounds else {}))
+        store = RunStore.open_or_create(
+            cfg.out_dir, run_id, resume=resume, prompt=text, kind="generate", seed=cfg.seed,
+            config=cfg.model_dump(mode="json"), simulated=_is_simulated(cfg),
+        )
+        if store.manifest.prompt != text:
+            raise ValueError(f"run {store.run_id!r} was started with a different prompt: {store.manifest.prompt!r}")
+        final = run_generate(text, cfg, store, progress=_progress_printer(json_mode))
+        return store, final
+
+    _run_agent("generate", json_mode, body)
+
+
+@app.command()
+def edit(
+    image: Annotated[Path, typer.Argument(help="Image to edit (PNG/JPEG).")],
+    instruction: Annotated[str, typer.Argument(help="What to change, e.g. 'make the cup blue'.")],
+    out_dir: OutOpt = None,
+    seed: SeedOpt = None,
+    config: ConfigOpt = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run directory.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run named by --run-id.")] = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Edit IMAGE by INSTRUCTION through the same verify-and-repair loop."""
+
+    def body() -> Any:
+        from limner.agent.loop import run_edit
+        from limner.runs import RunStore
+
+        text = _validate_prompt(instruction, "instruction")
+        _open_image(image)
+        cfg = _load(config, out_dir=out_dir, seed=seed)
+        store = RunStore.open_or_create(
+            cfg.out_dir, run_id, resume=resume, prompt=text, kind="edit", seed=cfg.seed,
+            config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve())}, simulated=_is_simulated(cfg),
+        )
+        final = run_edit(image, text, cfg, store, progress=_progress_printer(json_mode))
+        return store, final
+
+    _run_agent("edit", json_mode, body)
+
+
+@app.command()
+def check(
+    image: Annotated[Path, typer.Argument(help="Image to judge.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The prompt the image should show.")],
+    config: ConfigOpt = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Judge IMAGE against PROMPT: one check per element and relation, each with its evidence."""
+    try:
+        from limner.agent.loop import check as check_image
+
+        text = _validate_prompt(prompt)
+        _open_image(image)
+        cfg = _load(config)
+        verdict = check_image(image, text, cfg)
+    except _user_errors() as e:
+        raise fail(str(e).splitlines()[0]) from None
+    if json_mode:
+        sys.stdout.write(json.dumps({**verdict.model_dump(mode="json"), "passed": verdict.passed}) + "\n")
+        return
+    table = Table(title=f"{image.name}: score {verdict.score:.2f} ({'pass' if verdict.passed else 'fail'})")
+    for col in ("target", "check", "ok", "score", "evidence"):
+        table.add_column(col)
+    for c in verdict.checks:
+        table.add_row(c.target, c.kind, "✓" if c.passed else "✗", f"{c.score:.2f}", c.evidence)
+    out.print(table)
+    if verdict.unsupported:
+        out.print(f"[yellow]unsupported:[/] {', '.join(verdict.unsupported)}")
+
+
+@tools_app.command("list")
+def tools_list(config: ConfigOpt = None, json_mode: JsonOpt = False) -> None:
+    """Show the configured tools: kind, backend, profiled dimensions, whether they can load, and where."""
+    from limner.tools.registry import RegistryError, resolve_tool_class
+
+    try:
+        cfg = _load(config)
+    except _user_errors() as e:
+        raise fail(str(e)) from None
+    rows = []
+    for t in cfg.tools:
+        row: dict[str, Any] = {"name": t.name, "backend": t.backend, "type": t.type, "enabled": t.enabled}
+        try:
+            cls = resolve_tool_class(t.backend, t.type)
+            row.update(kind=cls.kind, dims=t.dims or list(cls.default_dims), loadable=True, simulated=cls.simulated)
+        except RegistryError as e:
+            row.update(kind="?", dims=t.dims or [], loadable=False, simulated=False, reason=str(e))
+        row["device"] = t.options.get("device", cfg.device if t.backend == "diffusers" else "cpu")
+        rows.append(row)
+    if json_mode:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(title="configured tools")
+    for col in ("name", "kind", "backend/type", "dims", "loadable", "device"):
+        table.add_column(col)
+    for r in rows:
+        ok = "[green]yes[/]" if r["loadable"] else f"[red]no[/] {r.get('reason', '')}"
+        sim = " [dim](simulated)[/]" if r["simulated"] else ""
+        table.add_row(r["name"] + sim, r["kind"], f"{r['backend']}/{r['type']}", ",".join(r["dims"]), ok, str(r["device"]))
+    out.print(table)
+
+
+def _open_image(path: Path) -> None:
+    """Fail early, in one line, on a missing or corrupt image."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from None
+
+
+def _is_simulated(cfg: Any) -> bool:
+    return any(t.backend == "sandbox" for t in cfg.tools if t.enabled)
+
+
+def _mount_subapps() -> None:
+    """Sub-command groups owned by their packages; a group whose extra is missing is skipped."""
+    for name, module in (("perf", "limner.perf.cli"), ("train", "limner.train.cli")):
+        try:
+            sub = importlib.import_module(module).app
+        except (ImportError, AttributeError):
+            continue
+        app.add_typer(sub, name=name)
+
+
+_mount_subapps()
+
+
+def main() -> None:
+    if os.environ.get("LIMNER_DEBUG"):
+        app()
+        return
+    try:
+        app()
+    except _user_errors() as e:  # noqa: B030 - tuple built at runtime
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""One typed configuration for everything limner does.
+
+Sources, strongest first: explicit arguments (CLI flags) > `LIMNER_*` environment variables (nested with
+`__`, e.g. `LIMNER_AGENT__ROUNDS=5`) > a YAML file (`--config FILE` or a preset name such as `sandbox`)
+> defaults. Unknown keys are errors, and every error names the field that is wrong, so a typo in a
+config never silently falls back to a default.
+
+No paths or devices are hard-coded anywhere else: modules receive what they need from this object.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from limner.types import ALL_DIMS
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid. The message names the file and field and is meant for a human."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolConfig(_Section):
+    """One configured tool. `backend` selects the implementation; `options` go to its constructor."""
+
+    name: str
+    backend: str = Field(description="sandbox | diffusers | openai | classic | module.path:ClassName")
+    type: str = Field(default="", description="implementation within the backend, e.g. 'painter', 'text2image'")
+    description: str = ""
+    dims: list[str] | None = None
+    cost: float = Field(default=1.0, ge=0)
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("dims")
+    @classmethod
+    def _known_dims(cls, dims: list[str] | None) -> list[str] | None:
+        if dims is not None:
+            unknown = [d for d in dims if d not in ALL_DIMS]
+            if unknown:
+                raise ValueError(f"unknown dimensions {unknown}; expected some of {list(ALL_DIMS)}")
+        return dims
+
+
+class BrainConfig(_Section):
+    """The agent's brain: the offline rule-based one, or an LLM/VLM over an OpenAI-compatible endpoint."""
+
+    kind: Literal["rule", "llm"] = "rule"
+    base_url: str | None = Field(default=None, description="e.g. http://localhost:8000/v1 for vLLM")
+    model: str | None = None
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="name of the env var holding the key")
+    max_retries: int = Field(default=2, ge=0, le=10)
+    timeout_s: float = Field(default=60.0, gt=0)
+    vision: bool = Field(default=True, description="send images to the model as data URLs")
+
+    @model_validator(mode="after")
+    def _llm_needs_model(self) -> BrainConfig:
+        if self.kind == "llm" and not self.model:
+            raise ValueError("brain.kind is 'llm' but brain.model is not set")
+        return self
+
+
+class AgentConfig(_Section):
+    rounds: int = Field(default=3, ge=1, le=50, description="maximum evaluate→repair rounds")
+    lam: float = Field(default=0.5, ge=0, le=1, description="λ in score = λ·global + (1−λ)·mean(local)")
+    goal: float = Field(default=1.0, ge=0, le=1, description="stop once the verdict score reaches this")
+    tool_timeout_s: float = Field(default=300.0, gt=0)
+    max_fallbacks: int = Field(default=3, ge=0, description="next-ranked tools tried when a tool fails")
+
+
+class PerfConfig(_Section):
+    store: Path | None = Field(default=None, description="SQLite file; default <out_dir>/perf.sqlite")
+    updater: Literal["static", "apu", "bayes"] = "bayes"
+    eta: float = Field(default=0.13, gt=0, description="APU learning rate (PerfGuard: 0.13)")
+    top_m: int = Field(default=2, ge=1)
+    random_n: int = Field(default=1, ge=0)
+    learn: bool = Field(default=True, description="update the matrix from the agent's own runs")
+
+
+class LimnerConfig(BaseSettings):
+    """Everything configurable. See `configs/` presets and README for examples."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIMNER_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    out_dir: Path = Field(default=Path("runs"), description="where run directories are created")
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    width: int = Field(default=512, ge=64, le=4096)
+    height: int = Field(default=512, ge=64, le=4096)
+    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N | mps, for real backends")
+    threads: int | None = Field(default=None, ge=1, description="torch/numpy threads; None leaves the default")
+    tools: list[ToolConfig] = Field(default_factory=lambda: _preset_tools("sandbox"))
+    brain: BrainConfig = Field(default_factory=BrainConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    perf: PerfConfig = Field(default_factory=PerfConfig)
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_names(cls, tools: list[ToolConfig]) -> list[ToolConfig]:
+        names = [t.name for t in tools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate tool names: {dupes}")
+        return tools
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def perf_store_path(self) -> Path:
+        return self.perf.store if self.perf.store is not None else self.out_dir / "perf.sqlite"
+
+
+# The YAML mapping being loaded; a context variable so concurrent loads in threads do not mix.
+_YAML_DATA: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_YAML_DATA", default={})
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _YAML_DATA.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_YAML_DATA.get())
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in resources.files("limner.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A preset name (`sandbox`, `sdxl`, ...) or a path to a YAML file."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists() or "/" in str(name_or_path):
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    preset = resources.files("limner.presets") / f"{name_or_path}.yaml"
+    if not preset.is_file():
+        raise ConfigError(f"unknown config preset {str(name_or_path)!r}; presets: {', '.join(preset_names())}")
+    return Path(str(preset))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(e, 'problem', e)})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _preset_tools(name: str) -> list[ToolConfig]:
+    data = read_yaml(resolve_config_path(name))
+    return [ToolConfig.model_validate(t) for t in data.get("tools", [])]
+
+
+def format_validation_error(e: ValidationError, source: str) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        got = err.get("input")
+        got_s = f" (got {got!r})" if got is not None and err["type"] != "extra_forbidden" and len(repr(got)) < 60 else ""
+        parts.append(f"{loc}: {msg}{got_s}")
+    return f"invalid config ({source}): " + "; ".join(parts)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> LimnerConfig:
+    """Build the config from defaults, an optional YAML file or preset, the environment and `overrides`.
+
+    `overrides` with value None are ignored, so CLI options can be passed straight through.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults + environment"
+    if path is not None:
+        resolved = resolve_config_path(path)
+        data = read_yaml(resolved)
+        source = str(path)
+    token = _YAML_DATA.set(data)
+    try:
+        return LimnerConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+    finally:
+        _YAML_DATA.reset(token)

@@ -1,0 +1,358 @@
+"""Run directories: the durable record of one agent run, written so that nothing is ever half-written.
+
+    runs/<run_id>/
+      manifest.json        what ran (prompt, config, versions, seed), its status and its result
+      trajectory.jsonl     one typed Step per line, appended (and fsynced) as each step finishes
+      images/003.png       images numbered by the step that made them
+      images/003.truth.json  sandbox only: what was really drawn (for benchmarks and training data)
+      final.png            the best image of the run
+
+Every file is written to a temporary name in the same directory and renamed into place, so a crash
+leaves either the old file or the new one. trajectory.jsonl is append-only; a torn last line (the
+process died mid-write) is dropped on reopen. `--resume` reopens a run and the agent replays the
+recorded steps instead of re-running their tools.
+
+Run ids are validated so that no id can name a path outside the output root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import os
+import platform
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from limner import __version__
+from limner.types import Step, parse_step
+
+RunStatus = Literal["running", "done", "failed", "interrupted"]
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+
+
+class RunError(RuntimeError):
+    """A run directory cannot be created, opened or resumed. The message says why."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Atomic writes
+# ----------------------------------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def atomic_save_image(path: Path, image: Image.Image) -> None:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def redact(obj: Any) -> Any:
+    """Replace values of secret-looking keys, recursively: run directories never hold credentials."""
+    if isinstance(obj, dict):
+        return {k: ("***" if _SECRET_KEY.search(str(k)) and v else redact(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------------------------------
+# Manifest
+# ----------------------------------------------------------------------------------------------------
+
+
+class RunManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    kind: str = "generate"
+    prompt: str
+    status: RunStatus = "running"
+    created_at: str
+    updated_at: str
+    seed: int = 0
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    steps: int = 0
+    final_image: str | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    simulated: bool = Field(default=False, description="true when the images come from the sandbox world")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"limner": __version__, "python": platform.python_version()}
+    for pkg in ("pydantic", "pillow", "numpy", "torch", "diffusers", "transformers", "pydantic-ai-slim"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[pkg] = md.version(pkg)
+    return out
+
+
+def new_run_id(prompt: str) -> str:
+    """Sortable, readable and unique: 20261123-171500-two-red-apples-3f9a."""
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-") or "run"
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{slug}-{secrets.token_hex(2)}"
+
+
+def run_dir_for(out_root: Path, run_id: str) -> Path:
+    """The directory of `run_id` under `out_root`; refuses ids that could escape it."""
+    if not _RUN_ID.match(run_id) or ".." in run_id:
+        raise RunError(f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-' (no path separators)")
+    root = out_root.resolve()
+    path = (root / run_id).resolve()
+    if path.parent != root:
+        raise RunError(f"run id {run_id!r} resolves outside the output root {root}")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------
+# The store
+# ----------------------------------------------------------------------------------------------------
+
+
+class RunStore:
+    """One run directory. Holds an exclusive lock while open so two processes never write one run."""
+
+    MANIFEST = "manifest.json"
+    TRAJECTORY = "trajectory.jsonl"
+    FINAL = "final.png"
+    IMAGES = "images"
+
+    def __init__(self, root: Path, manifest: RunManifest) -> None:
+        self.root = root
+        self.manifest = manifest
+        self._lock_fd: int | None = None
+        self._acquire_lock()
+
+    # -- opening ------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        out_root: str | Path,
+        *,
+        prompt: str,
+        run_id: str | None = None,
+        kind: str = "generate",
+        seed: int = 0,
+        config: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        simulated: bool = False,
+    ) -> RunStore:
+        out_root = Path(out_root)
+        try:
+            out_root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"cannot create output directory {out_root}: {e.strerror or e}") from None
+        if not os.access(out_root, os.W_OK):
+            raise RunError(f"output directory {out_root} is not writable")
+        run_id = run_id or new_run_id(prompt)
+        root = run_dir_for(out_root, run_id)
+        try:
+            root.mkdir()
+        except FileExistsError:
+            raise RunError(f"run {run_id!r} already exists in {out_root}; use --resume to continue it") from None
+        (root / cls.IMAGES).mkdir()
+        now = _now()
+        manifest = RunManifest(
+            run_id=run_id, kind=kind, prompt=prompt, created_at=now, updated_at=now, seed=seed,
+            inputs=inputs or {}, config=redact(config or {}), versions=_versions(), simulated=simulated,
+        )
+        store = cls(root, manifest)
+        store._write_manifest()
+        (root / cls.TRAJECTORY).touch()
+        return store
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> RunStore:
+        """Reopen an existing run (for --resume or inspection)."""
+        root = Path(run_dir).resolve()
+        mpath = root / cls.MANIFEST
+        if not mpath.is_file():
+            raise RunError(f"{root} is not a limner run directory (no {cls.MANIFEST})")
+        try:
+            manifest = RunManifest.model_validate_json(mpath.read_bytes())
+        except ValueError as e:
+            raise RunError(f"{mpath} is corrupt: {str(e).splitlines()[0]}") from None
+        return cls(root, manifest)
+
+    @classmethod
+    def open_or_create(cls, out_root: str | Path, run_id: str | None, *, resume: bool, **kwargs: Any) -> RunStore:
+        if resume:
+            if not run_id:
+                raise RunError("--resume needs --run-id (the id of the run to continue)")
+            store = cls.open(run_dir_for(Path(out_root), run_id))
+            if store.manifest.status == "done":
+                return store
+            store.manifest.status = "running"
+            store._write_manifest()
+            return store
+        return cls.create(out_root, run_id=run_id, **kwargs)
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunError(f"run {self.root.name!r} is open in another process") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and self.manifest.status == "running":
+            status: RunStatus = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+            self.manifest.status = status
+            self.manifest.error = f"{exc_type.__name__}: {exc}"[:500]
+            self._write_manifest()
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    # -- paths --------------------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest.run_id
+
+    def path(self, rel: str) -> Path:
+        """Absolute path of a file of this run; refuses anything outside the run directory."""
+        p = (self.root / rel).resolve()
+        if self.root not in p.parents and p != self.root:
+            raise RunError(f"path {rel!r} is outside run {self.run_id!r}")
+        return p
+
+    # -- trajectory ---------------------------------------------------------------------------------
+
+    def append_step(self, step: Step) -> None:
+        """Append one step durably. A crash mid-append leaves a torn line that `completed_steps` drops."""
+        line = step.model_dump_json() + "\n"
+        with open(self.root / self.TRAJECTORY, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self.manifest.steps += 1
+        self._write_manifest()
+
+    def completed_steps(self) -> list[Step]:
+        """Steps recorded so far, in order. Drops (and truncates away) a torn final line."""
+        path = self.root / self.TRAJECTORY
+        if not path.exists():
+            return []
+        data = path.read_bytes()
+        steps: list[Step] = []
+        good = 0
+        for raw in data.splitlines(keepends=True):
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                steps.append(parse_step(raw))
+            except ValueError:
+                break
+            good += len(raw)
+        if good != len(data):
+            with open(path, "r+b") as f:
+                f.truncate(good)
+        self.manifest.steps = len(steps)
+        return steps
+
+    def iter_steps(self) -> Iterator[Step]:
+        yield from self.completed_steps()
+
+    # -- images -------------------------------------------------------------------------------------
+
+    def save_image(self, image: Image.Image, stem: str) -> str:
+        """Save `images/<stem>.png` atomically and return its path relative to the run directory."""
+        if not re.match(r"^[A-Za-z0-9._-]+$", stem):
+            raise RunError(f"invalid image name {stem!r}")
+        rel = f"{self.IMAGES}/{stem}.png"
+        atomic_save_image(self.path(rel), image)
+        return rel
+
+    def save_truth(self, truth: dict[str, Any], stem: str) -> str:
+        """Sandbox ground truth beside its image (benchmarks and training data only)."""
+        rel = f"{self.IMAGES}/{stem}.truth.json"
+        atomic_write_json(self.path(rel), truth)
+        return rel
+
+    def load_image(self, rel: str) -> Image.Image:
+        with Image.open(self.path(rel)) as im:
+            return im.convert("RGB")
+
+    # -- manifest -----------------------------------------------------------------------------------
+
+    def _write_manifest(self) -> None:
+        self.manifest.updated_at = _now()
+        atomic_write_text(self.root / self.MANIFEST, self.manifest.model_dump_json(indent=2) + "\n")
+
+    def update(self, **fields: Any) -> None:
+        for k, v in fields.items():
+            setattr(self.manifest, k, v)
+        self._write_manifest()
+
+    def finish(self, final_image: str, *, status: RunStatus = "done", **summary: Any) -> Path:
+        """Copy the chosen image to final.png and mark the run finished."""
+        src = self.path(final_image)
+        atomic_write_bytes(self.root / self.FINAL, src.read_bytes())
+        self.manifest.final_image = self.FINAL
+        self.manifest.status = status
+        self.manifest.summary.update(summary)
+        self._write_manifest()
+        return self.root / self.FINAL
+
+    def fail(self, error: str) -> None:
+        self.manifest.status = "failed"
+        self.manifest.error = error[:2000]
+        self._write_manifest()

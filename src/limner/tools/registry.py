@@ -1,0 +1,137 @@
+"""Builds tools from configuration, lazily.
+
+A `ToolConfig` names a backend and a type within it; the backend module is imported only when a tool
+of it is first asked for, and the tool's weights load only on its first call (`Tool.setup`). So a
+config listing SDXL, FLUX and the sandbox costs nothing until a tool is used, and `limner tools list`
+can show everything configured without loading anything.
+
+Backends are modules exposing `TOOL_TYPES: dict[str, type[Tool]]`. Built-in backends are listed in
+`BACKENDS`; any other backend may be given as `package.module` (its TOOL_TYPES is used) or
+`package.module:ClassName` (that class is the tool) — configs are trusted code, like a diffusers
+pipeline's `custom_pipeline`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from limner.config import LimnerConfig, ToolConfig
+from limner.tools.base import Tool
+from limner.types import ToolKind, ToolSpec
+
+#: backend name -> module exposing TOOL_TYPES
+BACKENDS: dict[str, str] = {
+    "sandbox": "limner.tools.sandbox",
+    "diffusers": "limner.tools.diffusers",
+    "openai": "limner.tools.openai",
+    "classic": "limner.tools.classic",
+}
+
+
+class RegistryError(LookupError):
+    """A tool is unknown, or its backend/type cannot be found. The message says which and what exists."""
+
+
+def resolve_tool_class(backend: str, type_: str) -> type[Tool]:
+    """Import the backend and return the Tool subclass for `type_`."""
+    module_name, _, class_name = BACKENDS.get(backend, backend).partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            known = ", ".join(sorted(BACKENDS))
+            raise RegistryError(f"unknown tool backend {backend!r}; built-in backends: {known}") from None
+        raise RegistryError(
+            f"backend {backend!r} needs the package {e.name!r}; install the matching extra "
+            f"(e.g. pip install 'limner[diffusers]')"
+        ) from None
+    if class_name:
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            raise RegistryError(f"{module_name} has no class {class_name!r}")
+    else:
+        types: dict[str, type[Tool]] = getattr(module, "TOOL_TYPES", {})
+        if type_ not in types:
+            raise RegistryError(
+                f"backend {backend!r} has no tool type {type_!r}; types: {', '.join(sorted(types)) or '(none)'}"
+            )
+        cls = types[type_]
+    if not (isinstance(cls, type) and issubclass(cls, Tool)):
+        raise RegistryError(f"{backend}:{type_} is not a limner Tool subclass")
+    return cls
+
+
+def build_tool(cfg: ToolConfig, **defaults: Any) -> Tool:
+    """Instantiate one tool (cheap: no weights load here). `defaults` fill options the config leaves out."""
+    cls = resolve_tool_class(cfg.backend, cfg.type)
+    options = {**defaults, **cfg.options}
+    return cls(name=cfg.name, description=cfg.description, dims=cfg.dims, cost=cfg.cost, **options)
+
+
+class ToolRegistry:
+    """The configured tools by name. Thread-safe; each tool is constructed once, on first `get`."""
+
+    def __init__(self, configs: list[ToolConfig], **defaults: Any) -> None:
+        self._configs = {c.name: c for c in configs if c.enabled}
+        self._tools: dict[str, Tool] = {}
+        self._defaults = defaults
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: LimnerConfig) -> ToolRegistry:
+        """Tools of `config.tools`; `device` is passed to backends that take one (real models)."""
+        return cls(config.tools, **({"device": config.device} if config.device != "auto" else {}))
+
+    def add(self, tool: Tool) -> None:
+        """Register an already built tool (tests, notebooks, plugins)."""
+        with self._lock:
+            self._tools[tool.name] = tool
+            self._configs.setdefault(
+                tool.name, ToolConfig(name=tool.name, backend=tool.backend, type=tool.kind)
+            )
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._configs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._configs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._configs)
+
+    def config(self, name: str) -> ToolConfig:
+        try:
+            return self._configs[name]
+        except KeyError:
+            raise RegistryError(f"unknown tool {name!r}; configured: {', '.join(self._configs) or '(none)'}") from None
+
+    def get(self, name: str) -> Tool:
+        cfg = self.config(name)
+        with self._lock:
+            if name not in self._tools:
+                self._tools[name] = build_tool(cfg, **self._defaults_for(cfg))
+            return self._tools[name]
+
+    def _defaults_for(self, cfg: ToolConfig) -> dict[str, Any]:
+        """Registry-wide defaults (e.g. device) go only to tools whose constructor names them."""
+        params = inspect.signature(resolve_tool_class(cfg.backend, cfg.type).__init__).parameters
+        return {k: v for k, v in self._defaults.items() if k in params and k not in cfg.options}
+
+    def tools(self, kind: ToolKind | None = None) -> list[Tool]:
+        return [t for t in (self.get(n) for n in self._configs) if kind is None or t.kind == kind]
+
+    def specs(self, kind: ToolKind | None = None) -> list[ToolSpec]:
+        return [t.spec for t in self.tools(kind)]
+
+    def loaded(self) -> list[str]:
+        return [n for n, t in self._tools.items() if t.loaded]
+
+    def unload_all(self) -> None:
+        for tool in self._tools.values():
+            if tool.loaded:
+                tool.unload()

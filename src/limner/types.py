@@ -1,0 +1,413 @@
+"""The records every layer of limner speaks in.
+
+A prompt becomes a `Scene` (Analyst), the scene becomes `Subtask`s (Planner), a subtask becomes a
+`ToolCall` to a tool described by a `ToolSpec` (Worker), the tool answers with a `ToolResult`, and the
+Evaluator judges the image against the scene in a `Verdict` made of one `Check` per element and relation.
+Each phase is logged as a typed `Step`; the ordered steps of a run are its `Trajectory`.
+
+All of them are pydantic v2 models whose JSON form round-trips exactly (`Model.model_validate_json(
+m.model_dump_json()) == m`). In-memory images ride along on `ToolResult.image` but are never serialised:
+the run store writes them to disk and records the path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+# ----------------------------------------------------------------------------------------------------
+# Vocabularies
+# ----------------------------------------------------------------------------------------------------
+
+#: Generator dimensions: the 7 T2I-CompBench categories plus rendered text.
+GEN_DIMS: tuple[str, ...] = (
+    "color",
+    "shape",
+    "texture",
+    "spatial_2d",
+    "spatial_3d",
+    "non_spatial",
+    "numeracy",
+    "text",
+)
+#: Editor dimensions, after ImgEdit-Bench.
+EDIT_DIMS: tuple[str, ...] = ("add", "remove", "replace", "attribute", "background", "style", "action")
+ALL_DIMS: tuple[str, ...] = GEN_DIMS + EDIT_DIMS
+
+ToolKind = Literal["generate", "edit", "inpaint", "check", "detect", "ocr", "retouch"]
+SubtaskKind = Literal["generate", "edit", "inpaint", "retouch"]
+
+#: Relations with a geometric reading; anything else (e.g. "holding", "playing with") is an action.
+SPATIAL_2D = ("left of", "right of", "above", "below", "next to", "on")
+SPATIAL_3D = ("in front of", "behind")
+
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class _Record(BaseModel):
+    """Strict base: unknown fields are errors, so a typo in a hand-written file is caught, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+def relation_dimension(predicate: str) -> str:
+    """The performance dimension a relation exercises (used for W_task and per-dimension scores)."""
+    if predicate in SPATIAL_2D:
+        return "spatial_2d"
+    if predicate in SPATIAL_3D:
+        return "spatial_3d"
+    return "non_spatial"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The scene: a prompt read into checkable parts
+# ----------------------------------------------------------------------------------------------------
+
+
+class Element(_Record):
+    """One object kind in the scene, with the attributes the prompt binds to it.
+
+    `count == 0` with `negated=True` means "no X" / "without X": the evaluator checks absence.
+    `text` is text the object must carry (a sign that says "OPEN").
+    """
+
+    id: str
+    noun: str = Field(description="the words of the prompt that named the object, e.g. 'apples'")
+    cls: str = Field(description="canonical object class, e.g. 'apple'")
+    count: int = Field(default=1, ge=0, le=100)
+    color: str | None = None
+    texture: str | None = None
+    shape: str | None = None
+    size: str | None = None
+    text: str | None = None
+    negated: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"element id {v!r} must match {_ID.pattern}")
+        return v
+
+    @model_validator(mode="after")
+    def _negation_means_absent(self) -> Element:
+        if self.negated and self.count != 0:
+            raise ValueError(f"negated element {self.id!r} must have count 0, got {self.count}")
+        return self
+
+
+class Relation(_Record):
+    """`subject predicate object`, both ends referring to element ids ("e0 left of e1")."""
+
+    subject: str
+    predicate: str
+    object: str
+
+    @property
+    def dimension(self) -> str:
+        return relation_dimension(self.predicate)
+
+    @property
+    def id(self) -> str:
+        return f"{self.subject}:{self.predicate.replace(' ', '_')}:{self.object}"
+
+
+class Scene(_Record):
+    """The structured, checkable reading of a prompt (what the Analyst produces)."""
+
+    prompt: str
+    elements: list[Element] = Field(default_factory=list)
+    relations: list[Relation] = Field(default_factory=list)
+    background: str | None = None
+    style: str | None = None
+    unsupported: list[str] = Field(
+        default_factory=list, description="parts of the prompt the scene cannot represent, named, not dropped"
+    )
+
+    @model_validator(mode="after")
+    def _relations_refer_to_elements(self) -> Scene:
+        ids = [e.id for e in self.elements]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate element ids: {ids}")
+        for r in self.relations:
+            for end in (r.subject, r.object):
+                if end not in ids:
+                    raise ValueError(f"relation {r.id!r} refers to unknown element {end!r}; known: {ids}")
+        return self
+
+    def element(self, element_id: str) -> Element:
+        for e in self.elements:
+            if e.id == element_id:
+                return e
+        raise KeyError(element_id)
+
+    @property
+    def dimensions(self) -> list[str]:
+        """Generator dimensions this scene exercises, in GEN_DIMS order."""
+        dims: set[str] = set()
+        for e in self.elements:
+            if e.color:
+                dims.add("color")
+            if e.texture:
+                dims.add("texture")
+            if e.shape:
+                dims.add("shape")
+            if e.count != 1 or e.negated:
+                dims.add("numeracy")
+            if e.text:
+                dims.add("text")
+        dims.update(r.dimension for r in self.relations)
+        return [d for d in GEN_DIMS if d in dims]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Plans, tools and their calls
+# ----------------------------------------------------------------------------------------------------
+
+
+class Box(_Record):
+    """Pixel box, x1/y1 exclusive."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Box:
+        if self.x1 < self.x0 or self.y1 < self.y0:
+            raise ValueError(f"box corners out of order: {self}")
+        return self
+
+    @property
+    def area(self) -> int:
+        return (self.x1 - self.x0) * (self.y1 - self.y0)
+
+
+class Subtask(_Record):
+    """One step of the plan: what to do, to which elements, and which skills it needs (W_task)."""
+
+    id: str
+    kind: SubtaskKind
+    instruction: str
+    element_ids: list[str] = Field(default_factory=list)
+    weights: dict[str, float] = Field(default_factory=dict, description="W_task over performance dimensions")
+    region: Box | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _known_non_negative(cls, w: dict[str, float]) -> dict[str, float]:
+        for k, v in w.items():
+            if k not in ALL_DIMS:
+                raise ValueError(f"unknown dimension {k!r}; expected one of {list(ALL_DIMS)}")
+            if v < 0:
+                raise ValueError(f"weight for {k!r} is negative: {v}")
+        return w
+
+
+class ToolSpec(_Record):
+    """A tool's declared contract: what it is, what it is profiled on and what it costs.
+
+    `dims` are the performance dimensions the tool has (or can have) a matrix column for.
+    """
+
+    name: str
+    kind: ToolKind
+    backend: str
+    description: str = ""
+    dims: list[str] = Field(default_factory=list)
+    cost: float = Field(default=1.0, ge=0, description="relative cost of one call (money, GPU-seconds)")
+    simulated: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"tool name {v!r} must match {_ID.pattern}")
+        return v
+
+    @field_validator("dims")
+    @classmethod
+    def _known_dims(cls, dims: list[str]) -> list[str]:
+        unknown = [d for d in dims if d not in ALL_DIMS]
+        if unknown:
+            raise ValueError(f"unknown dimensions {unknown}; expected some of {list(ALL_DIMS)}")
+        return dims
+
+
+class ToolCall(_Record):
+    """A serialisable request to a tool. Images are referenced by path relative to the run directory."""
+
+    tool: str
+    subtask_id: str | None = None
+    prompt: str = Field(default="", description="text-to-image prompt, or the edit instruction")
+    seed: int = 0
+    width: int = Field(default=512, ge=16, le=4096)
+    height: int = Field(default=512, ge=16, le=4096)
+    input_image: str | None = None
+    mask: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResult(_Record):
+    """What a tool returned. `image` and `ground_truth` stay in memory; the run store persists them."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    tool: str
+    ok: bool = True
+    error: str | None = None
+    image_path: str | None = None
+    duration_s: float = 0.0
+    meta: dict[str, Any] = Field(default_factory=dict)
+    image: Any = Field(default=None, exclude=True, repr=False)
+    ground_truth: dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="sandbox only: what was really drawn; saved beside the image for benchmarks, never read by tools",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Judgement
+# ----------------------------------------------------------------------------------------------------
+
+CheckKind = Literal[
+    "presence", "absence", "count", "color", "texture", "shape", "size", "position", "depth", "text",
+    "action", "background", "style", "defect", "global",
+]
+
+
+class Check(_Record):
+    """One local judgement: is this element/relation/attribute as the scene asks? Always with a reason."""
+
+    target: str = Field(description="element id, relation id, or 'scene'")
+    kind: CheckKind
+    passed: bool
+    score: float = Field(ge=0.0, le=1.0)
+    evidence: str
+    dimension: str | None = None
+    box: Box | None = None
+
+
+class Verdict(_Record):
+    """score = λ·global + (1−λ)·mean(local). `passed` means every local check passed."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    global_score: float = Field(ge=0.0, le=1.0)
+    checks: list[Check] = Field(default_factory=list)
+    lam: float = Field(default=0.5, ge=0.0, le=1.0)
+    unsupported: list[str] = Field(default_factory=list)
+    evaluator: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @classmethod
+    def combine(
+        cls, global_score: float, checks: list[Check], lam: float = 0.5, **kwargs: Any
+    ) -> Verdict:
+        local = sum(c.score for c in checks) / len(checks) if checks else global_score
+        return cls(
+            score=lam * global_score + (1 - lam) * local, global_score=global_score, checks=checks, lam=lam,
+            **kwargs,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Steps and trajectories
+# ----------------------------------------------------------------------------------------------------
+
+
+class _StepBase(_Record):
+    index: int = Field(ge=0)
+    round: int = Field(default=0, ge=0)
+    started_at: float = Field(default_factory=time.time)
+    duration_s: float = 0.0
+    reasoning: str = ""
+    error: str | None = None
+    tokens: int | None = Field(default=None, description="LLM tokens spent on this step, when an LLM was used")
+
+
+class AnalysisStep(_StepBase):
+    type: Literal["analysis"] = "analysis"
+    scene: Scene
+    goal: float = Field(default=1.0, ge=0, le=1, description="verdict score at which the run stops")
+
+
+class PlanStep(_StepBase):
+    type: Literal["plan"] = "plan"
+    subtasks: list[Subtask]
+
+
+class ToolStep(_StepBase):
+    type: Literal["tool"] = "tool"
+    subtask_id: str | None = None
+    ranking: list[tuple[str, float]] = Field(default_factory=list, description="(tool, PASM score), best first")
+    call: ToolCall
+    result: ToolResult
+
+
+class EvaluationStep(_StepBase):
+    type: Literal["evaluation"] = "evaluation"
+    image_path: str
+    verdict: Verdict
+
+
+class ReflectionStep(_StepBase):
+    type: Literal["reflection"] = "reflection"
+    failed: list[str] = Field(default_factory=list, description="targets of the checks that failed")
+    next_action: Literal["repair", "regenerate", "stop"] = "stop"
+
+
+class FinalStep(_StepBase):
+    type: Literal["final"] = "final"
+    image_path: str
+    score: float = Field(ge=0, le=1)
+    passed: bool
+
+
+Step = Annotated[
+    AnalysisStep | PlanStep | ToolStep | EvaluationStep | ReflectionStep | FinalStep,
+    Field(discriminator="type"),
+]
+
+
+class Trajectory(_Record):
+    """The ordered steps of one run: what the CLI prints, the UI shows, and the trainers learn from."""
+
+    run_id: str
+    prompt: str
+    steps: list[Step] = Field(default_factory=list)
+
+    def to_jsonl(self) -> str:
+        return "".join(s.model_dump_json() + "\n" for s in self.steps)
+
+    @classmethod
+    def from_jsonl(cls, run_id: str, prompt: str, text: str) -> Trajectory:
+        steps = [parse_step(line) for line in text.splitlines() if line.strip()]
+        return cls(run_id=run_id, prompt=prompt, steps=steps)
+
+    @property
+    def final(self) -> FinalStep | None:
+        for s in reversed(self.steps):
+            if isinstance(s, FinalStep):
+                return s
+        return None
+
+
+_STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(Step)
+
+
+def parse_step(line: str | bytes) -> Step:
+    """Parse one trajectory.jsonl line into its typed step."""
+    return _STEP_ADAPTER.validate_json(line)

@@ -1,0 +1,222 @@
+"""The words limner understands: object classes, colours, textures, shapes, sizes and relations.
+
+One vocabulary for every layer: the rule-based reader maps nouns to these canonical classes, the sandbox
+draws them, the checker names them. A class the sandbox cannot draw is still a class here: the Scene
+keeps it and the Verdict reports it as unsupported instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+#: GenEval's 80 object classes (MS-COCO), canonical spelling of `shared/data/geneval/object_names.txt`.
+GENEVAL_CLASSES: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "computer mouse", "tv remote",
+    "computer keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
+    "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+)
+
+#: GenEval's colour words, plus common extras the sandbox can paint.
+GENEVAL_COLORS: tuple[str, ...] = (
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white",
+)
+EXTRA_COLORS: tuple[str, ...] = ("gray", "silver", "gold", "beige", "cyan", "teal", "navy", "maroon")
+COLORS: tuple[str, ...] = GENEVAL_COLORS + EXTRA_COLORS
+
+TEXTURES: tuple[str, ...] = (
+    "wooden", "metallic", "glass", "fluffy", "fabric", "leather", "plastic", "rubber", "striped", "dotted",
+    "checkered", "marble", "stone", "furry", "smooth", "rough", "soft", "ceramic", "paper", "velvet",
+)
+SHAPES: tuple[str, ...] = (
+    "round", "square", "rectangular", "triangular", "circular", "oval", "spherical", "conical", "cubic",
+    "cylindrical", "pyramidal", "pentagonal", "hexagonal", "diamond", "teardrop", "oblong", "heart-shaped",
+    "star-shaped",
+)
+SIZES: tuple[str, ...] = ("big", "large", "small", "tiny", "huge", "tall", "short", "long")
+
+NUMBER_WORDS: dict[str, int] = {
+    "no": 0, "zero": 0, "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "pair": 2, "three": 3, "four": 4,
+    "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+}
+
+#: Canonical relation predicates (see `limner.types.SPATIAL_2D` / `SPATIAL_3D`).
+RELATIONS_2D: tuple[str, ...] = ("left of", "right of", "above", "below", "next to", "on")
+RELATIONS_3D: tuple[str, ...] = ("in front of", "behind")
+#: The inverse of each directional predicate, for normalising "B is below A" to "A above B".
+INVERSE: dict[str, str] = {
+    "left of": "right of", "right of": "left of", "above": "below", "below": "above",
+    "in front of": "behind", "behind": "in front of", "next to": "next to",
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Extensions for the rule-based prompt reader (`limner.llm.parser`). Data only; the reader owns the logic.
+# ----------------------------------------------------------------------------------------------------
+
+#: Everyday object classes beyond GenEval (the common nouns of T2I-CompBench's prompts). A class here is
+#: something a prompt can ask for and a checker can report on; whether a tool can draw it is the tool's
+#: business (the sandbox names what it cannot draw as unsupported).
+EXTRA_CLASSES: tuple[str, ...] = (
+    "lamp", "desk", "wallet", "fish", "candle", "plate", "rabbit", "bee", "key", "rug", "mirror", "pillow",
+    "butterfly", "painting", "turtle", "frog", "chicken", "toy", "hat", "frame", "balloon", "pig", "blanket",
+    "tree", "box", "watch", "towel", "shoe", "glove", "door", "shirt", "pencil", "flower", "pen", "sign",
+    "necklace", "jacket", "shelf", "dress", "window", "jar", "eraser", "ring", "belt", "bookshelf", "sweater",
+    "pear", "rose", "watermelon", "lemon", "microphone", "bracelet", "flag", "basketball", "trophy", "tomato",
+    "scarf", "notebook", "camera", "cactus", "guitar", "helicopter", "goldfish", "duck", "deer", "mug", "stool",
+    "strawberry", "peach", "ship", "hamburger", "bread", "cube", "sphere", "cone", "pyramid", "cylinder",
+    "bagel", "cheese", "cucumber", "chopsticks", "coaster", "earring", "brooch", "piano", "drum", "egg",
+    "house", "building", "sun", "moon", "cloud", "star", "heart", "crown", "tent", "camel", "printer", "paddle",
+    "helmet", "pot", "bathtub", "dresser", "nightstand", "cushion", "ottoman", "curtain", "carpet", "tray",
+    "basket", "bucket", "hammer", "bell", "lion", "tiger", "monkey", "fox", "wolf", "mouse", "owl", "penguin",
+    "snake", "spider", "ant", "shark", "whale", "dolphin", "crab", "lobster", "shrimp", "octopus", "snail",
+    "squirrel", "kangaroo", "panda", "koala", "goat", "donkey", "unicorn", "dragon", "dinosaur", "robot",
+    "rocket", "tractor", "taxi", "ambulance", "van", "scooter", "skateboarder", "globe", "lightbulb",
+    "telescope", "magnifying glass", "umbrella stand", "coffee cup", "teapot", "kettle", "pan", "glass",
+    "bowtie", "sock", "boot", "sunglasses", "glasses", "lipstick", "comb", "soap", "sponge", "bottle cap",
+    "paintbrush", "crayon", "ruler", "stapler", "paperclip", "envelope", "letter", "newspaper", "magazine",
+    "map", "calendar", "candy", "cookie", "muffin", "pie", "ice cream", "lollipop", "chocolate", "grapes",
+    "cherry", "pineapple", "mango", "coconut", "kiwi", "avocado", "potato", "onion", "garlic", "pepper",
+    "corn", "mushroom", "leaf", "cat toy", "bone", "fence", "bridge", "tower", "castle", "church", "lighthouse",
+    "fountain", "statue", "sculpture", "trumpet", "violin", "saxophone", "headphones", "speaker", "radio",
+    "television stand", "computer", "tablet", "joystick", "battery", "plug", "wheel", "tire", "anchor",
+    "sailboat", "canoe", "submarine", "cabinet", "table", "sofa", "armchair", "chandelier", "fireplace",
+    "vase of flowers", "bouquet", "sunflower", "tulip", "palm tree", "rock", "shell", "feather", "snowman",
+    "pumpkin", "gift", "present", "cupcake", "dice", "coin", "wrench", "screwdriver", "axe", "sword", "shield",
+    "bow", "arrow", "cane", "crutch", "wheelchair", "stroller", "cradle", "crib", "suit", "tuxedo", "skirt",
+    "pants", "jeans", "coat", "mitten", "purse", "keychain", "clip", "pendant", "bookend", "paperweight",
+    "sharpener", "holder", "cutlery", "knob", "cufflink", "container", "jewelry box", "candlestick", "vine",
+    "wall", "floor", "counter", "countertop", "stove", "gem",
+)
+CLASSES: tuple[str, ...] = GENEVAL_CLASSES + tuple(c for c in EXTRA_CLASSES if c not in GENEVAL_CLASSES)
+
+#: Words (already singular) that name a canonical class. The word the prompt used stays in `Element.noun`.
+CLASS_SYNONYMS: dict[str, str] = {
+    # GenEval classes under everyday names
+    "television": "tv", "tv set": "tv", "telly": "tv", "phone": "cell phone", "cellphone": "cell phone",
+    "smartphone": "cell phone", "mobile phone": "cell phone", "mobile": "cell phone", "sofa": "couch",
+    "bike": "bicycle", "motorbike": "motorcycle", "plane": "airplane", "aeroplane": "airplane",
+    "jet": "airplane", "doughnut": "donut", "fridge": "refrigerator", "dining table": "dining table",
+    "kitchen table": "dining table", "plant": "potted plant", "houseplant": "potted plant",
+    "ball": "sports ball", "soccer ball": "sports ball", "football": "sports ball", "tennis ball": "sports ball",
+    "racket": "tennis racket", "racquet": "tennis racket", "keyboard": "computer keyboard",
+    "remote": "tv remote", "remote control": "tv remote", "hair dryer": "hair drier", "hairdryer": "hair drier",
+    "blow dryer": "hair drier", "teddy": "teddy bear", "hotdog": "hot dog", "wineglass": "wine glass",
+    "computer mouse": "computer mouse", "glove": "glove", "baseball mitt": "baseball glove", "mitt": "baseball glove",
+    "hydrant": "fire hydrant", "stoplight": "traffic light", "traffic signal": "traffic light",
+    "suit case": "suitcase", "luggage": "suitcase", "bag": "handbag", "purse": "purse", "rucksack": "backpack",
+    "puppy": "dog", "kitten": "cat", "kitty": "cat", "calf": "cow", "cattle": "cow", "lamb": "sheep",
+    "pony": "horse", "automobile": "car", "lorry": "truck", "ship": "ship", "sailboat": "sailboat",
+    "armchair": "armchair", "stool": "stool", "laptop computer": "laptop", "notebook computer": "laptop",
+    "microwave oven": "microwave", "potted plants": "potted plant", "clock tower": "clock",
+    "alarm clock": "clock", "wall clock": "clock", "flower vase": "vase", "teddybear": "teddy bear",
+    # people are one class; the noun keeps who they are
+    "man": "person", "woman": "person", "boy": "person", "girl": "person", "child": "person", "kid": "person",
+    "baby": "person", "lady": "person", "gentleman": "person", "guy": "person", "adult": "person",
+    "teenager": "person", "toddler": "person", "human": "person", "people": "person", "chef": "person",
+    "musician": "person", "artist": "person", "player": "person", "doctor": "person", "student": "person",
+    "teacher": "person", "farmer": "person", "police officer": "person", "seamstress": "person",
+    "dancer": "person", "worker": "person", "friend": "person", "couple": "person", "owner": "person",
+    "skier": "person", "surfer": "person", "cyclist": "person", "rider": "person", "soldier": "person",
+    # other near-synonyms
+    "television set": "tv", "bunny": "rabbit", "hen": "chicken", "rooster": "chicken", "cup of coffee": "coffee cup",
+    "light bulb": "lightbulb", "bulb": "lightbulb", "burger": "hamburger", "spectacles": "glasses",
+    "eyeglasses": "glasses", "sneaker": "shoe", "sneakers": "shoe", "high heel": "shoe", "bookcase": "bookshelf",
+    "loaf": "bread", "gemstone": "gem", "jewel": "gem", "gift box": "gift", "mug": "mug",
+}
+
+#: Plurals that rules cannot derive, and words whose plural equals the singular.
+IRREGULAR_PLURALS: dict[str, str] = {
+    "people": "person", "persons": "person", "men": "man", "women": "woman", "children": "child",
+    "mice": "mouse", "geese": "goose", "feet": "foot", "teeth": "tooth", "knives": "knife", "leaves": "leaf",
+    "wolves": "wolf", "shelves": "shelf", "loaves": "loaf", "calves": "calf", "halves": "half",
+    "scarves": "scarf", "thieves": "thief", "wives": "wife", "lives": "life", "dice": "dice",
+    "bookshelves": "bookshelf", "oxen": "ox", "cacti": "cactus", "fungi": "fungus", "ladies": "lady",
+    "babies": "baby", "puppies": "puppy", "kitties": "kitty", "cherries": "cherry", "strawberries": "strawberry",
+    "butterflies": "butterfly", "candies": "candy", "cookies": "cookie", "bunnies": "bunny", "ponies": "pony",
+    "teddies": "teddy", "tomatoes": "tomato", "potatoes": "potato", "mangoes": "mango", "heroes": "hero",
+    "echoes": "echo", "volcanoes": "volcano", "dominoes": "domino", "buses": "bus", "glasses": "glass",
+    "boxes": "box", "foxes": "fox", "benches": "bench", "sandwiches": "sandwich", "couches": "couch",
+    "watches": "watch", "brushes": "brush", "dishes": "dish", "peaches": "peach", "toothbrushes": "toothbrush",
+    "dresses": "dress", "wine glasses": "wine glass", "skis": "skis", "scissors": "scissors",
+}
+#: Classes whose canonical spelling is plural in form (never singularised further).
+PLURAL_FORM_CLASSES: frozenset[str] = frozenset(
+    {"skis", "scissors", "glasses", "sunglasses", "headphones", "chopsticks", "pants", "jeans", "grapes",
+     "dice", "cutlery"}
+)
+#: Nouns whose plural is the same word.
+INVARIANT_PLURALS: frozenset[str] = frozenset(
+    {"sheep", "deer", "fish", "goldfish", "shrimp", "cattle", "moose", "bison", "salmon", "aircraft",
+     "cutlery", "luggage"}
+)
+
+COLOR_SYNONYMS: dict[str, str] = {
+    "grey": "gray", "golden": "gold", "silvery": "silver", "violet": "purple", "crimson": "red",
+    "scarlet": "red", "turquoise": "cyan", "tan": "beige", "ivory": "white", "navy blue": "navy",
+    "light blue": "blue", "dark blue": "blue", "sky blue": "blue", "light green": "green",
+    "dark green": "green", "dark red": "red", "hot pink": "pink", "lime": "green",
+}
+TEXTURE_SYNONYMS: dict[str, str] = {
+    "wood": "wooden", "metal": "metallic", "steel": "metallic", "iron": "metallic", "shiny metal": "metallic",
+    "woolen": "fabric", "woollen": "fabric", "cotton": "fabric", "silk": "fabric", "silky": "fabric",
+    "knitted": "fabric", "fur": "furry", "glassy": "glass", "porcelain": "ceramic", "clay": "ceramic",
+    "stripy": "striped", "polka-dot": "dotted", "polka dot": "dotted", "spotted": "dotted",
+    "checked": "checkered", "plaid": "checkered", "marbled": "marble", "stony": "stone", "concrete": "stone",
+}
+SHAPE_SYNONYMS: dict[str, str] = {
+    "circle": "circular", "rectangle": "rectangular", "triangle": "triangular", "cube-shaped": "cubic",
+    "cuboid": "rectangular", "spherical-shaped": "spherical", "egg-shaped": "oval", "ball-shaped": "spherical",
+    "heart shaped": "heart-shaped", "star shaped": "star-shaped",
+}
+SIZE_SYNONYMS: dict[str, str] = {
+    "little": "small", "giant": "huge", "enormous": "huge", "massive": "huge", "mini": "tiny",
+    "miniature": "tiny", "gigantic": "huge", "large-sized": "large", "oversized": "huge",
+}
+
+#: Relation phrases as written → canonical predicate. Longest phrase wins. "A hidden by B" means A is
+#: behind B; "on top of" is read as "above" (T2I-CompBench scores it by 2D position, as GenEval does).
+RELATION_PHRASES: dict[str, str] = {
+    "to the left of": "left of", "on the left of": "left of", "on the left side of": "left of",
+    "at the left of": "left of", "to the left side of": "left of", "left of": "left of",
+    "to the right of": "right of", "on the right of": "right of", "on the right side of": "right of",
+    "at the right of": "right of", "to the right side of": "right of", "right of": "right of",
+    "above": "above", "over": "above", "on top of": "above", "on the top of": "above", "atop": "above",
+    "at the top of": "above", "higher than": "above",
+    "below": "below", "under": "below", "beneath": "below", "underneath": "below", "on the bottom of": "below",
+    "at the bottom of": "below", "on the bottom side of": "below", "lower than": "below",
+    "in front of": "in front of", "before": "in front of", "in the front of": "in front of",
+    "behind": "behind", "in back of": "behind", "at the back of": "behind", "hidden by": "behind",
+    "occluded by": "behind", "blocked by": "behind", "covered by": "behind", "obscured by": "behind",
+    "hidden behind": "behind",
+    "next to": "next to", "beside": "next to", "besides": "next to", "near": "next to", "by": "next to",
+    "close to": "next to", "alongside": "next to", "nearby": "next to", "adjacent to": "next to",
+    "on the side of": "next to", "by the side of": "next to",
+    "on": "on", "upon": "on", "onto": "on", "on the surface of": "on",
+}
+
+#: Places that read as the scene's background when introduced by in/at/on/by/near ("a dog in the park").
+BACKGROUNDS: tuple[str, ...] = (
+    "park", "beach", "forest", "woods", "kitchen", "room", "living room", "bathroom", "bedroom", "office",
+    "street", "city", "field", "garden", "sky", "ocean", "sea", "lake", "river", "mountain", "mountains",
+    "desert", "snow", "night", "sunset", "sunrise", "hallway", "foyer", "backyard", "stage", "countryside",
+    "space", "outer space", "jungle", "library", "cafe", "restaurant", "classroom", "studio", "meadow",
+    "farm", "pond", "road", "grass", "water", "air", "underwater", "yard", "playground", "market", "store",
+    "shop", "station", "airport", "stadium", "court", "pool", "swimming pool", "valley", "hill", "hills",
+    "island", "cave", "village", "town", "museum", "gallery", "theater", "church", "party", "wedding",
+    "kitchen counter", "dining room", "attic", "basement", "garage", "sidewalk", "trail", "campsite",
+    "background", "landscape", "harbor", "dock", "shore", "waterfall", "clouds", "rain", "fog", "storm",
+    "moonlight", "sunlight", "breeze", "wind", "dark", "daylight",
+)
+#: Art styles ("in watercolor style", "an oil painting of ...", "in the style of Van Gogh").
+STYLES: tuple[str, ...] = (
+    "watercolor", "watercolour", "oil painting", "cartoon", "anime", "manga", "pixel art", "sketch",
+    "pencil sketch", "pencil drawing", "drawing", "3d render", "render", "photorealistic", "realistic",
+    "photograph", "impressionist", "impressionism", "cubist", "cubism", "pop art", "low poly", "vintage",
+    "minimalist", "comic", "comic book", "ukiyo-e", "line art", "charcoal", "pastel", "abstract", "surreal",
+    "surrealist", "art deco", "art nouveau", "cyberpunk", "steampunk", "claymation", "origami", "mosaic",
+    "stained glass", "graffiti", "digital art", "concept art", "painting", "illustration", "vector art",
+    "van gogh", "monet", "picasso", "studio ghibli", "pixar", "disney",
+)

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from limner.runs import RunError, RunStore, atomic_write_bytes, redact, run_dir_for
+from limner.types import FinalStep, ReflectionStep
+
+
+def test_create_writes_manifest_and_refuses_duplicates(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path, prompt="a cat", run_id="r1", seed=3, config={"brain": {"api_key": "sk-1"}})
+    m = json.loads((tmp_path / "r1" / "manifest.json").read_text())
+    assert m["status"] == "running" and m["seed"] == 3 and m["config"]["brain"]["api_key"] == "***"
+    assert (tmp_path / "r1" / "trajectory.jsonl").exists()
+    store.close()
+    with pytest.raises(RunError, match="already exists"):
+        RunStore.create(tmp_path, prompt="a cat", run_id="r1")
+
+
+@pytest.mark.parametrize("bad", ["../evil", "a/b", "..", "", "/abs", ".hidden", "x" * 200])
+def test_run_ids_cannot_escape_the_root(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(RunError):
+        run_dir_for(tmp_path, bad)
+
+
+def test_paths_inside_the_run_only(tmp_path: Path) -> None:
+    with RunStore.create(tmp_path, prompt="p", run_id="r") as store:
+        with pytest.raises(RunError):
+            store.path("../other/file")
+        with pytest.raises(RunError):
+            store.save_image(Image.new("RGB", (2, 2)), "../x")
+
+
+def test_steps_images_and_finish(tmp_path: Path) -> None:
+    with RunStore.create(tmp_path, prompt="p", run_id="r") as store:
+        rel = store.save_image(Image.new("RGB", (8, 8), "red"), "002")
+        store.save_truth({"objects": [{"cls": "apple"}]}, "002")
+        store.append_step(ReflectionStep(index=0, reasoning="x"))
+        store.append_step(FinalStep(index=1, image_path=rel, score=1.0, passed=True))
+        final = store.finish(rel, score=1.0)
+        assert final.read_bytes() == (tmp_path / "r" / rel).read_bytes()
+    reopened = RunStore.open(tmp_path / "r")
+    assert reopened.manifest.status == "done" and reopened.manifest.steps == 2
+    assert [s.type for s in reopened.completed_steps()] == ["reflection", "final"]
+    assert json.loads((tmp_path / "r/images/002.truth.json").read_text())["objects"][0]["cls"] == "apple"
+
+
+def test_torn_last_line_is_dropped_on_resume(tmp_path: Path) -> None:
+    with RunStore.create(tmp_path, prompt="p", run_id="r") as store:
+        store.append_step(ReflectionStep(index=0, reasoning="kept"))
+    with open(tmp_path / "r" / "trajectory.jsonl", "a") as f:
+        f.write('{"type": "reflection", "index": 1, "reas')  # killed mid-write
+    store = RunStore.open(tmp_path / "r")
+    assert [s.reasoning for s in store.completed_steps()] == ["kept"]
+    store.append_step(ReflectionStep(index=1, reasoning="next"))
+    assert [s.reasoning for s in store.completed_steps()] == ["kept", "next"]
+
+
+def test_one_process_per_run(tmp_path: Path) -> None:
+    with RunStore.create(tmp_path, prompt="p", run_id="r"):
+        with pytest.raises(RunError, match="open in another process"):
+            RunStore.open(tmp_path / "r")
+    RunStore.open(tmp_path / "r").close()
+
+
+def test_failure_is_recorded(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        with RunStore.create(tmp_path, prompt="p", run_id="r"):
+            raise RuntimeError("tool exploded")
+    m = RunStore.open(tmp_path / "r").manifest
+    assert m.status == "failed" and "tool exploded" in m.error
+
+
+def test_corrupt_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "manifest.json").write_text("{not json")
+    with pytest.raises(RunError, match="corrupt"):
+        RunStore.open(tmp_path / "r")
+
+
+def _write_forever(path: str) -> None:  # pragma: no cover - runs in a child process
+    big_a, big_b = b"A" * 2_000_000, b"B" * 2_000_000
+    i = 0
+    while True:
+        atomic_write_bytes(Path(path), big_a if i % 2 else big_b)
+        i += 1
+
+
+def test_atomic_write_never_shows_a_torn_file(tmp_path: Path) -> None:
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"B" * 2_000_000)
+    proc = mp.get_context("spawn").Process(target=_write_forever, args=(str(target),))
+    proc.start()
+    try:
+        for _ in range(200):
+            data = target.read_bytes()
+            assert data in (b"A" * 2_000_000, b"B" * 2_000_000)
+    finally:
+        proc.kill()
+        proc.join()
+    leftovers = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    assert len(leftovers) <= 1  # at most the temp file of the write that was killed
+
+
+def test_redact_nested() -> None:
+    assert redact({"a": [{"token": "t", "x": 1}], "OPENAI_API_KEY": "k", "api_key_env": "OPENAI_API_KEY"}) == {
+        "a": [{"token": "***", "x": 1}], "OPENAI_API_KEY": "***", "api_key_env": "***",
+    }
