@@ -187,7 +187,6 @@ def generate(
     """Generate an image for PROMPT with the agent (analyse → plan → route → evaluate → repair)."""
 
     def body() -> Any:
-        from limner.agent.loop import run_generate
         from limner.runs import RunStore
 
         text = _validate_prompt(prompt)
@@ -198,6 +197,8 @@ def generate(
         )
         if store.manifest.prompt != text:
             raise ValueError(f"run {store.run_id!r} was started with a different prompt: {store.manifest.prompt!r}")
+        from limner.agent.loop import run_generate
+
         final = run_generate(text, cfg, store, progress=_progress_printer(json_mode))
         return store, final
 
@@ -218,7 +219,6 @@ def edit(
     """Edit IMAGE by INSTRUCTION through the same verify-and-repair loop."""
 
     def body() -> Any:
-        from limner.agent.loop import run_edit
         from limner.runs import RunStore
 
         text = _validate_prompt(instruction, "instruction")
@@ -228,6 +228,8 @@ def edit(
             cfg.out_dir, run_id, resume=resume, prompt=text, kind="edit", seed=cfg.seed,
             config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve())}, simulated=_is_simulated(cfg),
         )
+        from limner.agent.loop import run_edit
+
         final = run_edit(image, text, cfg, store, progress=_progress_printer(json_mode))
         return store, final
 
@@ -243,11 +245,11 @@ def check(
 ) -> None:
     """Judge IMAGE against PROMPT: one check per element and relation, each with its evidence."""
     try:
-        from limner.agent.loop import check as check_image
-
         text = _validate_prompt(prompt)
         _open_image(image)
         cfg = _load(config)
+        from limner.agent.loop import check as check_image
+
         verdict = check_image(image, text, cfg)
     except _user_errors() as e:
         raise fail(str(e).splitlines()[0]) from None

@@ -88,7 +88,14 @@ EXTRA_CLASSES: tuple[str, ...] = (
     "bow", "arrow", "cane", "crutch", "wheelchair", "stroller", "cradle", "crib", "suit", "tuxedo", "skirt",
     "pants", "jeans", "coat", "mitten", "purse", "keychain", "clip", "pendant", "bookend", "paperweight",
     "sharpener", "holder", "cutlery", "knob", "cufflink", "container", "jewelry box", "candlestick", "vine",
-    "wall", "floor", "counter", "countertop", "stove", "gem",
+    "wall", "floor", "counter", "countertop", "stove", "gem", "ladder", "raincoat", "bush", "swan",
+    "skyscraper", "lid", "rubber band", "note", "windmill", "planet", "torch", "seed", "cork", "mat",
+    "placemat", "tablecloth", "clipboard", "snowflake", "eggplant", "dove", "pancake", "zucchini", "snowball",
+    "crystal", "charger", "straw", "rack", "hanger", "marshmallow", "toast", "salad", "locket", "badge",
+    "tile", "hook", "bubble", "net", "branch", "petal", "stem", "hoop", "bar", "board", "prism", "hexagon",
+    "block", "campfire", "sandcastle", "stopper", "opener", "vanity", "shadow", "apron", "blender", "bagpipe",
+    "toothpaste", "cushion cover", "soup", "tea", "coffee", "juice", "wine", "beer", "milk", "lantern",
+    "kite string", "jug", "pitcher", "bin", "trash can", "mailbox", "lamp post", "streetlight",
 )
 CLASSES: tuple[str, ...] = GENEVAL_CLASSES + tuple(c for c in EXTRA_CLASSES if c not in GENEVAL_CLASSES)
 
@@ -187,13 +194,13 @@ RELATION_PHRASES: dict[str, str] = {
     "at the top of": "above", "higher than": "above",
     "below": "below", "under": "below", "beneath": "below", "underneath": "below", "on the bottom of": "below",
     "at the bottom of": "below", "on the bottom side of": "below", "lower than": "below",
-    "in front of": "in front of", "before": "in front of", "in the front of": "in front of",
+    "in front of": "in front of", "in the front of": "in front of",
     "behind": "behind", "in back of": "behind", "at the back of": "behind", "hidden by": "behind",
     "occluded by": "behind", "blocked by": "behind", "covered by": "behind", "obscured by": "behind",
     "hidden behind": "behind",
     "next to": "next to", "beside": "next to", "besides": "next to", "near": "next to", "by": "next to",
     "close to": "next to", "alongside": "next to", "nearby": "next to", "adjacent to": "next to",
-    "on the side of": "next to", "by the side of": "next to",
+    "on the side of": "next to", "by the side of": "next to", "on side of": "next to", "at the side of": "next to",
     "on": "on", "upon": "on", "onto": "on", "on the surface of": "on",
 }
 
@@ -207,7 +214,7 @@ BACKGROUNDS: tuple[str, ...] = (
     "shop", "station", "airport", "stadium", "court", "pool", "swimming pool", "valley", "hill", "hills",
     "island", "cave", "village", "town", "museum", "gallery", "theater", "church", "party", "wedding",
     "kitchen counter", "dining room", "attic", "basement", "garage", "sidewalk", "trail", "campsite",
-    "background", "landscape", "harbor", "dock", "shore", "waterfall", "clouds", "rain", "fog", "storm",
+    "background", "landscape", "mud", "barn", "station platform", "picnic area", "area", "harbor", "dock", "shore", "waterfall", "clouds", "rain", "fog", "storm",
     "moonlight", "sunlight", "breeze", "wind", "dark", "daylight",
 )
 #: Art styles ("in watercolor style", "an oil painting of ...", "in the style of Van Gogh").

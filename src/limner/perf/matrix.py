@@ -93,6 +93,7 @@ class PerformanceMatrix:
                 raise MatrixError(f"unknown cell sources {bad}; expected some of {list(CELL_SOURCES)}")
         self.sources = src
         self.meta: dict[str, Any] = dict(meta or {})
+        self._index_of: dict[str, int] | None = None
 
     # ------------------------------------------------------------------------------------------------
     # Construction
@@ -137,10 +138,10 @@ class PerformanceMatrix:
         column); missing cells get the uninformative prior. Values are rescaled to 0–1 by the benchmark's
         nominal scale.
         """
-        rows = load_published_scores(path)
-        benchmark = "T2I-CompBench" if kind == "generate" else "ImgEdit-Bench"
         if kind not in ("generate", "edit"):
             raise MatrixError(f"kind must be 'generate' or 'edit', got {kind!r}")
+        rows = load_published_scores(path)
+        benchmark = "T2I-CompBench" if kind == "generate" else "ImgEdit-Bench"
         version = version or (DEFAULT_GENERATOR_VERSION if kind == "generate" else DEFAULT_EDITOR_VERSION)
         rows = [r for r in rows if r["benchmark"] == benchmark and r["benchmark_version"] == version]
         if not rows:
@@ -272,10 +273,16 @@ class PerformanceMatrix:
     # ------------------------------------------------------------------------------------------------
 
     def tool_index(self, tool: str) -> int:
+        # A dict cache keyed on the tool list: list.index would make ranking 200 tools O(l²).
+        if self._index_of is None or len(self._index_of) != len(self.tools):
+            self._index_of = {t: j for j, t in enumerate(self.tools)}
         try:
-            return self.tools.index(tool)
-        except ValueError:
+            return self._index_of[tool]
+        except KeyError:
             raise MatrixError(f"unknown tool {tool!r}; the matrix has {self.tools}") from None
+
+    def __contains__(self, tool: object) -> bool:
+        return tool in self.tools
 
     def dim_index(self, dim: str) -> int:
         try:

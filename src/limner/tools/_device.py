@@ -147,8 +147,15 @@ def find_published_model(model: str) -> str | None:
     return None
 
 
-def published_dim_scores(key: str) -> dict[str, dict[str, Any]]:
+#: Which kind of tool each benchmark measures: a generator's T2I scores say nothing about the same
+#: weights used as an inpainter, and an editor's ImgEdit scores nothing about its text-to-image.
+BENCHMARK_KIND: dict[str, str] = {"t2i_compbench": "generate", "geneval": "generate", "imgedit": "edit", "gedit": "edit"}
+
+
+def published_dim_scores(key: str, kind: str | None = None) -> dict[str, dict[str, Any]]:
     """Preferred published scores of a model mapped onto limner dimensions.
+
+    `kind` (a ToolKind) keeps only the benchmarks that measure that kind of tool.
 
     Returns `{benchmark: {"scale": [lo, hi], "dims": {dim: value}, "source": ..., "evidence": ...}}`,
     one entry per benchmark that has a preferred row. Values are copied as printed, not normalised:
@@ -158,7 +165,7 @@ def published_dim_scores(key: str) -> dict[str, dict[str, Any]]:
     entry = data["models"][key]
     out: dict[str, dict[str, Any]] = {}
     for row in entry["rows"]:
-        if not row.get("preferred"):
+        if not row.get("preferred") or (kind is not None and BENCHMARK_KIND.get(row["benchmark"]) != kind):
             continue
         mapping = data["dimension_map"].get(row["benchmark"], {})
         dims = {mapping[c]: v for c, v in row["values"].items() if c in mapping}

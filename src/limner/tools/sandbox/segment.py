@@ -96,9 +96,23 @@ class Background:
         return Image.fromarray(out)
 
 
+def _border_model(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """Median border colour and a distance beyond which a pixel cannot be background texture."""
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float32)
+    med = np.median(border, axis=0)
+    spread = float(np.percentile(np.linalg.norm(border - med, axis=1), 90))
+    return med, max(45.0, 1.6 * spread + 20.0)
+
+
 def _flood_background(rgb: np.ndarray) -> np.ndarray:
-    """Pixels reachable from the border without crossing ink (True = background)."""
-    ink = darkness(rgb) > 0.25
+    """Pixels reachable from the border without crossing ink or clearly non-background colour.
+
+    Ink alone is not a closed barrier everywhere (thin tips of a carrot leave one-pixel gaps), so pixels
+    far from the border's colour distribution are barriers too.
+    """
+    med, far = _border_model(rgb)
+    dist = np.linalg.norm(rgb.astype(np.float32) - med, axis=2)
+    ink = (darkness(rgb) > 0.25) | (dist > far)
     # Close one-pixel gaps in thin, anti-aliased outlines so the flood cannot leak into an object.
     ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     free = (~ink).astype(np.uint8)
@@ -108,7 +122,7 @@ def _flood_background(rgb: np.ndarray) -> np.ndarray:
     bg = np.isin(labels, touching)
     # The dilation ate one pixel of background beside every outline; give it back where it is not ink.
     grown = cv2.dilate(bg.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    return grown & (darkness(rgb) <= 0.25)
+    return grown & ~ink
 
 
 def _remove_specks(bg: np.ndarray, min_area: int) -> np.ndarray:

@@ -1,0 +1,296 @@
+"""Benchmark the agent: prompt reading, and GenEval-style accuracy over rounds (SIMULATED sandbox world).
+
+    python benchmarks/agent.py --json                 # full: all GenEval dev prompts, all CompBench prompts
+    python benchmarks/agent.py --json --quick         # 36 prompts (6 per GenEval tag), for smoke tests
+    python benchmarks/agent.py --metadata FILE.jsonl --compbench-dir DIR --config sandbox
+
+Metrics (shared/BENCHMARKS.md):
+- analyst_exact: share of metadata prompts whose Scene matches include/exclude (classes, counts, colours,
+  positions); compbench_*: every `*.txt` prompt list in --compbench-dir parsed, errors, fully supported share.
+- accuracy: GenEval-style (a prompt counts when every check passes), judged twice: by the pixel-only
+  checker and by the world's ground truth (what the tool really drew, saved beside each image).
+  `best_single`: every painter one-shot on every prompt, the best painter by checker accuracy.
+  `rounds`: the agent's best image after 1, 2, 3, 5 rounds. One 5-round run per prompt is recorded and the
+  best image among the evaluations of rounds < R is read off its trajectory: with the rule-based brain a
+  run's first R rounds do not depend on the round budget except that the R-th round's reflection says
+  "stop", so this equals a separate R-round run (and the performance router learns from one sequence).
+- overhead_fraction: 1 − (time inside tools: painters, editors, checker) / (agent wall time), over the
+  agent runs, which write every step to a real run directory (RunStore, fsync'd).
+
+The judging scene comes from the metadata itself (not from the agent's own reading), so a misreading
+would count against the agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+ROUNDS = (1, 2, 3, 5)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def scene_from_geneval(row: dict[str, Any]) -> Any:
+    from limner.types import Element, Relation, Scene
+
+    elements = [Element(id=f"e{i}", noun=inc["class"], cls=inc["class"], count=int(inc.get("count", 1)),
+                        color=inc.get("color")) for i, inc in enumerate(row["include"])]
+    relations = [Relation(subject=f"e{i}", predicate=inc["position"][0], object=f"e{int(inc['position'][1])}")
+                 for i, inc in enumerate(row["include"]) if "position" in inc]
+    return Scene(prompt=row["prompt"], elements=elements, relations=relations)
+
+
+def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from limner.agent.analyst import geneval_mismatch
+    from limner.llm.parser import parse_prompt
+
+    ok, misses = 0, []
+    for r in rows:
+        why = geneval_mismatch(parse_prompt(r["prompt"]), r)
+        ok += why is None
+        if why:
+            misses.append({"prompt": r["prompt"], "why": why})
+    return {"analyst_exact": ok / max(1, len(rows)), "analyst_prompts": len(rows), "analyst_misses": misses[:20]}
+
+
+def compbench_metrics(directory: Path) -> dict[str, Any]:
+    from limner.llm.parser import parse_prompt
+
+    total, errors, full = 0, 0, 0
+    by_cat: dict[str, dict[str, Any]] = {}
+    unsupported: Counter[str] = Counter()
+    for f in sorted(glob.glob(str(directory / "*.txt"))):
+        cat = Path(f).stem.removesuffix("_train")
+        n = e = fs = 0
+        for line in Path(f).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            n += 1
+            try:
+                scene = parse_prompt(line.strip())
+            except Exception as ex:  # noqa: BLE001 - counted: the metric is "parses without error"
+                e += 1
+                log(f"parse error on {line!r}: {ex}")
+                continue
+            fs += not scene.unsupported
+            unsupported.update(u.split(" ")[0] for u in scene.unsupported)
+        by_cat[cat] = {"prompts": n, "parse_errors": e, "fully_supported": fs / max(1, n)}
+        total, errors, full = total + n, errors + e, full + fs
+    return {"compbench_prompts": total, "compbench_parse_errors": errors,
+            "compbench_fully_supported": full / max(1, total), "compbench_by_category": by_cat,
+            "compbench_unsupported_kinds": dict(unsupported.most_common())}
+
+
+def truth_passed(scene: Any, truth: dict[str, Any] | None) -> bool:
+    from limner.tools.sandbox.world import WorldTruth, grade_truth
+
+    if truth is None:
+        return False
+    return all(c.passed for c in grade_truth(scene, WorldTruth.from_json(truth)))
+
+
+def profile_painters(config: Any, n_scenes: int, seed: int) -> tuple[Any, list[str]]:
+    """PerfGuard seeds its matrix from benchmark scores; here the painters are profiled with limner.perf on
+    random sandbox scenes drawn with a different seed (disjoint from the evaluation prompts)."""
+    import numpy as np
+
+    from limner.perf.profile import profile_tools
+    from limner.tools.registry import ToolRegistry
+    from limner.tools.sandbox.world import random_scene
+
+    registry = ToolRegistry.from_config(config)
+    painters = [t for t in (registry.get(n) for n in registry.names) if t.kind == "generate"]
+    rng = np.random.default_rng(10_000 + seed)
+    prompts = [random_scene(rng).prompt for _ in range(n_scenes)]
+    matrix, _ = profile_tools(painters, prompts, seeds=[10_000 + seed], width=config.width, height=config.height,
+                              progress=log)
+    return matrix, prompts
+
+
+def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrices: dict[str, Any] | None) -> dict[str, Any]:
+    from limner.agent import Agent
+    from limner.runs import RunStore
+    from limner.types import EvaluationStep, ToolCall
+
+    agent = Agent(config, matrices=matrices)
+    painters = [n for n, t in agent.tools.items() if t.kind == "generate"]
+
+    # One-shot painters.
+    single: dict[str, dict[str, int]] = {p: {"checker": 0, "truth": 0} for p in painters}
+    for i, row in enumerate(rows):
+        scene = scene_from_geneval(row)
+        for p in painters:
+            res = agent.tools[p](ToolCall(tool=p, prompt=row["prompt"], seed=seed, width=config.width,
+                                          height=config.height))
+            verdict = agent.evaluator(res.image, scene).verdict
+            single[p]["checker"] += verdict.passed
+            single[p]["truth"] += truth_passed(scene, res.ground_truth)
+        if i % 10 == 0:
+            log(f"single painters: {i + 1}/{len(rows)}")
+    n = max(1, len(rows))
+    by_painter = {p: {"checker": v["checker"] / n, "truth": v["truth"] / n} for p, v in single.items()}
+    best_name = max(by_painter, key=lambda p: (by_painter[p]["checker"], by_painter[p]["truth"]))
+
+    # The agent, 5 rounds, best image after R rounds read off the trajectory.
+    at: dict[int, dict[str, int]] = {r: {"checker": 0, "truth": 0} for r in ROUNDS}
+    wall = tool = 0.0
+    storage = [0.0]
+    rounds_used: Counter[int] = Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, row in enumerate(rows):
+            scene = scene_from_geneval(row)
+            store = RunStore.create(tmp, prompt=row["prompt"], run_id=f"p{i:04d}", seed=seed, simulated=True)
+            _time_storage(store, storage)
+            t0 = time.perf_counter()
+            agent.run(row["prompt"], store=store, rounds=max(ROUNDS))
+            wall += time.perf_counter() - t0
+            tool += agent.tool_time_s
+            steps = store.completed_steps()
+            store.close()
+            evals = [s for s in steps if isinstance(s, EvaluationStep)]
+            rounds_used[max(s.round for s in evals) + 1] += 1
+            for r in ROUNDS:
+                # Judge the image the agent would have returned after r rounds (its best so far) by the
+                # metadata scene: checker verdict recomputed on it, and the truth saved beside it.
+                upto = [s for s in evals if s.round < r]
+                best = max(upto, key=lambda s: s.verdict.score)  # first of equal scores, as the loop keeps
+                root = Path(tmp) / f"p{i:04d}"
+                from PIL import Image
+
+                with Image.open(root / best.image_path) as im:
+                    image = im.convert("RGB")
+                at[r]["checker"] += agent.evaluator(image, scene).verdict.passed
+                tpath = root / best.image_path.replace(".png", ".truth.json")
+                at[r]["truth"] += truth_passed(scene, json.loads(tpath.read_text()) if tpath.is_file() else None)
+            if i % 10 == 0:
+                log(f"agent: {i + 1}/{len(rows)}  acc@3 so far checker={at[3]['checker'] / (i + 1):.3f}")
+    return {
+        "accuracy": {
+            "best_single": {"painter": best_name, **by_painter[best_name]},
+            "by_painter": by_painter,
+            "rounds": {str(r): {"checker": v["checker"] / n, "truth": v["truth"] / n} for r, v in at.items()},
+        },
+        "prompts": len(rows),
+        "overhead_fraction": (wall - tool) / wall if wall else 0.0,
+        "overhead_fraction_excluding_storage": (wall - tool - storage[0]) / wall if wall else 0.0,
+        "storage_s": storage[0],
+        "agent_wall_s": wall,
+        "agent_tool_s": tool,
+        "rounds_used": {str(k): v for k, v in sorted(rounds_used.items())},
+    }
+
+
+def _time_storage(store: Any, total: list[float]) -> None:
+    """Accumulate the time the run store spends writing (steps with fsync, PNGs, truth, manifest)."""
+    for name in ("append_step", "save_image", "save_truth", "finish"):
+        method = getattr(store, name)
+
+        def timed(*a: Any, _m: Any = method, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return _m(*a, **k)
+            finally:
+                total[0] += time.perf_counter() - t0
+
+        setattr(store, name, timed)
+
+
+def quick_rows(rows: list[dict[str, Any]], per_tag: int = 6) -> list[dict[str, Any]]:
+    by_tag: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if len(by_tag[r["tag"]]) < per_tag:
+            by_tag[r["tag"]].append(r)
+    return [r for rs in by_tag.values() for r in rs]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print one JSON object on the last line of stdout")
+    ap.add_argument("--quick", action="store_true", help="6 prompts per GenEval tag for the accuracy part")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument("--metadata", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/geneval/metadata_dev.jsonl")
+    ap.add_argument("--compbench-dir", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/t2i-compbench")
+    ap.add_argument("--config", default="sandbox", help="config preset or YAML file (tools, brain, agent)")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many prompts for the accuracy part")
+    ap.add_argument("--profile-scenes", type=int, default=None,
+                    help="profile the painters on this many random sandbox scenes first (0: routers start from "
+                         "the perf store or the prior); default 60, 30 with --quick")
+    ap.add_argument("--skip-accuracy", action="store_true", help="only the prompt-reading metrics")
+    args = ap.parse_args(argv)
+
+    from limner.config import load_config
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    config = load_config(args.config, seed=args.seed)
+    if args.profile_scenes is None:
+        args.profile_scenes = 30 if args.quick else 60
+    if not args.metadata.is_file():
+        ap.error(f"--metadata {args.metadata} not found")
+    rows = [json.loads(line) for line in args.metadata.read_text(encoding="utf-8").splitlines() if line.strip()]
+    metrics: dict[str, Any] = {}
+    metrics.update(analyst_metrics(rows))
+    if args.compbench_dir.is_dir():
+        metrics.update(compbench_metrics(args.compbench_dir))
+    acc_rows = quick_rows(rows) if args.quick else rows
+    if args.limit:
+        acc_rows = acc_rows[: args.limit]
+    if not args.skip_accuracy:
+        matrices = None
+        if args.profile_scenes > 0:
+            t0 = time.perf_counter()
+            matrix, _ = profile_painters(config, args.profile_scenes, args.seed)
+            matrices = {"generate": matrix}
+            metrics["profile"] = {"scenes": args.profile_scenes, "seconds": time.perf_counter() - t0,
+                                  "matrix": {t: matrix.column(t) for t in matrix.tools}}
+        metrics.update(accuracy_metrics(acc_rows, config, args.seed, matrices))
+    best = metrics.get("accuracy", {}).get("best_single", {}).get("checker")
+    at3 = metrics.get("accuracy", {}).get("rounds", {}).get("3", {})
+    if best is not None:
+        metrics["gain_at_3_rounds"] = at3["checker"] - best
+        metrics["checker_vs_truth_at_3"] = abs(at3["checker"] - at3["truth"])
+    import pydantic_ai
+
+    out = {
+        "benchmark": "agent",
+        "simulated": True,
+        "config": {"preset": args.config, "seed": args.seed, "quick": args.quick, "rounds": list(ROUNDS),
+                   "brain": config.brain.kind, "updater": config.perf.updater, "learn": config.perf.learn,
+                   "metadata": str(args.metadata), "accuracy_prompts": len(acc_rows),
+                   "profile_scenes": args.profile_scenes,
+                   "threads": {"torch": 1}},
+        "env": {"python": platform.python_version(), "torch": torch_version, "pydantic_ai": pydantic_ai.__version__,
+                "cpu_count": os.cpu_count()},
+        "metrics": metrics,
+    }
+    text = json.dumps(out)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "agent.json").write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+"""The agent loop: analyse → plan → route and call → evaluate → reflect, for a few rounds. One file.
+
+PerfGuard's Analyst/Planner/Worker/Self-Evaluator loop with GenAgent's multi-turn reflection:
+
+    agent = Agent(config)                       # tools from config.tools, brain from config.brain
+    final = agent.run("a red apple left of a blue cup")
+    for step in agent.run(prompt, stream=True): # typed steps, as they happen
+        print(step.type, step.reasoning)
+
+Every step is a typed record (`limner.types`: AnalysisStep, PlanStep, ToolStep, EvaluationStep,
+ReflectionStep, FinalStep) appended to the run's `trajectory.jsonl` the moment it exists. Resuming a run
+replays the recorded steps (no tool is called again) and continues where the record ends.
+
+Policy, in one place (the rules live in the brain, see `limner.llm.rule_brain`):
+- round 0 generates the whole prompt with the tool the performance matrix ranks best for the scene's
+  dimensions; a tool that fails or times out hands over to the next-ranked one;
+- each later round either repairs the best image so far (one edit/inpaint per failed check, nothing else
+  is touched) or regenerates with a new seed when repair is the worse bet (most checks failed, the last
+  round made things worse, nothing is editable);
+- the run stops when the best verdict reaches the goal or after `rounds` rounds, and returns the BEST image
+  seen, not the last.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from limner.agent.analyst import Analyst
+from limner.agent.evaluator import Evaluator
+from limner.agent.planner import Planner
+from limner.agent.worker import Worker, WorkerError, default_routers, load_matrices
+from limner.config import LimnerConfig
+from limner.llm import make_brain
+from limner.llm.brain import Brain, NextAction
+from limner.llm.rule_brain import edit_weights
+from limner.tools.base import Tool
+from limner.types import (
+    AnalysisStep,
+    Check,
+    EvaluationStep,
+    FinalStep,
+    PlanStep,
+    ReflectionStep,
+    Scene,
+    Step,
+    Subtask,
+    ToolResult,
+    ToolStep,
+    Verdict,
+)
+
+__all__ = ["Agent", "AgentError", "MemoryStore"]
+
+
+class AgentError(RuntimeError):
+    """The run cannot go on (no tool could draw anything, a resumed trajectory does not fit this run)."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Where steps and images go: the run store, or memory (benchmarks and tests that need no files)
+# ----------------------------------------------------------------------------------------------------
+
+
+class MemoryStore:
+    """The subset of `limner.runs.RunStore` the loop uses, kept in memory."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.images: dict[str, Image.Image] = {}
+        self.truths: dict[str, dict[str, Any]] = {}
+        self.final: str | None = None
+        self.summary: dict[str, Any] = {}
+
+    def append_step(self, step: Step) -> None:
+        self.steps.append(step)
+
+    def completed_steps(self) -> list[Step]:
+        return list(self.steps)
+
+    def save_image(self, image: Image.Image, stem: str) -> str:
+        rel = f"images/{stem}.png"
+        self.images[rel] = image
+        return rel
+
+    def save_truth(self, truth: dict[str, Any], stem: str) -> str:
+        rel = f"images/{stem}.truth.json"
+        self.truths[rel] = truth
+        return rel
+
+    def load_image(self, rel: str) -> Image.Image:
+        return self.images[rel]
+
+    def finish(self, final_image: str, *, status: str = "done", **summary: Any) -> None:
+        self.final = final_image
+        self.summary = dict(summary, status=status)
+
+
+@dataclass
+class _Best:
+    path: str
+    verdict: Verdict
+    image: Image.Image | None = None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The agent
+# ----------------------------------------------------------------------------------------------------
+
+
+class Agent:
+    """Tools, brain, router and checker wired from one config; `run()` is the loop."""
+
+    def __init__(
+        self,
+        config: LimnerConfig,
+        *,
+        tools: dict[str, Tool] | None = None,
+        brain: Brain | None = None,
+        routers: dict[str, Any] | None = None,
+        matrices: dict[str, Any] | None = None,
+        checker: Tool | None = None,
+    ) -> None:
+        """`routers` (tool kind -> perf Router) override everything; else `matrices` (kind ->
+        PerformanceMatrix), else the matrices in the perf store at `config.perf_store_path`, else the prior."""
+        self.config = config
+        if tools is None:
+            from limner.tools.registry import ToolRegistry
+
+            registry = ToolRegistry.from_config(config)
+            tools = {n: registry.get(n) for n in registry.names}
+        self.tools = tools
+        self.brain = brain if brain is not None else make_brain(config.brain)
+        producing = {n: t for n, t in tools.items() if t.kind in ("generate", "edit", "inpaint")}
+        if not any(t.kind == "generate" for t in producing.values()):
+            raise AgentError("no tool of kind 'generate' is configured; add a painter or text-to-image tool to tools:")
+        self.checker = checker or _find_checker(tools)
+        if routers is None:
+            matrices = matrices if matrices is not None else load_matrices(config.perf_store_path)
+            routers = default_routers(
+                producing, updater=config.perf.updater if config.perf.learn else "static", matrices=matrices,
+                top_m=config.perf.top_m, random_n=config.perf.random_n,
+            )
+        self.matrix_sources = {k: "store" if k in (matrices or {}) else "prior" for k in routers}
+        self.worker = Worker(producing, routers, timeout_s=config.agent.tool_timeout_s,
+                             max_fallbacks=config.agent.max_fallbacks)
+        self.specs = [t.spec for t in producing.values()]
+        self.analyst = Analyst(self.brain, goal=config.agent.goal)
+        self.planner = Planner(self.brain, self.specs)
+        self.evaluator = Evaluator(self.checker, lam=config.agent.lam, brain=self.brain)
+        self.tool_time_s = 0.0  # time inside tools (painters, editors, checker) during the last run
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def run(self, prompt: str, *, stream: bool = False, store: Any = None, rounds: int | None = None,
+            image: Image.Image | None = None, instruction: str | None = None) -> Any:
+        """Generate for `prompt`, or, with `image` and `instruction`, edit the image (then `prompt` describes
+        what the edited image must show). With `stream=True`, an iterator of steps; otherwise the
+        `FinalStep`. `store` is a `RunStore` (default: in memory)."""
+        if (image is None) != (instruction is None):
+            raise ValueError("editing needs both `image` and `instruction`")
+        steps = self._steps(prompt, store if store is not None else MemoryStore(), rounds or self.config.agent.rounds,
+                            image, instruction)
+        if stream:
+            return steps
+        final = None
+        for final in steps:
+            pass
+        return final
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _steps(self, prompt: str, store: Any, rounds: int, input_image: Image.Image | None,
+               instruction: str | None) -> Iterator[Step]:
+        if not prompt or not prompt.strip():
+            raise ValueError("the prompt is empty; say what the image should show")
+        self.tool_time_s = 0.0
+        self._replay: deque[Step] = deque(store.completed_steps())
+        self._n_recorded = len(self._replay)  # steps 0 .. n-1 are replayed, never written again
+        self._last_tool: dict[str, str] = {}
+        self._truths: dict[str, dict[str, Any]] = {}
+        self._store = store
+        self._index = 0
+
+        # 1. Analyse: the prompt becomes a Scene (what must be in the image) and a goal.
+        step = self._recorded(AnalysisStep)
+        if step is None:
+            t0 = time.perf_counter()
+            a = self.analyst(prompt)
+            step = AnalysisStep(index=self._index, scene=a.scene, goal=a.goal, reasoning=a.reasoning,
+                                tokens=a.tokens, error=a.error, duration_s=time.perf_counter() - t0)
+        yield self._emit(step)
+        scene, goal = step.scene, step.goal
+
+        best: _Best | None = None
+        action: NextAction = "regenerate"
+        last_improved: bool | None = None
+        if input_image is not None:  # editing: the given image, edited as instructed, is the first candidate
+            unjudged = Check(target="scene", kind="global", passed=False, score=0.0,
+                             evidence="the input image, before the instruction was applied (not judged)")
+            best = _Best(path=store.save_image(input_image, "input"), image=input_image,
+                         verdict=Verdict(score=0.0, global_score=0.0, checks=[unjudged]))
+            action = "repair"
+
+        for rnd in range(rounds):
+            if action == "stop":
+                break
+            # 2. Plan: a generation, or one targeted repair per failed check of the best image.
+            plan = self._recorded(PlanStep)
+            if plan is None and instruction is not None and rnd == 0:
+                sub = Subtask(id="r0-edit", kind="edit", instruction=instruction, weights=edit_weights(instruction))
+                plan = PlanStep(index=self._index, round=0, subtasks=[sub], reasoning=f"apply the instruction: {instruction}")
+            if plan is None:
+                t0 = time.perf_counter()
+                p = self.planner(scene, best.verdict if best else None, action, rnd)
+                plan = PlanStep(index=self._index, round=rnd, subtasks=p.subtasks, reasoning=p.reasoning,
+                                tokens=p.tokens, error=p.error, duration_s=time.perf_counter() - t0)
+            yield self._emit(plan)
+            if not plan.subtasks and action == "repair":
+                action = "regenerate"
+                plan = None
+                continue
+
+            # 3. Route and call: each subtask goes to its best-ranked tool; failures fall back.
+            image: Image.Image | None = None
+            path: str | None = None
+            if action == "repair" and best is not None:
+                image, path = self._image(best), best.path
+            for k, sub in enumerate(plan.subtasks):
+                source = image if sub.kind != "generate" else None
+                result_image, result_path = yield from self._work(sub, rnd, k, source, path if source else None)
+                if result_image is not None:
+                    image, path = result_image, result_path
+            if path is None or (action == "repair" and best is not None and path == best.path):
+                reflection = yield from self._reflect_failure(rnd, "no tool produced a new image this round")
+                action = "regenerate"
+                last_improved = False
+                continue
+
+            # 4. Evaluate: λ·global + (1−λ)·mean(local checks), and keep the best image seen.
+            previous = best.verdict.score if best else None
+            best = yield from self._evaluate(path, image, scene, rnd, best, plan.subtasks)
+            last_improved = None if previous is None else best.path == path and best.verdict.score > previous
+
+            # 5. Reflect: stop, repair what failed, or draw again.
+            reflection = yield from self._reflect(scene, best.verdict, rnd, rounds, goal, last_improved)
+            action = reflection.next_action
+
+        if best is None:
+            raise AgentError("no tool produced an image; see the failed tool steps in the trajectory")
+        final = self._recorded(FinalStep)
+        if final is None:
+            final = FinalStep(index=self._index, round=rnd if rounds else 0, image_path=best.path,
+                              score=best.verdict.score, passed=best.verdict.passed,
+                              reasoning=f"best image {best.path} (score {best.verdict.score:.3f}, "
+                                        f"{'all checks pass' if best.verdict.passed else f'{len(best.verdict.failed)} checks fail'})")
+            store.finish(best.path, status="done", score=final.score, passed=final.passed)
+        yield self._emit(final)
+
+    # -- phases -------------------------------------------------------------------------------------
+
+    def _work(self, sub: Subtask, rnd: int, k: int, image: Image.Image | None, path: str | None):
+        """Run one subtask (with fallback); yields ToolSteps; returns (image, path) of the success or (None, None)."""
+        seed = self.config.seed + 1009 * rnd + k
+        tried: set[str] = set()
+        # Replayed attempts first (resume): no tool is called again.
+        while self._replay and isinstance(self._replay[0], ToolStep) and self._replay[0].subtask_id == sub.id:
+            step = self._recorded(ToolStep)
+            yield self._emit(step)
+            tried.add(step.call.tool)
+            if step.result.ok and step.result.image_path:
+                return self._store.load_image(step.result.image_path), step.result.image_path
+        if len(tried) > self.config.agent.max_fallbacks:
+            return None, None
+        # Sandbox only: the world's truth of the input rides along so the editor can return the truth of its
+        # output (for benchmarks and training data). Tools never decide from it; the agent never reads it.
+        truth_in = self._truth_of(path) if image is not None else None
+        try:
+            attempts = self.worker.attempts(
+                sub, prompt=sub.instruction, seed=seed, width=self.config.width, height=self.config.height,
+                image=image, input_path=path, skip=tried,
+                params={"_truth_in": truth_in} if truth_in is not None else None,
+            )
+            for attempt in attempts:
+                result = attempt.result
+                self.tool_time_s += result.duration_s
+                if result.ok:
+                    stem = f"r{rnd}-{k}-{attempt.call.tool}"
+                    result.image_path = self._store.save_image(result.image, stem)
+                    if result.ground_truth is not None:
+                        result.meta.setdefault("truth_path", self._store.save_truth(result.ground_truth, stem))
+                        self._truths[result.image_path] = result.ground_truth
+                why = (f"{sub.kind} '{sub.instruction}' with {attempt.call.tool} "
+                       f"(rank {[n for n, _ in attempt.ranking].index(attempt.call.tool) + 1} of {len(attempt.ranking)})")
+                # Private "_" params (the sandbox truth channel) stay out of the trajectory.
+                public = {k: v for k, v in attempt.call.params.items() if not k.startswith("_")}
+                step = ToolStep(index=self._index, round=rnd, subtask_id=sub.id, ranking=attempt.ranking,
+                                call=attempt.call.model_copy(update={"params": public}), result=result,
+                                duration_s=result.duration_s,
+                                reasoning=why if result.ok else f"{why} failed: {result.error}; trying the next-ranked tool",
+                                error=None if result.ok else result.error)
+                yield self._emit(step)
+                if result.ok:
+                    return result.image, result.image_path
+        except WorkerError as e:
+            yield from self._reflect_failure(rnd, str(e), record_only=True)
+        return None, None
+
+    def _evaluate(self, path: str, image: Image.Image | None, scene: Scene, rnd: int, best: _Best | None,
+                  subtasks: list[Subtask] | None = None):
+        step = self._recorded(EvaluationStep)
+        if step is None:
+            image = image if image is not None else self._store.load_image(path)
+            ev = self.evaluator(image, scene)
+            self.tool_time_s += ev.tool_s
+            failed = [f"{c.target} {c.kind}: {c.evidence}" for c in ev.verdict.failed]
+            step = EvaluationStep(index=self._index, round=rnd, image_path=path, verdict=ev.verdict,
+                                  duration_s=ev.tool_s, tokens=ev.tokens,
+                                  reasoning=(f"score {ev.verdict.score:.3f}; "
+                                             + ("all checks pass" if not failed else "failed: " + "; ".join(failed))
+                                             + (f"; {ev.note}" if ev.note else "")))
+            self._learn(subtasks or [], ev.verdict)
+        yield self._emit(step)
+        if best is None or step.verdict.score > best.verdict.score:
+            return _Best(path=path, verdict=step.verdict, image=image)
+        return best
+
+    def _reflect(self, scene: Scene, verdict: Verdict, rnd: int, rounds: int, goal: float,
+                 last_improved: bool | None):
+        step = self._recorded(ReflectionStep)
+        if step is None:
+            t0 = time.perf_counter()
+            if verdict.passed and verdict.score >= goal - 1e-9:
+                r_action, r_failed, why, tokens, err = "stop", [], f"goal {goal:g} met (score {verdict.score:.3f})", None, None
+            else:
+                r = self.brain.reflect(scene, verdict, rnd, rounds, last_improved=last_improved, tools=self.specs)
+                r_action, r_failed, why, tokens, err = r.next_action, r.failed, r.reasoning, r.tokens, r.error
+            step = ReflectionStep(index=self._index, round=rnd, failed=r_failed, next_action=r_action,
+                                  reasoning=why, tokens=tokens, error=err, duration_s=time.perf_counter() - t0)
+        yield self._emit(step)
+        return step
+
+    def _reflect_failure(self, rnd: int, why: str, record_only: bool = False):
+        step = self._recorded(ReflectionStep)
+        if step is None:
+            step = ReflectionStep(index=self._index, round=rnd, next_action="regenerate", reasoning=why, error=why)
+        yield self._emit(step)
+        return step
+
+    def _learn(self, subtasks: list[Subtask], verdict: Verdict) -> None:
+        """Feed the round's verdict to the routers (APU / Bayesian update) when learning is on."""
+        if not self.config.perf.learn or not subtasks:
+            return
+        dims: dict[str, list[float]] = {}
+        for c in verdict.checks:
+            if c.dimension:
+                dims.setdefault(c.dimension, []).append(c.score)
+        evidence = {"dimension_scores": {d: sum(v) / len(v) for d, v in dims.items()}}
+        for sub in subtasks:
+            router = self.worker.routers.get(sub.kind)
+            tool = self._last_tool.get(sub.id)
+            if router is None or tool is None:
+                continue
+            router.update(sub, {tool: verdict.score}, evidence if sub.kind == "generate" else {})
+
+    # -- bookkeeping --------------------------------------------------------------------------------
+
+    def _recorded(self, kind: type) -> Any:
+        """The next recorded step if resuming, checked to be of the expected type."""
+        if not self._replay:
+            return None
+        step = self._replay[0]
+        if step.index != self._index:
+            raise AgentError(f"cannot resume: recorded step {step.index} where step {self._index} was expected")
+        if not isinstance(step, kind):
+            raise AgentError(f"cannot resume: step {step.index} of the recorded trajectory is a {step.type!r} step, "
+                             f"but the loop expects a {kind.__name__}; the run was made with different settings")
+        self._replay.popleft()
+        return step
+
+    def _emit(self, step: Step) -> Step:
+        if step.index >= self._n_recorded:
+            self._store.append_step(step)
+        if isinstance(step, ToolStep) and step.result.ok:
+            self._last_tool[step.subtask_id or ""] = step.call.tool
+        self._index = step.index + 1
+        return step
+
+    def _truth_of(self, image_path: str | None) -> dict[str, Any] | None:
+        """The saved world truth of an image of this run (sandbox), or None."""
+        if image_path is None:
+            return None
+        if image_path in self._truths:
+            return self._truths[image_path]
+        rel = image_path.removesuffix(".png") + ".truth.json"
+        if isinstance(self._store, MemoryStore):
+            return self._store.truths.get(rel)
+        try:
+            file = self._store.path(rel)
+        except (AttributeError, ValueError, RuntimeError):
+            return None
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+    def _image(self, best: _Best) -> Image.Image:
+        if best.image is None:
+            best.image = self._store.load_image(best.path)
+        return best.image
+
+
+def _find_checker(tools: dict[str, Tool]) -> Tool:
+    checkers = [t for t in tools.values() if t.kind == "check"]
+    if checkers:
+        return checkers[0]
+    if all(t.spec.simulated for t in tools.values()):
+        from limner.tools.sandbox.checker import SandboxChecker
+
+        return SandboxChecker("sandbox-checker")
+    raise AgentError("no tool of kind 'check' is configured; the agent needs one to judge its images")
+
+
+ProgressFn = Callable[[Step], None]

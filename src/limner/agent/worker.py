@@ -1,0 +1,195 @@
+"""The Worker: rank the tools for a subtask with the performance matrix (PASM), call the best, fall back.
+
+Ranking is the perf package's job (`limner.perf`: `S = W_task · Normalize(M)ᵀ`, or its Bayesian router);
+the Worker only asks a `Router` for the order and walks down it: a tool that raises `ToolError`, returns
+`ok=False`, or runs past `tool_timeout_s` is recorded as a failed attempt and the next-ranked tool gets
+the subtask, up to `max_fallbacks` times. Every attempt, failed or not, comes back so the trajectory
+loses nothing.
+
+Tool calls run in a daemon worker thread so a hung backend cannot hang the agent: after the time-out the
+Worker moves on (Python cannot kill a thread; the abandoned call finishes or dies with the process).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from limner.perf import PerformanceMatrix, Router, make_router
+from limner.tools.base import Tool, ToolError
+from limner.types import EDIT_DIMS, GEN_DIMS, Box, Subtask, ToolCall, ToolResult
+
+__all__ = ["Attempt", "Worker", "WorkerError", "box_mask", "default_routers", "load_matrices"]
+
+#: Which matrix (dimension set) ranks which tool kind.
+_DIMS_OF_KIND: dict[str, tuple[str, ...]] = {"generate": GEN_DIMS, "edit": EDIT_DIMS, "inpaint": EDIT_DIMS}
+
+
+class WorkerError(RuntimeError):
+    """No configured tool could do a subtask (none of its kind, or every ranked tool failed)."""
+
+
+@dataclass
+class Attempt:
+    """One call of one tool for one subtask."""
+
+    call: ToolCall
+    result: ToolResult
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+
+
+def default_routers(
+    tools: Mapping[str, Tool], updater: str = "static", matrices: Mapping[str, PerformanceMatrix] | None = None,
+    **router_kwargs: Any,
+) -> dict[str, Router]:
+    """One router per tool kind. `matrices` (kind -> matrix) comes from the perf store when it has one;
+    a kind without a stored matrix starts from perf's uninformative prior (every tool equal, ties broken
+    by name) until the tools are profiled or the router learns from the agent's own runs."""
+    routers: dict[str, Router] = {}
+    for kind, dims in _DIMS_OF_KIND.items():
+        names = [n for n, t in tools.items() if t.kind == kind]
+        if not names:
+            continue
+        matrix = (matrices or {}).get(kind)
+        matrix = matrix.copy() if matrix is not None else PerformanceMatrix.empty(dims)
+        routers[kind] = make_router(updater, matrix, **router_kwargs)  # unknown tools join with the prior
+    return routers
+
+
+def load_matrices(store_path: Any) -> dict[str, PerformanceMatrix]:
+    """Matrices from the perf store (`limner perf import/profile` write them), by the tool kind they rank.
+
+    A matrix whose dimensions are all generator dimensions ranks "generate" tools; one over edit
+    dimensions ranks "edit" and "inpaint" tools. The matrix named "default" wins over others of the same
+    kind. A missing store file gives {} (the routers start from the prior); the file is never created here.
+    """
+    from pathlib import Path
+
+    from limner.perf.store import PerfStore
+
+    if store_path is None or not Path(store_path).is_file():
+        return {}
+    found: dict[str, PerformanceMatrix] = {}
+    with PerfStore(store_path) as store:
+        names = sorted(store.names(), key=lambda n: (n != "default", n))
+        for name in names:
+            m = store.get(name)
+            if m is None or not m.dims:
+                continue
+            if set(m.dims) <= set(GEN_DIMS):
+                found.setdefault("generate", m)
+            elif set(m.dims) <= set(EDIT_DIMS):
+                found.setdefault("edit", m)
+                found.setdefault("inpaint", m)
+    return found
+
+
+def box_mask(size: tuple[int, int], box: Box, pad: int = 4) -> Image.Image:
+    """A white-on-black mask of `box` (padded) for inpainting tools."""
+    mask = Image.new("L", size, 0)
+    x0, y0 = max(0, box.x0 - pad), max(0, box.y0 - pad)
+    x1, y1 = min(size[0], box.x1 + pad), min(size[1], box.y1 + pad)
+    mask.paste(255, (x0, y0, x1, y1))
+    return mask
+
+
+class Worker:
+    """Routes subtasks to tools and calls them with fallback and time-out."""
+
+    def __init__(
+        self,
+        tools: Mapping[str, Tool],
+        routers: Mapping[str, Router],
+        *,
+        timeout_s: float = 300.0,
+        max_fallbacks: int = 3,
+    ) -> None:
+        self.tools = dict(tools)
+        self.routers = dict(routers)
+        self.timeout_s = timeout_s
+        self.max_fallbacks = max_fallbacks
+
+    def candidates(self, kind: str) -> list[str]:
+        return [n for n, t in self.tools.items() if t.kind == kind]
+
+    def rank(self, subtask: Subtask) -> list[tuple[str, float]]:
+        names = self.candidates(subtask.kind)
+        if not names:
+            return []
+        router = self.routers.get(subtask.kind)
+        if router is None:
+            raise WorkerError(f"no router for {subtask.kind!r} tools; routers: {sorted(self.routers)}")
+        dims = getattr(getattr(router, "matrix", None), "dims", None)
+        if dims is not None and any(d not in dims for d in subtask.weights):
+            # A published matrix may lack a dimension (e.g. text): rank on the ones it has.
+            subtask = subtask.model_copy(update={"weights": {d: w for d, w in subtask.weights.items() if d in dims}})
+        return [(n, round(float(s), 6)) for n, s in router.rank(subtask, names)]
+
+    def attempts(
+        self,
+        subtask: Subtask,
+        *,
+        prompt: str,
+        seed: int,
+        width: int,
+        height: int,
+        image: Image.Image | None = None,
+        input_path: str | None = None,
+        params: dict[str, Any] | None = None,
+        skip: set[str] | None = None,
+    ) -> Iterator[Attempt]:
+        """Yield one `Attempt` per tool tried, best-ranked first, until one succeeds or the budget is spent.
+
+        A generator so the loop can log each attempt as it happens. If the last attempt failed, every
+        ranked tool (up to 1 + max_fallbacks) failed and the caller decides what to do.
+        """
+        ranking = self.rank(subtask)
+        if not ranking:
+            raise WorkerError(f"no {subtask.kind!r} tool is configured for subtask {subtask.id!r}")
+        mask = None
+        if subtask.kind == "inpaint":
+            if image is None or subtask.region is None:
+                raise WorkerError(f"inpaint subtask {subtask.id!r} needs an image and a region")
+            mask = box_mask(image.size, subtask.region)
+        budget = 1 + self.max_fallbacks - len(skip or ())
+        for name, _ in [r for r in ranking if r[0] not in (skip or ())][: max(0, budget)]:
+            call = ToolCall(tool=name, subtask_id=subtask.id, prompt=prompt, seed=seed, width=width, height=height,
+                            input_image=input_path, params=dict(params or {}))
+            result = self._call(self.tools[name], call, image, mask)
+            yield Attempt(call=call, result=result, ranking=ranking)
+            if result.ok:
+                return
+
+    def _call(self, tool: Tool, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        """Call `tool` in a daemon thread; ToolError and time-outs become failed results, bugs propagate."""
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = tool(call, image=image, mask=mask)
+            except BaseException as e:  # noqa: BLE001 - re-raised below in the caller's thread
+                box["error"] = e
+
+        t0 = time.perf_counter()
+        thread = threading.Thread(target=target, name=f"limner-tool-{tool.name}", daemon=True)
+        thread.start()
+        thread.join(self.timeout_s)
+        elapsed = time.perf_counter() - t0
+        if thread.is_alive():
+            return ToolResult(tool=tool.name, ok=False, duration_s=elapsed,
+                              error=f"timed out after {self.timeout_s:g} s")
+        if "error" in box:
+            err = box["error"]
+            if isinstance(err, ToolError):
+                return ToolResult(tool=tool.name, ok=False, duration_s=elapsed, error=f"ToolError: {err}")
+            raise err
+        result: ToolResult = box["result"]
+        if result.ok and result.image is None and tool.kind in ("generate", "edit", "inpaint"):
+            return ToolResult(tool=tool.name, ok=False, duration_s=elapsed, error="tool returned no image")
+        result.duration_s = result.duration_s or elapsed
+        return result

@@ -1,0 +1,661 @@
+"""The rule-based prompt reader: English prompt -> `limner.types.Scene`.
+
+This is the offline Analyst's eyes, and the sandbox painters read prompts with it too. It is a small
+compositional reader, not a regex per benchmark category:
+
+1. **tokenise**: quoted text is lifted out first (`a sign that says "OPEN"`), then words and punctuation;
+2. **tag** by longest match against the vocabulary (`limner.vocab`): object classes and their synonyms and
+   plurals (multi-word too: "teddy bears"), number words, colours, textures, shapes, sizes, relation phrases
+   ("on the left of", "hidden by"), negations, backgrounds, styles; every other word is `other`;
+3. **chunk** noun phrases: `[no|without] [det|number]* modifier* head`. Modifiers bind to the head that
+   follows them; an unknown word in head position becomes an object of unknown class (named unsupported);
+4. **connect** neighbouring noun phrases by what lies between them: a spatial phrase gives a geometric
+   relation, a verb gives an action ("holding", "playing with"), "and" or a comma gives none; a noun phrase
+   that names a place after a preposition ("in the park") becomes the background.
+
+Anything the Scene cannot represent is named in `Scene.unsupported` rather than silently dropped, so a
+caller can tell a faithful reading from a partial one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from limner import vocab
+from limner.types import Element, Relation, Scene
+
+__all__ = ["parse_prompt", "singular", "canonical_class"]
+
+TagKind = Literal[
+    "det", "num", "quant", "neg", "color", "texture", "shape", "size", "noun", "bg", "rel", "abs", "conj",
+    "with", "prep", "aux", "quote", "textcue", "style", "frame", "punct", "stop", "other",
+]
+
+MODIFIER_KINDS = ("color", "texture", "shape", "size")
+_MAX_PHRASE = 6
+
+# ----------------------------------------------------------------------------------------------------
+# Closed word lists that belong to the grammar rather than to the vocabulary of things
+# ----------------------------------------------------------------------------------------------------
+
+_DETERMINERS = {
+    "a": 1, "an": 1, "the": None, "this": 1, "that": 1, "these": None, "those": None, "its": None,
+    "their": None, "his": None, "her": None, "our": None, "my": None, "your": None, "another": 1,
+    "each": None, "every": None, "any": None,
+}
+_QUANTIFIERS = {  # phrase -> count (None: a vague plural)
+    "a pair of": 2, "pair of": 2, "a couple of": 2, "couple of": 2, "a dozen": 12, "dozen": 12, "both": 2,
+    "several": None, "many": None, "some": None, "a few": None, "few": None, "a group of": None,
+    "group of": None, "a bunch of": None, "bunch of": None, "lots of": None, "a lot of": None,
+    "a number of": None, "multiple": None, "various": None, "numerous": None, "a set of": None,
+    "a pile of": None, "a stack of": None, "a row of": None, "a herd of": None, "a flock of": None,
+    "a team of": None, "a family of": None, "a collection of": None, "a variety of": None,
+}
+_NEGATIONS = ("no", "without", "without any", "not", "none of", "with no", "without a", "without an")
+_CONJUNCTIONS = ("and", "&", "as well as", "along with", "plus", "or", "together with")
+_AUX = {
+    "is", "are", "was", "were", "be", "being", "been", "has", "have", "had", "am", "does", "do", "did",
+    "can", "could", "will", "would", "seems", "appears", "stands", "sits", "lies",
+}
+_PREPOSITIONS = {
+    "in", "at", "inside", "within", "into", "against", "across", "through", "from", "of", "for", "to",
+    "during", "while", "as", "around", "among", "amid", "along", "toward", "towards", "past", "off", "out",
+    "up", "down", "between", "outside",
+}
+_STOP = {"there", "it", "they", "them", "he", "she", "we", "i", "you", "which", "who", "whose", "where",
+         "also", "very", "so", "too", "then", "just", "all", "other", "one's", "s", "'s"}
+_TEXT_CUES = (
+    "that says", "which says", "saying", "says", "that reads", "which reads", "reading", "reads",
+    "with the text", "with the words", "with the word", "with text", "labeled", "labelled", "written",
+    "that read", "with the letters", "spelling", "that said", "with the caption", "captioned", "titled",
+    "with the sign", "with the message", "with a sign saying",
+)
+_FRAMES = (
+    "a photo of", "a photograph of", "an image of", "a picture of", "a close-up of", "a closeup of",
+    "a close up of", "a shot of", "a snapshot of", "photo of", "image of", "picture of", "a view of",
+    "a scene of", "a scene with", "a scene showing", "an illustration of", "a rendering of", "a render of",
+)
+_ABSOLUTE = (
+    "on the left", "to the left", "at the left", "on the right", "to the right", "at the right",
+    "in the middle", "in the center", "in the centre", "at the top", "at the bottom", "in the corner",
+    "in the foreground", "in the background", "in the distance", "on the top", "on the bottom",
+    "in the middle of", "in the center of", "in the centre of", "between",
+)
+_VERBS = {
+    "sit", "sat", "sitting", "stand", "stood", "standing", "lie", "lay", "lying", "rest", "rests", "rested",
+    "hang", "hangs", "hung", "hold", "holds", "held", "fly", "flies", "flew", "float", "floats", "floated",
+    "play", "plays", "played", "run", "runs", "ran", "walk", "walks", "look", "looks", "jump", "jumps",
+    "swim", "swims", "swam", "eat", "eats", "ate", "drink", "drinks", "drank", "sleep", "sleeps", "slept",
+    "wear", "wears", "wore", "ride", "rides", "rode", "chase", "chases", "read", "sing", "sings", "sang",
+    "rang", "ring", "rings", "sews", "sewed", "contrasted", "contrasts", "shone", "shines", "filled", "fills",
+    "added", "adds", "made", "makes", "give", "gives", "gave", "take", "takes", "took", "keep", "kept",
+    "watch", "watches", "feel", "feels", "felt", "see", "sees", "saw", "stare", "stares", "carry", "carries",
+    "carried", "pull", "pulls", "push", "pushes", "throw", "throws", "threw", "catch", "catches", "caught",
+    "kick", "kicks", "hug", "hugs", "lick", "licks", "sniff", "sniffs", "bite", "bites", "climb", "climbs",
+    "perch", "perches", "perched", "grow", "grows", "grew", "lean", "leans", "cast", "casts", "lit", "shine",
+    "hides", "hid", "meet", "meets", "met", "wait", "waits", "stay", "stays", "leave", "leaves", "left",
+    "go", "goes", "went", "come", "comes", "came", "sat", "lies", "lay", "stands", "sits", "served",
+    "provided", "provides", "creating", "adorned", "nestled", "tied", "wrapped", "placed", "covered",
+    "remove", "removes", "add", "fill", "bark", "barks", "sleep", "graze", "grazes", "wag", "wags", "roll",
+    "rolls", "dance", "dances", "fall", "falls", "stretch", "stretches", "bloom", "blooms", "shine", "glow",
+    "glows", "sparkle", "sparkles", "swing", "swings", "drift", "drifts", "crawl", "crawls", "chat", "chats",
+}
+#: "a slice of watermelon", "the base of the lamp": the thing is what follows "of". Parts are named unsupported.
+_PARTITIVES = {"slice", "piece", "chunk", "bit", "sheet", "scoop", "loaf", "bar", "stick", "cube", "wedge", "drop"}
+_PARTS = {"side", "base", "edge", "top", "bottom", "back", "front", "surface", "corner", "handle", "leg", "tail",
+          "face", "body", "head", "end", "middle", "center", "centre", "rim", "lid", "tip", "roof", "wall", "door"}
+_NOUN_READINGS = {  # modifiers that name a thing when they stand in head position ("an orange")
+    "orange": "orange", "glass": "glass", "stone": "rock", "diamond": "gem", "gold": "coin", "marble": "rock",
+    "rubber": "eraser", "plastic": None, "paper": None, "square": None, "cube": "cube", "star": "star",
+    "heart": "heart", "silver": None, "fabric": None, "leather": None, "round": None,
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Morphology
+# ----------------------------------------------------------------------------------------------------
+
+
+def _noun_lexicon() -> dict[str, str]:
+    lex: dict[str, str] = {c: c for c in vocab.CLASSES}
+    lex.update(vocab.CLASS_SYNONYMS)
+    return lex
+
+
+_NOUNS: dict[str, str] = _noun_lexicon()
+
+
+def singular(word: str) -> str:
+    """The singular of an English noun (`'sandwichs'` -> `'sandwich'`, `'knives'` -> `'knife'`).
+
+    Known words win over rules, so canonical plural-form classes ("skis", "scissors") stay as they are.
+    """
+    w = word.lower()
+    if w in vocab.PLURAL_FORM_CLASSES or w in vocab.INVARIANT_PLURALS:
+        return w
+    if w in vocab.IRREGULAR_PLURALS:
+        return vocab.IRREGULAR_PLURALS[w]
+    if w in _NOUNS:
+        return w
+    candidates: list[str] = []
+    if w.endswith("ies") and len(w) > 4:
+        candidates.append(w[:-3] + "y")
+    if w.endswith("ves") and len(w) > 4:
+        candidates += [w[:-3] + "f", w[:-3] + "fe"]
+    if w.endswith("es") and len(w) > 3:
+        candidates.append(w[:-2])
+    if w.endswith("s") and not w.endswith("ss") and len(w) > 2:
+        candidates.append(w[:-1])
+    for c in candidates:
+        if c in _NOUNS or c in vocab.IRREGULAR_PLURALS.values():
+            return c
+    if w.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return w[:-2]
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3:
+        return w[:-1]
+    return w
+
+
+def canonical_class(noun: str) -> tuple[str, bool] | None:
+    """(canonical class, is plural) for a noun phrase like "teddy bears", or None when not in the vocabulary."""
+    n = noun.lower().strip()
+    if n in _NOUNS:
+        plural = n in vocab.IRREGULAR_PLURALS and vocab.IRREGULAR_PLURALS[n] != n
+        return _NOUNS[n], plural
+    irregular = vocab.IRREGULAR_PLURALS.get(n)
+    if irregular is not None and irregular in _NOUNS:
+        return _NOUNS[irregular], irregular != n
+    words = n.split()
+    last = singular(words[-1])
+    key = " ".join(words[:-1] + [last])
+    if key in _NOUNS:
+        return _NOUNS[key], last != words[-1]
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tokens and tags
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tok:
+    kind: TagKind
+    text: str  # the words as written (lower case)
+    value: object = None  # canonical value: class, colour, predicate, count, quoted text...
+    plural: bool = False
+
+
+_QUOTE_RE = re.compile(r'"([^"]+)"|“([^”]+)”|«([^»]+)»|(?<![\w])\'([^\']+)\'(?![\w])')
+_WORD_RE = re.compile(r"\x00\d+\x00|[a-z0-9]+(?:[-'][a-z0-9]+)*|[,.;:!?&]")
+
+
+def _phrase_table() -> dict[str, tuple[TagKind, object]]:
+    """Every fixed multi-word phrase the tagger knows, with its tag. Later entries override earlier ones."""
+    t: dict[str, tuple[TagKind, object]] = {}
+    for bg in vocab.BACKGROUNDS:
+        t[bg] = ("bg", bg)
+    for s in vocab.STYLES:
+        t[s] = ("style", s)
+    for c in vocab.COLORS:
+        t[c] = ("color", c)
+    for k, v in vocab.COLOR_SYNONYMS.items():
+        t[k] = ("color", v)
+    for c in vocab.TEXTURES:
+        t[c] = ("texture", c)
+    for k, v in vocab.TEXTURE_SYNONYMS.items():
+        t[k] = ("texture", v)
+    for c in vocab.SHAPES:
+        t[c] = ("shape", c)
+    for k, v in vocab.SHAPE_SYNONYMS.items():
+        t[k] = ("shape", v)
+    for c in vocab.SIZES:
+        t[c] = ("size", c)
+    for k, v in vocab.SIZE_SYNONYMS.items():
+        t[k] = ("size", v)
+    for k, v in vocab.NUMBER_WORDS.items():
+        t[k] = ("num", v)
+    for k, v in _DETERMINERS.items():
+        t[k] = ("det", v)
+    for k, v in _QUANTIFIERS.items():
+        t[k] = ("quant", v)
+    for k in _NEGATIONS:
+        t[k] = ("neg", 0)
+    for k in _CONJUNCTIONS:
+        t[k] = ("conj", None)
+    for k in _AUX:
+        t[k] = ("aux", None)
+    for k in _PREPOSITIONS:
+        t[k] = ("prep", k)
+    for k in _STOP:
+        t[k] = ("stop", None)
+    for k, v in vocab.RELATION_PHRASES.items():
+        t[k] = ("rel", v)
+    for k in _ABSOLUTE:
+        t[k] = ("abs", k)
+    for k in _TEXT_CUES:
+        t[k] = ("textcue", None)
+    for k in _FRAMES:
+        t[k] = ("frame", None)
+    t["with"] = ("with", "with")
+    return t
+
+
+@lru_cache(maxsize=1)
+def _phrases() -> dict[str, tuple[TagKind, object]]:
+    return _phrase_table()
+
+
+def _tokenise(prompt: str) -> tuple[list[str], list[str]]:
+    quotes: list[str] = []
+
+    def lift(m: re.Match[str]) -> str:
+        quotes.append(next(g for g in m.groups() if g is not None))
+        return f" \x00{len(quotes) - 1}\x00 "
+
+    text = _QUOTE_RE.sub(lift, prompt)
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    return _WORD_RE.findall(text), quotes
+
+
+def _tag(words: list[str], quotes: list[str]) -> list[_Tok]:
+    """Longest-match tagging. Nouns (with their plurals) are matched with the fixed phrases."""
+    table = _phrases()
+    toks: list[_Tok] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w.startswith("\x00"):
+            toks.append(_Tok("quote", w, quotes[int(w.strip("\x00"))]))
+            i += 1
+            continue
+        if w in ",.;:!?":
+            toks.append(_Tok("conj" if w == "," else "punct", w))
+            i += 1
+            continue
+        best: _Tok | None = None
+        best_len = 0
+        for n in range(min(_MAX_PHRASE, len(words) - i), 0, -1):
+            span = words[i : i + n]
+            if any(s.startswith("\x00") or s in ",.;:!?" for s in span):
+                continue
+            phrase = " ".join(span)
+            noun = canonical_class(phrase)
+            if noun is not None and (phrase not in table or n > 1 or table[phrase][0] in ("bg", "style")):
+                best, best_len = _Tok("noun", phrase, noun[0], plural=noun[1]), n
+                break
+            if phrase in table:
+                kind, value = table[phrase]
+                best, best_len = _Tok(kind, phrase, value), n
+                break
+            if n == 1 and w.isdigit():
+                best, best_len = _Tok("num", w, min(int(w), 100)), 1
+        if best is None:
+            best, best_len = _Tok("other", w), 1
+        toks.append(best)
+        i += best_len
+    for k in range(1, len(toks)):
+        if toks[k].kind == "noun" and toks[k].text.endswith("ing") and toks[k - 1].kind == "aux":
+            toks[k] = _Tok("other", toks[k].text)
+    return _fix_styles(toks)
+
+
+def _fix_styles(toks: list[_Tok]) -> list[_Tok]:
+    """'in watercolor style', 'pixel-art style', 'in the style of van gogh', 'a watercolor of ...'."""
+    out: list[_Tok] = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.text in ("style", "styled") or t.text.endswith("-style"):
+            words: list[str] = [t.text[: -len("-style")]] if t.text.endswith("-style") else []
+            while out and out[-1].kind in ("style", "other", "color", "texture") and len(words) < 3:
+                words.insert(0, out.pop().text)
+            if out and out[-1].text in ("in", "with") and out[-1].kind in ("prep", "with"):
+                out.pop()
+            if words:
+                out.append(_Tok("style", " ".join(words), " ".join(words)))
+                i += 1
+                continue
+        if t.text == "in" and i + 3 < len(toks) and toks[i + 1].text == "the" and toks[i + 2].text == "style" \
+                and toks[i + 3].text == "of":
+            j = i + 4
+            words = []
+            while j < len(toks) and toks[j].kind not in ("punct", "conj", "with") and len(words) < 4:
+                words.append(toks[j].text)
+                j += 1
+            out.append(_Tok("style", "style of " + " ".join(words), " ".join(words)))
+            i = j
+            continue
+        if t.kind == "style" and i + 1 < len(toks) and toks[i + 1].text == "of":
+            out.append(_Tok("style", t.text, t.value))  # "a watercolor of a fox": a frame that sets the style
+            i += 2
+            continue
+        if t.kind == "noun" and t.text in ("painting", "drawing", "sketch", "illustration") and i + 1 < len(toks) \
+                and toks[i + 1].text == "of":
+            out.append(_Tok("style", t.text, t.text))
+            i += 2
+            continue
+        out.append(t)
+        i += 1
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Noun phrases
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NP:
+    head: _Tok
+    start: int
+    end: int  # exclusive
+    count: int | None = None
+    vague: bool = False
+    negated: bool = False
+    mods: dict[str, str] = field(default_factory=dict)
+    unknown_mods: list[str] = field(default_factory=list)
+    extra_mods: list[str] = field(default_factory=list)
+    known: bool = True
+    text: str | None = None
+    parts: list[str] = field(default_factory=list)
+
+
+def _looks_like_verb(word: str) -> bool:
+    if word in _VERBS or word in _AUX or (word.endswith("s") and word[:-1] in _VERBS):
+        return True
+    if word in _NOUNS or singular(word) in _NOUNS:
+        return False
+    return (len(word) > 4 and word.endswith(("ing", "ed"))) or (len(word) > 3 and word.endswith("ly"))
+
+
+def _ends_phrase(toks: list[_Tok], i: int) -> bool:
+    """True when position i cannot continue a noun phrase (used to accept compounds like 'rose bushes')."""
+    return i >= len(toks) or toks[i].kind in ("punct", "conj", "rel", "abs", "prep", "with", "aux", "quote",
+                                              "textcue")
+
+
+def _is_np_word(t: _Tok) -> bool:
+    return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (t.kind == "other" and not _looks_like_verb(t.text))
+
+
+def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
+    """Read `[neg] [det|num|quant]* modifier* head` from position i. Returns (None, i) if no head follows."""
+    start = i
+    negated, count, vague = False, None, False
+    while i < len(toks) and toks[i].kind in ("neg", "det", "num", "quant"):
+        t = toks[i]
+        if t.kind == "neg":
+            negated = True
+        elif t.kind == "num":
+            count = t.value if t.text not in ("a", "an") or count is None else count
+        elif t.kind == "quant":
+            count, vague = (t.value, t.value is None) if count is None or count == 1 else (count, vague)
+        elif t.kind == "det" and t.value is not None and count is None:
+            count = t.value
+        i += 1
+    body: list[_Tok] = []
+    parts: list[str] = []
+    while i < len(toks):
+        t = toks[i]
+        has_known_head = bool(body) and body[-1].kind in ("noun", "bg")
+        if t.kind in MODIFIER_KINDS:
+            if has_known_head:
+                break
+            body.append(t)
+        elif t.kind in ("noun", "bg"):
+            body.append(t)
+        elif t.kind in ("other", "noun") and (t.text in _PARTITIVES or t.text in _PARTS) and i + 1 < len(toks) \
+                and toks[i + 1].text == "of" and i + 2 < len(toks) and toks[i + 2].kind in ("det", "num", "noun", "other",
+                                                                                        *MODIFIER_KINDS):
+            if t.text in _PARTS:
+                parts.append(t.text)
+            i += 2  # "a triangular slice of watermelon": keep reading; the watermelon is the thing
+            while i < len(toks) and toks[i].kind == "det":
+                i += 1
+            continue
+        elif t.kind == "other" and not _looks_like_verb(t.text):
+            if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
+                break
+            body.append(t)
+        elif t.kind == "conj" and t.text == "," and body and not has_known_head and i + 1 < len(toks) \
+                and _is_np_word(toks[i + 1]):
+            pass  # "the plump, juicy grapes": a list of adjectives, not of objects
+        elif t.kind == "conj" and t.text == "and" and body and body[-1].kind in MODIFIER_KINDS \
+                and i + 2 < len(toks) and toks[i + 1].kind == body[-1].kind and _is_np_word(toks[i + 2]):
+            pass  # "a red and white car": the second colour is named unsupported below
+        else:
+            break
+        i += 1
+    if not body:
+        return None, start
+    bare = i == len(body) + start and all(t.kind == "other" for t in body)
+    after_verb = start > 0 and toks[start - 1].kind in ("other", "aux")
+    if bare and after_verb:
+        return None, start  # "hung low on the vine": an adverb after a verb, not an object
+    head_at = max((k for k, t in enumerate(body) if t.kind in ("noun", "bg")), default=None)
+    if head_at is not None and head_at == len(body) - 2 and body[-1].kind == "other":
+        head_at = len(body) - 1  # "a pizza cutter": an unknown head after a known noun is a compound
+    if head_at is None:
+        others = [k for k, t in enumerate(body) if t.kind == "other"]
+        if others:
+            head_at = others[-1]
+        elif body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None:
+            last = body[-1]
+            body[-1] = _Tok("noun", last.text, _NOUN_READINGS[last.text])
+            head_at = len(body) - 1
+        else:
+            return None, start
+    # Words after the head belong to the next phrase ("a glass" + "bottle" cannot happen: the head is last).
+    extra = body[head_at + 1 :]
+    i -= len(extra)
+    body = body[: head_at + 1]
+    head = body[-1]
+    np = _NP(head=head, start=start, end=i, count=count, vague=vague, negated=negated, parts=parts)
+    if head.kind == "other":
+        lemma = singular(head.text)
+        np.head = _Tok("noun", head.text, lemma, plural=lemma != head.text)
+        np.known = False
+    for t in body[:-1]:
+        if t.kind in MODIFIER_KINDS:
+            if t.kind in np.mods:
+                np.extra_mods.append(t.text)
+            else:
+                np.mods[t.kind] = str(t.value)
+        else:
+            np.unknown_mods.append(t.text)
+    np.text = " ".join(t.text for t in body)
+    return np, i
+
+
+# ----------------------------------------------------------------------------------------------------
+# The reader
+# ----------------------------------------------------------------------------------------------------
+
+_DIRECTIONAL = {"left of", "right of", "above", "below", "in front of", "behind"}
+_BG_PREPS = {"in", "at", "on", "by", "near", "next to", "against", "inside", "across", "through", "into", "over",
+             "under", "below", "above", "along", "around", "during", "from", "of", "with"}
+
+
+def parse_prompt(prompt: str) -> Scene:
+    """Read an English prompt into a `Scene`. Never raises on text; an empty prompt gives an empty scene."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+    words, quotes = _tokenise(prompt)
+    toks = _tag(words, quotes)
+
+    nps: list[_NP] = []
+    gaps: list[list[_Tok]] = [[]]  # gaps[k]: tokens before nps[k]; gaps[-1] after the last phrase
+    i = 0
+    while i < len(toks):
+        np, j = _read_np(toks, i) if toks[i].kind not in ("rel", "abs") else (None, i)
+        if np is not None:
+            nps.append(np)
+            gaps.append([])
+            i = j
+        else:
+            gaps[-1].append(toks[i])
+            i += 1
+
+    scene = _Builder(prompt)
+    element_of: dict[int, str | None] = {}
+    for k, np in enumerate(nps):
+        before = gaps[k]
+        preps = {t.value if t.kind == "rel" else t.text for t in before[-2:] if t.kind in ("rel", "prep", "with")}
+        is_place = np.head.kind == "bg" or (np.head.text == "background")
+        if is_place and (preps & _BG_PREPS or k == 0 or np.head.kind == "bg"):
+            scene.set_background(np)
+            element_of[k] = None
+            continue
+        element_of[k] = scene.add_element(np)
+
+    # Quoted text: to the phrase before the cue ("a sign that says ..."), else the nearest one.
+    for k, gap in enumerate(gaps):
+        for q in (t for t in gap if t.kind == "quote"):
+            owner = _nearest_element(element_of, k)
+            if owner is None:
+                owner = scene.add_element(_NP(head=_Tok("noun", "sign", "sign"), start=0, end=0, count=1))
+            scene.set_text(owner, str(q.value))
+
+    # Relations and leftovers, gap by gap.
+    for k, gap in enumerate(gaps):
+        subject = element_of.get(k - 1) if k > 0 else None
+        obj = element_of.get(k) if k < len(nps) else None
+        scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated)
+    return scene.build()
+
+
+def _nearest_element(element_of: dict[int, str | None], gap_index: int) -> str | None:
+    for k in range(gap_index - 1, -1, -1):
+        if element_of.get(k):
+            return element_of[k]
+    for k in range(gap_index, len(element_of)):
+        if element_of.get(k):
+            return element_of[k]
+    return None
+
+
+class _Builder:
+    """Accumulates elements, relations and named unsupported parts, then validates one Scene."""
+
+    def __init__(self, prompt: str) -> None:
+        self.prompt = prompt
+        self.elements: list[dict[str, object]] = []
+        self.relations: list[Relation] = []
+        self.background: str | None = None
+        self.style: str | None = None
+        self.unsupported: list[str] = []
+
+    def _note(self, what: str) -> None:
+        if what not in self.unsupported:
+            self.unsupported.append(what)
+
+    def add_element(self, np: _NP) -> str:
+        eid = f"e{len(self.elements)}"
+        head = np.head
+        cls = str(head.value)
+        if np.negated:
+            count = 0
+        elif np.count is not None and not np.vague:
+            count = int(np.count)
+            if count == 1 and head.plural and np.head.text.split()[-1] not in vocab.PLURAL_FORM_CLASSES:
+                count = 1  # "a leather shoes": the article wins, the plural is a slip
+        elif head.plural or np.vague:
+            count = 2
+            self._note(f"number of '{head.text}' not given (read as 2)")
+        else:
+            count = 1
+        el: dict[str, object] = {"id": eid, "noun": head.text, "cls": cls, "count": min(count, 100),
+                                 "negated": np.negated}
+        for kind in MODIFIER_KINDS:
+            if kind in np.mods:
+                el[kind] = np.mods[kind]
+        self.elements.append(el)
+        if not np.known:
+            self._note(f"object '{cls}' (not in the vocabulary)")
+        for w in np.unknown_mods:
+            self._note(f"attribute '{w}' of {head.text}")
+        for w in np.parts:
+            self._note(f"part '{w} of {head.text}'")
+        for w in np.extra_mods:
+            self._note(f"second attribute '{w}' of {head.text}")
+        return eid
+
+    def set_background(self, np: _NP) -> None:
+        words = [w for w in (np.text or "").split() if w != "background"]
+        text = " ".join(words) or (np.text or "")
+        if self.background is None:
+            self.background = text
+        else:
+            self._note(f"second background '{text}'")
+
+    def set_text(self, eid: str, text: str) -> None:
+        el = next(e for e in self.elements if e["id"] == eid)
+        if el.get("text"):
+            self._note(f"second text '{text}' for {el['noun']}")
+        else:
+            el["text"] = text
+
+    def connect(self, subject: str | None, obj: str | None, gap: list[_Tok], *, object_negated: bool) -> None:
+        """Turn the words between two phrases into a relation, a style, or named leftovers."""
+        # The part after the last conjunction decides the relation; what is before it only leaves leftovers.
+        last_conj = max((k for k, t in enumerate(gap) if t.kind == "conj"), default=-1)
+        rel_part = gap[last_conj + 1 :]
+        rels = [t for t in rel_part if t.kind == "rel"]
+        verbs = [t for t in rel_part if t.kind == "other" and _looks_like_verb(t.text)]
+        withs = [t for t in rel_part if t.kind == "with"]
+        preps = [t for t in rel_part if t.kind == "prep" and t.text in ("in", "inside", "into", "within")]
+        used: set[int] = set()
+        predicate: str | None = None
+        if subject is not None and obj is not None and not object_negated:
+            directional = [t for t in rels if t.value in _DIRECTIONAL or t.value == "next to"]
+            if directional:
+                predicate = str(directional[-1].value)
+                used.update(id(t) for t in directional[-1:])
+            elif verbs:
+                tail = [t for t in rel_part if t.kind in ("other", "rel", "with", "prep") and id(t) not in used
+                        and not (t.kind == "other" and not _looks_like_verb(t.text))]
+                predicate = " ".join(t.text for t in tail)
+                used.update(id(t) for t in tail)
+            elif rels:
+                predicate = str(rels[-1].value)
+                used.add(id(rels[-1]))
+            elif withs:
+                predicate = "with"
+                used.add(id(withs[-1]))
+            elif preps:
+                predicate = "in"
+                used.add(id(preps[-1]))
+        if predicate:
+            self.relations.append(Relation(subject=subject, predicate=predicate, object=obj))
+        leftovers: list[str] = []
+        for t in gap:
+            if id(t) in used:
+                continue
+            if t.kind == "style":
+                if self.style is None:
+                    self.style = str(t.value)
+                else:
+                    self._note(f"second style '{t.value}'")
+            elif t.kind == "abs":
+                self._note(f"absolute position '{t.text}'")
+            elif t.kind == "other" or (t.kind in MODIFIER_KINDS and t.text not in ("",)):
+                leftovers.append(t.text)
+                continue
+            elif t.kind == "rel" and (subject is None or obj is None):
+                self._note(f"relation '{t.text}' without two objects")
+            if leftovers:
+                self._note(f"words '{' '.join(leftovers)}'")
+                leftovers = []
+        if leftovers:
+            self._note(f"words '{' '.join(leftovers)}'")
+
+    def build(self) -> Scene:
+        elements = [Element.model_validate(e) for e in self.elements]
+        return Scene(prompt=self.prompt, elements=elements, relations=self.relations, background=self.background,
+                     style=self.style, unsupported=self.unsupported)

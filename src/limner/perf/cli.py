@@ -1,0 +1,221 @@
+"""`limner perf ...`: look at, seed, profile, export and import the performance matrix.
+
+The store file comes from `--store`, else from the config (`perf.store`, default `<out_dir>/perf.sqlite`).
+Mistakes the user makes (missing file, unknown tool, corrupt JSON) end with one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from limner.perf.matrix import MatrixError, PerformanceMatrix
+from limner.perf.store import PerfStore, StoreError
+
+app = typer.Typer(help="Performance matrix: PASM routing scores, APU/Bayesian learning history.", no_args_is_help=True)
+console = Console()
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="SQLite perf store (default: from config)")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config file or preset")]
+NameOpt = Annotated[str, typer.Option("--name", help="matrix name inside the store")]
+
+
+def _fail(msg: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    return typer.Exit(2)
+
+
+def _store_path(store: Path | None, config: str | None) -> Path:
+    if store is not None:
+        return store
+    from limner.config import ConfigError, load_config
+
+    try:
+        return load_config(config).perf_store_path
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+
+
+def _open(store: Path | None, config: str | None, must_exist: bool = True) -> PerfStore:
+    path = _store_path(store, config)
+    if must_exist and not path.is_file():
+        raise _fail(f"no perf store at {path} (create one with `limner perf seed` or `limner perf profile`)")
+    try:
+        return PerfStore(path)
+    except StoreError as e:
+        raise _fail(str(e)) from None
+
+
+@app.command()
+def show(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    name: NameOpt = "default",
+    heatmap: Annotated[Path | None, typer.Option("--heatmap", help="also write a heatmap PNG here")] = None,
+) -> None:
+    """Print the matrix (dimensions × tools) with where each number came from."""
+    with _open(store, config) as s:
+        try:
+            m = s.require(name)
+        except StoreError as e:
+            raise _fail(str(e)) from None
+        version = s.version(name)
+    table = Table(title=f"performance matrix '{name}' v{version} (letter = source: P published, F profiled, A apu, B bayes, · prior)")
+    table.add_column("tool", no_wrap=True)
+    for d in m.dims:
+        table.add_column(d, justify="right")
+    mark = {"published": "P", "profiled": "F", "apu": "A", "bayes": "B", "prior": "·"}
+    for j, t in enumerate(m.tools):
+        table.add_row(t, *[f"{m.values[i, j]:.3f}{mark[str(m.sources[i, j])]}" for i in range(len(m.dims))])
+    console.print(table)
+    if heatmap is not None:
+        write_heatmap(m, heatmap, title=f"{name} v{version}")
+        console.print(f"heatmap written to {heatmap}")
+
+
+def write_heatmap(m: PerformanceMatrix, path: Path, title: str = "") -> None:
+    """Normalize(M) as a heatmap (what PASM ranks on), raw values printed in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    norm = m.normalized()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(m.dims), 1.0 + 0.45 * max(len(m.tools), 1)))
+    im = ax.imshow(norm.T, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(m.dims)), m.dims, rotation=40, ha="right")
+    ax.set_yticks(range(len(m.tools)), m.tools)
+    if len(m.tools) * len(m.dims) <= 400:
+        for j in range(len(m.tools)):
+            for i in range(len(m.dims)):
+                ax.text(i, j, f"{m.values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] < 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="Normalize(M) (min-max per dimension)")
+    ax.set_title(title or "performance matrix")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@app.command()
+def seed(
+    kind: Annotated[str, typer.Argument(help="generate (T2I-CompBench) or edit (ImgEdit-Bench)")] = "generate",
+    version: Annotated[str | None, typer.Option(help="benchmark version (default: T2I-CompBench++ / ImgEdit basic)")] = None,
+    models: Annotated[str | None, typer.Option(help="comma-separated tool ids (default: all)")] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    name: NameOpt = "default",
+) -> None:
+    """Seed the matrix from the shipped published benchmark scores."""
+    if kind not in ("generate", "edit"):
+        raise _fail(f"kind must be 'generate' or 'edit', got {kind!r}")
+    try:
+        m = PerformanceMatrix.from_published(
+            kind, version=version, models=models.split(",") if models else None  # type: ignore[arg-type]
+        )
+    except MatrixError as e:
+        raise _fail(str(e)) from None
+    with _open(store, config, must_exist=False) as s:
+        v = s.put(m, name, kind="seed", evidence={"published": m.meta.get("version")})
+    console.print(f"seeded '{name}' v{v} with {len(m.tools)} tools from {m.meta.get('version')}")
+
+
+@app.command()
+def profile(
+    tools: Annotated[str, typer.Option("--tools", help="comma-separated configured generator names")],
+    prompts: Annotated[Path, typer.Option("--prompts", help="text file, one prompt a line")],
+    seeds: Annotated[int, typer.Option(help="seeds per prompt")] = 1,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    name: NameOpt = "default",
+) -> None:
+    """Run each tool over the prompts, judge every image with the evaluator, store the profiled matrix."""
+    from limner.config import ConfigError, load_config
+    from limner.perf.profile import profile_tools
+    from limner.tools.registry import RegistryError, ToolRegistry
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+    try:
+        lines = prompts.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise _fail(f"cannot read prompts file {prompts}: {e.strerror or e}") from None
+    registry = ToolRegistry.from_config(cfg)
+    try:
+        chosen = [registry.get(t.strip()) for t in tools.split(",") if t.strip()]
+    except RegistryError as e:
+        raise _fail(str(e)) from None
+    try:
+        matrix, report = profile_tools(
+            chosen, lines, seeds=list(range(cfg.seed, cfg.seed + seeds)), width=cfg.width, height=cfg.height,
+            progress=lambda msg: console.print(msg, highlight=False),
+        )
+    except MatrixError as e:
+        raise _fail(str(e)) from None
+    path = store or cfg.perf_store_path
+    with PerfStore(path) as s:
+        v = s.put(matrix, name, kind="profile", evidence={"prompts": str(prompts), "images": report.images,
+                                                          "failures": report.failures})
+    console.print(f"profiled {len(chosen)} tools on {report.images} images; stored '{name}' v{v} in {path}")
+
+
+@app.command()
+def history(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    name: NameOpt = "default",
+    limit: Annotated[int, typer.Option(help="show the last N records")] = 20,
+) -> None:
+    """Every change to the matrix: seeds, profiles, imports and each learning update with its evidence."""
+    with _open(store, config) as s:
+        records = s.history(name, limit=limit)
+        total = s.count_updates(name, kind=None)
+    table = Table(title=f"history of '{name}' (last {len(records)} of {total})")
+    for col in ("v", "when (UTC)", "kind", "updater", "run", "task", "scores"):
+        table.add_column(col)
+    for r in records:
+        when = dt.datetime.fromtimestamp(r.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        scores = ", ".join(f"{t} {v:.2f}" for t, v in r.scores.items())
+        table.add_row(str(r.version), when, r.kind, r.updater or "", r.run_id or "", r.task or "", scores)
+    console.print(table)
+
+
+@app.command("export")
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="JSON file to write")],
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    name: NameOpt = "default",
+    no_history: Annotated[bool, typer.Option("--no-history")] = False,
+) -> None:
+    """Write the matrix, router state and history as one JSON file."""
+    with _open(store, config) as s:
+        try:
+            s.export_json(out, name, with_history=not no_history)
+        except StoreError as e:
+            raise _fail(str(e)) from None
+    console.print(f"exported '{name}' to {out}")
+
+
+@app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="an export from `limner perf export`, or a bare matrix JSON")],
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    name: Annotated[str | None, typer.Option("--name", help="matrix name (default: the one in the file)")] = None,
+) -> None:
+    """Make a JSON file the current matrix (recorded in history as an import)."""
+    with _open(store, config, must_exist=False) as s:
+        try:
+            v = s.import_json(path, name)
+        except (StoreError, MatrixError) as e:
+            raise _fail(str(e)) from None
+    console.print(f"imported {path} as version {v}")

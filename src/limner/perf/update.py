@@ -1,0 +1,429 @@
+"""Routers: rank tools for a subtask, pick which tools to run for learning, learn from what they scored.
+
+Three updaters behind one `Router` protocol (selected by `PerfConfig.updater`):
+
+- `StaticRouter` ("static"): PASM on a fixed matrix; never learns. The paper's "performance matrix" row.
+- `APURouter` ("apu"): PerfGuard's Adaptive Preference Update, as published. Run the top-m tools and n
+  random others, compare the theoretical rank (by S) with the actual rank (by evaluator score) and move
+  the matrix along W_task: `M ← Normalize(M + W_taskᵀ · η · Δ)`, η = 0.13.
+  The paper prints no formula for Δ. Read here, exactly as in the trial notes (shared/notes/routing-trial.md):
+  ranks are taken **among the executed tools only**, 1 = best, ties get the average rank;
+  `Δ_j = rank_theory(j) − rank_actual(j)` (positive: the tool did better than the matrix predicted);
+  `W_task` is scaled to sum 1; Normalize is min-max per dimension across all tools; the matrix starts as
+  `Normalize(prior)`. Only executed tools' columns move before the renormalisation.
+- `BayesRouter` ("bayes", limner's default): one Bayesian linear model per tool. The tool's skill vector
+  θ_j ∈ R^d has a Gaussian prior centred on the prior matrix column with covariance `a²I + b²·11ᵀ` (a tool
+  that is better than the table says on one dimension tends to be better on the others too); an observed
+  score is `y = xᵀθ_j + ε`, where x is W_task for an overall score, or a unit vector for a per-dimension
+  score (evidence["dimension_scores"], which the checker produces per check). Updates are exact Kalman
+  (rank-one) steps; the noise variance is learned from predictive residuals; there is no η to tune.
+  It ranks by the expected raw score W_task·μ_j (no Normalize: min-max columns distort multi-dimension
+  subtasks, a 4.7% error floor for any normalised-matrix router in the trial), optionally minus a cost
+  term; explores with Thompson sampling for the top-m and n random tools drawn only among those whose
+  upper confidence bound still reaches the greedy choice's mean (never spend runs on a tool that is
+  confidently worse); and watches each tool with a two-sided CUSUM on standardised residuals, re-opening
+  its covariance when the tool drifts (a new model version behind the same name).
+
+Why not APU as the default: its Δ is a rank difference, which is biased under evaluator noise (the
+predicted-best tool can only lose places), so APU started from the true matrix drifts away from it
+(trial: 25/53/80% error at low/mid/high noise). The Bayesian model's update is unbiased for any noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from limner.perf.matrix import MatrixError, PerformanceMatrix, normalize_rows, rank_scores
+from limner.types import Subtask
+
+
+@runtime_checkable
+class Router(Protocol):
+    """What the Worker needs from a performance model."""
+
+    def rank(self, subtask: Subtask, tools: list[str]) -> list[tuple[str, float]]:
+        """`tools` best first for this subtask, with the score used to rank."""
+        ...
+
+    def choose_explore(self, subtask: Subtask, tools: list[str], rng: np.random.Generator) -> list[str]:
+        """The tools to actually run for this subtask (the first is the one to use if only one runs)."""
+        ...
+
+    def update(self, subtask: Subtask, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
+        """Learn from the evaluator scores (`{tool: score in [0, 1]}`) of the tools that ran."""
+        ...
+
+
+def average_ranks(scores: Mapping[str, float]) -> dict[str, float]:
+    """Rank 1 = highest score; tied scores share the mean of their ranks (competition-free, unbiased)."""
+    items = sorted(scores.items(), key=lambda kv: -kv[1])
+    ranks: dict[str, float] = {}
+    i = 0
+    while i < len(items):
+        j = i
+        while j + 1 < len(items) and math.isclose(items[j + 1][1], items[i][1], rel_tol=0, abs_tol=1e-12):
+            j += 1
+        mean_rank = (i + j) / 2 + 1
+        for k in range(i, j + 1):
+            ranks[items[k][0]] = mean_rank
+        i = j + 1
+    return ranks
+
+
+def apu_delta(theory: Mapping[str, float], actual: Mapping[str, float]) -> dict[str, float]:
+    """Δ_j = rank_theory(j) − rank_actual(j), ranks among the executed tools (keys of `actual`)."""
+    missing = [t for t in actual if t not in theory]
+    if missing:
+        raise MatrixError(f"no theoretical score for executed tools {missing}")
+    r_theory = average_ranks({t: theory[t] for t in actual})
+    r_actual = average_ranks(actual)
+    return {t: r_theory[t] - r_actual[t] for t in actual}
+
+
+def apu_step(
+    normalized: np.ndarray, w: np.ndarray, delta: Mapping[int, float], eta: float
+) -> np.ndarray:
+    """One APU update on an already-normalised matrix: `Normalize(M + W_taskᵀ·η·Δ)` (Δ zero for tools not run)."""
+    m = np.array(normalized, dtype=float, copy=True)
+    for j, d in delta.items():
+        m[:, j] += eta * d * w
+    return normalize_rows(m)
+
+
+def _check_outcomes(outcomes: Mapping[str, float]) -> None:
+    for tool, y in outcomes.items():
+        if not isinstance(y, (int, float)) or not math.isfinite(y):
+            raise MatrixError(f"outcome for {tool!r} must be a finite number, got {y!r}")
+
+
+class _MatrixRouterBase:
+    """Shared plumbing: a matrix, unknown tools joining with the uninformative prior."""
+
+    def __init__(self, matrix: PerformanceMatrix) -> None:
+        self.matrix = matrix
+
+    def _ensure_tools(self, tools: Sequence[str]) -> None:
+        known = set(self.matrix.tools)
+        for t in tools:
+            if t not in known:
+                self._add_tool(t)
+                known.add(t)
+
+    def _add_tool(self, tool: str) -> None:
+        self.matrix.add_tool(tool, None)
+
+    def rank(self, subtask: Subtask, tools: list[str]) -> list[tuple[str, float]]:
+        self._ensure_tools(tools)
+        return self.matrix.rank(subtask.weights, tools)
+
+
+class StaticRouter(_MatrixRouterBase):
+    """PASM on a fixed matrix. Runs only the top tool and never learns."""
+
+    def choose_explore(self, subtask: Subtask, tools: list[str], rng: np.random.Generator) -> list[str]:
+        ranking = self.rank(subtask, tools)
+        return [ranking[0][0]] if ranking else []
+
+    def update(self, subtask: Subtask, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
+        _check_outcomes(outcomes)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updater": "static"}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
+
+class APURouter(_MatrixRouterBase):
+    """PerfGuard APU, paper-faithful (see the module docstring for how Δ is read)."""
+
+    def __init__(self, matrix: PerformanceMatrix, eta: float = 0.13, top_m: int = 2, random_n: int = 2) -> None:
+        if eta <= 0:
+            raise ValueError(f"eta must be positive, got {eta}")
+        m = matrix.copy()
+        if m.tools:
+            m.values = m.normalized()
+        super().__init__(m)
+        self.eta, self.top_m, self.random_n = eta, top_m, random_n
+        self.steps = 0
+
+    def _add_tool(self, tool: str) -> None:
+        # The working matrix is normalised; a new tool enters at the middle of each dimension.
+        self.matrix.add_tool(tool, {d: 0.5 for d in self.matrix.dims}, source="prior")
+        self.matrix.sources[:, -1] = "prior"
+
+    def choose_explore(self, subtask: Subtask, tools: list[str], rng: np.random.Generator) -> list[str]:
+        ranking = [t for t, _ in self.rank(subtask, tools)]
+        top, rest = ranking[: self.top_m], ranking[self.top_m :]
+        k = min(self.random_n, len(rest))
+        extra = [rest[i] for i in sorted(rng.choice(len(rest), size=k, replace=False))] if k else []
+        return top + extra
+
+    def update(self, subtask: Subtask, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
+        _check_outcomes(outcomes)
+        if len(outcomes) < 2:
+            return  # a rank among one tool carries no preference
+        self._ensure_tools(list(outcomes))
+        theory = self.matrix.scores(subtask.weights, list(outcomes))
+        delta = apu_delta(theory, outcomes)
+        w = self.matrix.weight_vector(subtask.weights)
+        idx = {self.matrix.tool_index(t): d for t, d in delta.items()}
+        self.matrix.values = apu_step(self.matrix.values, w, idx, self.eta)
+        for j in idx:
+            self.matrix.sources[w > 0, j] = "apu"
+        self.steps += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updater": "apu", "eta": self.eta, "steps": self.steps}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.steps = int(state.get("steps", 0))
+
+
+class BayesRouter(_MatrixRouterBase):
+    """Per-tool Bayesian linear model with Thompson + safe random exploration, cost term and drift alarm."""
+
+    def __init__(
+        self,
+        matrix: PerformanceMatrix,
+        *,
+        top_m: int = 2,
+        random_n: int = 2,
+        prior_sd: float = 0.15,
+        shared_sd: float = 0.10,
+        noise_sd: float = 0.10,
+        noise_pseudo_obs: float = 10.0,
+        noise_shape: str = "binomial",
+        costs: Mapping[str, float] | None = None,
+        cost_weight: float = 0.0,
+        safe_explore_z: float | None = 2.0,
+        drift_k: float = 0.5,
+        drift_h: float = 8.0,
+    ) -> None:
+        super().__init__(matrix.copy())
+        self.top_m, self.random_n = top_m, random_n
+        d = len(self.matrix.dims)
+        self.cov0 = prior_sd**2 * np.eye(d) + shared_sd**2 * np.ones((d, d))
+        self.costs = dict(costs or {})
+        self.cost_weight = cost_weight
+        self.safe_explore_z = safe_explore_z
+        self.drift_k, self.drift_h = drift_k, drift_h
+        if noise_shape not in ("binomial", "constant"):
+            raise ValueError(f"noise_shape must be 'binomial' or 'constant', got {noise_shape!r}")
+        self.noise_shape = noise_shape
+        # The noise model is var = c · v(q): v ≡ 1/4 for "constant"; v = q(1−q) for "binomial" (pass/fail
+        # checks: a tool that passes 95% of its checks gives far less noisy scores than one at 50%).
+        # c is learned; noise_sd is the prior guess of the standard deviation at q = 1/2.
+        self._noise_num = noise_pseudo_obs * noise_sd**2 / 0.25
+        self._noise_den = noise_pseudo_obs
+        self.mu: dict[str, np.ndarray] = {}
+        self.cov: dict[str, np.ndarray] = {}
+        self.cusum: dict[str, list[float]] = {}
+        self.obs = np.zeros((d, len(self.matrix.tools)))  # evidence mass per cell
+        self.drifts: list[str] = []
+        for t in self.matrix.tools:
+            self._init_tool(t)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def _init_tool(self, tool: str) -> None:
+        self.mu[tool] = np.array(list(self.matrix.column(tool).values()), dtype=float)
+        self.cov[tool] = self.cov0.copy()
+        self.cusum[tool] = [0.0, 0.0]
+
+    def _add_tool(self, tool: str) -> None:
+        super()._add_tool(tool)
+        self.obs = np.column_stack([self.obs, np.zeros(len(self.matrix.dims))])
+        self._init_tool(tool)
+
+    @property
+    def noise_var(self) -> float:
+        """Learned observation noise variance at a score of 1/2."""
+        return self._noise_var_at(0.5)
+
+    def _noise_shape_at(self, q: float) -> float:
+        return 0.25 if self.noise_shape == "constant" else max(q * (1 - q), 0.02)
+
+    def _noise_var_at(self, q: float) -> float:
+        scale = self._noise_num / self._noise_den
+        return float(np.clip(scale * self._noise_shape_at(q), 1e-4, 0.25))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "updater": "bayes",
+            "mu": {t: v.tolist() for t, v in self.mu.items()},
+            "cov": {t: v.tolist() for t, v in self.cov.items()},
+            "cusum": self.cusum,
+            "obs": self.obs.tolist(),
+            "noise": [self._noise_num, self._noise_den],
+            "drifts": self.drifts,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("updater") != "bayes":
+            raise MatrixError(f"state is for updater {state.get('updater')!r}, not 'bayes'")
+        for t in state["mu"]:
+            if t not in self.matrix.tools:
+                self._add_tool(t)
+        self.mu = {t: np.array(v, dtype=float) for t, v in state["mu"].items()}
+        self.cov = {t: np.array(v, dtype=float) for t, v in state["cov"].items()}
+        self.cusum = {t: list(v) for t, v in state["cusum"].items()}
+        self.obs = np.array(state["obs"], dtype=float).reshape(len(self.matrix.dims), -1)
+        self._noise_num, self._noise_den = state["noise"]
+        self.drifts = list(state.get("drifts", []))
+        self._sync_matrix()
+
+    # -- ranking -----------------------------------------------------------------------------------
+
+    def expected(self, subtask: Subtask, tools: Sequence[str]) -> dict[str, float]:
+        """W_task·μ_j: the expected evaluator score of each tool on this subtask."""
+        self._ensure_tools(tools)
+        w = self.matrix.weight_vector(subtask.weights)
+        return {t: float(w @ self.mu[t]) for t in tools}
+
+    def _utility(self, tool: str, value: float) -> float:
+        return value - self.cost_weight * self.costs.get(tool, 0.0)
+
+    def rank(self, subtask: Subtask, tools: list[str]) -> list[tuple[str, float]]:
+        exp = self.expected(subtask, tools)
+        return rank_scores({t: self._utility(t, v) for t, v in exp.items()})
+
+    def choose_explore(self, subtask: Subtask, tools: list[str], rng: np.random.Generator) -> list[str]:
+        self._ensure_tools(tools)
+        w = self.matrix.weight_vector(subtask.weights)
+        # Tools are independent, so sampling w·θ_j ~ N(w·μ_j, wᵀΣ_j w) is exact Thompson sampling.
+        z = rng.standard_normal(len(tools))
+        sampled = {
+            t: self._utility(t, float(w @ self.mu[t]) + z[i] * math.sqrt(max(float(w @ self.cov[t] @ w), 0.0)))
+            for i, t in enumerate(tools)
+        }
+        top = [t for t, _ in rank_scores(sampled)[: self.top_m]]
+        rest = [t for t in tools if t not in top]
+        if self.safe_explore_z is not None and rest:
+            best_mean = self.rank(subtask, tools)[0][1]
+            rest = [
+                t for t in rest
+                if self._utility(t, float(w @ self.mu[t])) + self.safe_explore_z * math.sqrt(float(w @ self.cov[t] @ w))
+                >= best_mean
+            ]
+        k = min(self.random_n, len(rest))
+        extra = [rest[i] for i in sorted(rng.choice(len(rest), size=k, replace=False))] if k else []
+        return top + extra
+
+    # -- learning ----------------------------------------------------------------------------------
+
+    def update(self, subtask: Subtask, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
+        _check_outcomes(outcomes)
+        self._ensure_tools(list(outcomes))
+        per_dim = evidence.get("dimension_scores") or {}
+        w = self.matrix.weight_vector(subtask.weights)
+        for tool, y in outcomes.items():
+            dims = per_dim.get(tool)
+            if dims:
+                for dim, yd in dims.items():
+                    x = np.zeros(len(self.matrix.dims))
+                    x[self.matrix.dim_index(dim)] = 1.0
+                    self._observe(tool, x, float(yd))
+            else:
+                self._observe(tool, w, float(y))
+        self._sync_matrix()
+
+    def _observe(self, tool: str, x: np.ndarray, y: float) -> None:
+        if not math.isfinite(y):
+            raise MatrixError(f"observation for {tool!r} is not finite: {y!r}")
+        mu, cov = self.mu[tool], self.cov[tool]
+        cx = cov @ x
+        param_var = float(x @ cx)
+        resid = y - float(x @ mu)
+        q = float(np.clip(x @ mu / max(float(x.sum()), 1e-12), 0.0, 1.0))
+        noise = self._noise_var_at(q)
+        # Method-of-moments estimate of the noise scale: E[r²] = xᵀΣx + c·v(q).
+        self._noise_num += max(resid**2 - param_var, 0.0) / self._noise_shape_at(q)
+        self._noise_den += 1.0
+        s = param_var + noise
+        gain = cx / s
+        self.mu[tool] = mu + gain * resid
+        self.cov[tool] = cov - np.outer(gain, cx)
+        self.cov[tool] = (self.cov[tool] + self.cov[tool].T) / 2
+        j = self.matrix.tool_index(tool)
+        self.obs[:, j] += np.abs(x) / max(np.abs(x).sum(), 1e-12)
+        self._watch_drift(tool, resid / math.sqrt(s))
+
+    def _watch_drift(self, tool: str, z: float) -> None:
+        """Two-sided CUSUM on standardised residuals; on alarm, re-open the tool's uncertainty."""
+        hi, lo = self.cusum[tool]
+        hi = max(0.0, hi + z - self.drift_k)
+        lo = max(0.0, lo - z - self.drift_k)
+        if hi > self.drift_h or lo > self.drift_h:
+            self.cov[tool] = self.cov[tool] + self.cov0
+            self.drifts.append(tool)
+            hi = lo = 0.0
+        self.cusum[tool] = [hi, lo]
+
+    def _sync_matrix(self) -> None:
+        """Write posterior means into the matrix (for display and persistence), marking learned cells."""
+        for j, t in enumerate(self.matrix.tools):
+            self.matrix.values[:, j] = self.mu[t]
+            learned = self.obs[:, j] > 0
+            self.matrix.sources[learned, j] = "bayes"
+
+    def posterior_sd(self, subtask: Subtask, tool: str) -> float:
+        w = self.matrix.weight_vector(subtask.weights)
+        return math.sqrt(float(w @ self.cov[tool] @ w))
+
+
+def make_router(
+    updater: str,
+    matrix: PerformanceMatrix,
+    *,
+    eta: float = 0.13,
+    top_m: int = 2,
+    random_n: int = 2,
+    costs: Mapping[str, float] | None = None,
+    cost_weight: float = 0.0,
+) -> StaticRouter | APURouter | BayesRouter:
+    """Build the router `PerfConfig.updater` names ("static" | "apu" | "bayes")."""
+    if updater == "static":
+        return StaticRouter(matrix.copy())
+    if updater == "apu":
+        return APURouter(matrix, eta=eta, top_m=top_m, random_n=random_n)
+    if updater == "bayes":
+        return BayesRouter(matrix, top_m=top_m, random_n=random_n, costs=costs, cost_weight=cost_weight)
+    raise ValueError(f"unknown updater {updater!r}; expected 'static', 'apu' or 'bayes'")
+
+
+def router_from_config(perf_config: Any, matrix: PerformanceMatrix, costs: Mapping[str, float] | None = None) -> Any:
+    """`make_router` from a `limner.config.PerfConfig`."""
+    return make_router(
+        perf_config.updater, matrix, eta=perf_config.eta, top_m=perf_config.top_m,
+        random_n=perf_config.random_n, costs=costs,
+    )
+
+
+def router_factory(
+    updater: str,
+    *,
+    eta: float = 0.13,
+    top_m: int = 2,
+    random_n: int = 2,
+    costs: Mapping[str, float] | None = None,
+    cost_weight: float = 0.0,
+) -> Callable[[PerformanceMatrix, Mapping[str, Any] | None], StaticRouter | APURouter | BayesRouter]:
+    """A `PerfStore.apply_update` factory: rebuild the router from the stored matrix and its saved state.
+
+    A state saved by a different updater (the config changed) is ignored: the new router starts from the
+    stored matrix, which every updater keeps current.
+    """
+
+    def build(matrix: PerformanceMatrix, state: Mapping[str, Any] | None) -> StaticRouter | APURouter | BayesRouter:
+        router = make_router(updater, matrix, eta=eta, top_m=top_m, random_n=random_n, costs=costs,
+                             cost_weight=cost_weight)
+        if state and state.get("updater") == updater:
+            router.load_state_dict(state)
+        return router
+
+    return build

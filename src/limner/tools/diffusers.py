@@ -1,0 +1,588 @@
+"""Real diffusion tools: text-to-image, instruction editing and inpainting through 🤗 diffusers.
+
+One tool class per task (`text2image`, `edit`, `inpaint`), each configured by data: a hub id or local
+path, device, dtype, scheduler, steps, guidance, LoRA adapters (limner's APO output included), and
+offloading. The pipeline class is resolved from the model itself, so the same tool type serves
+SD 1.x/2.x, SDXL, SD3/3.5, FLUX, InstructPix2Pix, FLUX Kontext, Qwen-Image-Edit, SD/SDXL inpaint and
+FLUX Fill; call arguments a pipeline does not take are dropped, not guessed.
+
+Why a process-wide pipeline cache with room for ONE pipeline by default: real pipelines take 2–30 GB,
+and the agent routes between several of them. Loading tool B evicts tool A's pipeline first (before B
+loads, so peak memory is one pipeline); `keep_loaded: true` pins a pipeline outside that budget and
+`set_pipeline_cache_size(n)` raises the budget when memory allows. Tools that configure the same model
+the same way share one pipeline.
+
+Seeds: every call draws its noise from a fresh CPU `torch.Generator` seeded with `call.seed`, so a seed
+gives the same image on every run and (up to kernel numerics) on every device.
+
+Importing this module is cheap: torch and diffusers load on first use. The module is named like the
+package it wraps, so the package is always imported absolutely (`import diffusers`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from limner.tools._device import (
+    find_published_model,
+    published_dim_scores,
+    release_memory,
+    resolve_device,
+    resolve_dtype,
+)
+from limner.tools.base import Tool, ToolError
+from limner.types import EDIT_DIMS, GEN_DIMS, ToolCall, ToolResult
+
+__all__ = [
+    "TOOL_TYPES",
+    "DiffusersEditor",
+    "DiffusersInpainter",
+    "DiffusersOptions",
+    "DiffusersText2Image",
+    "LoraSpec",
+    "PipelineCache",
+    "build_tiny_pipeline",
+    "pipeline_cache",
+    "set_pipeline_cache_size",
+]
+
+log = logging.getLogger(__name__)
+
+Task = Literal["text2image", "edit", "inpaint"]
+
+# ----------------------------------------------------------------------------------------------------
+# Options
+# ----------------------------------------------------------------------------------------------------
+
+
+class LoraSpec(BaseModel):
+    """One LoRA adapter: a diffusers-format directory or file (limner's APO output dir is one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    weight_name: str | None = Field(default=None, description="file inside `path`, when it holds several")
+    adapter_name: str | None = None
+    scale: float = 1.0
+
+
+class DiffusersOptions(BaseModel):
+    """Everything a diffusers tool takes from `tools[].options`. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="hub id (org/name) or local directory")
+    pipeline: str | None = Field(
+        default=None, description="diffusers pipeline class name; default: resolved from the model and task"
+    )
+    device: str = "auto"
+    dtype: str = "auto"
+    variant: str | None = Field(default=None, description="weights variant, e.g. 'fp16'")
+    revision: str | None = None
+    local_files_only: bool = False
+    scheduler: str | None = Field(default=None, description="scheduler class name, e.g. 'EulerDiscreteScheduler'")
+    scheduler_options: dict[str, Any] = Field(default_factory=dict)
+    steps: int | None = Field(default=None, ge=1, le=1000)
+    guidance: float | None = Field(default=None, ge=0)
+    negative_prompt: str | None = None
+    loras: list[LoraSpec] = Field(default_factory=list)
+    skip_components: list[str] = Field(
+        default_factory=list, description="components loaded as None, e.g. ['text_encoder_3', 'tokenizer_3'] for SD3 without T5"
+    )
+    offload: Literal["none", "model", "sequential"] = Field(
+        default="none", description="model: enable_model_cpu_offload; sequential: enable_sequential_cpu_offload"
+    )
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    safety_checker: bool = Field(default=True, description="keep a pipeline's safety checker when it has one")
+    keep_loaded: bool = Field(default=False, description="pin this pipeline outside the LRU budget")
+    size_multiple: int = Field(default=16, ge=1, description="width/height are rounded to this for the model")
+    call_kwargs: dict[str, Any] = Field(default_factory=dict, description="extra pipeline call arguments")
+    published_as: str | None = Field(
+        default=None, description="key in real_tool_scores.json; default: matched from `model`"
+    )
+
+    @field_validator("loras", mode="before")
+    @classmethod
+    def _paths_as_specs(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"path": x} if isinstance(x, str) else x for x in v]
+        return v
+
+    @field_validator("pipeline", "scheduler")
+    @classmethod
+    def _class_name(cls, v: str | None) -> str | None:
+        if v is not None and not v.isidentifier():
+            raise ValueError(f"{v!r} is not a class name")
+        return v
+
+
+# ----------------------------------------------------------------------------------------------------
+# The pipeline cache
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    pipe: Any
+    device: str
+    pinned: bool
+
+
+class PipelineCache:
+    """Loaded pipelines by configuration key, least recently used evicted first.
+
+    `capacity` counts unpinned pipelines. A load evicts *before* it loads, so at most `capacity`
+    unpinned pipelines are ever resident. Loads are serialised (two tools asking for the same pipeline
+    load it once).
+    """
+
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError(f"pipeline cache capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.RLock()
+        self.loads = 0
+
+    def get(self, key: str, loader: Callable[[], Any], *, device: str, pinned: bool = False) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry.pipe
+            if not pinned:
+                self._shrink(self.capacity - 1)
+            pipe = loader()
+            self.loads += 1
+            self._entries[key] = _Entry(pipe, device, pinned)
+            return pipe
+
+    def _shrink(self, keep: int) -> None:
+        unpinned = [k for k, e in self._entries.items() if not e.pinned]
+        for key in unpinned[: max(0, len(unpinned) - keep)]:
+            self.evict(key)
+
+    def evict(self, key: str) -> bool:
+        with self._lock:
+            entry = self._entries.pop(key, None)
+        if entry is None:
+            return False
+        device = entry.device
+        del entry
+        release_memory(device)
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            for key in list(self._entries):
+                self.evict(key)
+
+    def resize(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"pipeline cache capacity must be >= 1, got {capacity}")
+        with self._lock:
+            self.capacity = capacity
+            self._shrink(capacity)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._entries)
+
+
+_CACHE = PipelineCache()
+
+
+def pipeline_cache() -> PipelineCache:
+    """The process-wide cache every diffusers tool loads through."""
+    return _CACHE
+
+
+def set_pipeline_cache_size(n: int) -> None:
+    """How many unpinned pipelines may stay resident at once (default 1)."""
+    _CACHE.resize(n)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tools
+# ----------------------------------------------------------------------------------------------------
+
+#: Call arguments limner sets itself; `call.params` may not override them.
+_RESERVED = frozenset(
+    {"prompt", "image", "mask_image", "generator", "output_type", "return_dict", "latents", "width", "height",
+     "num_images_per_prompt", "callback_on_step_end", "prompt_embeds", "pooled_prompt_embeds"}
+)
+_PARAM_ALIASES = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
+
+
+def _import_diffusers() -> tuple[Any, Any]:
+    try:
+        import diffusers
+        import torch
+    except ImportError as e:
+        raise ToolError(
+            f"the diffusers backend needs {e.name!r}: pip install torch==2.13.0 'limner[diffusers]'"
+        ) from None
+    return diffusers, torch
+
+
+class _DiffusersTool(Tool):
+    """Shared machinery: option parsing, pipeline loading through the cache, seeded calls."""
+
+    backend: ClassVar[str] = "diffusers"
+    task: ClassVar[Task]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        dims: list[str] | None = None,
+        cost: float = 1.0,
+        device: str = "auto",
+        **options: Any,
+    ) -> None:
+        super().__init__(name, description=description, dims=dims, cost=cost, **options)
+        try:
+            self.opts = DiffusersOptions.model_validate({"device": device, **options})
+        except ValidationError as e:
+            raise ValueError(f"tool {name!r}: invalid diffusers options: {e}") from None
+
+    # -- identity -----------------------------------------------------------------------------------
+
+    @property
+    def cache_key(self) -> str:
+        """Configurations that would build the same pipeline share a key (and so one loaded copy)."""
+        o = self.opts
+        return json.dumps(
+            [self.task, o.pipeline, o.model, o.variant, o.revision, o.dtype, o.device, o.offload, o.scheduler,
+             o.scheduler_options, [lo.model_dump() for lo in o.loras], o.skip_components, o.safety_checker, o.attention_slicing,
+             o.vae_tiling],
+            sort_keys=True, default=str,
+        )
+
+    @property
+    def published_scores(self) -> dict[str, dict[str, Any]]:
+        """Preferred published benchmark scores of this model (see resources/real_tool_scores.json)."""
+        key = self.opts.published_as or find_published_model(self.opts.model)
+        return published_dim_scores(key, self.kind) if key else {}
+
+    def unavailable_reason(self) -> str | None:
+        """Why this tool cannot load here (missing package, device, local model), or None. Loads nothing."""
+        missing = [m for m in ("torch", "diffusers", "transformers") if importlib.util.find_spec(m) is None]
+        if missing:
+            return f"missing packages {missing}: pip install torch==2.13.0 'limner[diffusers]'"
+        try:
+            resolve_device(self.opts.device)
+        except ValueError as e:
+            return str(e)
+        model = Path(self.opts.model).expanduser()
+        if (model.is_absolute() or self.opts.model.startswith(".")) and not model.exists():
+            return f"model path not found: {model}"
+        return None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self._pipeline()
+
+    def unload(self) -> None:
+        _CACHE.evict(self.cache_key)
+        super().unload()
+
+    def _pipeline(self) -> Any:
+        """This tool's pipeline, loading it (and evicting others) when it is not resident."""
+        device = resolve_device(self.opts.device)
+        return _CACHE.get(self.cache_key, lambda: self._load(device), device=device, pinned=self.opts.keep_loaded)
+
+    def _pipeline_class(self, diffusers: Any) -> Any:
+        o = self.opts
+        if o.pipeline:
+            cls = getattr(diffusers, o.pipeline, None)
+            if not isinstance(cls, type) or not (o.pipeline.endswith("Pipeline") or o.pipeline.startswith("AutoPipeline")):
+                raise ToolError(f"tool {self.name!r}: diffusers has no pipeline class {o.pipeline!r}")
+            return cls
+        if self.task == "text2image":
+            return diffusers.AutoPipelineForText2Image
+        if self.task == "edit":
+            return diffusers.DiffusionPipeline  # the model's own class: InstructPix2Pix, Kontext, Qwen-Image-Edit
+        # Inpainting: a dedicated inpaint/fill checkpoint names its own class; a base model is mapped.
+        try:
+            index = diffusers.DiffusionPipeline.load_config(
+                o.model, revision=o.revision, local_files_only=o.local_files_only
+            )
+        except (OSError, ValueError) as e:
+            raise ToolError(f"tool {self.name!r}: cannot read {o.model!r}: {e}") from None
+        own = str(index.get("_class_name", ""))
+        if "Inpaint" in own or "Fill" in own:
+            return getattr(diffusers, own)
+        return diffusers.AutoPipelineForInpainting
+
+    def _load(self, device: str) -> Any:
+        diffusers, _ = _import_diffusers()
+        o = self.opts
+        dtype = resolve_dtype(o.dtype, device)
+        cls = self._pipeline_class(diffusers)
+        kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": o.local_files_only}
+        kwargs.update({c: None for c in o.skip_components})
+        if o.variant:
+            kwargs["variant"] = o.variant
+        if o.revision:
+            kwargs["revision"] = o.revision
+        if not o.safety_checker:
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        log.info("loading %s for tool %s (%s, %s, %s)", o.model, self.name, cls.__name__, device, dtype)
+        try:
+            pipe = cls.from_pretrained(o.model, **kwargs)
+        except (OSError, ValueError) as e:
+            raise ToolError(f"tool {self.name!r}: cannot load {o.model!r} with {cls.__name__}: {e}") from None
+        if self.task != "text2image" and "image" not in inspect.signature(pipe.__call__).parameters:
+            raise ToolError(f"tool {self.name!r}: {type(pipe).__name__} takes no input image; not an {self.task} model")
+        if o.scheduler:
+            sched_cls = getattr(diffusers, o.scheduler, None)
+            if not (isinstance(sched_cls, type) and o.scheduler.endswith("Scheduler")):
+                raise ToolError(f"tool {self.name!r}: diffusers has no scheduler {o.scheduler!r}")
+            pipe.scheduler = sched_cls.from_config(pipe.scheduler.config, **o.scheduler_options)
+        self._load_loras(pipe)
+        if o.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
+            pipe.enable_attention_slicing()
+        if o.vae_tiling and hasattr(pipe, "vae") and hasattr(pipe.vae, "enable_tiling"):
+            pipe.vae.enable_tiling()
+        if o.offload != "none" and device != "cpu":
+            if o.offload == "model":
+                pipe.enable_model_cpu_offload(device=device)
+            else:
+                pipe.enable_sequential_cpu_offload(device=device)
+        else:
+            if o.offload != "none":
+                log.warning("tool %s: offload=%s ignored on the CPU", self.name, o.offload)
+            pipe.to(device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def _load_loras(self, pipe: Any) -> None:
+        if not self.opts.loras:
+            return
+        if not hasattr(pipe, "load_lora_weights"):
+            raise ToolError(f"tool {self.name!r}: {type(pipe).__name__} does not take LoRA adapters")
+        names, scales = [], []
+        for i, lora in enumerate(self.opts.loras):
+            name = lora.adapter_name or f"limner_{i}"
+            kw = {"weight_name": lora.weight_name} if lora.weight_name else {}
+            try:
+                pipe.load_lora_weights(lora.path, adapter_name=name, **kw)
+            except (OSError, ValueError) as e:
+                raise ToolError(f"tool {self.name!r}: cannot load LoRA {lora.path!r}: {e}") from None
+            names.append(name)
+            scales.append(lora.scale)
+        pipe.set_adapters(names, adapter_weights=scales)
+
+    # -- calls --------------------------------------------------------------------------------------
+
+    def _size(self, call: ToolCall) -> tuple[int, int]:
+        """The call's size rounded up to the model's multiple (the result is resized back to the call's)."""
+        m = self.opts.size_multiple
+        return -(-call.width // m) * m, -(-call.height // m) * m
+
+    def _call_kwargs(
+        self, pipe: Any, call: ToolCall, image: Image.Image | None, mask: Image.Image | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Arguments for this pipeline, and the names of requested ones it does not take."""
+        o = self.opts
+        w, h = self._size(call)
+        wanted: dict[str, Any] = {"prompt": call.prompt, "width": w, "height": h}
+        if o.steps is not None:
+            wanted["num_inference_steps"] = o.steps
+        if o.guidance is not None:
+            wanted["guidance_scale"] = o.guidance
+        if o.negative_prompt:
+            wanted["negative_prompt"] = o.negative_prompt
+        wanted.update(o.call_kwargs)
+        for k, v in call.params.items():
+            k = _PARAM_ALIASES.get(k, k)
+            if k in _RESERVED:
+                raise ToolError(f"tool {self.name!r}: call parameter {k!r} is set by limner, not by the caller")
+            wanted[k] = v
+        if image is not None:
+            wanted["image"] = image.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
+        if mask is not None:
+            wanted["mask_image"] = mask.convert("L").resize((w, h), Image.Resampling.NEAREST)
+        # Only named parameters count: many pipelines swallow **kwargs for deprecated arguments and would
+        # silently ignore a misspelt one.
+        accepted = inspect.signature(pipe.__call__).parameters
+        kwargs = {k: v for k, v in wanted.items() if k in accepted and accepted[k].kind is not inspect.Parameter.VAR_KEYWORD}
+        dropped = sorted(k for k in wanted if k not in kwargs)
+        return kwargs, dropped
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        _, torch = _import_diffusers()
+        pipe = self._pipeline()
+        kwargs, dropped = self._call_kwargs(pipe, call, image, mask)
+        generator = torch.Generator(device="cpu").manual_seed(call.seed)
+        try:
+            with torch.inference_mode():
+                out = pipe(**kwargs, generator=generator, output_type="pil")
+        except torch.cuda.OutOfMemoryError:
+            self.unload()
+            raise ToolError(
+                f"tool {self.name!r} ran out of accelerator memory; set options.offload to 'model' or "
+                "'sequential', a smaller size, or dtype float16"
+            ) from None
+        except ValueError as e:  # pipelines check their inputs with ValueError
+            raise ToolError(f"tool {self.name!r}: {type(pipe).__name__} rejected the call: {e}") from None
+        result_image: Image.Image = out.images[0]
+        if result_image.size != (call.width, call.height):
+            result_image = result_image.resize((call.width, call.height), Image.Resampling.LANCZOS)
+        meta: dict[str, Any] = {
+            "pipeline": type(pipe).__name__,
+            "model": self.opts.model,
+            "seed": call.seed,
+            "generated_size": [kwargs.get("width"), kwargs.get("height")],
+        }
+        if dropped:
+            meta["ignored_params"] = dropped
+        nsfw = getattr(out, "nsfw_content_detected", None)
+        if nsfw:
+            meta["nsfw_content_detected"] = bool(nsfw[0])
+        return ToolResult(tool=self.name, image=result_image, meta=meta)
+
+
+class DiffusersText2Image(_DiffusersTool):
+    """Text-to-image with a diffusers pipeline (SD 1.x/2.x, SDXL, SD3/3.5, FLUX, ...)."""
+
+    kind = "generate"
+    task = "text2image"
+    default_dims = GEN_DIMS
+
+
+class DiffusersEditor(_DiffusersTool):
+    """Instruction editing with a diffusers pipeline (InstructPix2Pix, FLUX Kontext, Qwen-Image-Edit)."""
+
+    kind = "edit"
+    task = "edit"
+    default_dims = EDIT_DIMS
+
+
+class DiffusersInpainter(_DiffusersTool):
+    """Mask inpainting with a diffusers pipeline (SD/SDXL inpaint, FLUX Fill). White mask = repaint."""
+
+    kind = "inpaint"
+    task = "inpaint"
+    default_dims = ("add", "remove", "replace")
+
+
+TOOL_TYPES: dict[str, type[Tool]] = {
+    "text2image": DiffusersText2Image,
+    "edit": DiffusersEditor,
+    "inpaint": DiffusersInpainter,
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tiny random pipelines: offline tests, benchmarks and install checks
+# ----------------------------------------------------------------------------------------------------
+
+TinyKind = Literal["sd", "sd-inpaint", "sd-pix2pix", "sd3"]
+TINY_KINDS: tuple[TinyKind, ...] = ("sd", "sd-inpaint", "sd-pix2pix", "sd3")
+
+
+def _tiny_tokenizer() -> Any:
+    """A character-level CLIP tokenizer from an in-code vocabulary (no download, no merges needed)."""
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in "abcdefghijklmnopqrstuvwxyz0123456789!?.,'-":
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def _tiny_clip_config(vocab_size: int) -> Any:
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
+        num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size, projection_dim=32,
+        layer_norm_eps=1e-5,
+    )
+
+
+def _tiny_vae(blocks: tuple[int, ...], **extra: Any) -> Any:
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=list(blocks), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
+        down_block_types=["DownEncoderBlock2D"] * len(blocks), up_block_types=["UpDecoderBlock2D"] * len(blocks),
+        layers_per_block=1, **extra,
+    )
+
+
+def build_tiny_pipeline(kind: TinyKind, path: str | Path, *, seed: int = 0) -> Path:
+    """Build a tiny randomly initialised pipeline of `kind` and `save_pretrained` it to `path`.
+
+    The models are a few hundred kB, need no download and run a 32–64 px, 2-step call in well under a
+    second on a CPU: they exercise the real loading and calling code, not image quality.
+    """
+    import diffusers
+    import torch
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    tok = _tiny_tokenizer()
+    clip = _tiny_clip_config(len(tok))
+    path = Path(path)
+    if kind in ("sd", "sd-inpaint", "sd-pix2pix"):
+        in_ch = {"sd": 4, "sd-inpaint": 9, "sd-pix2pix": 8}[kind]
+        unet = diffusers.UNet2DConditionModel(
+            block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=in_ch, out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=4,
+            attention_head_dim=4,
+        )
+        scheduler = diffusers.DDIMScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+            set_alpha_to_one=False, steps_offset=1,
+        )
+        cls = {
+            "sd": diffusers.StableDiffusionPipeline,
+            "sd-inpaint": diffusers.StableDiffusionInpaintPipeline,
+            "sd-pix2pix": diffusers.StableDiffusionInstructPix2PixPipeline,
+        }[kind]
+        pipe = cls(
+            unet=unet, scheduler=scheduler, vae=_tiny_vae((4, 8)), text_encoder=CLIPTextModel(clip),
+            tokenizer=tok, safety_checker=None, feature_extractor=None, image_encoder=None,
+            requires_safety_checker=False,
+        )
+    elif kind == "sd3":
+        transformer = diffusers.SD3Transformer2DModel(
+            sample_size=16, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8,
+            num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32, pooled_projection_dim=64,
+            out_channels=4,
+        )
+        pipe = diffusers.StableDiffusion3Pipeline(
+            transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+            vae=_tiny_vae((4, 8), shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False,
+                          use_post_quant_conv=False),
+            text_encoder=CLIPTextModelWithProjection(clip), tokenizer=tok,
+            text_encoder_2=CLIPTextModelWithProjection(clip), tokenizer_2=_tiny_tokenizer(),
+            text_encoder_3=None, tokenizer_3=None,
+        )
+    else:
+        raise ValueError(f"unknown tiny pipeline kind {kind!r}; kinds: {', '.join(TINY_KINDS)}")
+    pipe.save_pretrained(path)
+    return path

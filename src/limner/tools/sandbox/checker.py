@@ -1,0 +1,478 @@
+"""The sandbox checker: judge an image against a Scene from its pixels only.
+
+It never sees what a painter meant to draw or what the world's ground truth says; it gets the picture
+(a PIL image, an array, or a PNG path) and the `Scene`, and returns a `Verdict` with one `Check` per
+element attribute and per relation, each with a score, a box and a readable reason. That makes it usable
+on any PNG, and lets `benchmarks/sandbox.py` measure its own accuracy against the world's ground truth.
+
+Conventions (see docs/checker.md); they are those of the world's truth grader (`world.grade_truth`),
+so the checker's accuracy can be measured check by check:
+- presence: at least one instance found; `count` is checked exactly when the scene asks for a count
+  other than one (GenEval's counting); a negated element is an `absence` check.
+- colour: `count` instances carry it (all found ones if fewer were found); texture: every found one.
+- Several elements of one class ("a red apple and a green apple") share that class's detections:
+  each detection goes to the element whose attributes it matches.
+- 2D relations between multi-instance elements compare group centroids (the mean of the instances'
+  box centres, GenEval-style), with a dead zone of 5 % of the image side; `on`: subject higher and
+  some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side.
+- depth: for every overlapping (subject, object) pair, the object whose outline ink is visible in the
+  overlap is in front; no overlap means no visible depth order (fails).
+- text: OCR (rapidocr) of the image; exact match ignoring case and spacing against a read line or a run
+  of consecutive lines.
+- global score = 1 when every check passes, else 0 (GenEval's all-or-nothing per prompt);
+  `Verdict.score = lam · global + (1 − lam) · mean(local)`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from limner.tools.base import Tool, ToolError
+from limner.tools.sandbox.detect import Detection, Detector, get_detector
+from limner.tools.sandbox.segment import darkness, estimate_background, load_rgb
+from limner.types import (
+    SPATIAL_2D, SPATIAL_3D, Box, Check, Element, Relation, Scene, ToolCall, ToolResult, Verdict,
+)
+
+__all__ = ["SandboxChecker", "check_image", "check_image_timed", "relation_holds_boxes"]
+
+#: Dead zone of the directional relations, as a share of the image side (as `world.relation_holds`).
+POSITION_DEAD_ZONE = 0.05
+#: "next to": largest gap between the nearest instances, as a share of the short image side.
+NEXT_TO_GAP = 0.2
+#: "on": largest distance between the subject's bottom and the object's top, as a share of the height.
+ON_GAP = 0.1
+EVALUATOR = "sandbox-checker"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Geometry (the conventions of `world.relation_holds`, so the checker and the truth grade alike)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _centroid(boxes: Sequence[Box]) -> tuple[float, float]:
+    """Mean of the instances' box centres (GenEval-style centroid comparison for groups)."""
+    return (
+        float(np.mean([(b.x0 + b.x1) / 2 for b in boxes])),
+        float(np.mean([(b.y0 + b.y1) / 2 for b in boxes])),
+    )
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
+
+
+def relation_holds_boxes(pred: str, a: Sequence[Box], b: Sequence[Box], width: int, height: int) -> bool:
+    """2D relation between two groups of boxes (subject `a`, object `b`).
+
+    left/right/above/below: centroid offset beyond a dead zone of 5 % of the image side; `on`: subject
+    centroid higher and some pair overlapping or touching (bottom within 10 % of the height of the top);
+    `next to`: the nearest pair's gap under 20 % of the short side.
+    """
+    if not a or not b:
+        return False
+    (ax, ay), (bx, by) = _centroid(a), _centroid(b)
+    dx, dy = ax - bx, ay - by
+    tx, ty = POSITION_DEAD_ZONE * width, POSITION_DEAD_ZONE * height
+    if pred == "left of":
+        return dx < -tx
+    if pred == "right of":
+        return dx > tx
+    if pred == "above":
+        return dy < -ty
+    if pred == "below":
+        return dy > ty
+    if pred == "on":
+        return dy < 0 and any(_overlaps(x, y) or abs(x.y1 - y.y0) < ON_GAP * height for x in a for y in b)
+    if pred == "next to":
+        return _nearest_gap(a, b) < NEXT_TO_GAP * min(width, height)
+    raise ValueError(f"not a 2D relation: {pred!r}")
+
+
+def _nearest_gap(a: Sequence[Box], b: Sequence[Box]) -> float:
+    return float(min(max(max(x.x0, y.x0) - min(x.x1, y.x1), max(x.y0, y.y0) - min(x.y1, y.y1)) for x in a for y in b))
+
+
+def _union(boxes: Sequence[Box]) -> Box | None:
+    if not boxes:
+        return None
+    return Box(
+        x0=min(b.x0 for b in boxes), y0=min(b.y0 for b in boxes),
+        x1=max(b.x1 for b in boxes), y1=max(b.y1 for b in boxes),
+    )
+
+
+def _inter(a: Box, b: Box) -> Box | None:
+    x0, y0, x1, y1 = max(a.x0, b.x0), max(a.y0, b.y0), min(a.x1, b.x1), min(a.y1, b.y1)
+    return Box(x0=x0, y0=y0, x1=x1, y1=y1) if x1 > x0 and y1 > y0 else None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Assigning detections to elements
+# ----------------------------------------------------------------------------------------------------
+
+
+def _assign(elements: list[Element], dets: list[Detection]) -> dict[str, list[Detection]]:
+    """Give each detection of a class to one element of that class (by matching colour/texture)."""
+    out: dict[str, list[Detection]] = {e.id: [] for e in elements}
+    by_cls: dict[str, list[Element]] = {}
+    for e in elements:
+        by_cls.setdefault(e.cls, []).append(e)
+    for d in sorted(dets, key=lambda d: -d.score):
+        group = by_cls.get(d.cls)
+        if not group:
+            continue
+        if len(group) == 1:
+            out[group[0].id].append(d)
+            continue
+
+        def fit(e: Element) -> tuple[int, int]:
+            attr = (e.color is None or e.color == d.color) + (e.texture is None or e.texture == d.texture)
+            exact = (e.color is not None and e.color == d.color) + (e.texture is not None and e.texture == d.texture)
+            need = max(e.count, 1) - len(out[e.id]) if not e.negated else -1
+            return (attr * 2 + exact, need)
+
+        best = max(group, key=fit)
+        out[best.id].append(d)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# The checks
+# ----------------------------------------------------------------------------------------------------
+
+
+def _names(dets: list[Detection], e: Element) -> str:
+    cols = [d.color or "?" for d in dets]
+    return f"{len(dets)} {e.cls}" + (f" ({', '.join(cols)})" if dets else "")
+
+
+def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
+    box = _union([d.box for d in dets])
+    found = len(dets)
+    if e.negated:
+        return [
+            Check(
+                target=e.id, kind="absence", passed=found == 0, score=1.0 if found == 0 else 0.0,
+                dimension="numeracy", box=box,
+                evidence=f"found {_names(dets, e)}, expected none" if found else f"no {e.cls} found, as expected",
+            )
+        ]
+    checks = [
+        Check(
+            target=e.id, kind="presence", passed=found > 0, score=1.0 if found else 0.0, box=box,
+            dimension="non_spatial",
+            evidence=f"found {_names(dets, e)}" if found else f"no {e.cls} found, expected {max(1, e.count)}",
+        )
+    ]
+    if e.count != 1:
+        ok = found == e.count
+        checks.append(
+            Check(
+                target=e.id, kind="count", passed=ok, dimension="numeracy", box=box,
+                score=max(0.0, 1.0 - abs(found - e.count) / max(1, e.count)),
+                evidence=f"found {_names(dets, e)}, expected {e.count}",
+            )
+        )
+    # Attributes are judged on what was found: `count` instances carry the colour (all of them if fewer
+    # were found), so a missing object is the count check's failure, not the colour check's.
+    need = min(max(1, e.count), max(1, found))
+    if e.color is not None:
+        good = sum(d.color == e.color for d in dets)
+        checks.append(
+            Check(
+                target=e.id, kind="color", passed=found > 0 and good >= need, score=min(1.0, good / need),
+                dimension="color", box=box, evidence=f"found {_names(dets, e)}, expected {need} {e.color}",
+            )
+        )
+    if e.texture is not None:
+        good = sum(d.texture == e.texture for d in dets)
+        seen = ", ".join(d.texture or "plain" for d in dets) or "nothing"
+        checks.append(
+            Check(
+                target=e.id, kind="texture", passed=found > 0 and good == found,
+                score=good / found if found else 0.0, dimension="texture", box=box,
+                evidence=f"{e.cls} textures read: {seen}; expected {e.texture}",
+            )
+        )
+    return checks
+
+
+def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rgb: np.ndarray) -> Check:
+    dim = r.dimension
+    kind = "depth" if r.predicate in SPATIAL_3D else "position"
+    box = _union([d.box for d in subj + obj])
+    if not subj or not obj:
+        missing = r.subject if not subj else r.object
+        return Check(
+            target=r.id, kind=kind, passed=False, score=0.0, dimension=dim, box=box,
+            evidence=f"cannot judge '{r.predicate}': {missing} not found",
+        )
+    if r.predicate in SPATIAL_2D:
+        h, w = rgb.shape[:2]
+        a, b = [d.box for d in subj], [d.box for d in obj]
+        ok = relation_holds_boxes(r.predicate, a, b, w, h)
+        (ax, ay), (bx, by) = _centroid(a), _centroid(b)
+        if r.predicate == "next to":
+            how = f"nearest gap {_nearest_gap(a, b):.0f}px"
+        else:
+            how = f"centre of {r.subject} at ({ax:.0f},{ay:.0f}), of {r.object} at ({bx:.0f},{by:.0f})"
+        return Check(
+            target=r.id, kind=kind, passed=ok, score=1.0 if ok else 0.0, dimension=dim, box=box,
+            evidence=f"{r.subject} {r.predicate} {r.object} {'holds' if ok else 'does not hold'}: {how}",
+        )
+    pairs = [(x, y) for x in subj for y in obj if _overlaps(x.box, y.box)]
+    if not pairs:
+        return Check(
+            target=r.id, kind=kind, passed=False, score=0.0, dimension=dim, box=box,
+            evidence=f"{r.subject} and {r.object} do not overlap, so neither is seen {r.predicate} the other",
+        )
+    ink = darkness(rgb) > 0.5
+    want_front = r.predicate == "in front of"
+    right = 0
+    reasons = []
+    for x, y in pairs:
+        front_is_subject, how = _subject_in_front(x, y, ink)
+        right += front_is_subject == want_front
+        reasons.append(how)
+    ok = right == len(pairs)
+    return Check(
+        target=r.id, kind=kind, passed=ok, score=right / len(pairs), dimension=dim, box=box,
+        evidence=f"{r.subject} {r.predicate} {r.object} holds for {right}/{len(pairs)} overlapping pairs ({reasons[0]})",
+    )
+
+
+def _ink_visibility(det: Detection, region: Box, ink: np.ndarray, detector: Detector) -> float:
+    """Share of `det`'s own outline (rendered artwork) inside `region` that is ink in the image."""
+    rgba = np.asarray(detector.artwork.render(det.cls, det.size).convert("RGBA"))
+    own = (darkness(rgba[..., :3]) > 0.5) & (rgba[..., 3] > 128)
+    h, w = own.shape
+    ox, oy = det.box.x0, det.box.y0
+    # the detection box is the glyph's tight box: map region into glyph coordinates
+    x0, y0 = max(region.x0 - ox, 0), max(region.y0 - oy, 0)
+    x1, y1 = min(region.x1 - ox, w), min(region.y1 - oy, h)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    sub = own[y0:y1, x0:x1]
+    if sub.sum() < 5:
+        return 0.0
+    img = ink[oy + y0 : oy + y1, ox + x0 : ox + x1]
+    if img.shape != sub.shape:
+        return 0.0
+    # tolerate a pixel of misregistration
+    import cv2
+
+    img = cv2.dilate(img.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return float((img & sub).sum() / sub.sum())
+
+
+def _subject_in_front(a: Detection, b: Detection, ink: np.ndarray) -> tuple[bool, str]:
+    """Is `a` in front of `b`? The front object's outline stays visible where they overlap.
+
+    Falls back to the sandbox's perspective (the nearer object is drawn larger and lower) when the
+    overlap shows no outline of either (e.g. it is tiny).
+    """
+    inter = _inter(a.box, b.box)
+    det = get_detector()
+    if inter is not None and inter.area >= 16:
+        va, vb = _ink_visibility(a, inter, ink, det), _ink_visibility(b, inter, ink, det)
+        if abs(va - vb) > 0.05:
+            return va > vb, f"outline visibility in the overlap {va:.2f} vs {vb:.2f}"
+    lower_a = a.box.y1 + 0.25 * (a.box.y1 - a.box.y0)
+    lower_b = b.box.y1 + 0.25 * (b.box.y1 - b.box.y0)
+    return lower_a >= lower_b, "by size and height in the picture"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Text
+# ----------------------------------------------------------------------------------------------------
+
+
+def _text_check(e: Element, lines: list[tuple[str, Box, float]], box: Box | None) -> Check:
+    from limner.tools.ocr import normalise_text
+
+    want = normalise_text(e.text or "")
+    ordered = sorted(lines, key=lambda ln: (ln[1].y0 // 8, ln[1].x0))
+    texts = [normalise_text(t) for t, _, _ in ordered]
+    hit: Box | None = None
+    for i in range(len(texts)):
+        joined = ""
+        for j in range(i, len(texts)):
+            joined += texts[j]
+            if joined == want:
+                hit = _union([ln[1] for ln in ordered[i : j + 1]])
+                break
+            if len(joined) >= len(want):
+                break
+        if hit:
+            break
+    read = " | ".join(t for t, _, _ in ordered) or "no text"
+    return Check(
+        target=e.id, kind="text", passed=hit is not None, score=1.0 if hit else 0.0, dimension="text",
+        box=hit or box, evidence=f"read: {read}; expected {e.text!r}",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckTimings:
+    """Where a checker call spent its time (ms); returned by `check_image_timed` for benchmarks."""
+
+    segment_ms: float = 0.0
+    detect_ms: float = 0.0
+    ocr_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+def check_image(
+    image: Image.Image | np.ndarray | str,
+    scene: Scene,
+    *,
+    lam: float = 0.5,
+    ocr: bool = True,
+    detector: Detector | None = None,
+    open_set: bool = False,
+) -> Verdict:
+    """Judge `image` against `scene` from pixels only. See the module docstring for the conventions.
+
+    `ocr=False` skips text checks (they are then listed as unsupported). `open_set=True` searches every
+    class the sandbox can draw instead of only the scene's (slower; sees unexpected objects too).
+    """
+    return check_image_timed(image, scene, lam=lam, ocr=ocr, detector=detector, open_set=open_set)[0]
+
+
+def check_image_timed(
+    image: Image.Image | np.ndarray | str,
+    scene: Scene,
+    *,
+    lam: float = 0.5,
+    ocr: bool = True,
+    detector: Detector | None = None,
+    open_set: bool = False,
+) -> tuple[Verdict, CheckTimings]:
+    """`check_image` plus where the time went."""
+    t_start = time.perf_counter()
+    timings = CheckTimings()
+    rgb = load_rgb(image)
+    detector = detector or get_detector()
+    supported = set(detector.classes)
+
+    # 1. Split what can be judged from what cannot.
+    unsupported = list(scene.unsupported)
+    elements: list[Element] = []
+    for e in scene.elements:
+        if e.cls in supported:
+            elements.append(e)
+        else:
+            unsupported.append(f"{e.id}: the sandbox cannot draw or see '{e.cls}' ({e.noun!r})")
+        for attr in ("shape", "size"):
+            if getattr(e, attr) is not None:
+                unsupported.append(f"{e.id}: {attr} '{getattr(e, attr)}' is not checked by the sandbox checker")
+    judged_ids = {e.id for e in elements}
+
+    # 2. Perceive.
+    t0 = time.perf_counter()
+    bg = estimate_background(rgb)
+    timings.segment_ms = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    classes = None if open_set else sorted({e.cls for e in elements})
+    dets = detector.detect(rgb, classes, background=bg) if (classes is None or classes) else []
+    if any(e.texture for e in elements):
+        _read_textures(detector, rgb, dets, elements)
+    timings.detect_ms = (time.perf_counter() - t0) * 1000
+    assigned = _assign(elements, dets)
+
+    # 3. Judge elements, relations, text.
+    checks: list[Check] = []
+    for e in elements:
+        checks.extend(_element_checks(e, assigned[e.id]))
+    for r in scene.relations:
+        if r.subject not in judged_ids or r.object not in judged_ids:
+            unsupported.append(f"{r.id}: relation involves an element the sandbox cannot see")
+        elif r.predicate not in SPATIAL_2D and r.predicate not in SPATIAL_3D:
+            unsupported.append(f"{r.id}: '{r.predicate}' is not a spatial relation the checker can judge")
+        else:
+            checks.append(_relation_check(r, assigned[r.subject], assigned[r.object], rgb))
+    texts = [e for e in scene.elements if e.text and not e.negated]
+    if texts and ocr:
+        from limner.tools.ocr import read_text
+
+        t0 = time.perf_counter()
+        lines = read_text(rgb)
+        timings.ocr_ms = (time.perf_counter() - t0) * 1000
+        for e in texts:
+            checks.append(_text_check(e, lines, _union([d.box for d in assigned.get(e.id, [])])))
+    elif texts:
+        unsupported.extend(f"{e.id}: text {e.text!r} not read (OCR disabled)" for e in texts)
+
+    # 4. Combine.
+    global_score = 1.0 if all(c.passed for c in checks) else 0.0
+    verdict = Verdict.combine(global_score, checks, lam, unsupported=unsupported, evaluator=EVALUATOR)
+    timings.total_ms = (time.perf_counter() - t_start) * 1000
+    return verdict, timings
+
+
+def _read_textures(detector: Detector, rgb: np.ndarray, dets: list[Detection], elements: list[Element]) -> None:
+    from limner.tools.sandbox.colour_reader import read_texture
+
+    art = detector.artwork
+    wanted = {e.cls for e in elements if e.texture}
+    from limner.tools.sandbox.artwork import TEXTURE_NAMES
+
+    textures = list(TEXTURE_NAMES)
+    for d in dets:
+        if d.cls not in wanted or d.mask is None:
+            continue
+        b = d.box
+        crop = rgb[b.y0 : b.y1, b.x0 : b.x1]
+        body = d.mask[b.y0 : b.y1, b.x0 : b.x1]
+        d.texture, _ = read_texture(art, d.cls, d.size, d.color, crop, body, textures)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The tool
+# ----------------------------------------------------------------------------------------------------
+
+
+class SandboxChecker(Tool):
+    """Pixel-only checker of the sandbox world (simulated): judges an image against a Scene.
+
+    Call with `ToolCall(tool=name, params={"scene": <Scene JSON or dict>, "lam": 0.5, "ocr": true})` and the
+    image; the Verdict comes back in `result.meta["verdict"]` (JSON form).
+    """
+
+    kind = "check"
+    backend = "sandbox"
+    simulated = True
+    default_dims = ()
+
+    def setup(self) -> None:
+        get_detector()
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        if image is None:
+            raise ToolError(f"checker {self.name!r} needs an image to judge")
+        raw = call.params.get("scene")
+        if raw is None:
+            raise ToolError(f"checker {self.name!r} needs params['scene'] (a Scene as JSON)")
+        try:
+            scene = Scene.model_validate_json(raw) if isinstance(raw, (str, bytes)) else Scene.model_validate(raw)
+        except (ValueError, json.JSONDecodeError) as e:
+            raise ToolError(f"checker {self.name!r}: params['scene'] is not a valid Scene: {e}") from e
+        lam = float(call.params.get("lam", self.options.get("lam", 0.5)))
+        ocr = bool(call.params.get("ocr", self.options.get("ocr", True)))
+        try:
+            verdict = check_image(image, scene, lam=lam, ocr=ocr)
+        except ValueError as e:
+            raise ToolError(f"checker {self.name!r}: {e}") from e
+        return ToolResult(tool=self.name, meta={"verdict": verdict.model_dump(mode="json"), "simulated": True})

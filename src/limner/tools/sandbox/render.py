@@ -1,0 +1,616 @@
+"""Scene -> Layout -> pixels: the sandbox world's renderer.
+
+`layout_scene` turns a `Scene` into placed sprites: `count` copies of every element, sized by how busy the
+scene is, placed so that 2D relations hold (left/right/above/below/next to/on), 3D relations show as
+overlap plus scale (the front object is larger, lower and drawn later), texts go on sign plates or labels,
+and objects otherwise overlap little (<= ~12% of the smaller box) so that counting is possible.
+`render_layout` paints the background, the sprites in depth order, the texts and the style, and returns
+the image with the `WorldTruth` of what was drawn.
+
+Painters make mistakes by distorting the *Scene* before layout (see `painters.py`); the renderer itself
+always draws faithfully what it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+from pydantic import BaseModel, ConfigDict, Field
+
+from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, TEXTURE_NAMES, Artwork, get_artwork, hash_text
+from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth
+from limner.types import Box, Scene
+
+# ----------------------------------------------------------------------------------------------------
+# Layout records
+# ----------------------------------------------------------------------------------------------------
+
+
+class _Rec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlacedObject(_Rec):
+    """One sprite to draw: centre (cx, cy) and longer side `size` in pixels."""
+
+    element_id: str | None
+    cls: str
+    color: str | None = None
+    texture: str | None = None
+    shape: str | None = None
+    cx: float
+    cy: float
+    size: int
+    z: int = 0
+    scale: float = 1.0
+
+
+class PlacedText(_Rec):
+    """A text on a plate. `on` = index of the object carrying it (a sign), or None for a free label."""
+
+    element_id: str | None
+    text: str
+    cx: float
+    cy: float
+    width: int = Field(description="plate width in pixels")
+    on: int | None = None
+
+
+class Layout(_Rec):
+    """Everything needed to draw a scene; painters and editors may alter it before rendering."""
+
+    objects: list[PlacedObject] = Field(default_factory=list)
+    texts: list[PlacedText] = Field(default_factory=list)
+    background: str = "plain"
+    style: str | None = None
+    unsupported: list[str] = Field(default_factory=list)
+    base_size: int = 100
+
+
+# ----------------------------------------------------------------------------------------------------
+# Vocabulary the renderer understands
+# ----------------------------------------------------------------------------------------------------
+
+#: Size words -> scale.
+SIZE_SCALE: dict[str, float] = {
+    "tiny": 0.55, "small": 0.72, "short": 0.85, "big": 1.3, "large": 1.3, "huge": 1.5, "tall": 1.25,
+    "long": 1.25,
+}
+#: Shape words -> (aspect w/h, outline kind). Shapes reshape the sprite's silhouette.
+SHAPES: dict[str, tuple[float, str]] = {
+    "round": (1.0, "ellipse"), "circular": (1.0, "ellipse"), "spherical": (1.0, "ellipse"),
+    "oval": (1.45, "ellipse"), "oblong": (1.8, "ellipse"), "square": (1.0, "rect"), "cubic": (1.0, "rect"),
+    "rectangular": (1.6, "rect"), "triangular": (1.0, "triangle"), "conical": (0.8, "triangle"),
+    "pyramidal": (1.0, "triangle"), "diamond": (0.8, "diamond"), "pentagonal": (1.0, "pentagon"),
+    "hexagonal": (1.0, "hexagon"), "cylindrical": (0.7, "rect"), "teardrop": (0.8, "teardrop"),
+    "heart-shaped": (1.0, "ellipse"), "star-shaped": (1.0, "star"),
+}
+#: Background name -> (top colour, bottom colour, pattern).
+BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], str]] = {
+    "plain": ((246, 244, 238), (246, 244, 238), "none"),
+    "white": ((252, 252, 252), (252, 252, 252), "none"),
+    "paper": ((245, 240, 225), (245, 240, 225), "grain"),
+    "grass": ((200, 230, 180), (170, 215, 140), "blades"),
+    "park": ((205, 228, 245), (175, 215, 150), "horizon"),
+    "beach": ((200, 228, 245), (240, 222, 170), "horizon"),
+    "snow": ((228, 236, 244), (248, 250, 252), "grain"),
+    "sky": ((185, 215, 245), (225, 238, 250), "clouds"),
+    "ocean": ((190, 220, 245), (150, 195, 225), "waves"),
+    "desert": ((240, 228, 200), (232, 205, 150), "dunes"),
+    "forest": ((205, 225, 195), (180, 205, 165), "trunks"),
+    "kitchen": ((240, 236, 228), (215, 210, 200), "tiles"),
+    "room": ((238, 228, 214), (214, 196, 170), "horizon"),
+    "street": ((225, 225, 230), (190, 190, 195), "tiles"),
+    "wall": ((232, 222, 210), (232, 222, 210), "bricks"),
+    "wooden floor": ((222, 196, 160), (210, 180, 140), "planks"),
+    "night": ((70, 80, 120), (105, 110, 150), "stars"),
+}
+for _c, _rgb in COLOR_RGB.items():  # "a red background"
+    BACKGROUNDS.setdefault(_c, (_rgb, _rgb, "none"))
+
+STYLES: tuple[str, ...] = (
+    "cartoon", "photo", "sketch", "pencil", "watercolor", "pixel art", "oil painting", "vintage", "sepia",
+    "black and white", "monochrome", "neon", "pop art",
+)
+
+_DIRECTIONAL = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below": (1, 1)}
+
+
+def background_key(name: str | None) -> str:
+    """Map a free background phrase ("a sunny beach", "blue") onto one the renderer paints."""
+    if not name:
+        return "plain"
+    text = name.lower().strip()
+    if text in BACKGROUNDS:
+        return text
+    for key in sorted(BACKGROUNDS, key=len, reverse=True):
+        if key in text:
+            return key
+    aliases = {"sea": "ocean", "water": "ocean", "field": "grass", "meadow": "grass", "lawn": "grass",
+               "garden": "park", "woods": "forest", "jungle": "forest", "city": "street", "road": "street",
+               "bedroom": "room", "living room": "room", "bathroom": "kitchen", "office": "room",
+               "sand": "beach", "space": "night", "dark": "night", "mountain": "snow", "floor": "wooden floor"}
+    for word, key in aliases.items():
+        if word in text:
+            return key
+    return "plain"
+
+
+def style_key(name: str | None) -> str | None:
+    if not name:
+        return None
+    text = name.lower().strip()
+    for key in sorted(STYLES, key=len, reverse=True):
+        if key in text:
+            return key
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------
+# Layout
+# ----------------------------------------------------------------------------------------------------
+
+
+def base_fraction(instances: int) -> float:
+    """Object size (fraction of the short image side) for a scene with this many object instances."""
+    if instances <= 1:
+        return 0.42
+    if instances == 2:
+        return 0.32
+    if instances <= 4:
+        return 0.26
+    if instances <= 6:
+        return 0.21
+    if instances <= 9:
+        return 0.175
+    if instances <= 12:
+        return 0.15
+    return max(0.08, 0.15 * (12 / instances) ** 0.5)
+
+
+def _layers(ids: list[str], edges: list[tuple[str, str]]) -> dict[str, int] | None:
+    """Longest-path layering of `a before b` edges; None for elements with no edge. Cycles are cut."""
+    involved = {a for a, _ in edges} | {b for _, b in edges}
+    layer = {i: 0 for i in ids if i in involved}
+    for _ in range(len(ids) + 1):
+        changed = False
+        for a, b in edges:
+            if layer[b] < layer[a] + 1 and layer[a] + 1 < len(ids) + 1:
+                layer[b] = layer[a] + 1
+                changed = True
+        if not changed:
+            break
+    return layer
+
+
+def layout_scene(scene: Scene, rng: np.random.Generator, width: int, height: int) -> Layout:
+    """Place `count` copies of each element so that the scene's relations hold.
+
+    Left/right/above/below order elements into bands along an axis; `on`, `next to`, 3D relations and
+    actions attach the subject to the first instances of the object (on top, beside, overlapping).
+
+    Unknown classes are not drawn; they are recorded in `Layout.unsupported` (and so in the truth).
+    """
+    art = get_artwork()
+    unsupported = sorted({e.cls for e in scene.elements if e.count > 0 and e.cls not in CLASS_ART})
+    elements = [e for e in scene.elements if e.count > 0 and not e.negated and e.cls in CLASS_ART]
+    ids = [e.id for e in elements]
+    short = min(width, height)
+    total = sum(e.count for e in elements)
+    base = max(12, int(short * base_fraction(total)))
+
+    # 1. Ordering constraints per axis from 2D relations; "on" stacks; 3D and actions attach to an anchor.
+    edges: dict[int, list[tuple[str, str]]] = {0: [], 1: []}
+    attach: dict[str, tuple[str, str]] = {}  # dependent id -> (predicate, anchor id)
+    for r in scene.relations:
+        if r.subject not in ids or r.object not in ids or r.subject == r.object:
+            continue
+        if r.predicate in _DIRECTIONAL:
+            axis, sign = _DIRECTIONAL[r.predicate]
+            edges[axis].append((r.subject, r.object) if sign < 0 else (r.object, r.subject))
+        elif r.predicate == "on":
+            edges[1].append((r.subject, r.object))
+            attach.setdefault(r.subject, ("on", r.object))
+        else:  # next to / in front of / behind / actions: drawn beside or overlapping the anchor
+            if r.subject not in attach and r.object not in attach:
+                attach[r.subject] = (r.predicate, r.object)
+    layer = {axis: _layers(ids, edges[axis]) or {} for axis in (0, 1)}
+    n_layers = {axis: (max(layer[axis].values()) + 1 if layer[axis] else 1) for axis in (0, 1)}
+
+    margin = 0.04 * short
+    placed: list[PlacedObject] = []
+    boxes: list[tuple[float, float, float, float, str]] = []
+
+    def region(eid: str) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = margin, margin, width - margin, height - margin
+        if eid in layer[0]:
+            n = n_layers[0]
+            span = (x1 - x0) / n
+            x0, x1 = x0 + span * layer[0][eid], x0 + span * (layer[0][eid] + 1)
+        if eid in layer[1]:
+            n = n_layers[1]
+            span = (y1 - y0) / n
+            y0, y1 = y0 + span * layer[1][eid], y0 + span * (layer[1][eid] + 1)
+        return x0, y0, x1, y1
+
+    def sprite_wh(cls: str, size: int) -> tuple[int, int]:
+        return art.render(cls, size).size
+
+    def overlap(b: tuple[float, float, float, float], others: Sequence[tuple[float, float, float, float, str]],
+                skip: str | None = None) -> float:
+        worst = 0.0
+        for o in others:
+            if skip is not None and o[4] == skip:
+                continue
+            iw = min(b[2], o[2]) - max(b[0], o[0])
+            ih = min(b[3], o[3]) - max(b[1], o[1])
+            if iw > 0 and ih > 0:
+                small = min((b[2] - b[0]) * (b[3] - b[1]), (o[2] - o[0]) * (o[3] - o[1]))
+                worst = max(worst, iw * ih / max(small, 1.0))
+        return worst
+
+    # 2. Free elements first (anchors before the objects attached to them), then attached ones.
+    order = [e for e in elements if e.id not in attach] + [e for e in elements if e.id in attach]
+    z = 0
+    for e in order:
+        scale = SIZE_SCALE.get(e.size or "", 1.0)
+        size = max(12, int(base * scale))
+        link = attach.get(e.id)
+        if link is not None:
+            pred, anchor_id = link
+            anchor = [p for p in placed if p.element_id == anchor_id]
+            if not anchor:
+                link = None
+        for k in range(e.count):
+            if link is not None:
+                pred, _ = link
+                cand = _attached_position(pred, anchor[k % len(anchor)], k, size, rng, width, height)
+                cx, cy, s_fac, behind = cand
+                s = max(10, int(size * s_fac))
+                w, h = sprite_wh(e.cls, s)
+                zz = (anchor[k % len(anchor)].z - 1) if behind else z + 1
+                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+                placed.append(PlacedObject(element_id=e.id, cls=e.cls, color=e.color, texture=e.texture,
+                                           shape=e.shape, cx=cx, cy=cy, size=s, z=zz, scale=scale * s_fac))
+                boxes.append((*box, e.id))
+                z += 1
+                continue
+            best: tuple[float, float, float, int] | None = None
+            s = size
+            rx0, ry0, rx1, ry1 = region(e.id)
+            for attempt in range(120):
+                if attempt and attempt % 30 == 0:
+                    s = max(10, int(s * 0.88))
+                w, h = sprite_wh(e.cls, s)
+                lo_x, hi_x = rx0 + w / 2, rx1 - w / 2
+                lo_y, hi_y = ry0 + h / 2, ry1 - h / 2
+                cx = rng.uniform(lo_x, hi_x) if hi_x > lo_x else (rx0 + rx1) / 2
+                cy = rng.uniform(lo_y, hi_y) if hi_y > lo_y else (ry0 + ry1) / 2
+                cx = min(max(cx, w / 2), width - w / 2)
+                cy = min(max(cy, h / 2), height - h / 2)
+                ov = overlap((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), boxes)
+                if best is None or ov < best[0]:
+                    best = (ov, cx, cy, s)
+                if ov <= 0.02:
+                    break
+            assert best is not None
+            _, cx, cy, s = best
+            w, h = sprite_wh(e.cls, s)
+            placed.append(PlacedObject(element_id=e.id, cls=e.cls, color=e.color, texture=e.texture,
+                                       shape=e.shape, cx=cx, cy=cy, size=s, z=z, scale=scale * s / size))
+            boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, e.id))
+            z += 1
+
+    # 3. Texts: on the element's sign if it is one, else on a label plate below the object.
+    texts: list[PlacedText] = []
+    for e in elements:
+        if not e.text:
+            continue
+        for i, p in enumerate(placed):
+            if p.element_id == e.id:
+                w, h = sprite_wh(p.cls, p.size)
+                if p.cls == "sign":
+                    texts.append(PlacedText(element_id=e.id, text=e.text, cx=p.cx, cy=p.cy - h / 2 + h * 0.37,
+                                            width=int(w * 0.86), on=i))
+                else:
+                    texts.append(PlacedText(element_id=e.id, text=e.text, cx=p.cx, cy=p.cy + h * 0.3,
+                                            width=int(max(w * 0.9, 60)), on=i))
+                break
+    # Renumber depth so z is 0..n-1 in drawing order.
+    order_idx = sorted(range(len(placed)), key=lambda i: (placed[i].z, i))
+    for rank, i in enumerate(order_idx):
+        placed[i].z = rank
+    return Layout(objects=placed, texts=texts, background=background_key(scene.background),
+                  style=style_key(scene.style), unsupported=unsupported, base_size=base)
+
+
+def _attached_position(
+    pred: str, anchor: PlacedObject, k: int, size: int, rng: np.random.Generator, width: int, height: int
+) -> tuple[float, float, float, bool]:
+    """(cx, cy, scale factor, drawn behind the anchor) for an object attached to `anchor`."""
+    a = anchor.size
+    side = 1 if (k % 2 == 0) == (rng.random() < 0.5) else -1
+    if pred == "on":
+        cx = anchor.cx + (k - 0) * 0.35 * a * side * (1 if k else 0)
+        s_fac = 0.75
+        cy = anchor.cy - a * 0.5 - size * s_fac * 0.28
+        behind = False
+    elif pred == "behind":
+        cx = anchor.cx + side * a * 0.55
+        cy = anchor.cy - a * 0.18
+        s_fac = 0.8
+        behind = True
+    elif pred == "in front of":
+        cx = anchor.cx + side * a * 0.5
+        cy = anchor.cy + a * 0.2
+        s_fac = 1.15
+        behind = False
+    elif pred == "next to":  # side by side at the same height, a small gap between
+        s_fac = 1.0
+        cx = anchor.cx + side * (0.5 * a + 0.5 * size + 0.06 * a)
+        cy = anchor.cy
+        behind = False
+        if not (size / 2 <= cx <= width - size / 2):  # no room on that side: use the other one
+            cx = anchor.cx - side * (0.5 * a + 0.5 * size + 0.06 * a)
+    else:  # actions ("holding", "riding", "playing with"): close by, touching
+        cx = anchor.cx + side * a * 0.75
+        cy = anchor.cy + a * 0.05
+        s_fac = 0.8
+        behind = False
+    half = size * s_fac / 2
+    cx = float(min(max(cx, half), width - half))
+    cy = float(min(max(cy, half), height - half))
+    return cx, cy, s_fac, behind
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rendering
+# ----------------------------------------------------------------------------------------------------
+
+
+def paint_background(name: str, width: int, height: int) -> Image.Image:
+    """The background as an RGB image (light, low-contrast patterns so objects stay separable)."""
+    top, bottom, pattern = BACKGROUNDS.get(name, BACKGROUNDS["plain"])
+    t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    if pattern == "horizon":
+        t = (t > 0.55).astype(np.float32) * 0.85 + t * 0.15
+    arr = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
+    arr = np.broadcast_to(arr, (height, width, 3)).copy()
+    rng = np.random.default_rng(hash_text(name) % 2**32)
+    yy, xx = np.mgrid[0:height, 0:width]
+    s = min(width, height) / 512.0
+    if pattern == "grain":
+        arr += rng.normal(0, 3.0, (height, width, 1))
+    elif pattern == "blades":
+        arr -= (np.sin(xx / (2.2 * s) + np.sin(yy / (9 * s)) * 3) > 0.8)[..., None] * 12
+    elif pattern == "clouds":
+        for _ in range(5):
+            cx, cy, r = rng.uniform(0, width), rng.uniform(0, height * 0.6), rng.uniform(30, 70) * s
+            d = ((xx - cx) / 2.2) ** 2 + (yy - cy) ** 2
+            arr += (d < r * r)[..., None] * 14
+    elif pattern == "waves":
+        arr -= (np.sin(xx / (14 * s) + yy / (6 * s)) > 0.85)[..., None] * 12
+    elif pattern == "dunes":
+        arr -= (np.sin(xx / (40 * s) + yy / (25 * s)) > 0.6)[..., None] * 9
+    elif pattern == "trunks":
+        arr -= ((xx // max(1, int(60 * s))) % 3 == 0)[..., None] * ((xx % max(1, int(60 * s))) < 10 * s)[..., None] * 16
+    elif pattern == "tiles":
+        step = max(4, int(48 * s))
+        arr -= (((xx % step) < 2) | ((yy % step) < 2))[..., None] * 14
+    elif pattern == "bricks":
+        step = max(4, int(32 * s))
+        offset = ((yy // step) % 2) * step
+        arr -= ((((xx + offset) % (2 * step)) < 2) | ((yy % step) < 2))[..., None] * 16
+    elif pattern == "planks":
+        step = max(4, int(40 * s))
+        arr -= ((yy % step) < 2)[..., None] * 22
+        arr += np.sin(xx / (7 * s) + (yy // step) * 2.1)[..., None] * 5
+    elif pattern == "stars":
+        stars = rng.random((height, width)) < 0.0015
+        arr[stars] = 235
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+
+
+def _shape_polygon(kind: str, w: int, h: int) -> list[tuple[float, float]] | None:
+    if kind == "triangle":
+        return [(w / 2, 0), (w - 1, h - 1), (0, h - 1)]
+    if kind == "diamond":
+        return [(w / 2, 0), (w - 1, h / 2), (w / 2, h - 1), (0, h / 2)]
+    if kind in ("pentagon", "hexagon", "star"):
+        n = {"pentagon": 5, "hexagon": 6, "star": 10}[kind]
+        pts = []
+        for i in range(n):
+            ang = -np.pi / 2 + 2 * np.pi * i / n
+            r = 1.0 if kind != "star" or i % 2 == 0 else 0.45
+            pts.append((w / 2 + r * (w / 2 - 1) * np.cos(ang), h / 2 + r * (h / 2 - 1) * np.sin(ang)))
+        return pts
+    if kind == "teardrop":
+        pts = [(w / 2, 0)]
+        for i in range(0, 181, 15):
+            ang = np.radians(i)
+            pts.append((w / 2 + (w / 2 - 1) * np.cos(ang), h * 0.62 + (h * 0.38 - 1) * np.sin(ang)))
+        return pts
+    return None
+
+
+def apply_shape(sprite: Image.Image, body: np.ndarray, shape: str) -> tuple[Image.Image, np.ndarray]:
+    """Reshape a sprite: stretch to the shape's aspect and cut it to the outline, drawn in black."""
+    aspect, kind = SHAPES[shape]
+    w, h = sprite.size
+    side = max(w, h)
+    nw, nh = (side, max(4, int(side / aspect))) if aspect >= 1 else (max(4, int(side * aspect)), side)
+    sp = sprite.resize((nw, nh), Image.LANCZOS)
+    bm = np.asarray(Image.fromarray(body.astype(np.uint8) * 255).resize((nw, nh), Image.NEAREST)) > 127
+    cut = Image.new("L", (nw, nh), 0)
+    d = ImageDraw.Draw(cut)
+    poly = _shape_polygon(kind, nw, nh)
+    if kind == "ellipse":
+        d.ellipse((0, 0, nw - 1, nh - 1), fill=255)
+    elif kind == "rect":
+        d.rectangle((0, 0, nw - 1, nh - 1), fill=255)
+    else:
+        assert poly is not None
+        d.polygon(poly, fill=255)
+    inside = np.asarray(cut) > 127
+    # The shape is filled with the body colour under the sprite, so the object *has* that shape.
+    arr = np.asarray(sp).copy()
+    fill = _dominant_body_color(np.asarray(sprite), body)
+    empty = inside & (arr[..., 3] < 128)
+    arr[empty] = (*fill, 255)
+    arr[~inside] = 0
+    out = Image.fromarray(arr, "RGBA")
+    lw = max(1, side // 36)
+    d2 = ImageDraw.Draw(out)
+    if kind == "ellipse":
+        d2.ellipse((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
+    elif kind == "rect":
+        d2.rectangle((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
+    else:
+        assert poly is not None
+        d2.polygon(poly, outline=(0, 0, 0, 255), width=lw)
+    new_body = (bm | empty) & inside
+    return out, new_body
+
+
+def _dominant_body_color(arr: np.ndarray, body: np.ndarray) -> tuple[int, int, int]:
+    px = arr[..., :3][body]
+    if px.size == 0:
+        return (200, 200, 200)
+    vals, counts = np.unique(px.reshape(-1, 3), axis=0, return_counts=True)
+    return tuple(int(v) for v in vals[counts.argmax()])  # type: ignore[return-value]
+
+
+def sprite_for(art: Artwork, obj: PlacedObject) -> tuple[Image.Image, np.ndarray]:
+    """The RGBA sprite and body mask of a placed object (texture and shape applied)."""
+    texture = obj.texture if obj.texture in TEXTURE_NAMES else None
+    img = art.render(obj.cls, obj.size, obj.color, texture)
+    body = art.body_mask(obj.cls, obj.size)
+    if obj.shape in SHAPES:
+        img, body = apply_shape(img, body, obj.shape)
+    return img, body
+
+
+def text_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A clean sans font (Pillow's bundled one: works offline, OCR reads it well)."""
+    return ImageFont.load_default(size)
+
+
+def draw_text_plate(
+    canvas: Image.Image, text: str, cx: float, cy: float, max_width: int
+) -> tuple[Box, Box]:
+    """Draw `text` centred on a white plate; returns (text ink box, plate box)."""
+    d = ImageDraw.Draw(canvas)
+    size = 40
+    while size > 12:
+        f = text_font(size)
+        l, t, r, b = d.textbbox((0, 0), text, font=f)
+        if r - l <= max_width * 0.88:
+            break
+        size -= 2
+    f = text_font(size)
+    l, t, r, b = d.textbbox((0, 0), text, font=f)
+    tw, th = r - l, b - t
+    pad_x, pad_y = max(6, size // 3), max(4, size // 4)
+    W, H = canvas.size
+    x0 = round(min(max(cx - tw / 2, pad_x + 1), W - tw - pad_x - 1))
+    y0 = round(min(max(cy - th / 2, pad_y + 1), H - th - pad_y - 1))
+    plate = (x0 - pad_x, y0 - pad_y, x0 + tw + pad_x, y0 + th + pad_y)
+    d.rounded_rectangle(plate, radius=max(2, size // 6), fill=(255, 255, 255), outline=(30, 30, 30),
+                        width=max(1, size // 14))
+    d.text((x0 - l, y0 - t), text, font=f, fill=(20, 20, 20))
+    ink = Box(x0=max(0, x0), y0=max(0, y0), x1=min(W, x0 + tw), y1=min(H, y0 + th))
+    plate_box = Box(x0=max(0, plate[0]), y0=max(0, plate[1]), x1=min(W, plate[2] + 1), y1=min(H, plate[3] + 1))
+    return ink, plate_box
+
+
+def apply_style(image: Image.Image, style: str | None) -> Image.Image:
+    """Global look: the world's default is flat cartoon; other styles are simple filters."""
+    if style in (None, "", "cartoon", "photo"):
+        return image
+    if style in ("sketch", "pencil"):
+        g = ImageOps.grayscale(image).filter(ImageFilter.FIND_EDGES)
+        return ImageOps.invert(g).convert("RGB")
+    if style == "watercolor":
+        return image.filter(ImageFilter.GaussianBlur(1.6)).filter(ImageFilter.EDGE_ENHANCE)
+    if style == "pixel art":
+        w, h = image.size
+        return image.resize((max(1, w // 8), max(1, h // 8)), Image.BILINEAR).resize((w, h), Image.NEAREST)
+    if style == "oil painting":
+        return image.filter(ImageFilter.ModeFilter(5))
+    if style in ("vintage", "sepia"):
+        g = np.asarray(ImageOps.grayscale(image), np.float32)[..., None]
+        tint = np.asarray((1.07, 0.95, 0.74), np.float32)
+        return Image.fromarray(np.clip(g * tint + 10, 0, 255).astype(np.uint8), "RGB")
+    if style in ("black and white", "monochrome"):
+        return ImageOps.grayscale(image).convert("RGB")
+    if style == "neon":
+        return ImageOps.invert(image)
+    if style == "pop art":
+        return ImageOps.posterize(image, 2)
+    return image
+
+
+def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image, WorldTruth]:
+    """Paint a layout; returns the RGB image and the truth of what was drawn."""
+    art = get_artwork()
+    canvas = paint_background(layout.background, width, height).convert("RGBA")
+    label = np.full((height, width), -1, dtype=np.int32)
+    area: dict[int, int] = {}
+    boxes: dict[int, Box] = {}
+    drawn_color: dict[int, str] = {}
+    for i in sorted(range(len(layout.objects)), key=lambda j: layout.objects[j].z):
+        obj = layout.objects[i]
+        sprite, _ = sprite_for(art, obj)
+        w, h = sprite.size
+        x0, y0 = round(obj.cx - w / 2), round(obj.cy - h / 2)
+        canvas.alpha_composite(sprite, dest=(max(0, x0), max(0, y0)),
+                               source=(max(0, -x0), max(0, -y0)))
+        sil = np.asarray(sprite)[..., 3] > 127
+        cx0, cy0 = max(0, x0), max(0, y0)
+        cx1, cy1 = min(width, x0 + w), min(height, y0 + h)
+        if cx1 <= cx0 or cy1 <= cy0:
+            boxes[i] = Box(x0=cx0, y0=cy0, x1=cx0, y1=cy0)
+            area[i] = 1
+            continue
+        sub = sil[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        label[cy0:cy1, cx0:cx1][sub] = i
+        area[i] = max(1, int(sil.sum()))
+        boxes[i] = Box(x0=cx0, y0=cy0, x1=cx1, y1=cy1)
+        drawn_color[i] = obj.color or _texture_color(obj.texture) or art.default_color(obj.cls)
+    visible = np.bincount(label[label >= 0].ravel(), minlength=len(layout.objects))
+    texts: list[WorldText] = []
+    for t in layout.texts:
+        ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
+        texts.append(WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate))
+        label[plate.y0 : plate.y1, plate.x0 : plate.x1] = -2
+    # Visibility after text plates cover objects.
+    visible = np.bincount(label[label >= 0].ravel(), minlength=len(layout.objects))
+    image = apply_style(canvas.convert("RGB"), layout.style)
+    objects = [
+        WorldObject(
+            element_id=o.element_id, cls=o.cls, color=drawn_color.get(i, o.color or "gray"),
+            texture=o.texture, shape=o.shape if o.shape in SHAPES else None, box=boxes[i], z=o.z,
+            scale=round(o.scale, 4), visible=round(min(1.0, float(visible[i]) / area[i]), 4),
+        )
+        for i, o in enumerate(layout.objects)
+    ]
+    truth = WorldTruth(width=width, height=height, background=layout.background, style=layout.style,
+                       objects=objects, texts=texts, unsupported=list(layout.unsupported))
+    return image, truth
+
+
+def _texture_color(texture: str | None) -> str | None:
+    from limner.tools.sandbox.artwork import TEXTURE_DEFAULT_COLOR
+
+    return TEXTURE_DEFAULT_COLOR.get(texture or "")
+
+
+def render_scene(scene: Scene, seed: int = 0, width: int = 512, height: int = 512) -> tuple[Image.Image, WorldTruth]:
+    """Faithful rendering of a scene (no painter errors): layout with a seeded rng, then paint."""
+    rng = np.random.default_rng([seed, hash_text(scene.prompt) % 2**32])
+    layout = layout_scene(scene, rng, width, height)
+    image, truth = render_layout(layout, width, height)
+    truth.prompt = scene.prompt
+    return image, truth

@@ -1,0 +1,316 @@
+"""The sandbox world's ground truth, and random scenes to measure things on.
+
+`WorldTruth` records what a sandbox tool *really* drew: every object (class, colour, texture, box, depth
+order, how much of it is visible), every rendered text, the background and style, and every blemish with
+its exact pixel mask. It is saved beside the image for benchmarks and training data only: tools, the
+checker and the agent's evaluator never read it (the checker judges from pixels).
+
+`random_scene` draws GenEval/T2I-CompBench-like scenes (1-4 object kinds, counts 1-6, colours, textures,
+relations, text, textured backgrounds) for the checker's accuracy benchmark and the painter calibration.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from limner.types import Box, Element, Relation, Scene
+from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+
+#: Where the truth marks the world as a simulation (benchmarks copy it into their JSON).
+SIMULATED = True
+
+
+class _Truth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorldObject(_Truth):
+    """One drawn object instance."""
+
+    element_id: str | None = Field(description="the Scene element it was drawn for; None for stray objects")
+    cls: str
+    color: str = Field(description="colour family the body was painted in (the artwork's own if unasked)")
+    texture: str | None = None
+    shape: str | None = None
+    box: Box
+    z: int = Field(description="drawing order: larger is nearer the viewer")
+    scale: float = Field(description="sprite size relative to the scene's base object size")
+    visible: float = Field(default=1.0, ge=0, le=1, description="fraction of the silhouette not covered")
+
+
+class WorldText(_Truth):
+    """A rendered text (sign, label) and the box of its ink."""
+
+    element_id: str | None
+    text: str
+    box: Box
+    plate: Box | None = None
+
+
+class Blemish(_Truth):
+    """A local defect with its exact mask: run-length encoded inside `box` (row-major, first run = off)."""
+
+    kind: str
+    box: Box
+    rle: list[int]
+    description: str = ""
+
+    def mask(self, width: int, height: int) -> np.ndarray:
+        """The full-image boolean mask."""
+        out = np.zeros((height, width), dtype=bool)
+        h, w = self.box.y1 - self.box.y0, self.box.x1 - self.box.x0
+        out[self.box.y0 : self.box.y1, self.box.x0 : self.box.x1] = rle_decode(self.rle, h, w)
+        return out
+
+
+class WorldTruth(_Truth):
+    """Everything that was really drawn. `simulated` is always true: this is the sandbox world."""
+
+    simulated: Literal[True] = True
+    width: int
+    height: int
+    prompt: str = ""
+    tool: str = ""
+    background: str = "plain"
+    style: str | None = None
+    objects: list[WorldObject] = Field(default_factory=list)
+    texts: list[WorldText] = Field(default_factory=list)
+    blemishes: list[Blemish] = Field(default_factory=list)
+    unsupported: list[str] = Field(default_factory=list, description="asked-for classes the world cannot draw")
+    notes: list[str] = Field(default_factory=list, description="what the tool got wrong on purpose, for audits")
+
+    def objects_of(self, element_id: str) -> list[WorldObject]:
+        return [o for o in self.objects if o.element_id == element_id]
+
+    def blemish_mask(self) -> np.ndarray:
+        """Union of all blemish masks (the retoucher's saliency target)."""
+        out = np.zeros((self.height, self.width), dtype=bool)
+        for b in self.blemishes:
+            out |= b.mask(self.width, self.height)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorldTruth:
+        return cls.model_validate(data)
+
+
+def rle_encode(mask: np.ndarray) -> list[int]:
+    """Alternating run lengths of a boolean mask in row-major order, starting with a False run."""
+    flat = np.asarray(mask, dtype=bool).ravel()
+    if flat.size == 0:
+        return []
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate(([0], change, [flat.size]))
+    runs = np.diff(bounds).tolist()
+    return ([0] + runs) if flat[0] else runs
+
+
+def rle_decode(rle: list[int], height: int, width: int) -> np.ndarray:
+    if sum(rle) != height * width:
+        raise ValueError(f"RLE covers {sum(rle)} pixels, box has {height * width}")
+    values = np.zeros(len(rle), dtype=bool)
+    values[1::2] = True
+    return np.repeat(values, rle).reshape(height, width)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Random scenes
+# ----------------------------------------------------------------------------------------------------
+
+#: Backgrounds `render.py` can paint (plain and textured).
+BACKGROUND_NAMES: tuple[str, ...] = (
+    "plain", "white", "paper", "grass", "park", "beach", "snow", "sky", "ocean", "desert", "forest",
+    "kitchen", "room", "street", "wall", "wooden floor", "night",
+)
+TEXT_WORDS: tuple[str, ...] = (
+    "OPEN", "SALE", "CAFE", "STOP", "HELLO", "EXIT", "BAKERY", "LOVE", "PARK", "HOTEL", "BOOKS", "FRESH",
+    "PIZZA", "TAXI", "MUSEUM", "GARDEN", "SUN", "MILK", "LIMNER", "DREAM",
+)
+
+
+def random_scene(
+    rng: np.random.Generator,
+    *,
+    classes: tuple[str, ...] = GENEVAL_CLASSES,
+    max_kinds: int = 4,
+    max_count: int = 6,
+    p_color: float = 0.6,
+    p_texture: float = 0.15,
+    p_relation: float = 0.5,
+    p_text: float = 0.15,
+    p_background: float = 0.6,
+    max_instances: int = 12,
+) -> Scene:
+    """A random checkable scene, with a plain-English prompt describing it."""
+    from limner.tools.sandbox.artwork import TEXTURE_NAMES
+
+    n_kinds = int(rng.integers(1, max_kinds + 1))
+    picked = [str(c) for c in rng.choice(np.array(classes, dtype=object), size=n_kinds, replace=False)]
+    budget = max_instances
+    elements: list[Element] = []
+    for i, cls in enumerate(picked):
+        left = n_kinds - i - 1
+        count = int(rng.integers(1, max(1, min(max_count, budget - left)) + 1))
+        budget -= count
+        color = str(rng.choice(GENEVAL_COLORS)) if rng.random() < p_color else None
+        texture = str(rng.choice(TEXTURE_NAMES)) if rng.random() < p_texture else None
+        elements.append(Element(id=f"e{i}", noun=cls, cls=cls, count=count, color=color, texture=texture))
+    if rng.random() < p_text:
+        elements.append(Element(id=f"e{len(elements)}", noun="sign", cls="sign", count=1,
+                                text=str(rng.choice(TEXT_WORDS))))
+    relations: list[Relation] = []
+    if len(elements) >= 2 and rng.random() < p_relation:
+        a, b = rng.choice(len(elements), size=2, replace=False)
+        pred = str(rng.choice(["left of", "right of", "above", "below", "next to", "in front of", "behind"]))
+        relations.append(Relation(subject=elements[a].id, predicate=pred, object=elements[b].id))
+    background = str(rng.choice(BACKGROUND_NAMES[2:])) if rng.random() < p_background else None
+    scene = Scene(prompt="", elements=elements, relations=relations, background=background)
+    return scene.model_copy(update={"prompt": describe(scene)})
+
+
+_NUM = ("no", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+
+
+def _plural(noun: str) -> str:
+    special = {"person": "people", "mouse": "mice", "knife": "knives", "sheep": "sheep", "skis": "skis",
+               "child": "children", "man": "men", "woman": "women", "fish": "fish", "gloves": "gloves",
+               "glasses": "glasses", "couch": "couches", "bench": "benches", "sandwich": "sandwiches",
+               "toothbrush": "toothbrushes", "dress": "dresses", "box": "boxes", "bus": "buses",
+               "cactus": "cacti", "hair drier": "hair driers", "tv": "tvs", "scissors": "scissors",
+               "broccoli": "broccoli", "wine glass": "wine glasses", "glass": "glasses", "watch": "watches",
+               "strawberry": "strawberries", "cookie": "cookies", "butterfly": "butterflies", "candle": "candles"}
+    if noun in special:
+        return special[noun]
+    last = noun.split()[-1]
+    plural_last = special.get(last) or (last[:-1] + "ies" if last.endswith("y") and last[-2] not in "aeiou"
+                                        else last + ("es" if last.endswith(("s", "sh", "ch", "x")) else "s"))
+    return " ".join(noun.split()[:-1] + [plural_last])
+
+
+def phrase(e: Element) -> str:
+    """English noun phrase for an element ("three red apples", "a sign that says \"OPEN\"")."""
+    words = []
+    if e.count == 1:
+        first = e.size or e.color or e.texture or e.shape or e.cls
+        words.append("an" if first[0] in "aeiou" else "a")
+    else:
+        words.append(_NUM[e.count] if e.count < len(_NUM) else str(e.count))
+    for attr in (e.size, e.shape, e.color, e.texture):
+        if attr:
+            words.append(attr)
+    words.append(e.cls if e.count == 1 else _plural(e.cls))
+    if e.text:
+        words.append(f'that says "{e.text}"')
+    return " ".join(words)
+
+
+def describe(scene: Scene) -> str:
+    """A prompt that states the scene (used to make painter test prompts from random scenes)."""
+    parts: list[str] = []
+    related = {r.subject for r in scene.relations} | {r.object for r in scene.relations}
+    for r in scene.relations:
+        parts.append(f"{phrase(scene.element(r.subject))} {r.predicate} {phrase(scene.element(r.object))}")
+    parts += [phrase(e) for e in scene.elements if e.id not in related and not e.negated]
+    text = "a photo of " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
+    if scene.background:
+        text += f" on a {scene.background} background"
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------
+# Grading a truth against a scene (benchmarks only: calibrates painters, measures the checker)
+# ----------------------------------------------------------------------------------------------------
+
+
+class TruthCheck(_Truth):
+    """Did the world really draw this part of the scene? (computed from the truth, never from pixels)"""
+
+    target: str
+    kind: str
+    dimension: str
+    passed: bool
+
+
+def _center(b: Box) -> tuple[float, float]:
+    return (b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
+
+
+def relation_holds(pred: str, a: list[WorldObject], b: list[WorldObject], width: int, height: int) -> bool:
+    """GenEval-like geometric reading of a relation between two groups of drawn objects."""
+    if not a or not b:
+        return False
+    ax = np.mean([_center(o.box)[0] for o in a]), np.mean([_center(o.box)[1] for o in a])
+    bx = np.mean([_center(o.box)[0] for o in b]), np.mean([_center(o.box)[1] for o in b])
+    dx, dy = ax[0] - bx[0], ax[1] - bx[1]
+    tx, ty = 0.05 * width, 0.05 * height
+    if pred == "left of":
+        return bool(dx < -tx)
+    if pred == "right of":
+        return bool(dx > tx)
+    if pred == "above":
+        return bool(dy < -ty)
+    if pred == "below":
+        return bool(dy > ty)
+    if pred == "on":
+        return bool(dy < 0 and any(_overlaps(x.box, y.box) or abs(x.box.y1 - y.box.y0) < 0.1 * height
+                                   for x in a for y in b))
+    if pred in ("in front of", "behind"):
+        pairs = [(x, y) for x in a for y in b if _overlaps(x.box, y.box)]
+        if not pairs:
+            return False
+        front = pred == "in front of"
+        return all((x.z > y.z) == front for x, y in pairs)
+    # next to and actions: close together
+    gap = min(max(max(x.box.x0, y.box.x0) - min(x.box.x1, y.box.x1),
+                  max(x.box.y0, y.box.y0) - min(x.box.y1, y.box.y1)) for x in a for y in b)
+    return bool(gap < 0.2 * min(width, height))
+
+
+def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = 0.3) -> list[TruthCheck]:
+    """One check per element attribute and relation, judged against what was really drawn.
+
+    Objects are matched by class (as GenEval's detector does), so a leaked colour or a stray extra
+    object counts against the painter just as a pixel-level judge would see it.
+    """
+    from limner.types import relation_dimension
+
+    checks: list[TruthCheck] = []
+    by_cls: dict[str, list[WorldObject]] = {}
+    for o in truth.objects:
+        if o.visible >= min_visible:
+            by_cls.setdefault(o.cls, []).append(o)
+    for e in scene.elements:
+        objs = by_cls.get(e.cls, [])
+        if e.negated:
+            checks.append(TruthCheck(target=e.id, kind="absence", dimension="numeracy", passed=not objs))
+            continue
+        checks.append(TruthCheck(target=e.id, kind="presence", dimension="non_spatial", passed=bool(objs)))
+        if e.count != 1:
+            checks.append(TruthCheck(target=e.id, kind="count", dimension="numeracy", passed=len(objs) == e.count))
+        if e.color:
+            ok = sum(o.color == e.color for o in objs) >= min(e.count, max(1, len(objs))) and bool(objs)
+            checks.append(TruthCheck(target=e.id, kind="color", dimension="color", passed=ok))
+        if e.texture:
+            ok = bool(objs) and all(o.texture == e.texture for o in objs)
+            checks.append(TruthCheck(target=e.id, kind="texture", dimension="texture", passed=ok))
+        if e.shape:
+            ok = bool(objs) and all(o.shape == e.shape for o in objs)
+            checks.append(TruthCheck(target=e.id, kind="shape", dimension="shape", passed=ok))
+        if e.text:
+            ok = any(t.text == e.text for t in truth.texts)
+            checks.append(TruthCheck(target=e.id, kind="text", dimension="text", passed=ok))
+    for r in scene.relations:
+        a = by_cls.get(scene.element(r.subject).cls, [])
+        b = by_cls.get(scene.element(r.object).cls, [])
+        ok = relation_holds(r.predicate, a, b, truth.width, truth.height)
+        kind = "depth" if r.predicate in ("in front of", "behind") else (
+            "position" if relation_dimension(r.predicate) == "spatial_2d" else "action")
+        checks.append(TruthCheck(target=r.id, kind=kind, dimension=relation_dimension(r.predicate), passed=ok))
+    return checks

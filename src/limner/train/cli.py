@@ -1,0 +1,78 @@
+"""`limner train ...`: thin command-line wrappers over the trainers (the lead mounts `app` as `train`).
+
+    limner train apo --data pairs/ --model path/or/id --out runs/apo [--config apo.yaml] [--max-steps N]
+    accelerate launch --num_processes 8 -m limner.train.cli apo --data pairs/ --model ... --out ...
+
+Flags override the YAML file; the YAML keys are the `APOConfig` field names (docs/apo.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Train models from limner's data (APO for diffusion LoRA).", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Keep `apo` a named sub-command whether mounted under `limner train` or run as a module."""
+
+
+@app.command("apo")
+def apo(
+    data: Annotated[Path, typer.Option("--data", help="Dataset directory with pairs.parquet or pairs.jsonl.")],
+    model: Annotated[str, typer.Option("--model", help="Diffusers pipeline id or local directory.")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (LoRA, checkpoints, logs, cache).")],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file with APOConfig fields.")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override max_steps.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="'latest' or a checkpoint directory.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Train a LoRA with Agent Preference Optimization (distance-weighted Diffusion-DPO)."""
+    from limner.train.apo_config import APOConfig, APOConfigError
+    from limner.train.apo_data import DatasetError
+
+    try:
+        cfg = APOConfig.from_yaml(config, model=model, data_dir=str(data), output_dir=str(out),
+                                  max_steps=max_steps, resume_from_checkpoint=resume)
+    except APOConfigError as err:
+        raise typer.BadParameter(str(err)) from None
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from limner.train.apo import APOTrainer
+
+    try:
+        trainer = APOTrainer(cfg)
+    except (APOConfigError, DatasetError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+    show = trainer.accelerator.is_main_process and not quiet
+    if not show:
+        result = trainer.train()
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("APO"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[metrics]}"))
+        with Progress(*columns) as progress:
+            task = progress.add_task("train", total=cfg.max_steps, completed=trainer.global_step, metrics="")
+
+            def on_step(step: int, logs: dict[str, float] | None) -> None:
+                metrics = None
+                if logs:
+                    metrics = (f"loss {logs['loss']:.4f}  acc {logs['rewards/accuracies']:.2f}  "
+                               f"margin {logs['rewards/margins']:.3g}")
+                progress.update(task, completed=step, **({"metrics": metrics} if metrics else {}))
+
+            result = trainer.train(on_step=on_step)
+    if trainer.accelerator.is_main_process:
+        typer.echo(f"LoRA written to {result.lora_dir} after {result.global_step} steps")
+
+
+if __name__ == "__main__":  # `accelerate launch -m limner.train.cli apo ...`
+    app()

@@ -1,0 +1,261 @@
+"""The agent loop with small fake tools (no sandbox, no network): order of steps, repair, fallback,
+time-out, best-not-last, resume without re-running tools, editing, and the trajectory file."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from limner.agent import Agent, MemoryStore, check, run_edit, run_generate
+from limner.config import LimnerConfig, ToolConfig
+from limner.runs import RunStore
+from limner.tools.base import Tool, ToolError
+from limner.types import Check, FinalStep, Scene, ToolCall, ToolResult, ToolStep, Verdict, parse_step
+
+# A fake world: an image's red channel is the number of the scene's checks that fail in it.
+
+
+def _img(failures: int) -> Image.Image:
+    return Image.new("RGB", (16, 16), (max(0, failures), 0, 0))
+
+
+def _failures(image: Image.Image) -> int:
+    return image.getpixel((0, 0))[0]
+
+
+class FakePainter(Tool):
+    kind = "generate"
+    simulated = True
+
+    def __init__(self, name: str, failures: int = 0, error: bool = False, sleep_s: float = 0.0, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.failures, self.error, self.sleep_s, self.calls = failures, error, sleep_s, 0
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        self.calls += 1
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        if self.error:
+            raise ToolError("backend down")
+        return ToolResult(tool=self.name, image=_img(self.failures), ground_truth={"failures": self.failures})
+
+
+class FakeEditor(Tool):
+    """Fixes one failure per call, or (worsen=True) adds one."""
+
+    kind = "edit"
+    simulated = True
+
+    def __init__(self, name: str, worsen: bool = False, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.worsen, self.calls, self.instructions = worsen, 0, []
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        self.calls += 1
+        self.instructions.append(call.prompt)
+        n = _failures(image) + (1 if self.worsen else -1)
+        return ToolResult(tool=self.name, image=_img(max(0, n)))
+
+
+class FakeChecker(Tool):
+    """One presence check per element; the first `failures` elements fail."""
+
+    kind = "check"
+    simulated = True
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        scene = Scene.model_validate(call.params["scene"])
+        n = _failures(image)
+        checks = [Check(target=e.id, kind="presence", passed=i >= n, score=float(i >= n), evidence=f"fake {i}")
+                  for i, e in enumerate(scene.elements)]
+        g = float(all(c.passed for c in checks))
+        return ToolResult(tool=self.name, meta={"verdict": Verdict.combine(g, checks, lam=0.5).model_dump(mode="json")})
+
+
+PROMPT = "a red apple, a blue cup, a green dog and a cat"
+
+
+def _config(**agent: Any) -> LimnerConfig:
+    return LimnerConfig(tools=[ToolConfig(name="unused", backend="sandbox", type="painter")],
+                        agent={"rounds": 3, "tool_timeout_s": 2.0, **agent}, perf={"learn": False})
+
+
+def _agent(painters: list[Tool], editors: list[Tool] | None = None, **agent: Any) -> Agent:
+    tools = {t.name: t for t in [*painters, *(editors or []), FakeChecker("checker")]}
+    return Agent(_config(**agent), tools=tools)
+
+
+def test_repairs_failures_and_records_typed_steps_in_order() -> None:
+    painter, editor = FakePainter("p", failures=1), FakeEditor("e")
+    store = MemoryStore()
+    final = _agent([painter], [editor]).run(PROMPT, store=store)
+    assert isinstance(final, FinalStep) and final.passed and final.score == 1.0
+    types = [s.type for s in store.steps]
+    assert types[:6] == ["analysis", "plan", "tool", "evaluation", "reflection", "plan"]
+    assert types[-1] == "final"
+    assert painter.calls == 1 and editor.calls == 1  # repaired, not regenerated
+    assert editor.instructions == ["add 1 red apple"]
+    assert [s.index for s in store.steps] == list(range(len(store.steps)))
+
+
+def test_many_failures_regenerate_instead_of_editing() -> None:
+    painter, editor = FakePainter("p", failures=3), FakeEditor("e")
+    store = MemoryStore()
+    _agent([painter], [editor], rounds=2).run(PROMPT, store=store)
+    reflections = [s for s in store.steps if s.type == "reflection"]
+    assert reflections[0].next_action == "regenerate"
+    assert painter.calls == 2 and editor.calls == 0
+
+
+def test_failing_tool_falls_back_to_next_ranked_and_nothing_is_lost() -> None:
+    broken, good = FakePainter("a-broken", error=True), FakePainter("b-good")
+    store = MemoryStore()
+    final = _agent([broken, good]).run(PROMPT, store=store)
+    tool_steps = [s for s in store.steps if isinstance(s, ToolStep)]
+    assert [s.call.tool for s in tool_steps] == ["a-broken", "b-good"]
+    assert not tool_steps[0].result.ok and "backend down" in tool_steps[0].error
+    assert final.passed and final.image_path == tool_steps[1].result.image_path
+
+
+def test_timed_out_tool_is_replaced() -> None:
+    slow, fast = FakePainter("a-slow", sleep_s=1.0), FakePainter("b-fast")
+    store = MemoryStore()
+    t0 = time.perf_counter()
+    final = _agent([slow, fast], tool_timeout_s=0.2).run(PROMPT, store=store)
+    assert time.perf_counter() - t0 < 0.9
+    tool_steps = [s for s in store.steps if isinstance(s, ToolStep)]
+    assert "timed out" in (tool_steps[0].error or "") and tool_steps[1].result.ok and final.passed
+
+
+def test_keeps_the_best_image_not_the_last() -> None:
+    painter, editor = FakePainter("p", failures=1), FakeEditor("e", worsen=True)
+    store = MemoryStore()
+    final = _agent([painter], [editor], rounds=3).run(PROMPT, store=store)
+    first = next(s for s in store.steps if s.type == "evaluation")
+    assert final.image_path == first.image_path and final.score == first.verdict.score
+    assert not final.passed
+
+
+def test_trajectory_file_and_resume_without_rerunning_tools(tmp_path) -> None:
+    painter, editor = FakePainter("p", failures=1), FakeEditor("e")
+    agent = _agent([painter], [editor])
+    store = RunStore.create(tmp_path, prompt=PROMPT, run_id="r1")
+    steps = agent.run(PROMPT, stream=True, store=store)
+    for step in steps:  # interrupt after the first evaluation
+        if step.type == "evaluation":
+            break
+    steps.close()
+    store.close()
+    recorded = [parse_step(line) for line in (tmp_path / "r1" / "trajectory.jsonl").read_text().splitlines()]
+    assert [s.type for s in recorded] == ["analysis", "plan", "tool", "evaluation"]
+    calls_before = painter.calls
+
+    store = RunStore.open(tmp_path / "r1")
+    final = run_generate(PROMPT, agent.config, store, agent=agent)
+    assert painter.calls == calls_before and editor.calls == 1  # nothing redone, the loop went on
+    assert final.passed and (tmp_path / "r1" / "final.png").is_file()
+    lines = (tmp_path / "r1" / "trajectory.jsonl").read_text().splitlines()
+    assert [parse_step(x).index for x in lines] == list(range(len(lines)))
+    assert (tmp_path / "r1" / "images" / "r0-0-p.truth.json").is_file()
+
+
+def test_run_edit_applies_the_instruction_then_checks(tmp_path) -> None:
+    editor = FakeEditor("e")
+    agent = _agent([FakePainter("p")], [editor])
+    src = tmp_path / "in.png"
+    _img(1).save(src)
+    store = MemoryStore()
+    final = run_edit(src, "make the cat red", agent.config, store, agent=agent)
+    assert editor.instructions[0] == "make the cat red"
+    assert final.passed
+    assert store.steps[0].scene.elements[0].color == "red"
+
+
+def test_check_returns_a_verdict(tmp_path) -> None:
+    agent = _agent([FakePainter("p")])
+    src = tmp_path / "x.png"
+    _img(1).save(src)
+    v = check(src, "a cat and a dog", agent.config, agent=agent)
+    assert not v.passed and len(v.checks) == 2
+
+
+def test_empty_prompt_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        _agent([FakePainter("p")]).run("  ")
+
+
+def test_orchestration_overhead_is_small() -> None:
+    painter = FakePainter("p", failures=1, sleep_s=0.05)
+    agent = _agent([painter], [FakeEditor("e")])
+    t0 = time.perf_counter()
+    agent.run(PROMPT)
+    wall = time.perf_counter() - t0
+    assert agent.tool_time_s / wall > 0.5
+
+
+def test_resume_refuses_a_trajectory_from_other_settings() -> None:
+    from limner.agent import AgentError
+    from limner.types import AnalysisStep, PlanStep, Subtask
+
+    store = MemoryStore()
+    agent = _agent([FakePainter("p")])
+    scene = agent.analyst(PROMPT).scene
+    store.steps = [AnalysisStep(index=0, scene=scene),
+                   PlanStep(index=1, subtasks=[Subtask(id="x", kind="generate", instruction=PROMPT)]),
+                   AnalysisStep(index=2, scene=scene)]  # a plan followed by an analysis: not this loop
+    with pytest.raises(AgentError, match="cannot resume"):
+        agent.run(PROMPT, store=store)
+
+
+def test_planner_drops_what_cannot_run() -> None:
+    from limner.agent import Planner
+    from limner.llm.brain import Brain, Plan
+    from limner.llm.rule_brain import RuleBrain
+    from limner.types import Subtask, ToolSpec
+
+    class Sloppy(RuleBrain):
+        def plan(self, scene, tools, verdict=None, action="regenerate", round=0) -> Plan:  # noqa: ANN001
+            return Plan(subtasks=[
+                Subtask(id="a", kind="inpaint", instruction="make the cat red", element_ids=["e0", "e7"],
+                        weights={"attribute": 1.0, "color": 1.0}),
+                Subtask(id="a", kind="edit", instruction="dup"),
+                Subtask(id="b", kind="retouch", instruction="fix"),
+            ])
+
+    planner = Planner(Sloppy(), [ToolSpec(name="p", kind="generate", backend="x"),
+                                 ToolSpec(name="e", kind="edit", backend="x")])
+    out = planner(agent_scene := _agent([FakePainter("p")]).analyst("a cat").scene, None, "repair", 1)
+    assert [(s.id, s.kind, s.weights, s.element_ids) for s in out.subtasks] == [("a", "edit", {"attribute": 1.0}, ["e0"])]
+    assert "duplicate" in out.reasoning and "retouch" in out.reasoning and agent_scene.elements
+    assert isinstance(Sloppy(), Brain)
+
+
+def test_failed_edit_returns_the_input_marked_as_not_passed(tmp_path) -> None:
+    class BrokenEditor(FakeEditor):
+        def _run(self, call, image, mask):  # noqa: ANN001
+            raise ToolError("editor down")
+
+    agent = _agent([FakePainter("p")], [BrokenEditor("e")], rounds=1)
+    src = tmp_path / "in.png"
+    _img(1).save(src)
+    final = run_edit(src, "make the cat red", agent.config, MemoryStore(), agent=agent)
+    assert final.image_path == "images/input.png" and not final.passed and final.score == 0.0
+
+
+def test_sandbox_truth_rides_to_editors_but_stays_out_of_the_trajectory() -> None:
+    class TruthEditor(FakeEditor):
+        def _run(self, call, image, mask):  # noqa: ANN001
+            result = super()._run(call, image, mask)
+            self.truth_in = call.params.get("_truth_in")
+            result.ground_truth = {"edited_from": self.truth_in}
+            return result
+
+    painter, editor = FakePainter("p", failures=1), TruthEditor("e")
+    store = MemoryStore()
+    _agent([painter], [editor]).run(PROMPT, store=store)
+    assert editor.truth_in == {"failures": 1}
+    assert "images/r1-0-e.truth.json" in store.truths
+    assert all("_truth_in" not in s.call.params for s in store.steps if isinstance(s, ToolStep))

@@ -1,0 +1,108 @@
+"""The rule-based prompt reader: GenEval structure, compositional pieces, and named unsupported parts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from limner import vocab
+from limner.agent.analyst import geneval_mismatch
+from limner.llm.parser import canonical_class, parse_prompt, singular
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def _els(prompt: str) -> list[tuple]:
+    return [(e.cls, e.count, e.color, e.texture, e.shape, e.negated) for e in parse_prompt(prompt).elements]
+
+
+def _rels(prompt: str) -> list[tuple[str, str, str]]:
+    s = parse_prompt(prompt)
+    return [(s.element(r.subject).cls, r.predicate, s.element(r.object).cls) for r in s.relations]
+
+
+@pytest.mark.parametrize(("word", "single"), [
+    ("sandwichs", "sandwich"), ("sheeps", "sheep"), ("knives", "knife"), ("buses", "bus"), ("skis", "skis"),
+    ("people", "person"), ("strawberries", "strawberry"), ("benches", "bench"), ("mice", "mouse")])
+def test_singular(word: str, single: str) -> None:
+    assert singular(word) == single
+
+
+def test_multiword_classes_synonyms_and_plurals() -> None:
+    assert canonical_class("teddy bears") == ("teddy bear", True)
+    assert canonical_class("wine glasses") == ("wine glass", True)
+    assert canonical_class("television") == ("tv", False)
+    assert _els("a photo of four computer keyboards") == [("computer keyboard", 4, None, None, None, False)]
+    assert _els("two women") == [("person", 2, None, None, None, False)]
+
+
+def test_attributes_bind_to_their_own_noun() -> None:
+    assert _els("a red car and a pink elephant") == [
+        ("car", 1, "red", None, None, False), ("elephant", 1, "pink", None, None, False)]
+    assert _els("a wooden spoon and a leather shoes")[0][3] == "wooden"
+    assert _els("a pentagonal jewelry box")[0][:5] == ("jewelry box", 1, None, None, "pentagonal")
+    assert _els("a round pizza cutter") == [("cutter", 1, None, None, "round", False)]
+    assert _els("an orange and a green skis") == [
+        ("orange", 1, None, None, None, False), ("skis", 1, "green", None, None, False)]
+
+
+@pytest.mark.parametrize(("prompt", "rel"), [
+    ("a dog right of a teddy bear", ("dog", "right of", "teddy bear")),
+    ("a cup on the left of a cat", ("cup", "left of", "cat")),
+    ("a chicken on the top of a balloon", ("chicken", "above", "balloon")),
+    ("a sheep on the bottom of a backpack", ("sheep", "below", "backpack")),
+    ("a giraffe hidden by a phone", ("giraffe", "behind", "cell phone")),
+    ("a horse in front of a bowl", ("horse", "in front of", "bowl")),
+    ("a cat under a table", ("cat", "below", "table")),
+    ("a bird near a tree", ("bird", "next to", "tree")),
+    ("a girl holding an umbrella", ("person", "holding", "umbrella")),
+    ("A child is playing with a kite at the park.", ("person", "playing with", "kite")),
+])
+def test_relations(prompt: str, rel: tuple[str, str, str]) -> None:
+    assert _rels(prompt) == [rel]
+
+
+def test_text_negation_background_style() -> None:
+    s = parse_prompt('a wooden sign that says "OPEN" next to a red car in the park, watercolor style')
+    assert s.elements[0].text == "OPEN" and s.elements[0].texture == "wooden"
+    assert s.background == "park" and s.style == "watercolor"
+    assert _els("a table with no chairs")[1] == ("chair", 0, None, None, None, True)
+    assert _els("a kitchen without a microwave")[-1][-1] is True
+
+
+def test_unsupported_parts_are_named() -> None:
+    s = parse_prompt("The plump, juicy grapes hung low on the vine.")
+    assert "attribute 'plump' of grapes" in s.unsupported
+    assert any("hung" in u for u in s.unsupported) or any(r.predicate.startswith("hung") for r in s.relations)
+    assert any("number of" in u for u in parse_prompt("apples on a table").unsupported)
+    assert any("not in the vocabulary" in u for u in parse_prompt("a zorblax next to a cat").unsupported)
+    assert parse_prompt("").elements == []
+
+
+def test_synonym_targets_are_classes() -> None:
+    missing = {k: v for k, v in vocab.CLASS_SYNONYMS.items() if v not in vocab.CLASSES}
+    assert not missing
+
+
+@pytest.mark.skipif(not (DATA / "geneval" / "metadata_dev.jsonl").is_file(), reason="shared data not present")
+def test_geneval_dev_structure_at_least_98_percent() -> None:
+    rows = [json.loads(x) for x in (DATA / "geneval" / "metadata_dev.jsonl").read_text().splitlines() if x.strip()]
+    misses = [r["prompt"] for r in rows if geneval_mismatch(parse_prompt(r["prompt"]), r)]
+    assert 1 - len(misses) / len(rows) >= 0.98, misses[:10]
+
+
+def test_geneval_mismatch_detects_errors() -> None:
+    row = {"include": [{"class": "teddy bear", "count": 1}, {"class": "dog", "count": 1, "position": ["right of", 0]}]}
+    assert geneval_mismatch(parse_prompt("a dog right of a teddy bear"), row) is None
+    assert geneval_mismatch(parse_prompt("a dog left of a teddy bear"), row) is not None
+    assert geneval_mismatch(parse_prompt("two dogs right of a teddy bear"), row) is not None
+
+
+@pytest.mark.skipif(not (DATA / "t2i-compbench").is_dir(), reason="shared data not present")
+def test_every_compbench_prompt_parses() -> None:
+    for f in sorted((DATA / "t2i-compbench").glob("*_train.txt")):
+        for line in f.read_text().splitlines():
+            if line.strip():
+                parse_prompt(line)

