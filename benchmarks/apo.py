@@ -4,15 +4,18 @@
     python benchmarks/apo.py --json --quick    # smoke test
 
 1. Speed and memory. A tiny random SD-style pipeline (VAE ×8 down-sampling with 4 levels, a 3-level UNet
-   with cross-attention, a 2-layer CLIP text encoder; widths ~1/10 of SD 1.5, built from config, no download)
-   and a preference dataset of PNG pairs. Each side runs in its own process (so peak RSS is its own):
+   with cross-attention, a 2-layer CLIP text encoder; built from config, no download) whose VAE-encode /
+   UNet-forward FLOP ratio matches SD 1.5 at 512² (both counted, see `flop_ratios`), and a preference
+   dataset of PNG pairs. Each side runs in its own process (so peak RSS is its own):
    - limner: `APOTrainer` on a cache built beforehand by a separate process (the normal way to run it:
      the cache is built once; its build time is reported as `cache_build_s`);
    - reference: the loop of diffusers' Diffusion-DPO example: every step reads the PNGs, runs the VAE and
      the text encoder, then the policy and the adapter-disabled reference UNet.
    Same model, LoRA (r=8 on the attention projections), batch (4 pairs) and β. Steps/s is measured after
-   warm-up steps, the two sides alternate and each keeps its best of `repeats` runs (the cores are
-   shared); peak memory is the worker's peak RSS on CPU (peak allocated on CUDA).
+   warm-up steps, per CPU-second of the single-threaded worker on CPU (robust to other jobs on shared
+   cores; the wall-clock rate is reported beside it) and per wall second on CUDA; the two sides alternate
+   and each keeps its best of `repeats` runs. Peak memory is the worker's peak RSS on CPU (peak allocated
+   on CUDA).
 2. Data parallel. `torchrun --nproc_per_node 2` (gloo, CPU) with batch 1 × accumulation 1 per process vs one
    process with batch 1 × accumulation 2, both through `limner train apo` (`python -m limner.train.cli`):
    the per-step losses must agree within `tolerance`.
@@ -62,7 +65,7 @@ def build_pipeline(path: Path, seed: int) -> None:
         num_attention_heads=4, num_hidden_layers=2, vocab_size=len(vocab), max_position_embeddings=32))
     vae = AutoencoderKL(block_out_channels=(16, 32, 64, 64), in_channels=3, out_channels=3, latent_channels=4,
                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                        layers_per_block=2, norm_num_groups=8, sample_size=RESOLUTION)
+                        layers_per_block=1, norm_num_groups=8, sample_size=RESOLUTION)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64, 128), layers_per_block=2, sample_size=RESOLUTION // 8, in_channels=4,
         out_channels=4, down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
@@ -91,6 +94,46 @@ def build_dataset(root: Path, pairs: int, seed: int) -> None:
     (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def flop_ratios(model: Path) -> dict[str, float]:
+    """FLOPs of one VAE encode / one UNet forward (matmul + conv, torch's FlopCounterMode): for the tiny
+    model, and for the real SD 1.5 (512²) and SDXL (1024²) architectures instantiated on the meta device
+    (no weights). The tiny model is sized so its ratio matches SD 1.5's: the speed-up of caching is
+    mostly this ratio, so a tiny model with a relatively heavier VAE would flatter limner."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def flops(fn) -> int:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        return counter.get_total_flops()
+
+    def ratio(vae, unet, pixels: int, device: str, text: tuple[int, int], **unet_kwargs) -> float:
+        image = torch.randn(1, 3, pixels, pixels, device=device)
+        latents = torch.randn(1, 4, pixels // 8, pixels // 8, device=device)
+        context = torch.randn(1, *text, device=device)
+        t = torch.tensor([10], device=device)
+        return flops(lambda: vae.encode(image)) / flops(lambda: unet(latents, t, context, **unet_kwargs))
+
+    pipe = StableDiffusionPipeline.from_pretrained(model)
+    result = {"tiny": ratio(pipe.vae, pipe.unet, RESOLUTION, "cpu", (32, 64))}
+    sd_vae = {"block_out_channels": (128, 256, 512, 512), "down_block_types": ("DownEncoderBlock2D",) * 4,
+              "up_block_types": ("UpDecoderBlock2D",) * 4, "layers_per_block": 2, "latent_channels": 4}
+    with torch.device("meta"):
+        vae = AutoencoderKL(**sd_vae)
+        sd15 = UNet2DConditionModel(cross_attention_dim=768)  # the default config is SD 1.5's UNet
+        sdxl = UNet2DConditionModel(
+            block_out_channels=(320, 640, 1280), transformer_layers_per_block=(1, 2, 10),
+            attention_head_dim=(5, 10, 20), cross_attention_dim=2048, addition_embed_type="text_time",
+            addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816, use_linear_projection=True,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"))
+    result["sd15_512"] = ratio(vae, sd15, 512, "meta", (77, 768))
+    added = {"text_embeds": torch.randn(1, 1280, device="meta"), "time_ids": torch.randn(1, 6, device="meta")}
+    result["sdxl_1024"] = ratio(vae, sdxl, 1024, "meta", (77, 2048), added_cond_kwargs=added)
+    return result
+
+
 # --- workers (each in its own process) ----------------------------------------------------------------
 def peak_memory_mb() -> float:
     import torch
@@ -98,6 +141,24 @@ def peak_memory_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def clocks() -> tuple[float, float]:
+    """(CPU seconds of this process, wall seconds). On CUDA the wall clock after a synchronize is used."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        now = time.perf_counter()
+        return now, now
+    return time.process_time(), time.perf_counter()
+
+
+def rates(start: tuple[float, float], end: tuple[float, float], steps: int) -> dict[str, float]:
+    """On CPU, `steps_per_s` counts the single-threaded worker's own CPU seconds: on an idle core that is the
+    wall time, and unlike the wall time it does not swing with other jobs on shared cores."""
+    return {"steps_per_s": steps / (end[0] - start[0]), "steps_per_wall_s": steps / (end[1] - start[1]),
+            "peak_mem_mb": peak_memory_mb()}
 
 
 def config_for(args: argparse.Namespace, out: Path, **extra: object):
@@ -125,10 +186,9 @@ def worker_limner(args: argparse.Namespace) -> dict[str, float]:
     from limner.train.apo import APOTrainer
 
     trainer = APOTrainer(config_for(args, args.workdir / "limner-run"))
-    stamps: dict[int, float] = {}
-    trainer.train(on_step=lambda step, logs: stamps.__setitem__(step, time.perf_counter()))
-    elapsed = stamps[args.warmup + args.steps] - stamps[args.warmup]
-    return {"steps_per_s": args.steps / elapsed, "peak_mem_mb": peak_memory_mb()}
+    stamps: dict[int, tuple[float, float]] = {}
+    trainer.train(on_step=lambda step, logs: stamps.__setitem__(step, clocks()))
+    return rates(stamps[args.warmup], stamps[args.warmup + args.steps], args.steps)
 
 
 def worker_reference(args: argparse.Namespace) -> dict[str, float]:
@@ -184,9 +244,8 @@ def worker_reference(args: argparse.Namespace) -> dict[str, float]:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        stamps.append(time.perf_counter())
-    elapsed = stamps[-1] - stamps[args.warmup - 1]
-    return {"steps_per_s": args.steps / elapsed, "peak_mem_mb": peak_memory_mb()}
+        stamps.append(clocks())
+    return rates(stamps[args.warmup - 1], stamps[-1], args.steps)
 
 
 WORKERS = {"cache": worker_cache, "limner": worker_limner, "reference": worker_reference}
@@ -288,6 +347,7 @@ def main() -> None:
         log(f"building the tiny pipeline and {pairs} pairs in {args.workdir}")
         build_pipeline(args.model, args.seed)
         build_dataset(args.data, pairs, args.seed)
+        ratios = flop_ratios(args.model)
         log("cache (separate process)")
         cache = run_worker("cache", args)
         # Alternate the two sides and keep each one's best run: the cores are shared, so a single
@@ -307,15 +367,19 @@ def main() -> None:
         "config": {"quick": args.quick, "seed": args.seed, "pairs": pairs, "resolution": RESOLUTION,
                    "batch_pairs": BATCH_PAIRS, "lora_rank": LORA_RANK, "beta": BETA, "timed_steps": args.steps,
                    "warmup_steps": args.warmup, "repeats_best_of": repeats, "threads_per_process": 1, "ddp_steps": ddp_steps,
-                   "model": "tiny random SD-style pipeline (VAE 16/32/64/64, UNet 32/64/128, CLIP 2x64)",
+                   "model": "tiny random SD-style pipeline (VAE 16/32/64/64 x1 layer, UNet 32/64/128, CLIP 2x64)",
                    "peak_mem": "torch.cuda.max_memory_allocated" if env["cuda"]
-                   else "peak RSS of each worker process"},
+                   else "peak RSS of each worker process",
+                   "steps_per_s": "wall clock after cuda.synchronize" if env["cuda"]
+                   else "per CPU-second of the single-threaded worker (wall-clock rate in steps_per_wall_s)"},
         "env": env,
         "metrics": {
             "steps_per_s": {"limner": limner["steps_per_s"], "reference": reference["steps_per_s"]},
             "speedup": limner["steps_per_s"] / reference["steps_per_s"],
+            "steps_per_wall_s": {"limner": limner["steps_per_wall_s"], "reference": reference["steps_per_wall_s"]},
             "peak_mem_mb": {"limner": limner["peak_mem_mb"], "reference": reference["peak_mem_mb"]},
             "cache_build_s": cache["cache_build_s"],
+            "vae_encode_to_unet_forward_flops": ratios,
             "ddp": {"max_abs_loss_diff": ddp["max_abs_loss_diff"], "tolerance": ddp["tolerance"],
                     "within_tolerance": ddp["within_tolerance"], "steps": ddp["steps"]},
         },

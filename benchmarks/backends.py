@@ -2,7 +2,8 @@
 
     python benchmarks/backends.py [--json] [--quick] [--seed N] [--out DIR] [--threads N]
 
-For each tiny pipeline kind (SD, SD-inpaint, InstructPix2Pix, SD3; built from config, no download) it
+For each tiny pipeline kind (SD, SD-inpaint, InstructPix2Pix, SD3, FLUX, FLUX Kontext, FLUX Fill; built
+from config, no download) it
 measures, through the same `limner.tools.diffusers` tools the agent uses:
 - `load_s`: median wall time of loading the saved pipeline from disk into the tool (after one warm-up
   load, so the figure is not the one-off import cost of torch/diffusers);
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import transformers
 
     from limner.tools import diffusers as dt
-    from limner.tools.diffusers import TINY_KINDS, build_tiny_pipeline, pipeline_cache
+    from limner.tools.diffusers import TINY_KINDS, TINY_TOOLS, build_tiny_pipeline, pipeline_cache
     from limner.types import ToolCall
 
     torch.set_num_threads(args.threads)
@@ -83,8 +84,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tmp = tempfile.TemporaryDirectory(prefix="limner-backends-")
     root = (args.out or Path(tmp.name)) / "tiny-pipelines"
 
-    tool_cls = {"sd": dt.DiffusersText2Image, "sd3": dt.DiffusersText2Image,
-                "sd-inpaint": dt.DiffusersInpainter, "sd-pix2pix": dt.DiffusersEditor}
     from PIL import Image
 
     image = Image.new("RGB", (size, size), (30, 90, 200))
@@ -94,8 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tools = {}
     for kind in TINY_KINDS:
         path = build_tiny_pipeline(kind, root / kind, seed=args.seed)
-        extra = {"skip_components": ["text_encoder_3", "tokenizer_3"]} if kind == "sd3" else {}
-        tools[kind] = tool_cls[kind](kind, model=str(path), steps=steps, device="cpu", **extra)
+        type_, opts = TINY_TOOLS[kind]
+        tools[kind] = dt.TOOL_TYPES[type_](kind, model=str(path), steps=steps, device="cpu", **opts)
 
     def call(kind: str, seed: int) -> None:
         tool = tools[kind]

@@ -82,9 +82,7 @@ def make_world(pool: int, rng: np.random.Generator) -> dict[str, Any]:
         n_fam = 6
         fams = [_profile(rng, rng.uniform(0.35, 0.65)) for _ in range(n_fam)]
         family = rng.integers(0, n_fam, pool)
-        skill = np.stack(
-            [fams[f] + rng.normal(0, 0.04) + rng.normal(0, 0.04, D) for f in family], axis=1
-        )
+        skill = np.stack([fams[f] + rng.normal(0, 0.04) + rng.normal(0, 0.04, D) for f in family], axis=1)
     skill = np.clip(skill, 0.1, 0.95)
     prior = skill + rng.normal(0, 0.03, skill.shape)
     off = rng.random(skill.shape) < 0.30
@@ -103,7 +101,13 @@ def make_world(pool: int, rng: np.random.Generator) -> dict[str, Any]:
             f"A {style} text-to-image generator. Strong at {DIM_PHRASES[DIMS[claimed[0]]]} "
             f"and {DIM_PHRASES[DIMS[claimed[1]]]}."
         )
-    return {"skill": skill, "prior": prior, "tools": tools, "descriptions": descriptions, "upgraded": upgraded}
+    return {
+        "skill": skill,
+        "prior": prior,
+        "tools": tools,
+        "descriptions": descriptions,
+        "upgraded": upgraded,
+    }
 
 
 def draw_subtask(rng: np.random.Generator, idx: int) -> Subtask:
@@ -166,8 +170,17 @@ def errors(choice: np.ndarray, expected: np.ndarray) -> tuple[float, float, floa
     return float(np.mean(loss > 1e-12)), float(np.mean(loss > 0.02)), float(np.mean(loss))
 
 
-def run_pool(pool: int, seed: int, steps: list[int], checks: int, m: int, n: int, eta_tuned: float,
-             n_eval: int, embedder: Any) -> dict[str, Any]:
+def run_pool(
+    pool: int,
+    seed: int,
+    steps: list[int],
+    checks: int,
+    m: int,
+    n: int,
+    eta_tuned: float,
+    n_eval: int,
+    embedder: Any,
+) -> dict[str, Any]:
     streams = np.random.SeedSequence([seed, pool]).spawn(4 + 2 * len(METHODS))
     world_rng, eval_rng, train_rng = (np.random.default_rng(s) for s in streams[:3])
     world = make_world(pool, world_rng)
@@ -183,8 +196,12 @@ def run_pool(pool: int, seed: int, steps: list[int], checks: int, m: int, n: int
         "ours_scalar": BayesRouter(prior, top_m=m, random_n=n),
     }
     explore_rng = {k: np.random.default_rng(s) for k, s in zip(routers, streams[4:], strict=False)}
-    noise_rng = {k: np.random.default_rng(s) for k, s in zip(routers, streams[4 + len(METHODS):], strict=False)}
-    out: dict[str, dict[str, list[float]]] = {k: {"error": [], "error_margin": [], "regret": []} for k in METHODS}
+    noise_rng = {
+        k: np.random.default_rng(s) for k, s in zip(routers, streams[4 + len(METHODS) :], strict=False)
+    }
+    out: dict[str, dict[str, list[float]]] = {
+        k: {"error": [], "error_margin": [], "regret": []} for k in METHODS
+    }
 
     desc = DescriptionRouter(world["descriptions"], embedder=embedder, bag_of_words=embedder is None)
     d_choice = np.array([int(desc.rank(st, world["tools"])[0][0][4:]) for st in eval_set])
@@ -221,7 +238,9 @@ def run_pool(pool: int, seed: int, steps: list[int], checks: int, m: int, n: int
     return out
 
 
-def tune_eta(pool: int, seeds: list[int], steps: list[int], checks: int, m: int, n: int, n_eval: int) -> float:
+def tune_eta(
+    pool: int, seeds: list[int], steps: list[int], checks: int, m: int, n: int, n_eval: int
+) -> float:
     """Pick APU's η on seeds disjoint from the reported ones (mean strict error over steps ≥ 100)."""
     grid = [0.002, 0.005, 0.01, 0.03, 0.13]
     best, best_err = 0.13, float("inf")
@@ -230,7 +249,9 @@ def tune_eta(pool: int, seeds: list[int], steps: list[int], checks: int, m: int,
         for seed in seeds:
             streams = np.random.SeedSequence([seed, pool]).spawn(4)
             world = make_world(pool, np.random.default_rng(streams[0]))
-            eval_rng, train, ex, noise = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, pool, 1]).spawn(4))
+            eval_rng, train, ex, noise = (
+                np.random.default_rng(s) for s in np.random.SeedSequence([seed, pool, 1]).spawn(4)
+            )
             eval_set = [draw_subtask(eval_rng, i) for i in range(n_eval)]
             w_eval = weight_matrix(eval_set)
             expected = w_eval @ world["skill"]
@@ -316,14 +337,20 @@ def concurrency(seed: int, processes: int = 4, updates: int = 200) -> dict[str, 
             for rec in store.history():
                 if rec.kind != "update":
                     continue
-                row = store._conn.execute("SELECT subtask_json FROM updates WHERE id = ?", (rec.id,)).fetchone()
+                row = store._conn.execute(
+                    "SELECT subtask_json FROM updates WHERE id = ?", (rec.id,)
+                ).fetchone()
                 replay.update(Subtask.model_validate_json(row[0]), rec.scores, rec.evidence)
         same = bool(np.allclose(replay.matrix.values, final.values, atol=1e-9, rtol=0))
         return {
-            "processes": processes, "updates_per_process": updates,
-            "expected": processes * updates, "recorded": recorded,
-            "version": version, "consistent": bool(same and version == processes * updates + 1
-                                                   and all(p.exitcode == 0 for p in procs)),
+            "processes": processes,
+            "updates_per_process": updates,
+            "expected": processes * updates,
+            "recorded": recorded,
+            "version": version,
+            "consistent": bool(
+                same and version == processes * updates + 1 and all(p.exitcode == 0 for p in procs)
+            ),
             "updates_per_s": processes * updates / elapsed,
         }
 
@@ -341,15 +368,23 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     pools = result["metrics"]["pools"]
     fig, axes = plt.subplots(2, len(pools), figsize=(6 * len(pools), 8), squeeze=False)
-    labels = {"description": "description (MiniLM)", "static": "static matrix", "apu": "paper APU η=0.13",
-              "apu_tuned": "APU, tuned η", "ours": "limner Bayes", "ours_scalar": "limner Bayes (scalar score)"}
+    labels = {
+        "description": "description (MiniLM)",
+        "static": "static matrix",
+        "apu": "paper APU η=0.13",
+        "apu_tuned": "APU, tuned η",
+        "ours": "limner Bayes",
+        "ours_scalar": "limner Bayes (scalar score)",
+    }
     for col, (pool, data) in enumerate(pools.items()):
         for row, metric in enumerate(("error", "error_margin")):
             ax = axes[row][col]
             source = data if metric == "error" else result["metrics"]["error_margin"][pool]
             for k in METHODS:
                 ax.plot(data["steps"], source["error"][k], label=labels[k], marker="o", ms=3)
-            ax.set_title(f"{pool} tools: {'strict error' if metric == 'error' else 'error (0.02 margin)'} (simulated)")
+            ax.set_title(
+                f"{pool} tools: {'strict error' if metric == 'error' else 'error (0.02 margin)'} (simulated)"
+            )
             ax.set_xlabel("update steps")
             ax.set_ylabel("routing error")
             ax.set_ylim(0, 1)
@@ -373,7 +408,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/bench-routing"))
     ap.add_argument("--checks", type=int, default=16, help="pass/fail checks per dimension per tool run")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10, quick 3)")
-    ap.add_argument("--regimes", default="4,64", help="extra pool-10 runs at these checks-per-dimension (not with --quick)")
+    ap.add_argument(
+        "--regimes",
+        default="4,64",
+        help="extra pool-10 runs at these checks-per-dimension (not with --quick)",
+    )
     ap.add_argument("--no-embed", action="store_true", help="bag-of-words description router (no MiniLM)")
     args = ap.parse_args()
     try:
@@ -405,25 +444,36 @@ def main() -> None:
         tuned[pool] = tune_eta(pool, tune_seeds, tune_steps, args.checks, m, n, 200)
 
     metrics: dict[str, Any] = {"pools": {}, "error_margin": {}, "regret": {}}
-    extra: dict[str, Any] = {"runs_per_step": {}, "drift_alarms": {}, "error_sd": {}, "seeds_meeting_targets": {}}
+    extra: dict[str, Any] = {
+        "runs_per_step": {},
+        "drift_alarms": {},
+        "error_sd": {},
+        "seeds_meeting_targets": {},
+    }
     for pool in pools:
         per_seed = []
         for seed in seeds:
             t0 = time.perf_counter()
             per_seed.append(run_pool(pool, seed, steps, args.checks, m, n, tuned[pool], n_eval, embedder))
-            log(f"pool {pool} seed {seed}: ours {per_seed[-1]['ours']['error'][-1]:.3f} "
-                f"apu {per_seed[-1]['apu']['error'][-1]:.3f} ({time.perf_counter() - t0:.1f}s)")
+            log(
+                f"pool {pool} seed {seed}: ours {per_seed[-1]['ours']['error'][-1]:.3f} "
+                f"apu {per_seed[-1]['apu']['error'][-1]:.3f} ({time.perf_counter() - t0:.1f}s)"
+            )
         for metric, key in (("error", "pools"), ("error_margin", "error_margin"), ("regret", "regret")):
             metrics[key][str(pool)] = {
                 "steps": steps,
-                "error": {k: [float(np.mean([s[k][metric][i] for s in per_seed])) for i in range(len(steps))]
-                          for k in METHODS},
+                "error": {
+                    k: [float(np.mean([s[k][metric][i] for s in per_seed])) for i in range(len(steps))]
+                    for k in METHODS
+                },
             }
         extra["error_sd"][str(pool)] = {
-            k: [float(np.std([s[k]["error"][i] for s in per_seed])) for i in range(len(steps))] for k in METHODS
+            k: [float(np.std([s[k]["error"][i] for s in per_seed])) for i in range(len(steps))]
+            for k in METHODS
         }
         extra["runs_per_step"][str(pool)] = {
-            k: float(np.mean([s["_runs_per_step"][k] for s in per_seed])) for k in per_seed[0]["_runs_per_step"]
+            k: float(np.mean([s["_runs_per_step"][k] for s in per_seed]))
+            for k in per_seed[0]["_runs_per_step"]
         }
         extra["drift_alarms"][str(pool)] = {
             k: float(np.mean([s["_drift_alarms"][k] for s in per_seed])) for k in ("ours", "ours_scalar")
@@ -434,17 +484,24 @@ def main() -> None:
                 s["ours"]["error"][i300] <= 0.10 and s["ours"]["error"][i800] <= 0.05 for s in per_seed
             )
     # error_margin and regret keep the brief's shape: {"10": {"steps": [...], "error": {method: [...]}}}
-    regimes = [int(k) for k in args.regimes.split(",") if k.strip()] if args.regimes and not args.quick else []
+    regimes = (
+        [int(k) for k in args.regimes.split(",") if k.strip()] if args.regimes and not args.quick else []
+    )
     metrics["noise_regimes_pool10"] = {}
     for k_checks in regimes:
         eta_k = tune_eta(10, tune_seeds, tune_steps, k_checks, m, n, 200)
         per_seed = [run_pool(10, seed, steps, k_checks, m, n, eta_k, n_eval, embedder) for seed in seeds]
-        log(f"regime k={k_checks}: ours at 800 {np.mean([s['ours']['error'][steps.index(800)] for s in per_seed]):.3f}")
+        log(
+            f"regime k={k_checks}: ours at 800 {np.mean([s['ours']['error'][steps.index(800)] for s in per_seed]):.3f}"
+        )
         metrics["noise_regimes_pool10"][str(k_checks)] = {
-            "steps": steps, "apu_eta_tuned": eta_k,
+            "steps": steps,
+            "apu_eta_tuned": eta_k,
             **{
-                metric: {k: [float(np.mean([s[k][metric][i] for s in per_seed])) for i in range(len(steps))]
-                         for k in ("static", "apu", "apu_tuned", "ours", "ours_scalar")}
+                metric: {
+                    k: [float(np.mean([s[k][metric][i] for s in per_seed])) for i in range(len(steps))]
+                    for k in ("static", "apu", "apu_tuned", "ours", "ours_scalar")
+                }
                 for metric in ("error", "error_margin")
             },
         }
@@ -481,27 +538,38 @@ def main() -> None:
         "benchmark": "routing",
         "simulated": True,
         "config": {
-            "seeds": seeds, "quick": args.quick, "pools": pools, "steps": steps, "eval_subtasks": n_eval,
-            "m": m, "n": n, "dims": DIMS, "apu_eta": 0.13, "apu_eta_tuned": {str(k): v for k, v in tuned.items()},
+            "seeds": seeds,
+            "quick": args.quick,
+            "pools": pools,
+            "steps": steps,
+            "eval_subtasks": n_eval,
+            "m": m,
+            "n": n,
+            "dims": DIMS,
+            "apu_eta": 0.13,
+            "apu_eta_tuned": {str(k): v for k, v in tuned.items()},
             "apu_delta": "rank_theory - rank_actual among executed tools, 1 = best, ties averaged; "
-                         "W_task sums to 1; M <- minmax_rows(M + eta * W_task^T Delta); start minmax_rows(prior)",
+            "W_task sums to 1; M <- minmax_rows(M + eta * W_task^T Delta); start minmax_rows(prior)",
             "noise_model": f"evaluator: {args.checks} pass/fail checks per needed dimension per tool run, "
-                           "each passing with the tool's true skill; run score = W_task-weighted mean of the "
-                           "pass fractions; 'ours' also gets the per-dimension fractions, 'ours_scalar' only the score",
+            "each passing with the tool's true skill; run score = W_task-weighted mean of the "
+            "pass fractions; 'ours' also gets the per-dimension fractions, 'ours_scalar' only the score",
             "checks_per_dimension": args.checks,
             "drift_recipe": "skill: level U(.35,.65)+N(0,.07), 2 strong dims +U(.15,.30), 1 weak -U(.10,.25), "
-                            "clip [.1,.95]; pool 200: 6 families + tool N(0,.04) + cell N(0,.04); prior = "
-                            "truth + N(0,.03), 30% cells +-0.2, one upgraded tool prior -0.2, pool 200 one "
-                            "family prior -0.15, clip [0,1]",
+            "clip [.1,.95]; pool 200: 6 families + tool N(0,.04) + cell N(0,.04); prior = "
+            "truth + N(0,.03), 30% cells +-0.2, one upgraded tool prior -0.2, pool 200 one "
+            "family prior -0.15, clip [0,1]",
             "subtasks": "1-3 of 8 dims, Dirichlet(1) weights; truth = argmax expected raw score",
             "description_router": embed_backend,
             "tokens": "characters / 4 of the tool-information prompt part; matrix = top-3 tools with scores "
-                      "on the subtask's dims; description = all tools' descriptions",
+            "on the subtask's dims; description = all tools' descriptions",
             "ours": "BayesRouter(prior_sd .15, shared_sd .10, Thompson top-m + n safe random, CUSUM drift)",
         },
         "env": {
-            "python": platform.python_version(), "numpy": np.__version__, "torch": ver("torch"),
-            "sentence-transformers": ver("sentence-transformers"), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": ver("torch"),
+            "sentence-transformers": ver("sentence-transformers"),
+            "cpu_count": os.cpu_count(),
         },
         "metrics": metrics,
         "wall_s": time.perf_counter() - t_start,

@@ -259,3 +259,12 @@ def test_sandbox_truth_rides_to_editors_but_stays_out_of_the_trajectory() -> Non
     assert editor.truth_in == {"failures": 1}
     assert "images/r1-0-e.truth.json" in store.truths
     assert all("_truth_in" not in s.call.params for s in store.steps if isinstance(s, ToolStep))
+
+
+def test_a_store_write_error_stops_the_run() -> None:
+    class FullDisk(MemoryStore):
+        def save_image(self, image, stem):  # noqa: ANN001
+            raise OSError("no space left on device")
+
+    with pytest.raises(OSError, match="no space"):
+        _agent([FakePainter("p")]).run(PROMPT, store=FullDisk())

@@ -54,16 +54,12 @@ def _fresh_cache() -> Any:
     dt.set_pipeline_cache_size(1)
 
 
-def _config_file(tmp_path: Path, tiny: dict[str, Path], **extra: Any) -> Path:
-    tools = [
-        {"name": "sd", "backend": "diffusers", "type": "text2image", "options": {"model": str(tiny["sd"]), "steps": 2}},
-        {"name": "sd3", "backend": "diffusers", "type": "text2image",
-         "options": {"model": str(tiny["sd3"]), "steps": 2, **SD3_OPTS}},
-        {"name": "inpaint", "backend": "diffusers", "type": "inpaint",
-         "options": {"model": str(tiny["sd-inpaint"]), "steps": 2}},
-        {"name": "pix2pix", "backend": "diffusers", "type": "edit",
-         "options": {"model": str(tiny["sd-pix2pix"]), "steps": 2, "call_kwargs": {"image_guidance_scale": 1.5}}},
-    ]
+def _config_file(tmp_path: Path, tiny: dict[str, Path], kinds: tuple[str, ...] = dt.TINY_KINDS, **extra: Any) -> Path:
+    tools = []
+    for kind in kinds:
+        type_, opts = dt.TINY_TOOLS[kind]
+        tools.append({"name": kind, "backend": "diffusers", "type": type_,
+                      "options": {"model": str(tiny[kind]), "steps": 2, **opts}})
     path = tmp_path / "tiny.yaml"
     path.write_text(json.dumps({"device": "cpu", "width": 64, "height": 64, "tools": tools, **extra}))  # JSON is YAML
     return path
@@ -78,9 +74,12 @@ def _inputs() -> tuple[Image.Image, Image.Image]:
 
 EXPECTED = {
     "sd": "StableDiffusionPipeline",
+    "sd-inpaint": "StableDiffusionInpaintPipeline",
+    "sd-pix2pix": "StableDiffusionInstructPix2PixPipeline",
     "sd3": "StableDiffusion3Pipeline",
-    "inpaint": "StableDiffusionInpaintPipeline",
-    "pix2pix": "StableDiffusionInstructPix2PixPipeline",
+    "flux": "FluxPipeline",
+    "flux-kontext": "FluxKontextPipeline",
+    "flux-fill": "FluxFillPipeline",
 }
 
 
@@ -308,7 +307,7 @@ def test_cli_generate_end_to_end_with_a_tiny_pipeline(tmp_path: Path, tiny: dict
     loop = pytest.importorskip("limner.agent.loop")
     if not hasattr(loop, "run_generate"):
         pytest.skip("the agent loop (limner.agent.loop.run_generate) is not there yet")
-    cfg = _config_file(tmp_path, tiny, out_dir=str(tmp_path / "runs"))
+    cfg = _config_file(tmp_path, tiny, ("sd", "sd-inpaint", "sd-pix2pix"), out_dir=str(tmp_path / "runs"))
     cfg_data = json.loads(cfg.read_text())
     cfg_data["agent"] = {"rounds": 1}
     # The agent needs a checker; no real one exists offline, so the sandbox checker judges (and fails)

@@ -29,9 +29,10 @@ def _verdict(checks: list[Check]) -> Verdict:
 
 def test_generation_weights_follow_the_scene() -> None:
     w = generation_weights(parse_prompt("a red apple to the left of two blue cups"))
-    assert set(w) == {"color", "spatial_2d", "numeracy"} and abs(sum(w.values()) - 1) < 1e-5
+    assert set(w) == {"color", "spatial_2d", "numeracy", "non_spatial"} and abs(sum(w.values()) - 1) < 1e-5
     assert w["color"] > w["spatial_2d"]
-    assert generation_weights(parse_prompt("a photo of a cat")) == {}
+    assert generation_weights(parse_prompt("a photo of a cat")) == {"non_spatial": 1.0}
+    assert generation_weights(parse_prompt("")) == {}
 
 
 def test_repair_plan_targets_only_failed_checks() -> None:
@@ -133,6 +134,19 @@ def test_llm_failure_reason_lands_in_the_trajectory() -> None:
     assert final.passed
     assert "rule-based brain answered" in (store.steps[0].error or "")
     assert "rule-based brain answered" in (store.steps[1].error or "")
+
+
+def test_failed_vlm_judge_is_recorded_and_the_checker_score_stands() -> None:
+    from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
+
+    from limner.agent import Agent, MemoryStore
+
+    model, _ = _answers("nonsense")
+    store = MemoryStore()
+    tools = {t.name: t for t in [FakePainter("p"), FakeChecker("c")]}
+    final = Agent(_config(), tools=tools, brain=LLMBrain(model, max_retries=0, vision=True)).run(PROMPT, store=store)
+    ev = next(s for s in store.steps if s.type == "evaluation")
+    assert "VLM judge failed" in (ev.error or "") and final.score == 1.0
 
 
 def test_llm_plan_and_judge_with_image_as_data_url() -> None:

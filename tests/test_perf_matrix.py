@@ -19,7 +19,9 @@ from limner.perf.matrix import (
 def small() -> PerformanceMatrix:
     # color: a .2, b .6, c 1.0 -> normalised 0, .5, 1; numeracy: .9, .1, .5 -> 1, 0, .5
     return PerformanceMatrix(
-        ["color", "numeracy"], ["a", "b", "c"], [[0.2, 0.6, 1.0], [0.9, 0.1, 0.5]],
+        ["color", "numeracy"],
+        ["a", "b", "c"],
+        [[0.2, 0.6, 1.0], [0.9, 0.1, 0.5]],
         [["published"] * 3, ["profiled", "prior", "apu"]],
     )
 
@@ -102,10 +104,30 @@ def test_json_round_trip_keeps_values_sources_and_meta(tmp_path) -> None:
         ("[1, 2]", "JSON object"),
         (json.dumps({"format": "other"}), "not a limner matrix"),
         (json.dumps({"format": "limner.perf.matrix/1", "dims": ["color"]}), "lacks keys"),
-        (json.dumps({"format": "limner.perf.matrix/1", "dims": ["color"], "tools": ["a"], "values": [[1, 2]],
-                     "sources": [["prior", "prior"]]}), "shape"),
-        (json.dumps({"format": "limner.perf.matrix/1", "dims": ["hue"], "tools": ["a"], "values": [[1]],
-                     "sources": [["prior"]]}), "unknown dimensions"),
+        (
+            json.dumps(
+                {
+                    "format": "limner.perf.matrix/1",
+                    "dims": ["color"],
+                    "tools": ["a"],
+                    "values": [[1, 2]],
+                    "sources": [["prior", "prior"]],
+                }
+            ),
+            "shape",
+        ),
+        (
+            json.dumps(
+                {
+                    "format": "limner.perf.matrix/1",
+                    "dims": ["hue"],
+                    "tools": ["a"],
+                    "values": [[1]],
+                    "sources": [["prior"]],
+                }
+            ),
+            "unknown dimensions",
+        ),
     ],
 )
 def test_corrupt_json_is_a_clear_error(text: str, match: str) -> None:

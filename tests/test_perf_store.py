@@ -21,8 +21,9 @@ TOOLS = ["a", "b", "c", "d"]
 
 
 def seed_matrix() -> PerformanceMatrix:
-    return PerformanceMatrix(["color", "numeracy"], TOOLS, [[0.2, 0.4, 0.6, 0.8], [0.8, 0.6, 0.4, 0.2]],
-                             [["published"] * 4] * 2)
+    return PerformanceMatrix(
+        ["color", "numeracy"], TOOLS, [[0.2, 0.4, 0.6, 0.8], [0.8, 0.6, 0.4, 0.2]], [["published"] * 4] * 2
+    )
 
 
 def bayes(matrix: PerformanceMatrix, state: dict[str, Any] | None) -> BayesRouter:
@@ -98,8 +99,12 @@ def _writer(path: str, worker: int, n: int) -> None:
     with PerfStore(path) as s:
         for i in range(n):
             chosen = list(rng.choice(TOOLS, size=2, replace=False))
-            s.apply_update(bayes, sub(i, color=float(rng.random()) + 0.01, numeracy=0.5),
-                           {t: float(rng.random()) for t in chosen}, {"run_id": f"w{worker}-{i}"})
+            s.apply_update(
+                bayes,
+                sub(i, color=float(rng.random()) + 0.01, numeracy=0.5),
+                {t: float(rng.random()) for t in chosen},
+                {"run_id": f"w{worker}-{i}"},
+            )
 
 
 def test_four_processes_lose_no_update(tmp_path: Path) -> None:

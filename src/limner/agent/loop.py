@@ -23,11 +23,15 @@ Policy, in one place (the rules live in the brain, see `limner.llm.rule_brain`):
 
 from __future__ import annotations
 
+import functools
 import json
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -39,7 +43,7 @@ from limner.agent.worker import Worker, WorkerError, default_routers, load_matri
 from limner.config import LimnerConfig
 from limner.llm import make_brain
 from limner.llm.brain import Brain, NextAction
-from limner.llm.rule_brain import edit_weights
+from limner.llm.rule_brain import edit_target, edit_weights
 from limner.tools.base import Tool
 from limner.types import (
     AnalysisStep,
@@ -56,7 +60,7 @@ from limner.types import (
     Verdict,
 )
 
-__all__ = ["Agent", "AgentError", "MemoryStore"]
+__all__ = ["Agent", "AgentError", "MemoryStore", "check", "run_edit", "run_generate"]
 
 
 class AgentError(RuntimeError):
@@ -100,6 +104,55 @@ class MemoryStore:
     def finish(self, final_image: str, *, status: str = "done", **summary: Any) -> None:
         self.final = final_image
         self.summary = dict(summary, status=status)
+
+
+class _Writer:
+    """Writes through the store on one background thread, in call order.
+
+    PNG encoding and fsync'd appends are I/O the loop need not wait for: the next tool call runs while the
+    last step is written. One FIFO thread keeps the write-ahead order (an image is durable before the step
+    that names it), `flush()` waits for everything (before the final step is yielded, before reading back,
+    and when the run stops for any reason), and a write error is raised in the loop at the next call. A
+    crash loses only steps not yet written, which a resume simply does again.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="limner-run-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._raise()
+        self._queue.put((fn, args))
+
+    def flush(self) -> None:
+        self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        self._queue.join()
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, args = item
+            try:
+                if self._error is None:
+                    fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the loop's thread by _raise()
+                self._error = e
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
 
 
 @dataclass
@@ -180,6 +233,15 @@ class Agent:
                instruction: str | None) -> Iterator[Step]:
         if not prompt or not prompt.strip():
             raise ValueError("the prompt is empty; say what the image should show")
+        self._writer = _Writer(store)
+        try:
+            yield from self._loop(prompt, store, rounds, input_image, instruction)
+        finally:
+            self._writer.close()  # everything recorded so far is on disk, however the run ends
+
+    def _loop(self, prompt: str, store: Any, rounds: int, input_image: Image.Image | None,
+              instruction: str | None) -> Iterator[Step]:
+        started = time.perf_counter()
         self.tool_time_s = 0.0
         self._replay: deque[Step] = deque(store.completed_steps())
         self._n_recorded = len(self._replay)  # steps 0 .. n-1 are replayed, never written again
@@ -204,13 +266,15 @@ class Agent:
         if input_image is not None:  # editing: the given image, edited as instructed, is the first candidate
             unjudged = Check(target="scene", kind="global", passed=False, score=0.0,
                              evidence="the input image, before the instruction was applied (not judged)")
-            best = _Best(path=store.save_image(input_image, "input"), image=input_image,
+            best = _Best(path=self._save_image(input_image, "input"), image=input_image,
                          verdict=Verdict(score=0.0, global_score=0.0, checks=[unjudged]))
             action = "repair"
 
+        last_round = 0
         for rnd in range(rounds):
             if action == "stop":
                 break
+            last_round = rnd
             # 2. Plan: a generation, or one targeted repair per failed check of the best image.
             plan = self._recorded(PlanStep)
             if plan is None and instruction is not None and rnd == 0:
@@ -256,12 +320,20 @@ class Agent:
             raise AgentError("no tool produced an image; see the failed tool steps in the trajectory")
         final = self._recorded(FinalStep)
         if final is None:
-            final = FinalStep(index=self._index, round=rnd if rounds else 0, image_path=best.path,
+            final = FinalStep(index=self._index, round=last_round, image_path=best.path,
                               score=best.verdict.score, passed=best.verdict.passed,
                               reasoning=f"best image {best.path} (score {best.verdict.score:.3f}, "
                                         f"{'all checks pass' if best.verdict.passed else f'{len(best.verdict.failed)} checks fail'})")
-            store.finish(best.path, status="done", score=final.score, passed=final.passed)
-        yield self._emit(final)
+            wall = time.perf_counter() - started
+            self._emit(final)
+            timings = {"wall_s": round(wall, 3), "tool_s": round(self.tool_time_s, 3),
+                       "orchestration_s": round(wall - self.tool_time_s, 3)}
+            self._writer.submit(functools.partial(store.finish, best.path, status="done", score=final.score,
+                                                  passed=final.passed, timings=timings))
+            self._writer.flush()
+            yield final
+        else:
+            yield self._emit(final)
 
     # -- phases -------------------------------------------------------------------------------------
 
@@ -275,7 +347,7 @@ class Agent:
             yield self._emit(step)
             tried.add(step.call.tool)
             if step.result.ok and step.result.image_path:
-                return self._store.load_image(step.result.image_path), step.result.image_path
+                return self._load_image(step.result.image_path), step.result.image_path
         if len(tried) > self.config.agent.max_fallbacks:
             return None, None
         # Sandbox only: the world's truth of the input rides along so the editor can return the truth of its
@@ -292,9 +364,10 @@ class Agent:
                 self.tool_time_s += result.duration_s
                 if result.ok:
                     stem = f"r{rnd}-{k}-{attempt.call.tool}"
-                    result.image_path = self._store.save_image(result.image, stem)
+                    result.image_path = self._save_image(result.image, stem)
                     if result.ground_truth is not None:
-                        result.meta.setdefault("truth_path", self._store.save_truth(result.ground_truth, stem))
+                        self._writer.submit(self._store.save_truth, result.ground_truth, stem)
+                        result.meta.setdefault("truth_path", result.image_path.removesuffix(".png") + ".truth.json")
                         self._truths[result.image_path] = result.ground_truth
                 why = (f"{sub.kind} '{sub.instruction}' with {attempt.call.tool} "
                        f"(rank {[n for n, _ in attempt.ranking].index(attempt.call.tool) + 1} of {len(attempt.ranking)})")
@@ -316,12 +389,12 @@ class Agent:
                   subtasks: list[Subtask] | None = None):
         step = self._recorded(EvaluationStep)
         if step is None:
-            image = image if image is not None else self._store.load_image(path)
+            image = image if image is not None else self._load_image(path)
             ev = self.evaluator(image, scene)
             self.tool_time_s += ev.tool_s
             failed = [f"{c.target} {c.kind}: {c.evidence}" for c in ev.verdict.failed]
             step = EvaluationStep(index=self._index, round=rnd, image_path=path, verdict=ev.verdict,
-                                  duration_s=ev.tool_s, tokens=ev.tokens,
+                                  duration_s=ev.tool_s, tokens=ev.tokens, error=ev.error,
                                   reasoning=(f"score {ev.verdict.score:.3f}; "
                                              + ("all checks pass" if not failed else "failed: " + "; ".join(failed))
                                              + (f"; {ev.note}" if ev.note else "")))
@@ -362,12 +435,15 @@ class Agent:
             if c.dimension:
                 dims.setdefault(c.dimension, []).append(c.score)
         evidence = {"dimension_scores": {d: sum(v) / len(v) for d, v in dims.items()}}
+        # The outcome is the mean local check score: the quantity the matrix cells are profiled on (the
+        # verdict's λ-mixed score would read every imperfect image as a much worse tool).
+        local = sum(c.score for c in verdict.checks) / len(verdict.checks) if verdict.checks else verdict.score
         for sub in subtasks:
             router = self.worker.routers.get(sub.kind)
             tool = self._last_tool.get(sub.id)
             if router is None or tool is None:
                 continue
-            router.update(sub, {tool: verdict.score}, evidence if sub.kind == "generate" else {})
+            router.update(sub, {tool: local}, evidence if sub.kind == "generate" else {})
 
     # -- bookkeeping --------------------------------------------------------------------------------
 
@@ -386,7 +462,7 @@ class Agent:
 
     def _emit(self, step: Step) -> Step:
         if step.index >= self._n_recorded:
-            self._store.append_step(step)
+            self._writer.submit(self._store.append_step, step)
         if isinstance(step, ToolStep) and step.result.ok:
             self._last_tool[step.subtask_id or ""] = step.call.tool
         self._index = step.index + 1
@@ -399,6 +475,7 @@ class Agent:
         if image_path in self._truths:
             return self._truths[image_path]
         rel = image_path.removesuffix(".png") + ".truth.json"
+        self._writer.flush()
         if isinstance(self._store, MemoryStore):
             return self._store.truths.get(rel)
         try:
@@ -407,9 +484,25 @@ class Agent:
             return None
         return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
+    def _save_image(self, image: Image.Image, stem: str) -> str:
+        """Queue the PNG write; the path is the store's `images/<stem>.png`, checked when written."""
+        rel = f"{getattr(self._store, 'IMAGES', 'images')}/{stem}.png"
+
+        def save() -> None:
+            written = self._store.save_image(image, stem)
+            if written != rel:
+                raise AgentError(f"the run store saved {stem!r} as {written!r}, expected {rel!r}")
+
+        self._writer.submit(save)
+        return rel
+
+    def _load_image(self, rel: str) -> Image.Image:
+        self._writer.flush()
+        return self._store.load_image(rel)
+
     def _image(self, best: _Best) -> Image.Image:
         if best.image is None:
-            best.image = self._store.load_image(best.path)
+            best.image = self._load_image(best.path)
         return best.image
 
 
@@ -425,3 +518,62 @@ def _find_checker(tools: dict[str, Tool]) -> Tool:
 
 
 ProgressFn = Callable[[Step], None]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entry points for the CLI: limner generate / edit / check
+# ----------------------------------------------------------------------------------------------------
+
+
+def _drive(steps: Any, progress: Callable[[Step], None] | None) -> FinalStep:
+    final = None
+    for step in steps:
+        if progress is not None:
+            progress(step)
+        final = step
+    if not isinstance(final, FinalStep):
+        raise AgentError("the run ended without a final step")
+    return final
+
+
+def run_generate(
+    prompt: str, config: LimnerConfig, store: Any, *, progress: Callable[[Step], None] | None = None,
+    agent: Agent | None = None,
+) -> FinalStep:
+    """Generate an image for `prompt` with the multi-turn agent; steps go to `store` (a RunStore) as they
+    happen and to `progress`. If `store` already holds steps (resume), they are replayed, not re-run."""
+    agent = agent or Agent(config)
+    return _drive(agent.run(prompt, stream=True, store=store), progress)
+
+
+def _open_image(image_path: str | Path) -> Image.Image:
+    path = Path(image_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except OSError as e:
+        raise ValueError(f"cannot read image {path}: {e}") from None
+
+
+def run_edit(
+    image_path: str | Path, instruction: str, config: LimnerConfig, store: Any, *,
+    progress: Callable[[Step], None] | None = None, agent: Agent | None = None,
+) -> FinalStep:
+    """Edit the image as instructed, through the same loop: the instruction is applied by the best-ranked
+    editor, the result is checked against what the instruction asks for, and failures are repaired."""
+    if not instruction or not instruction.strip():
+        raise ValueError("the instruction is empty; say what to change")
+    image = _open_image(image_path)
+    agent = agent or Agent(config)
+    target = edit_target(instruction)
+    return _drive(agent.run(target, stream=True, store=store, image=image, instruction=instruction), progress)
+
+
+def check(image_path: str | Path, prompt: str, config: LimnerConfig, *, agent: Agent | None = None) -> Verdict:
+    """Judge any image against a prompt: the Analyst reads the prompt, the Self-Evaluator checks the pixels."""
+    image = _open_image(image_path)
+    agent = agent or Agent(config)
+    scene = agent.analyst(prompt).scene
+    return agent.evaluator(image, scene).verdict

@@ -58,7 +58,9 @@ class Reflection:
 
 @dataclass
 class Judgement:
-    score: float
+    """A VLM's global score in [0, 1]; `score=None` with `error` when the judge failed (no opinion)."""
+
+    score: float | None
     reasoning: str = ""
     tokens: int | None = None
     error: str | None = None

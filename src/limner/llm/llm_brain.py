@@ -203,6 +203,6 @@ class LLMBrain(Brain):
         if not self.vision:
             return None
         answer, tokens, err = self._ask(self._judge, [f"Scene: {scene.prompt}", ImageUrl(url=image_data_url(image))])
-        if answer is None:
-            return None  # the checker's own global score stands; the failure is not fatal
+        if answer is None:  # the checker's own global score stands; the failure is recorded, not fatal
+            return Judgement(score=None, tokens=tokens, error=f"VLM judge failed ({err}); the checker's global score is used")
         return Judgement(score=answer.score, reasoning=answer.reasoning, tokens=tokens)

@@ -59,7 +59,8 @@ def plural(noun: str) -> str:
 def generation_weights(scene: Scene) -> dict[str, float]:
     """W_task for generating `scene`: how often each generator dimension is exercised, scaled to sum 1.
 
-    A scene that exercises nothing special (one plain object) gets equal weights (empty dict = uniform).
+    A scene with one plain object weighs only object fidelity ("non_spatial", where the checker files
+    presence); an empty scene gets equal weights (empty dict = uniform).
     """
     counts: Counter[str] = Counter()
     for e in scene.elements:
@@ -70,8 +71,9 @@ def generation_weights(scene: Scene) -> dict[str, float]:
         counts["text"] += e.text is not None
     for r in scene.relations:
         counts[r.dimension] += 1
-    if len([e for e in scene.elements if not e.negated]) >= 2:
-        counts["numeracy"] += 0.5  # several kinds: a painter must not drop one (GenEval two_object)
+    # Every object must be drawn at all. The checker files presence checks under "non_spatial" (the
+    # T2I-CompBench dimension of object/action fidelity), so the profiled matrix measures it there.
+    counts["non_spatial"] += 0.5 * len([e for e in scene.elements if not e.negated])
     total = sum(counts.values())
     return {d: round(counts[d] / total, 6) for d in GEN_DIMS if counts[d]} if total else {}
 

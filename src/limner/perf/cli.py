@@ -17,7 +17,9 @@ from rich.table import Table
 from limner.perf.matrix import MatrixError, PerformanceMatrix
 from limner.perf.store import PerfStore, StoreError
 
-app = typer.Typer(help="Performance matrix: PASM routing scores, APU/Bayesian learning history.", no_args_is_help=True)
+app = typer.Typer(
+    help="Performance matrix: PASM routing scores, APU/Bayesian learning history.", no_args_is_help=True
+)
 console = Console()
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="SQLite perf store (default: from config)")]
@@ -65,7 +67,9 @@ def show(
         except StoreError as e:
             raise _fail(str(e)) from None
         version = s.version(name)
-    table = Table(title=f"performance matrix '{name}' v{version} (letter = source: P published, F profiled, A apu, B bayes, · prior)")
+    table = Table(
+        title=f"performance matrix '{name}' v{version} (letter = source: P published, F profiled, A apu, B bayes, · prior)"
+    )
     table.add_column("tool", no_wrap=True)
     for d in m.dims:
         table.add_column(d, justify="right")
@@ -93,8 +97,15 @@ def write_heatmap(m: PerformanceMatrix, path: Path, title: str = "") -> None:
     if len(m.tools) * len(m.dims) <= 400:
         for j in range(len(m.tools)):
             for i in range(len(m.dims)):
-                ax.text(i, j, f"{m.values[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] < 0.5 else "black")
+                ax.text(
+                    i,
+                    j,
+                    f"{m.values[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if norm[i, j] < 0.5 else "black",
+                )
     fig.colorbar(im, ax=ax, label="Normalize(M) (min-max per dimension)")
     ax.set_title(title or "performance matrix")
     fig.tight_layout()
@@ -105,8 +116,12 @@ def write_heatmap(m: PerformanceMatrix, path: Path, title: str = "") -> None:
 
 @app.command()
 def seed(
-    kind: Annotated[str, typer.Argument(help="generate (T2I-CompBench) or edit (ImgEdit-Bench)")] = "generate",
-    version: Annotated[str | None, typer.Option(help="benchmark version (default: T2I-CompBench++ / ImgEdit basic)")] = None,
+    kind: Annotated[
+        str, typer.Argument(help="generate (T2I-CompBench) or edit (ImgEdit-Bench)")
+    ] = "generate",
+    version: Annotated[
+        str | None, typer.Option(help="benchmark version (default: T2I-CompBench++ / ImgEdit basic)")
+    ] = None,
     models: Annotated[str | None, typer.Option(help="comma-separated tool ids (default: all)")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
@@ -117,7 +132,9 @@ def seed(
         raise _fail(f"kind must be 'generate' or 'edit', got {kind!r}")
     try:
         m = PerformanceMatrix.from_published(
-            kind, version=version, models=models.split(",") if models else None  # type: ignore[arg-type]
+            kind,
+            version=version,
+            models=models.split(",") if models else None,  # type: ignore[arg-type]
         )
     except MatrixError as e:
         raise _fail(str(e)) from None
@@ -155,15 +172,23 @@ def profile(
         raise _fail(str(e)) from None
     try:
         matrix, report = profile_tools(
-            chosen, lines, seeds=list(range(cfg.seed, cfg.seed + seeds)), width=cfg.width, height=cfg.height,
+            chosen,
+            lines,
+            seeds=list(range(cfg.seed, cfg.seed + seeds)),
+            width=cfg.width,
+            height=cfg.height,
             progress=lambda msg: console.print(msg, highlight=False),
         )
     except MatrixError as e:
         raise _fail(str(e)) from None
     path = store or cfg.perf_store_path
     with PerfStore(path) as s:
-        v = s.put(matrix, name, kind="profile", evidence={"prompts": str(prompts), "images": report.images,
-                                                          "failures": report.failures})
+        v = s.put(
+            matrix,
+            name,
+            kind="profile",
+            evidence={"prompts": str(prompts), "images": report.images, "failures": report.failures},
+        )
     console.print(f"profiled {len(chosen)} tools on {report.images} images; stored '{name}' v{v} in {path}")
 
 
@@ -210,7 +235,9 @@ def import_cmd(
     path: Annotated[Path, typer.Argument(help="an export from `limner perf export`, or a bare matrix JSON")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    name: Annotated[str | None, typer.Option("--name", help="matrix name (default: the one in the file)")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="matrix name (default: the one in the file)")
+    ] = None,
 ) -> None:
     """Make a JSON file the current matrix (recorded in history as an import)."""
     with _open(store, config, must_exist=False) as s:

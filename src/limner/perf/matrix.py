@@ -145,7 +145,9 @@ class PerformanceMatrix:
         version = version or (DEFAULT_GENERATOR_VERSION if kind == "generate" else DEFAULT_EDITOR_VERSION)
         rows = [r for r in rows if r["benchmark"] == benchmark and r["benchmark_version"] == version]
         if not rows:
-            versions = sorted({r["benchmark_version"] for r in load_published_scores(path) if r["benchmark"] == benchmark})
+            versions = sorted(
+                {r["benchmark_version"] for r in load_published_scores(path) if r["benchmark"] == benchmark}
+            )
             raise MatrixError(f"no published {benchmark} rows for version {version!r}; versions: {versions}")
         chosen: dict[str, dict[str, tuple[float, str]]] = {}
         # One column never mixes two sources: per tool, the best-ranked row (verified first, then file
@@ -159,11 +161,16 @@ class PerformanceMatrix:
             if r["source"] != source_of[r["tool_id"]][1]:
                 continue
             lo, hi = float(r["scale_min"]), float(r["scale_max"])
-            chosen.setdefault(r["tool_id"], {})[r["dimension"]] = ((float(r["value"]) - lo) / (hi - lo), r["source"])
+            chosen.setdefault(r["tool_id"], {})[r["dimension"]] = (
+                (float(r["value"]) - lo) / (hi - lo),
+                r["source"],
+            )
         if models is not None:
             unknown = [m for m in models if m not in chosen]
             if unknown:
-                raise MatrixError(f"no published {version!r} scores for {unknown}; available: {sorted(chosen)}")
+                raise MatrixError(
+                    f"no published {version!r} scores for {unknown}; available: {sorted(chosen)}"
+                )
             chosen = {m: chosen[m] for m in models}
         dims = list(GEN_DIMS[:7] if kind == "generate" else EDIT_DIMS)
         m = cls.empty(dims)
@@ -222,7 +229,9 @@ class PerformanceMatrix:
         return str(self.sources[self.dim_index(dim), self.tool_index(tool)])
 
     def copy(self) -> PerformanceMatrix:
-        return PerformanceMatrix(self.dims, self.tools, self.values.copy(), self.sources.copy(), dict(self.meta))
+        return PerformanceMatrix(
+            self.dims, self.tools, self.values.copy(), self.sources.copy(), dict(self.meta)
+        )
 
     # ------------------------------------------------------------------------------------------------
     # PASM
@@ -253,7 +262,9 @@ class PerformanceMatrix:
             return np.full(len(self.dims), 1.0 / len(self.dims))
         return w / total
 
-    def scores(self, weights: Mapping[str, float], candidates: Sequence[str] | None = None) -> dict[str, float]:
+    def scores(
+        self, weights: Mapping[str, float], candidates: Sequence[str] | None = None
+    ) -> dict[str, float]:
         """S = W_task · Normalize(M)ᵀ for each candidate (default: all tools).
 
         Normalisation runs over all tools of the matrix, so a tool's score does not depend on which
@@ -264,7 +275,9 @@ class PerformanceMatrix:
         idx = self._candidate_indices(candidates)
         return {self.tools[j]: float(s[j]) for j in idx}
 
-    def rank(self, weights: Mapping[str, float], candidates: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    def rank(
+        self, weights: Mapping[str, float], candidates: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Candidates best first; equal scores (to 1e-12) are ordered by tool name, so ranking is deterministic."""
         return rank_scores(self.scores(weights, candidates))
 
@@ -360,7 +373,9 @@ class PerformanceMatrix:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise MatrixError(f"matrix JSON is corrupt: {e.msg} at line {e.lineno} column {e.colno}") from None
+            raise MatrixError(
+                f"matrix JSON is corrupt: {e.msg} at line {e.lineno} column {e.colno}"
+            ) from None
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -389,7 +404,17 @@ def load_published_scores(path: str | Path | None = None) -> list[dict[str, str]
     else:
         text = Path(path).read_text(encoding="utf-8")
     rows = list(csv.DictReader(text.splitlines()))
-    required = {"benchmark", "benchmark_version", "tool_id", "dimension", "value", "scale_min", "scale_max", "source", "evidence"}
+    required = {
+        "benchmark",
+        "benchmark_version",
+        "tool_id",
+        "dimension",
+        "value",
+        "scale_min",
+        "scale_max",
+        "source",
+        "evidence",
+    }
     if rows and not required <= set(rows[0]):
         raise MatrixError(f"published scores file lacks columns {sorted(required - set(rows[0]))}")
     return rows

@@ -107,7 +107,9 @@ def profile_tools(
         report.scores[tool.name] = {d: sums[d] / counts[d] for d in dims if counts[d]}
         report.checks[tool.name] = {d: counts[d] for d in dims if counts[d]}
         if progress:
-            progress(f"{tool.name}: " + ", ".join(f"{d} {v:.2f}" for d, v in report.scores[tool.name].items()))
+            progress(
+                f"{tool.name}: " + ", ".join(f"{d} {v:.2f}" for d, v in report.scores[tool.name].items())
+            )
     matrix = PerformanceMatrix.empty(dims)
     for tool in tools:
         matrix.add_tool(tool.name, report.scores[tool.name], source="profiled")

@@ -73,9 +73,16 @@ class UpdateRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "version": self.version, "created_at": self.created_at,
-            "kind": self.kind, "updater": self.updater, "run_id": self.run_id, "task": self.task,
-            "scores": self.scores, "evidence": self.evidence,
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "created_at": self.created_at,
+            "kind": self.kind,
+            "updater": self.updater,
+            "run_id": self.run_id,
+            "task": self.task,
+            "scores": self.scores,
+            "evidence": self.evidence,
         }
 
 
@@ -145,13 +152,26 @@ class PerfStore:
         if limit is not None:
             rows = rows[-limit:]
         return [
-            UpdateRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8] or "{}"), json.loads(r[9] or "{}"))
+            UpdateRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                json.loads(r[8] or "{}"),
+                json.loads(r[9] or "{}"),
+            )
             for r in rows
         ]
 
     def count_updates(self, name: str = "default", kind: str | None = "update") -> int:
         if kind is None:
-            return int(self._conn.execute("SELECT COUNT(*) FROM updates WHERE name = ?", (name,)).fetchone()[0])
+            return int(
+                self._conn.execute("SELECT COUNT(*) FROM updates WHERE name = ?", (name,)).fetchone()[0]
+            )
         q = "SELECT COUNT(*) FROM updates WHERE name = ? AND kind = ?"
         return int(self._conn.execute(q, (name, kind)).fetchone()[0])
 
@@ -191,9 +211,13 @@ class PerfStore:
         """
         evidence = dict(evidence or {})
         with self._write() as c:
-            row = c.execute("SELECT version, matrix_json, state_json FROM matrices WHERE name = ?", (name,)).fetchone()
+            row = c.execute(
+                "SELECT version, matrix_json, state_json FROM matrices WHERE name = ?", (name,)
+            ).fetchone()
             if row is None:
-                raise StoreError(f"no matrix named {name!r} in {self.path}; seed one first (limner perf import/profile)")
+                raise StoreError(
+                    f"no matrix named {name!r} in {self.path}; seed one first (limner perf import/profile)"
+                )
             version, mjson, sjson = row
             router = make_router(PerformanceMatrix.from_json(mjson), json.loads(sjson) if sjson else None)
             router.update(subtask, dict(outcomes), evidence)
@@ -202,9 +226,15 @@ class PerfStore:
                 "INSERT INTO updates (name, version, created_at, kind, updater, run_id, task, subtask_json, scores_json, evidence_json)"
                 " VALUES (?, ?, ?, 'update', ?, ?, ?, ?, ?, ?)",
                 (
-                    name, version + 1, time.time(), router.state_dict().get("updater"),
-                    evidence.get("run_id"), evidence.get("task", subtask.id), subtask.model_dump_json(),
-                    json.dumps(dict(outcomes)), json.dumps(evidence, default=str),
+                    name,
+                    version + 1,
+                    time.time(),
+                    router.state_dict().get("updater"),
+                    evidence.get("run_id"),
+                    evidence.get("task", subtask.id),
+                    subtask.model_dump_json(),
+                    json.dumps(dict(outcomes)),
+                    json.dumps(evidence, default=str),
                 ),
             )
         return version + 1
@@ -216,13 +246,23 @@ class PerfStore:
 
     @staticmethod
     def _save_in(
-        c: sqlite3.Connection, name: str, version: int, matrix: PerformanceMatrix, state: Mapping[str, Any] | None
+        c: sqlite3.Connection,
+        name: str,
+        version: int,
+        matrix: PerformanceMatrix,
+        state: Mapping[str, Any] | None,
     ) -> None:
         c.execute(
             "INSERT INTO matrices (name, version, matrix_json, state_json, updated_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET version = excluded.version, matrix_json = excluded.matrix_json,"
             " state_json = excluded.state_json, updated_at = excluded.updated_at",
-            (name, version, matrix.to_json(), json.dumps(dict(state)) if state is not None else None, time.time()),
+            (
+                name,
+                version,
+                matrix.to_json(),
+                json.dumps(dict(state)) if state is not None else None,
+                time.time(),
+            ),
         )
 
     # -- export / import ---------------------------------------------------------------------------

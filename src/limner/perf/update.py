@@ -32,13 +32,14 @@ predicted-best tool can only lose places), so APU started from the true matrix d
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from limner.perf.matrix import MatrixError, PerformanceMatrix, normalize_rows, rank_scores
-from limner.types import Subtask
+from limner.types import ALL_DIMS, Subtask
 
 
 @runtime_checkable
@@ -84,9 +85,7 @@ def apu_delta(theory: Mapping[str, float], actual: Mapping[str, float]) -> dict[
     return {t: r_theory[t] - r_actual[t] for t in actual}
 
 
-def apu_step(
-    normalized: np.ndarray, w: np.ndarray, delta: Mapping[int, float], eta: float
-) -> np.ndarray:
+def apu_step(normalized: np.ndarray, w: np.ndarray, delta: Mapping[int, float], eta: float) -> np.ndarray:
     """One APU update on an already-normalised matrix: `Normalize(M + W_taskᵀ·η·Δ)` (Δ zero for tools not run)."""
     m = np.array(normalized, dtype=float, copy=True)
     for j, d in delta.items():
@@ -96,7 +95,7 @@ def apu_step(
 
 def _check_outcomes(outcomes: Mapping[str, float]) -> None:
     for tool, y in outcomes.items():
-        if not isinstance(y, (int, float)) or not math.isfinite(y):
+        if isinstance(y, bool) or not isinstance(y, numbers.Real) or not math.isfinite(y):
             raise MatrixError(f"outcome for {tool!r} must be a finite number, got {y!r}")
 
 
@@ -141,7 +140,9 @@ class StaticRouter(_MatrixRouterBase):
 class APURouter(_MatrixRouterBase):
     """PerfGuard APU, paper-faithful (see the module docstring for how Δ is read)."""
 
-    def __init__(self, matrix: PerformanceMatrix, eta: float = 0.13, top_m: int = 2, random_n: int = 2) -> None:
+    def __init__(
+        self, matrix: PerformanceMatrix, eta: float = 0.13, top_m: int = 2, random_n: int = 2
+    ) -> None:
         if eta <= 0:
             raise ValueError(f"eta must be positive, got {eta}")
         m = matrix.copy()
@@ -203,8 +204,10 @@ class BayesRouter(_MatrixRouterBase):
         safe_explore_z: float | None = 2.0,
         drift_k: float = 0.5,
         drift_h: float = 8.0,
+        unmeasured_sd_factor: float = 2.0,
     ) -> None:
         super().__init__(matrix.copy())
+        self.unmeasured_sd_factor = unmeasured_sd_factor
         self.top_m, self.random_n = top_m, random_n
         d = len(self.matrix.dims)
         self.cov0 = prior_sd**2 * np.eye(d) + shared_sd**2 * np.ones((d, d))
@@ -232,7 +235,10 @@ class BayesRouter(_MatrixRouterBase):
 
     def _init_tool(self, tool: str) -> None:
         self.mu[tool] = np.array(list(self.matrix.column(tool).values()), dtype=float)
-        self.cov[tool] = self.cov0.copy()
+        # A cell nobody measured (source "prior") is a guess: twice the prior sd, so exploration finds it.
+        j = self.matrix.tool_index(tool)
+        scale = np.where(self.matrix.sources[:, j] == "prior", self.unmeasured_sd_factor, 1.0)
+        self.cov[tool] = self.cov0 * np.outer(scale, scale)
         self.cusum[tool] = [0.0, 0.0]
 
     def _add_tool(self, tool: str) -> None:
@@ -298,31 +304,38 @@ class BayesRouter(_MatrixRouterBase):
         # Tools are independent, so sampling w·θ_j ~ N(w·μ_j, wᵀΣ_j w) is exact Thompson sampling.
         z = rng.standard_normal(len(tools))
         sampled = {
-            t: self._utility(t, float(w @ self.mu[t]) + z[i] * math.sqrt(max(float(w @ self.cov[t] @ w), 0.0)))
+            t: self._utility(
+                t, float(w @ self.mu[t]) + z[i] * math.sqrt(max(float(w @ self.cov[t] @ w), 0.0))
+            )
             for i, t in enumerate(tools)
         }
+        ranking = self.rank(subtask, tools)
         top = [t for t, _ in rank_scores(sampled)[: self.top_m]]
         rest = [t for t in tools if t not in top]
         if self.safe_explore_z is not None and rest:
-            best_mean = self.rank(subtask, tools)[0][1]
+            best_mean = ranking[0][1]
             rest = [
-                t for t in rest
-                if self._utility(t, float(w @ self.mu[t])) + self.safe_explore_z * math.sqrt(float(w @ self.cov[t] @ w))
+                t
+                for t in rest
+                if self._utility(t, float(w @ self.mu[t]))
+                + self.safe_explore_z * math.sqrt(float(w @ self.cov[t] @ w))
                 >= best_mean
             ]
         k = min(self.random_n, len(rest))
         extra = [rest[i] for i in sorted(rng.choice(len(rest), size=k, replace=False))] if k else []
-        return top + extra
+        # Order by the current estimate, so a Worker that can afford only one run takes the best guess.
+        order = {t: r for r, (t, _) in enumerate(ranking)}
+        return sorted(top + extra, key=order.__getitem__)
 
     # -- learning ----------------------------------------------------------------------------------
 
     def update(self, subtask: Subtask, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
         _check_outcomes(outcomes)
         self._ensure_tools(list(outcomes))
-        per_dim = evidence.get("dimension_scores") or {}
+        per_dim = self._dimension_scores(evidence, outcomes)
         w = self.matrix.weight_vector(subtask.weights)
         for tool, y in outcomes.items():
-            dims = per_dim.get(tool)
+            dims = {d: v for d, v in per_dim.get(tool, {}).items() if d in self.matrix.dims}
             if dims:
                 for dim, yd in dims.items():
                     x = np.zeros(len(self.matrix.dims))
@@ -331,6 +344,38 @@ class BayesRouter(_MatrixRouterBase):
             else:
                 self._observe(tool, w, float(y))
         self._sync_matrix()
+
+    @staticmethod
+    def _dimension_scores(
+        evidence: Mapping[str, Any], outcomes: Mapping[str, float]
+    ) -> dict[str, dict[str, float]]:
+        """`evidence["dimension_scores"]` as `{tool: {dim: score}}`.
+
+        Also accepts the flat form `{dim: score}` when exactly one tool ran (what the agent loop reports
+        for the tool that made the image). Dimensions this matrix does not track (e.g. `text` on a
+        published T2I-CompBench matrix) are skipped by the caller; names that are no dimension at all are errors.
+        """
+        raw = evidence.get("dimension_scores") or {}
+        if not isinstance(raw, Mapping):
+            raise MatrixError(f"evidence['dimension_scores'] must be a mapping, got {type(raw).__name__}")
+        if raw and all(isinstance(v, numbers.Real) for v in raw.values()):
+            if len(outcomes) != 1:
+                raise MatrixError(
+                    "flat evidence['dimension_scores'] ({dim: score}) is ambiguous with several tools; "
+                    "give {tool: {dim: score}}"
+                )
+            raw = {next(iter(outcomes)): raw}
+        out: dict[str, dict[str, float]] = {}
+        for tool, dims in raw.items():
+            if not isinstance(dims, Mapping):
+                raise MatrixError(f"dimension scores for {tool!r} must be a mapping of dimension to score")
+            unknown = [d for d in dims if d not in ALL_DIMS]
+            if unknown:
+                raise MatrixError(
+                    f"unknown dimensions {unknown} in evidence; expected some of {list(ALL_DIMS)}"
+                )
+            out[tool] = {d: float(v) for d, v in dims.items()}
+        return out
 
     def _observe(self, tool: str, x: np.ndarray, y: float) -> None:
         if not math.isfinite(y):
@@ -396,11 +441,18 @@ def make_router(
     raise ValueError(f"unknown updater {updater!r}; expected 'static', 'apu' or 'bayes'")
 
 
-def router_from_config(perf_config: Any, matrix: PerformanceMatrix, costs: Mapping[str, float] | None = None) -> Any:
+def router_from_config(
+    perf_config: Any, matrix: PerformanceMatrix, costs: Mapping[str, float] | None = None
+) -> Any:
     """`make_router` from a `limner.config.PerfConfig`."""
     return make_router(
-        perf_config.updater, matrix, eta=perf_config.eta, top_m=perf_config.top_m,
-        random_n=perf_config.random_n, costs=costs,
+        perf_config.updater,
+        matrix,
+        eta=perf_config.eta,
+        top_m=perf_config.top_m,
+        random_n=perf_config.random_n,
+        costs=costs,
+        cost_weight=getattr(perf_config, "cost_weight", 0.0),
     )
 
 
@@ -419,9 +471,12 @@ def router_factory(
     stored matrix, which every updater keeps current.
     """
 
-    def build(matrix: PerformanceMatrix, state: Mapping[str, Any] | None) -> StaticRouter | APURouter | BayesRouter:
-        router = make_router(updater, matrix, eta=eta, top_m=top_m, random_n=random_n, costs=costs,
-                             cost_weight=cost_weight)
+    def build(
+        matrix: PerformanceMatrix, state: Mapping[str, Any] | None
+    ) -> StaticRouter | APURouter | BayesRouter:
+        router = make_router(
+            updater, matrix, eta=eta, top_m=top_m, random_n=random_n, costs=costs, cost_weight=cost_weight
+        )
         if state and state.get("updater") == updater:
             router.load_state_dict(state)
         return router

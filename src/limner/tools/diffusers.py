@@ -53,6 +53,8 @@ __all__ = [
     "DiffusersText2Image",
     "LoraSpec",
     "PipelineCache",
+    "TINY_KINDS",
+    "TINY_TOOLS",
     "build_tiny_pipeline",
     "pipeline_cache",
     "set_pipeline_cache_size",
@@ -497,8 +499,21 @@ TOOL_TYPES: dict[str, type[Tool]] = {
 # Tiny random pipelines: offline tests, benchmarks and install checks
 # ----------------------------------------------------------------------------------------------------
 
-TinyKind = Literal["sd", "sd-inpaint", "sd-pix2pix", "sd3"]
-TINY_KINDS: tuple[TinyKind, ...] = ("sd", "sd-inpaint", "sd-pix2pix", "sd3")
+TinyKind = Literal["sd", "sd-inpaint", "sd-pix2pix", "sd3", "flux", "flux-kontext", "flux-fill"]
+TINY_KINDS: tuple[TinyKind, ...] = ("sd", "sd-inpaint", "sd-pix2pix", "sd3", "flux", "flux-kontext", "flux-fill")
+
+#: The tool type and options that run each tiny pipeline (besides `model`, `steps` and `device`).
+TINY_TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sd": ("text2image", {}),
+    "sd-inpaint": ("inpaint", {}),
+    "sd-pix2pix": ("edit", {"call_kwargs": {"image_guidance_scale": 1.5}}),
+    # The tiny SD3 has no T5 encoder: the same option that drops T5 from a real SD3 to save memory.
+    "sd3": ("text2image", {"skip_components": ["text_encoder_3", "tokenizer_3"]}),
+    "flux": ("text2image", {"call_kwargs": {"max_sequence_length": 32}}),
+    # Kontext snaps sizes to its preferred ~1 MP resolutions unless told not to.
+    "flux-kontext": ("edit", {"call_kwargs": {"max_sequence_length": 32, "_auto_resize": False}}),
+    "flux-fill": ("inpaint", {"call_kwargs": {"max_sequence_length": 32}}),
+}
 
 
 def _tiny_tokenizer() -> Any:
@@ -510,6 +525,16 @@ def _tiny_tokenizer() -> Any:
         vocab[c] = len(vocab)
         vocab[c + "</w>"] = len(vocab)
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def _tiny_t5_tokenizer() -> Any:
+    """A character-level T5 (Unigram) tokenizer from an in-code vocabulary."""
+    from transformers import T5Tokenizer
+
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789!?.,'-"
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -2.5) for c in chars]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
 
 
 def _tiny_clip_config(vocab_size: int) -> Any:
@@ -525,8 +550,9 @@ def _tiny_clip_config(vocab_size: int) -> Any:
 def _tiny_vae(blocks: tuple[int, ...], **extra: Any) -> Any:
     from diffusers import AutoencoderKL
 
+    extra.setdefault("latent_channels", 4)
     return AutoencoderKL(
-        block_out_channels=list(blocks), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
+        block_out_channels=list(blocks), in_channels=3, out_channels=3, norm_num_groups=2,
         down_block_types=["DownEncoderBlock2D"] * len(blocks), up_block_types=["UpDecoderBlock2D"] * len(blocks),
         layers_per_block=1, **extra,
     )
@@ -534,6 +560,8 @@ def _tiny_vae(blocks: tuple[int, ...], **extra: Any) -> Any:
 
 def build_tiny_pipeline(kind: TinyKind, path: str | Path, *, seed: int = 0) -> Path:
     """Build a tiny randomly initialised pipeline of `kind` and `save_pretrained` it to `path`.
+
+    `TINY_TOOLS[kind]` gives the tool type and options that run it.
 
     The models are a few hundred kB, need no download and run a 32–64 px, 2-step call in well under a
     second on a CPU: they exercise the real loading and calling code, not image quality.
@@ -581,6 +609,29 @@ def build_tiny_pipeline(kind: TinyKind, path: str | Path, *, seed: int = 0) -> P
             text_encoder=CLIPTextModelWithProjection(clip), tokenizer=tok,
             text_encoder_2=CLIPTextModelWithProjection(clip), tokenizer_2=_tiny_tokenizer(),
             text_encoder_3=None, tokenizer_3=None,
+        )
+    elif kind in ("flux", "flux-kontext", "flux-fill"):
+        from transformers import T5Config, T5EncoderModel
+
+        t5_tok = _tiny_t5_tokenizer()
+        t5 = T5EncoderModel(T5Config(
+            vocab_size=len(t5_tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+        ))
+        # Packed latents have 4 channels (1 latent channel x 2x2 patches); Fill adds the masked image's
+        # packed latents (4) and the packed mask (vae_scale_factor**2 x 4 = 16).
+        transformer = diffusers.FluxTransformer2DModel(
+            patch_size=1, in_channels=24 if kind == "flux-fill" else 4, out_channels=4, num_layers=1,
+            num_single_layers=1, attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+            pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+        )
+        cls = {"flux": diffusers.FluxPipeline, "flux-kontext": diffusers.FluxKontextPipeline,
+               "flux-fill": diffusers.FluxFillPipeline}[kind]
+        pipe = cls(
+            transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+            vae=_tiny_vae((4, 8), latent_channels=1, shift_factor=0.0609, scaling_factor=1.5035,
+                          use_quant_conv=False, use_post_quant_conv=False),
+            text_encoder=CLIPTextModel(clip), tokenizer=tok, text_encoder_2=t5, tokenizer_2=t5_tok,
         )
     else:
         raise ValueError(f"unknown tiny pipeline kind {kind!r}; kinds: {', '.join(TINY_KINDS)}")

@@ -379,8 +379,10 @@ class APOTrainer:
             micro_stats = []
             for micro in range(accumulation):
                 batch = next(batches)
-                # Only LoRA dropout draws from the global RNG; seed it per micro-step for exact resume.
-                torch.manual_seed(seed_for(cfg.seed, "dropout", self.global_step, micro, acc.process_index))
+                # Only LoRA dropout draws from the global RNG: seed it by the global micro-batch index (as
+                # the sampler numbers batches) so resume and N-process runs reproduce it.
+                g = (self.global_step * accumulation + micro) * acc.num_processes + acc.process_index
+                torch.manual_seed(seed_for(cfg.seed, "dropout", g))
                 last = micro == accumulation - 1
                 with nullcontext() if last else acc.no_sync(self.model):
                     with acc.autocast():

@@ -18,12 +18,11 @@ Public API (the checker and the renderer import it): `SUPPORTED_CLASSES`, `COLOR
 from __future__ import annotations
 
 import colorsys
-import functools
+import hashlib
 import io
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,6 +248,122 @@ CLASS_ART: dict[str, ClassArt] = {
     "lion": _g(0x1F981),
     "monkey": _g(0x1F412),
     "sign": _DRAWN,
+    # --- further nouns of the shared vocabulary that have an emoji ---
+    "ambulance": _g(0x1F691),
+    "anchor": _g(0x2693),
+    "ant": _g(0x1F41C),
+    "avocado": _g(0x1F951),
+    "axe": _g(0x1FA93),
+    "bagel": _g(0x1F96F),
+    "basket": _g(0x1F9FA),
+    "basketball": _g(0x1F3C0),
+    "bathtub": _g(0x1F6C1),
+    "battery": _g(0x1F50B),
+    "beer": _g(0x1F37A),
+    "bell": _g(0x1F514),
+    "bone": _g(0x1F9B4),
+    "boot": _g(0x1F462),
+    "bouquet": _g(0x1F490),
+    "bucket": _g(0x1FAA3),
+    "camel": _g(0x1F42B),
+    "camera": _g(0x1F4F7),
+    "candy": _g(0x1F36C),
+    "castle": _g(0x1F3F0),
+    "cheese": _g(0x1F9C0),
+    "cherry": _g(0x1F352),
+    "chocolate": _g(0x1F36B),
+    "chopsticks": _g(0x1F962),
+    "church": _g(0x26EA),
+    "coconut": _g(0x1F965),
+    "coin": _g(0x1FA99),
+    "corn": _g(0x1F33D),
+    "crab": _g(0x1F980),
+    "crayon": _g(0x1F58D),
+    "cucumber": _g(0x1F952),
+    "cupcake": _g(0x1F9C1),
+    "deer": _g(0x1F98C),
+    "dinosaur": _g(0x1F995),
+    "dolphin": _g(0x1F42C),
+    "dove": _g(0x1F54A),
+    "dragon": _g(0x1F409),
+    "drum": _g(0x1F941),
+    "eggplant": _g(0x1F346),
+    "envelope": _g(0x2709),
+    "feather": _g(0x1FAB6),
+    "flag": _g(0x1F6A9),
+    "fox": _g(0x1F98A),
+    "garlic": _g(0x1F9C4),
+    "gem": _g(0x1F48E),
+    "gift": _g(0x1F381),
+    "globe": _g(0x1F30D),
+    "goat": _g(0x1F410),
+    "grapes": _g(0x1F347),
+    "hamburger": _g(0x1F354),
+    "hammer": _g(0x1F528),
+    "headphones": _g(0x1F3A7),
+    "helicopter": _g(0x1F681),
+    "ice cream": _g(0x1F368),
+    "jeans": _g(0x1F456),
+    "kangaroo": _g(0x1F998),
+    "kiwi": _g(0x1F95D),
+    "koala": _g(0x1F428),
+    "ladder": _g(0x1FA9C),
+    "leaf": _g(0x1F343),
+    "lightbulb": _g(0x1F4A1),
+    "lipstick": _g(0x1F484),
+    "lobster": _g(0x1F99E),
+    "lollipop": _g(0x1F36D),
+    "magnifying glass": _g(0x1F50D),
+    "mailbox": _g(0x1F4EB),
+    "mango": _g(0x1F96D),
+    "map": _g(0x1F5FA),
+    "microphone": _g(0x1F3A4),
+    "octopus": _g(0x1F419),
+    "onion": _g(0x1F9C5),
+    "panda": _g(0x1F43C),
+    "peach": _g(0x1F351),
+    "pear": _g(0x1F350),
+    "piano": _g(0x1F3B9),
+    "pineapple": _g(0x1F34D),
+    "pumpkin": _g(0x1F383),
+    "radio": _g(0x1F4FB),
+    "ring": _g(0x1F48D),
+    "robot": _g(0x1F916),
+    "rose": _g(0x1F339),
+    "saxophone": _g(0x1F3B7),
+    "scarf": _g(0x1F9E3),
+    "shark": _g(0x1F988),
+    "shell": _g(0x1F41A),
+    "shield": _g(0x1F6E1),
+    "ship": _g(0x1F6A2),
+    "shrimp": _g(0x1F990),
+    "snake": _g(0x1F40D),
+    "snowman": _g(0x26C4),
+    "sock": _g(0x1F9E6),
+    "spider": _g(0x1F577),
+    "sunflower": _g(0x1F33B),
+    "sunglasses": _g(0x1F576),
+    "swan": _g(0x1F9A2),
+    "sword": _g(0x1F5E1),
+    "taxi": _g(0x1F695),
+    "teapot": _g(0x1FAD6),
+    "telescope": _g(0x1F52D),
+    "tent": _g(0x26FA),
+    "tiger": _g(0x1F405),
+    "tomato": _g(0x1F345),
+    "tractor": _g(0x1F69C),
+    "trophy": _g(0x1F3C6),
+    "trumpet": _g(0x1F3BA),
+    "tulip": _g(0x1F337),
+    "unicorn": _g(0x1F984),
+    "violin": _g(0x1F3BB),
+    "watermelon": _g(0x1F349),
+    "whale": _g(0x1F40B),
+    "wheelchair": _g(0x1F9BD),
+    "wolf": _g(0x1F43A),
+    "wrench": _g(0x1F527),
+    "van": _g(0x1F690),
+    "palm tree": _g(0x1F334),
 }
 
 SUPPORTED_CLASSES: tuple[str, ...] = tuple(CLASS_ART)
@@ -275,8 +390,8 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return yy.astype(np.float32), xx.astype(np.float32)
 
 
-def _texture_delta(texture: str, h: int, w: int) -> tuple[np.ndarray, float]:
-    """Per-pixel lightness change in [-1, 1] and an opacity, pattern scaled to the sprite size.
+def _texture_delta(texture: str, h: int, w: int) -> np.ndarray:
+    """Per-pixel lightness change in [-1, 1] (glass also turns translucent), scaled to the sprite size.
 
     Patterns use fixed seeds so the same (texture, size) always looks the same: the checker can learn them.
     """
@@ -284,47 +399,47 @@ def _texture_delta(texture: str, h: int, w: int) -> tuple[np.ndarray, float]:
     s = max(h, w) / 64.0  # pattern period grows with the sprite
     rng = np.random.default_rng(abs(hash_text(texture)) % 2**32)
     if texture == "striped":
-        return np.where(((xx + yy) / (6 * s)) % 2 < 1, 0.55, -0.35), 1.0
+        return np.where(((xx + yy) / (6 * s)) % 2 < 1, 0.55, -0.35)
     if texture == "dotted":
         cx, cy = (xx % (10 * s)) - 5 * s, (yy % (10 * s)) - 5 * s
-        return np.where(cx**2 + cy**2 < (2.4 * s) ** 2, 0.75, 0.0), 1.0
+        return np.where(cx**2 + cy**2 < (2.4 * s) ** 2, 0.75, 0.0)
     if texture == "checkered":
-        return np.where(((xx // (8 * s)) + (yy // (8 * s))) % 2 == 0, 0.5, -0.4), 1.0
+        return np.where(((xx // (8 * s)) + (yy // (8 * s))) % 2 == 0, 0.5, -0.4)
     if texture == "wooden":
         grain = np.sin((yy / (3.0 * s)) + 2.5 * np.sin(xx / (11.0 * s)))
-        return 0.35 * grain - 0.05, 1.0
+        return 0.35 * grain - 0.05
     if texture == "metallic":
         band = np.cos((xx / max(w, 1)) * 3 * np.pi) * 0.45 + (1 - yy / max(h, 1)) * 0.25
-        return band, 1.0
+        return band
     if texture == "glass":
         hi = np.exp(-(((xx - yy * 0.6) - w * 0.25) ** 2) / (2 * (4 * s) ** 2)) * 0.9
-        return hi + 0.35, 1.0
+        return hi + 0.35
     if texture in ("fluffy", "furry", "soft", "velvet"):
         n = rng.random((h, w)).astype(np.float32)
         n = np.asarray(Image.fromarray((n * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6 * s)))
         amp = {"fluffy": 0.9, "furry": 1.2, "soft": 0.5, "velvet": 0.6}[texture]
-        return (n / 255.0 - 0.5) * amp + (0.2 if texture == "fluffy" else 0.0), 1.0
+        return (n / 255.0 - 0.5) * amp + (0.2 if texture == "fluffy" else 0.0)
     if texture in ("stone", "rough"):
         n = rng.random((max(h // 3, 1), max(w // 3, 1))).astype(np.float32)
         n = np.asarray(Image.fromarray((n * 255).astype(np.uint8)).resize((w, h), Image.NEAREST)) / 255.0
-        return (n - 0.5) * (0.8 if texture == "stone" else 1.0), 1.0
+        return (n - 0.5) * (0.8 if texture == "stone" else 1.0)
     if texture == "marble":
         vein = np.abs(np.sin((xx + 2 * yy) / (9 * s) + 3 * np.sin(yy / (13 * s))))
-        return np.where(vein < 0.12, -0.7, 0.1), 1.0
+        return np.where(vein < 0.12, -0.7, 0.1)
     if texture == "fabric":
-        return np.where((xx // (2 * s)) % 2 == (yy // (2 * s)) % 2, 0.25, -0.25), 1.0
+        return np.where((xx // (2 * s)) % 2 == (yy // (2 * s)) % 2, 0.25, -0.25)
     if texture == "leather":
         n = rng.random((h, w)).astype(np.float32)
-        return np.where(n < 0.08, -0.5, -0.05), 1.0
+        return np.where(n < 0.08, -0.5, -0.05)
     if texture in ("plastic", "ceramic"):
         hi = np.exp(-(((xx - w * 0.3) ** 2 + (yy - h * 0.3) ** 2) / (2 * (7 * s) ** 2)))
-        return hi * 0.8 + (0.1 if texture == "ceramic" else 0.0), 1.0
+        return hi * 0.8 + (0.1 if texture == "ceramic" else 0.0)
     if texture == "rubber":
-        return np.full((h, w), -0.25, np.float32), 1.0
+        return np.full((h, w), -0.25, np.float32)
     if texture == "paper":
-        return np.where((yy % (6 * s)) < 0.8 * s, -0.45, 0.15), 1.0
+        return np.where((yy % (6 * s)) < 0.8 * s, -0.45, 0.15)
     if texture == "smooth":
-        return (yy / max(h, 1) - 0.5) * -0.3, 1.0
+        return (yy / max(h, 1) - 0.5) * -0.3
     raise KeyError(f"unknown texture {texture!r}; expected one of {list(TEXTURE_NAMES)}")
 
 
@@ -332,7 +447,7 @@ def apply_texture(rgba: Image.Image, body: np.ndarray, texture: str) -> Image.Im
     """Overlay `texture` on the body pixels of a sprite (lightness modulation; glass becomes translucent)."""
     arr = np.asarray(rgba).astype(np.float32).copy()
     h, w = body.shape
-    delta, _ = _texture_delta(texture, h, w)
+    delta = _texture_delta(texture, h, w)
     delta = np.clip(delta, -1, 1)[..., None]
     rgb = arr[..., :3]
     lighter = rgb + (255 - rgb) * delta
@@ -347,8 +462,6 @@ def apply_texture(rgba: Image.Image, body: np.ndarray, texture: str) -> Image.Im
 
 def hash_text(text: str) -> int:
     """A stable 63-bit hash (Python's hash() is salted per process)."""
-    import hashlib
-
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
@@ -379,9 +492,6 @@ _LIGHT = (208, 207, 206, 255)
 _DARK = (63, 63, 63, 255)
 _WHITE = (255, 255, 255, 255)
 _BLUE = (146, 211, 245, 255)
-
-Painter = Callable[[ImageDraw.ImageDraw, Callable[[float, float], tuple[float, float]], float, tuple, tuple], None]
-
 
 def _draw_vector(name: str, body: tuple[int, int, int], scale: int) -> Image.Image:
     """Draw a vector class on a 72-unit grid at `scale` px per unit (callers downsample for anti-aliasing)."""
@@ -796,15 +906,9 @@ _ARTWORK_LOCK = threading.Lock()
 
 
 def get_artwork() -> Artwork:
-    """The process-wide artwork (building it subsets the font once, ~0.5 s)."""
+    """The process-wide artwork (building it subsets the font once, about 1-2 s)."""
     global _ARTWORK
     with _ARTWORK_LOCK:
         if _ARTWORK is None:
             _ARTWORK = Artwork()
         return _ARTWORK
-
-
-@functools.cache
-def class_index() -> dict[str, int]:
-    """Stable small integer per class (for compact encodings)."""
-    return {c: i for i, c in enumerate(SUPPORTED_CLASSES)}

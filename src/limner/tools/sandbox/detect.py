@@ -67,7 +67,8 @@ class DetectorConfig:
     accept_min: float = float(os.environ.get("ACC", "0.55"))  # refined NCC a detection needs
     overlap_max: float = 0.75  # max share of the smaller box covered by an accepted detection
     coverage_min: float = 0.8  # share of a detection's silhouette that must be foreground
-    own_evidence_min: float = 0.4  # share of its silhouette not explained by better detections
+    own_evidence_min: float = 0.3  # share of its silhouette not explained by better detections
+    occluded_min: float = 0.4  # plain NCC below accept_min that may still pass once occluders are masked
     pad_frac: float = 0.08  # background margin around templates (penalises spill outside the silhouette)
 
 
@@ -111,6 +112,29 @@ def _ncc(img: np.ndarray, t: np.ndarray, cache: dict[tuple[int, int, int], np.nd
         cache[key] = var
     r[var < 0.2 * float(t.var())] = 0.0
     return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _class_variants(cls: str, variants: list[str | None]) -> list[str | None]:
+    """Template variants to try for a class: signs also as they look with a text plate on them."""
+    return [*variants, "text"] if cls == "sign" else variants
+
+
+def _sign_with_plate(artwork: object, cls: str, size: int) -> np.ndarray:
+    """A sign carrying a generic text plate, placed as the renderer places sign texts.
+
+    The world writes a sign's text on a white plate over the sign (render.layout_scene: centre at 37 %
+    of the height, 86 % of the width); the plate hides most of the plain sign's structure.
+    """
+    from PIL import Image
+
+    from limner.tools.sandbox.render import draw_text_plate
+
+    sprite = artwork.render(cls, size).convert("RGBA")  # type: ignore[attr-defined]
+    w, h = sprite.size
+    canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    canvas.alpha_composite(sprite)
+    draw_text_plate(canvas, "TEXT", w / 2, h * 0.37, int(w * 0.86))
+    return np.asarray(canvas)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -218,7 +242,7 @@ class Detector:
         key = (cls, size, level, variant)
         t = self._templates.get(key)
         if t is None:
-            rgba = np.asarray(self.artwork.render(cls, size, color=variant).convert("RGBA"))
+            rgba = self._sprite(cls, size, variant)
             feat = _glyph_features(rgba)
             pad = max(1, round(self.config.pad_frac * size))
             feat = np.pad(feat, pad)
@@ -226,6 +250,12 @@ class Detector:
             with self._lock:
                 self._templates[key] = t
         return t
+
+    def _sprite(self, cls: str, size: int, variant: str | None) -> np.ndarray:
+        """RGBA array of the artwork as the world may draw it: own colours, near-black, or a sign with text."""
+        if variant == "text":
+            return _sign_with_plate(self.artwork, cls, size)
+        return np.asarray(self.artwork.render(cls, size, color=variant).convert("RGBA"))
 
     def sizes(self, w: int, h: int) -> list[int]:
         c = self.config
@@ -260,8 +290,10 @@ class Detector:
         refined = [self._refine(levels[2], p) for p in proposals]
         ink = cv2.dilate((darkness(rgb) > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
-        chosen = self._select(refined, bg.foreground)
-        dets = [self._to_detection(c, rgb, bg, with_color) for c in chosen]
+        chosen = self._select(refined, bg.foreground, levels[2])
+        dets = [self._to_detection(c, rgb, bg) for c in chosen]
+        if with_color:
+            self._read_colours(dets, chosen, rgb, bg)
         return dets
 
     def _propose(
@@ -270,7 +302,8 @@ class Detector:
         c = self.config
         cands: list[_Candidate] = []
         var_maps: dict[tuple[int, int, int], np.ndarray] = {}
-        for cls, variant, size in ((a, v, s) for a in classes for v in variants for s in self.sizes(w, h)):
+        combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in self.sizes(w, h))
+        for cls, variant, size in combos:
             if True:
                 level = 4 if size / 4 >= c.coarse_min_px else 2
                 t = self.template(cls, size, level, variant)
@@ -299,25 +332,46 @@ class Detector:
         return kept
 
     def _refine(self, img2: np.ndarray, p: _Candidate) -> _Candidate:
-        best = p
-        best_score = -1.0
-        for f in (1 / 1.035, 1.0, 1.035):
-            size = max(4, int(round(p.size * f)))
-            t = self.template(p.cls, size, 2, p.variant)
-            th, tw = t.shape
-            cx, cy = (p.x + p.w / 2) / 2, (p.y + p.h / 2) / 2
-            x0, y0 = int(round(cx - tw / 2)) - 3, int(round(cy - th / 2)) - 3
-            x0c, y0c = max(0, x0), max(0, y0)
-            x1c, y1c = min(img2.shape[1], x0 + tw + 6), min(img2.shape[0], y0 + th + 6)
-            win = img2[y0c:y1c, x0c:x1c]
-            if win.shape[0] < th or win.shape[1] < tw:
-                continue
-            r = _ncc(win, t, {})
-            _, s, _, (mx, my) = cv2.minMaxLoc(r)
-            if s > best_score:
-                best_score = float(s)
-                best = _Candidate(p.cls, size, (x0c + mx) * 2, (y0c + my) * 2, tw * 2, th * 2, float(s), p.variant)
+        """Best (scale, position) near a proposal at 1/2 resolution: hill-climb over 3.5 % scale steps.
+
+        The coarse level is blurred, so its best scale can be off by a step or two (an oven proposed at
+        66 px is really 73 px); climbing from the proposal finds it without trying every scale.
+        """
+        tried: dict[int, _Candidate] = {}
+
+        def at(size: int) -> _Candidate | None:
+            if size not in tried:
+                tried[size] = self._match_at(img2, p, size)
+            return tried[size]
+
+        step = 1.035
+        best = at(p.size) or p
+        for direction in (step, 1 / step):
+            size = p.size
+            for _ in range(4):
+                nxt = max(4, int(round(size * direction)))
+                if nxt == size:
+                    break
+                cand = at(nxt)
+                if cand is None or cand.score <= best.score:
+                    break
+                best, size = cand, nxt
         return best
+
+    def _match_at(self, img2: np.ndarray, p: _Candidate, size: int) -> _Candidate | None:
+        """Best position (±3 px at 1/2 resolution) of the `size` template around the proposal's centre."""
+        t = self.template(p.cls, size, 2, p.variant)
+        th, tw = t.shape
+        cx, cy = (p.x + p.w / 2) / 2, (p.y + p.h / 2) / 2
+        x0, y0 = int(round(cx - tw / 2)) - 3, int(round(cy - th / 2)) - 3
+        x0c, y0c = max(0, x0), max(0, y0)
+        x1c, y1c = min(img2.shape[1], x0 + tw + 6), min(img2.shape[0], y0 + th + 6)
+        win = img2[y0c:y1c, x0c:x1c]
+        if win.shape[0] < th or win.shape[1] < tw:
+            return None
+        r = _ncc(win, t, {})
+        _, s, _, (mx, my) = cv2.minMaxLoc(r)
+        return _Candidate(p.cls, size, (x0c + mx) * 2, (y0c + my) * 2, tw * 2, th * 2, float(s), p.variant)
 
     def _placed_silhouette(self, k: _Candidate, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[slice, slice], int]:
         """(clipped silhouette, the image slices it covers, full silhouette area) of a candidate."""
@@ -360,7 +414,7 @@ class Detector:
         key = (cls, size, -1, variant)
         t = self._templates.get(key)
         if t is None:
-            rgba = np.asarray(self.artwork.render(cls, size, color=variant).convert("RGBA"))
+            rgba = self._sprite(cls, size, variant)
             t = ((darkness(rgba[..., :3]) > 0.5) & (rgba[..., 3] > 128)).astype(np.float32)
             with self._lock:
                 self._templates[key] = t
@@ -375,15 +429,17 @@ class Detector:
         cov = self._coverage(k, fg)
         return cov if cov >= self.config.coverage_min else max(cov, self._ink_recall(k, ink))
 
-    def _select(self, cands: list[_Candidate], fg: np.ndarray) -> list[_Candidate]:
+    def _select(self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray) -> list[_Candidate]:
         """Greedy choice by score × area^0.2; each new detection must bring its own evidence.
 
         Own evidence = the share of its silhouette on foreground not already explained by the silhouettes
         of better detections. An occluded object keeps its visible part; a template that merely fits a
         part of an already-explained object (an umbrella's canopy on the foot of a vase) does not.
+        A candidate whose plain score is too low but which is partly covered by accepted detections is
+        re-scored with the covered part masked out: a clock half hidden behind an orange.
         """
         c = self.config
-        ok = [k for k in cands if k.score >= c.accept_min]
+        ok = [k for k in cands if k.score >= c.occluded_min]
         ok.sort(key=lambda k: -(k.score * (k.w * k.h) ** AREA_EXP))
         explained = np.zeros(fg.shape, dtype=bool)
         chosen: list[_Candidate] = []
@@ -397,20 +453,61 @@ class Detector:
             own = (sil & fg[where] & ~explained[where]).sum() / area
             if own < c.own_evidence_min:
                 continue
+            if k.score < c.accept_min:
+                hidden = (sil & explained[where]).sum() / area
+                if hidden < 0.15 or self._masked_score(k, feat2, explained) < c.accept_min + 0.05:
+                    continue
             chosen.append(k)
             # Holes inside the artwork (a handbag's handle arch) are enclosed, so segmentation calls them
             # foreground; they are explained by the object around them.
-            explained[where] |= _fill_holes(sil)
+            k_px = max(3, (k.size // 16) | 1)
+            closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
+            explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _masked_score(self, k: _Candidate, feat2: np.ndarray, explained: np.ndarray) -> float:
+        """NCC of the candidate at its place (1/2 resolution), ignoring pixels explained by others."""
+        t = self.template(k.cls, k.size, 2, k.variant)
+        th, tw = t.shape
+        x0, y0 = int(round(k.x / 2)), int(round(k.y / 2))
+        if x0 < 0 or y0 < 0 or y0 + th > feat2.shape[0] or x0 + tw > feat2.shape[1]:
+            return 0.0
+        win = feat2[y0 : y0 + th, x0 : x0 + tw]
+        ex = _downscale(explained.astype(np.float32), 2)[y0 : y0 + th, x0 : x0 + tw]
+        m = ex < 0.5
+        if m.sum() < 20:
+            return 0.0
+        a, b = t[m] - t[m].mean(), win[m] - win[m].mean()
+        den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return float((a * b).sum() / den) if den > 1e-9 else 0.0
 
     def _inner_rect(self, k: _Candidate) -> tuple[float, float, float, float]:
         """The candidate's glyph box without the template margin (the margin is `pad_frac` × size)."""
         pad = max(1, round(self.config.pad_frac * k.size))
         return (k.x + pad, k.y + pad, k.x + k.w - pad, k.y + k.h - pad)
 
-    def _to_detection(self, k: _Candidate, rgb: np.ndarray, bg: Background, with_color: bool) -> Detection:
+    def _read_colours(self, dets: list[Detection], chosen: list[_Candidate], rgb: np.ndarray, bg: Background) -> None:
+        """Colour of each detection from its body pixels that no other detection's silhouette covers."""
         from limner.tools.sandbox.colour_reader import body_pixels, read_colour
 
+        sils = []
+        for k in chosen:
+            sil, where, _ = self._placed_silhouette(k, rgb.shape[:2])
+            full = np.zeros(rgb.shape[:2], dtype=bool)
+            full[where] = sil
+            sils.append(full)
+        for i, d in enumerate(dets):
+            assert d.mask is not None
+            others = np.zeros(rgb.shape[:2], dtype=bool)
+            for j, m in enumerate(sils):
+                if j != i:
+                    others |= m
+            body = d.mask & bg.foreground
+            free = body & ~others
+            # an object hidden almost entirely keeps its shared pixels rather than read nothing
+            d.color = read_colour(self.artwork, d.cls, body_pixels(rgb, free if free.sum() >= 30 else body))
+
+    def _to_detection(self, k: _Candidate, rgb: np.ndarray, bg: Background) -> Detection:
         h, w = rgb.shape[:2]
         x0, y0, x1, y1 = self._inner_rect(k)
         box = Box(
@@ -420,8 +517,6 @@ class Detector:
         det = Detection(cls=k.cls, box=box, score=float(max(0.0, min(1.0, k.score))), size=k.size)
         body = self.body_mask_at(det, rgb.shape[:2], x0, y0)
         det.mask = body
-        if with_color:
-            det.color = read_colour(self.artwork, k.cls, body_pixels(rgb, body & bg.foreground))
         return det
 
     def body_mask_at(self, det: Detection, shape: tuple[int, int], x0: float, y0: float) -> np.ndarray:

@@ -235,6 +235,8 @@ class _Seen:
     box: Box
     color: str | None
     size: int
+    texture: str | None = None
+    origin: _Seen | None = None  # the perceived object this one redraws (recolour, move, restore)
 
     @property
     def center(self) -> tuple[float, float]:
@@ -244,7 +246,7 @@ class _Seen:
 class _Canvas:
     """The image being edited, what the editor believes is in it, and the pixels it changed."""
 
-    def __init__(self, image: Image.Image, classes: list[str] | None) -> None:
+    def __init__(self, image: Image.Image, classes: list[str] | None, region: np.ndarray | None = None) -> None:
         from limner.tools.sandbox.detect import detect_objects
         from limner.tools.sandbox.segment import estimate_background
 
@@ -257,6 +259,7 @@ class _Canvas:
         self.seen = [_Seen(cls=d.cls, box=d.box, color=d.color, size=d.size or max(
             d.box.x1 - d.box.x0, d.box.y1 - d.box.y0)) for d in dets]
         self.initial = list(self.seen)  # what the editor saw before changing anything
+        self.region = _region_box(region) if region is not None else None  # an inpainter's mask: place inside
         self.touched: list[Box] = []     # boxes the edit itself erased or drew
         self.side_effects: list[tuple[str, Box, tuple[int, int], str | None]] = []  # kind, box, shift, colour
         # integral image of the foreground: new objects avoid everything drawn, even unnamed classes
@@ -294,7 +297,8 @@ class _Canvas:
         self.seen = [o for o in self.seen if o is not s]
         self.touched.append(s.box)
 
-    def draw(self, cls: str, size: int, cx: float, cy: float, color: str | None, texture: str | None) -> _Seen:
+    def draw(self, cls: str, size: int, cx: float, cy: float, color: str | None, texture: str | None,
+             origin: _Seen | None = None) -> _Seen:
         sprite = self.art.render(cls, max(8, size), color, texture)
         w, h = sprite.size
         cx = min(max(cx, w / 2), self.width - w / 2)
@@ -304,7 +308,8 @@ class _Canvas:
         canvas.alpha_composite(sprite, dest=(max(0, x0), max(0, y0)), source=(max(0, -x0), max(0, -y0)))
         self.image = canvas.convert("RGB")
         box = Box(x0=max(0, x0), y0=max(0, y0), x1=min(self.width, x0 + w), y1=min(self.height, y0 + h))
-        new = _Seen(cls=cls, box=box, color=color or self.art.default_color(cls), size=max(8, size))
+        new = _Seen(cls=cls, box=box, color=color or self.art.default_color(cls), size=max(8, size),
+                    texture=texture, origin=origin)
         self.seen.append(new)
         self.touched.append(box)
         return new
@@ -333,8 +338,16 @@ class _Canvas:
         W, H = self.width, self.height
         half = s / 2
         free_x, free_y = rng.uniform(half, max(half + 1, W - half)), rng.uniform(half, max(half + 1, H - half))
+        if self.region is not None:
+            r = self.region
+            free_x = rng.uniform(r.x0, max(r.x0 + 1, r.x1))
+            free_y = rng.uniform(r.y0, max(r.y0 + 1, r.y1))
         if anchor is None or relation is None:
-            return free_x, free_y
+            cx, cy = free_x, free_y
+            if self.region is not None:
+                cx = min(max(cx, self.region.x0 + half), max(self.region.x0 + half, self.region.x1 - half))
+                cy = min(max(cy, self.region.y0 + half), max(self.region.y0 + half, self.region.y1 - half))
+            return float(min(max(cx, half), W - half)), float(min(max(cy, half), H - half))
         ax, ay = anchor.center
         aw, ah = anchor.box.x1 - anchor.box.x0, anchor.box.y1 - anchor.box.y0
         if relation == "left of":
@@ -355,6 +368,10 @@ class _Canvas:
             cy = ay + (0.2 if relation == "in front of" else -0.2) * ah
         else:
             cx, cy = free_x, free_y
+        if self.region is not None:  # new things go where the inpainting mask allows them
+            r = self.region
+            cx = min(max(cx, r.x0 + half), max(r.x0 + half, r.x1 - half))
+            cy = min(max(cy, r.y0 + half), max(r.y0 + half, r.y1 - half))
         return float(min(max(cx, half), W - half)), float(min(max(cy, half), H - half))
 
     def _overlap(self, box: tuple[float, float, float, float], s: int, relation: str | None,
@@ -408,7 +425,11 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
     if done == "none":
         return image, _Outcome("none", [f"{op.kind} not carried out"]), None
     if op.kind == "style":
-        return apply_style(image, op.style), _Outcome(done if done == "full" else "none", notes), None
+        styled = apply_style(image, op.style)
+        if done == "partial":  # the look only half applied
+            styled = Image.blend(image.convert("RGB"), styled.convert("RGB"), 0.5)
+            notes.append("style half applied")
+        return styled, _Outcome(done, notes), None
     if op.kind == "background":
         return _new_background(image, op, done, notes), _Outcome(done, notes), None
     if op.kind == "retext":
@@ -422,7 +443,7 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
     undrawable = [c for c in classes if c not in CLASS_ART]
     if undrawable:
         raise ToolError(f"the sandbox world cannot draw or find {undrawable}")
-    cv = _Canvas(image, classes)
+    cv = _Canvas(image, classes, region)
     if op.kind == "restore":
         _restore(cv, region, notes)
     elif op.kind in ("recolor", "retexture"):
@@ -439,7 +460,7 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
                 notes.append(f"painted {color} instead of {op.color}")
             texture = op.texture if op.kind == "retexture" else None
             cv.erase(t)
-            cv.draw(t.cls, t.size, *t.center, color=color, texture=texture)
+            cv.draw(t.cls, t.size, *t.center, color=color, texture=texture, origin=t)
     elif op.kind in ("add", "recount"):
         existing = cv.of(op.cls or "")
         if op.kind == "recount":
@@ -460,12 +481,12 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
         for _ in range(n):
             rel = op.relation if done == "full" else None
             cx, cy, s = cv.free_spot(size, rng, rel, anchor)
-            drawn = cv.draw(op.cls or "", s, cx, cy, color=color, texture=op.texture)
-            if rel in ("behind",) and anchor is not None:  # redraw the anchor on top: it is in front
+            cv.draw(op.cls or "", s, cx, cy, color=color, texture=op.texture)
+            if rel == "behind" and anchor is not None:  # redraw the anchor on top: it is in front
                 cv.erase(anchor)
                 anchor = cv.draw(anchor.cls, anchor.size, *anchor.center,
-                                 color=anchor.color if anchor.color in COLOR_RGB else None, texture=None)
-            del drawn
+                                 color=anchor.color if anchor.color in COLOR_RGB else None, texture=None,
+                                 origin=anchor.origin or anchor)
     elif op.kind == "remove":
         targets = cv.of(op.cls or "")
         if not targets:
@@ -491,7 +512,7 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
         new_cls = op.new_cls if done == "full" else op.cls
         if done != "full":
             notes.append("redrew the old object instead of the new one")
-        cv.draw(new_cls or t.cls, t.size, *t.center, color=op.color, texture=op.texture)
+        cv.draw(new_cls or t.cls, t.size, *t.center, color=op.color, texture=op.texture, origin=t)
     elif op.kind == "move":
         targets = cv.of(op.cls or "")
         anchors = cv.of(op.anchor or "")
@@ -502,7 +523,7 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
         cv.erase(t)
         rel = op.relation if done == "full" else None
         cx, cy, s = cv.free_spot(t.size, rng, rel, anchor)
-        cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None)
+        cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t)
     return _finish(cv, profile, rng, notes, done)
 
 
@@ -593,7 +614,8 @@ def _restore(cv: _Canvas, region: np.ndarray | None, notes: list[str]) -> None:
     touching = [s for s in cv.seen if region[s.box.y0 : s.box.y1, s.box.x0 : s.box.x1].any()]
     cv.image = _inpaint_classic(cv.image, region)  # the rest of the area: from its surroundings
     for s in sorted(touching, key=lambda s: s.box.area, reverse=True):
-        cv.draw(s.cls, s.size, *s.center, color=s.color if s.color in COLOR_RGB else None, texture=None)
+        cv.draw(s.cls, s.size, *s.center, color=s.color if s.color in COLOR_RGB else None, texture=None,
+                origin=s)
     notes.append(f"restored {int(region.sum())} px; redrew {len(touching)} objects")
 
 
@@ -679,9 +701,13 @@ def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Ima
                 keep.append(o)
         z = max((o.z for o in keep), default=-1) + 1
         for s in added:
-            prev = next((o for o in truth.objects if _iou(o.box, s.box) > 0.3 and o.cls == s.cls), None)
+            root = s
+            while root.origin is not None:
+                root = root.origin
+            prev = next((o for o in truth.objects if _iou(o.box, root.box) > 0.3 and o.cls == root.cls), None)
             keep.append(WorldObject(element_id=prev.element_id if prev else None, cls=s.cls,
-                                    color=s.color or "gray", texture=None, box=s.box, z=z, scale=1.0))
+                                    color=s.color or "gray", texture=s.texture, box=s.box, z=z,
+                                    scale=prev.scale if prev else 1.0))
             z += 1
         for kind, box, (dx, dy), color in cv.side_effects:
             for o in keep:

@@ -252,7 +252,12 @@ def layout_scene(scene: Scene, rng: np.random.Generator, width: int, height: int
         return worst
 
     # 2. Free elements first (anchors before the objects attached to them), then attached ones.
-    order = [e for e in elements if e.id not in attach] + [e for e in elements if e.id in attach]
+    order = [e for e in elements if e.id not in attach]
+    pending = [e for e in elements if e.id in attach]
+    while pending:  # an attached element comes after its anchor, even along chains (a on b on c)
+        ready = [e for e in pending if attach[e.id][1] in {o.id for o in order}] or pending[:1]
+        order += ready
+        pending = [e for e in pending if e not in ready]
     z = 0
     for e in order:
         scale = SIZE_SCALE.get(e.size or "", 1.0)
@@ -579,13 +584,12 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
         area[i] = max(1, int(sil.sum()))
         boxes[i] = Box(x0=cx0, y0=cy0, x1=cx1, y1=cy1)
         drawn_color[i] = obj.color or _texture_color(obj.texture) or art.default_color(obj.cls)
-    visible = np.bincount(label[label >= 0].ravel(), minlength=len(layout.objects))
     texts: list[WorldText] = []
     for t in layout.texts:
         ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
         texts.append(WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate))
         label[plate.y0 : plate.y1, plate.x0 : plate.x1] = -2
-    # Visibility after text plates cover objects.
+    # visible share of each silhouette, after later objects and text plates covered parts of it
     visible = np.bincount(label[label >= 0].ravel(), minlength=len(layout.objects))
     image = apply_style(canvas.convert("RGB"), layout.style)
     objects = [

