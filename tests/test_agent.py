@@ -217,7 +217,7 @@ def test_planner_drops_what_cannot_run() -> None:
     from limner.types import Subtask, ToolSpec
 
     class Sloppy(RuleBrain):
-        def plan(self, scene, tools, verdict=None, action="regenerate", round=0) -> Plan:  # noqa: ANN001
+        def plan(self, scene, tools, verdict=None, action="regenerate", round=0) -> Plan:
             return Plan(subtasks=[
                 Subtask(id="a", kind="inpaint", instruction="make the cat red", element_ids=["e0", "e7"],
                         weights={"attribute": 1.0, "color": 1.0}),
@@ -235,7 +235,7 @@ def test_planner_drops_what_cannot_run() -> None:
 
 def test_failed_edit_returns_the_input_marked_as_not_passed(tmp_path) -> None:
     class BrokenEditor(FakeEditor):
-        def _run(self, call, image, mask):  # noqa: ANN001
+        def _run(self, call, image, mask):
             raise ToolError("editor down")
 
     agent = _agent([FakePainter("p")], [BrokenEditor("e")], rounds=1)
@@ -247,7 +247,7 @@ def test_failed_edit_returns_the_input_marked_as_not_passed(tmp_path) -> None:
 
 def test_sandbox_truth_rides_to_editors_but_stays_out_of_the_trajectory() -> None:
     class TruthEditor(FakeEditor):
-        def _run(self, call, image, mask):  # noqa: ANN001
+        def _run(self, call, image, mask):
             result = super()._run(call, image, mask)
             self.truth_in = call.params.get("_truth_in")
             result.ground_truth = {"edited_from": self.truth_in}
@@ -263,7 +263,7 @@ def test_sandbox_truth_rides_to_editors_but_stays_out_of_the_trajectory() -> Non
 
 def test_a_store_write_error_stops_the_run() -> None:
     class FullDisk(MemoryStore):
-        def save_image(self, image, stem):  # noqa: ANN001
+        def save_image(self, image, stem):
             raise OSError("no space left on device")
 
     with pytest.raises(OSError, match="no space"):

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from pydantic_ai.messages import ModelMessage, ModelResponse, RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelResponse,
+    RetryPromptPart,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from limner.config import BrainConfig
@@ -122,9 +129,8 @@ def test_llm_failure_falls_back_to_rules_with_reason() -> None:
 
 
 def test_llm_failure_reason_lands_in_the_trajectory() -> None:
-    from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
-
     from limner.agent import Agent, MemoryStore
+    from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
 
     model, _ = _answers("nonsense")
     brain = LLMBrain(model, max_retries=0, vision=False)
@@ -137,9 +143,8 @@ def test_llm_failure_reason_lands_in_the_trajectory() -> None:
 
 
 def test_failed_vlm_judge_is_recorded_and_the_checker_score_stands() -> None:
-    from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
-
     from limner.agent import Agent, MemoryStore
+    from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
 
     model, _ = _answers("nonsense")
     store = MemoryStore()

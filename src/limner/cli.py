@@ -268,28 +268,42 @@ def check(
 
 @tools_app.command("list")
 def tools_list(config: ConfigOpt = None, json_mode: JsonOpt = False) -> None:
-    """Show the configured tools: kind, backend, profiled dimensions, whether they can load, and where."""
-    from limner.tools.registry import RegistryError, resolve_tool_class
+    """Show the configured tools: kind, backend, profiled dimensions, whether they can run here, and where.
+
+    Nothing is loaded: each tool is constructed (cheap) and asked why it could not run."""
+    from limner.tools._device import describe_device
+    from limner.tools.registry import RegistryError, ToolRegistry
 
     try:
         cfg = _load(config)
     except _user_errors() as e:
         raise fail(str(e)) from None
+    registry = ToolRegistry.from_config(cfg)
     rows = []
     for t in cfg.tools:
         row: dict[str, Any] = {"name": t.name, "backend": t.backend, "type": t.type, "enabled": t.enabled}
         try:
-            cls = resolve_tool_class(t.backend, t.type)
-            row.update(kind=cls.kind, dims=t.dims or list(cls.default_dims), loadable=True, simulated=cls.simulated)
-        except RegistryError as e:
-            row.update(kind="?", dims=t.dims or [], loadable=False, simulated=False, reason=str(e))
-        row["device"] = t.options.get("device", cfg.device if t.backend == "diffusers" else "cpu")
+            tool = registry.get(t.name) if t.enabled else None
+        except (RegistryError, ValueError) as e:
+            row.update(kind="?", dims=t.dims or [], loadable=False, simulated=False, reason=str(e), device=None)
+            rows.append(row)
+            continue
+        if tool is None:
+            row.update(kind="-", dims=t.dims or [], loadable=False, simulated=False, reason="disabled", device=None)
+        else:
+            reason = tool.unavailable_reason()
+            device = describe_device(tool.device_spec)
+            row.update(
+                kind=tool.kind, dims=tool.spec.dims, loadable=reason is None, simulated=tool.spec.simulated,
+                device=device.get("device") or device.get("error"),
+                **({"reason": reason} if reason else {}),
+            )
         rows.append(row)
     if json_mode:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
     table = Table(title="configured tools")
-    for col in ("name", "kind", "backend/type", "dims", "loadable", "device"):
+    for col in ("name", "kind", "backend/type", "dims", "runs here", "device"):
         table.add_column(col)
     for r in rows:
         ok = "[green]yes[/]" if r["loadable"] else f"[red]no[/] {r.get('reason', '')}"

@@ -55,7 +55,6 @@ from limner.types import (
     Scene,
     Step,
     Subtask,
-    ToolResult,
     ToolStep,
     Verdict,
 )
@@ -120,6 +119,7 @@ class _Writer:
         self.store = store
         self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue()
         self._error: BaseException | None = None
+        self.waited_s = 0.0  # time the loop spent waiting for writes (part of the orchestration overhead)
         self._thread = threading.Thread(target=self._work, name="limner-run-writer", daemon=True)
         self._thread.start()
 
@@ -128,11 +128,15 @@ class _Writer:
         self._queue.put((fn, args))
 
     def flush(self) -> None:
+        t0 = time.perf_counter()
         self._queue.join()
+        self.waited_s += time.perf_counter() - t0
         self._raise()
 
     def close(self) -> None:
+        t0 = time.perf_counter()
         self._queue.join()
+        self.waited_s += time.perf_counter() - t0
         self._queue.put(None)
         self._thread.join()
         self._raise()
@@ -208,6 +212,7 @@ class Agent:
         self.planner = Planner(self.brain, self.specs)
         self.evaluator = Evaluator(self.checker, lam=config.agent.lam, brain=self.brain)
         self.tool_time_s = 0.0  # time inside tools (painters, editors, checker) during the last run
+        self.store_wait_s = 0.0  # time the last run waited for the run store's writes
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -238,6 +243,7 @@ class Agent:
             yield from self._loop(prompt, store, rounds, input_image, instruction)
         finally:
             self._writer.close()  # everything recorded so far is on disk, however the run ends
+            self.store_wait_s = self._writer.waited_s
 
     def _loop(self, prompt: str, store: Any, rounds: int, input_image: Image.Image | None,
               instruction: str | None) -> Iterator[Step]:
@@ -287,8 +293,7 @@ class Agent:
                                 tokens=p.tokens, error=p.error, duration_s=time.perf_counter() - t0)
             yield self._emit(plan)
             if not plan.subtasks and action == "repair":
-                action = "regenerate"
-                plan = None
+                action = "regenerate"  # nothing an edit can fix: draw again next round
                 continue
 
             # 3. Route and call: each subtask goes to its best-ranked tool; failures fall back.
@@ -302,7 +307,7 @@ class Agent:
                 if result_image is not None:
                     image, path = result_image, result_path
             if path is None or (action == "repair" and best is not None and path == best.path):
-                reflection = yield from self._reflect_failure(rnd, "no tool produced a new image this round")
+                yield from self._reflect_failure(rnd, "no tool produced a new image this round")
                 action = "regenerate"
                 last_improved = False
                 continue
@@ -382,7 +387,7 @@ class Agent:
                 if result.ok:
                     return result.image, result.image_path
         except WorkerError as e:
-            yield from self._reflect_failure(rnd, str(e), record_only=True)
+            yield from self._reflect_failure(rnd, str(e))
         return None, None
 
     def _evaluate(self, path: str, image: Image.Image | None, scene: Scene, rnd: int, best: _Best | None,
@@ -419,7 +424,7 @@ class Agent:
         yield self._emit(step)
         return step
 
-    def _reflect_failure(self, rnd: int, why: str, record_only: bool = False):
+    def _reflect_failure(self, rnd: int, why: str):
         step = self._recorded(ReflectionStep)
         if step is None:
             step = ReflectionStep(index=self._index, round=rnd, next_action="regenerate", reasoning=why, error=why)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from limner.llm.brain import Brain, NextAction
 from limner.types import EDIT_DIMS, GEN_DIMS, Scene, Subtask, ToolSpec, Verdict
 
-__all__ = ["Planner", "PlanResult"]
+__all__ = ["PlanResult", "Planner"]
 
 _DIMS = {"generate": GEN_DIMS, "edit": EDIT_DIMS, "inpaint": EDIT_DIMS, "retouch": EDIT_DIMS}
 

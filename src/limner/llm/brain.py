@@ -23,7 +23,7 @@ from PIL import Image
 
 from limner.types import Scene, Subtask, ToolSpec, Verdict
 
-__all__ = ["Brain", "Reading", "Plan", "Reflection", "Judgement", "NextAction"]
+__all__ = ["Brain", "Judgement", "NextAction", "Plan", "Reading", "Reflection"]
 
 NextAction = Literal["repair", "regenerate", "stop"]
 

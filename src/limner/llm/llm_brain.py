@@ -22,8 +22,8 @@ import io
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
 from PIL import Image
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import ModelRetry
 from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UserError

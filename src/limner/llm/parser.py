@@ -27,7 +27,7 @@ from typing import Literal
 from limner import vocab
 from limner.types import Element, Relation, Scene
 
-__all__ = ["parse_prompt", "singular", "canonical_class"]
+__all__ = ["canonical_class", "parse_prompt", "singular"]
 
 TagKind = Literal[
     "det", "num", "quant", "neg", "color", "texture", "shape", "size", "noun", "bg", "rel", "abs", "conj",
@@ -97,10 +97,10 @@ _VERBS = {
     "kick", "kicks", "hug", "hugs", "lick", "licks", "sniff", "sniffs", "bite", "bites", "climb", "climbs",
     "perch", "perches", "perched", "grow", "grows", "grew", "lean", "leans", "cast", "casts", "lit", "shine",
     "hides", "hid", "meet", "meets", "met", "wait", "waits", "stay", "stays", "leave", "leaves", "left",
-    "go", "goes", "went", "come", "comes", "came", "sat", "lies", "lay", "stands", "sits", "served",
+    "go", "goes", "went", "come", "comes", "came", "lies", "stands", "sits", "served",
     "provided", "provides", "creating", "adorned", "nestled", "tied", "wrapped", "placed", "covered",
-    "remove", "removes", "add", "fill", "bark", "barks", "sleep", "graze", "grazes", "wag", "wags", "roll",
-    "rolls", "dance", "dances", "fall", "falls", "stretch", "stretches", "bloom", "blooms", "shine", "glow",
+    "remove", "removes", "add", "fill", "bark", "barks", "graze", "grazes", "wag", "wags", "roll",
+    "rolls", "dance", "dances", "fall", "falls", "stretch", "stretches", "bloom", "blooms", "glow",
     "glows", "sparkle", "sparkles", "swing", "swings", "drift", "drifts", "crawl", "crawls", "chat", "chats",
 }
 #: "a slice of watermelon", "the base of the lamp": the thing is what follows "of". Parts are named unsupported.

@@ -24,7 +24,7 @@ from limner.llm.brain import Brain, NextAction, Plan, Reading, Reflection
 from limner.llm.parser import parse_prompt
 from limner.types import EDIT_DIMS, GEN_DIMS, Check, Element, Scene, Subtask, ToolSpec, Verdict
 
-__all__ = ["RuleBrain", "generation_weights", "repair_subtask", "plural"]
+__all__ = ["RuleBrain", "generation_weights", "plural", "repair_subtask"]
 
 #: Share of failed checks above which a fresh generation beats a pile of edits.
 REGENERATE_ABOVE = 0.5

@@ -68,6 +68,17 @@ class Tool(ABC):
     def loaded(self) -> bool:
         return self._loaded
 
+    def unavailable_reason(self) -> str | None:
+        """Why this tool cannot run here (missing package, device, model file, API key), or None.
+
+        Must load nothing: `limner tools list` calls it for every configured tool."""
+        return None
+
+    @property
+    def device_spec(self) -> str:
+        """The device this tool is configured for ("cpu" for tools that never use an accelerator)."""
+        return "cpu"
+
     def setup(self) -> None:
         """Load weights, clients, fonts. Called once, on first use. Override in heavy tools."""
 

@@ -46,6 +46,8 @@ from limner.tools.base import Tool, ToolError
 from limner.types import EDIT_DIMS, GEN_DIMS, ToolCall, ToolResult
 
 __all__ = [
+    "TINY_KINDS",
+    "TINY_TOOLS",
     "TOOL_TYPES",
     "DiffusersEditor",
     "DiffusersInpainter",
@@ -53,8 +55,6 @@ __all__ = [
     "DiffusersText2Image",
     "LoraSpec",
     "PipelineCache",
-    "TINY_KINDS",
-    "TINY_TOOLS",
     "build_tiny_pipeline",
     "pipeline_cache",
     "set_pipeline_cache_size",
@@ -226,9 +226,11 @@ def set_pipeline_cache_size(n: int) -> None:
 
 #: Call arguments limner sets itself; `call.params` may not override them.
 _RESERVED = frozenset(
-    {"prompt", "image", "mask_image", "generator", "output_type", "return_dict", "latents", "width", "height",
+    {"prompt", "image", "mask_image", "generator", "output_type", "return_dict", "latents", "width", "height", "max_area",
      "num_images_per_prompt", "callback_on_step_end", "prompt_embeds", "pooled_prompt_embeds"}
 )
+#: Arguments limner sends whenever a pipeline names them; not reported as ignored when it does not.
+_OWN_ARGS = frozenset({"prompt", "width", "height", "max_area", "image", "mask_image"})
 _PARAM_ALIASES = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
 
 
@@ -283,6 +285,10 @@ class _DiffusersTool(Tool):
         """Preferred published benchmark scores of this model (see resources/real_tool_scores.json)."""
         key = self.opts.published_as or find_published_model(self.opts.model)
         return published_dim_scores(key, self.kind) if key else {}
+
+    @property
+    def device_spec(self) -> str:
+        return self.opts.device
 
     def unavailable_reason(self) -> str | None:
         """Why this tool cannot load here (missing package, device, local model), or None. Loads nothing."""
@@ -407,7 +413,8 @@ class _DiffusersTool(Tool):
         """Arguments for this pipeline, and the names of requested ones it does not take."""
         o = self.opts
         w, h = self._size(call)
-        wanted: dict[str, Any] = {"prompt": call.prompt, "width": w, "height": h}
+        # max_area: Kontext-style pipelines rescale to 1 MP unless told the area the caller asked for.
+        wanted: dict[str, Any] = {"prompt": call.prompt, "width": w, "height": h, "max_area": w * h}
         if o.steps is not None:
             wanted["num_inference_steps"] = o.steps
         if o.guidance is not None:
@@ -428,7 +435,7 @@ class _DiffusersTool(Tool):
         # silently ignore a misspelt one.
         accepted = inspect.signature(pipe.__call__).parameters
         kwargs = {k: v for k, v in wanted.items() if k in accepted and accepted[k].kind is not inspect.Parameter.VAR_KEYWORD}
-        dropped = sorted(k for k in wanted if k not in kwargs)
+        dropped = sorted(k for k in wanted if k not in kwargs and k not in _OWN_ARGS)
         return kwargs, dropped
 
     def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:

@@ -14,8 +14,9 @@ Other columns (cluster id, edit list, ...) are ignored. Without ``normalized_dis
 
 The cache: the VAE and the text encoders are run once over the dataset and their outputs written as
 safetensors under ``<cache_dir>/<fingerprint>/`` (one file per pair, one per distinct prompt), so the
-trainer then holds only the denoiser. The fingerprint covers the manifest, the model and every option
-that changes the tensors, so a stale cache is never read; a half-built cache is resumed file by file.
+trainer then holds only the denoiser. The fingerprint covers the manifest bytes, the model id and every
+option that changes the tensors (not image contents or local weights: overwrite those in place and you
+must delete the cache); a half-built cache is resumed file by file.
 """
 
 from __future__ import annotations

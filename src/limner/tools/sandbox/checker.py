@@ -37,7 +37,16 @@ from limner.tools.base import Tool, ToolError
 from limner.tools.sandbox.detect import Detection, Detector, get_detector
 from limner.tools.sandbox.segment import darkness, estimate_background, load_rgb
 from limner.types import (
-    SPATIAL_2D, SPATIAL_3D, Box, Check, Element, Relation, Scene, ToolCall, ToolResult, Verdict,
+    SPATIAL_2D,
+    SPATIAL_3D,
+    Box,
+    Check,
+    Element,
+    Relation,
+    Scene,
+    ToolCall,
+    ToolResult,
+    Verdict,
 )
 
 __all__ = ["SandboxChecker", "check_image", "check_image_timed", "relation_holds_boxes"]
@@ -132,9 +141,11 @@ def _assign(elements: list[Element], dets: list[Detection]) -> dict[str, list[De
             out[group[0].id].append(d)
             continue
 
-        def fit(e: Element) -> tuple[int, int]:
+        def fit(e: Element, d: Detection = d) -> tuple[int, int]:
             attr = (e.color is None or e.color == d.color) + (e.texture is None or e.texture == d.texture)
-            exact = (e.color is not None and e.color == d.color) + (e.texture is not None and e.texture == d.texture)
+            exact = (e.color is not None and e.color == d.color) + (
+                e.texture is not None and e.texture == d.texture
+            )
             need = max(e.count, 1) - len(out[e.id]) if not e.negated else -1
             return (attr * 2 + exact, need)
 
@@ -314,7 +325,7 @@ def find_plates(rgb: np.ndarray) -> list[Box]:
     import cv2
 
     white = (rgb.min(axis=2) >= 248).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(white, connectivity=4)
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(white, connectivity=4)
     h, w = white.shape
     out: list[Box] = []
     for i in range(1, n):
@@ -445,7 +456,7 @@ def check_image_timed(
     classes = None if open_set else sorted({e.cls for e in elements})
     dets = detector.detect(rgb, classes, background=bg) if (classes is None or classes) else []
     if any(e.texture for e in elements):
-        _read_textures(detector, rgb, dets, elements)
+        _read_textures(detector, rgb, dets, elements, bg.fill)
     timings.detect_ms = (time.perf_counter() - t0) * 1000
     assigned = _assign(elements, dets)
 
@@ -477,21 +488,16 @@ def check_image_timed(
     return verdict, timings
 
 
-def _read_textures(detector: Detector, rgb: np.ndarray, dets: list[Detection], elements: list[Element]) -> None:
+def _read_textures(
+    detector: Detector, rgb: np.ndarray, dets: list[Detection], elements: list[Element], fill: np.ndarray
+) -> None:
+    from limner.tools.sandbox.artwork import TEXTURE_NAMES
     from limner.tools.sandbox.colour_reader import read_texture
 
-    art = detector.artwork
     wanted = {e.cls for e in elements if e.texture}
-    from limner.tools.sandbox.artwork import TEXTURE_NAMES
-
-    textures = list(TEXTURE_NAMES)
     for d in dets:
-        if d.cls not in wanted or d.mask is None:
-            continue
-        b = d.box
-        crop = rgb[b.y0 : b.y1, b.x0 : b.x1]
-        body = d.mask[b.y0 : b.y1, b.x0 : b.x1]
-        d.texture, _ = read_texture(art, d.cls, d.size, d.color, crop, body, textures)
+        if d.cls in wanted:
+            d.texture, _ = read_texture(detector.artwork, d, rgb, fill, list(TEXTURE_NAMES))
 
 
 # ----------------------------------------------------------------------------------------------------

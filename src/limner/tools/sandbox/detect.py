@@ -22,7 +22,6 @@ path the checker uses (~10x fewer templates); `classes=None` searches every clas
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,20 +63,26 @@ class DetectorConfig:
     coarse_min_px: int = 14  # a coarse template is never smaller than this (else use the 1/2 level)
     propose_min: float = 0.42  # NCC a coarse peak needs to become a proposal
     proposals_per_class: int = 24  # refined per class, after NMS of proposals
-    accept_min: float = float(os.environ.get("ACC", "0.55"))  # refined NCC a detection needs
+    accept_min: float = 0.55  # refined NCC a detection needs
     overlap_max: float = 0.75  # max share of the smaller box covered by an accepted detection
     coverage_min: float = 0.8  # share of a detection's silhouette that must be foreground
     own_evidence_min: float = 0.3  # share of its silhouette not explained by better detections
+    ink_recall_min: float = 0.8  # share of its own visible outline that must be ink in the image
+    ring_fg_max: float = 0.5  # foreground share of a free-standing detection's margin
     occluded_min: float = 0.4  # plain NCC below accept_min that may still pass once occluders are masked
     pad_frac: float = 0.08  # background margin around templates (penalises spill outside the silhouette)
 
 
-FG_WEIGHT = float(os.environ.get("FGW", "0.25"))
-AREA_EXP = float(os.environ.get("AEXP", "0.2"))
+#: Weight of the foreground silhouette against outline ink in the structure features. Ink carries the
+#: shape; the silhouette helps solid objects but misleads on white objects whose outline is open.
+FG_WEIGHT = 0.25
+#: Exponent of the box area in the selection order (score x area^AREA_EXP): a whole multi-part glyph
+#: beats the parts of itself that match smaller templates.
+AREA_EXP = 0.2
 
 
 def _features(rgb: np.ndarray, bg: Background) -> np.ndarray:
-    """Colour-invariant structure map in [0, 1]: 0.5 × foreground + 0.5 × outline ink."""
+    """Colour-invariant structure map: FG_WEIGHT × foreground + outline ink."""
     fg = bg.foreground.astype(np.float32)
     return FG_WEIGHT * fg + darkness(rgb)
 
@@ -142,7 +147,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     if mask.size == 0:
         return mask
     outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
-    n, labels = cv2.connectedComponents(outside, connectivity=4)
+    _n, labels = cv2.connectedComponents(outside, connectivity=4)
     return ~(labels == labels[0, 0])[1:-1, 1:-1]
 
 
@@ -186,7 +191,7 @@ def _iou_small(a: tuple[float, float, float, float], b: tuple[float, float, floa
     return inter / max(1e-6, min(sa, sb))
 
 
-def _same_place(a: "_Candidate", b: "_Candidate") -> bool:
+def _same_place(a: _Candidate, b: _Candidate) -> bool:
     """Two proposals of one class at (nearly) the same place and scale: keep only the better."""
     ca = (a.x + a.w / 2, a.y + a.h / 2)
     cb = (b.x + b.w / 2, b.y + b.h / 2)
@@ -222,7 +227,7 @@ class Detector:
     # -- artwork -----------------------------------------------------------------------------------
 
     @property
-    def artwork(self):  # noqa: ANN201 - the other engineer's Artwork type
+    def artwork(self):
         if self._artwork is None:
             from limner.tools.sandbox.artwork import get_artwork
 
@@ -262,7 +267,7 @@ class Detector:
         lo, hi = c.min_size_frac * min(w, h), c.max_size_frac * min(w, h)
         out, s = [], lo
         while s <= hi:
-            out.append(int(round(s)))
+            out.append(round(s))
             s *= c.scale_step
         return sorted(set(out))
 
@@ -290,7 +295,7 @@ class Detector:
         refined = [self._refine(levels[2], p) for p in proposals]
         ink = cv2.dilate((darkness(rgb) > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
-        chosen = self._select(refined, bg.foreground, levels[2])
+        chosen = self._select(refined, bg.foreground, levels[2], ink)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
             self._read_colours(dets, chosen, rgb, bg)
@@ -349,7 +354,7 @@ class Detector:
         for direction in (step, 1 / step):
             size = p.size
             for _ in range(4):
-                nxt = max(4, int(round(size * direction)))
+                nxt = max(4, round(size * direction))
                 if nxt == size:
                     break
                 cand = at(nxt)
@@ -363,7 +368,7 @@ class Detector:
         t = self.template(p.cls, size, 2, p.variant)
         th, tw = t.shape
         cx, cy = (p.x + p.w / 2) / 2, (p.y + p.h / 2) / 2
-        x0, y0 = int(round(cx - tw / 2)) - 3, int(round(cy - th / 2)) - 3
+        x0, y0 = round(cx - tw / 2) - 3, round(cy - th / 2) - 3
         x0c, y0c = max(0, x0), max(0, y0)
         x1c, y1c = min(img2.shape[1], x0 + tw + 6), min(img2.shape[0], y0 + th + 6)
         win = img2[y0c:y1c, x0c:x1c]
@@ -377,7 +382,7 @@ class Detector:
         """(clipped silhouette, the image slices it covers, full silhouette area) of a candidate."""
         x0, y0, _, _ = self._inner_rect(k)
         sil = np.asarray(self.artwork.silhouette(k.cls, k.size), dtype=bool)
-        ix, iy = int(round(x0)), int(round(y0))
+        ix, iy = round(x0), round(y0)
         h, w = sil.shape
         H, W = shape
         sx0, sy0, dx0, dy0 = max(0, -ix), max(0, -iy), max(0, ix), max(0, iy)
@@ -397,17 +402,26 @@ class Detector:
             return 0.0
         return float((fg[where] & sil).sum() / area)
 
-    def _ink_recall(self, k: _Candidate, ink: np.ndarray) -> float:
-        """Share of the candidate's own outline pixels that are (near) outline ink in the image."""
+    def _ink_recall(self, k: _Candidate, ink: np.ndarray, explained: np.ndarray | None = None) -> float:
+        """Share of the candidate's own outline pixels that are (near) outline ink in the image.
+
+        Outline pixels under `explained` (covered by accepted detections, maybe in front) are not counted.
+        """
         x0, y0, _, _ = self._inner_rect(k)
         own = self._outline(k.cls, k.size, k.variant)
-        ix, iy = int(round(x0)), int(round(y0))
+        ix, iy = round(x0), round(y0)
         h, w = own.shape
         H, W = ink.shape
         sx0, sy0, dx0, dy0 = max(0, -ix), max(0, -iy), max(0, ix), max(0, iy)
         dx1, dy1 = max(dx0, min(W, ix + w)), max(dy0, min(H, iy + h))
         o = own[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
-        total = int(own.sum())
+        if explained is not None:
+            o = o & ~explained[dy0:dy1, dx0:dx1]
+            total = int(o.sum())
+            if total < 10:
+                return 1.0  # nothing of it left to check
+        else:
+            total = int(own.sum())
         return float((ink[dy0:dy1, dx0:dx1] & o).sum() / total) if total else 0.0
 
     def _outline(self, cls: str, size: int, variant: str | None = None) -> np.ndarray:
@@ -429,7 +443,9 @@ class Detector:
         cov = self._coverage(k, fg)
         return cov if cov >= self.config.coverage_min else max(cov, self._ink_recall(k, ink))
 
-    def _select(self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray) -> list[_Candidate]:
+    def _select(
+        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray
+    ) -> list[_Candidate]:
         """Greedy choice by score × area^0.2; each new detection must bring its own evidence.
 
         Own evidence = the share of its silhouette on foreground not already explained by the silhouettes
@@ -453,10 +469,17 @@ class Detector:
             own = (sil & fg[where] & ~explained[where]).sum() / area
             if own < c.own_evidence_min:
                 continue
-            if k.score < c.accept_min:
-                hidden = (sil & explained[where]).sum() / area
-                if hidden < 0.15 or self._masked_score(k, feat2, explained) < c.accept_min + 0.05:
-                    continue
+            hidden = (sil & explained[where]).sum() / area
+            if hidden < 0.15 and k.variant != "text" and (
+                self._ink_recall(k, ink) < c.ink_recall_min or self._ring_foreground(k, fg) > c.ring_fg_max
+            ):
+                continue  # in plain view, yet its outline is missing or it sits inside a bigger blob
+            # a weak plain match passes only if it is partly hidden and matches well once the occluder
+            # is masked out
+            if k.score < c.accept_min and (
+                hidden < 0.15 or self._masked_score(k, feat2, explained) < c.accept_min + 0.05
+            ):
+                continue
             chosen.append(k)
             # Holes inside the artwork (a handbag's handle arch) are enclosed, so segmentation calls them
             # foreground; they are explained by the object around them.
@@ -465,11 +488,26 @@ class Detector:
             explained[where] |= _fill_holes(closed)
         return chosen
 
+    def _ring_foreground(self, k: _Candidate, fg: np.ndarray) -> float:
+        """Foreground share of the margin around the candidate's box (high inside a bigger object)."""
+        H, W = fg.shape
+        ox0, oy0, ox1, oy1 = (round(v) for v in k.rect)
+        ix0, iy0, ix1, iy1 = (round(v) for v in self._inner_rect(k))
+        ox0, oy0, ox1, oy1 = max(0, ox0), max(0, oy0), min(W, ox1), min(H, oy1)
+        outer = fg[oy0:oy1, ox0:ox1]
+        total, on = outer.size, int(outer.sum())
+        ix0, iy0, ix1, iy1 = max(ox0, ix0), max(oy0, iy0), min(ox1, ix1), min(oy1, iy1)
+        if ix1 > ix0 and iy1 > iy0:
+            inner = fg[iy0:iy1, ix0:ix1]
+            total -= inner.size
+            on -= int(inner.sum())
+        return on / total if total > 0 else 0.0
+
     def _masked_score(self, k: _Candidate, feat2: np.ndarray, explained: np.ndarray) -> float:
         """NCC of the candidate at its place (1/2 resolution), ignoring pixels explained by others."""
         t = self.template(k.cls, k.size, 2, k.variant)
         th, tw = t.shape
-        x0, y0 = int(round(k.x / 2)), int(round(k.y / 2))
+        x0, y0 = round(k.x / 2), round(k.y / 2)
         if x0 < 0 or y0 < 0 or y0 + th > feat2.shape[0] or x0 + tw > feat2.shape[1]:
             return 0.0
         win = feat2[y0 : y0 + th, x0 : x0 + tw]
@@ -523,7 +561,7 @@ class Detector:
         """Image-sized bool mask of the detected glyph's body (its recolourable area) at its place."""
         bm = np.asarray(self.artwork.body_mask(det.cls, det.size), dtype=bool)
         out = np.zeros(shape, dtype=bool)
-        ix, iy = int(round(x0)), int(round(y0))
+        ix, iy = round(x0), round(y0)
         bh, bw = bm.shape
         sx0, sy0 = max(0, -ix), max(0, -iy)
         dx0, dy0 = max(0, ix), max(0, iy)

@@ -116,7 +116,7 @@ def _flood_background(rgb: np.ndarray) -> np.ndarray:
     # Close one-pixel gaps in thin, anti-aliased outlines so the flood cannot leak into an object.
     ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     free = (~ink).astype(np.uint8)
-    n, labels = cv2.connectedComponents(free, connectivity=4)
+    _n, labels = cv2.connectedComponents(free, connectivity=4)
     border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     touching = np.unique(border[border > 0])
     bg = np.isin(labels, touching)
@@ -128,7 +128,7 @@ def _flood_background(rgb: np.ndarray) -> np.ndarray:
 def _remove_specks(bg: np.ndarray, min_area: int) -> np.ndarray:
     """Foreground blobs smaller than `min_area` (ink dots of a texture, noise) become background."""
     fg = (~bg).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    _n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < min_area)
     small = small[small > 0]
     if small.size:
