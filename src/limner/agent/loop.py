@@ -577,8 +577,17 @@ def run_edit(
 
 
 def check(image_path: str | Path, prompt: str, config: LimnerConfig, *, agent: Agent | None = None) -> Verdict:
-    """Judge any image against a prompt: the Analyst reads the prompt, the Self-Evaluator checks the pixels."""
+    """Judge any image against a prompt: the Analyst reads the prompt, the Self-Evaluator checks the pixels.
+    Needs only the brain and a checker from the config, no generator."""
     image = _open_image(image_path)
-    agent = agent or Agent(config)
-    scene = agent.analyst(prompt).scene
-    return agent.evaluator(image, scene).verdict
+    if agent is not None:
+        analyst, evaluator = agent.analyst, agent.evaluator
+    else:
+        from limner.tools.registry import ToolRegistry
+
+        registry = ToolRegistry.from_config(config)
+        brain = make_brain(config.brain)
+        analyst = Analyst(brain, goal=config.agent.goal)
+        evaluator = Evaluator(_find_checker({n: registry.get(n) for n in registry.names}), lam=config.agent.lam,
+                              brain=brain)
+    return evaluator(image, analyst(prompt).scene).verdict

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from limner import vocab
@@ -197,11 +198,8 @@ class RuleBrain(Brain):
         return Reflection("repair", failed, f"repair {len(repairable)} failed check(s): {', '.join(failed)}")
 
 
-def _edit_dims_ok() -> None:  # keeps the mapping honest if EDIT_DIMS changes
-    assert set(_EDIT_DIM.values()) <= set(EDIT_DIMS)
-
-
-_edit_dims_ok()
+if not set(_EDIT_DIM.values()) <= set(EDIT_DIMS):  # keeps the mapping honest if EDIT_DIMS changes
+    raise ImportError(f"rule_brain maps repairs to unknown edit dimensions: {set(_EDIT_DIM.values()) - set(EDIT_DIMS)}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -224,8 +222,6 @@ _EDIT_PATTERNS: list[tuple[str, str, str]] = [
 
 
 def _match_edit(instruction: str) -> tuple[str, str] | None:
-    import re
-
     text = " ".join(instruction.strip().rstrip(".").split())
     for pattern, dim, template in _EDIT_PATTERNS:
         m = re.match(pattern, text, flags=re.IGNORECASE)
