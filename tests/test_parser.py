@@ -106,3 +106,18 @@ def test_every_compbench_prompt_parses() -> None:
         for line in f.read_text().splitlines():
             if line.strip():
                 parse_prompt(line)
+
+
+def test_reads_back_the_sandbox_world_descriptions() -> None:
+    np = pytest.importorskip("numpy")
+    world = pytest.importorskip("limner.tools.sandbox.world")
+
+    def key(s):
+        return (sorted((e.cls, e.count, e.color, e.texture, e.text, e.negated) for e in s.elements),
+                sorted((s.element(r.subject).cls, r.predicate, s.element(r.object).cls) for r in s.relations),
+                s.background)
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        scene = world.random_scene(rng)
+        assert key(parse_prompt(scene.prompt)) == key(scene), scene.prompt
