@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from limner.types import ALL_DIMS
+from limner.types import ALL_DIMS, check_scores
 
 
 class ConfigError(ValueError):
@@ -40,7 +40,15 @@ class ToolConfig(_Section):
     dims: list[str] | None = None
     cost: float = Field(default=1.0, ge=0)
     enabled: bool = True
+    scores: dict[str, float] | None = Field(
+        default=None, description="per-dimension skill in [0, 1] (profiled or published): the routing prior"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("scores")
+    @classmethod
+    def _valid_scores(cls, scores: dict[str, float] | None) -> dict[str, float] | None:
+        return check_scores(scores) if scores is not None else None
 
     @field_validator("dims")
     @classmethod

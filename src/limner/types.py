@@ -221,6 +221,10 @@ class ToolSpec(_Record):
     dims: list[str] = Field(default_factory=list)
     cost: float = Field(default=1.0, ge=0, description="relative cost of one call (money, GPU-seconds)")
     simulated: bool = False
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="declared per-dimension skill in [0, 1] (profiled or published): the matrix prior for this tool",
+    )
 
     @field_validator("name")
     @classmethod
@@ -236,6 +240,21 @@ class ToolSpec(_Record):
         if unknown:
             raise ValueError(f"unknown dimensions {unknown}; expected some of {list(ALL_DIMS)}")
         return dims
+
+    @field_validator("scores")
+    @classmethod
+    def _valid_scores(cls, scores: dict[str, float]) -> dict[str, float]:
+        return check_scores(scores)
+
+
+def check_scores(scores: dict[str, float]) -> dict[str, float]:
+    """Per-dimension scores: known dimensions, values in [0, 1]."""
+    for k, v in scores.items():
+        if k not in ALL_DIMS:
+            raise ValueError(f"unknown dimension {k!r} in scores; expected one of {list(ALL_DIMS)}")
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"score for {k!r} must be in [0, 1], got {v}")
+    return scores
 
 
 class ToolCall(_Record):

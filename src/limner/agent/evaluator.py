@@ -52,13 +52,17 @@ class Evaluator:
         if raw is None:
             raise EvaluatorError(f"checker {self.checker.name!r} returned no verdict (meta['verdict'])")
         verdict = Verdict.model_validate(raw)
-        tokens, note, error = None, "", None
-        judgement = self.brain.judge(image, scene) if self.brain is not None else None
+        tokens, note, error = result.meta.get("tokens"), "", None
+        # A VLM checker already gave a global alignment score; a second VLM opinion would cost a call and
+        # overwrite it. The brain judges only when the checker looked at pixels without language.
+        vlm_checked = verdict.evaluator.startswith("vlm:")
+        judgement = self.brain.judge(image, scene) if self.brain is not None and not vlm_checked else None
         if judgement is not None and judgement.score is not None:
             verdict = Verdict.combine(judgement.score, verdict.checks, lam=self.lam, unsupported=verdict.unsupported,
                                       evaluator=f"{verdict.evaluator}+{self.brain.name}-judge")
-            tokens, note = judgement.tokens, f"global score by the {self.brain.name} judge: {judgement.reasoning}"
+            tokens = (tokens or 0) + (judgement.tokens or 0) or None
+            note = f"global score by the {self.brain.name} judge: {judgement.reasoning}"
         elif judgement is not None:
-            tokens, error = judgement.tokens, judgement.error
+            tokens, error = (tokens or 0) + (judgement.tokens or 0) or None, judgement.error
             note = error or ""
         return Evaluation(verdict=verdict, tool_s=time.perf_counter() - t0, tokens=tokens, note=note, error=error)

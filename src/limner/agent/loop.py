@@ -39,7 +39,7 @@ from PIL import Image
 from limner.agent.analyst import Analyst
 from limner.agent.evaluator import Evaluator
 from limner.agent.planner import Planner
-from limner.agent.worker import Worker, WorkerError, default_routers, load_matrices
+from limner.agent.worker import MATRIX_NAMES, Worker, WorkerError, default_routers, load_matrices
 from limner.config import LimnerConfig
 from limner.llm import make_brain
 from limner.llm.brain import Brain, NextAction
@@ -183,9 +183,13 @@ class Agent:
         routers: dict[str, Any] | None = None,
         matrices: dict[str, Any] | None = None,
         checker: Tool | None = None,
+        perf_store: Any = None,
     ) -> None:
         """`routers` (tool kind -> perf Router) override everything; else `matrices` (kind ->
-        PerformanceMatrix), else the matrices in the perf store at `config.perf_store_path`, else the prior."""
+        PerformanceMatrix), else the matrices in the perf store at `config.perf_store_path`, else the tools'
+        declared scores. With a `perf_store` (a `limner.perf.PerfStore`), what the routers learn is also
+        written there, one transaction per update, so the next run — in this process or another — starts
+        from it (PerfGuard's APU keeping the matrix true from the agent's own runs)."""
         self.config = config
         if tools is None:
             from limner.tools.registry import ToolRegistry
@@ -204,6 +208,9 @@ class Agent:
                 producing, updater=config.perf.updater if config.perf.learn else "static", matrices=matrices,
                 top_m=config.perf.top_m, random_n=config.perf.random_n,
             )
+            if perf_store is not None:
+                _restore_router_states(routers, perf_store)
+        self.perf_store = perf_store
         self.matrix_sources = {k: "store" if k in (matrices or {}) else "prior" for k in routers}
         self.worker = Worker(producing, routers, timeout_s=config.agent.tool_timeout_s,
                              max_fallbacks=config.agent.max_fallbacks)
@@ -448,7 +455,27 @@ class Agent:
             tool = self._last_tool.get(sub.id)
             if router is None or tool is None:
                 continue
-            router.update(sub, {tool: local}, evidence if sub.kind == "generate" else {})
+            sub_evidence = evidence if sub.kind == "generate" else {}
+            if self.perf_store is not None:
+                self._persist(sub, router, {tool: local}, sub_evidence)
+            router.update(sub, {tool: local}, sub_evidence)
+
+    def _persist(self, sub: Subtask, router: Any, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
+        """Write one update to the shared perf store: read-modify-write in one transaction, so concurrent
+        runs lose nothing. The first run of a store seeds it with the matrix it started from."""
+        from limner.perf import router_factory
+
+        name = MATRIX_NAMES[sub.kind]
+        if self.perf_store.get(name) is None:
+            self.perf_store.put(router.matrix, name, state=router.state_dict(), kind="seed",
+                                evidence={"run_id": getattr(self._store, "run_id", None)})
+        perf = self.config.perf
+        factory = router_factory(perf.updater, eta=perf.eta, top_m=perf.top_m, random_n=perf.random_n,
+                                 cost_weight=perf.cost_weight,
+                                 costs={n: t.spec.cost for n, t in self.worker.tools.items()})
+        self.perf_store.apply_update(factory, sub, outcomes,
+                                     {**evidence, "run_id": getattr(self._store, "run_id", None), "task": sub.id},
+                                     name=name)
 
     # -- bookkeeping --------------------------------------------------------------------------------
 
@@ -490,15 +517,11 @@ class Agent:
         return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
     def _save_image(self, image: Image.Image, stem: str) -> str:
-        """Queue the PNG write; the path is the store's `images/<stem>.png`, checked when written."""
-        rel = f"{getattr(self._store, 'IMAGES', 'images')}/{stem}.png"
+        """Queue the PNG write and return the path the store will write it to."""
+        from limner.runs import RunStore
 
-        def save() -> None:
-            written = self._store.save_image(image, stem)
-            if written != rel:
-                raise AgentError(f"the run store saved {stem!r} as {written!r}, expected {rel!r}")
-
-        self._writer.submit(save)
+        rel = RunStore.image_rel(stem)  # MemoryStore uses the same layout
+        self._writer.submit(self._store.save_image, image, stem)
         return rel
 
     def _load_image(self, rel: str) -> Image.Image:
@@ -509,6 +532,20 @@ class Agent:
         if best.image is None:
             best.image = self._load_image(best.path)
         return best.image
+
+
+def _restore_router_states(routers: dict[str, Any], perf_store: Any) -> None:
+    """Give each router the learner state stored with its matrix (a Bayesian router's posterior), so
+    confidence carries over between runs. A state from another updater or tool set is ignored."""
+    from limner.perf.matrix import MatrixError
+
+    for kind, router in routers.items():
+        state = perf_store.state(MATRIX_NAMES[kind])
+        if state and hasattr(router, "load_state_dict"):
+            try:
+                router.load_state_dict(state)
+            except (MatrixError, KeyError, ValueError, TypeError):
+                pass
 
 
 def _find_checker(tools: dict[str, Tool]) -> Tool:
@@ -541,13 +578,23 @@ def _drive(steps: Any, progress: Callable[[Step], None] | None) -> FinalStep:
     return final
 
 
+def open_perf_store(config: LimnerConfig) -> Any:
+    """The shared performance store the CLI's runs learn into (`config.perf_store_path`), or None when
+    learning is off. Benchmarks and tests build `Agent` directly and learn in memory only."""
+    if not config.perf.learn or config.perf.updater == "static":
+        return None
+    from limner.perf.store import PerfStore
+
+    return PerfStore(config.perf_store_path)
+
+
 def run_generate(
     prompt: str, config: LimnerConfig, store: Any, *, progress: Callable[[Step], None] | None = None,
     agent: Agent | None = None,
 ) -> FinalStep:
     """Generate an image for `prompt` with the multi-turn agent; steps go to `store` (a RunStore) as they
     happen and to `progress`. If `store` already holds steps (resume), they are replayed, not re-run."""
-    agent = agent or Agent(config)
+    agent = agent or Agent(config, perf_store=open_perf_store(config))
     return _drive(agent.run(prompt, stream=True, store=store), progress)
 
 
@@ -571,7 +618,7 @@ def run_edit(
     if not instruction or not instruction.strip():
         raise ValueError("the instruction is empty; say what to change")
     image = _open_image(image_path)
-    agent = agent or Agent(config)
+    agent = agent or Agent(config, perf_store=open_perf_store(config))
     target = edit_target(instruction)
     return _drive(agent.run(target, stream=True, store=store, image=image, instruction=instruction), progress)
 

@@ -24,7 +24,7 @@ from limner.perf import PerformanceMatrix, Router, make_router
 from limner.tools.base import Tool, ToolError
 from limner.types import EDIT_DIMS, GEN_DIMS, Box, Subtask, ToolCall, ToolResult
 
-__all__ = ["Attempt", "Worker", "WorkerError", "box_mask", "default_routers", "load_matrices"]
+__all__ = ["Attempt", "Worker", "WorkerError", "box_mask", "declared_scores", "default_routers", "load_matrices", "MATRIX_NAMES"]
 
 #: Which matrix (dimension set) ranks which tool kind.
 _DIMS_OF_KIND: dict[str, tuple[str, ...]] = {"generate": GEN_DIMS, "edit": EDIT_DIMS, "inpaint": EDIT_DIMS}
@@ -43,30 +43,60 @@ class Attempt:
     ranking: list[tuple[str, float]] = field(default_factory=list)
 
 
+def declared_scores(tool: Tool) -> tuple[dict[str, float], str] | None:
+    """A tool's own prior for the matrix: scores declared in its config (profiled), else the published
+    benchmark scores of its model (T2I-CompBench for generators, ImgEdit-Bench for editors, rescaled to
+    [0, 1] from the benchmark's printed scale). None when the tool has neither."""
+    if tool.spec.scores:
+        return dict(tool.spec.scores), "profiled"
+    published: Mapping[str, Any] = getattr(tool, "published_scores", None) or {}
+    bench = "t2i_compbench" if tool.kind == "generate" else "imgedit"
+    entry = published.get(bench)
+    if not entry or not entry.get("dims"):
+        return None
+    lo, hi = entry.get("scale", (0.0, 1.0))
+    return {d: min(1.0, max(0.0, (float(v) - lo) / (hi - lo))) for d, v in entry["dims"].items()}, "published"
+
+
 def default_routers(
     tools: Mapping[str, Tool], updater: str = "static", matrices: Mapping[str, PerformanceMatrix] | None = None,
     **router_kwargs: Any,
 ) -> dict[str, Router]:
     """One router per tool kind. `matrices` (kind -> matrix) comes from the perf store when it has one;
-    a kind without a stored matrix starts from perf's uninformative prior (every tool equal, ties broken
-    by name) until the tools are profiled or the router learns from the agent's own runs."""
+    otherwise the matrix starts from what the tools declare (`declared_scores`), and a tool that declares
+    nothing joins with perf's uninformative prior (an average tool) until it is profiled or the router
+    learns from the agent's own runs."""
     routers: dict[str, Router] = {}
     for kind, dims in _DIMS_OF_KIND.items():
         names = [n for n, t in tools.items() if t.kind == kind]
         if not names:
             continue
         matrix = (matrices or {}).get(kind)
-        matrix = matrix.copy() if matrix is not None else PerformanceMatrix.empty(dims)
-        routers[kind] = make_router(updater, matrix, **router_kwargs)  # unknown tools join with the prior
+        if matrix is not None:
+            matrix = matrix.copy()
+        else:
+            matrix = PerformanceMatrix.empty(dims)
+            for name in names:
+                declared = declared_scores(tools[name])
+                if declared is not None:
+                    scores, source = declared
+                    matrix.add_tool(name, {d: v for d, v in scores.items() if d in dims}, source=source)  # type: ignore[arg-type]
+        routers[kind] = make_router(updater, matrix, **router_kwargs)  # tools not in the matrix join with the prior
     return routers
 
 
-def load_matrices(store_path: Any) -> dict[str, PerformanceMatrix]:
-    """Matrices from the perf store (`limner perf import/profile` write them), by the tool kind they rank.
+#: The perf-store name of the matrix that ranks each tool kind (`limner perf ... --name`).
+MATRIX_NAMES: dict[str, str] = {"generate": "generate", "edit": "edit", "inpaint": "inpaint"}
 
-    A matrix whose dimensions are all generator dimensions ranks "generate" tools; one over edit
-    dimensions ranks "edit" and "inpaint" tools. The matrix named "default" wins over others of the same
-    kind. A missing store file gives {} (the routers start from the prior); the file is never created here.
+
+def load_matrices(store_path: Any) -> dict[str, PerformanceMatrix]:
+    """Matrices from the perf store (`limner perf import/profile` and the agent's own runs write them), by
+    the tool kind they rank.
+
+    A matrix named after a kind (`MATRIX_NAMES`) ranks that kind. Any other matrix is placed by its
+    dimensions: all generator dimensions rank "generate" tools, edit dimensions rank "edit" and "inpaint"
+    tools, and the one named "default" wins over others. A missing store file gives {} (the routers start
+    from the tools' declared scores); the file is never created here.
     """
     from pathlib import Path
 
@@ -76,8 +106,11 @@ def load_matrices(store_path: Any) -> dict[str, PerformanceMatrix]:
         return {}
     found: dict[str, PerformanceMatrix] = {}
     with PerfStore(store_path) as store:
-        names = sorted(store.names(), key=lambda n: (n != "default", n))
-        for name in names:
+        names = store.names()
+        for kind, name in MATRIX_NAMES.items():
+            if name in names and (m := store.get(name)) is not None:
+                found[kind] = m
+        for name in sorted(set(names) - set(MATRIX_NAMES.values()), key=lambda n: (n != "default", n)):
             m = store.get(name)
             if m is None or not m.dims:
                 continue

@@ -455,4 +455,8 @@ class OpenAIImageEdit(_OpenAIImageTool):
         return self._finish(call, body)
 
 
-TOOL_TYPES: dict[str, type[Tool]] = {"images": OpenAIImages, "image_edit": OpenAIImageEdit}
+from limner.tools.vlm_checker import VLMChecker  # here, not at the top: it imports this module lazily
+
+TOOL_TYPES: dict[str, type[Tool]] = {
+    "images": OpenAIImages, "image_edit": OpenAIImageEdit, "vlm_checker": VLMChecker,
+}

@@ -69,7 +69,10 @@ def build_tool(cfg: ToolConfig, **defaults: Any) -> Tool:
     """Instantiate one tool (cheap: no weights load here). `defaults` fill options the config leaves out."""
     cls = resolve_tool_class(cfg.backend, cfg.type)
     options = {**defaults, **cfg.options}
-    return cls(name=cfg.name, description=cfg.description, dims=cfg.dims, cost=cfg.cost, **options)
+    tool = cls(name=cfg.name, description=cfg.description, dims=cfg.dims, cost=cfg.cost, **options)
+    if cfg.scores:
+        tool.spec = ToolSpec.model_validate({**tool.spec.model_dump(), "scores": cfg.scores})
+    return tool
 
 
 class ToolRegistry:

@@ -454,7 +454,11 @@ def check_image_timed(
     timings.segment_ms = (time.perf_counter() - t0) * 1000
     t0 = time.perf_counter()
     classes = None if open_set else sorted({e.cls for e in elements})
-    dets = detector.detect(rgb, classes, background=bg) if (classes is None or classes) else []
+    textures: dict[str, tuple[str, ...]] = {}
+    for e in elements:
+        if e.texture:
+            textures[e.cls] = (*textures.get(e.cls, ()), e.texture)
+    dets = detector.detect(rgb, classes, background=bg, textures=textures) if (classes is None or classes) else []
     if any(e.texture for e in elements):
         _read_textures(detector, rgb, dets, elements, bg.fill)
     timings.detect_ms = (time.perf_counter() - t0) * 1000

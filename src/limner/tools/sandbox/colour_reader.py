@@ -4,11 +4,12 @@ Why per-class prototypes: the sandbox recolours a glyph's body by shifting its s
 "red" apple is many reds, and a light shade of red sits close to pink. Instead of comparing pixels to one
 nominal RGB per colour word, each class's prototypes are *measured*: the artwork is rendered once in every
 colour, and the body pixels' median Lab is kept (analysis by synthesis, cached per class). A detection's
-colour is then a majority vote of its body pixels over those prototypes, which is robust to texture
-overlays, occluders and anti-aliasing.
+colour is then a majority vote of its body pixels over those prototypes, robust to occluders and
+anti-aliasing. When the scene says the object is textured, prototypes measured on the textured renders
+join the vote (texture overlays shift every shade).
 
-Texture uses the same idea: render the detected object in each candidate texture and keep the one whose
-high-pass pattern correlates best with the image (only run when a scene asks about texture).
+Texture uses the same idea: render the detected object in each candidate texture and keep the one closest
+to the image (only run when a scene asks about texture).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ __all__ = ["body_pixels", "colour_prototypes", "read_colour", "read_texture"]
 
 _PROTO_SIZE = 96
 _lock = threading.Lock()
-_protos: dict[tuple[int, str], tuple[list[str], np.ndarray]] = {}
+_protos: dict[tuple[int, str, str | None], tuple[list[str], np.ndarray]] = {}
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -40,45 +41,71 @@ def body_pixels(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return rgb[sel]
 
 
-def colour_prototypes(artwork: Any, cls: str) -> tuple[list[str], np.ndarray]:
-    """(colour names, Lab prototypes K×3) of `cls`, measured by rendering it in every colour."""
-    key = (id(artwork), cls)
+def colour_prototypes(artwork: Any, cls: str, texture: str | None = None) -> tuple[list[str], np.ndarray]:
+    """(owner colour of each prototype, Lab prototypes K×3) of `cls`, measured by rendering it in every colour.
+
+    Plain: one prototype per colour (the body's median Lab). With a `texture`, whose overlay splits a
+    body into lighter and darker shades (a checkered orange has no orange pixel left), three per colour:
+    the medians of the darkest, middle and lightest thirds of the textured body, composited on a light
+    grey as translucent glass would be.
+    """
+    key = (id(artwork), cls, texture)
     hit = _protos.get(key)
     if hit is not None:
         return hit
+    from limner.tools.sandbox.artwork import COLOR_RGB
+
     names: list[str] = []
     labs: list[np.ndarray] = []
     body = np.asarray(artwork.body_mask(cls, _PROTO_SIZE), dtype=bool)
-    from limner.tools.sandbox.artwork import COLOR_RGB
-
     for name in COLOR_RGB:
-        rgba = np.asarray(artwork.render(cls, _PROTO_SIZE, color=name).convert("RGBA"))
+        rgba = np.asarray(artwork.render(cls, _PROTO_SIZE, color=name, texture=texture).convert("RGBA"))
         if rgba.shape[:2] != body.shape:
             continue
-        px = body_pixels(rgba[..., :3], body & (rgba[..., 3] > 200))
+        alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+        rgb = (rgba[..., :3] * alpha + 235.0 * (1 - alpha)).astype(np.uint8)
+        px = body_pixels(rgb, body & (rgba[..., 3] > 100))
         if len(px) == 0:
             continue
-        names.append(name)
-        labs.append(np.median(_lab(px), axis=0))
+        lab = _lab(px)
+        if texture is None:
+            names.append(name)
+            labs.append(np.median(lab, axis=0))
+            continue
+        order = np.argsort(lab[:, 0])
+        for part in np.array_split(order, 3):
+            if len(part):
+                names.append(name)
+                labs.append(np.median(lab[part], axis=0))
     out = (names, np.array(labs, dtype=np.float32).reshape(-1, 3))
     with _lock:
         _protos[key] = out
     return out
 
 
-def read_colour(artwork: Any, cls: str, pixels: np.ndarray, min_pixels: int = 12) -> str | None:
-    """Majority colour of body `pixels` (N×3 RGB) among `cls`'s prototypes; None if too few pixels."""
+def read_colour(
+    artwork: Any, cls: str, pixels: np.ndarray, min_pixels: int = 12, textures: tuple[str, ...] = ()
+) -> str | None:
+    """Majority colour of body `pixels` (N×3 RGB) among `cls`'s prototypes; None if too few pixels.
+
+    `textures` the object may carry add their textured prototypes to the plain ones.
+    """
     if len(pixels) < min_pixels:
         return None
     names, protos = colour_prototypes(artwork, cls)
+    for tex in textures:
+        tn, tp = colour_prototypes(artwork, cls, tex)
+        names, protos = names + tn, np.concatenate([protos, tp]) if len(tp) else protos
     if not names:
         return None
     lab = _lab(pixels)
     # Lightness matters less than hue/chroma: shading spreads L, a colour word is mostly about a*b*.
     wts = np.array([0.5, 1.0, 1.0], dtype=np.float32)
     d = (((lab[:, None, :] - protos[None, :, :]) * wts) ** 2).sum(-1)
-    votes = np.bincount(d.argmin(1), minlength=len(names))
-    return names[int(votes.argmax())]
+    owners = sorted(set(names))
+    owner_of = np.array([owners.index(n) for n in names])
+    votes = np.bincount(owner_of[d.argmin(1)], minlength=len(owners))
+    return owners[int(votes.argmax())]
 
 
 def read_texture(

@@ -280,7 +280,13 @@ class Detector:
         *,
         background: Background | None = None,
         with_color: bool = True,
+        textures: dict[str, tuple[str, ...]] | None = None,
     ) -> list[Detection]:
+        """Objects of `classes` (all drawable classes if None) in the image.
+
+        `textures` maps a class to textures its objects may carry, so their colour is read with textured
+        colour prototypes too (the checker passes the scene's textures).
+        """
         rgb = load_rgb(image)
         bg = background or estimate_background(rgb)
         classes = list(dict.fromkeys(classes)) if classes is not None else list(self.classes)
@@ -298,7 +304,7 @@ class Detector:
         chosen = self._select(refined, bg.foreground, levels[2], ink)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
-            self._read_colours(dets, chosen, rgb, bg)
+            self._read_colours(dets, chosen, rgb, bg, textures or {})
         return dets
 
     def _propose(
@@ -524,7 +530,14 @@ class Detector:
         pad = max(1, round(self.config.pad_frac * k.size))
         return (k.x + pad, k.y + pad, k.x + k.w - pad, k.y + k.h - pad)
 
-    def _read_colours(self, dets: list[Detection], chosen: list[_Candidate], rgb: np.ndarray, bg: Background) -> None:
+    def _read_colours(
+        self,
+        dets: list[Detection],
+        chosen: list[_Candidate],
+        rgb: np.ndarray,
+        bg: Background,
+        textures: dict[str, tuple[str, ...]],
+    ) -> None:
         """Colour of each detection from its body pixels that no other detection's silhouette covers."""
         from limner.tools.sandbox.colour_reader import body_pixels, read_colour
 
@@ -543,7 +556,8 @@ class Detector:
             body = d.mask & bg.foreground
             free = body & ~others
             # an object hidden almost entirely keeps its shared pixels rather than read nothing
-            d.color = read_colour(self.artwork, d.cls, body_pixels(rgb, free if free.sum() >= 30 else body))
+            px = body_pixels(rgb, free if free.sum() >= 30 else body)
+            d.color = read_colour(self.artwork, d.cls, px, textures=textures.get(d.cls, ()))
 
     def _to_detection(self, k: _Candidate, rgb: np.ndarray, bg: Background) -> Detection:
         h, w = rgb.shape[:2]

@@ -1,0 +1,122 @@
+"""`limner generate` end to end on the sandbox: run directory, --json summary, and kill + --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from limner.cli import app
+from limner.types import parse_step
+
+PROMPT = "two red apples to the left of a blue cup"
+PLUGINS = str(Path(__file__).parent / "plugins")
+
+
+def test_generate_writes_a_complete_run_dir(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["generate", PROMPT, "--out", str(tmp_path), "--seed", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    run = Path(summary["run_dir"])
+    assert run.parent == tmp_path.resolve() and summary["status"] == "done" and summary["simulated"] is True
+    for name in ("final.png", "manifest.json", "trajectory.jsonl"):
+        assert (run / name).is_file() and name in summary["files"]
+    for rel in summary["files"]:
+        assert (run / rel).is_file()
+    assert summary["timings"]["total_s"] > 0
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "done" and manifest["prompt"] == PROMPT and manifest["seed"] == 3
+    steps = [parse_step(line) for line in (run / "trajectory.jsonl").read_text().splitlines()]
+    assert steps[0].type == "analysis" and steps[-1].type == "final"
+    assert manifest["steps"] == len(steps)
+    assert {e.cls for e in steps[0].scene.elements} == {"apple", "cup"}
+    with Image.open(run / "final.png") as im:
+        pixels = np.asarray(im.convert("RGB"), dtype=np.float32)
+    assert pixels.std() > 10, "final.png is blank"
+    assert (run / steps[-1].image_path).read_bytes() == (run / "final.png").read_bytes()
+
+
+def test_same_seed_same_final_image(tmp_path: Path) -> None:
+    finals = []
+    for i in range(2):
+        res = CliRunner().invoke(app, ["generate", "a photo of three blue cups", "--out", str(tmp_path / str(i)),
+                                       "--seed", "5", "--json", "--config", str(_no_learning(tmp_path))])
+        assert res.exit_code == 0, res.output
+        finals.append(Path(json.loads(res.stdout.strip().splitlines()[-1])["final_image"]).read_bytes())
+    assert finals[0] == finals[1]
+
+
+def _no_learning(tmp_path: Path) -> Path:
+    cfg = tmp_path / "static.yaml"
+    cfg.write_text("perf:\n  learn: false\n")
+    return cfg
+
+
+def _slow_config(tmp_path: Path, calls: Path) -> Path:
+    cfg = tmp_path / "slow.yaml"
+    cfg.write_text(
+        "agent:\n  rounds: 3\n  goal: 1.0\n"
+        "perf:\n  learn: false\n"
+        "tools:\n"
+        f"  - {{name: slowpoke, backend: 'slow_backend:SlowPainter', options: {{delay_s: 0.6, calls_file: '{calls}', profile: p-birch}}}}\n"
+        f"  - {{name: fern, backend: sandbox, type: editor, options: {{profile: e-fern}}}}\n"
+        f"  - {{name: checker, backend: sandbox, type: checker}}\n"
+    )
+    return cfg
+
+
+def test_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> None:
+    calls = tmp_path / "calls.txt"
+    cfg = _slow_config(tmp_path, calls)
+    out = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": PLUGINS + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-m", "limner.cli", "generate", "three purple clocks above a green bus", "--out", str(out),
+           "--config", str(cfg), "--run-id", "r1", "--seed", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    traj = out / "r1" / "trajectory.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline:  # kill as soon as the first tool step is durable
+        if traj.exists() and any('"type":"tool"' in line for line in traj.read_text().splitlines()):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = traj.read_text().splitlines()
+    tool_steps_before = [parse_step(line) for line in before if '"type":"tool"' in line]
+    assert tool_steps_before, "the run finished or died before its first tool step"
+    manifest = json.loads((out / "r1" / "manifest.json").read_text())
+    assert manifest["status"] == "running" and "final.png" not in os.listdir(out / "r1")
+    calls_before = calls.read_text().splitlines()
+
+    res = subprocess.run(cmd + ["--resume", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    after = traj.read_text().splitlines()
+    assert after[: len(before)] == before, "resume rewrote recorded steps"
+    steps = [parse_step(line) for line in after]
+    assert [s.index for s in steps] == list(range(len(steps))) and steps[-1].type == "final"
+    calls_after = calls.read_text().splitlines()[len(calls_before):]
+    redone = {s.call.seed for s in tool_steps_before if s.call.tool == "slowpoke"} & {
+        int(line.split()[1]) for line in calls_after
+    }
+    assert not redone, f"resume called the painter again for finished steps (seeds {redone})"
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "done" and Path(summary["final_image"]).is_file()
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path) -> None:
+    args = ["generate", "a photo of a cat", "--out", str(tmp_path), "--run-id", "done1", "--json",
+            "--config", str(_no_learning(tmp_path))]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    traj = (tmp_path / "done1" / "trajectory.jsonl").read_text()
+    res = CliRunner().invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "done1" / "trajectory.jsonl").read_text() == traj
