@@ -562,7 +562,8 @@ def main() -> None:
             "description_router": embed_backend,
             "tokens": "characters / 4 of the tool-information prompt part; matrix = top-3 tools with scores "
             "on the subtask's dims; description = all tools' descriptions",
-            "ours": "BayesRouter(prior_sd .15, shared_sd .10, Thompson top-m + n safe random, CUSUM drift)",
+            "ours": "BayesRouter(prior_sd .15, shared_sd .10, greedy + the m+n-1 tools most likely to be best for "
+            "the subtask (512 posterior draws), CUSUM drift); m+n runs per step like APU",
         },
         "env": {
             "python": platform.python_version(),

@@ -231,16 +231,75 @@ def test_description_router_uses_minilm_when_installed() -> None:
 
 def test_bayes_explore_skips_confidently_bad_tools_and_puts_best_estimate_first() -> None:
     m = PerformanceMatrix(["color"], ["good", "ok", "bad"], [[0.9, 0.85, 0.1]])
-    r = BayesRouter(m, top_m=1, random_n=2, noise_sd=0.05)
+    r = BayesRouter(m, top_m=1, random_n=2, noise_sd=0.05, min_p_best=0.01)
     st = sub(color=1.0)
     for _ in range(50):
         r.update(st, {"good": 0.9, "ok": 0.85, "bad": 0.1}, {})
     rng = np.random.default_rng(0)
     picks = [r.choose_explore(st, ["good", "ok", "bad"], rng) for _ in range(50)]
     assert all("bad" not in p for p in picks)
-    assert all(p[0] == "good" for p in picks if "good" in p)
-    unsafe = BayesRouter(m, top_m=1, random_n=2, safe_explore_z=None)
-    assert len(unsafe.choose_explore(st, ["good", "ok", "bad"], rng)) == 3
+    assert all(p[0] == "good" for p in picks)
+    full_budget = BayesRouter(m, top_m=1, random_n=2)  # min_p_best = 0: always m + n runs
+    assert full_budget.choose_explore(st, ["good", "ok", "bad"], rng) == ["good", "ok", "bad"]
+    with pytest.raises(ValueError, match="min_p_best"):
+        BayesRouter(m, min_p_best=1.0)
+
+
+def posterior_toy() -> BayesRouter:
+    """Five tools on one dimension with hand-set posteriors (mean, sd): only A, B and D can be best.
+
+    A (.80, ±.005) is the greedy choice; B (.75, ±.10) and D (.40, ±.30) are uncertain enough to beat it;
+    E (.70, ±.001) and C (.50, ±.001) are certain and certainly worse — E has the second-highest mean.
+    """
+    posts = {"A": (0.80, 0.005), "B": (0.75, 0.10), "C": (0.50, 0.001), "D": (0.40, 0.30), "E": (0.70, 0.001)}
+    m = PerformanceMatrix(["color"], list(posts), [[mean for mean, _ in posts.values()]])
+    r = BayesRouter(m, top_m=2, random_n=1)
+    for t, (_mean, sd) in posts.items():
+        r.cov[t] = np.array([[sd**2]])
+    return r
+
+
+def test_bayes_p_best_matches_the_gaussian_posteriors() -> None:
+    r = posterior_toy()
+    p = r.p_best(sub(color=1.0), ["A", "B", "C", "D", "E"], np.random.default_rng(0))
+    assert sum(p.values()) == pytest.approx(1.0)
+    # P(D > .80) = P(z > 4/3) ≈ .09 and P(B > .80) = P(z > .5) ≈ .31 (independent, so not exact: A ≈ .6)
+    assert 0.04 < p["D"] < 0.15 and 0.2 < p["B"] < 0.4 and p["A"] > 0.45
+    assert p["C"] == 0.0 and p["E"] == 0.0
+
+
+def test_bayes_explores_the_tools_that_can_still_win_not_the_next_best_means() -> None:
+    r = posterior_toy()
+    st, tools = sub(color=1.0), ["A", "B", "C", "D", "E"]
+    for seed in range(20):
+        chosen = r.choose_explore(st, tools, np.random.default_rng(seed))
+        # budget m + n = 3: the greedy A, then B and D (chances of winning) — not E, whose mean ranks second
+        assert chosen == ["A", "B", "D"], chosen
+    assert [t for t, _ in r.rank(st, tools)][:3] == ["A", "B", "E"]  # what a by-mean rule would have run
+
+
+def test_bayes_probability_of_best_exploration_finds_an_underrated_tool_noise_free() -> None:
+    # The prior calls "new" the worst tool on both dimensions but it is the best; "old" is confidently
+    # mediocre. Noise-free per-dimension evaluator: a few exploratory runs must flip the routing.
+    tools = ["top", "old", "new"]
+    truth = np.array([[0.70, 0.50, 0.90], [0.70, 0.50, 0.90]])
+    prior = PerformanceMatrix(["color", "numeracy"], tools, [[0.75, 0.55, 0.45], [0.75, 0.55, 0.45]])
+    r = BayesRouter(prior, top_m=1, random_n=1, noise_sd=0.02)
+    rng = np.random.default_rng(3)
+    runs = {t: 0 for t in tools}
+    for _ in range(30):
+        w = rng.dirichlet([1, 1])
+        st = sub(color=float(w[0]), numeracy=float(w[1]))
+        chosen = r.choose_explore(st, tools, rng)
+        for t in chosen:
+            runs[t] += 1
+        per_dim = {
+            t: {"color": truth[0, tools.index(t)], "numeracy": truth[1, tools.index(t)]} for t in chosen
+        }
+        r.update(st, {t: float(w @ truth[:, tools.index(t)]) for t in chosen}, {"dimension_scores": per_dim})
+    assert r.rank(sub(color=0.5, numeracy=0.5), tools)[0][0] == "new"
+    np.testing.assert_allclose(r.mu["new"], truth[:, 2], atol=0.03)
+    assert runs["old"] < runs["new"]  # exploration went to the tool that could win, not the mediocre one
 
 
 def test_bayes_unmeasured_cells_are_wider_priors() -> None:

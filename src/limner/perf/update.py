@@ -19,10 +19,13 @@ Three updaters behind one `Router` protocol (selected by `PerfConfig.updater`):
   (rank-one) steps; the noise variance is learned from predictive residuals; there is no η to tune.
   It ranks by the expected raw score W_task·μ_j (no Normalize: min-max columns distort multi-dimension
   subtasks, a 4.7% error floor for any normalised-matrix router in the trial), optionally minus a cost
-  term; explores with Thompson sampling for the top-m and n random tools drawn only among those whose
-  upper confidence bound still reaches the greedy choice's mean (never spend runs on a tool that is
-  confidently worse); and watches each tool with a two-sided CUSUM on standardised residuals, re-opening
-  its covariance when the tool drifts (a new model version behind the same name).
+  term; explores by probability of being best: besides the greedy tool it runs the m + n − 1 tools with
+  the highest posterior chance of being the best for THIS subtask (Monte-Carlo over the exact per-tool
+  Gaussians), so runs go to tools that can still change the choice, not to a tool with a high mean that
+  cannot win nor to uniformly random ones; `min_p_best` lets exploration stop once no other tool has a
+  real chance (exploration then decays with confidence); and watches each tool with a two-sided CUSUM on
+  standardised residuals, re-opening its covariance when the tool drifts (a new model version behind the
+  same name).
 
 Why not APU as the default: its Δ is a rank difference, which is biased under evaluator noise (the
 predicted-best tool can only lose places), so APU started from the true matrix drifts away from it
@@ -186,7 +189,7 @@ class APURouter(_MatrixRouterBase):
 
 
 class BayesRouter(_MatrixRouterBase):
-    """Per-tool Bayesian linear model with Thompson + safe random exploration, cost term and drift alarm."""
+    """Per-tool Bayesian linear model, probability-of-best exploration, cost term and drift alarm."""
 
     def __init__(
         self,
@@ -201,7 +204,8 @@ class BayesRouter(_MatrixRouterBase):
         noise_shape: str = "binomial",
         costs: Mapping[str, float] | None = None,
         cost_weight: float = 0.0,
-        safe_explore_z: float | None = 2.0,
+        min_p_best: float = 0.0,
+        p_best_samples: int = 512,
         drift_k: float = 0.5,
         drift_h: float = 8.0,
         unmeasured_sd_factor: float = 2.0,
@@ -213,7 +217,11 @@ class BayesRouter(_MatrixRouterBase):
         self.cov0 = prior_sd**2 * np.eye(d) + shared_sd**2 * np.ones((d, d))
         self.costs = dict(costs or {})
         self.cost_weight = cost_weight
-        self.safe_explore_z = safe_explore_z
+        if not 0.0 <= min_p_best < 1.0:
+            raise ValueError(f"min_p_best must be in [0, 1), got {min_p_best}")
+        if p_best_samples < 1:
+            raise ValueError(f"p_best_samples must be positive, got {p_best_samples}")
+        self.min_p_best, self.p_best_samples = min_p_best, p_best_samples
         self.drift_k, self.drift_h = drift_k, drift_h
         if noise_shape not in ("binomial", "constant"):
             raise ValueError(f"noise_shape must be 'binomial' or 'constant', got {noise_shape!r}")
@@ -298,34 +306,47 @@ class BayesRouter(_MatrixRouterBase):
         exp = self.expected(subtask, tools)
         return rank_scores({t: self._utility(t, v) for t, v in exp.items()})
 
-    def choose_explore(self, subtask: Subtask, tools: list[str], rng: np.random.Generator) -> list[str]:
+    def p_best(self, subtask: Subtask, tools: Sequence[str], rng: np.random.Generator) -> dict[str, float]:
+        """Monte-Carlo probability that each tool is the best for this subtask under the posterior.
+
+        Tools are independent, so each tool's utility `w·θ_j − cost` is exactly N(w·μ_j − cost, wᵀΣ_j w);
+        `p_best_samples` joint draws of all tools give the fraction of draws each one wins.
+        """
         self._ensure_tools(tools)
+        mean, sd = self._utility_moments(subtask, tools)
+        draws = mean[None, :] + sd[None, :] * rng.standard_normal((self.p_best_samples, len(tools)))
+        wins = np.bincount(np.argmax(draws, axis=1), minlength=len(tools)) / self.p_best_samples
+        return {t: float(p) for t, p in zip(tools, wins, strict=True)}
+
+    def _utility_moments(self, subtask: Subtask, tools: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         w = self.matrix.weight_vector(subtask.weights)
-        # Tools are independent, so sampling w·θ_j ~ N(w·μ_j, wᵀΣ_j w) is exact Thompson sampling.
-        z = rng.standard_normal(len(tools))
-        sampled = {
-            t: self._utility(
-                t, float(w @ self.mu[t]) + z[i] * math.sqrt(max(float(w @ self.cov[t] @ w), 0.0))
-            )
-            for i, t in enumerate(tools)
-        }
+        mean = np.array([self._utility(t, float(w @ self.mu[t])) for t in tools])
+        sd = np.array([math.sqrt(max(float(w @ self.cov[t] @ w), 0.0)) for t in tools])
+        return mean, sd
+
+    def choose_explore(self, subtask: Subtask, tools: list[str], rng: np.random.Generator) -> list[str]:
+        """The greedy tool plus the `top_m + random_n − 1` others most likely to be best for THIS subtask.
+
+        Exploration goes where the decision is still open: a tool whose posterior gives it a real chance
+        of beating the others on this subtask's dimensions is run before a tool with a higher mean that
+        cannot win (it would teach nothing that changes a choice). As posteriors tighten, the chances of
+        all but the contenders fall to zero; with `min_p_best > 0` those tools stop being run at all, so
+        exploration decays by itself (cheaper, at the price of slower learning — see docs/routing.md).
+        """
+        self._ensure_tools(tools)
+        if not tools:
+            return []
         ranking = self.rank(subtask, tools)
-        top = [t for t, _ in rank_scores(sampled)[: self.top_m]]
-        rest = [t for t in tools if t not in top]
-        if self.safe_explore_z is not None and rest:
-            best_mean = ranking[0][1]
-            rest = [
-                t
-                for t in rest
-                if self._utility(t, float(w @ self.mu[t]))
-                + self.safe_explore_z * math.sqrt(float(w @ self.cov[t] @ w))
-                >= best_mean
-            ]
-        k = min(self.random_n, len(rest))
-        extra = [rest[i] for i in sorted(rng.choice(len(rest), size=k, replace=False))] if k else []
-        # Order by the current estimate, so a Worker that can afford only one run takes the best guess.
+        greedy = ranking[0][0]
+        budget = max(1, self.top_m + self.random_n)
+        p = self.p_best(subtask, tools, rng)
         order = {t: r for r, (t, _) in enumerate(ranking)}
-        return sorted(top + extra, key=order.__getitem__)
+        contenders = sorted(
+            (t for t in tools if t != greedy and p[t] >= self.min_p_best),
+            key=lambda t: (-p[t], order[t]),
+        )
+        # Order by the current estimate, so a Worker that can afford only one run takes the best guess.
+        return sorted([greedy, *contenders[: budget - 1]], key=order.__getitem__)
 
     # -- learning ----------------------------------------------------------------------------------
 
