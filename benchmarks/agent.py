@@ -40,6 +40,8 @@ from typing import Any
 ROUNDS = (1, 2, 3, 5)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -225,8 +227,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true", help="6 prompts per GenEval tag for the accuracy part")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    ap.add_argument("--metadata", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/geneval/metadata_dev.jsonl")
-    ap.add_argument("--compbench-dir", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/t2i-compbench")
+    ap.add_argument("--metadata", type=Path, default=REPO / "src/limner/resources/geneval_metadata_dev.jsonl",
+                    help="GenEval-format metadata JSONL (default: the shipped dev subset, MIT)")
+    ap.add_argument("--compbench-dir", type=Path, default=REPO / "benchmarks/data/t2i-compbench",
+                    help="directory of *.txt prompt lists (default: the shipped T2I-CompBench train lists, MIT)")
     ap.add_argument("--config", default="sandbox", help="config preset or YAML file (tools, brain, agent)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many prompts for the accuracy part")
     ap.add_argument("--profile-scenes", type=int, default=None,

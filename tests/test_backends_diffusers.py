@@ -239,7 +239,7 @@ def test_declared_dims_and_published_scores() -> None:
     assert find_published_model("/local/copy/of/FLUX.1-dev") == "flux.1-dev"
 
 
-CSV_DIR = Path(os.environ.get("LIMNER_PUBLISHED_SCORES_DIR", "/work/shared/data/published-scores"))
+CSV_DIR = Path(__file__).parent / "data" / "published-scores"  # copies of the source CSVs, with their README
 
 
 @pytest.mark.skipif(not CSV_DIR.is_dir(), reason="published-scores CSVs not available here")

@@ -67,7 +67,7 @@ def resolve_device(spec: str = "auto") -> str:
     if not cuda_n:
         raise DeviceError(f"device {spec!r} was configured but torch sees no CUDA device here")
     if index is not None and int(index) >= cuda_n:
-        raise DeviceError(f"device {spec!r}: only {cuda_n} CUDA device(s) here (cuda:0..cuda:{cuda_n - 1})")
+        raise DeviceError(f"device {spec!r}: only {cuda_n} CUDA device(s) here (indices 0..{cuda_n - 1})")
     return f"cuda:{index}" if index is not None else "cuda"
 
 
