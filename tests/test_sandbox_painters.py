@@ -26,7 +26,7 @@ from limner.tools.sandbox.render import render_scene
 from limner.tools.sandbox.world import WorldTruth, grade_truth
 from limner.types import GEN_DIMS, Element, Relation, Scene, ToolCall
 
-DATA = Path("/work/shared/data")  # only the slow calibration test reads the shared benchmark files
+GENEVAL = Path(__file__).resolve().parents[1] / "src/limner/resources/geneval_metadata_dev.jsonl"  # shipped (MIT)
 
 
 def _painter(name: str = "alder") -> Painter:
@@ -155,10 +155,7 @@ def test_painters_resemble_open_models_on_geneval_style_prompts():
 
 @pytest.mark.slow
 def test_calibration_on_geneval_metadata():
-    path = DATA / "geneval" / "metadata_dev.jsonl"
-    if not path.is_file():
-        pytest.skip("GenEval metadata not available")
-    items = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    items = [json.loads(x) for x in GENEVAL.read_text().splitlines() if x.strip()]
     painters = [Painter(n.removeprefix("p-"), profile=n) for n in PAINTER_PROFILES]
     scores = measure_geneval(painters, items, seeds=1, size=256)
     best = max(s["overall"] for s in scores.values())

@@ -95,7 +95,8 @@ def repair_subtask(check: Check, scene: Scene, sid: str, *, can_inpaint: bool) -
     targets: list[str] = []
     if rel is not None and check.kind in ("position", "depth"):
         s, o = ids[rel.subject], ids[rel.object]
-        instruction = f"move the {s.cls} {rel.predicate} the {o.cls}"
+        mover = s.cls if s.count == 1 else plural(s.cls)  # "move the apples": every apple, not one
+        instruction = f"move the {mover} {rel.predicate} the {o.cls}"
         targets = [s.id, o.id]
     elif e is not None:
         targets = [e.id]

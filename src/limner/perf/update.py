@@ -207,7 +207,7 @@ class BayesRouter(_MatrixRouterBase):
         min_p_best: float = 0.0,
         p_best_samples: int = 512,
         drift_k: float = 0.5,
-        drift_h: float = 8.0,
+        drift_h: float = 12.0,
         unmeasured_sd_factor: float = 2.0,
     ) -> None:
         super().__init__(matrix.copy())
@@ -451,14 +451,26 @@ def make_router(
     random_n: int = 2,
     costs: Mapping[str, float] | None = None,
     cost_weight: float = 0.0,
+    min_p_best: float = 0.0,
 ) -> StaticRouter | APURouter | BayesRouter:
-    """Build the router `PerfConfig.updater` names ("static" | "apu" | "bayes")."""
+    """Build the router `PerfConfig.updater` names ("static" | "apu" | "bayes").
+
+    `min_p_best` (bayes only): exploratory tools whose chance of being best is below it are not run;
+    0 spends the whole `top_m + random_n` budget every step (fastest learning, the benchmark's setting).
+    """
     if updater == "static":
         return StaticRouter(matrix.copy())
     if updater == "apu":
         return APURouter(matrix, eta=eta, top_m=top_m, random_n=random_n)
     if updater == "bayes":
-        return BayesRouter(matrix, top_m=top_m, random_n=random_n, costs=costs, cost_weight=cost_weight)
+        return BayesRouter(
+            matrix,
+            top_m=top_m,
+            random_n=random_n,
+            costs=costs,
+            cost_weight=cost_weight,
+            min_p_best=min_p_best,
+        )
     raise ValueError(f"unknown updater {updater!r}; expected 'static', 'apu' or 'bayes'")
 
 
@@ -474,6 +486,7 @@ def router_from_config(
         random_n=perf_config.random_n,
         costs=costs,
         cost_weight=getattr(perf_config, "cost_weight", 0.0),
+        min_p_best=getattr(perf_config, "min_p_best", 0.0),
     )
 
 
@@ -485,6 +498,7 @@ def router_factory(
     random_n: int = 2,
     costs: Mapping[str, float] | None = None,
     cost_weight: float = 0.0,
+    min_p_best: float = 0.0,
 ) -> Callable[[PerformanceMatrix, Mapping[str, Any] | None], StaticRouter | APURouter | BayesRouter]:
     """A `PerfStore.apply_update` factory: rebuild the router from the stored matrix and its saved state.
 
@@ -496,7 +510,14 @@ def router_factory(
         matrix: PerformanceMatrix, state: Mapping[str, Any] | None
     ) -> StaticRouter | APURouter | BayesRouter:
         router = make_router(
-            updater, matrix, eta=eta, top_m=top_m, random_n=random_n, costs=costs, cost_weight=cost_weight
+            updater,
+            matrix,
+            eta=eta,
+            top_m=top_m,
+            random_n=random_n,
+            costs=costs,
+            cost_weight=cost_weight,
+            min_p_best=min_p_best,
         )
         if state and state.get("updater") == updater:
             router.load_state_dict(state)

@@ -95,13 +95,17 @@ class EditOp:
 
 
 def _noun(phrase: str) -> str:
+    return _noun_number(phrase)[0]
+
+
+def _noun_number(phrase: str) -> tuple[str, bool]:
+    """(canonical class, whether the phrase was plural): "the apples" asks for every apple."""
     from limner.llm.parser import canonical_class
 
-    words = phrase.strip().lower()
-    found = canonical_class(words)
+    found = canonical_class(phrase.strip().lower())
     if found is None:
         raise ToolError(f"unknown object {phrase.strip()!r} in the instruction")
-    return found[0]
+    return found[0], bool(found[1])
 
 
 def _number(word: str) -> int:
@@ -182,9 +186,11 @@ def parse_instruction(text: str) -> EditOp:
         count, color, texture, new_cls = _np(m.group(2))
         return EditOp(kind="replace", cls=_noun(m.group(1)), new_cls=new_cls, color=color, texture=texture,
                       count=count)
-    m = re.fullmatch(rf"move (?:the |all )?(.+?) ({_REL_RE}) (?:the |a |an )?(.+)", low)
+    m = re.fullmatch(rf"move (the |all |all the )?(.+?) ({_REL_RE}) (?:the |a |an )?(.+)", low)
     if m:
-        return EditOp(kind="move", cls=_noun(m.group(1)), relation=_RELATIONS[m.group(2)], anchor=_noun(m.group(3)))
+        cls, many = _noun_number(m.group(2))
+        return EditOp(kind="move", cls=cls, relation=_RELATIONS[m.group(3)], anchor=_noun(m.group(4)),
+                      all=many or (m.group(1) or "").startswith("all"))
     raise ToolError(
         f"cannot read the edit instruction {text!r}; expected e.g. 'make the cat red', 'add two dogs left of "
         "the car', 'remove the cup', 'replace the cat with a dog', 'change the number of apples to 3', "
@@ -518,12 +524,14 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
         anchors = cv.of(op.anchor or "")
         if not targets:
             raise ToolError(f"no {op.cls} found in the image to move")
-        t = targets[0]
+        moving = targets if op.all else targets[:1]
         anchor = anchors[0] if anchors else None
-        cv.erase(t)
+        for t in moving:
+            cv.erase(t)
         rel = op.relation if done == "full" else None
-        cx, cy, s = cv.free_spot(t.size, rng, rel, anchor)
-        cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t)
+        for t in moving:
+            cx, cy, s = cv.free_spot(t.size, rng, rel, anchor)
+            cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t)
     return _finish(cv, profile, rng, notes, done)
 
 
