@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--json", action="store_true", help="print one JSON object on the last line of stdout")
     ap.add_argument("--quick", action="store_true", help="6 prompts per GenEval tag for the accuracy part")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument("--out", type=Path, default=None, help="directory to also write agent.json into")
     ap.add_argument("--metadata", type=Path, default=REPO / "src/limner/resources/geneval_metadata_dev.jsonl",
                     help="GenEval-format metadata JSONL (default: the shipped dev subset, MIT)")
     ap.add_argument("--compbench-dir", type=Path, default=REPO / "benchmarks/data/t2i-compbench",
