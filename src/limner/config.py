@@ -94,6 +94,9 @@ class PerfConfig(_Section):
     random_n: int = Field(default=1, ge=0)
     learn: bool = Field(default=True, description="update the matrix from the agent's own runs")
     cost_weight: float = Field(default=0.0, ge=0, description="bayes updater: score penalty per unit tool cost")
+    min_p_best: float = Field(
+        default=0.0, ge=0, lt=1, description="bayes updater: explore only tools at least this likely to be best"
+    )
 
 
 class LimnerConfig(BaseSettings):

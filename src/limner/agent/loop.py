@@ -206,7 +206,7 @@ class Agent:
             matrices = matrices if matrices is not None else load_matrices(config.perf_store_path)
             routers = default_routers(
                 producing, updater=config.perf.updater if config.perf.learn else "static", matrices=matrices,
-                top_m=config.perf.top_m, random_n=config.perf.random_n,
+                **_router_options(config, producing),
             )
             if perf_store is not None:
                 _restore_router_states(routers, perf_store)
@@ -469,10 +469,7 @@ class Agent:
         if self.perf_store.get(name) is None:
             self.perf_store.put(router.matrix, name, state=router.state_dict(), kind="seed",
                                 evidence={"run_id": getattr(self._store, "run_id", None)})
-        perf = self.config.perf
-        factory = router_factory(perf.updater, eta=perf.eta, top_m=perf.top_m, random_n=perf.random_n,
-                                 cost_weight=perf.cost_weight,
-                                 costs={n: t.spec.cost for n, t in self.worker.tools.items()})
+        factory = router_factory(self.config.perf.updater, **_router_options(self.config, self.worker.tools))
         self.perf_store.apply_update(factory, sub, outcomes,
                                      {**evidence, "run_id": getattr(self._store, "run_id", None), "task": sub.id},
                                      name=name)
@@ -532,6 +529,13 @@ class Agent:
         if best.image is None:
             best.image = self._load_image(best.path)
         return best.image
+
+
+def _router_options(config: LimnerConfig, tools: dict[str, Tool]) -> dict[str, Any]:
+    """The router settings of `config.perf`, one place for the in-memory routers and the store's updates."""
+    perf = config.perf
+    return {"eta": perf.eta, "top_m": perf.top_m, "random_n": perf.random_n, "cost_weight": perf.cost_weight,
+            "min_p_best": perf.min_p_best, "costs": {n: t.spec.cost for n, t in tools.items()}}
 
 
 def _restore_router_states(routers: dict[str, Any], perf_store: Any) -> None:

@@ -313,6 +313,8 @@ class BayesRouter(_MatrixRouterBase):
         `p_best_samples` joint draws of all tools give the fraction of draws each one wins.
         """
         self._ensure_tools(tools)
+        if not tools:
+            return {}
         mean, sd = self._utility_moments(subtask, tools)
         draws = mean[None, :] + sd[None, :] * rng.standard_normal((self.p_best_samples, len(tools)))
         wins = np.bincount(np.argmax(draws, axis=1), minlength=len(tools)) / self.p_best_samples
@@ -364,7 +366,7 @@ class BayesRouter(_MatrixRouterBase):
                     self._observe(tool, x, float(yd))
             else:
                 self._observe(tool, w, float(y))
-        self._sync_matrix()
+        self._sync_matrix(list(outcomes))
 
     @staticmethod
     def _dimension_scores(
@@ -430,9 +432,14 @@ class BayesRouter(_MatrixRouterBase):
             hi = lo = 0.0
         self.cusum[tool] = [hi, lo]
 
-    def _sync_matrix(self) -> None:
-        """Write posterior means into the matrix (for display and persistence), marking learned cells."""
-        for j, t in enumerate(self.matrix.tools):
+    def _sync_matrix(self, tools: Sequence[str] | None = None) -> None:
+        """Write posterior means into the matrix (for display and persistence), marking learned cells.
+
+        Only `tools` (default: all) are written — an update touches only the tools that ran (and the drift
+        alarm only re-opens a covariance, which the matrix does not show), so a 200-tool pool costs no more.
+        """
+        for t in self.matrix.tools if tools is None else tools:
+            j = self.matrix.tool_index(t)
             self.matrix.values[:, j] = self.mu[t]
             learned = self.obs[:, j] > 0
             self.matrix.sources[learned, j] = "bayes"
