@@ -137,10 +137,11 @@ class APOTrainer:
         self.global_step = 0
         self.log_history: list[dict[str, float]] = []
 
-        # 1. Read the model index and validate the data (cheap; fails before anything heavy loads).
-        self.pipeline_class_name, self.family, self.denoiser_name, self.model_index = read_model_index(config)
+        # 1. Validate the data, then read the model index (both cheap; local mistakes fail before any
+        #    network look-up of a model id or anything heavy loads).
         self.pairs = load_pairs(config.data_dir, resolution=config.resolution,
                                 require_distance=config.beta_schedule != "constant")
+        self.pipeline_class_name, self.family, self.denoiser_name, self.model_index = read_model_index(config)
         # 2. Encode images and prompts once; the VAE and text encoders are freed afterwards.
         self.cache = self._prepare_cache()
         # 3. The denoiser alone, frozen, with a trainable LoRA.
