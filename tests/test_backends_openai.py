@@ -13,14 +13,13 @@ import email.policy
 import io
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from local_server import serve
 
 pytest.importorskip("httpx")
 fastapi = pytest.importorskip("fastapi")
@@ -122,22 +121,8 @@ class FakeServer:
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[FakeServer, str]]:
     fake = FakeServer()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(fake.app, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.01)
-    assert srv.started, "fake server did not start"
-    yield fake, f"http://127.0.0.1:{port}/v1"
-    srv.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serve(fake.app) as url:
+        yield fake, url
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import logging
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from local_server import serve
 from PIL import Image
 from pydantic_ai.messages import (
     ImageUrl,
@@ -436,22 +436,10 @@ class FakeChat:
 @pytest.fixture(scope="module")
 def chat_server() -> Iterator[tuple[FakeChat, str]]:
     pytest.importorskip("fastapi")
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     fake = FakeChat()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.01)
-    assert srv.started, "fake server did not start"
-    yield fake, f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    srv.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serve(fake.app) as url:
+        yield fake, url
 
 
 @pytest.fixture
