@@ -60,3 +60,16 @@ def test_missing_file_and_unknown_preset() -> None:
         load_config("nope/missing.yaml")
     with pytest.raises(ConfigError, match="unknown config preset"):
         load_config("no-such-preset")
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_every_preset_loads_and_builds_its_tools(preset: str) -> None:
+    """Constructing tools loads no weights, so every packaged preset can be checked here."""
+    from limner.tools.registry import ToolRegistry
+
+    cfg = load_config(preset)
+    registry = ToolRegistry.from_config(cfg)
+    tools = registry.tools()
+    assert tools and [t.name for t in tools] == registry.names
+    assert any(t.kind == "generate" for t in tools), f"{preset}: nothing can draw"
+    assert any(t.kind == "check" for t in tools), f"{preset}: nothing can judge the images"
