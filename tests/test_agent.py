@@ -268,3 +268,36 @@ def test_a_store_write_error_stops_the_run() -> None:
 
     with pytest.raises(OSError, match="no space"):
         _agent([FakePainter("p")]).run(PROMPT, store=FullDisk())
+
+
+class NoOpEditor(FakeEditor):
+    """Answers every instruction without changing anything: a tool that 'succeeds' but does not help."""
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        self.calls += 1
+        self.instructions.append(call.prompt)
+        return ToolResult(tool=self.name, image=image.copy())
+
+
+class SequencePainter(FakePainter):
+    """Draws with failures[i] on its i-th call (the last value repeats)."""
+
+    def __init__(self, name: str, failures: list[int], **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.sequence = failures
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        self.failures = self.sequence[min(self.calls, len(self.sequence) - 1)]
+        return super()._run(call, image, mask)
+
+
+def test_a_repair_that_did_not_help_goes_to_another_tool_next_time() -> None:
+    useless, fixer = NoOpEditor("a-editor"), FakeEditor("b-editor")  # equal priors: "a-editor" ranks first
+    store = MemoryStore()
+    # round 0 draws 2 failures; round 1's repairs (a-editor) change nothing -> round 2 draws again, 1 failure;
+    # round 3 repairs that failure again: not with a-editor, which did not help with it before.
+    final = _agent([SequencePainter("p", [2, 1])], [useless, fixer], rounds=4).run(PROMPT, store=store)
+    assert useless.calls == 2 and useless.instructions == ["add 1 red apple", "add 1 blue cup"]
+    assert fixer.calls == 1 and fixer.instructions == ["add 1 red apple"] and final.passed
+    step = next(s for s in store.steps if isinstance(s, ToolStep) and s.call.tool == "b-editor")
+    assert "a-editor did not help with this before" in step.reasoning

@@ -163,7 +163,7 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists() or "/" in str(name_or_path):
         if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
+            raise ConfigError(f"config file not found (or not a regular file): {p}")
         return p
     preset = resources.files("limner.presets") / f"{name_or_path}.yaml"
     if not preset.is_file():

@@ -259,6 +259,7 @@ class Agent:
         self._replay: deque[Step] = deque(store.completed_steps())
         self._n_recorded = len(self._replay)  # steps 0 .. n-1 are replayed, never written again
         self._last_tool: dict[str, str] = {}
+        self._ineffective: dict[str, set[str]] = {}  # instruction -> tools whose repair did not help
         self._truths: dict[str, dict[str, Any]] = {}
         self._store = store
         self._index = 0
@@ -323,6 +324,11 @@ class Agent:
             previous = best.verdict.score if best else None
             best = yield from self._evaluate(path, image, scene, rnd, best, plan.subtasks)
             last_improved = None if previous is None else best.path == path and best.verdict.score > previous
+            if action == "repair" and last_improved is False:
+                # Reflection on the tools: a repair that did not help is not handed to the same tool again.
+                for sub in plan.subtasks:
+                    if (tool := self._last_tool.get(sub.id)) is not None:
+                        self._ineffective.setdefault(sub.instruction, set()).add(tool)
 
             # 5. Reflect: stop, repair what failed, or draw again.
             reflection = yield from self._reflect(scene, best.verdict, rnd, rounds, goal, last_improved)
@@ -368,7 +374,7 @@ class Agent:
         try:
             attempts = self.worker.attempts(
                 sub, prompt=sub.instruction, seed=seed, width=self.config.width, height=self.config.height,
-                image=image, input_path=path, skip=tried,
+                image=image, input_path=path, skip=tried, avoid=self._ineffective.get(sub.instruction),
                 params={"_truth_in": truth_in} if truth_in is not None else None,
             )
             for attempt in attempts:
@@ -381,8 +387,10 @@ class Agent:
                         self._writer.submit(self._store.save_truth, result.ground_truth, stem)
                         result.meta.setdefault("truth_path", result.image_path.removesuffix(".png") + ".truth.json")
                         self._truths[result.image_path] = result.ground_truth
+                ineffective = sorted(self._ineffective.get(sub.instruction, ()))
                 why = (f"{sub.kind} '{sub.instruction}' with {attempt.call.tool} "
-                       f"(rank {[n for n, _ in attempt.ranking].index(attempt.call.tool) + 1} of {len(attempt.ranking)})")
+                       f"(rank {[n for n, _ in attempt.ranking].index(attempt.call.tool) + 1} of {len(attempt.ranking)}"
+                       + (f"; {', '.join(ineffective)} did not help with this before" if ineffective else "") + ")")
                 # Private "_" params (the sandbox truth channel) stay out of the trajectory.
                 public = {k: v for k, v in attempt.call.params.items() if not k.startswith("_")}
                 step = ToolStep(index=self._index, round=rnd, subtask_id=sub.id, ranking=attempt.ranking,

@@ -175,11 +175,14 @@ class Worker:
         input_path: str | None = None,
         params: dict[str, Any] | None = None,
         skip: set[str] | None = None,
+        avoid: set[str] | None = None,
     ) -> Iterator[Attempt]:
         """Yield one `Attempt` per tool tried, best-ranked first, until one succeeds or the budget is spent.
 
         A generator so the loop can log each attempt as it happens. If the last attempt failed, every
-        ranked tool (up to 1 + max_fallbacks) failed and the caller decides what to do.
+        ranked tool (up to 1 + max_fallbacks) failed and the caller decides what to do. `skip` are tools
+        already tried for this subtask (resume); `avoid` are tools that ran this very instruction before
+        without helping: they are tried last, after every other tool of the kind.
         """
         ranking = self.rank(subtask)
         if not ranking:
@@ -190,7 +193,9 @@ class Worker:
                 raise WorkerError(f"inpaint subtask {subtask.id!r} needs an image and a region")
             mask = box_mask(image.size, subtask.region)
         budget = 1 + self.max_fallbacks - len(skip or ())
-        for name, _ in [r for r in ranking if r[0] not in (skip or ())][: max(0, budget)]:
+        order = [r for r in ranking if r[0] not in (skip or ())]
+        order.sort(key=lambda r: r[0] in (avoid or ()))  # stable: the ranking holds within each group
+        for name, _ in order[: max(0, budget)]:
             call = ToolCall(tool=name, subtask_id=subtask.id, prompt=prompt, seed=seed, width=width, height=height,
                             input_image=input_path, params=dict(params or {}))
             result = self._call(self.tools[name], call, image, mask)
