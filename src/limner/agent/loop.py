@@ -331,7 +331,7 @@ class Agent:
                         self._ineffective.setdefault(sub.instruction, set()).add(tool)
 
             # 5. Reflect: stop, repair what failed, or draw again.
-            reflection = yield from self._reflect(scene, best.verdict, rnd, rounds, goal, last_improved)
+            reflection = yield from self._reflect(scene, best.verdict, rnd, rounds, goal, last_improved, action)
             action = reflection.next_action
 
         if best is None:
@@ -425,14 +425,15 @@ class Agent:
         return best
 
     def _reflect(self, scene: Scene, verdict: Verdict, rnd: int, rounds: int, goal: float,
-                 last_improved: bool | None):
+                 last_improved: bool | None, last_action: NextAction | None = None):
         step = self._recorded(ReflectionStep)
         if step is None:
             t0 = time.perf_counter()
             if verdict.passed and verdict.score >= goal - 1e-9:
                 r_action, r_failed, why, tokens, err = "stop", [], f"goal {goal:g} met (score {verdict.score:.3f})", None, None
             else:
-                r = self.brain.reflect(scene, verdict, rnd, rounds, last_improved=last_improved, tools=self.specs)
+                r = self.brain.reflect(scene, verdict, rnd, rounds, last_improved=last_improved, tools=self.specs,
+                                       last_action=last_action)
                 r_action, r_failed, why, tokens, err = r.next_action, r.failed, r.reasoning, r.tokens, r.error
             step = ReflectionStep(index=self._index, round=rnd, failed=r_failed, next_action=r_action,
                                   reasoning=why, tokens=tokens, error=err, duration_s=time.perf_counter() - t0)

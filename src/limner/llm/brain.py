@@ -97,6 +97,7 @@ class Brain(ABC):
         *,
         last_improved: bool | None = None,
         tools: list[ToolSpec] | None = None,
+        last_action: NextAction | None = None,
     ) -> Reflection:
         """Decide what to do with the best image so far (`verdict` is its verdict): stop (goal met or no
         rounds left), repair its failed checks, or regenerate. `last_improved` says whether the round just

@@ -186,16 +186,18 @@ class LLMBrain(Brain):
         return Plan(subtasks=answer.subtasks, reasoning=answer.reasoning, tokens=tokens)
 
     def reflect(self, scene: Scene, verdict: Verdict, round: int, rounds: int, *,
-                last_improved: bool | None = None, tools: list[ToolSpec] | None = None) -> Reflection:
+                last_improved: bool | None = None, tools: list[ToolSpec] | None = None,
+                last_action: NextAction | None = None) -> Reflection:
         failed = [f"{c.target}:{c.kind}" for c in verdict.failed]
         question = (f"Prompt: {scene.prompt}\nRound {round + 1} of {rounds} finished. Best score "
                     f"{verdict.score:.3f}. Failed checks: {[f'{c.target} {c.kind}: {c.evidence}' for c in verdict.failed]}.\n"
-                    f"The last round improved on the best: {last_improved}.")
+                    f"The last round ({last_action or 'first drawing'}) improved on the best: {last_improved}.")
         if round + 1 >= rounds:
             return Reflection("stop", failed, f"no rounds left ({rounds})")
         answer, tokens, err = self._ask(self._reflector, question)
         if answer is None:
-            r = self.fallback.reflect(scene, verdict, round, rounds, last_improved=last_improved, tools=tools)
+            r = self.fallback.reflect(scene, verdict, round, rounds, last_improved=last_improved, tools=tools,
+                                      last_action=last_action)
             return Reflection(r.next_action, r.failed, r.reasoning, tokens=tokens, error=self._fell_back(err))
         return Reflection(answer.next_action, failed, answer.reasoning, tokens=tokens)
 

@@ -177,6 +177,7 @@ class RuleBrain(Brain):
         *,
         last_improved: bool | None = None,
         tools: list[ToolSpec] | None = None,
+        last_action: NextAction | None = None,
     ) -> Reflection:
         failed = [c.target + ":" + c.kind for c in verdict.failed]
         if verdict.passed:
@@ -194,8 +195,13 @@ class RuleBrain(Brain):
         if share > REGENERATE_ABOVE:
             return Reflection("regenerate", failed,
                               f"{len(failed)}/{len(verdict.checks)} checks fail: a new picture beats that many edits")
+        if last_improved is False and last_action != "regenerate":
+            return Reflection("regenerate", failed, "the last repair did not beat the best image: draw again")
         if last_improved is False:
-            return Reflection("regenerate", failed, "the last round did not beat the best image: draw again")
+            # Drawing again did not help either: go back to the best image and repair it (the Worker hands a
+            # repair that did not help before to another tool).
+            return Reflection("repair", failed, f"a new drawing did not beat the best image: repair it instead "
+                                                f"({', '.join(failed)})")
         return Reflection("repair", failed, f"repair {len(repairable)} failed check(s): {', '.join(failed)}")
 
 
