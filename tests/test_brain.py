@@ -189,3 +189,19 @@ def test_text_reply_without_structure_falls_back() -> None:
 
     r = LLMBrain(FunctionModel(fn), max_retries=1).analyse("a cat")
     assert r.error and r.scene.elements[0].cls == "cat"
+
+
+def test_rule_reflection_alternates_when_a_round_did_not_help() -> None:
+    """A repair that did not help → draw again; a new drawing that did not help → repair the best image."""
+    from limner.llm.rule_brain import RuleBrain
+    from limner.types import Check, Verdict
+
+    brain = RuleBrain()
+    scene = brain.analyse("a red apple and a blue cup").scene
+    failed = Check(target="e0", kind="color", passed=False, score=0.0, evidence="green, expected red")
+    ok = Check(target="e1", kind="presence", passed=True, score=1.0, evidence="found 1 cup")
+    verdict = Verdict.combine(0.0, [failed, ok, ok.model_copy(update={"kind": "color"})])
+    after_repair = brain.reflect(scene, verdict, 1, 5, last_improved=False, last_action="repair")
+    after_redraw = brain.reflect(scene, verdict, 2, 5, last_improved=False, last_action="regenerate")
+    improving = brain.reflect(scene, verdict, 2, 5, last_improved=True, last_action="regenerate")
+    assert (after_repair.next_action, after_redraw.next_action, improving.next_action) == ("regenerate", "repair", "repair")
