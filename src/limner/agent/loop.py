@@ -42,6 +42,7 @@ from limner.agent.planner import Planner
 from limner.agent.worker import MATRIX_NAMES, Worker, WorkerError, default_routers, load_matrices
 from limner.config import LimnerConfig
 from limner.llm import make_brain
+from limner.perf import router_factory, router_options
 from limner.llm.brain import Brain, NextAction
 from limner.llm.rule_brain import edit_target, edit_weights
 from limner.tools.base import Tool
@@ -202,11 +203,12 @@ class Agent:
         if not any(t.kind == "generate" for t in producing.values()):
             raise AgentError("no tool of kind 'generate' is configured; add a painter or text-to-image tool to tools:")
         self.checker = checker or _find_checker(tools)
+        self._router_options = router_options(config.perf, {n: t.spec.cost for n, t in producing.items()})
         if routers is None:
             matrices = matrices if matrices is not None else load_matrices(config.perf_store_path)
             routers = default_routers(
                 producing, updater=config.perf.updater if config.perf.learn else "static", matrices=matrices,
-                **_router_options(config, producing),
+                **self._router_options,
             )
             if perf_store is not None:
                 _restore_router_states(routers, perf_store)
@@ -472,13 +474,11 @@ class Agent:
     def _persist(self, sub: Subtask, router: Any, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
         """Write one update to the shared perf store: read-modify-write in one transaction, so concurrent
         runs lose nothing. The first run of a store seeds it with the matrix it started from."""
-        from limner.perf import router_factory
-
         name = MATRIX_NAMES[sub.kind]
         if self.perf_store.get(name) is None:
             self.perf_store.put(router.matrix, name, state=router.state_dict(), kind="seed",
                                 evidence={"run_id": getattr(self._store, "run_id", None)})
-        factory = router_factory(self.config.perf.updater, **_router_options(self.config, self.worker.tools))
+        factory = router_factory(self.config.perf.updater, **self._router_options)
         self.perf_store.apply_update(factory, sub, outcomes,
                                      {**evidence, "run_id": getattr(self._store, "run_id", None), "task": sub.id},
                                      name=name)
@@ -538,13 +538,6 @@ class Agent:
         if best.image is None:
             best.image = self._load_image(best.path)
         return best.image
-
-
-def _router_options(config: LimnerConfig, tools: dict[str, Tool]) -> dict[str, Any]:
-    """The router settings of `config.perf`, one place for the in-memory routers and the store's updates."""
-    perf = config.perf
-    return {"eta": perf.eta, "top_m": perf.top_m, "random_n": perf.random_n, "cost_weight": perf.cost_weight,
-            "min_p_best": perf.min_p_best, "costs": {n: t.spec.cost for n, t in tools.items()}}
 
 
 def _restore_router_states(routers: dict[str, Any], perf_store: Any) -> None:

@@ -17,6 +17,7 @@ from limner.perf.update import (
     make_router,
     router_factory,
     router_from_config,
+    router_options,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "rank_scores",
     "router_factory",
     "router_from_config",
+    "router_options",
 ]

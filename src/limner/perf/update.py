@@ -481,33 +481,31 @@ def make_router(
     raise ValueError(f"unknown updater {updater!r}; expected 'static', 'apu' or 'bayes'")
 
 
+def router_options(perf_config: Any, costs: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The `make_router` keywords a `limner.config.PerfConfig` sets: one place, so the agent's routers and
+    the store's updates are always built alike."""
+    return {
+        "eta": perf_config.eta,
+        "top_m": perf_config.top_m,
+        "random_n": perf_config.random_n,
+        "costs": costs,
+        "cost_weight": perf_config.cost_weight,
+        "min_p_best": perf_config.min_p_best,
+    }
+
+
 def router_from_config(
     perf_config: Any, matrix: PerformanceMatrix, costs: Mapping[str, float] | None = None
 ) -> Any:
     """`make_router` from a `limner.config.PerfConfig`."""
-    return make_router(
-        perf_config.updater,
-        matrix,
-        eta=perf_config.eta,
-        top_m=perf_config.top_m,
-        random_n=perf_config.random_n,
-        costs=costs,
-        cost_weight=getattr(perf_config, "cost_weight", 0.0),
-        min_p_best=getattr(perf_config, "min_p_best", 0.0),
-    )
+    return make_router(perf_config.updater, matrix, **router_options(perf_config, costs))
 
 
 def router_factory(
-    updater: str,
-    *,
-    eta: float = 0.13,
-    top_m: int = 2,
-    random_n: int = 2,
-    costs: Mapping[str, float] | None = None,
-    cost_weight: float = 0.0,
-    min_p_best: float = 0.0,
+    updater: str, **options: Any
 ) -> Callable[[PerformanceMatrix, Mapping[str, Any] | None], StaticRouter | APURouter | BayesRouter]:
     """A `PerfStore.apply_update` factory: rebuild the router from the stored matrix and its saved state.
+    `options` are `make_router`'s keywords.
 
     A state saved by a different updater (the config changed) is ignored: the new router starts from the
     stored matrix, which every updater keeps current.
@@ -516,16 +514,7 @@ def router_factory(
     def build(
         matrix: PerformanceMatrix, state: Mapping[str, Any] | None
     ) -> StaticRouter | APURouter | BayesRouter:
-        router = make_router(
-            updater,
-            matrix,
-            eta=eta,
-            top_m=top_m,
-            random_n=random_n,
-            costs=costs,
-            cost_weight=cost_weight,
-            min_p_best=min_p_best,
-        )
+        router = make_router(updater, matrix, **options)
         if state and state.get("updater") == updater:
             router.load_state_dict(state)
         return router
