@@ -562,8 +562,9 @@ def main() -> None:
             "description_router": embed_backend,
             "tokens": "characters / 4 of the tool-information prompt part; matrix = top-3 tools with scores "
             "on the subtask's dims; description = all tools' descriptions",
-            "ours": "BayesRouter(prior_sd .15, shared_sd .10, greedy + the m+n-1 tools most likely to be best for "
-            "the subtask (512 posterior draws), CUSUM drift); m+n runs per step like APU",
+            "ours": "BayesRouter(prior_sd .15, shared_sd .10; runs the greedy tool, the subtask's contenders "
+            "(P(best) >= .05 by 512 posterior draws), then spare runs by allocation_value over the last 256 "
+            "subtasks; CUSUM drift); m+n runs per step like APU",
         },
         "env": {
             "python": platform.python_version(),

@@ -334,3 +334,80 @@ def test_bayes_accepts_the_agent_loops_flat_dimension_scores() -> None:
         r.update(sub(color=1.0), {"p": 0.9, "q": 0.1}, {"dimension_scores": {"color": 1.0}})
     with pytest.raises(MatrixError, match="unknown dimensions"):
         r.update(sub(color=1.0), {"p": 0.9}, {"dimension_scores": {"p": {"hue": 1.0}}})
+
+
+def hand_posteriors(posts: dict[str, tuple[tuple[float, float], tuple[float, float]]]) -> BayesRouter:
+    """Tools on (color, numeracy) with hand-set independent posteriors {tool: ((mean, sd), (mean, sd))}."""
+    tools = list(posts)
+    values = [[posts[t][d][0] for t in tools] for d in range(2)]
+    r = BayesRouter(PerformanceMatrix(["color", "numeracy"], tools, values), top_m=1, random_n=1)
+    for t, ((_, sd_c), (_, sd_n)) in posts.items():
+        r.cov[t] = np.diag([sd_c**2, sd_n**2])
+    return r
+
+
+def test_bayes_spare_run_goes_to_the_tool_that_settles_recent_choices() -> None:
+    # The current subtask is mostly colour: A wins it for certain, nobody else can (no contenders). The
+    # recent workload is numeracy-only, where B and C are an open near-tie. The one spare run must go to B
+    # or C (its run measures numeracy too), not to D, which has the next-best mean here but is certain.
+    r = hand_posteriors(
+        {
+            "A": ((0.90, 0.001), (0.30, 0.001)),
+            "B": ((0.30, 0.001), (0.60, 0.10)),
+            "C": ((0.30, 0.001), (0.62, 0.10)),
+            "D": ((0.80, 0.001), (0.30, 0.001)),
+        }
+    )
+    tools = ["A", "B", "C", "D"]
+    for _ in range(20):
+        r._remember(sub(numeracy=1.0))
+    st = sub(color=0.9, numeracy=0.1)
+    assert [t for t, _ in r.rank(st, tools)][:2] == ["A", "D"]  # what a by-mean rule would run
+    value = r.allocation_value(st, tools)
+    assert value["D"] < 1e-6 and min(value["B"], value["C"]) > 0.1  # of 20 open choices
+    for seed in range(10):
+        assert r.choose_explore(st, tools, np.random.default_rng(seed)) in (["A", "B"], ["A", "C"])
+    frugal = hand_posteriors({t: ((r.mu[t][0], 0.001), (r.mu[t][1], 0.1)) for t in tools})
+    frugal.min_p_best = 0.01  # no spare runs: nothing but A can win this subtask
+    assert frugal.choose_explore(st, tools, np.random.default_rng(0)) == ["A"]
+
+
+def test_bayes_allocation_value_is_the_drop_in_wrong_choice_probability_after_one_run() -> None:
+    # One recent subtask, two tools; compare with a copy that really observes the run.
+    import copy
+    import math
+
+    r = hand_posteriors({"A": ((0.70, 0.05), (0.5, 0.1)), "B": ((0.65, 0.08), (0.5, 0.1))})
+    st = sub(color=1.0)
+    r._remember(st)
+    value = r.allocation_value(st, ["A", "B"])
+
+    def p_wrong(router: BayesRouter) -> float:
+        gap = router.mu["A"][0] - router.mu["B"][0]  # the outcome is irrelevant: use the prior means
+        sd = math.sqrt(router.cov["A"][0, 0] + router.cov["B"][0, 0])
+        return 0.5 * math.erfc(gap / sd / math.sqrt(2))
+
+    for tool in ("A", "B"):
+        after = copy.deepcopy(r)
+        x = np.array([1.0, 0.0])
+        after._observe(tool, x, float(r.mu[tool][0]))  # an outcome equal to the mean: means stay put
+        assert value[tool] == pytest.approx(p_wrong(r) - p_wrong(after), rel=1e-5)
+    assert value["B"] > value["A"] > 0  # the wider posterior gains more from one run
+
+
+def test_bayes_remembers_its_recent_workload_across_state_round_trips() -> None:
+    prior, _, tools = toy_world()
+    r = BayesRouter(prior, recent=3)
+    for i in range(5):
+        r.choose_explore(sub(color=1.0 + i, numeracy=1.0), tools, np.random.default_rng(i))
+    assert len(r.recent) == 3
+    clone = BayesRouter(prior, recent=3)
+    clone.load_state_dict(r.state_dict())
+    np.testing.assert_allclose(np.array(clone.recent), np.array(r.recent))
+    old = r.state_dict()
+    del old["recent"]  # a state saved before the workload was remembered still loads
+    BayesRouter(prior).load_state_dict(old)
+    with pytest.raises(ValueError, match="contender_p"):
+        BayesRouter(prior, contender_p=1.5)
+    with pytest.raises(ValueError, match="recent"):
+        BayesRouter(prior, recent=0)
