@@ -198,6 +198,70 @@ def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrice
     }
 
 
+HARD_RELATIONS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
+NUMBER_WORDS = {2: "two", 3: "three"}
+
+
+def hard_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """Compositional prompts harder than GenEval's (which have at most two attributes per prompt): a
+    counted, coloured group placed relative to another coloured object, in GenEval's metadata format. The
+    README's example comes first; the rest are drawn with `seed` from GenEval's classes and colours, and a
+    prompt is kept only if the analyst reads it exactly (so this measures the loop, not the reader)."""
+    import numpy as np
+
+    from limner.agent.analyst import geneval_mismatch
+    from limner.llm.parser import parse_prompt
+    from limner.llm.rule_brain import plural
+    from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+
+    def row(a: str, n_a: int, c_a: str, rel: str, b: str, c_b: str) -> dict[str, Any]:
+        prompt = f"{NUMBER_WORDS[n_a]} {c_a} {plural(a)} {HARD_RELATIONS[rel]} a {c_b} {b}"
+        return {"tag": "hard", "prompt": prompt,
+                "include": [{"class": a, "count": n_a, "color": c_a, "position": [rel, 1]},
+                            {"class": b, "count": 1, "color": c_b}]}
+
+    rows = [row("apple", 2, "red", "left of", "cup", "blue")]
+    rng = np.random.default_rng([seed, 77])
+    while len(rows) < n:
+        a, b = (str(x) for x in rng.choice(GENEVAL_CLASSES, size=2, replace=False))
+        c_a, c_b = (str(x) for x in rng.choice(GENEVAL_COLORS, size=2, replace=False))
+        r = row(a, int(rng.integers(2, 4)), c_a, str(rng.choice(list(HARD_RELATIONS))), b, c_b)
+        if geneval_mismatch(parse_prompt(r["prompt"]), r) is None and r["prompt"] not in {x["prompt"] for x in rows}:
+            rows.append(r)
+    return rows[:n]
+
+
+def hard_prompt_metrics(rows: list[dict[str, Any]], config: Any, seeds: list[int], rounds: int,
+                        matrices: dict[str, Any] | None) -> dict[str, Any]:
+    """Pass rate after `rounds` rounds with each repair verified (the default) and without (ablation), same
+    prompts and seeds; tool and checker calls per run say what the verification costs."""
+    from limner.agent import Agent, MemoryStore
+    from limner.types import EvaluationStep, ToolStep
+
+    out: dict[str, Any] = {}
+    for arm, verify in (("verified", True), ("unverified", False)):
+        cfg = config.model_copy(update={"agent": config.agent.model_copy(update={"verify_repairs": verify})})
+        agent = Agent(cfg, matrices=matrices)
+        passed = truth = tool_calls = evaluations = 0
+        t0 = time.perf_counter()
+        for row in rows:
+            scene = scene_from_geneval(row)
+            for s in seeds:
+                agent.config = cfg.model_copy(update={"seed": s})
+                store = MemoryStore()
+                final = agent.run(row["prompt"], store=store, rounds=rounds)
+                passed += final.passed
+                truth += truth_passed(scene, store.truths.get(final.image_path.removesuffix(".png") + ".truth.json"))
+                tool_calls += sum(isinstance(x, ToolStep) for x in store.steps)
+                evaluations += sum(isinstance(x, EvaluationStep) for x in store.steps)
+        runs = max(1, len(rows) * len(seeds))
+        out[arm] = {"checker": passed / runs, "truth": truth / runs, "tool_calls_per_run": tool_calls / runs,
+                    "evaluations_per_run": evaluations / runs, "wall_s": time.perf_counter() - t0}
+        log(f"hard prompts, {arm}: pass {passed / runs:.3f} (truth {truth / runs:.3f})")
+    return {"prompts": len(rows), "seeds": seeds, "rounds": rounds, "examples": [r["prompt"] for r in rows[:5]],
+            "pass_rate": out}
+
+
 def _time_storage(store: Any, total: list[float]) -> None:
     """Accumulate the time the run store spends writing (steps with fsync, PNGs, truth, manifest)."""
     for name in ("append_step", "save_image", "save_truth", "finish"):
@@ -237,6 +301,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="profile the painters on this many random sandbox scenes first (0: routers start from "
                          "the perf store or the prior); default 60, 30 with --quick")
     ap.add_argument("--skip-accuracy", action="store_true", help="only the prompt-reading metrics")
+    ap.add_argument("--hard", type=int, default=None,
+                    help="hard compositional prompts for the verified-repair ablation (default 24, quick 6; 0: skip)")
+    ap.add_argument("--hard-seeds", type=int, default=None, help="seeds per hard prompt (default 5, quick 2)")
     args = ap.parse_args(argv)
 
     from limner.config import load_config
@@ -270,6 +337,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             metrics["profile"] = {"scenes": args.profile_scenes, "seconds": time.perf_counter() - t0,
                                   "matrix": {t: matrix.column(t) for t in matrix.tools}}
         metrics.update(accuracy_metrics(acc_rows, config, args.seed, matrices))
+        n_hard = args.hard if args.hard is not None else (6 if args.quick else 24)
+        if n_hard > 0:
+            n_seeds = args.hard_seeds or (2 if args.quick else 5)
+            metrics["hard_prompts"] = hard_prompt_metrics(
+                hard_rows(n_hard, args.seed), config, [args.seed + i for i in range(n_seeds)], 3, matrices
+            )
     best = metrics.get("accuracy", {}).get("best_single", {}).get("checker")
     at3 = metrics.get("accuracy", {}).get("rounds", {}).get("3", {})
     if best is not None:

@@ -296,8 +296,62 @@ def test_a_repair_that_did_not_help_goes_to_another_tool_next_time() -> None:
     store = MemoryStore()
     # round 0 draws 2 failures; round 1's repairs (a-editor) change nothing -> round 2 draws again, 1 failure;
     # round 3 repairs that failure again: not with a-editor, which did not help with it before.
-    final = _agent([SequencePainter("p", [2, 1])], [useless, fixer], rounds=4).run(PROMPT, store=store)
+    # (verify_repairs off: this is the memory across rounds; within a round, see the tests below)
+    final = _agent([SequencePainter("p", [2, 1])], [useless, fixer], rounds=4, verify_repairs=False).run(
+        PROMPT, store=store
+    )
     assert useless.calls == 2 and useless.instructions == ["add 1 red apple", "add 1 blue cup"]
     assert fixer.calls == 1 and fixer.instructions == ["add 1 red apple"] and final.passed
     step = next(s for s in store.steps if isinstance(s, ToolStep) and s.call.tool == "b-editor")
     assert "a-editor did not help with this before" in step.reasoning
+
+
+def _round(store: MemoryStore, rnd: int) -> list[Any]:
+    return [s for s in store.steps if getattr(s, "round", None) == rnd and s.type in ("tool", "evaluation")]
+
+
+def test_each_repair_is_verified_and_one_that_did_not_help_goes_to_the_next_tool_at_once() -> None:
+    useless, fixer = NoOpEditor("a-editor"), FakeEditor("b-editor")  # equal priors: "a-editor" ranks first
+    store = MemoryStore()
+    final = _agent([FakePainter("p", failures=2)], [useless, fixer], rounds=2).run(PROMPT, store=store)
+    # round 1: each repair is evaluated; a-editor's no-op is undone and b-editor fixes it in the same round
+    steps = _round(store, 1)
+    assert [(s.type, getattr(s, "call", None) and s.call.tool) for s in steps] == [
+        ("tool", "a-editor"), ("evaluation", None), ("tool", "b-editor"), ("evaluation", None),
+        ("tool", "a-editor"), ("evaluation", None), ("tool", "b-editor"), ("evaluation", None),
+    ]
+    assert useless.instructions == fixer.instructions == ["add 1 red apple", "add 1 blue cup"]
+    assert final.passed and final.image_path == steps[-1].image_path
+    # the retry runs on the image before the undone repair, with its own seed and image name
+    first, retry = steps[0], steps[2]
+    assert retry.call.input_image == first.call.input_image and retry.call.seed != first.call.seed
+    assert retry.result.image_path.endswith("-retry1.png")
+
+
+def test_a_repair_that_makes_things_worse_is_undone_before_the_next_repair_builds_on_it() -> None:
+    breaker = FakeEditor("a-editor", worsen=True)
+    store = MemoryStore()
+    final = _agent([FakePainter("p", failures=2)], [breaker], rounds=2, repair_retries=0).run(PROMPT, store=store)
+    tools = [s for s in _round(store, 1) if s.type == "tool"]
+    assert [t.call.prompt for t in tools] == ["add 1 red apple", "add 1 blue cup"]
+    drawn = next(s for s in store.steps if s.type == "tool").result.image_path
+    assert all(t.call.input_image == drawn for t in tools)  # the second repair starts from the undone one's input
+    assert final.image_path == drawn and not final.passed
+
+
+def test_verified_repairs_resume_without_rerunning_tools(tmp_path) -> None:
+    useless, fixer = NoOpEditor("a-editor"), FakeEditor("b-editor")
+    agent = _agent([FakePainter("p", failures=2)], [useless, fixer], rounds=2)
+    store = RunStore.create(tmp_path, prompt=PROMPT, run_id="r1")
+    steps = agent.run(PROMPT, stream=True, store=store)
+    for step in steps:  # interrupt after the first undone repair was retried and evaluated
+        if step.type == "evaluation" and step.round == 1 and "retry" in step.image_path:
+            break
+    steps.close()
+    store.close()
+    calls = (useless.calls, fixer.calls)
+    assert calls == (1, 1)
+    final = run_generate(PROMPT, agent.config, RunStore.open(tmp_path / "r1"), agent=agent)
+    assert (useless.calls, fixer.calls) == (2, 2) and final.passed  # only the second repair ran anew
+    lines = (tmp_path / "r1" / "trajectory.jsonl").read_text().splitlines()
+    assert [parse_step(x).index for x in lines] == list(range(len(lines)))

@@ -84,6 +84,12 @@ class AgentConfig(_Section):
     goal: float = Field(default=1.0, ge=0, le=1, description="stop once the verdict score reaches this")
     tool_timeout_s: float = Field(default=300.0, gt=0)
     max_fallbacks: int = Field(default=3, ge=0, description="next-ranked tools tried when a tool fails")
+    verify_repairs: bool = Field(
+        default=True, description="evaluate after each repair; undo one that does not raise the score"
+    )
+    repair_retries: int = Field(
+        default=1, ge=0, le=5, description="next-ranked tools tried on an undone repair (with verify_repairs)"
+    )
 
 
 class PerfConfig(_Section):

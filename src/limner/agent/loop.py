@@ -306,31 +306,43 @@ class Agent:
                 action = "regenerate"  # nothing an edit can fix: draw again next round
                 continue
 
-            # 3. Route and call: each subtask goes to its best-ranked tool; failures fall back.
-            image: Image.Image | None = None
-            path: str | None = None
-            if action == "repair" and best is not None:
-                image, path = self._image(best), best.path
-            for k, sub in enumerate(plan.subtasks):
-                source = image if sub.kind != "generate" else None
-                result_image, result_path = yield from self._work(sub, rnd, k, source, path if source else None)
-                if result_image is not None:
-                    image, path = result_image, result_path
-            if path is None or (action == "repair" and best is not None and path == best.path):
-                yield from self._reflect_failure(rnd, "no tool produced a new image this round")
-                action = "regenerate"
-                last_improved = False
-                continue
-
-            # 4. Evaluate: λ·global + (1−λ)·mean(local checks), and keep the best image seen.
+            # 3–4. Route, call and evaluate (λ·global + (1−λ)·mean(local checks)), keeping the best image.
             previous = best.verdict.score if best else None
-            best = yield from self._evaluate(path, image, scene, rnd, best, plan.subtasks)
-            last_improved = None if previous is None else best.path == path and best.verdict.score > previous
-            if action == "repair" and last_improved is False:
-                # Reflection on the tools: a repair that did not help is not handed to the same tool again.
-                for sub in plan.subtasks:
-                    if (tool := self._last_tool.get(sub.id)) is not None:
-                        self._ineffective.setdefault(sub.instruction, set()).add(tool)
+            if action == "repair" and best is not None and self.config.agent.verify_repairs:
+                # Each repair is checked before the next one builds on it: one that does not raise the
+                # score is undone and handed to the next-ranked tool.
+                current, produced = best, False
+                for k, sub in enumerate(plan.subtasks):
+                    current, best, made = yield from self._repair(sub, rnd, k, current, best, scene)
+                    produced = produced or made
+                if not produced:
+                    yield from self._reflect_failure(rnd, "no tool produced a new image this round")
+                    action = "regenerate"
+                    last_improved = False
+                    continue
+                last_improved = best.verdict.score > previous
+            else:
+                image: Image.Image | None = None
+                path: str | None = None
+                if action == "repair" and best is not None:
+                    image, path = self._image(best), best.path
+                for k, sub in enumerate(plan.subtasks):
+                    source = image if sub.kind != "generate" else None
+                    result_image, result_path = yield from self._work(sub, rnd, k, source, path if source else None)
+                    if result_image is not None:
+                        image, path = result_image, result_path
+                if path is None or (action == "repair" and best is not None and path == best.path):
+                    yield from self._reflect_failure(rnd, "no tool produced a new image this round")
+                    action = "regenerate"
+                    last_improved = False
+                    continue
+                best, _ = yield from self._evaluate(path, image, scene, rnd, best, plan.subtasks)
+                last_improved = None if previous is None else best.path == path and best.verdict.score > previous
+                if action == "repair" and last_improved is False:
+                    # Reflection on the tools: a repair that did not help is not handed to the same tool again.
+                    for sub in plan.subtasks:
+                        if (tool := self._last_tool.get(sub.id)) is not None:
+                            self._ineffective.setdefault(sub.instruction, set()).add(tool)
 
             # 5. Reflect: stop, repair what failed, or draw again.
             reflection = yield from self._reflect(scene, best.verdict, rnd, rounds, goal, last_improved, action)
@@ -357,9 +369,29 @@ class Agent:
 
     # -- phases -------------------------------------------------------------------------------------
 
-    def _work(self, sub: Subtask, rnd: int, k: int, image: Image.Image | None, path: str | None):
-        """Run one subtask (with fallback); yields ToolSteps; returns (image, path) of the success or (None, None)."""
-        seed = self.config.seed + 1009 * rnd + k
+    def _repair(self, sub: Subtask, rnd: int, k: int, current: _Best, best: _Best, scene: Scene):
+        """One repair subtask on `current`, verified: the edited image is evaluated at once and kept only if
+        it scores higher; otherwise it is undone, the tool is marked as not helping with this instruction,
+        and the next-ranked tool gets a try (`agent.repair_retries` times). Returns (image the next repair
+        builds on, best image so far, whether any tool produced an image)."""
+        produced = False
+        for attempt in range(1 + self.config.agent.repair_retries):
+            image, path = yield from self._work(sub, rnd, k, self._image(current), current.path, retry=attempt)
+            if image is None:
+                break
+            produced = True
+            best, verdict = yield from self._evaluate(path, image, scene, rnd, best, [sub])
+            if verdict.score > current.verdict.score:
+                return _Best(path=path, verdict=verdict, image=image), best, produced
+            if (tool := self._last_tool.get(sub.id)) is not None:
+                self._ineffective.setdefault(sub.instruction, set()).add(tool)
+        return current, best, produced
+
+    def _work(self, sub: Subtask, rnd: int, k: int, image: Image.Image | None, path: str | None,
+              retry: int = 0):
+        """Run one subtask (with fallback); yields ToolSteps; returns (image, path) of the success or (None, None).
+        `retry` > 0 is a retry of a repair that did not help: another seed, its own image names."""
+        seed = self.config.seed + 1009 * rnd + k + 101 * retry
         tried: set[str] = set()
         # Replayed attempts first (resume): no tool is called again.
         while self._replay and isinstance(self._replay[0], ToolStep) and self._replay[0].subtask_id == sub.id:
@@ -383,7 +415,7 @@ class Agent:
                 result = attempt.result
                 self.tool_time_s += result.duration_s
                 if result.ok:
-                    stem = f"r{rnd}-{k}-{attempt.call.tool}"
+                    stem = f"r{rnd}-{k}-{attempt.call.tool}" + (f"-retry{retry}" if retry else "")
                     result.image_path = self._save_image(result.image, stem)
                     if result.ground_truth is not None:
                         self._writer.submit(self._store.save_truth, result.ground_truth, stem)
@@ -423,8 +455,8 @@ class Agent:
             self._learn(subtasks or [], ev.verdict)
         yield self._emit(step)
         if best is None or step.verdict.score > best.verdict.score:
-            return _Best(path=path, verdict=step.verdict, image=image)
-        return best
+            return _Best(path=path, verdict=step.verdict, image=image), step.verdict
+        return best, step.verdict
 
     def _reflect(self, scene: Scene, verdict: Verdict, rnd: int, rounds: int, goal: float,
                  last_improved: bool | None, last_action: NextAction | None = None):
