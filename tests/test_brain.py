@@ -58,6 +58,20 @@ def test_repair_plan_targets_only_failed_checks() -> None:
     assert plan.subtasks[1].weights == {"attribute": 1.0}
 
 
+def test_a_misplaced_group_is_fixed_by_moving_the_single_object() -> None:
+    def failed_position(prompt: str) -> list[str]:
+        scene = parse_prompt(prompt)
+        rel = scene.relations[0]
+        check = Check(target=rel.id, kind="position", passed=False, score=0, evidence="")
+        return [s.instruction for s in RuleBrain().plan(scene, TOOLS, verdict=_verdict([check]),
+                                                        action="repair", round=1).subtasks]
+
+    assert failed_position("two red apples to the left of a blue cup") == ["move the cup right of the apples"]
+    assert failed_position("three dogs above a bench") == ["move the bench below the dogs"]
+    assert failed_position("a cat to the right of two cars") == ["move the cat right of the cars"]
+    assert failed_position("two cats in front of a car") == ["move the cats in front of the car"]
+
+
 def test_reflection_rules() -> None:
     brain, scene = RuleBrain(), parse_prompt("a cat and a dog and a cup")
     one = _verdict([Check(target="e0", kind="presence", passed=False, score=0, evidence=""),

@@ -55,6 +55,8 @@ def _seen(image, classes):
     ("replace the cat with a brown dog", EditOp(kind="replace", cls="cat", new_cls="dog", color="brown", count=1)),
     ("change the number of apples to five", EditOp(kind="recount", cls="apple", count=5)),
     ("move the cat to the right of the car", EditOp(kind="move", cls="cat", relation="right of", anchor="car")),
+    ("move the cup right of the apples",
+     EditOp(kind="move", cls="cup", relation="right of", anchor="apple", anchor_all=True)),
     ('change the text to "OPEN"', EditOp(kind="retext", text="OPEN")),
     ("change the background to a sunny beach", EditOp(kind="background", background="beach")),
     ("make it watercolor style", EditOp(kind="style", style="watercolor")),
@@ -124,6 +126,22 @@ def test_replace_recount_move(scene_image):
     cat = next(d for d in seen if d.cls == "cat")
     first_car = min((d for d in seen if d.cls == "car"), key=lambda d: (d.box.x0, d.box.y0))
     assert cat.center[1] > first_car.center[1]
+
+
+def test_a_plural_anchor_is_the_whole_group(scene_image):
+    from limner.tools.sandbox.editors import _group, _Seen
+    from limner.types import Box
+
+    a = _Seen(cls="car", box=Box(x0=10, y0=10, x1=50, y1=40), color="blue", size=40)
+    b = _Seen(cls="car", box=Box(x0=200, y0=100, x1=260, y1=150), color="blue", size=60)
+    group = _group([a, b])
+    assert group is not None and group.box == Box(x0=10, y0=10, x1=260, y1=150) and _group([]) is None
+    image, _ = scene_image
+    out = _edit(image, "move the cat below the cars").image  # below both cars, not just the first
+    seen = _seen(out, ["cat", "car"])
+    cat = next(d for d in seen if d.cls == "cat")
+    cars = [d for d in seen if d.cls == "car"]
+    assert len(cars) == 2 and all(cat.center[1] > car.center[1] for car in cars)
 
 
 def test_background_and_style_change_the_whole_picture(scene_image):

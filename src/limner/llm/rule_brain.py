@@ -86,6 +86,9 @@ def _phrase(e: Element, n: int | None = None, with_attrs: bool = True) -> str:
     return " ".join([str(n), *attrs, noun])
 
 
+_INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+
+
 def repair_subtask(check: Check, scene: Scene, sid: str, *, can_inpaint: bool) -> Subtask | None:
     """One edit (or inpaint) that would make `check` pass, or None when no edit can (e.g. 'global')."""
     ids = {e.id: e for e in scene.elements}
@@ -95,8 +98,14 @@ def repair_subtask(check: Check, scene: Scene, sid: str, *, can_inpaint: bool) -
     targets: list[str] = []
     if rel is not None and check.kind in ("position", "depth"):
         s, o = ids[rel.subject], ids[rel.object]
-        mover = s.cls if s.count == 1 else plural(s.cls)  # "move the apples": every apple, not one
-        instruction = f"move the {mover} {rel.predicate} the {o.cls}"
+        if s.count > 1 and o.count == 1 and rel.predicate in _INVERSE:
+            # Moving one object beside a group is an easier edit than moving the whole group (every
+            # instance must land on the right side without merging): "move the cup right of the apples".
+            instruction = f"move the {o.cls} {_INVERSE[rel.predicate]} the {plural(s.cls)}"
+        else:
+            mover = s.cls if s.count == 1 else plural(s.cls)  # "move the apples": every apple, not one
+            anchor = o.cls if o.count == 1 else plural(o.cls)
+            instruction = f"move the {mover} {rel.predicate} the {anchor}"
         targets = [s.id, o.id]
     elif e is not None:
         targets = [e.id]

@@ -80,6 +80,7 @@ class EditOp:
     new_cls: str | None = None
     relation: str | None = None
     anchor: str | None = None
+    anchor_all: bool = False  # "right of the apples": right of all of them, not of one
     text: str | None = None
     background: str | None = None
     style: str | None = None
@@ -189,8 +190,9 @@ def parse_instruction(text: str) -> EditOp:
     m = re.fullmatch(rf"move (the |all |all the )?(.+?) ({_REL_RE}) (?:the |a |an )?(.+)", low)
     if m:
         cls, many = _noun_number(m.group(2))
-        return EditOp(kind="move", cls=cls, relation=_RELATIONS[m.group(3)], anchor=_noun(m.group(4)),
-                      all=many or (m.group(1) or "").startswith("all"))
+        anchor, anchor_all = _noun_number(m.group(4))
+        return EditOp(kind="move", cls=cls, relation=_RELATIONS[m.group(3)], anchor=anchor,
+                      anchor_all=anchor_all, all=many or (m.group(1) or "").startswith("all"))
     raise ToolError(
         f"cannot read the edit instruction {text!r}; expected e.g. 'make the cat red', 'add two dogs left of "
         "the car', 'remove the cup', 'replace the cat with a dog', 'change the number of apples to 3', "
@@ -525,7 +527,7 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
         if not targets:
             raise ToolError(f"no {op.cls} found in the image to move")
         moving = targets if op.all else targets[:1]
-        anchor = anchors[0] if anchors else None
+        anchor = _group(anchors) if op.anchor_all else (anchors[0] if anchors else None)
         for t in moving:
             cv.erase(t)
         rel = op.relation if done == "full" else None
@@ -533,6 +535,15 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
             cx, cy, s = cv.free_spot(t.size, rng, rel, anchor)
             cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t)
     return _finish(cv, profile, rng, notes, done)
+
+
+def _group(seen: list[_Seen]) -> _Seen | None:
+    """Several perceived objects as one anchor: their union box."""
+    if not seen:
+        return None
+    box = Box(x0=min(o.box.x0 for o in seen), y0=min(o.box.y0 for o in seen),
+              x1=max(o.box.x1 for o in seen), y1=max(o.box.y1 for o in seen))
+    return _Seen(cls=seen[0].cls, box=box, color=None, size=max(o.size for o in seen))
 
 
 def _finish(cv: _Canvas, profile: EditorProfile, rng: np.random.Generator,
