@@ -231,16 +231,25 @@ def hard_rows(n: int, seed: int) -> list[dict[str, Any]]:
     return rows[:n]
 
 
+HARD_ARMS = {  # arm -> (agent.verify_repairs, perf.explore)
+    "verified": (True, False),  # the default loop
+    "unverified": (False, False),  # repairs judged once per round (ablation)
+    "explore": (True, True),  # generations run top_m + random_n painters and keep the best
+}
+
+
 def hard_prompt_metrics(rows: list[dict[str, Any]], config: Any, seeds: list[int], rounds: int,
-                        matrices: dict[str, Any] | None) -> dict[str, Any]:
-    """Pass rate after `rounds` rounds with each repair verified (the default) and without (ablation), same
-    prompts and seeds; tool and checker calls per run say what the verification costs."""
+                        matrices: dict[str, Any] | None, arms: list[str]) -> dict[str, Any]:
+    """Pass rate after `rounds` rounds for each arm (HARD_ARMS), same prompts and seeds; tool calls and
+    evaluations per run say what each costs."""
     from limner.agent import Agent, MemoryStore
     from limner.types import EvaluationStep, ToolStep
 
     out: dict[str, Any] = {}
-    for arm, verify in (("verified", True), ("unverified", False)):
-        cfg = config.model_copy(update={"agent": config.agent.model_copy(update={"verify_repairs": verify})})
+    for arm in arms:
+        verify, explore = HARD_ARMS[arm]
+        cfg = config.model_copy(update={"agent": config.agent.model_copy(update={"verify_repairs": verify}),
+                                        "perf": config.perf.model_copy(update={"explore": explore})})
         agent = Agent(cfg, matrices=matrices)
         passed = truth = tool_calls = evaluations = 0
         t0 = time.perf_counter()
@@ -304,6 +313,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--hard", type=int, default=None,
                     help="hard compositional prompts for the verified-repair ablation (default 24, quick 6; 0: skip)")
     ap.add_argument("--hard-seeds", type=int, default=None, help="seeds per hard prompt (default 5, quick 2)")
+    ap.add_argument("--hard-arms", default="verified,unverified,explore",
+                    help=f"comma-separated arms of the hard-prompt comparison, of {', '.join(HARD_ARMS)}")
+    ap.add_argument("--only-hard", action="store_true", help="skip prompt reading and GenEval accuracy")
     args = ap.parse_args(argv)
 
     from limner.config import load_config
@@ -322,9 +334,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(f"--metadata {args.metadata} not found")
     rows = [json.loads(line) for line in args.metadata.read_text(encoding="utf-8").splitlines() if line.strip()]
     metrics: dict[str, Any] = {}
-    metrics.update(analyst_metrics(rows))
-    if args.compbench_dir.is_dir():
-        metrics.update(compbench_metrics(args.compbench_dir))
+    if not args.only_hard:
+        metrics.update(analyst_metrics(rows))
+        if args.compbench_dir.is_dir():
+            metrics.update(compbench_metrics(args.compbench_dir))
     acc_rows = quick_rows(rows) if args.quick else rows
     if args.limit:
         acc_rows = acc_rows[: args.limit]
@@ -336,12 +349,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             matrices = {"generate": matrix}
             metrics["profile"] = {"scenes": args.profile_scenes, "seconds": time.perf_counter() - t0,
                                   "matrix": {t: matrix.column(t) for t in matrix.tools}}
-        metrics.update(accuracy_metrics(acc_rows, config, args.seed, matrices))
+        if not args.only_hard:
+            metrics.update(accuracy_metrics(acc_rows, config, args.seed, matrices))
         n_hard = args.hard if args.hard is not None else (6 if args.quick else 24)
         if n_hard > 0:
             n_seeds = args.hard_seeds or (2 if args.quick else 5)
             metrics["hard_prompts"] = hard_prompt_metrics(
-                hard_rows(n_hard, args.seed), config, [args.seed + i for i in range(n_seeds)], 3, matrices
+                hard_rows(n_hard, args.seed), config, [args.seed + i for i in range(n_seeds)], 3, matrices,
+                [a for a in args.hard_arms.split(",") if a],
             )
     best = metrics.get("accuracy", {}).get("best_single", {}).get("checker")
     at3 = metrics.get("accuracy", {}).get("rounds", {}).get("3", {})

@@ -355,3 +355,58 @@ def test_verified_repairs_resume_without_rerunning_tools(tmp_path) -> None:
     assert (useless.calls, fixer.calls) == (2, 2) and final.passed  # only the second repair ran anew
     lines = (tmp_path / "r1" / "trajectory.jsonl").read_text().splitlines()
     assert [parse_step(x).index for x in lines] == list(range(len(lines)))
+
+
+def _explorer(painters: list[Tool], updater: str = "apu") -> Agent:
+    config = LimnerConfig(tools=[ToolConfig(name="unused", backend="sandbox", type="painter")],
+                          agent={"rounds": 2, "tool_timeout_s": 2.0},
+                          perf={"learn": True, "explore": True, "updater": updater, "top_m": 2, "random_n": 1})
+    return Agent(config, tools={t.name: t for t in [*painters, FakeChecker("checker")]})
+
+
+def test_exploration_judges_every_tool_keeps_the_best_and_lets_apu_learn() -> None:
+    painters = [FakePainter("p1", failures=2), FakePainter("p2", failures=0), FakePainter("p3", failures=1)]
+    agent = _explorer(painters)
+    router = agent.worker.routers["generate"]
+    store = MemoryStore()
+    final = agent.run(PROMPT, store=store)
+    r0 = [s for s in store.steps if getattr(s, "round", None) == 0 and s.type in ("tool", "evaluation")]
+    assert [s.type for s in r0] == ["tool", "evaluation"] * 3
+    assert sorted(s.call.tool for s in r0 if s.type == "tool") == ["p1", "p2", "p3"]
+    assert final.passed and final.image_path == "images/r0-" + next(
+        f"{i}-p2.png" for i, s in enumerate(x for x in r0 if x.type == "tool") if s.call.tool == "p2")
+    assert router.steps == 1  # one APU update from the three outcomes
+    sub = next(s for s in store.steps if s.type == "plan").subtasks[0]
+    assert router.rank(sub, ["p1", "p2", "p3"])[0][0] == "p2"
+
+
+def test_without_exploration_apu_cannot_learn_from_one_tool() -> None:
+    painters = [FakePainter("p1", failures=2), FakePainter("p2", failures=0)]
+    agent = _explorer(painters)
+    agent.config = agent.config.model_copy(update={"perf": agent.config.perf.model_copy(update={"explore": False})})
+    agent.run(PROMPT, store=MemoryStore())
+    assert agent.worker.routers["generate"].steps == 0 and painters[1].calls == 0
+
+
+def test_exploration_resumes_without_rerunning_the_tools_it_recorded(tmp_path) -> None:
+    painters = [FakePainter("p1", failures=2), FakePainter("p2", failures=1), FakePainter("p3", failures=0)]
+    agent = _explorer(painters, updater="bayes")
+    store = RunStore.create(tmp_path, prompt=PROMPT, run_id="r1")
+    steps = agent.run(PROMPT, stream=True, store=store)
+    evaluations = 0
+    for step in steps:  # interrupt after two of the three explored images were judged
+        evaluations += step.type == "evaluation"
+        if evaluations == 2:
+            break
+    steps.close()
+    store.close()
+    ran = sorted(p.name for p in painters if p.calls)
+    assert len(ran) == 2
+    fresh = _explorer([FakePainter(p.name, failures=p.failures) for p in painters], updater="bayes")
+    final = run_generate(PROMPT, fresh.config, RunStore.open(tmp_path / "r1"), agent=fresh)
+    called = [p.name for p in fresh.tools.values() if getattr(p, "calls", 0)]
+    assert called and not set(called) & set(ran)  # only the tool not yet recorded ran
+    assert final.passed
+    lines = (tmp_path / "r1" / "trajectory.jsonl").read_text().splitlines()
+    tools = [s.call.tool for s in map(parse_step, lines) if s.type == "tool" and s.round == 0]
+    assert sorted(tools) == ["p1", "p2", "p3"]

@@ -100,6 +100,11 @@ class PerfConfig(_Section):
     random_n: int = Field(default=1, ge=0)
     learn: bool = Field(default=True, description="update the matrix from the agent's own runs")
     cost_weight: float = Field(default=0.0, ge=0, description="bayes updater: score penalty per unit tool cost")
+    explore: bool = Field(
+        default=False,
+        description="generations run the router's top_m + random_n tools, keep the best image and learn "
+        "from the comparison (APU needs it; costs that many painter and checker calls)",
+    )
     min_p_best: float = Field(
         default=0.0, ge=0, lt=1, description="bayes updater: explore only tools at least this likely to be best"
     )

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from limner.agent.analyst import Analyst
@@ -321,6 +322,16 @@ class Agent:
                     last_improved = False
                     continue
                 last_improved = best.verdict.score > previous
+            elif self._explores(plan.subtasks):
+                # Exploration: several tools draw the scene, every image is judged, the best is kept and the
+                # router learns from the comparison (PerfGuard's APU runs top-m + n tools the same way).
+                best, produced = yield from self._explore(plan.subtasks[0], rnd, scene, best)
+                if not produced:
+                    yield from self._reflect_failure(rnd, "no tool produced a new image this round")
+                    action = "regenerate"
+                    last_improved = False
+                    continue
+                last_improved = None if previous is None else best.verdict.score > previous
             else:
                 image: Image.Image | None = None
                 path: str | None = None
@@ -369,6 +380,47 @@ class Agent:
 
     # -- phases -------------------------------------------------------------------------------------
 
+    def _explores(self, subtasks: list[Subtask]) -> bool:
+        return (self.config.perf.explore and len(subtasks) == 1 and subtasks[0].kind == "generate"
+                and hasattr(self.worker.routers.get("generate"), "choose_explore"))
+
+    def _explore(self, sub: Subtask, rnd: int, scene: Scene, best: _Best | None):
+        """Run the router's exploration set for a generation (`choose_explore`: the best-ranked tool first,
+        then the ones worth learning about), judge every image, keep the best, and update the router once
+        with all the outcomes. Returns (best image so far, whether any tool produced an image).
+
+        On resume the tools already recorded for this subtask are taken from the trajectory (the router's
+        state may differ from the interrupted run's); only the rest of the set is run."""
+        router = self.worker.routers["generate"]
+        recorded = self._recorded_tools(sub.id)
+        rng = np.random.default_rng([self.config.seed, rnd, 7919])
+        names = self.worker.candidates("generate")
+        chosen = router.choose_explore(self.worker.routable(sub, router), names, rng) if names else []
+        order = recorded + [t for t in chosen if t not in recorded]
+        outcomes: dict[str, float] = {}
+        dimension_scores: dict[str, dict[str, float]] = {}
+        fresh = False
+        for j, tool in enumerate(order):
+            image, path = yield from self._work(sub, rnd, j, None, None, only=tool)
+            if image is None:
+                continue
+            fresh = fresh or not self._replay  # this image's evaluation is computed now, not replayed
+            best, verdict = yield from self._evaluate(path, image, scene, rnd, best, [])
+            outcomes[tool], dimension_scores[tool] = _learning_signal(verdict)
+        if fresh and outcomes and self.config.perf.learn:
+            self._update_router(sub, router, outcomes, {"dimension_scores": dimension_scores})
+        return best, bool(outcomes)
+
+    def _recorded_tools(self, subtask_id: str) -> list[str]:
+        """Tools of the recorded attempts at `subtask_id` still to be replayed, in order."""
+        tools: list[str] = []
+        for step in self._replay:
+            if isinstance(step, ToolStep) and step.subtask_id == subtask_id:
+                tools.append(step.call.tool)
+            elif not isinstance(step, EvaluationStep):
+                break
+        return list(dict.fromkeys(tools))
+
     def _repair(self, sub: Subtask, rnd: int, k: int, current: _Best, best: _Best, scene: Scene):
         """One repair subtask on `current`, verified: the edited image is evaluated at once and kept only if
         it scores higher; otherwise it is undone, the tool is marked as not helping with this instruction,
@@ -388,18 +440,22 @@ class Agent:
         return current, best, produced
 
     def _work(self, sub: Subtask, rnd: int, k: int, image: Image.Image | None, path: str | None,
-              retry: int = 0):
+              retry: int = 0, only: str | None = None):
         """Run one subtask (with fallback); yields ToolSteps; returns (image, path) of the success or (None, None).
-        `retry` > 0 is a retry of a repair that did not help: another seed, its own image names."""
+        `retry` > 0 is a retry of a repair that did not help: another seed, its own image names. `only`: call
+        just that tool, no fallback (exploration)."""
         seed = self.config.seed + 1009 * rnd + k + 101 * retry
         tried: set[str] = set()
         # Replayed attempts first (resume): no tool is called again.
-        while self._replay and isinstance(self._replay[0], ToolStep) and self._replay[0].subtask_id == sub.id:
+        while (self._replay and isinstance(self._replay[0], ToolStep) and self._replay[0].subtask_id == sub.id
+               and (only is None or self._replay[0].call.tool == only)):
             step = self._recorded(ToolStep)
             yield self._emit(step)
             tried.add(step.call.tool)
             if step.result.ok and step.result.image_path:
                 return self._load_image(step.result.image_path), step.result.image_path
+            if only is not None:
+                return None, None
         if len(tried) > self.config.agent.max_fallbacks:
             return None, None
         # Sandbox only: the world's truth of the input rides along so the editor can return the truth of its
@@ -408,7 +464,7 @@ class Agent:
         try:
             attempts = self.worker.attempts(
                 sub, prompt=sub.instruction, seed=seed, width=self.config.width, height=self.config.height,
-                image=image, input_path=path, skip=tried, avoid=self._ineffective.get(sub.instruction),
+                image=image, input_path=path, skip=tried, avoid=self._ineffective.get(sub.instruction), only=only,
                 params={"_truth_in": truth_in} if truth_in is not None else None,
             )
             for attempt in attempts:
@@ -485,23 +541,18 @@ class Agent:
         """Feed the round's verdict to the routers (APU / Bayesian update) when learning is on."""
         if not self.config.perf.learn or not subtasks:
             return
-        dims: dict[str, list[float]] = {}
-        for c in verdict.checks:
-            if c.dimension:
-                dims.setdefault(c.dimension, []).append(c.score)
-        evidence = {"dimension_scores": {d: sum(v) / len(v) for d, v in dims.items()}}
-        # The outcome is the mean local check score: the quantity the matrix cells are profiled on (the
-        # verdict's λ-mixed score would read every imperfect image as a much worse tool).
-        local = sum(c.score for c in verdict.checks) / len(verdict.checks) if verdict.checks else verdict.score
+        local, dims = _learning_signal(verdict)
         for sub in subtasks:
             router = self.worker.routers.get(sub.kind)
             tool = self._last_tool.get(sub.id)
             if router is None or tool is None:
                 continue
-            sub_evidence = evidence if sub.kind == "generate" else {}
-            if self.perf_store is not None:
-                self._persist(sub, router, {tool: local}, sub_evidence)
-            router.update(sub, {tool: local}, sub_evidence)
+            self._update_router(sub, router, {tool: local}, {"dimension_scores": dims} if sub.kind == "generate" else {})
+
+    def _update_router(self, sub: Subtask, router: Any, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
+        if self.perf_store is not None:
+            self._persist(sub, router, outcomes, evidence)
+        router.update(sub, outcomes, evidence)
 
     def _persist(self, sub: Subtask, router: Any, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
         """Write one update to the shared perf store: read-modify-write in one transaction, so concurrent
@@ -570,6 +621,18 @@ class Agent:
         if best.image is None:
             best.image = self._load_image(best.path)
         return best.image
+
+
+def _learning_signal(verdict: Verdict) -> tuple[float, dict[str, float]]:
+    """What a router learns from a verdict: the mean local check score — the quantity the matrix cells are
+    profiled on (the λ-mixed score would read every imperfect image as a much worse tool) — and the mean
+    check score per performance dimension."""
+    dims: dict[str, list[float]] = {}
+    for c in verdict.checks:
+        if c.dimension:
+            dims.setdefault(c.dimension, []).append(c.score)
+    local = sum(c.score for c in verdict.checks) / len(verdict.checks) if verdict.checks else verdict.score
+    return local, {d: sum(v) / len(v) for d, v in dims.items()}
 
 
 def _restore_router_states(routers: dict[str, Any], perf_store: Any) -> None:

@@ -157,11 +157,16 @@ class Worker:
         router = self.routers.get(subtask.kind)
         if router is None:
             raise WorkerError(f"no router for {subtask.kind!r} tools; routers: {sorted(self.routers)}")
+        return [(n, round(float(s), 6)) for n, s in router.rank(self.routable(subtask, router), names)]
+
+    @staticmethod
+    def routable(subtask: Subtask, router: Router) -> Subtask:
+        """`subtask` with W_task restricted to the router's dimensions: a published matrix may lack one
+        (e.g. text), and then ranking uses the ones it has."""
         dims = getattr(getattr(router, "matrix", None), "dims", None)
         if dims is not None and any(d not in dims for d in subtask.weights):
-            # A published matrix may lack a dimension (e.g. text): rank on the ones it has.
-            subtask = subtask.model_copy(update={"weights": {d: w for d, w in subtask.weights.items() if d in dims}})
-        return [(n, round(float(s), 6)) for n, s in router.rank(subtask, names)]
+            return subtask.model_copy(update={"weights": {d: w for d, w in subtask.weights.items() if d in dims}})
+        return subtask
 
     def attempts(
         self,
@@ -176,13 +181,15 @@ class Worker:
         params: dict[str, Any] | None = None,
         skip: set[str] | None = None,
         avoid: set[str] | None = None,
+        only: str | None = None,
     ) -> Iterator[Attempt]:
         """Yield one `Attempt` per tool tried, best-ranked first, until one succeeds or the budget is spent.
 
         A generator so the loop can log each attempt as it happens. If the last attempt failed, every
         ranked tool (up to 1 + max_fallbacks) failed and the caller decides what to do. `skip` are tools
         already tried for this subtask (resume); `avoid` are tools that ran this very instruction before
-        without helping: they are tried last, after every other tool of the kind.
+        without helping: they are tried last, after every other tool of the kind. `only`: try that one tool
+        and no other (exploration runs a chosen set of tools, each on its own).
         """
         ranking = self.rank(subtask)
         if not ranking:
@@ -195,6 +202,8 @@ class Worker:
         budget = 1 + self.max_fallbacks - len(skip or ())
         order = [r for r in ranking if r[0] not in (skip or ())]
         order.sort(key=lambda r: r[0] in (avoid or ()))  # stable: the ranking holds within each group
+        if only is not None:
+            order, budget = [r for r in order if r[0] == only], 1
         for name, _ in order[: max(0, budget)]:
             call = ToolCall(tool=name, subtask_id=subtask.id, prompt=prompt, seed=seed, width=width, height=height,
                             input_image=input_path, params=dict(params or {}))
