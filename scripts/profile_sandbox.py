@@ -1,6 +1,6 @@
-"""Profile the sandbox painters and print the `scores:` they declare in presets/sandbox.yaml.
+"""Profile the sandbox painters (and editors, inpainters) and print the `scores:` they declare in presets/sandbox.yaml.
 
-    python scripts/profile_sandbox.py [--scenes 60] [--seed 10000]
+    python scripts/profile_sandbox.py [--scenes 60] [--seed 10000] [--edit-scenes 12]
 
 PerfGuard seeds its matrix from published benchmark scores. Sandbox painters have none, so their prior is
 measured: each painter draws N random sandbox scenes (from `limner.tools.sandbox.world.random_scene`, a
@@ -8,6 +8,11 @@ prompt distribution different from GenEval's, with a seed disjoint from every be
 checker judges each image, and a painter's score on a dimension is its mean check score there
 (`limner.perf.profile.profile_tools`). The numbers describe SIMULATED tools. Paste the printed YAML into the
 preset; the agent's routers start from it and learn from their own runs after that.
+
+Editors and inpainters are profiled on repairs (`limner.perf.profile.profile_repairs`): every painter draws
+`--edit-scenes` other random scenes, and each failed check the rule planner would repair with an editor
+(or inpainter) is an item; a cell is the share of items on that edit dimension where the targeted check
+passes after the edit and nothing that passed before broke.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=60)
     ap.add_argument("--seed", type=int, default=10_000)
+    ap.add_argument("--edit-scenes", type=int, default=12, help="scenes drawn for the editor profile (0: skip)")
     args = ap.parse_args(argv)
 
     from limner.config import load_config
@@ -38,6 +44,23 @@ def main(argv: list[str] | None = None) -> None:
                               progress=lambda msg: print(msg, file=sys.stderr))
     print(f"# profiled on {args.scenes} random sandbox scenes, seed {args.seed}: python scripts/profile_sandbox.py "
           f"--scenes {args.scenes} --seed {args.seed}")
+    _print(matrix)
+    if args.edit_scenes <= 0:
+        return
+    from limner.perf.profile import profile_repairs, repair_items
+
+    edit_prompts = [random_scene(rng).prompt for _ in range(args.edit_scenes)]
+    print(f"# editors: repairs of {args.edit_scenes} more random scenes drawn by every painter (same command)")
+    for kind in ("edit", "inpaint"):
+        items = repair_items(painters, edit_prompts, kind=kind, seeds=[args.seed], width=config.width,
+                             height=config.height)
+        print(f"# {kind}: {len(items)} repairs", file=sys.stderr)
+        tools = [t for t in registry.tools(kind) if t.spec.backend == "sandbox"]
+        edit_matrix, _ = profile_repairs(tools, items, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
+        _print(edit_matrix)
+
+
+def _print(matrix) -> None:  # noqa: ANN001 - a PerformanceMatrix
     for tool in matrix.tools:
         scores = {d: round(float(matrix.get(tool, d)), 3) for d in matrix.dims if matrix.source(tool, d) != "prior"}
         print(f"{tool}: {{{', '.join(f'{d}: {v}' for d, v in scores.items())}}}")

@@ -165,3 +165,22 @@ def test_router_factory_resumes_its_own_state_and_ignores_another_updaters(tmp_p
         m = s.require()  # APU works on Normalize(M): the stored Bayesian means, normalised, then moved
         assert m.source("b", "color") == "apu" and m.source("c", "color") == "published"
         assert m.values[0, 0] < before[0, 0] and m.values[0, 1] - m.values[0, 0] > before[0, 1] - before[0, 0]
+
+
+def test_cli_profiles_generators_and_editors_on_the_sandbox(tmp_path: Path) -> None:
+    runner = CliRunner()
+    store = str(tmp_path / "p.sqlite")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("two red apples to the left of a blue cup\n")
+    res = runner.invoke(app, ["profile", "--tools", "birch", "--prompts", str(prompts), "--store", store,
+                              "--name", "generate"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["profile", "--tools", "fern,gorse", "--painters", "birch", "--prompts", str(prompts),
+                              "--store", store, "--name", "edit"])
+    assert res.exit_code == 0, res.output
+    assert "repairs to make" in res.output
+    with PerfStore(store) as s:
+        edit = s.require("edit")
+    assert edit.tools == ["fern", "gorse"] and any(edit.source("fern", d) == "profiled" for d in edit.dims)
+    res = runner.invoke(app, ["profile", "--tools", "fern", "--prompts", str(prompts), "--store", store])
+    assert res.exit_code == 2 and "--painters" in res.output

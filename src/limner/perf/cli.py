@@ -145,16 +145,24 @@ def seed(
 
 @app.command()
 def profile(
-    tools: Annotated[str, typer.Option("--tools", help="comma-separated configured generator names")],
+    tools: Annotated[str, typer.Option("--tools", help="comma-separated configured tool names, all of one kind")],
     prompts: Annotated[Path, typer.Option("--prompts", help="text file, one prompt a line")],
     seeds: Annotated[int, typer.Option(help="seeds per prompt")] = 1,
+    painters: Annotated[
+        str | None,
+        typer.Option("--painters", help="editors/inpainters only: comma-separated generators that draw the images to repair"),
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     name: NameOpt = "default",
 ) -> None:
-    """Run each tool over the prompts, judge every image with the evaluator, store the profiled matrix."""
+    """Run each tool over the prompts, judge every image with the evaluator, store the profiled matrix.
+
+    Generators draw the prompts. Editors and inpainters repair what `--painters` drew wrong: every failed
+    check the planner would repair with them is an item, done when the check passes afterwards and
+    nothing else broke."""
     from limner.config import ConfigError, load_config
-    from limner.perf.profile import profile_tools
+    from limner.perf.profile import profile_repairs, profile_tools, repair_items
     from limner.tools.registry import RegistryError, ToolRegistry
 
     try:
@@ -170,15 +178,24 @@ def profile(
         chosen = [registry.get(t.strip()) for t in tools.split(",") if t.strip()]
     except RegistryError as e:
         raise _fail(str(e)) from None
+    kinds = {t.kind for t in chosen}
+    seed_list = list(range(cfg.seed, cfg.seed + seeds))
+    progress = lambda msg: console.print(msg, highlight=False)  # noqa: E731
     try:
-        matrix, report = profile_tools(
-            chosen,
-            lines,
-            seeds=list(range(cfg.seed, cfg.seed + seeds)),
-            width=cfg.width,
-            height=cfg.height,
-            progress=lambda msg: console.print(msg, highlight=False),
-        )
+        if kinds <= {"edit"} or kinds <= {"inpaint"}:
+            if not painters:
+                raise _fail("profiling editors needs --painters: the generators whose images they repair")
+            try:
+                drawers = [registry.get(t.strip()) for t in painters.split(",") if t.strip()]
+            except RegistryError as e:
+                raise _fail(str(e)) from None
+            items = repair_items(drawers, lines, kind=kinds.pop(), seeds=seed_list, width=cfg.width,
+                                 height=cfg.height)
+            progress(f"{len(items)} repairs to make")
+            matrix, report = profile_repairs(chosen, items, seed=cfg.seed, progress=progress)
+        else:
+            matrix, report = profile_tools(chosen, lines, seeds=seed_list, width=cfg.width, height=cfg.height,
+                                           progress=progress)
     except MatrixError as e:
         raise _fail(str(e)) from None
     path = store or cfg.perf_store_path

@@ -6,8 +6,10 @@ check of a verdict carries a dimension (colour, count, position, depth, text...)
 check score of that tool on that dimension over all prompts and seeds. Dimensions no prompt exercised keep
 the uninformative prior and are marked `prior`, never guessed.
 
-Only generators are profiled here: editors need input images and edit instructions (an edit benchmark),
-which this module does not invent.
+Editors and inpainters are profiled on the repairs the agent really asks for (`profile_repairs`): painters
+draw the prompts, the checker judges, and every failed check the rule planner can repair becomes an edit
+item; a tool's cell on an edit dimension is the share of its items where the targeted check passes after
+the edit and nothing that passed before broke.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limner.perf.matrix import MatrixError, PerformanceMatrix
-from limner.types import GEN_DIMS, Check, Scene, ToolCall, Verdict
+from limner.types import EDIT_DIMS, GEN_DIMS, Check, Scene, Subtask, ToolCall, Verdict
 
 #: How a check kind maps to a performance dimension when the check does not name one itself.
 CHECK_KIND_DIMENSION: dict[str, str] = {
@@ -114,6 +116,120 @@ def profile_tools(
     for tool in tools:
         matrix.add_tool(tool.name, report.scores[tool.name], source="profiled")
     matrix.meta = {"seed": "profiled", "prompts": len(prompts), "seeds": list(seeds), "checks": report.checks}
+    return matrix, report
+
+
+@dataclass
+class RepairItem:
+    """One edit to profile with: a drawn image, the scene it must show, and the repair of one failed check."""
+
+    image: Any
+    scene: Scene
+    subtask: Subtask
+    check: Check  # the failed check the edit must make pass
+    passed_before: frozenset[tuple[str, str]]  # (target, kind) of the checks that passed before
+    width: int = 512
+    height: int = 512
+
+
+def repair_items(
+    painters: Sequence[Any],
+    prompts: Iterable[str],
+    *,
+    kind: str,
+    seeds: Sequence[int] = (0,),
+    parse: Parser | None = None,
+    check: Checker | None = None,
+    width: int = 512,
+    height: int = 512,
+) -> list[RepairItem]:
+    """Draw every prompt × seed with every painter, judge it, and turn each failed check that the rule
+    planner repairs with a tool of `kind` ("edit" or "inpaint") into a `RepairItem`."""
+    from limner.llm.rule_brain import repair_subtask
+    from limner.tools.base import ToolError
+
+    if kind not in ("edit", "inpaint"):
+        raise MatrixError(f"repairs are made by 'edit' or 'inpaint' tools, not {kind!r}")
+    if parse is None:
+        from limner.llm.parser import parse_prompt as parse
+    if check is None:
+        from limner.tools.sandbox.checker import check_image as check
+    items: list[RepairItem] = []
+    for prompt in (p for p in (p.strip() for p in prompts) if p):
+        scene = parse(prompt)
+        for painter in painters:
+            for seed in seeds:
+                try:
+                    result = painter(ToolCall(tool=painter.name, prompt=prompt, seed=seed, width=width, height=height))
+                except ToolError:
+                    continue
+                if not result.ok or result.image is None:
+                    continue
+                verdict = check(result.image, scene)
+                before = frozenset((c.target, c.kind) for c in verdict.checks if c.passed)
+                for k, failed in enumerate(verdict.failed):
+                    sub = repair_subtask(failed, scene, f"profile-{k}", can_inpaint=kind == "inpaint")
+                    if sub is not None and sub.kind == kind:
+                        items.append(RepairItem(result.image, scene, sub, failed, before, width, height))
+    return items
+
+
+def profile_repairs(
+    tools: Sequence[Any],
+    items: Sequence[RepairItem],
+    *,
+    seed: int = 0,
+    check: Checker | None = None,
+    dims: Sequence[str] = EDIT_DIMS,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[PerformanceMatrix, ProfileReport]:
+    """Every tool makes every item's edit on the same image; an item is done when its targeted check
+    passes afterwards and no check that passed before fails (an edit that breaks something else has not
+    done its job). A cell is the share of done items on that edit dimension (a count repair weighs on
+    both `add` and `remove`); a tool that raises `ToolError` has not done the item."""
+    from limner.agent.worker import box_mask
+    from limner.tools.base import ToolError
+
+    if check is None:
+        from limner.tools.sandbox.checker import check_image as check
+    if not items:
+        raise MatrixError("no repair items to profile with (the painters' images had nothing to repair)")
+    kinds = {it.subtask.kind for it in items}
+    wrong = [t.name for t in tools if getattr(t, "kind", None) not in kinds]
+    if wrong:
+        raise MatrixError(f"the items are {sorted(kinds)} repairs; these tools are of another kind: {wrong}")
+    report = ProfileReport()
+    for tool in tools:
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        for it in items:
+            mask = box_mask((it.width, it.height), it.subtask.region) if it.subtask.region is not None else None
+            call = ToolCall(tool=tool.name, subtask_id=it.subtask.id, prompt=it.subtask.instruction, seed=seed,
+                            width=it.width, height=it.height)
+            done = 0.0
+            try:
+                result = tool(call, image=it.image, mask=mask)
+                if not result.ok or result.image is None:
+                    raise ToolError(result.error or "no image returned")
+                after = check(result.image, it.scene)
+                report.images += 1
+                passing = {(c.target, c.kind) for c in after.checks if c.passed}
+                fixed = (it.check.target, it.check.kind) in passing
+                done = float(fixed and it.passed_before <= passing)
+            except ToolError as e:
+                report.failures.setdefault(tool.name, []).append(f"{it.subtask.instruction!r}: {e}")
+            for dim in it.subtask.weights:
+                if dim in dims:
+                    sums[dim] += done
+                    counts[dim] += 1
+        report.scores[tool.name] = {d: sums[d] / counts[d] for d in dims if counts[d]}
+        report.checks[tool.name] = {d: counts[d] for d in dims if counts[d]}
+        if progress:
+            progress(f"{tool.name}: " + ", ".join(f"{d} {v:.2f}" for d, v in report.scores[tool.name].items()))
+    matrix = PerformanceMatrix.empty(dims)
+    for tool in tools:
+        matrix.add_tool(tool.name, report.scores[tool.name], source="profiled")
+    matrix.meta = {"seed": "profiled", "repair_items": len(items), "checks": report.checks}
     return matrix, report
 
 
