@@ -27,6 +27,22 @@ def test_tools_list_json_shows_the_sandbox() -> None:
     rows = json.loads(res.stdout)
     assert rows and all(r["backend"] == "sandbox" for r in rows)
     assert any(r["kind"] == "generate" and r["loadable"] and r["simulated"] for r in rows)
+    assert all(r["family"] is None for r in rows)
+
+
+def test_tools_list_shows_families(tmp_path: Path) -> None:
+    cfg = tmp_path / "fam.yaml"
+    cfg.write_text(
+        "tools:\n"
+        "  - {name: alder, backend: sandbox, type: painter, family: trees, options: {profile: p-alder}}\n"
+        "  - {name: birch, backend: sandbox, type: painter, family: trees, options: {profile: p-birch}}\n"
+        "  - {name: checker, backend: sandbox, type: checker}\n"
+    )
+    res = runner.invoke(app, ["tools", "list", "--config", str(cfg), "--json"])
+    assert res.exit_code == 0, res.output
+    assert {r["name"]: r["family"] for r in json.loads(res.stdout)} == {"alder": "trees", "birch": "trees", "checker": None}
+    table = runner.invoke(app, ["tools", "list", "--config", str(cfg)])
+    assert table.exit_code == 0 and "family" in table.output and "trees" in table.output
 
 
 @pytest.mark.parametrize(

@@ -281,7 +281,9 @@ def tools_list(config: ConfigOpt = None, json_mode: JsonOpt = False) -> None:
     registry = ToolRegistry.from_config(cfg)
     rows = []
     for t in cfg.tools:
-        row: dict[str, Any] = {"name": t.name, "backend": t.backend, "type": t.type, "enabled": t.enabled}
+        row: dict[str, Any] = {
+            "name": t.name, "backend": t.backend, "type": t.type, "enabled": t.enabled, "family": t.family,
+        }
         try:
             tool = registry.get(t.name) if t.enabled else None
         except (RegistryError, ValueError) as e:
@@ -303,12 +305,15 @@ def tools_list(config: ConfigOpt = None, json_mode: JsonOpt = False) -> None:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
     table = Table(title="configured tools")
-    for col in ("name", "kind", "backend/type", "dims", "runs here", "device"):
+    families = any(r["family"] for r in rows)
+    for col in ("name", "kind", "backend/type", *(["family"] if families else []), "dims", "runs here", "device"):
         table.add_column(col)
     for r in rows:
         ok = "[green]yes[/]" if r["loadable"] else f"[red]no[/] {r.get('reason', '')}"
         sim = " [dim](simulated)[/]" if r["simulated"] else ""
-        table.add_row(r["name"] + sim, r["kind"], f"{r['backend']}/{r['type']}", ",".join(r["dims"]), ok, str(r["device"]))
+        family = [r["family"] or "-"] if families else []
+        table.add_row(r["name"] + sim, r["kind"], f"{r['backend']}/{r['type']}", *family, ",".join(r["dims"]), ok,
+                      str(r["device"]))
     out.print(table)
 
 

@@ -39,6 +39,11 @@ class ToolConfig(_Section):
     description: str = ""
     dims: list[str] | None = None
     cost: float = Field(default=1.0, ge=0)
+    family: str | None = Field(
+        default=None,
+        description="tools built on one base model (its checkpoints, LoRAs, versions) share a family: the "
+        "bayes router lets a run of one member teach the others",
+    )
     enabled: bool = True
     scores: dict[str, float] | None = Field(
         default=None, description="per-dimension skill in [0, 1] (profiled or published): the routing prior"
@@ -107,6 +112,10 @@ class PerfConfig(_Section):
     )
     min_p_best: float = Field(
         default=0.0, ge=0, lt=1, description="bayes updater: explore only tools at least this likely to be best"
+    )
+    family_sd: float = Field(
+        default=0.06, gt=0, le=1,
+        description="bayes updater: how far a tool's skill strays from its family's, per dimension and as a level",
     )
 
 

@@ -225,6 +225,9 @@ class ToolSpec(_Record):
         default_factory=dict,
         description="declared per-dimension skill in [0, 1] (profiled or published): the matrix prior for this tool",
     )
+    family: str | None = Field(
+        default=None, description="base model this tool is a variant of; the router shares evidence within a family"
+    )
 
     @field_validator("name")
     @classmethod

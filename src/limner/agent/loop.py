@@ -204,7 +204,11 @@ class Agent:
         if not any(t.kind == "generate" for t in producing.values()):
             raise AgentError("no tool of kind 'generate' is configured; add a painter or text-to-image tool to tools:")
         self.checker = checker or _find_checker(tools)
-        self._router_options = router_options(config.perf, {n: t.spec.cost for n, t in producing.items()})
+        self._router_options = router_options(
+            config.perf,
+            {n: t.spec.cost for n, t in producing.items()},
+            {n: t.spec.family for n, t in producing.items() if t.spec.family},
+        )
         if routers is None:
             matrices = matrices if matrices is not None else load_matrices(config.perf_store_path)
             routers = default_routers(

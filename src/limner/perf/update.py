@@ -27,6 +27,15 @@ Three updaters behind one `Router` protocol (selected by `PerfConfig.updater`):
   standardised residuals, re-opening its covariance when the tool drifts (a new model version behind the
   same name).
 
+  Tool families (`families={tool: family}`, e.g. checkpoints and LoRAs of one base model): each member's
+  skill is its family's skill plus a small own offset, θ_j = φ_f + e_j with e_j ~ N(0, c²I + s²·11ᵀ)
+  (`family_sd`, `family_shared_sd`), and the member's prior column is a noisy reading of θ_j with the
+  same covariance a lone tool's prior has. Inference is exact on the family's joint Gaussian state
+  [φ_f, e_1, …, e_n], so a run of one member moves every sibling (and the family mean, read from all
+  members' priors together, corrects a single member's badly wrong published score). Lone tools keep the
+  per-tool model above, unchanged. Why: a 200-tool pool drawn from a few base models cannot be learned
+  tool by tool in 1000 steps (20 runs per tool); the family shares what the runs teach.
+
 Why not APU as the default: its Δ is a rank difference, which is biased under evaluator noise (the
 predicted-best tool can only lose places), so APU started from the true matrix drifts away from it
 (trial: 25/53/80% error at low/mid/high noise). The Bayesian model's update is unbiased for any noise.
@@ -220,6 +229,9 @@ class BayesRouter(_MatrixRouterBase):
         unmeasured_sd_factor: float = 2.0,
         contender_p: float = 0.05,
         recent: int = 256,
+        families: Mapping[str, str] | None = None,
+        family_sd: float = 0.06,
+        family_shared_sd: float = 0.06,
     ) -> None:
         super().__init__(matrix.copy())
         self.unmeasured_sd_factor = unmeasured_sd_factor
@@ -254,8 +266,17 @@ class BayesRouter(_MatrixRouterBase):
         self.cusum: dict[str, list[float]] = {}
         self.obs = np.zeros((d, len(self.matrix.tools)))  # evidence mass per cell
         self.drifts: list[str] = []
+        if family_sd <= 0 or family_shared_sd < 0:
+            raise ValueError("family_sd must be positive and family_shared_sd non-negative")
+        self.family_cov = family_sd**2 * np.eye(d) + family_shared_sd**2 * np.ones((d, d))
+        self.family_of: dict[str, str] = {str(t): str(f) for t, f in (families or {}).items()}
+        # Joint Gaussian state per family: [φ_f, e_1, …, e_n] (members in `family_members` order).
+        self.family_members: dict[str, list[str]] = {}
+        self.family_mean: dict[str, np.ndarray] = {}
+        self.family_cov_state: dict[str, np.ndarray] = {}
         for t in self.matrix.tools:
             self._init_tool(t)
+        self._build_families()
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -271,6 +292,86 @@ class BayesRouter(_MatrixRouterBase):
         super()._add_tool(tool)
         self.obs = np.column_stack([self.obs, np.zeros(len(self.matrix.dims))])
         self._init_tool(tool)
+        fam = self.family_of.get(tool)
+        if fam is None:
+            return
+        if fam in self.family_members:
+            self._join_family(fam, tool)
+        else:
+            members = [t for t in self.matrix.tools if self.family_of.get(t) == fam]
+            if len(members) >= 2:
+                self._build_family(fam, members)
+
+    # -- families ----------------------------------------------------------------------------------
+
+    def _build_families(self) -> None:
+        """(Re)build the joint state of every family with at least two members in the matrix.
+
+        Each member's current per-tool Gaussian N(μ_j, Σ_j) (its prior column and covariance, or a
+        learned posterior from a state saved without families) is taken as a reading of θ_j = φ_f + e_j.
+        φ_f starts vague (N(½, I)), so the family mean is what the members' readings say together.
+        """
+        grouped: dict[str, list[str]] = {}
+        for t in self.matrix.tools:
+            if t in self.family_of:
+                grouped.setdefault(self.family_of[t], []).append(t)
+        self.family_members, self.family_mean, self.family_cov_state = {}, {}, {}
+        for fam, members in grouped.items():
+            if len(members) >= 2:  # a family of one is a lone tool
+                self._build_family(fam, members)
+
+    def _build_family(self, fam: str, members: Sequence[str]) -> None:
+        d = len(self.matrix.dims)
+        readings = [(t, self.mu[t].copy(), self.cov[t].copy()) for t in members]
+        self.family_members[fam] = []
+        self.family_mean[fam] = np.full(d, 0.5)
+        self.family_cov_state[fam] = np.eye(d)
+        for t, mu, cov in readings:
+            self._join_family(fam, t, mu, cov)
+
+    def _join_family(
+        self, fam: str, tool: str, reading: np.ndarray | None = None, reading_cov: np.ndarray | None = None
+    ) -> None:
+        """Append e_tool ~ N(0, family_cov) to the family state, then observe the tool's reading."""
+        d = len(self.matrix.dims)
+        reading = self.mu[tool].copy() if reading is None else reading
+        reading_cov = self.cov[tool].copy() if reading_cov is None else reading_cov
+        m, p = self.family_mean[fam], self.family_cov_state[fam]
+        size = len(m)
+        grown = np.zeros((size + d, size + d))
+        grown[:size, :size] = p
+        grown[size:, size:] = self.family_cov
+        self.family_mean[fam] = np.concatenate([m, np.zeros(d)])
+        self.family_cov_state[fam] = grown
+        self.family_members[fam].append(tool)
+        # Vector Kalman step: reading = φ + e_tool + ν, ν ~ N(0, reading_cov).
+        phi, own = self._blocks(fam, tool)
+        m, p = self.family_mean[fam], self.family_cov_state[fam]
+        hp = p[phi] + p[own]  # H·P, d × S
+        innov = hp[:, phi] + hp[:, own] + reading_cov
+        gain = np.linalg.solve(innov, hp).T  # S × d
+        m += gain @ (reading - (m[phi] + m[own]))
+        p -= gain @ hp
+        self.family_cov_state[fam] = (p + p.T) / 2
+        self._refresh_family(fam)
+
+    def _blocks(self, fam: str, tool: str) -> tuple[slice, slice]:
+        d = len(self.matrix.dims)
+        k = self.family_members[fam].index(tool)
+        return slice(0, d), slice(d * (1 + k), d * (2 + k))
+
+    def _refresh_family(self, fam: str) -> None:
+        """Per-tool marginals μ_j = E[φ + e_j], Σ_j = Cov(φ + e_j), which ranking and exploration read."""
+        m, p = self.family_mean[fam], self.family_cov_state[fam]
+        for t in self.family_members[fam]:
+            phi, own = self._blocks(fam, t)
+            self.mu[t] = m[phi] + m[own]
+            cov = p[phi, phi] + p[phi, own] + p[own, phi] + p[own, own]
+            self.cov[t] = (cov + cov.T) / 2
+
+    def _in_family(self, tool: str) -> str | None:
+        fam = self.family_of.get(tool)
+        return fam if fam in self.family_members and tool in self.family_members[fam] else None
 
     @property
     def noise_var(self) -> float:
@@ -294,6 +395,14 @@ class BayesRouter(_MatrixRouterBase):
             "noise": [self._noise_num, self._noise_den],
             "drifts": self.drifts,
             "recent": [w.tolist() for w in self.recent],
+            "families": {
+                f: {
+                    "members": self.family_members[f],
+                    "mean": self.family_mean[f].tolist(),
+                    "cov": self.family_cov_state[f].tolist(),
+                }
+                for f in self.family_members
+            },
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -313,7 +422,24 @@ class BayesRouter(_MatrixRouterBase):
         self.recent = [
             np.array(w, dtype=float) for w in state.get("recent", []) if len(w) == d
         ][-self.recent_size :]
+        self._load_families(state.get("families") or {})
         self._sync_matrix()
+
+    def _load_families(self, saved: Mapping[str, Any]) -> None:
+        """Restore the saved family states that match the configured families; rebuild the others from
+        the loaded per-tool posteriors (a state saved before families were configured, or with others)."""
+        self._build_families()
+        d = len(self.matrix.dims)
+        for fam, members in list(self.family_members.items()):
+            entry = saved.get(fam)
+            if not entry or list(entry.get("members", [])) != members:
+                continue
+            mean = np.array(entry["mean"], dtype=float)
+            cov = np.array(entry["cov"], dtype=float)
+            if mean.shape != (d * (1 + len(members)),) or cov.shape != (len(mean), len(mean)):
+                continue
+            self.family_mean[fam], self.family_cov_state[fam] = mean, cov
+            self._refresh_family(fam)
 
     # -- ranking -----------------------------------------------------------------------------------
 
@@ -333,8 +459,10 @@ class BayesRouter(_MatrixRouterBase):
     def p_best(self, subtask: Subtask, tools: Sequence[str], rng: np.random.Generator) -> dict[str, float]:
         """Monte-Carlo probability that each tool is the best for this subtask under the posterior.
 
-        Tools are independent, so each tool's utility `w·θ_j − cost` is exactly N(w·μ_j − cost, wᵀΣ_j w);
-        `p_best_samples` joint draws of all tools give the fraction of draws each one wins.
+        Each tool's utility `w·θ_j − cost` is drawn from its marginal N(w·μ_j − cost, wᵀΣ_j w), independently:
+        exact for lone tools. Family members are correlated through φ_f, and drawing them jointly was
+        measured to explore worse (it makes fewer siblings contenders, while any sibling's run teaches the
+        family; docs/routing.md), so the marginals are used. `p_best_samples` draws give the win fractions.
         """
         self._ensure_tools(tools)
         if not tools:
@@ -492,8 +620,7 @@ class BayesRouter(_MatrixRouterBase):
         if not math.isfinite(y):
             raise MatrixError(f"observation for {tool!r} is not finite: {y!r}")
         mu, cov = self.mu[tool], self.cov[tool]
-        cx = cov @ x
-        param_var = float(x @ cx)
+        param_var = float(x @ cov @ x)
         resid = y - float(x @ mu)
         q = float(np.clip(x @ mu / max(float(x.sum()), 1e-12), 0.0, 1.0))
         noise = self._noise_var_at(q)
@@ -501,10 +628,23 @@ class BayesRouter(_MatrixRouterBase):
         self._noise_num += max(resid**2 - param_var, 0.0) / self._noise_shape_at(q)
         self._noise_den += 1.0
         s = param_var + noise
-        gain = cx / s
-        self.mu[tool] = mu + gain * resid
-        self.cov[tool] = cov - np.outer(gain, cx)
-        self.cov[tool] = (self.cov[tool] + self.cov[tool].T) / 2
+        fam = self._in_family(tool)
+        if fam is None:
+            cx = cov @ x
+            gain = cx / s
+            self.mu[tool] = mu + gain * resid
+            self.cov[tool] = cov - np.outer(gain, cx)
+            self.cov[tool] = (self.cov[tool] + self.cov[tool].T) / 2
+        else:
+            # The same rank-one step on the family's joint state: h = H_toolᵀx touches φ and e_tool.
+            phi, own = self._blocks(fam, tool)
+            m, p = self.family_mean[fam], self.family_cov_state[fam]
+            hp = x @ (p[phi] + p[own])
+            gain = hp / s
+            m += gain * resid
+            p -= np.outer(gain, hp)
+            self.family_cov_state[fam] = (p + p.T) / 2
+            self._refresh_family(fam)
         j = self.matrix.tool_index(tool)
         self.obs[:, j] += np.abs(x) / max(np.abs(x).sum(), 1e-12)
         self._watch_drift(tool, resid / math.sqrt(s))
@@ -515,7 +655,13 @@ class BayesRouter(_MatrixRouterBase):
         hi = max(0.0, hi + z - self.drift_k)
         lo = max(0.0, lo - z - self.drift_k)
         if hi > self.drift_h or lo > self.drift_h:
-            self.cov[tool] = self.cov[tool] + self.cov0
+            fam = self._in_family(tool)
+            if fam is None:
+                self.cov[tool] = self.cov[tool] + self.cov0
+            else:  # the tool changed, not its family: re-open its own offset
+                own = self._blocks(fam, tool)[1]
+                self.family_cov_state[fam][own, own] += self.cov0
+                self._refresh_family(fam)
             self.drifts.append(tool)
             hi = lo = 0.0
         self.cusum[tool] = [hi, lo]
@@ -523,9 +669,13 @@ class BayesRouter(_MatrixRouterBase):
     def _sync_matrix(self, tools: Sequence[str] | None = None) -> None:
         """Write posterior means into the matrix (for display and persistence), marking learned cells.
 
-        Only `tools` (default: all) are written — an update touches only the tools that ran (and the drift
-        alarm only re-opens a covariance, which the matrix does not show), so a 200-tool pool costs no more.
+        Only `tools` (default: all) and their family members are written — an update touches only those
+        (and the drift alarm only re-opens a covariance, which the matrix does not show). Cells are marked
+        learned only where the tool itself was observed; a sibling's value moves without the mark.
         """
+        if tools is not None:  # a run of one member moves its whole family
+            moved = {f for t in tools if (f := self._in_family(t)) is not None}
+            tools = list(dict.fromkeys([*tools, *(t for f in moved for t in self.family_members[f])]))
         for t in self.matrix.tools if tools is None else tools:
             j = self.matrix.tool_index(t)
             self.matrix.values[:, j] = self.mu[t]
@@ -547,11 +697,15 @@ def make_router(
     costs: Mapping[str, float] | None = None,
     cost_weight: float = 0.0,
     min_p_best: float = 0.0,
+    families: Mapping[str, str] | None = None,
+    family_sd: float = 0.06,
 ) -> StaticRouter | APURouter | BayesRouter:
     """Build the router `PerfConfig.updater` names ("static" | "apu" | "bayes").
 
     `min_p_best` (bayes only): exploratory tools whose chance of being best is below it are not run;
     0 spends the whole `top_m + random_n` budget every step (fastest learning, the benchmark's setting).
+    `families` (bayes only): `{tool: family}`; members share evidence, straying from the family by about
+    `family_sd` per dimension and as a level. The other updaters ignore both.
     """
     if updater == "static":
         return StaticRouter(matrix.copy())
@@ -565,14 +719,21 @@ def make_router(
             costs=costs,
             cost_weight=cost_weight,
             min_p_best=min_p_best,
+            families=families,
+            family_sd=family_sd,
+            family_shared_sd=family_sd,
         )
     raise ValueError(f"unknown updater {updater!r}; expected 'static', 'apu' or 'bayes'")
 
 
-def router_options(perf_config: Any, costs: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """The `make_router` keywords a `limner.config.PerfConfig` sets: one place, so the agent's routers and
-    the store's updates are always built alike."""
+def router_options(
+    perf_config: Any, costs: Mapping[str, float] | None = None, families: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The `make_router` keywords a `limner.config.PerfConfig` (and the tools' `family` fields) set: one
+    place, so the agent's routers and the store's updates are always built alike."""
     return {
+        "families": dict(families) if families else None,
+        "family_sd": perf_config.family_sd,
         "eta": perf_config.eta,
         "top_m": perf_config.top_m,
         "random_n": perf_config.random_n,
@@ -583,10 +744,13 @@ def router_options(perf_config: Any, costs: Mapping[str, float] | None = None) -
 
 
 def router_from_config(
-    perf_config: Any, matrix: PerformanceMatrix, costs: Mapping[str, float] | None = None
+    perf_config: Any,
+    matrix: PerformanceMatrix,
+    costs: Mapping[str, float] | None = None,
+    families: Mapping[str, str] | None = None,
 ) -> Any:
     """`make_router` from a `limner.config.PerfConfig`."""
-    return make_router(perf_config.updater, matrix, **router_options(perf_config, costs))
+    return make_router(perf_config.updater, matrix, **router_options(perf_config, costs, families))
 
 
 def router_factory(

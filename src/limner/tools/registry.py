@@ -70,8 +70,9 @@ def build_tool(cfg: ToolConfig, **defaults: Any) -> Tool:
     cls = resolve_tool_class(cfg.backend, cfg.type)
     options = {**defaults, **cfg.options}
     tool = cls(name=cfg.name, description=cfg.description, dims=cfg.dims, cost=cfg.cost, **options)
-    if cfg.scores:
-        tool.spec = ToolSpec.model_validate({**tool.spec.model_dump(), "scores": cfg.scores})
+    declared = {k: v for k, v in (("scores", cfg.scores), ("family", cfg.family)) if v}
+    if declared:
+        tool.spec = ToolSpec.model_validate({**tool.spec.model_dump(), **declared})
     return tool
 
 
