@@ -167,6 +167,24 @@ def test_router_factory_resumes_its_own_state_and_ignores_another_updaters(tmp_p
         assert m.values[0, 0] < before[0, 0] and m.values[0, 1] - m.values[0, 0] > before[0, 1] - before[0, 0]
 
 
+def test_family_state_survives_the_rebuild_per_update(tmp_path: Path) -> None:
+    from limner.perf.update import router_factory
+
+    families = {"a": "f", "b": "f", "c": "f"}
+    factory = router_factory("bayes", families=families)
+    memory = BayesRouter(seed_matrix(), families=families)  # the same updates without the store
+    with PerfStore(tmp_path / "p.sqlite") as s:
+        s.put(seed_matrix())
+        for i in range(3):
+            outcomes = {"a": 0.9, "d": 0.1}
+            s.apply_update(factory, sub(i), outcomes)
+            memory.update(sub(i), outcomes, {})
+        state = s.state()
+        assert state["families"]["f"]["members"] == ["a", "b", "c"]
+        np.testing.assert_allclose(s.require().values, memory.matrix.values, atol=1e-12)
+        np.testing.assert_allclose(state["families"]["f"]["cov"], memory.family_cov_state["f"], atol=1e-12)
+
+
 def test_cli_profiles_generators_and_editors_on_the_sandbox(tmp_path: Path) -> None:
     runner = CliRunner()
     store = str(tmp_path / "p.sqlite")
