@@ -107,6 +107,21 @@ def perturb(scene: Any, rng: np.random.Generator) -> Any:
     return Scene.model_validate(d)
 
 
+def swap_texture(scene: Any, rng: np.random.Generator) -> Any | None:
+    """The scene with one textured element asking for another drawable texture (None if none is textured)."""
+    from limner.tools.sandbox.artwork import TEXTURE_NAMES
+    from limner.types import Scene
+
+    d = scene.model_dump()
+    textured = [e for e in d["elements"] if e["texture"] in TEXTURE_NAMES]
+    if not textured:
+        return None
+    e = textured[int(rng.integers(0, len(textured)))]
+    e["texture"] = str(rng.choice([t for t in TEXTURE_NAMES if t != e["texture"]]))
+    d["prompt"] = f"{scene.prompt} [perturbed: texture]"
+    return Scene.model_validate(d)
+
+
 _METRIC_OF = {"presence": "presence", "absence": "presence", "count": "count", "color": "colour",
               "position": "relation", "depth": "relation_3d", "text": "text", "texture": "texture"}
 
@@ -127,6 +142,7 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
     rng = np.random.default_rng(seed)
     hits: dict[str, list[bool]] = {k: [] for k in set(_METRIC_OF.values())}
     expected_fail: dict[str, int] = {k: 0 for k in hits}
+    caught: dict[str, list[bool]] = {k: [] for k in hits}  # accuracy on the checks that should fail
     ms_plain: list[float] = []
     ms_ocr: list[float] = []
     ms_cold: list[float] = []
@@ -138,7 +154,14 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
         image, truth = render_scene(scene, seed=seed * 100_003 + i)
         pixels = png_roundtrip(image)  # the checker sees a decoded PNG, nothing else
         judged = [scene] + ([perturb(scene, rng)] if i % 2 == 1 else [])
+        # A texture check the world always draws right can only measure misreadings; judging the same
+        # image against a scene with one texture swapped measures false passes too. Its own random
+        # stream, and only its texture checks are counted, so every other metric is untouched.
+        swapped = swap_texture(scene, np.random.default_rng([seed, i, 7]))
+        if swapped is not None:
+            judged.append(swapped)
         for k, sc in enumerate(judged):
+            only_texture = sc is swapped
             has_text = any(e.text for e in sc.elements)
             verdict, tm = check_image_timed(pixels, sc, ocr=True)
             if k == 0:
@@ -154,7 +177,7 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
             for c in verdict.checks:
                 key = (c.target, c.kind)
                 metric = _METRIC_OF.get(c.kind)
-                if metric is None:
+                if metric is None or (only_texture and metric != "texture"):
                     continue
                 if key not in want:
                     unmatched += 1
@@ -162,6 +185,8 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
                 ok = want[key] == c.passed
                 hits[metric].append(ok)
                 expected_fail[metric] += not want[key]
+                if not want[key]:
+                    caught[metric].append(ok)
                 if not ok and len(errors) < 40:
                     errors.append({"scene": i, "check": c.kind, "truth": want[key], "evidence": c.evidence,
                                    "background": truth.background})
@@ -174,6 +199,7 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
         "accuracy": acc,
         "checks": {k: len(v) for k, v in sorted(hits.items())},
         "expected_fail": expected_fail,
+        "fail_accuracy": {k: (float(np.mean(v)) if v else None) for k, v in sorted(caught.items())},
         "unmatched_checks": unmatched,
         "checker_ms_median": statistics.median(ms_plain) if ms_plain else None,
         "checker_ocr_ms_median": statistics.median(ms_ocr) if ms_ocr else None,
@@ -336,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.no_checker:
         n_scenes = 0
-        checker = {"accuracy": None, "checks": None, "expected_fail": None, "checker_ms_median": None,
+        checker = {"accuracy": None, "checks": None, "expected_fail": None, "fail_accuracy": None, "checker_ms_median": None,
                    "checker_ms_p95": None, "checker_ocr_ms_median": None, "errors": []}
     else:
         checker = measure_checker(n_scenes, args.seed, args.out)
@@ -346,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "checker": checker["accuracy"],
         "checker_checks": checker["checks"],
         "checker_expected_fail": checker["expected_fail"],
+        "checker_fail_accuracy": checker["fail_accuracy"],
         "checker_ms_median": checker["checker_ms_median"],
         "checker_ms_p95": checker["checker_ms_p95"],
         "checker_cold_ms_median": checker.get("checker_cold_ms_median"),
