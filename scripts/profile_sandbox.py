@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         _print(edit_matrix)
 
 
-def _print(matrix) -> None:  # noqa: ANN001 - a PerformanceMatrix
+def _print(matrix) -> None:
     for tool in matrix.tools:
         scores = {d: round(float(matrix.get(tool, d)), 3) for d in matrix.dims if matrix.source(tool, d) != "prior"}
         print(f"{tool}: {{{', '.join(f'{d}: {v}' for d, v in scores.items())}}}")

@@ -97,7 +97,7 @@ def test_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> No
     assert manifest["status"] == "running" and "final.png" not in os.listdir(out / "r1")
     calls_before = calls.read_text().splitlines()
 
-    res = subprocess.run(cmd + ["--resume", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(cmd + ["--resume", "--json"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr
     after = traj.read_text().splitlines()
     assert after[: len(before)] == before, "resume rewrote recorded steps"

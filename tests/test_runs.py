@@ -62,16 +62,14 @@ def test_torn_last_line_is_dropped_on_resume(tmp_path: Path) -> None:
 
 
 def test_one_process_per_run(tmp_path: Path) -> None:
-    with RunStore.create(tmp_path, prompt="p", run_id="r"):
-        with pytest.raises(RunError, match="open in another process"):
-            RunStore.open(tmp_path / "r")
+    with RunStore.create(tmp_path, prompt="p", run_id="r"), pytest.raises(RunError, match="open in another process"):
+        RunStore.open(tmp_path / "r")
     RunStore.open(tmp_path / "r").close()
 
 
 def test_failure_is_recorded(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError):
-        with RunStore.create(tmp_path, prompt="p", run_id="r"):
-            raise RuntimeError("tool exploded")
+    with pytest.raises(RuntimeError), RunStore.create(tmp_path, prompt="p", run_id="r"):
+        raise RuntimeError("tool exploded")
     m = RunStore.open(tmp_path / "r").manifest
     assert m.status == "failed" and "tool exploded" in m.error
 

@@ -4,8 +4,24 @@ import pytest
 from pydantic import ValidationError
 
 from limner.types import (
-    AnalysisStep, Box, Check, Element, EvaluationStep, FinalStep, PlanStep, ReflectionStep, Relation, Scene,
-    Subtask, ToolCall, ToolResult, ToolSpec, ToolStep, Trajectory, Verdict, parse_step,
+    AnalysisStep,
+    Box,
+    Check,
+    Element,
+    EvaluationStep,
+    FinalStep,
+    PlanStep,
+    ReflectionStep,
+    Relation,
+    Scene,
+    Subtask,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    ToolStep,
+    Trajectory,
+    Verdict,
+    parse_step,
 )
 
 

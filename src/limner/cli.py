@@ -353,7 +353,7 @@ def main() -> None:
         return
     try:
         app()
-    except _user_errors() as e:  # noqa: B030 - tuple built at runtime
+    except _user_errors() as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         sys.exit(2)
 

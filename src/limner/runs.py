@@ -28,7 +28,8 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from types import TracebackType
+from typing import Any, Literal, Self
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,7 +39,7 @@ from limner.types import Step, parse_step
 
 RunStatus = Literal["running", "done", "failed", "interrupted"]
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
 
 
 class RunError(RuntimeError):
@@ -255,10 +256,12 @@ class RunStore:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> RunStore:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None and self.manifest.status == "running":
             status: RunStatus = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed"
             self.manifest.status = status

@@ -43,9 +43,9 @@ from limner.agent.planner import Planner
 from limner.agent.worker import MATRIX_NAMES, Worker, WorkerError, default_routers, load_matrices
 from limner.config import LimnerConfig
 from limner.llm import make_brain
-from limner.perf import router_factory, router_options
 from limner.llm.brain import Brain, NextAction
 from limner.llm.rule_brain import edit_target, edit_weights
+from limner.perf import router_factory, router_options
 from limner.tools.base import Tool
 from limner.types import (
     AnalysisStep,

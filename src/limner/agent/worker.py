@@ -24,7 +24,7 @@ from limner.perf import PerformanceMatrix, Router, make_router
 from limner.tools.base import Tool, ToolError
 from limner.types import EDIT_DIMS, GEN_DIMS, Box, Subtask, ToolCall, ToolResult
 
-__all__ = ["Attempt", "Worker", "WorkerError", "box_mask", "declared_scores", "default_routers", "load_matrices", "MATRIX_NAMES"]
+__all__ = ["MATRIX_NAMES", "Attempt", "Worker", "WorkerError", "box_mask", "declared_scores", "default_routers", "load_matrices"]
 
 #: Which matrix (dimension set) ranks which tool kind.
 _DIMS_OF_KIND: dict[str, tuple[str, ...]] = {"generate": GEN_DIMS, "edit": EDIT_DIMS, "inpaint": EDIT_DIMS}

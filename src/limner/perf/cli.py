@@ -180,7 +180,7 @@ def profile(
         raise _fail(str(e)) from None
     kinds = {t.kind for t in chosen}
     seed_list = list(range(cfg.seed, cfg.seed + seeds))
-    progress = lambda msg: console.print(msg, highlight=False)  # noqa: E731
+    progress = lambda msg: console.print(msg, highlight=False)
     try:
         if kinds <= {"edit"} or kinds <= {"inpaint"}:
             if not painters:
