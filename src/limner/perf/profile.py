@@ -15,7 +15,7 @@ the edit and nothing that passed before broke.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,17 +106,34 @@ def profile_tools(
                     if dim in dims:
                         sums[dim] += score
                         counts[dim] += 1
-        report.scores[tool.name] = {d: sums[d] / counts[d] for d in dims if counts[d]}
-        report.checks[tool.name] = {d: counts[d] for d in dims if counts[d]}
-        if progress:
-            progress(
-                f"{tool.name}: " + ", ".join(f"{d} {v:.2f}" for d, v in report.scores[tool.name].items())
-            )
+        _record_tool(report, tool.name, dims, sums, counts, progress)
+    meta = {"seed": "profiled", "prompts": len(prompts), "seeds": list(seeds), "checks": report.checks}
+    return _profiled_matrix(dims, tools, report, meta), report
+
+
+def _record_tool(
+    report: ProfileReport,
+    name: str,
+    dims: Sequence[str],
+    sums: Mapping[str, float],
+    counts: Mapping[str, int],
+    progress: Callable[[str], None] | None,
+) -> None:
+    """A tool's mean score per dimension it was measured on (and how many checks each mean rests on)."""
+    report.scores[name] = {d: sums[d] / counts[d] for d in dims if counts[d]}
+    report.checks[name] = {d: counts[d] for d in dims if counts[d]}
+    if progress:
+        progress(f"{name}: " + ", ".join(f"{d} {v:.2f}" for d, v in report.scores[name].items()))
+
+
+def _profiled_matrix(
+    dims: Sequence[str], tools: Sequence[Any], report: ProfileReport, meta: dict[str, Any]
+) -> PerformanceMatrix:
     matrix = PerformanceMatrix.empty(dims)
     for tool in tools:
         matrix.add_tool(tool.name, report.scores[tool.name], source="profiled")
-    matrix.meta = {"seed": "profiled", "prompts": len(prompts), "seeds": list(seeds), "checks": report.checks}
-    return matrix, report
+    matrix.meta = meta
+    return matrix
 
 
 @dataclass
@@ -222,15 +239,9 @@ def profile_repairs(
                 if dim in dims:
                     sums[dim] += done
                     counts[dim] += 1
-        report.scores[tool.name] = {d: sums[d] / counts[d] for d in dims if counts[d]}
-        report.checks[tool.name] = {d: counts[d] for d in dims if counts[d]}
-        if progress:
-            progress(f"{tool.name}: " + ", ".join(f"{d} {v:.2f}" for d, v in report.scores[tool.name].items()))
-    matrix = PerformanceMatrix.empty(dims)
-    for tool in tools:
-        matrix.add_tool(tool.name, report.scores[tool.name], source="profiled")
-    matrix.meta = {"seed": "profiled", "repair_items": len(items), "checks": report.checks}
-    return matrix, report
+        _record_tool(report, tool.name, dims, sums, counts, progress)
+    meta = {"seed": "profiled", "repair_items": len(items), "checks": report.checks}
+    return _profiled_matrix(dims, tools, report, meta), report
 
 
 def _expected_kinds(scene: Scene) -> list[str]:
