@@ -15,6 +15,8 @@ to the image (only run when a scene asks about texture).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -22,7 +24,7 @@ import numpy as np
 
 from limner.tools.sandbox.segment import darkness
 
-__all__ = ["body_pixels", "colour_prototypes", "read_colour", "read_texture"]
+__all__ = ["SpriteFit", "body_pixels", "colour_prototypes", "fit_sprite", "read_colour", "read_texture"]
 
 _PROTO_SIZE = 96
 _lock = threading.Lock()
@@ -108,6 +110,73 @@ def read_colour(
     return owners[int(votes.argmax())]
 
 
+@dataclass(frozen=True)
+class SpriteFit:
+    """Where a class's sprite sits in the image: its size (longer side, px), top-left corner, outline error."""
+
+    size: int
+    x0: int
+    y0: int
+    error: float
+
+
+def _composite(sprite: np.ndarray, under: np.ndarray) -> np.ndarray:
+    a = sprite[..., 3:4].astype(np.float32) / 255.0
+    return sprite[..., :3].astype(np.float32) * a + under.astype(np.float32) * (1 - a)
+
+
+def _sprite_error(
+    sprite: np.ndarray, y: int, x: int, mask: np.ndarray, rgb: np.ndarray, fill: np.ndarray
+) -> float:
+    """Mean squared RGB difference over `mask` between the image and the sprite composited at (y, x)."""
+    sh, sw = sprite.shape[:2]
+    if y < 0 or x < 0 or y + sh > rgb.shape[0] or x + sw > rgb.shape[1] or mask.shape != (sh, sw):
+        return float("inf")
+    d = _composite(sprite, fill[y : y + sh, x : x + sw]) - rgb[y : y + sh, x : x + sw].astype(np.float32)
+    return float((d[mask] ** 2).mean())
+
+
+def fit_sprite(
+    artwork: Any, det: Any, rgb: np.ndarray, fill: np.ndarray, sizes: Sequence[int], shift: int = 3
+) -> SpriteFit | None:
+    """The sprite size (of `sizes`) and place that best explain the detection's outline ink.
+
+    Why: the detector's size is right to a few px only (its scale steps are 3.5 %), and what is read from
+    the rendered sprite afterwards (a texture pattern, which silhouette covers which) needs it exact. Every
+    size is tried centred on the detection (±1 px), then the three best within `shift` px. The outline is
+    compared, not the body: it is black ink whatever the colour, texture or translucency.
+    """
+    b = det.box
+    sizes = [s for s in sizes if s >= 8]
+    if not sizes:
+        return None
+
+    def sprite_of(size: int) -> tuple[np.ndarray, np.ndarray]:
+        plain = np.asarray(artwork.render(det.cls, size, color=det.color).convert("RGBA"))
+        outline = (plain[..., 3] > 128) & (darkness(plain[..., :3]) > 0.5)
+        if outline.sum() < 10:
+            outline = plain[..., 3] > 128
+        return plain, outline
+
+    def fit(size: int, reach: int) -> SpriteFit:
+        plain, outline = sprite_of(size)
+        if not outline.any():
+            return SpriteFit(size, b.x0, b.y0, float("inf"))
+        cy = round((b.y0 + b.y1 - plain.shape[0]) / 2)
+        cx = round((b.x0 + b.x1 - plain.shape[1]) / 2)
+        offsets = range(-reach, reach + 1)
+        err, y, x = min(
+            (_sprite_error(plain, cy + dy, cx + dx, outline, rgb, fill), cy + dy, cx + dx)
+            for dy in offsets
+            for dx in offsets
+        )
+        return SpriteFit(size, x, y, err)
+
+    likely = sorted(sizes, key=lambda s: fit(s, 1).error)[:3]
+    best = min((fit(s, shift) for s in likely), key=lambda f: f.error)
+    return best if np.isfinite(best.error) else None
+
+
 def read_texture(
     artwork: Any,
     det: Any,
@@ -119,67 +188,30 @@ def read_texture(
 ) -> tuple[str | None, float]:
     """Texture of a detection (None = plain) by analysis by synthesis, and its margin over the runner-up.
 
-    Each candidate texture is rendered at the detected class and size — in the colour read from the
-    image and in the texture's own default colour (an unasked "wooden" object is brown) — composited on
-    the background estimate (glass is translucent), and compared with the image by mean squared RGB
-    difference over the body.
-
-    Size and place are fitted first, with the plain rendering's outline: every sprite size within
-    `size_search` px of the detection's and every offset within `shift` px. Why: the detector's size is
-    right to a few px only (its scale steps are 3.5 %), and a pattern rendered one px too large is a
-    different pattern (noise-like overlays are drawn per pixel); with the size off, 58 of 139 textured
-    detections were misread, with it exact 1 of 41 (150 scenes, seed 0).
+    Each candidate texture is rendered at the fitted size and place (`fit_sprite`, within `size_search` px
+    of the detector's size) — in the colour read from the image and in the texture's own default colour
+    (an unasked "wooden" object is brown) — composited on the background estimate (glass is translucent),
+    and compared with the image by mean squared RGB difference over the body. Why the fit: a pattern
+    rendered one px larger is a different pattern (noise-like overlays are drawn per pixel); with the
+    detector's size as it came, 58 of 139 textured detections were misread, with the exact size 1 of 41
+    (150 scenes, seed 0).
     """
-    b = det.box
-    h, w = rgb.shape[:2]
-    reach = shift + size_search
-    y0, x0 = max(0, b.y0 - reach), max(0, b.x0 - reach)
-    y1, x1 = min(h, b.y1 + reach), min(w, b.x1 + reach)
-    img = rgb[y0:y1, x0:x1].astype(np.float32)
-    ox, oy = b.x0 - x0, b.y0 - y0  # detected sprite origin inside the window
-
-    def composite(sprite: np.ndarray, sy: int, sx: int) -> np.ndarray:
-        sh, sw = sprite.shape[:2]
-        under = fill[y0 + sy : y0 + sy + sh, x0 + sx : x0 + sx + sw].astype(np.float32)
-        a = sprite[..., 3:4].astype(np.float32) / 255.0
-        return sprite[..., :3].astype(np.float32) * a + under * (1 - a)
-
-    def error(sprite: np.ndarray, sy: int, sx: int, mask: np.ndarray) -> float:
-        sh, sw = sprite.shape[:2]
-        if sy < 0 or sx < 0 or sy + sh > img.shape[0] or sx + sw > img.shape[1] or mask.shape != (sh, sw):
-            return float("inf")
-        d = composite(sprite, sy, sx) - img[sy : sy + sh, sx : sx + sw]
-        return float((d[mask] ** 2).mean())
-
-    def sprite_of(size: int, color: str | None, tex: str | None) -> np.ndarray:
-        return np.asarray(artwork.render(det.cls, size, color=color, texture=tex).convert("RGBA"))
-
-    def outline_fit(size: int, reach: int) -> tuple[float, int, int]:
-        """Best (error, y, x) of the plain sprite's outline at this size, centred on the detection."""
-        plain = sprite_of(size, det.color, None)
-        outline = (plain[..., 3] > 128) & (darkness(plain[..., :3]) > 0.5)
-        if outline.sum() < 10:
-            outline = plain[..., 3] > 128
-        if not outline.any():
-            return float("inf"), oy, ox
-        cy = round((b.y0 + b.y1 - plain.shape[0]) / 2) - y0
-        cx = round((b.x0 + b.x1 - plain.shape[1]) / 2) - x0
-        offsets = range(-reach, reach + 1)
-        return min((error(plain, cy + dy, cx + dx, outline), cy + dy, cx + dx) for dy in offsets for dx in offsets)
-
-    # Coarse: every size, near the centred place; then the three best sizes' places within `shift` px.
-    sizes = [s for s in range(det.size - size_search, det.size + size_search + 1) if s >= 8]
-    likely = sorted(sizes, key=lambda s: outline_fit(s, 1)[0])[:3]
-    (fit_err, sy, sx), size = min(((outline_fit(s, shift), s) for s in likely), key=lambda t: t[0][0])
-    if not np.isfinite(fit_err):
+    found = fit_sprite(artwork, det, rgb, fill, range(det.size - size_search, det.size + size_search + 1), shift)
+    if found is None:
         return None, 0.0
-    body = np.asarray(artwork.body_mask(det.cls, size), dtype=bool)
+    body = np.asarray(artwork.body_mask(det.cls, found.size), dtype=bool)
     if body.sum() < 30:
         return None, 0.0
     scores: dict[str | None, float] = {}
     for tex in [None, *textures]:
         colours = {det.color, None} if tex is not None else {det.color}
-        scores[tex] = min(error(sprite_of(size, c, tex), sy, sx, body) for c in colours)
+        scores[tex] = min(
+            _sprite_error(
+                np.asarray(artwork.render(det.cls, found.size, color=c, texture=tex).convert("RGBA")),
+                found.y0, found.x0, body, rgb, fill,
+            )
+            for c in colours
+        )
     ranked = sorted(scores.items(), key=lambda kv: kv[1])
     margin = ranked[1][1] - ranked[0][1] if len(ranked) > 1 else 0.0
     return ranked[0][0], margin
