@@ -202,10 +202,12 @@ def run_pool(
         "ours_scalar": BayesRouter(
             prior, top_m=m, random_n=n, families=families, family_sd=sd, family_shared_sd=level
         ),
-        "ours_lone": BayesRouter(prior, top_m=m, random_n=n),
     }
-    # "ours_lone" draws the same exploration and noise streams as "ours" (a paired comparison: in the 10
-    # pool the two are the same router and give the same numbers).
+    # "ours_lone" draws the same exploration and noise streams as "ours" (a paired comparison). Where every
+    # tool is its own family (the 10 pool) the two are the same router: "ours" is reported for both.
+    lone_is_ours = len(set(families.values())) == len(families)
+    if not lone_is_ours:
+        routers["ours_lone"] = BayesRouter(prior, top_m=m, random_n=n)
     paired = {k: "ours" if k == "ours_lone" else k for k in routers}
     explore_seeds = dict(zip([k for k in routers if k != "ours_lone"], streams[4:], strict=False))
     noise_seeds = dict(zip([k for k in routers if k != "ours_lone"], streams[4 + 6 :], strict=False))
@@ -245,6 +247,9 @@ def run_pool(
             step += 1
         if target != 0:
             record()
+    if lone_is_ours:
+        routers["ours_lone"], runs["ours_lone"] = routers["ours"], runs["ours"]
+        out["ours_lone"] = {name: list(v) for name, v in out["ours"].items()}
     out["_runs_per_step"] = {k: v / max(step, 1) for k, v in runs.items()}  # type: ignore[assignment]
     out["_drift_alarms"] = {k: len(routers[k].drifts) for k in ("ours", "ours_scalar", "ours_lone")}  # type: ignore[assignment]
     return out

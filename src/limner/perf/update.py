@@ -272,8 +272,10 @@ class BayesRouter(_MatrixRouterBase):
         self.family_of: dict[str, str] = {str(t): str(f) for t, f in (families or {}).items()}
         # Joint Gaussian state per family: [φ_f, e_1, …, e_n] (members in `family_members` order).
         self.family_members: dict[str, list[str]] = {}
+        self._member_index: dict[str, int] = {}  # tool -> its position in its family's state
         self.family_mean: dict[str, np.ndarray] = {}
         self.family_cov_state: dict[str, np.ndarray] = {}
+        self._stale: set[str] = set()  # families whose per-tool marginals lag their joint state
         for t in self.matrix.tools:
             self._init_tool(t)
         self._build_families()
@@ -293,14 +295,10 @@ class BayesRouter(_MatrixRouterBase):
         self.obs = np.column_stack([self.obs, np.zeros(len(self.matrix.dims))])
         self._init_tool(tool)
         fam = self.family_of.get(tool)
-        if fam is None:
-            return
         if fam in self.family_members:
             self._join_family(fam, tool)
-        else:
-            members = [t for t in self.matrix.tools if self.family_of.get(t) == fam]
-            if len(members) >= 2:
-                self._build_family(fam, members)
+        elif fam is not None and fam in self._family_groups():
+            self._build_family(fam, self._family_groups()[fam])
 
     # -- families ----------------------------------------------------------------------------------
 
@@ -311,14 +309,17 @@ class BayesRouter(_MatrixRouterBase):
         learned posterior from a state saved without families) is taken as a reading of θ_j = φ_f + e_j.
         φ_f starts vague (N(½, I)), so the family mean is what the members' readings say together.
         """
+        self.family_members, self.family_mean, self.family_cov_state = {}, {}, {}
+        for fam, members in self._family_groups().items():
+            self._build_family(fam, members)
+
+    def _family_groups(self) -> dict[str, list[str]]:
+        """Configured families with at least two members in the matrix (a family of one is a lone tool)."""
         grouped: dict[str, list[str]] = {}
         for t in self.matrix.tools:
             if t in self.family_of:
                 grouped.setdefault(self.family_of[t], []).append(t)
-        self.family_members, self.family_mean, self.family_cov_state = {}, {}, {}
-        for fam, members in grouped.items():
-            if len(members) >= 2:  # a family of one is a lone tool
-                self._build_family(fam, members)
+        return {f: m for f, m in grouped.items() if len(m) >= 2}
 
     def _build_family(self, fam: str, members: Sequence[str]) -> None:
         d = len(self.matrix.dims)
@@ -343,6 +344,7 @@ class BayesRouter(_MatrixRouterBase):
         grown[size:, size:] = self.family_cov
         self.family_mean[fam] = np.concatenate([m, np.zeros(d)])
         self.family_cov_state[fam] = grown
+        self._member_index[tool] = len(self.family_members[fam])
         self.family_members[fam].append(tool)
         # Vector Kalman step: reading = φ + e_tool + ν, ν ~ N(0, reading_cov).
         phi, own = self._blocks(fam, tool)
@@ -357,7 +359,7 @@ class BayesRouter(_MatrixRouterBase):
 
     def _blocks(self, fam: str, tool: str) -> tuple[slice, slice]:
         d = len(self.matrix.dims)
-        k = self.family_members[fam].index(tool)
+        k = self._member_index[tool]
         return slice(0, d), slice(d * (1 + k), d * (2 + k))
 
     def _refresh_family(self, fam: str) -> None:
@@ -368,6 +370,7 @@ class BayesRouter(_MatrixRouterBase):
             self.mu[t] = m[phi] + m[own]
             cov = p[phi, phi] + p[phi, own] + p[own, phi] + p[own, own]
             self.cov[t] = (cov + cov.T) / 2
+        self._stale.discard(fam)
 
     def _in_family(self, tool: str) -> str | None:
         fam = self.family_of.get(tool)
@@ -426,18 +429,20 @@ class BayesRouter(_MatrixRouterBase):
         self._sync_matrix()
 
     def _load_families(self, saved: Mapping[str, Any]) -> None:
-        """Restore the saved family states that match the configured families; rebuild the others from
-        the loaded per-tool posteriors (a state saved before families were configured, or with others)."""
-        self._build_families()
+        """Restore the saved family states that match the configured families; build the others from the
+        loaded per-tool posteriors (a state saved before families were configured, or with others)."""
         d = len(self.matrix.dims)
-        for fam, members in list(self.family_members.items()):
-            entry = saved.get(fam)
-            if not entry or list(entry.get("members", [])) != members:
+        self.family_members, self.family_mean, self.family_cov_state = {}, {}, {}
+        for fam, members in self._family_groups().items():
+            entry = saved.get(fam) or {}
+            mean = np.array(entry.get("mean", []), dtype=float)
+            cov = np.array(entry.get("cov", []), dtype=float)
+            size = d * (1 + len(members))
+            if list(entry.get("members", [])) != members or mean.shape != (size,) or cov.shape != (size, size):
+                self._build_family(fam, members)
                 continue
-            mean = np.array(entry["mean"], dtype=float)
-            cov = np.array(entry["cov"], dtype=float)
-            if mean.shape != (d * (1 + len(members)),) or cov.shape != (len(mean), len(mean)):
-                continue
+            self.family_members[fam] = list(members)
+            self._member_index.update({t: k for k, t in enumerate(members)})
             self.family_mean[fam], self.family_cov_state[fam] = mean, cov
             self._refresh_family(fam)
 
@@ -573,15 +578,19 @@ class BayesRouter(_MatrixRouterBase):
         self._ensure_tools(list(outcomes))
         per_dim = self._dimension_scores(evidence, outcomes)
         w = self.matrix.weight_vector(subtask.weights)
-        for tool, y in outcomes.items():
-            dims = {d: v for d, v in per_dim.get(tool, {}).items() if d in self.matrix.dims}
-            if dims:
-                for dim, yd in dims.items():
-                    x = np.zeros(len(self.matrix.dims))
-                    x[self.matrix.dim_index(dim)] = 1.0
-                    self._observe(tool, x, float(yd))
-            else:
-                self._observe(tool, w, float(y))
+        try:
+            for tool, y in outcomes.items():
+                dims = {d: v for d, v in per_dim.get(tool, {}).items() if d in self.matrix.dims}
+                if dims:
+                    for dim, yd in dims.items():
+                        x = np.zeros(len(self.matrix.dims))
+                        x[self.matrix.dim_index(dim)] = 1.0
+                        self._observe(tool, x, float(yd))
+                else:
+                    self._observe(tool, w, float(y))
+        finally:
+            for fam in list(self._stale):  # once per update, not per observation
+                self._refresh_family(fam)
         self._sync_matrix(list(outcomes))
 
     @staticmethod
@@ -619,32 +628,34 @@ class BayesRouter(_MatrixRouterBase):
     def _observe(self, tool: str, x: np.ndarray, y: float) -> None:
         if not math.isfinite(y):
             raise MatrixError(f"observation for {tool!r} is not finite: {y!r}")
-        mu, cov = self.mu[tool], self.cov[tool]
-        param_var = float(x @ cov @ x)
-        resid = y - float(x @ mu)
-        q = float(np.clip(x @ mu / max(float(x.sum()), 1e-12), 0.0, 1.0))
+        fam = self._in_family(tool)
+        if fam is None:
+            cx = self.cov[tool] @ x  # Σx
+            param_var, pred = float(x @ cx), float(x @ self.mu[tool])
+        else:
+            # The same rank-one step on the family's joint state, read there directly (the per-tool
+            # marginals are refreshed once per update): h = H_toolᵀx touches φ and e_tool.
+            phi, own = self._blocks(fam, tool)
+            m, p = self.family_mean[fam], self.family_cov_state[fam]
+            cx = x @ (p[phi] + p[own])  # hᵀP
+            param_var, pred = float(cx[phi] @ x + cx[own] @ x), float(x @ (m[phi] + m[own]))
+        resid = y - pred
+        q = float(np.clip(pred / max(float(x.sum()), 1e-12), 0.0, 1.0))
         noise = self._noise_var_at(q)
         # Method-of-moments estimate of the noise scale: E[r²] = xᵀΣx + c·v(q).
         self._noise_num += max(resid**2 - param_var, 0.0) / self._noise_shape_at(q)
         self._noise_den += 1.0
         s = param_var + noise
-        fam = self._in_family(tool)
+        gain = cx / s
         if fam is None:
-            cx = cov @ x
-            gain = cx / s
-            self.mu[tool] = mu + gain * resid
-            self.cov[tool] = cov - np.outer(gain, cx)
-            self.cov[tool] = (self.cov[tool] + self.cov[tool].T) / 2
+            self.mu[tool] = self.mu[tool] + gain * resid
+            cov = self.cov[tool] - np.outer(gain, cx)
+            self.cov[tool] = (cov + cov.T) / 2
         else:
-            # The same rank-one step on the family's joint state: h = H_toolᵀx touches φ and e_tool.
-            phi, own = self._blocks(fam, tool)
-            m, p = self.family_mean[fam], self.family_cov_state[fam]
-            hp = x @ (p[phi] + p[own])
-            gain = hp / s
             m += gain * resid
-            p -= np.outer(gain, hp)
+            p -= np.outer(gain, cx)
             self.family_cov_state[fam] = (p + p.T) / 2
-            self._refresh_family(fam)
+            self._stale.add(fam)
         j = self.matrix.tool_index(tool)
         self.obs[:, j] += np.abs(x) / max(np.abs(x).sum(), 1e-12)
         self._watch_drift(tool, resid / math.sqrt(s))
@@ -661,7 +672,7 @@ class BayesRouter(_MatrixRouterBase):
             else:  # the tool changed, not its family: re-open its own offset
                 own = self._blocks(fam, tool)[1]
                 self.family_cov_state[fam][own, own] += self.cov0
-                self._refresh_family(fam)
+                self._stale.add(fam)
             self.drifts.append(tool)
             hi = lo = 0.0
         self.cusum[tool] = [hi, lo]

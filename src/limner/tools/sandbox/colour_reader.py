@@ -151,12 +151,16 @@ def fit_sprite(
     if not sizes:
         return None
 
+    sprites: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # the coarse and fine passes share them
+
     def sprite_of(size: int) -> tuple[np.ndarray, np.ndarray]:
-        plain = np.asarray(artwork.render(det.cls, size, color=det.color).convert("RGBA"))
-        outline = (plain[..., 3] > 128) & (darkness(plain[..., :3]) > 0.5)
-        if outline.sum() < 10:
-            outline = plain[..., 3] > 128
-        return plain, outline
+        if size not in sprites:
+            plain = np.asarray(artwork.render(det.cls, size, color=det.color).convert("RGBA"))
+            outline = (plain[..., 3] > 128) & (darkness(plain[..., :3]) > 0.5)
+            if outline.sum() < 10:
+                outline = plain[..., 3] > 128
+            sprites[size] = plain, outline
+        return sprites[size]
 
     def fit(size: int, reach: int) -> SpriteFit:
         plain, outline = sprite_of(size)
