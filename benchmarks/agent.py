@@ -58,7 +58,7 @@ def scene_from_geneval(row: dict[str, Any]) -> Any:
 
 def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from limner.agent.analyst import geneval_mismatch
-    from limner.llm.parser import parse_prompt
+    from limner.reading.prompt import parse_prompt
 
     ok, misses = 0, []
     for r in rows:
@@ -70,7 +70,7 @@ def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compbench_metrics(directory: Path) -> dict[str, Any]:
-    from limner.llm.parser import parse_prompt
+    from limner.reading.prompt import parse_prompt
 
     total, errors, full = 0, 0, 0
     by_cat: dict[str, dict[str, Any]] = {}
@@ -110,7 +110,7 @@ def profile_painters(config: Any, n_scenes: int, seed: int) -> tuple[Any, list[s
     random sandbox scenes drawn with a different seed (disjoint from the evaluation prompts)."""
     import numpy as np
 
-    from limner.perf.profile import profile_tools
+    from limner.profiling import profile_tools
     from limner.tools.registry import ToolRegistry
     from limner.tools.sandbox.world import random_scene
 
@@ -210,8 +210,8 @@ def hard_rows(n: int, seed: int) -> list[dict[str, Any]]:
     import numpy as np
 
     from limner.agent.analyst import geneval_mismatch
-    from limner.llm.parser import parse_prompt
     from limner.llm.rule_brain import plural
+    from limner.reading.prompt import parse_prompt
     from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
     def row(a: str, n_a: int, c_a: str, rel: str, b: str, c_b: str) -> dict[str, Any]:

@@ -6,10 +6,10 @@ PerfGuard seeds its matrix from published benchmark scores. Sandbox painters hav
 measured: each painter draws N random sandbox scenes (from `limner.tools.sandbox.world.random_scene`, a
 prompt distribution different from GenEval's, with a seed disjoint from every benchmark's), the pixel-only
 checker judges each image, and a painter's score on a dimension is its mean check score there
-(`limner.perf.profile.profile_tools`). The numbers describe SIMULATED tools. Paste the printed YAML into the
+(`limner.profiling.profile_tools`). The numbers describe SIMULATED tools. Paste the printed YAML into the
 preset; the agent's routers start from it and learn from their own runs after that.
 
-Editors and inpainters are profiled on repairs (`limner.perf.profile.profile_repairs`): every painter draws
+Editors and inpainters are profiled on repairs (`limner.profiling.profile_repairs`): every painter draws
 `--edit-scenes` other random scenes, and each failed check the rule planner would repair with an editor
 (or inpainter) is an item; a cell is the share of items on that edit dimension where the targeted check
 passes after the edit and nothing that passed before broke.
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     from limner.config import load_config
-    from limner.perf.profile import profile_tools
+    from limner.profiling import profile_tools
     from limner.tools.registry import ToolRegistry
     from limner.tools.sandbox.world import random_scene
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     _print(matrix)
     if args.edit_scenes <= 0:
         return
-    from limner.perf.profile import profile_repairs, repair_items
+    from limner.profiling import profile_repairs, repair_items
 
     edit_prompts = [random_scene(rng).prompt for _ in range(args.edit_scenes)]
     print(f"# editors: repairs of {args.edit_scenes} more random scenes drawn by every painter (same command)")

@@ -19,9 +19,10 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from limner.config import BrainConfig
-from limner.llm import RuleBrain, make_brain, parse_prompt
+from limner.llm import RuleBrain, make_brain
 from limner.llm.llm_brain import LLMBrain
 from limner.llm.rule_brain import edit_target, edit_weights, generation_weights, plural
+from limner.reading import parse_prompt
 from limner.types import Check, ToolSpec, Verdict
 
 TOOLS = [ToolSpec(name="p", kind="generate", backend="x"), ToolSpec(name="e", kind="edit", backend="x")]

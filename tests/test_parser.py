@@ -9,7 +9,7 @@ import pytest
 
 from limner import vocab
 from limner.agent.analyst import geneval_mismatch
-from limner.llm.parser import canonical_class, parse_prompt, singular
+from limner.reading.prompt import canonical_class, parse_prompt, singular
 
 REPO = Path(__file__).resolve().parents[1]
 GENEVAL = REPO / "src" / "limner" / "resources" / "geneval_metadata_dev.jsonl"  # shipped copy (MIT)

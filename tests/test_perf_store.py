@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from limner.perf.cli import app
+from limner.cli.perf import app
 from limner.perf.matrix import PerformanceMatrix
 from limner.perf.store import PerfStore, StoreError
 from limner.perf.update import BayesRouter

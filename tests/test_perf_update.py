@@ -8,7 +8,6 @@ import pytest
 from limner.config import PerfConfig
 from limner.perf.describe import DescriptionRouter, count_tokens, description_tool_info, matrix_tool_info
 from limner.perf.matrix import MatrixError, PerformanceMatrix
-from limner.perf.profile import profile_tools
 from limner.perf.update import (
     APURouter,
     BayesRouter,
@@ -20,6 +19,7 @@ from limner.perf.update import (
     make_router,
     router_from_config,
 )
+from limner.profiling import profile_tools
 from limner.types import Check, Subtask, ToolResult, Verdict
 
 
@@ -245,8 +245,8 @@ class FakeRepairer:
 
 
 def test_profile_repairs_counts_an_edit_done_only_if_it_fixed_its_check_and_broke_nothing() -> None:
-    from limner.llm.parser import parse_prompt
-    from limner.perf.profile import profile_repairs, repair_items
+    from limner.profiling import profile_repairs, repair_items
+    from limner.reading.prompt import parse_prompt
 
     def check(image, scene):
         wanted = [("e0", "presence"), ("e1", "presence"), ("e0", "color"), ("e0:left_of:e1", "position")]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from limner.runs import RunError, RunStore, atomic_write_bytes, redact, run_dir_for
+from limner.files import atomic_write_bytes
+from limner.runs import RunError, RunStore, redact, run_dir_for
 from limner.types import FinalStep, ReflectionStep
 
 

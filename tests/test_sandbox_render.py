@@ -232,7 +232,7 @@ def test_render_is_deterministic_and_truth_round_trips():
 
 
 def test_random_scenes_are_described_in_english_the_reader_understands():
-    from limner.llm.parser import parse_prompt
+    from limner.reading.prompt import parse_prompt
 
     rng = np.random.default_rng(11)
     agree = 0

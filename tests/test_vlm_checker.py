@@ -36,7 +36,7 @@ from limner.agent import Agent, MemoryStore
 from limner.agent.evaluator import EvaluatorError
 from limner.agent.loop import _find_checker
 from limner.config import LimnerConfig, ToolConfig, load_config
-from limner.llm import parse_prompt
+from limner.reading import parse_prompt
 from limner.tools.base import Tool, ToolError
 from limner.tools.openai import TOOL_TYPES
 from limner.tools.registry import ToolRegistry

@@ -53,7 +53,7 @@ INVERSE: dict[str, str] = {
 }
 
 # ----------------------------------------------------------------------------------------------------
-# Extensions for the rule-based prompt reader (`limner.llm.parser`). Data only; the reader owns the logic.
+# Extensions for the rule-based prompt reader (`limner.reading.prompt`). Data only; the reader owns the logic.
 # ----------------------------------------------------------------------------------------------------
 
 #: Everyday object classes beyond GenEval (the common nouns of T2I-CompBench's prompts). A class here is

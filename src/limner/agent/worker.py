@@ -20,11 +20,12 @@ from typing import Any
 
 from PIL import Image
 
+from limner.imaging import box_mask
 from limner.perf import PerformanceMatrix, Router, make_router
 from limner.tools.base import Tool, ToolError
-from limner.types import EDIT_DIMS, GEN_DIMS, Box, Subtask, ToolCall, ToolResult
+from limner.types import EDIT_DIMS, GEN_DIMS, Subtask, ToolCall, ToolResult
 
-__all__ = ["MATRIX_NAMES", "Attempt", "Worker", "WorkerError", "box_mask", "declared_scores", "default_routers", "load_matrices"]
+__all__ = ["MATRIX_NAMES", "Attempt", "Worker", "WorkerError", "declared_scores", "default_routers", "load_matrices"]
 
 #: Which matrix (dimension set) ranks which tool kind.
 _DIMS_OF_KIND: dict[str, tuple[str, ...]] = {"generate": GEN_DIMS, "edit": EDIT_DIMS, "inpaint": EDIT_DIMS}
@@ -120,15 +121,6 @@ def load_matrices(store_path: Any) -> dict[str, PerformanceMatrix]:
                 found.setdefault("edit", m)
                 found.setdefault("inpaint", m)
     return found
-
-
-def box_mask(size: tuple[int, int], box: Box, pad: int = 4) -> Image.Image:
-    """A white-on-black mask of `box` (padded) for inpainting tools."""
-    mask = Image.new("L", size, 0)
-    x0, y0 = max(0, box.x0 - pad), max(0, box.y0 - pad)
-    x1, y1 = min(size[0], box.x1 + pad), min(size[1], box.y1 + pad)
-    mask.paste(255, (x0, y0, x1, y1))
-    return mask
 
 
 class Worker:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from limner.config import BrainConfig
 from limner.llm.brain import Brain, Judgement, Plan, Reading, Reflection
-from limner.llm.parser import parse_prompt
 from limner.llm.rule_brain import RuleBrain
 
-__all__ = ["Brain", "Judgement", "Plan", "Reading", "Reflection", "RuleBrain", "make_brain", "parse_prompt"]
+__all__ = ["Brain", "Judgement", "Plan", "Reading", "Reflection", "RuleBrain", "make_brain"]
 
 
 def make_brain(config: BrainConfig | None = None) -> Brain:

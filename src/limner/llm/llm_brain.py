@@ -17,8 +17,6 @@ until a call is made.
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 from typing import Any, Literal
 
@@ -31,21 +29,16 @@ from pydantic_ai.messages import ImageUrl
 from pydantic_ai.models import Model
 
 from limner.config import BrainConfig
+from limner.imaging import image_data_url
 from limner.llm.brain import Brain, Judgement, NextAction, Plan, Reading, Reflection
 from limner.llm.rule_brain import RuleBrain
 from limner.types import ALL_DIMS, Element, Relation, Scene, Subtask, ToolSpec, Verdict
 
-__all__ = ["LLMBrain", "image_data_url"]
+__all__ = ["LLMBrain"]
 
 #: Failures of the model or the endpoint: recorded and answered by the rule-based brain. Anything else is
 #: a bug in limner and propagates.
 _MODEL_FAILURES = (AgentRunError, ModelAPIError, ValidationError, OSError, TimeoutError)
-
-
-def image_data_url(image: Image.Image) -> str:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The rule-based brain: the offline default. Deterministic, fast, and honest about what it cannot read.
 
-- analyse: `limner.llm.parser.parse_prompt`.
+- analyse: `limner.reading.prompt.parse_prompt`.
 - plan: a first round generates from the whole prompt with W_task over the generator dimensions the scene
   exercises; a repair round turns each failed check into one edit (or a region inpaint) in the instruction
   grammar that the sandbox editors and real instruction editors both understand:
@@ -22,7 +22,7 @@ from collections import Counter
 
 from limner import vocab
 from limner.llm.brain import Brain, NextAction, Plan, Reading, Reflection
-from limner.llm.parser import parse_prompt
+from limner.reading.prompt import parse_prompt
 from limner.types import EDIT_DIMS, GEN_DIMS, Check, Element, Scene, Subtask, ToolSpec, Verdict
 
 __all__ = ["RuleBrain", "generation_weights", "plural", "repair_subtask"]

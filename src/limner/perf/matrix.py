@@ -26,6 +26,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from limner.files import atomic_write_text
 from limner.types import ALL_DIMS, EDIT_DIMS, GEN_DIMS
 
 CellSource = Literal["published", "profiled", "apu", "bayes", "prior"]
@@ -418,23 +419,6 @@ def load_published_scores(path: str | Path | None = None) -> list[dict[str, str]
     if rows and not required <= set(rows[0]):
         raise MatrixError(f"published scores file lacks columns {sorted(required - set(rows[0]))}")
     return rows
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_names(dims: Iterable[str], tools: Iterable[str]) -> None:

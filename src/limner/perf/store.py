@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from limner.perf.matrix import MatrixError, PerformanceMatrix, atomic_write_text
+from limner.files import atomic_write_text
+from limner.perf.matrix import MatrixError, PerformanceMatrix
 from limner.types import Subtask
 
 _SCHEMA = """

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from limner.imaging import image_data_url
 from limner.tools.base import Tool, ToolError
 from limner.types import (
     SPATIAL_2D,
@@ -464,8 +465,6 @@ class VLMChecker(Tool):
         return lam
 
     def _image_url(self, image: Image.Image) -> str:
-        from limner.llm.llm_brain import image_data_url
-
         img = image.convert("RGB")
         side = self.opts.max_image_side
         if max(img.size) > side:

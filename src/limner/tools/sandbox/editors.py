@@ -101,7 +101,7 @@ def _noun(phrase: str) -> str:
 
 def _noun_number(phrase: str) -> tuple[str, bool]:
     """(canonical class, whether the phrase was plural): "the apples" asks for every apple."""
-    from limner.llm.parser import canonical_class
+    from limner.reading.prompt import canonical_class
 
     found = canonical_class(phrase.strip().lower())
     if found is None:

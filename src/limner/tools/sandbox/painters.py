@@ -1,6 +1,6 @@
 """Sandbox painters: simulated text-to-image tools with hidden, seeded skill profiles.
 
-A painter reads the prompt with the shared rule-based reader (`limner.llm.parser.parse_prompt`), distorts
+A painter reads the prompt with the shared rule-based reader (`limner.reading.prompt.parse_prompt`), distorts
 the resulting Scene with its hidden profile (`profiles.py`), lays it out, renders it from emoji artwork
 and may leave blemishes. Everything random is drawn from one rng seeded by a stable hash of
 (painter name, prompt, seed), so the same call gives the same PNG bytes in any process.
@@ -36,7 +36,7 @@ def call_rng(*parts: object) -> np.random.Generator:
 
 def read_prompt(prompt: str) -> Scene:
     """The shared rule-based reader (imported lazily: the LLM layer is not needed to build a tool)."""
-    from limner.llm.parser import parse_prompt
+    from limner.reading.prompt import parse_prompt
 
     return parse_prompt(prompt)
 

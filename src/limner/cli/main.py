@@ -336,7 +336,7 @@ def _is_simulated(cfg: Any) -> bool:
 
 def _mount_subapps() -> None:
     """Sub-command groups owned by their packages; a group whose extra is missing is skipped."""
-    for name, module in (("perf", "limner.perf.cli"), ("train", "limner.train.cli")):
+    for name, module in (("perf", "limner.cli.perf"), ("train", "limner.train.cli")):
         try:
             sub = importlib.import_module(module).app
         except (ImportError, AttributeError):

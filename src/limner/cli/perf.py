@@ -162,7 +162,7 @@ def profile(
     check the planner would repair with them is an item, done when the check passes afterwards and
     nothing else broke."""
     from limner.config import ConfigError, load_config
-    from limner.perf.profile import profile_repairs, profile_tools, repair_items
+    from limner.profiling import profile_repairs, profile_tools, repair_items
     from limner.tools.registry import RegistryError, ToolRegistry
 
     try:

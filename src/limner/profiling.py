@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from limner.imaging import box_mask
 from limner.perf.matrix import MatrixError, PerformanceMatrix
 from limner.types import EDIT_DIMS, GEN_DIMS, Check, Scene, Subtask, ToolCall, Verdict
 
@@ -75,7 +76,7 @@ def profile_tools(
     from limner.tools.base import ToolError
 
     if parse is None:
-        from limner.llm.parser import parse_prompt as parse
+        from limner.reading.prompt import parse_prompt as parse
     if check is None:
         from limner.tools.sandbox.checker import check_image as check
     prompts = [p for p in (p.strip() for p in prompts) if p]
@@ -168,7 +169,7 @@ def repair_items(
     if kind not in ("edit", "inpaint"):
         raise MatrixError(f"repairs are made by 'edit' or 'inpaint' tools, not {kind!r}")
     if parse is None:
-        from limner.llm.parser import parse_prompt as parse
+        from limner.reading.prompt import parse_prompt as parse
     if check is None:
         from limner.tools.sandbox.checker import check_image as check
     items: list[RepairItem] = []
@@ -204,7 +205,6 @@ def profile_repairs(
     passes afterwards and no check that passed before fails (an edit that breaks something else has not
     done its job). A cell is the share of done items on that edit dimension (a count repair weighs on
     both `add` and `remove`); a tool that raises `ToolError` has not done the item."""
-    from limner.agent.worker import box_mask
     from limner.tools.base import ToolError
 
     if check is None:
