@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -185,6 +186,38 @@ class Box(_Record):
     @property
     def area(self) -> int:
         return (self.x1 - self.x0) * (self.y1 - self.y0)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+    def intersection(self, other: Box) -> Box | None:
+        """The overlap of the two boxes, or None when they do not overlap (touching edges do not count)."""
+        x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)
+        x1, y1 = min(self.x1, other.x1), min(self.y1, other.y1)
+        return Box(x0=x0, y0=y0, x1=x1, y1=y1) if x1 > x0 and y1 > y0 else None
+
+    def overlaps(self, other: Box) -> bool:
+        return self.intersection(other) is not None
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union (0 for disjoint boxes; empty boxes count as area 1)."""
+        inter = self.intersection(other)
+        if inter is None:
+            return 0.0
+        return inter.area / max(1, self.area + other.area - inter.area)
+
+    def gap(self, other: Box) -> int:
+        """Chebyshev gap between the boxes: 0 or less when they touch or overlap."""
+        return max(max(self.x0, other.x0) - min(self.x1, other.x1), max(self.y0, other.y0) - min(self.y1, other.y1))
+
+    @staticmethod
+    def union(boxes: Sequence[Box]) -> Box | None:
+        """The smallest box holding all `boxes` (None for none)."""
+        if not boxes:
+            return None
+        return Box(x0=min(b.x0 for b in boxes), y0=min(b.y0 for b in boxes),
+                   x1=max(b.x1 for b in boxes), y1=max(b.y1 for b in boxes))
 
 
 class Subtask(_Record):

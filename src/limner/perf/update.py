@@ -70,6 +70,14 @@ class Router(Protocol):
         """Learn from the evaluator scores (`{tool: score in [0, 1]}`) of the tools that ran."""
         ...
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the router has learned beyond its matrix, as JSON-able data (persisted with the matrix)."""
+        ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore `state_dict()`; raises (ValueError, KeyError, MatrixError) on a state of another kind."""
+        ...
+
 
 def average_ranks(scores: Mapping[str, float]) -> dict[str, float]:
     """Rank 1 = highest score; tied scores share the mean of their ranks (competition-free, unbiased)."""
