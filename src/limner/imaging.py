@@ -13,7 +13,7 @@ from PIL import Image
 
 from limner.types import Box
 
-__all__ = ["box_mask", "image_data_url"]
+__all__ = ["box_mask", "image_data_url", "paste_centered"]
 
 
 def box_mask(size: tuple[int, int], box: Box, pad: int = 4) -> Image.Image:
@@ -30,3 +30,12 @@ def image_data_url(image: Image.Image) -> str:
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def paste_centered(canvas: Image.Image, sprite: Image.Image, center: tuple[float, float]) -> tuple[int, int]:
+    """Alpha-composite an RGBA `sprite` centred at `center` onto an RGBA `canvas`, in place, clipped at the
+    edges (a sprite may hang over any side). Returns the sprite's top-left corner, which may be negative."""
+    w, h = sprite.size
+    x0, y0 = round(center[0] - w / 2), round(center[1] - h / 2)
+    canvas.alpha_composite(sprite, dest=(max(0, x0), max(0, y0)), source=(max(0, -x0), max(0, -y0)))
+    return x0, y0
