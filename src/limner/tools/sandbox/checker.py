@@ -14,7 +14,8 @@ so the checker's accuracy can be measured check by check:
   each detection goes to the element whose attributes it matches.
 - 2D relations between multi-instance elements compare group centroids (the mean of the instances'
   box centres, GenEval-style), with a dead zone of 5 % of the image side; `on`: subject higher and
-  some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side.
+  some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side. One rule
+  for the truth and the checker: `limner.geometry.relation_holds_boxes` with `GENEVAL_THRESHOLDS`.
 - depth: for every overlapping (subject, object) pair, the object whose outline ink is visible in the
   overlap is in front; no overlap means no visible depth order (fails).
 - text: OCR (rapidocr) of the image; exact match ignoring case and spacing against a read line or a run

@@ -26,6 +26,7 @@ import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -124,7 +125,12 @@ def _ncc(img: np.ndarray, t: np.ndarray, cache: dict[tuple[int, int, int], np.nd
     return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _class_variants(cls: str, variants: list[str | None]) -> list[str | None]:
+#: How a template may look besides the artwork's own colours: body drawn near-black (it then reads as
+#: outline ink), or a sign carrying a text plate.
+Variant = Literal["black", "text"]
+
+
+def _class_variants(cls: str, variants: list[Variant | None]) -> list[Variant | None]:
     """Template variants to try for a class: signs also as they look with a text plate on them."""
     return [*variants, "text"] if cls == "sign" else variants
 
@@ -199,7 +205,7 @@ class _Candidate:
     w: float
     h: float
     score: float
-    variant: str | None = None  # colour the template was rendered in (None = the artwork's own)
+    variant: Variant | None = None  # colour the template was rendered in (None = the artwork's own)
 
     @property
     def rect(self) -> Rect:
@@ -229,7 +235,7 @@ class Detector:
     def classes(self) -> tuple[str, ...]:
         return tuple(self.artwork.classes)
 
-    def template(self, cls: str, size: int, level: int, variant: str | None = None) -> np.ndarray:
+    def template(self, cls: str, size: int, level: int, variant: Variant | None = None) -> np.ndarray:
         """Structure template of `cls` drawn at artwork size `size`, downscaled by `level`, with a margin.
 
         `variant="black"` renders the body near-black: then the whole body reads as outline ink, which
@@ -237,14 +243,14 @@ class Detector:
         """
         return self._template(cls, size, level, variant)
 
-    def _build_template(self, cls: str, size: int, level: int, variant: str | None) -> np.ndarray:
+    def _build_template(self, cls: str, size: int, level: int, variant: Variant | None) -> np.ndarray:
         rgba = self._sprite(cls, size, variant)
         feat = _glyph_features(rgba)
         pad = max(1, round(self.config.pad_frac * size))
         feat = np.pad(feat, pad)
         return _blur(_downscale(feat, level), level).astype(np.float32)
 
-    def _sprite(self, cls: str, size: int, variant: str | None) -> np.ndarray:
+    def _sprite(self, cls: str, size: int, variant: Variant | None) -> np.ndarray:
         """RGBA array of the artwork as the world may draw it: own colours, near-black, or a sign with text."""
         if variant == "text":
             return _sign_with_plate(self.artwork, cls, size)
@@ -284,7 +290,7 @@ class Detector:
             return []
         feat = _features(rgb, bg)
         levels = {lvl: _blur(_downscale(feat, lvl), lvl) for lvl in (2, 4)}
-        variants: list[str | None] = [None, "black"] if _has_dark_regions(rgb) else [None]
+        variants: list[Variant | None] = [None, "black"] if _has_dark_regions(rgb) else [None]
         proposals = self._propose(levels, classes, variants, rgb.shape[1], rgb.shape[0])
         refined = [self._refine(levels[2], p) for p in proposals]
         ink = cv2.dilate((darkness(rgb) > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
@@ -296,7 +302,7 @@ class Detector:
         return dets
 
     def _propose(
-        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[str | None], w: int, h: int
+        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int
     ) -> list[_Candidate]:
         c = self.config
         cands: list[_Candidate] = []
@@ -408,11 +414,11 @@ class Detector:
             total = int(own.sum())
         return float((ink[dst] & o).sum() / total) if total else 0.0
 
-    def _outline(self, cls: str, size: int, variant: str | None = None) -> np.ndarray:
+    def _outline(self, cls: str, size: int, variant: Variant | None = None) -> np.ndarray:
         """The artwork's own outline pixels (bool, sprite-sized)."""
         return self._outline_of(cls, size, variant).astype(bool)
 
-    def _build_outline(self, cls: str, size: int, variant: str | None) -> np.ndarray:
+    def _build_outline(self, cls: str, size: int, variant: Variant | None) -> np.ndarray:
         rgba = self._sprite(cls, size, variant)
         return ((darkness(rgba[..., :3]) > 0.5) & (rgba[..., 3] > 128)).astype(np.float32)
 
