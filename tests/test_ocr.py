@@ -7,6 +7,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from limner.tools.ocr import normalise_text, read_text, text_matches
+from limner.tools.sandbox.checker import check_image
+from limner.tools.sandbox.render import render_scene
 from limner.types import Element, Scene
 
 
@@ -32,9 +34,6 @@ def test_blank_and_bad_inputs():
 
 
 def test_checker_reads_a_rendered_sign():
-    from limner.tools.sandbox.checker import check_image
-    from limner.tools.sandbox.render import render_scene
-
     scene = Scene(
         prompt='a sign that says "BAKERY" and a cat',
         elements=[Element(id="e0", noun="sign", cls="sign", text="BAKERY"), Element(id="e1", noun="cat", cls="cat")],

@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from limner.tools.base import ToolError
+from limner.tools.sandbox.artwork import TEXTURE_NAMES, get_artwork
 from limner.tools.sandbox.checker import SandboxChecker, check_image, relation_holds_boxes
+from limner.tools.sandbox.colour_reader import read_texture
 from limner.tools.sandbox.detect import Detection, detect_objects
 from limner.tools.sandbox.render import render_scene
 from limner.tools.sandbox.segment import estimate_background
@@ -182,9 +184,6 @@ def test_accuracy_against_ground_truth_on_random_scenes():
 @pytest.mark.parametrize("texture", ["furry", "velvet", "leather", "plastic", "paper"])
 def test_texture_is_read_when_the_detected_size_is_a_few_px_off(texture: str) -> None:
     """Per-pixel patterns change with the sprite size: the reader fits size and place before comparing."""
-    from limner.tools.sandbox.artwork import TEXTURE_NAMES, get_artwork
-    from limner.tools.sandbox.colour_reader import read_texture
-
     art = get_artwork()
     size, x0, y0 = 90, 60, 50
     canvas = Image.new("RGB", (224, 224), (235, 235, 228))

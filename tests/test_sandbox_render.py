@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from limner.reading.prompt import parse_prompt
+from limner.tools.ocr import read_text
 from limner.tools.sandbox.artwork import (
     CLASS_ART,
     COLOR_RGB,
@@ -202,8 +204,6 @@ def test_text_is_drawn_on_a_plate_and_recorded():
 
 def test_text_is_readable_by_ocr():
     pytest.importorskip("rapidocr")
-    from limner.tools.ocr import read_text
-
     scene = _scene(Element(id="s", noun="sign", cls="sign", text="BAKERY"), Element(id="c", noun="dog", cls="dog"))
     image, _ = render_scene(scene, seed=2)
     assert "BAKERY" in [line[0] for line in read_text(image)]
@@ -232,8 +232,6 @@ def test_render_is_deterministic_and_truth_round_trips():
 
 
 def test_random_scenes_are_described_in_english_the_reader_understands():
-    from limner.reading.prompt import parse_prompt
-
     rng = np.random.default_rng(11)
     agree = 0
     for _ in range(30):

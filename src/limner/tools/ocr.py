@@ -18,6 +18,7 @@ import re
 import threading
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -47,7 +48,8 @@ def _load() -> Any:
     if _engine is None:
         with _load_lock:
             if _engine is None:
-                from rapidocr import RapidOCR  # lazy: importing it pulls onnxruntime and omegaconf
+                # Deferred: importing rapidocr pulls onnxruntime and omegaconf (~1 s), needed only to read text.
+                from rapidocr import RapidOCR  # noqa: PLC0415
 
                 logging.getLogger("RapidOCR").setLevel(logging.ERROR)
                 _engine = RapidOCR(
@@ -86,8 +88,6 @@ def read_text(image: Image.Image | np.ndarray, *, upscale: float = 1.0, min_scor
     if h < 2 or w < 2:
         return []
     if upscale != 1.0:
-        import cv2
-
         bgr = cv2.resize(bgr, (max(2, round(w * upscale)), max(2, round(h * upscale))), interpolation=cv2.INTER_CUBIC)
     engine = _load()
     with _call_lock:

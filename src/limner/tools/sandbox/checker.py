@@ -14,7 +14,8 @@ so the checker's accuracy can be measured check by check:
   each detection goes to the element whose attributes it matches.
 - 2D relations between multi-instance elements compare group centroids (the mean of the instances'
   box centres, GenEval-style), with a dead zone of 5 % of the image side; `on`: subject higher and
-  some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side.
+  some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side. One rule
+  for the truth and the checker: `limner.geometry.relation_holds_boxes` with `GENEVAL_THRESHOLDS`.
 - depth: for every overlapping (subject, object) pair, the object whose outline ink is visible in the
   overlap is in front; no overlap means no visible depth order (fails).
 - text: OCR (rapidocr) of the image; exact match ignoring case and spacing against a read line or a run
@@ -27,13 +28,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image
 
+from limner.geometry import centroid, nearest_gap, paste_mask, relation_holds_boxes
 from limner.tools.base import Tool, ToolError
+from limner.tools.ocr import normalise_text, read_text
+from limner.tools.sandbox.artwork import TEXTURE_NAMES
+from limner.tools.sandbox.colour_reader import read_texture
 from limner.tools.sandbox.detect import Detection, Detector, get_detector
 from limner.tools.sandbox.segment import darkness, estimate_background, load_rgb
 from limner.types import (
@@ -51,75 +56,7 @@ from limner.types import (
 
 __all__ = ["SandboxChecker", "check_image", "check_image_timed", "relation_holds_boxes"]
 
-#: Dead zone of the directional relations, as a share of the image side (as `world.relation_holds`).
-POSITION_DEAD_ZONE = 0.05
-#: "next to": largest gap between the nearest instances, as a share of the short image side.
-NEXT_TO_GAP = 0.2
-#: "on": largest distance between the subject's bottom and the object's top, as a share of the height.
-ON_GAP = 0.1
 EVALUATOR = "sandbox-checker"
-
-
-# ----------------------------------------------------------------------------------------------------
-# Geometry (the conventions of `world.relation_holds`, so the checker and the truth grade alike)
-# ----------------------------------------------------------------------------------------------------
-
-
-def _centroid(boxes: Sequence[Box]) -> tuple[float, float]:
-    """Mean of the instances' box centres (GenEval-style centroid comparison for groups)."""
-    return (
-        float(np.mean([(b.x0 + b.x1) / 2 for b in boxes])),
-        float(np.mean([(b.y0 + b.y1) / 2 for b in boxes])),
-    )
-
-
-def _overlaps(a: Box, b: Box) -> bool:
-    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
-
-
-def relation_holds_boxes(pred: str, a: Sequence[Box], b: Sequence[Box], width: int, height: int) -> bool:
-    """2D relation between two groups of boxes (subject `a`, object `b`).
-
-    left/right/above/below: centroid offset beyond a dead zone of 5 % of the image side; `on`: subject
-    centroid higher and some pair overlapping or touching (bottom within 10 % of the height of the top);
-    `next to`: the nearest pair's gap under 20 % of the short side.
-    """
-    if not a or not b:
-        return False
-    (ax, ay), (bx, by) = _centroid(a), _centroid(b)
-    dx, dy = ax - bx, ay - by
-    tx, ty = POSITION_DEAD_ZONE * width, POSITION_DEAD_ZONE * height
-    if pred == "left of":
-        return dx < -tx
-    if pred == "right of":
-        return dx > tx
-    if pred == "above":
-        return dy < -ty
-    if pred == "below":
-        return dy > ty
-    if pred == "on":
-        return dy < 0 and any(_overlaps(x, y) or abs(x.y1 - y.y0) < ON_GAP * height for x in a for y in b)
-    if pred == "next to":
-        return _nearest_gap(a, b) < NEXT_TO_GAP * min(width, height)
-    raise ValueError(f"not a 2D relation: {pred!r}")
-
-
-def _nearest_gap(a: Sequence[Box], b: Sequence[Box]) -> float:
-    return float(min(max(max(x.x0, y.x0) - min(x.x1, y.x1), max(x.y0, y.y0) - min(x.y1, y.y1)) for x in a for y in b))
-
-
-def _union(boxes: Sequence[Box]) -> Box | None:
-    if not boxes:
-        return None
-    return Box(
-        x0=min(b.x0 for b in boxes), y0=min(b.y0 for b in boxes),
-        x1=max(b.x1 for b in boxes), y1=max(b.y1 for b in boxes),
-    )
-
-
-def _inter(a: Box, b: Box) -> Box | None:
-    x0, y0, x1, y1 = max(a.x0, b.x0), max(a.y0, b.y0), min(a.x1, b.x1), min(a.y1, b.y1)
-    return Box(x0=x0, y0=y0, x1=x1, y1=y1) if x1 > x0 and y1 > y0 else None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -165,7 +102,7 @@ def _names(dets: list[Detection], e: Element) -> str:
 
 
 def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
-    box = _union([d.box for d in dets])
+    box = Box.union([d.box for d in dets])
     found = len(dets)
     if e.negated:
         return [
@@ -218,7 +155,7 @@ def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
 def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rgb: np.ndarray) -> Check:
     dim = r.dimension
     kind = "depth" if r.predicate in SPATIAL_3D else "position"
-    box = _union([d.box for d in subj + obj])
+    box = Box.union([d.box for d in subj + obj])
     if not subj or not obj:
         missing = r.subject if not subj else r.object
         return Check(
@@ -229,16 +166,16 @@ def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rg
         h, w = rgb.shape[:2]
         a, b = [d.box for d in subj], [d.box for d in obj]
         ok = relation_holds_boxes(r.predicate, a, b, w, h)
-        (ax, ay), (bx, by) = _centroid(a), _centroid(b)
+        (ax, ay), (bx, by) = centroid(a), centroid(b)
         if r.predicate == "next to":
-            how = f"nearest gap {_nearest_gap(a, b):.0f}px"
+            how = f"nearest gap {nearest_gap(a, b):.0f}px"
         else:
             how = f"centre of {r.subject} at ({ax:.0f},{ay:.0f}), of {r.object} at ({bx:.0f},{by:.0f})"
         return Check(
             target=r.id, kind=kind, passed=ok, score=1.0 if ok else 0.0, dimension=dim, box=box,
             evidence=f"{r.subject} {r.predicate} {r.object} {'holds' if ok else 'does not hold'}: {how}",
         )
-    pairs = [(x, y) for x in subj for y in obj if _overlaps(x.box, y.box)]
+    pairs = [(x, y) for x in subj for y in obj if x.box.overlaps(y.box)]
     if not pairs:
         return Check(
             target=r.id, kind=kind, passed=False, score=0.0, dimension=dim, box=box,
@@ -259,22 +196,12 @@ def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rg
     )
 
 
-def _placed(mask: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """An artwork-sized mask pasted at the detection's box into an image-sized canvas."""
-    out = np.zeros(shape, dtype=bool)
-    h, w = mask.shape
-    x1, y1 = min(shape[1], box.x0 + w), min(shape[0], box.y0 + h)
-    if x1 > box.x0 and y1 > box.y0:
-        out[box.y0 : y1, box.x0 : x1] = mask[: y1 - box.y0, : x1 - box.x0]
-    return out
-
-
 def _own_outline(det: Detection, detector: Detector, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(silhouette, outline) of the detection's artwork at its place, image-sized."""
     rgba = np.asarray(detector.artwork.render(det.cls, det.size).convert("RGBA"))
     sil = rgba[..., 3] > 127
     outline = sil & (darkness(rgba[..., :3]) > 0.5)
-    return _placed(sil, det.box, shape), _placed(outline, det.box, shape)
+    return paste_mask(sil, det.box.x0, det.box.y0, shape), paste_mask(outline, det.box.x0, det.box.y0, shape)
 
 
 #: Fewest pixels two silhouettes must share before the outline rule decides which one is in front.
@@ -287,8 +214,6 @@ def _subject_in_front(a: Detection, b: Detection, ink: np.ndarray) -> tuple[bool
     When the silhouettes barely overlap (boxes touching at a corner), falls back to the sandbox's
     perspective: the nearer object is drawn larger and lower.
     """
-    import cv2
-
     det = get_detector()
     sil_a, out_a = _own_outline(a, det, ink.shape)
     sil_b, out_b = _own_outline(b, det, ink.shape)
@@ -322,8 +247,6 @@ def find_plates(rgb: np.ndarray) -> list[Box]:
     emoji for letters (shared/notes/ocr-trial.md); busy backgrounds also hide text from the full-image
     text detector.
     """
-    import cv2
-
     white = (rgb.min(axis=2) >= 248).astype(np.uint8)
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(white, connectivity=4)
     h, w = white.shape
@@ -343,8 +266,6 @@ def find_plates(rgb: np.ndarray) -> list[Box]:
 
 def _read_scene_text(rgb: np.ndarray, wanted: list[str]) -> list[tuple[str, Box, float]]:
     """OCR lines (image coordinates): plate crops first, the whole image only if a wanted text is unread."""
-    from limner.tools.ocr import normalise_text, read_text
-
     lines: list[tuple[str, Box, float]] = []
     for plate in find_plates(rgb)[:8]:
         crop = Image.fromarray(np.ascontiguousarray(rgb[plate.y0 : plate.y1, plate.x0 : plate.x1]))
@@ -358,13 +279,11 @@ def _read_scene_text(rgb: np.ndarray, wanted: list[str]) -> list[tuple[str, Box,
 
 
 def _same_line(a: Box, b: Box) -> bool:
-    inter = _inter(a, b)
+    inter = a.intersection(b)
     return inter is not None and inter.area >= 0.5 * min(a.area, b.area)
 
 
 def _text_check(e: Element, lines: list[tuple[str, Box, float]], box: Box | None) -> Check:
-    from limner.tools.ocr import normalise_text
-
     want = normalise_text(e.text or "")
     ordered = sorted(lines, key=lambda ln: (ln[1].y0 // 8, ln[1].x0))
     texts = [normalise_text(t) for t, _, _ in ordered]
@@ -374,7 +293,7 @@ def _text_check(e: Element, lines: list[tuple[str, Box, float]], box: Box | None
         for j in range(i, len(texts)):
             joined += texts[j]
             if joined == want:
-                hit = _union([ln[1] for ln in ordered[i : j + 1]])
+                hit = Box.union([ln[1] for ln in ordered[i : j + 1]])
                 break
             if len(joined) >= len(want):
                 break
@@ -433,9 +352,35 @@ def check_image_timed(
     timings = CheckTimings()
     rgb = load_rgb(image)
     detector = detector or get_detector()
-    supported = set(detector.classes)
 
     # 1. Split what can be judged from what cannot.
+    elements, unsupported = _judgeable(scene, set(detector.classes))
+    # 2. Perceive.
+    assigned = _assign(elements, _perceive(detector, rgb, elements, open_set, timings))
+    # 3. Judge elements, relations, text.
+    checks: list[Check] = []
+    for e in elements:
+        checks.extend(_element_checks(e, assigned[e.id]))
+    checks += _relation_checks(scene, {e.id for e in elements}, assigned, rgb, unsupported)
+    texts = [e for e in scene.elements if e.text and not e.negated]
+    if texts and ocr:
+        t0 = time.perf_counter()
+        lines = _read_scene_text(rgb, [e.text or "" for e in texts])
+        timings.ocr_ms = (time.perf_counter() - t0) * 1000
+        for e in texts:
+            checks.append(_text_check(e, lines, Box.union([d.box for d in assigned.get(e.id, [])])))
+    elif texts:
+        unsupported.extend(f"{e.id}: text {e.text!r} not read (OCR disabled)" for e in texts)
+
+    # 4. Combine.
+    global_score = 1.0 if all(c.passed for c in checks) else 0.0
+    verdict = Verdict.combine(global_score, checks, lam, unsupported=unsupported, evaluator=EVALUATOR)
+    timings.total_ms = (time.perf_counter() - t_start) * 1000
+    return verdict, timings
+
+
+def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[str]]:
+    """(elements the sandbox can see, what the checker cannot judge, said in words)."""
     unsupported = list(scene.unsupported)
     elements: list[Element] = []
     for e in scene.elements:
@@ -446,9 +391,14 @@ def check_image_timed(
         for attr in ("shape", "size"):
             if getattr(e, attr) is not None:
                 unsupported.append(f"{e.id}: {attr} '{getattr(e, attr)}' is not checked by the sandbox checker")
-    judged_ids = {e.id for e in elements}
+    return elements, unsupported
 
-    # 2. Perceive.
+
+def _perceive(
+    detector: Detector, rgb: np.ndarray, elements: list[Element], open_set: bool, timings: CheckTimings
+) -> list[Detection]:
+    """Background model, then the detections of the scene's classes (every class if `open_set`), with
+    colours, and textures where the scene asks about texture. Fills the segment/detect timings."""
     t0 = time.perf_counter()
     bg = estimate_background(rgb)
     timings.segment_ms = (time.perf_counter() - t0) * 1000
@@ -462,12 +412,15 @@ def check_image_timed(
     if any(e.texture for e in elements):
         _read_textures(detector, rgb, dets, elements, bg.fill)
     timings.detect_ms = (time.perf_counter() - t0) * 1000
-    assigned = _assign(elements, dets)
+    return dets
 
-    # 3. Judge elements, relations, text.
+
+def _relation_checks(
+    scene: Scene, judged_ids: set[str], assigned: dict[str, list[Detection]], rgb: np.ndarray,
+    unsupported: list[str],
+) -> list[Check]:
+    """One check per spatial relation between judged elements; the rest is added to `unsupported`."""
     checks: list[Check] = []
-    for e in elements:
-        checks.extend(_element_checks(e, assigned[e.id]))
     for r in scene.relations:
         if r.subject not in judged_ids or r.object not in judged_ids:
             unsupported.append(f"{r.id}: relation involves an element the sandbox cannot see")
@@ -475,29 +428,12 @@ def check_image_timed(
             unsupported.append(f"{r.id}: '{r.predicate}' is not a spatial relation the checker can judge")
         else:
             checks.append(_relation_check(r, assigned[r.subject], assigned[r.object], rgb))
-    texts = [e for e in scene.elements if e.text and not e.negated]
-    if texts and ocr:
-        t0 = time.perf_counter()
-        lines = _read_scene_text(rgb, [e.text or "" for e in texts])
-        timings.ocr_ms = (time.perf_counter() - t0) * 1000
-        for e in texts:
-            checks.append(_text_check(e, lines, _union([d.box for d in assigned.get(e.id, [])])))
-    elif texts:
-        unsupported.extend(f"{e.id}: text {e.text!r} not read (OCR disabled)" for e in texts)
-
-    # 4. Combine.
-    global_score = 1.0 if all(c.passed for c in checks) else 0.0
-    verdict = Verdict.combine(global_score, checks, lam, unsupported=unsupported, evaluator=EVALUATOR)
-    timings.total_ms = (time.perf_counter() - t_start) * 1000
-    return verdict, timings
+    return checks
 
 
 def _read_textures(
     detector: Detector, rgb: np.ndarray, dets: list[Detection], elements: list[Element], fill: np.ndarray
 ) -> None:
-    from limner.tools.sandbox.artwork import TEXTURE_NAMES
-    from limner.tools.sandbox.colour_reader import read_texture
-
     wanted = {e.cls for e in elements if e.texture}
     for d in dets:
         if d.cls in wanted:

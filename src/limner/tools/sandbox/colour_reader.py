@@ -14,7 +14,7 @@ to the image (only run when a scene asks about texture).
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +22,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from limner.tools.sandbox.artwork import COLOR_RGB, Artwork
 from limner.tools.sandbox.segment import darkness
 
 __all__ = ["SpriteFit", "body_pixels", "colour_prototypes", "fit_sprite", "read_colour", "read_texture"]
 
 _PROTO_SIZE = 96
-_lock = threading.Lock()
-_protos: dict[tuple[int, str, str | None], tuple[list[str], np.ndarray]] = {}
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -43,20 +42,16 @@ def body_pixels(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return rgb[sel]
 
 
-def colour_prototypes(artwork: Any, cls: str, texture: str | None = None) -> tuple[list[str], np.ndarray]:
+@functools.cache
+def colour_prototypes(artwork: Artwork, cls: str, texture: str | None = None) -> tuple[list[str], np.ndarray]:
     """(owner colour of each prototype, Lab prototypes K×3) of `cls`, measured by rendering it in every colour.
 
     Plain: one prototype per colour (the body's median Lab). With a `texture`, whose overlay splits a
     body into lighter and darker shades (a checkered orange has no orange pixel left), three per colour:
     the medians of the darkest, middle and lightest thirds of the textured body, composited on a light
-    grey as translucent glass would be.
+    grey as translucent glass would be. Measured once per (artwork, class, texture); callers must not
+    change the lists they get.
     """
-    key = (id(artwork), cls, texture)
-    hit = _protos.get(key)
-    if hit is not None:
-        return hit
-    from limner.tools.sandbox.artwork import COLOR_RGB
-
     names: list[str] = []
     labs: list[np.ndarray] = []
     body = np.asarray(artwork.body_mask(cls, _PROTO_SIZE), dtype=bool)
@@ -79,14 +74,11 @@ def colour_prototypes(artwork: Any, cls: str, texture: str | None = None) -> tup
             if len(part):
                 names.append(name)
                 labs.append(np.median(lab[part], axis=0))
-    out = (names, np.array(labs, dtype=np.float32).reshape(-1, 3))
-    with _lock:
-        _protos[key] = out
-    return out
+    return names, np.array(labs, dtype=np.float32).reshape(-1, 3)
 
 
 def read_colour(
-    artwork: Any, cls: str, pixels: np.ndarray, min_pixels: int = 12, textures: tuple[str, ...] = ()
+    artwork: Artwork, cls: str, pixels: np.ndarray, min_pixels: int = 12, textures: tuple[str, ...] = ()
 ) -> str | None:
     """Majority colour of body `pixels` (N×3 RGB) among `cls`'s prototypes; None if too few pixels.
 
@@ -137,7 +129,7 @@ def _sprite_error(
 
 
 def fit_sprite(
-    artwork: Any, det: Any, rgb: np.ndarray, fill: np.ndarray, sizes: Sequence[int], shift: int = 3
+    artwork: Artwork, det: Any, rgb: np.ndarray, fill: np.ndarray, sizes: Sequence[int], shift: int = 3
 ) -> SpriteFit | None:
     """The sprite size (of `sizes`) and place that best explain the detection's outline ink.
 
@@ -182,7 +174,7 @@ def fit_sprite(
 
 
 def read_texture(
-    artwork: Any,
+    artwork: Artwork,
     det: Any,
     rgb: np.ndarray,
     fill: np.ndarray,

@@ -22,14 +22,20 @@ path the checker uses (~10x fewer templates); `classes=None` searches every clas
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from limner.geometry import Rect, clip_window, overlap_of_smaller, paste_mask
+from limner.tools.sandbox.artwork import Artwork, get_artwork
+from limner.tools.sandbox.colour_reader import body_pixels, read_colour
+from limner.tools.sandbox.render import draw_text_plate
 from limner.tools.sandbox.segment import Background, darkness, estimate_background, load_rgb
 from limner.types import Box
 
@@ -50,7 +56,7 @@ class Detection:
 
     @property
     def center(self) -> tuple[float, float]:
-        return ((self.box.x0 + self.box.x1) / 2.0, (self.box.y0 + self.box.y1) / 2.0)
+        return self.box.center
 
 
 @dataclass(frozen=True)
@@ -119,22 +125,23 @@ def _ncc(img: np.ndarray, t: np.ndarray, cache: dict[tuple[int, int, int], np.nd
     return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _class_variants(cls: str, variants: list[str | None]) -> list[str | None]:
+#: How a template may look besides the artwork's own colours: body drawn near-black (it then reads as
+#: outline ink), or a sign carrying a text plate.
+Variant = Literal["black", "text"]
+
+
+def _class_variants(cls: str, variants: list[Variant | None]) -> list[Variant | None]:
     """Template variants to try for a class: signs also as they look with a text plate on them."""
     return [*variants, "text"] if cls == "sign" else variants
 
 
-def _sign_with_plate(artwork: object, cls: str, size: int) -> np.ndarray:
+def _sign_with_plate(artwork: Artwork, cls: str, size: int) -> np.ndarray:
     """A sign carrying a generic text plate, placed as the renderer places sign texts.
 
     The world writes a sign's text on a white plate over the sign (render.layout_scene: centre at 37 %
     of the height, 86 % of the width); the plate hides most of the plain sign's structure.
     """
-    from PIL import Image
-
-    from limner.tools.sandbox.render import draw_text_plate
-
-    sprite = artwork.render(cls, size).convert("RGBA")  # type: ignore[attr-defined]
+    sprite = artwork.render(cls, size).convert("RGBA")
     w, h = sprite.size
     canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     canvas.alpha_composite(sprite)
@@ -181,16 +188,6 @@ def _peaks(r: np.ndarray, thresh: float, k: int) -> list[tuple[int, int, float]]
     return [(int(xs[i]), int(ys[i]), float(s[i])) for i in order]
 
 
-def _iou_small(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    """Intersection over the smaller box's area."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    sa = (a[2] - a[0]) * (a[3] - a[1])
-    sb = (b[2] - b[0]) * (b[3] - b[1])
-    return inter / max(1e-6, min(sa, sb))
-
-
 def _same_place(a: _Candidate, b: _Candidate) -> bool:
     """Two proposals of one class at (nearly) the same place and scale: keep only the better."""
     ca = (a.x + a.w / 2, a.y + a.h / 2)
@@ -208,29 +205,29 @@ class _Candidate:
     w: float
     h: float
     score: float
-    variant: str | None = None  # colour the template was rendered in (None = the artwork's own)
+    variant: Variant | None = None  # colour the template was rendered in (None = the artwork's own)
 
     @property
-    def rect(self) -> tuple[float, float, float, float]:
+    def rect(self) -> Rect:
         return (self.x, self.y, self.x + self.w, self.y + self.h)
 
 
 class Detector:
     """Template matcher over the sandbox artwork. Thread-safe; templates are cached per instance."""
 
-    def __init__(self, config: DetectorConfig | None = None, artwork: object | None = None) -> None:
+    def __init__(self, config: DetectorConfig | None = None, artwork: Artwork | None = None) -> None:
         self.config = config or DetectorConfig()
         self._artwork = artwork
-        self._lock = threading.Lock()
-        self._templates: dict[tuple[str, int, int, str | None], np.ndarray] = {}
+        # Per-instance memos (a template depends on the config's margin): built once, never evicted.
+        self._template = functools.cache(self._build_template)
+        self._outline_of = functools.cache(self._build_outline)
 
     # -- artwork -----------------------------------------------------------------------------------
 
     @property
-    def artwork(self):
+    def artwork(self) -> Artwork:
+        """The artwork the templates are drawn from (the process-wide one unless one was given)."""
         if self._artwork is None:
-            from limner.tools.sandbox.artwork import get_artwork
-
             self._artwork = get_artwork()
         return self._artwork
 
@@ -238,25 +235,22 @@ class Detector:
     def classes(self) -> tuple[str, ...]:
         return tuple(self.artwork.classes)
 
-    def template(self, cls: str, size: int, level: int, variant: str | None = None) -> np.ndarray:
+    def template(self, cls: str, size: int, level: int, variant: Variant | None = None) -> np.ndarray:
         """Structure template of `cls` drawn at artwork size `size`, downscaled by `level`, with a margin.
 
         `variant="black"` renders the body near-black: then the whole body reads as outline ink, which
         the artwork's own colours never do.
         """
-        key = (cls, size, level, variant)
-        t = self._templates.get(key)
-        if t is None:
-            rgba = self._sprite(cls, size, variant)
-            feat = _glyph_features(rgba)
-            pad = max(1, round(self.config.pad_frac * size))
-            feat = np.pad(feat, pad)
-            t = _blur(_downscale(feat, level), level).astype(np.float32)
-            with self._lock:
-                self._templates[key] = t
-        return t
+        return self._template(cls, size, level, variant)
 
-    def _sprite(self, cls: str, size: int, variant: str | None) -> np.ndarray:
+    def _build_template(self, cls: str, size: int, level: int, variant: Variant | None) -> np.ndarray:
+        rgba = self._sprite(cls, size, variant)
+        feat = _glyph_features(rgba)
+        pad = max(1, round(self.config.pad_frac * size))
+        feat = np.pad(feat, pad)
+        return _blur(_downscale(feat, level), level).astype(np.float32)
+
+    def _sprite(self, cls: str, size: int, variant: Variant | None) -> np.ndarray:
         """RGBA array of the artwork as the world may draw it: own colours, near-black, or a sign with text."""
         if variant == "text":
             return _sign_with_plate(self.artwork, cls, size)
@@ -296,7 +290,7 @@ class Detector:
             return []
         feat = _features(rgb, bg)
         levels = {lvl: _blur(_downscale(feat, lvl), lvl) for lvl in (2, 4)}
-        variants: list[str | None] = [None, "black"] if _has_dark_regions(rgb) else [None]
+        variants: list[Variant | None] = [None, "black"] if _has_dark_regions(rgb) else [None]
         proposals = self._propose(levels, classes, variants, rgb.shape[1], rgb.shape[0])
         refined = [self._refine(levels[2], p) for p in proposals]
         ink = cv2.dilate((darkness(rgb) > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
@@ -308,26 +302,25 @@ class Detector:
         return dets
 
     def _propose(
-        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[str | None], w: int, h: int
+        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int
     ) -> list[_Candidate]:
         c = self.config
         cands: list[_Candidate] = []
         var_maps: dict[tuple[int, int, int], np.ndarray] = {}
         combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in self.sizes(w, h))
         for cls, variant, size in combos:
-            if True:
-                level = 4 if size / 4 >= c.coarse_min_px else 2
-                t = self.template(cls, size, level, variant)
-                img = levels[level]
-                if t.shape[0] >= img.shape[0] or t.shape[1] >= img.shape[1] or min(t.shape) < 3:
-                    continue
-                if float(t.std()) < 1e-3:
-                    continue
-                r = _ncc(img, t, var_maps)
-                for x, y, s in _peaks(r, c.propose_min, 8):
-                    cands.append(
-                        _Candidate(cls, size, x * level, y * level, t.shape[1] * level, t.shape[0] * level, s, variant)
-                    )
+            level = 4 if size / 4 >= c.coarse_min_px else 2
+            t = self.template(cls, size, level, variant)
+            img = levels[level]
+            if t.shape[0] >= img.shape[0] or t.shape[1] >= img.shape[1] or min(t.shape) < 3:
+                continue
+            if float(t.std()) < 1e-3:
+                continue
+            r = _ncc(img, t, var_maps)
+            for x, y, s in _peaks(r, c.propose_min, 8):
+                cands.append(
+                    _Candidate(cls, size, x * level, y * level, t.shape[1] * level, t.shape[0] * level, s, variant)
+                )
         # NMS per class across neighbouring scales, then a per-class budget for the refinement, so one
         # class with many strong peaks (four hot dogs at every scale) cannot crowd out another.
         cands.sort(key=lambda k: -k.score)
@@ -388,13 +381,8 @@ class Detector:
         """(clipped silhouette, the image slices it covers, full silhouette area) of a candidate."""
         x0, y0, _, _ = self._inner_rect(k)
         sil = np.asarray(self.artwork.silhouette(k.cls, k.size), dtype=bool)
-        ix, iy = round(x0), round(y0)
-        h, w = sil.shape
-        H, W = shape
-        sx0, sy0, dx0, dy0 = max(0, -ix), max(0, -iy), max(0, ix), max(0, iy)
-        dx1, dy1 = max(dx0, min(W, ix + w)), max(dy0, min(H, iy + h))
-        clipped = sil[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
-        return clipped, (slice(dy0, dy1), slice(dx0, dx1)), int(sil.sum())
+        src, dst = clip_window(round(x0), round(y0), sil.shape[1], sil.shape[0], shape[1], shape[0])
+        return sil[src], dst, int(sil.sum())
 
     def _coverage(self, k: _Candidate, fg: np.ndarray) -> float:
         """Share of the candidate's silhouette that is foreground in the image.
@@ -415,30 +403,24 @@ class Detector:
         """
         x0, y0, _, _ = self._inner_rect(k)
         own = self._outline(k.cls, k.size, k.variant)
-        ix, iy = round(x0), round(y0)
-        h, w = own.shape
-        H, W = ink.shape
-        sx0, sy0, dx0, dy0 = max(0, -ix), max(0, -iy), max(0, ix), max(0, iy)
-        dx1, dy1 = max(dx0, min(W, ix + w)), max(dy0, min(H, iy + h))
-        o = own[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+        src, dst = clip_window(round(x0), round(y0), own.shape[1], own.shape[0], ink.shape[1], ink.shape[0])
+        o = own[src]
         if explained is not None:
-            o = o & ~explained[dy0:dy1, dx0:dx1]
+            o = o & ~explained[dst]
             total = int(o.sum())
             if total < 10:
                 return 1.0  # nothing of it left to check
         else:
             total = int(own.sum())
-        return float((ink[dy0:dy1, dx0:dx1] & o).sum() / total) if total else 0.0
+        return float((ink[dst] & o).sum() / total) if total else 0.0
 
-    def _outline(self, cls: str, size: int, variant: str | None = None) -> np.ndarray:
-        key = (cls, size, -1, variant)
-        t = self._templates.get(key)
-        if t is None:
-            rgba = self._sprite(cls, size, variant)
-            t = ((darkness(rgba[..., :3]) > 0.5) & (rgba[..., 3] > 128)).astype(np.float32)
-            with self._lock:
-                self._templates[key] = t
-        return t.astype(bool)
+    def _outline(self, cls: str, size: int, variant: Variant | None = None) -> np.ndarray:
+        """The artwork's own outline pixels (bool, sprite-sized)."""
+        return self._outline_of(cls, size, variant).astype(bool)
+
+    def _build_outline(self, cls: str, size: int, variant: Variant | None) -> np.ndarray:
+        rgba = self._sprite(cls, size, variant)
+        return ((darkness(rgba[..., :3]) > 0.5) & (rgba[..., 3] > 128)).astype(np.float32)
 
     def _support(self, k: _Candidate, fg: np.ndarray, ink: np.ndarray) -> float:
         """Evidence that the whole object is there: its silhouette is foreground, or its outline is ink.
@@ -467,7 +449,7 @@ class Detector:
         chosen: list[_Candidate] = []
         for k in ok:
             inner = self._inner_rect(k)
-            if any(_iou_small(self._inner_rect(o), inner) > c.overlap_max for o in chosen):
+            if any(overlap_of_smaller(self._inner_rect(o), inner) > c.overlap_max for o in chosen):
                 continue
             sil, where, area = self._placed_silhouette(k, fg.shape)
             if area == 0 or sil.size == 0:
@@ -525,7 +507,7 @@ class Detector:
         den = float(np.sqrt((a * a).sum() * (b * b).sum()))
         return float((a * b).sum() / den) if den > 1e-9 else 0.0
 
-    def _inner_rect(self, k: _Candidate) -> tuple[float, float, float, float]:
+    def _inner_rect(self, k: _Candidate) -> Rect:
         """The candidate's glyph box without the template margin (the margin is `pad_frac` × size)."""
         pad = max(1, round(self.config.pad_frac * k.size))
         return (k.x + pad, k.y + pad, k.x + k.w - pad, k.y + k.h - pad)
@@ -539,8 +521,6 @@ class Detector:
         textures: dict[str, tuple[str, ...]],
     ) -> None:
         """Colour of each detection from its body pixels that no other detection's silhouette covers."""
-        from limner.tools.sandbox.colour_reader import body_pixels, read_colour
-
         sils = []
         for k in chosen:
             sil, where, _ = self._placed_silhouette(k, rgb.shape[:2])
@@ -574,15 +554,7 @@ class Detector:
     def body_mask_at(self, det: Detection, shape: tuple[int, int], x0: float, y0: float) -> np.ndarray:
         """Image-sized bool mask of the detected glyph's body (its recolourable area) at its place."""
         bm = np.asarray(self.artwork.body_mask(det.cls, det.size), dtype=bool)
-        out = np.zeros(shape, dtype=bool)
-        ix, iy = round(x0), round(y0)
-        bh, bw = bm.shape
-        sx0, sy0 = max(0, -ix), max(0, -iy)
-        dx0, dy0 = max(0, ix), max(0, iy)
-        dx1, dy1 = min(shape[1], ix + bw), min(shape[0], iy + bh)
-        if dx1 > dx0 and dy1 > dy0:
-            out[dy0:dy1, dx0:dx1] = bm[sy0 : sy0 + (dy1 - dy0), sx0 : sx0 + (dx1 - dx0)]
-        return out
+        return paste_mask(bm, round(x0), round(y0), shape)
 
 
 _DEFAULT: Detector | None = None

@@ -13,15 +13,27 @@ always draws faithfully what it is given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 from pydantic import BaseModel, ConfigDict, Field
 
-from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, TEXTURE_NAMES, Artwork, get_artwork, hash_text
+from limner.geometry import Rect, overlap_of_smaller
+from limner.imaging import paste_centered
+from limner.tools.sandbox.artwork import (
+    CLASS_ART,
+    COLOR_RGB,
+    TEXTURE_DEFAULT_COLOR,
+    TEXTURE_NAMES,
+    Artwork,
+    get_artwork,
+    hash_text,
+)
 from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth
-from limner.types import Box, Scene
+from limner.types import Box, Element, Scene
 
 # ----------------------------------------------------------------------------------------------------
 # Layout records
@@ -78,8 +90,10 @@ SIZE_SCALE: dict[str, float] = {
     "tiny": 0.55, "small": 0.72, "short": 0.85, "big": 1.3, "large": 1.3, "huge": 1.5, "tall": 1.25,
     "long": 1.25,
 }
+#: The outline a shape word cuts a sprite to.
+Outline = Literal["ellipse", "rect", "triangle", "diamond", "pentagon", "hexagon", "star", "teardrop"]
 #: Shape words -> (aspect w/h, outline kind). Shapes reshape the sprite's silhouette.
-SHAPES: dict[str, tuple[float, str]] = {
+SHAPES: dict[str, tuple[float, Outline]] = {
     "round": (1.0, "ellipse"), "circular": (1.0, "ellipse"), "spherical": (1.0, "ellipse"),
     "oval": (1.45, "ellipse"), "oblong": (1.8, "ellipse"), "square": (1.0, "rect"), "cubic": (1.0, "rect"),
     "rectangular": (1.6, "rect"), "triangular": (1.0, "triangle"), "conical": (0.8, "triangle"),
@@ -87,8 +101,12 @@ SHAPES: dict[str, tuple[float, str]] = {
     "hexagonal": (1.0, "hexagon"), "cylindrical": (0.7, "rect"), "teardrop": (0.8, "teardrop"),
     "heart-shaped": (1.0, "ellipse"), "star-shaped": (1.0, "star"),
 }
+#: The light, low-contrast pattern drawn over a background's gradient ("horizon" bends the gradient).
+Pattern = Literal[
+    "none", "grain", "blades", "horizon", "clouds", "waves", "dunes", "trunks", "tiles", "bricks", "planks", "stars",
+]
 #: Background name -> (top colour, bottom colour, pattern).
-BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], str]] = {
+BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], Pattern]] = {
     "plain": ((246, 244, 238), (246, 244, 238), "none"),
     "white": ((252, 252, 252), (252, 252, 252), "none"),
     "paper": ((245, 240, 225), (245, 240, 225), "grain"),
@@ -193,17 +211,37 @@ def layout_scene(scene: Scene, rng: np.random.Generator, width: int, height: int
 
     Unknown classes are not drawn; they are recorded in `Layout.unsupported` (and so in the truth).
     """
-    art = get_artwork()
     unsupported = sorted({e.cls for e in scene.elements if e.count > 0 and e.cls not in CLASS_ART})
     elements = [e for e in scene.elements if e.count > 0 and not e.negated and e.cls in CLASS_ART]
     ids = [e.id for e in elements]
     short = min(width, height)
-    total = sum(e.count for e in elements)
-    base = max(12, int(short * base_fraction(total)))
+    base = max(12, int(short * base_fraction(sum(e.count for e in elements))))
 
     # 1. Ordering constraints per axis from 2D relations; "on" stacks; 3D and actions attach to an anchor.
-    edges: dict[int, list[tuple[str, str]]] = {0: [], 1: []}
-    attach: dict[str, tuple[str, str]] = {}  # dependent id -> (predicate, anchor id)
+    edges, attach = _constraints(scene, ids)
+    bands = _Bands.of(ids, edges, width, height, 0.04 * short)
+    # 2. Free elements first (anchors before the objects attached to them), then attached ones.
+    placer = _Placer(get_artwork(), rng, width, height, bands)
+    for e in _placement_order(elements, attach):
+        placer.place(e, base, attach.get(e.id))
+    # 3. Texts: on the element's sign if it is one, else on a label plate below the object.
+    texts = _place_texts(elements, placer.placed, placer.sprite_wh)
+    _renumber_depth(placer.placed)
+    return Layout(objects=placer.placed, texts=texts, background=background_key(scene.background),
+                  style=style_key(scene.style), unsupported=unsupported, base_size=base)
+
+
+#: Axis index (0 = x, 1 = y) -> `a before b` edges along it.
+_Edges = dict[int, list[tuple[str, str]]]
+#: Dependent element id -> (predicate, anchor element id).
+_Attach = dict[str, tuple[str, str]]
+
+
+def _constraints(scene: Scene, ids: list[str]) -> tuple[_Edges, _Attach]:
+    """Band orderings per axis (left/right/above/below, and "on" stacks upward) and attachments (`on`,
+    `next to`, 3D relations, actions: drawn on, beside or overlapping the first instances of the anchor)."""
+    edges: _Edges = {0: [], 1: []}
+    attach: _Attach = {}
     for r in scene.relations:
         if r.subject not in ids or r.object not in ids or r.subject == r.object:
             continue
@@ -213,102 +251,131 @@ def layout_scene(scene: Scene, rng: np.random.Generator, width: int, height: int
         elif r.predicate == "on":
             edges[1].append((r.subject, r.object))
             attach.setdefault(r.subject, ("on", r.object))
-        else:  # next to / in front of / behind / actions: drawn beside or overlapping the anchor
-            if r.subject not in attach and r.object not in attach:
-                attach[r.subject] = (r.predicate, r.object)
-    layer = {axis: _layers(ids, edges[axis]) or {} for axis in (0, 1)}
-    n_layers = {axis: (max(layer[axis].values()) + 1 if layer[axis] else 1) for axis in (0, 1)}
+        elif r.subject not in attach and r.object not in attach:
+            attach[r.subject] = (r.predicate, r.object)
+    return edges, attach
 
-    margin = 0.04 * short
-    placed: list[PlacedObject] = []
-    boxes: list[tuple[float, float, float, float, str]] = []
 
-    def region(eid: str) -> tuple[float, float, float, float]:
-        x0, y0, x1, y1 = margin, margin, width - margin, height - margin
-        if eid in layer[0]:
-            n = n_layers[0]
-            span = (x1 - x0) / n
-            x0, x1 = x0 + span * layer[0][eid], x0 + span * (layer[0][eid] + 1)
-        if eid in layer[1]:
-            n = n_layers[1]
-            span = (y1 - y0) / n
-            y0, y1 = y0 + span * layer[1][eid], y0 + span * (layer[1][eid] + 1)
-        return x0, y0, x1, y1
-
-    def sprite_wh(cls: str, size: int) -> tuple[int, int]:
-        return art.render(cls, size).size
-
-    def overlap(b: tuple[float, float, float, float], others: Sequence[tuple[float, float, float, float, str]],
-                skip: str | None = None) -> float:
-        worst = 0.0
-        for o in others:
-            if skip is not None and o[4] == skip:
-                continue
-            iw = min(b[2], o[2]) - max(b[0], o[0])
-            ih = min(b[3], o[3]) - max(b[1], o[1])
-            if iw > 0 and ih > 0:
-                small = min((b[2] - b[0]) * (b[3] - b[1]), (o[2] - o[0]) * (o[3] - o[1]))
-                worst = max(worst, iw * ih / max(small, 1.0))
-        return worst
-
-    # 2. Free elements first (anchors before the objects attached to them), then attached ones.
+def _placement_order(elements: list[Element], attach: _Attach) -> list[Element]:
+    """Free elements first, then attached ones, each after its anchor even along chains (a on b on c)."""
     order = [e for e in elements if e.id not in attach]
     pending = [e for e in elements if e.id in attach]
-    while pending:  # an attached element comes after its anchor, even along chains (a on b on c)
+    while pending:
         ready = [e for e in pending if attach[e.id][1] in {o.id for o in order}] or pending[:1]
         order += ready
         pending = [e for e in pending if e not in ready]
-    z = 0
-    for e in order:
+    return order
+
+
+@dataclass(frozen=True)
+class _Bands:
+    """Where each element may go: the image (less a margin) cut into equal bands per ordered axis."""
+
+    layer: dict[int, dict[str, int]]
+    n_layers: dict[int, int]
+    width: int
+    height: int
+    margin: float
+
+    @classmethod
+    def of(cls, ids: list[str], edges: _Edges, width: int, height: int, margin: float) -> _Bands:
+        layer = {axis: _layers(ids, edges[axis]) or {} for axis in (0, 1)}
+        n_layers = {axis: (max(layer[axis].values()) + 1 if layer[axis] else 1) for axis in (0, 1)}
+        return cls(layer, n_layers, width, height, margin)
+
+    def region(self, eid: str) -> Rect:
+        """The (x0, y0, x1, y1) region element `eid`'s instances are placed in."""
+        x0, y0, x1, y1 = self.margin, self.margin, self.width - self.margin, self.height - self.margin
+        if eid in self.layer[0]:
+            span = (x1 - x0) / self.n_layers[0]
+            x0, x1 = x0 + span * self.layer[0][eid], x0 + span * (self.layer[0][eid] + 1)
+        if eid in self.layer[1]:
+            span = (y1 - y0) / self.n_layers[1]
+            y0, y1 = y0 + span * self.layer[1][eid], y0 + span * (self.layer[1][eid] + 1)
+        return x0, y0, x1, y1
+
+
+#: Tries to find a spot for one free instance; every `_SHRINK_EVERY` tries the sprite shrinks by 12 %.
+_PLACE_TRIES = 120
+_SHRINK_EVERY = 30
+#: A spot whose worst overlap (share of the smaller box) is at most this is taken at once.
+_OVERLAP_OK = 0.02
+
+
+@dataclass
+class _Placer:
+    """Places instances one after another, keeping the sprites placed so far and their boxes."""
+
+    art: Artwork
+    rng: np.random.Generator
+    width: int
+    height: int
+    bands: _Bands
+    placed: list[PlacedObject] = field(default_factory=list)
+    boxes: list[Rect] = field(default_factory=list)
+    z: int = 0
+
+    def sprite_wh(self, cls: str, size: int) -> tuple[int, int]:
+        return self.art.render(cls, size).size
+
+    def place(self, e: Element, base: int, link: tuple[str, str] | None) -> None:
+        """All `e.count` instances of `e`: beside/on/around its anchor if it has a placed one, else free."""
         scale = SIZE_SCALE.get(e.size or "", 1.0)
         size = max(12, int(base * scale))
-        link = attach.get(e.id)
-        if link is not None:
-            pred, anchor_id = link
-            anchor = [p for p in placed if p.element_id == anchor_id]
-            if not anchor:
-                link = None
+        anchor = [p for p in self.placed if p.element_id == link[1]] if link is not None else []
         for k in range(e.count):
-            if link is not None:
-                pred, _ = link
-                cand = _attached_position(pred, anchor[k % len(anchor)], k, size, rng, width, height)
-                cx, cy, s_fac, behind = cand
-                s = max(10, int(size * s_fac))
-                w, h = sprite_wh(e.cls, s)
-                zz = (anchor[k % len(anchor)].z - 1) if behind else z + 1
-                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-                placed.append(PlacedObject(element_id=e.id, cls=e.cls, color=e.color, texture=e.texture,
-                                           shape=e.shape, cx=cx, cy=cy, size=s, z=zz, scale=scale * s_fac))
-                boxes.append((*box, e.id))
-                z += 1
-                continue
-            best: tuple[float, float, float, int] | None = None
-            s = size
-            rx0, ry0, rx1, ry1 = region(e.id)
-            for attempt in range(120):
-                if attempt and attempt % 30 == 0:
-                    s = max(10, int(s * 0.88))
-                w, h = sprite_wh(e.cls, s)
-                lo_x, hi_x = rx0 + w / 2, rx1 - w / 2
-                lo_y, hi_y = ry0 + h / 2, ry1 - h / 2
-                cx = rng.uniform(lo_x, hi_x) if hi_x > lo_x else (rx0 + rx1) / 2
-                cy = rng.uniform(lo_y, hi_y) if hi_y > lo_y else (ry0 + ry1) / 2
-                cx = min(max(cx, w / 2), width - w / 2)
-                cy = min(max(cy, h / 2), height - h / 2)
-                ov = overlap((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), boxes)
-                if best is None or ov < best[0]:
-                    best = (ov, cx, cy, s)
-                if ov <= 0.02:
-                    break
-            assert best is not None
-            _, cx, cy, s = best
-            w, h = sprite_wh(e.cls, s)
-            placed.append(PlacedObject(element_id=e.id, cls=e.cls, color=e.color, texture=e.texture,
-                                       shape=e.shape, cx=cx, cy=cy, size=s, z=z, scale=scale * s / size))
-            boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, e.id))
-            z += 1
+            if link is not None and anchor:
+                self._place_attached(e, link[0], anchor[k % len(anchor)], k, size, scale)
+            else:
+                self._place_free(e, size, scale)
+            self.z += 1
 
-    # 3. Texts: on the element's sign if it is one, else on a label plate below the object.
+    def _add(self, e: Element, cx: float, cy: float, s: int, z: int, scale: float) -> None:
+        w, h = self.sprite_wh(e.cls, s)
+        self.placed.append(PlacedObject(element_id=e.id, cls=e.cls, color=e.color, texture=e.texture,
+                                        shape=e.shape, cx=cx, cy=cy, size=s, z=z, scale=scale))
+        self.boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+
+    def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> None:
+        cx, cy, s_fac, behind = _attached_position(pred, anchor, k, size, self.rng, self.width, self.height)
+        zz = (anchor.z - 1) if behind else self.z + 1
+        self._add(e, cx, cy, max(10, int(size * s_fac)), zz, scale * s_fac)
+
+    def _place_free(self, e: Element, size: int, scale: float) -> None:
+        """The least-overlapping of random spots in the element's region (the first good enough one)."""
+        best: tuple[float, float, float, int] | None = None
+        s = size
+        rx0, ry0, rx1, ry1 = self.bands.region(e.id)
+        for attempt in range(_PLACE_TRIES):
+            if attempt and attempt % _SHRINK_EVERY == 0:
+                s = max(10, int(s * 0.88))
+            w, h = self.sprite_wh(e.cls, s)
+            lo_x, hi_x = rx0 + w / 2, rx1 - w / 2
+            lo_y, hi_y = ry0 + h / 2, ry1 - h / 2
+            cx = self.rng.uniform(lo_x, hi_x) if hi_x > lo_x else (rx0 + rx1) / 2
+            cy = self.rng.uniform(lo_y, hi_y) if hi_y > lo_y else (ry0 + ry1) / 2
+            cx = min(max(cx, w / 2), self.width - w / 2)
+            cy = min(max(cy, h / 2), self.height - h / 2)
+            ov = self._worst_overlap((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+            if best is None or ov < best[0]:
+                best = (ov, cx, cy, s)
+            if ov <= _OVERLAP_OK:
+                break
+        assert best is not None
+        _, cx, cy, s = best
+        self._add(e, cx, cy, s, self.z, scale * s / size)
+
+    def _worst_overlap(self, rect: Rect) -> float:
+        worst = 0.0
+        for other in self.boxes:
+            worst = max(worst, overlap_of_smaller(rect, other, floor=1.0))
+        return worst
+
+
+def _place_texts(
+    elements: list[Element], placed: list[PlacedObject], sprite_wh: Callable[[str, int], tuple[int, int]]
+) -> list[PlacedText]:
+    """Each element's text on its first instance: on the plate of a sign, else on a label below it."""
     texts: list[PlacedText] = []
     for e in elements:
         if not e.text:
@@ -323,12 +390,14 @@ def layout_scene(scene: Scene, rng: np.random.Generator, width: int, height: int
                     texts.append(PlacedText(element_id=e.id, text=e.text, cx=p.cx, cy=p.cy + h * 0.3,
                                             width=int(max(w * 0.9, 60)), on=i))
                 break
-    # Renumber depth so z is 0..n-1 in drawing order.
+    return texts
+
+
+def _renumber_depth(placed: list[PlacedObject]) -> None:
+    """Renumber depth so z is 0..n-1 in drawing order (ties keep placement order)."""
     order_idx = sorted(range(len(placed)), key=lambda i: (placed[i].z, i))
     for rank, i in enumerate(order_idx):
         placed[i].z = rank
-    return Layout(objects=placed, texts=texts, background=background_key(scene.background),
-                  style=style_key(scene.style), unsupported=unsupported, base_size=base)
 
 
 def _attached_position(
@@ -385,40 +454,75 @@ def paint_background(name: str, width: int, height: int) -> Image.Image:
     arr = np.broadcast_to(arr, (height, width, 3)).copy()
     rng = np.random.default_rng(hash_text(name) % 2**32)
     yy, xx = np.mgrid[0:height, 0:width]
-    s = min(width, height) / 512.0
-    if pattern == "grain":
-        arr += rng.normal(0, 3.0, (height, width, 1))
-    elif pattern == "blades":
-        arr -= (np.sin(xx / (2.2 * s) + np.sin(yy / (9 * s)) * 3) > 0.8)[..., None] * 12
-    elif pattern == "clouds":
-        for _ in range(5):
-            cx, cy, r = rng.uniform(0, width), rng.uniform(0, height * 0.6), rng.uniform(30, 70) * s
-            d = ((xx - cx) / 2.2) ** 2 + (yy - cy) ** 2
-            arr += (d < r * r)[..., None] * 14
-    elif pattern == "waves":
-        arr -= (np.sin(xx / (14 * s) + yy / (6 * s)) > 0.85)[..., None] * 12
-    elif pattern == "dunes":
-        arr -= (np.sin(xx / (40 * s) + yy / (25 * s)) > 0.6)[..., None] * 9
-    elif pattern == "trunks":
-        arr -= ((xx // max(1, int(60 * s))) % 3 == 0)[..., None] * ((xx % max(1, int(60 * s))) < 10 * s)[..., None] * 16
-    elif pattern == "tiles":
-        step = max(4, int(48 * s))
-        arr -= (((xx % step) < 2) | ((yy % step) < 2))[..., None] * 14
-    elif pattern == "bricks":
-        step = max(4, int(32 * s))
-        offset = ((yy // step) % 2) * step
-        arr -= ((((xx + offset) % (2 * step)) < 2) | ((yy % step) < 2))[..., None] * 16
-    elif pattern == "planks":
-        step = max(4, int(40 * s))
-        arr -= ((yy % step) < 2)[..., None] * 22
-        arr += np.sin(xx / (7 * s) + (yy // step) * 2.1)[..., None] * 5
-    elif pattern == "stars":
-        stars = rng.random((height, width)) < 0.0015
-        arr[stars] = 235
+    painter = _PATTERNS.get(pattern)
+    if painter is not None:
+        painter(arr, xx, yy, min(width, height) / 512.0, rng)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
-def _shape_polygon(kind: str, w: int, h: int) -> list[tuple[float, float]] | None:
+# Pattern painters: each changes the HxWx3 float gradient `arr` in place, given the pixel grids, the
+# image's scale `s` (1 at 512 px) and the background's own seeded rng.
+_PatternFn = Callable[[np.ndarray, np.ndarray, np.ndarray, float, np.random.Generator], None]
+
+
+def _grain(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    arr += rng.normal(0, 3.0, (arr.shape[0], arr.shape[1], 1))
+
+
+def _blades(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    arr -= (np.sin(xx / (2.2 * s) + np.sin(yy / (9 * s)) * 3) > 0.8)[..., None] * 12
+
+
+def _clouds(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    height, width = arr.shape[:2]
+    for _ in range(5):
+        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height * 0.6), rng.uniform(30, 70) * s
+        d = ((xx - cx) / 2.2) ** 2 + (yy - cy) ** 2
+        arr += (d < r * r)[..., None] * 14
+
+
+def _waves(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    arr -= (np.sin(xx / (14 * s) + yy / (6 * s)) > 0.85)[..., None] * 12
+
+
+def _dunes(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    arr -= (np.sin(xx / (40 * s) + yy / (25 * s)) > 0.6)[..., None] * 9
+
+
+def _trunks(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    arr -= ((xx // max(1, int(60 * s))) % 3 == 0)[..., None] * ((xx % max(1, int(60 * s))) < 10 * s)[..., None] * 16
+
+
+def _tiles(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    step = max(4, int(48 * s))
+    arr -= (((xx % step) < 2) | ((yy % step) < 2))[..., None] * 14
+
+
+def _bricks(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    step = max(4, int(32 * s))
+    offset = ((yy // step) % 2) * step
+    arr -= ((((xx + offset) % (2 * step)) < 2) | ((yy % step) < 2))[..., None] * 16
+
+
+def _planks(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    step = max(4, int(40 * s))
+    arr -= ((yy % step) < 2)[..., None] * 22
+    arr += np.sin(xx / (7 * s) + (yy // step) * 2.1)[..., None] * 5
+
+
+def _stars(arr: np.ndarray, xx: np.ndarray, yy: np.ndarray, s: float, rng: np.random.Generator) -> None:
+    stars = rng.random(arr.shape[:2]) < 0.0015
+    arr[stars] = 235
+
+
+#: Pattern -> its painter ("none" and "horizon" only shape the gradient).
+_PATTERNS: dict[Pattern, _PatternFn] = {
+    "grain": _grain, "blades": _blades, "clouds": _clouds, "waves": _waves, "dunes": _dunes, "trunks": _trunks,
+    "tiles": _tiles, "bricks": _bricks, "planks": _planks, "stars": _stars,
+}
+
+
+def _shape_polygon(kind: Outline, w: int, h: int) -> list[tuple[float, float]] | None:
     if kind == "triangle":
         return [(w / 2, 0), (w - 1, h - 1), (0, h - 1)]
     if kind == "diamond":
@@ -532,29 +636,48 @@ def draw_text_plate(
 
 def apply_style(image: Image.Image, style: str | None) -> Image.Image:
     """Global look: the world's default is flat cartoon; other styles are simple filters."""
-    if style in (None, "", "cartoon", "photo"):
-        return image
-    if style in ("sketch", "pencil"):
-        g = ImageOps.grayscale(image).filter(ImageFilter.FIND_EDGES)
-        return ImageOps.invert(g).convert("RGB")
-    if style == "watercolor":
-        return image.filter(ImageFilter.GaussianBlur(1.6)).filter(ImageFilter.EDGE_ENHANCE)
-    if style == "pixel art":
-        w, h = image.size
-        return image.resize((max(1, w // 8), max(1, h // 8)), Image.BILINEAR).resize((w, h), Image.NEAREST)
-    if style == "oil painting":
-        return image.filter(ImageFilter.ModeFilter(5))
-    if style in ("vintage", "sepia"):
-        g = np.asarray(ImageOps.grayscale(image), np.float32)[..., None]
-        tint = np.asarray((1.07, 0.95, 0.74), np.float32)
-        return Image.fromarray(np.clip(g * tint + 10, 0, 255).astype(np.uint8), "RGB")
-    if style in ("black and white", "monochrome"):
-        return ImageOps.grayscale(image).convert("RGB")
-    if style == "neon":
-        return ImageOps.invert(image)
-    if style == "pop art":
-        return ImageOps.posterize(image, 2)
-    return image
+    restyle = _STYLE_FILTERS.get(style or "")
+    return restyle(image) if restyle is not None else image
+
+
+def _sketch(image: Image.Image) -> Image.Image:
+    g = ImageOps.grayscale(image).filter(ImageFilter.FIND_EDGES)
+    return ImageOps.invert(g).convert("RGB")
+
+
+def _watercolor(image: Image.Image) -> Image.Image:
+    return image.filter(ImageFilter.GaussianBlur(1.6)).filter(ImageFilter.EDGE_ENHANCE)
+
+
+def _pixel_art(image: Image.Image) -> Image.Image:
+    w, h = image.size
+    return image.resize((max(1, w // 8), max(1, h // 8)), Image.BILINEAR).resize((w, h), Image.NEAREST)
+
+
+def _oil_painting(image: Image.Image) -> Image.Image:
+    return image.filter(ImageFilter.ModeFilter(5))
+
+
+def _sepia(image: Image.Image) -> Image.Image:
+    g = np.asarray(ImageOps.grayscale(image), np.float32)[..., None]
+    tint = np.asarray((1.07, 0.95, 0.74), np.float32)
+    return Image.fromarray(np.clip(g * tint + 10, 0, 255).astype(np.uint8), "RGB")
+
+
+def _monochrome(image: Image.Image) -> Image.Image:
+    return ImageOps.grayscale(image).convert("RGB")
+
+
+def _pop_art(image: Image.Image) -> Image.Image:
+    return ImageOps.posterize(image, 2)
+
+
+#: Style -> its filter. The default look (cartoon, photo, no style) and unknown styles draw unfiltered.
+_STYLE_FILTERS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "sketch": _sketch, "pencil": _sketch, "watercolor": _watercolor, "pixel art": _pixel_art,
+    "oil painting": _oil_painting, "vintage": _sepia, "sepia": _sepia, "black and white": _monochrome,
+    "monochrome": _monochrome, "neon": ImageOps.invert, "pop art": _pop_art,
+}
 
 
 def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image, WorldTruth]:
@@ -569,9 +692,7 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
         obj = layout.objects[i]
         sprite, _ = sprite_for(art, obj)
         w, h = sprite.size
-        x0, y0 = round(obj.cx - w / 2), round(obj.cy - h / 2)
-        canvas.alpha_composite(sprite, dest=(max(0, x0), max(0, y0)),
-                               source=(max(0, -x0), max(0, -y0)))
+        x0, y0 = paste_centered(canvas, sprite, (obj.cx, obj.cy))
         sil = np.asarray(sprite)[..., 3] > 127
         cx0, cy0 = max(0, x0), max(0, y0)
         cx1, cy1 = min(width, x0 + w), min(height, y0 + h)
@@ -583,7 +704,7 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
         label[cy0:cy1, cx0:cx1][sub] = i
         area[i] = max(1, int(sil.sum()))
         boxes[i] = Box(x0=cx0, y0=cy0, x1=cx1, y1=cy1)
-        drawn_color[i] = obj.color or _texture_color(obj.texture) or art.default_color(obj.cls)
+        drawn_color[i] = obj.color or TEXTURE_DEFAULT_COLOR.get(obj.texture or "") or art.default_color(obj.cls)
     texts: list[WorldText] = []
     for t in layout.texts:
         ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
@@ -603,12 +724,6 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
     truth = WorldTruth(width=width, height=height, background=layout.background, style=layout.style,
                        objects=objects, texts=texts, unsupported=list(layout.unsupported))
     return image, truth
-
-
-def _texture_color(texture: str | None) -> str | None:
-    from limner.tools.sandbox.artwork import TEXTURE_DEFAULT_COLOR
-
-    return TEXTURE_DEFAULT_COLOR.get(texture or "")
 
 
 def render_scene(scene: Scene, seed: int = 0, width: int = 512, height: int = 512) -> tuple[Image.Image, WorldTruth]:

@@ -16,7 +16,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from limner.types import Box, Element, Relation, Scene
+from limner.geometry import relation_holds_boxes
+from limner.tools.sandbox.artwork import TEXTURE_NAMES
+from limner.types import SPATIAL_2D, SPATIAL_3D, Box, CheckKind, Element, Relation, Scene, relation_dimension
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
 #: Where the truth marks the world as a simulation (benchmarks copy it into their JSON).
@@ -50,10 +52,17 @@ class WorldText(_Truth):
     plate: Box | None = None
 
 
+#: The defect taxonomy of `blemishes.BLEMISH_KINDS` (which says what each looks like).
+BlemishKind = Literal[
+    "smear", "broken_outline", "duplicated_fragment", "missing_part", "noise_patch", "melted_text",
+    "color_bleed", "warped_shape", "stray_marks",
+]
+
+
 class Blemish(_Truth):
     """A local defect with its exact mask: run-length encoded inside `box` (row-major, first run = off)."""
 
-    kind: str
+    kind: BlemishKind
     box: Box
     rle: list[int]
     description: str = ""
@@ -145,8 +154,6 @@ def random_scene(
     max_instances: int = 12,
 ) -> Scene:
     """A random checkable scene, with a plain-English prompt describing it."""
-    from limner.tools.sandbox.artwork import TEXTURE_NAMES
-
     n_kinds = int(rng.integers(1, max_kinds + 1))
     picked = [str(c) for c in rng.choice(np.array(classes, dtype=object), size=n_kinds, replace=False)]
     budget = max_instances
@@ -229,48 +236,48 @@ class TruthCheck(_Truth):
     """Did the world really draw this part of the scene? (computed from the truth, never from pixels)"""
 
     target: str
-    kind: str
+    kind: CheckKind
     dimension: str
     passed: bool
 
 
-def _center(b: Box) -> tuple[float, float]:
-    return (b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2
-
-
-def _overlaps(a: Box, b: Box) -> bool:
-    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
-
-
 def relation_holds(pred: str, a: list[WorldObject], b: list[WorldObject], width: int, height: int) -> bool:
-    """GenEval-like geometric reading of a relation between two groups of drawn objects."""
+    """GenEval-like reading of a relation between two groups of drawn objects.
+
+    2D relations read the boxes as the checker does (`geometry.relation_holds_boxes`, same thresholds);
+    depth reads the drawing order of every overlapping pair (the truth knows it; the checker must see
+    it); actions ("holding") count as "next to": the world draws them close together.
+    """
     if not a or not b:
         return False
-    ax = np.mean([_center(o.box)[0] for o in a]), np.mean([_center(o.box)[1] for o in a])
-    bx = np.mean([_center(o.box)[0] for o in b]), np.mean([_center(o.box)[1] for o in b])
-    dx, dy = ax[0] - bx[0], ax[1] - bx[1]
-    tx, ty = 0.05 * width, 0.05 * height
-    if pred == "left of":
-        return bool(dx < -tx)
-    if pred == "right of":
-        return bool(dx > tx)
-    if pred == "above":
-        return bool(dy < -ty)
-    if pred == "below":
-        return bool(dy > ty)
-    if pred == "on":
-        return bool(dy < 0 and any(_overlaps(x.box, y.box) or abs(x.box.y1 - y.box.y0) < 0.1 * height
-                                   for x in a for y in b))
-    if pred in ("in front of", "behind"):
-        pairs = [(x, y) for x in a for y in b if _overlaps(x.box, y.box)]
-        if not pairs:
-            return False
+    if pred in SPATIAL_3D:
+        pairs = [(x, y) for x in a for y in b if x.box.overlaps(y.box)]
         front = pred == "in front of"
-        return all((x.z > y.z) == front for x, y in pairs)
-    # next to and actions: close together
-    gap = min(max(max(x.box.x0, y.box.x0) - min(x.box.x1, y.box.x1),
-                  max(x.box.y0, y.box.y0) - min(x.box.y1, y.box.y1)) for x in a for y in b)
-    return bool(gap < 0.2 * min(width, height))
+        return bool(pairs) and all((x.z > y.z) == front for x, y in pairs)
+    geometric = pred if pred in SPATIAL_2D else "next to"
+    return relation_holds_boxes(geometric, [o.box for o in a], [o.box for o in b], width, height)
+
+
+def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth) -> list[TruthCheck]:
+    """The checks of one element against the objects of its class that were drawn (visibly enough)."""
+    if e.negated:
+        return [TruthCheck(target=e.id, kind="absence", dimension="numeracy", passed=not objs)]
+    checks = [TruthCheck(target=e.id, kind="presence", dimension="non_spatial", passed=bool(objs))]
+    if e.count != 1:
+        checks.append(TruthCheck(target=e.id, kind="count", dimension="numeracy", passed=len(objs) == e.count))
+    if e.color:
+        ok = sum(o.color == e.color for o in objs) >= min(e.count, max(1, len(objs))) and bool(objs)
+        checks.append(TruthCheck(target=e.id, kind="color", dimension="color", passed=ok))
+    if e.texture:
+        ok = bool(objs) and all(o.texture == e.texture for o in objs)
+        checks.append(TruthCheck(target=e.id, kind="texture", dimension="texture", passed=ok))
+    if e.shape:
+        ok = bool(objs) and all(o.shape == e.shape for o in objs)
+        checks.append(TruthCheck(target=e.id, kind="shape", dimension="shape", passed=ok))
+    if e.text:
+        ok = any(t.text == e.text for t in truth.texts)
+        checks.append(TruthCheck(target=e.id, kind="text", dimension="text", passed=ok))
+    return checks
 
 
 def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = 0.3) -> list[TruthCheck]:
@@ -279,38 +286,18 @@ def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = 0.3) -> li
     Objects are matched by class (as GenEval's detector does), so a leaked colour or a stray extra
     object counts against the painter just as a pixel-level judge would see it.
     """
-    from limner.types import relation_dimension
-
     checks: list[TruthCheck] = []
     by_cls: dict[str, list[WorldObject]] = {}
     for o in truth.objects:
         if o.visible >= min_visible:
             by_cls.setdefault(o.cls, []).append(o)
     for e in scene.elements:
-        objs = by_cls.get(e.cls, [])
-        if e.negated:
-            checks.append(TruthCheck(target=e.id, kind="absence", dimension="numeracy", passed=not objs))
-            continue
-        checks.append(TruthCheck(target=e.id, kind="presence", dimension="non_spatial", passed=bool(objs)))
-        if e.count != 1:
-            checks.append(TruthCheck(target=e.id, kind="count", dimension="numeracy", passed=len(objs) == e.count))
-        if e.color:
-            ok = sum(o.color == e.color for o in objs) >= min(e.count, max(1, len(objs))) and bool(objs)
-            checks.append(TruthCheck(target=e.id, kind="color", dimension="color", passed=ok))
-        if e.texture:
-            ok = bool(objs) and all(o.texture == e.texture for o in objs)
-            checks.append(TruthCheck(target=e.id, kind="texture", dimension="texture", passed=ok))
-        if e.shape:
-            ok = bool(objs) and all(o.shape == e.shape for o in objs)
-            checks.append(TruthCheck(target=e.id, kind="shape", dimension="shape", passed=ok))
-        if e.text:
-            ok = any(t.text == e.text for t in truth.texts)
-            checks.append(TruthCheck(target=e.id, kind="text", dimension="text", passed=ok))
+        checks.extend(_element_truth_checks(e, by_cls.get(e.cls, []), truth))
     for r in scene.relations:
         a = by_cls.get(scene.element(r.subject).cls, [])
         b = by_cls.get(scene.element(r.object).cls, [])
         ok = relation_holds(r.predicate, a, b, truth.width, truth.height)
-        kind = "depth" if r.predicate in ("in front of", "behind") else (
+        kind: CheckKind = "depth" if r.predicate in SPATIAL_3D else (
             "position" if relation_dimension(r.predicate) == "spatial_2d" else "action")
         checks.append(TruthCheck(target=r.id, kind=kind, dimension=relation_dimension(r.predicate), passed=ok))
     return checks

@@ -1,0 +1,135 @@
+"""Geometry every layer shares: how 2D relations read over boxes, overlap of float rectangles, clipped
+windows and pasted masks.
+
+Why one module: the sandbox world's truth grader (`tools/sandbox/world.py`) and the pixel-only checker
+(`tools/sandbox/checker.py`) must read "left of", "on" and "next to" by the same rule, or the checker's
+accuracy would measure a difference of conventions instead of a difference of perception. Both call
+`relation_holds_boxes` here; only the thresholds they pass could differ (they do not today: see
+`GENEVAL_THRESHOLDS`). The box primitives (centre, overlap, gap, union) are methods of `types.Box`.
+
+It sits at the bottom of the import graph, next to `types` (which it alone imports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from limner.types import SPATIAL_2D, Box
+
+__all__ = [
+    "GENEVAL_THRESHOLDS",
+    "Rect",
+    "RelationThresholds",
+    "centroid",
+    "clip_window",
+    "nearest_gap",
+    "overlap_of_smaller",
+    "paste_mask",
+    "relation_holds_boxes",
+]
+
+#: A float rectangle (x0, y0, x1, y1): a box before it is rounded to pixels (layout, template matching).
+Rect = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class RelationThresholds:
+    """Tolerances of the geometric reading of 2D relations, as shares of the image's sides.
+
+    `dead_zone`: left/right/above/below need the group centroids this far apart (of the width or the
+    height), so two objects side by side on a diagonal are not called "above" each other.
+    `on_gap`: "on" accepts the subject's bottom this close to the object's top (of the height) when the
+    boxes do not overlap. `next_to_gap`: "next to" needs the nearest pair this close (of the short side).
+    """
+
+    dead_zone: float = 0.05
+    on_gap: float = 0.1
+    next_to_gap: float = 0.2
+
+
+#: GenEval's tolerances. The world's truth (`world.relation_holds`) and the checker's judgement
+#: (`checker.relation_holds_boxes`) both use them: were the judge more lenient than the truth, its
+#: measured accuracy would hide its own misreadings. A judge that needs its own tolerances gets a second
+#: named `RelationThresholds` here, with the reason beside it.
+GENEVAL_THRESHOLDS = RelationThresholds()
+
+
+def centroid(boxes: Sequence[Box]) -> tuple[float, float]:
+    """Mean of the boxes' centres (GenEval-style comparison of groups of instances)."""
+    return (
+        float(np.mean([b.center[0] for b in boxes])),
+        float(np.mean([b.center[1] for b in boxes])),
+    )
+
+
+def nearest_gap(a: Sequence[Box], b: Sequence[Box]) -> int:
+    """The smallest `Box.gap` between a box of `a` and a box of `b` (0 or less: some pair touches)."""
+    return min(x.gap(y) for x in a for y in b)
+
+
+def relation_holds_boxes(
+    pred: str,
+    a: Sequence[Box],
+    b: Sequence[Box],
+    width: int,
+    height: int,
+    thresholds: RelationThresholds = GENEVAL_THRESHOLDS,
+) -> bool:
+    """Does the 2D relation `a pred b` hold between two groups of boxes (subject `a`, object `b`)?
+
+    left/right/above/below: centroid offset beyond the dead zone; `on`: subject centroid higher and some
+    pair overlapping or touching (bottom within `on_gap` of the top); `next to`: the nearest pair's gap
+    under `next_to_gap` of the short side. An empty group never holds; other predicates are errors.
+    """
+    if not a or not b:
+        return False
+    if pred not in SPATIAL_2D:
+        raise ValueError(f"not a 2D relation: {pred!r}")
+    if pred == "next to":
+        return nearest_gap(a, b) < thresholds.next_to_gap * min(width, height)
+    (ax, ay), (bx, by) = centroid(a), centroid(b)
+    dx, dy = ax - bx, ay - by
+    tx, ty = thresholds.dead_zone * width, thresholds.dead_zone * height
+    if pred == "on":
+        return dy < 0 and any(
+            x.overlaps(y) or abs(x.y1 - y.y0) < thresholds.on_gap * height for x in a for y in b
+        )
+    return {"left of": dx < -tx, "right of": dx > tx, "above": dy < -ty, "below": dy > ty}[pred]
+
+
+def overlap_of_smaller(a: Rect, b: Rect, floor: float = 1e-6) -> float:
+    """Area of the intersection of two float rectangles over the smaller one's area (at least `floor`).
+
+    Unlike IoU it is 1 when a small box lies inside a big one: the layout's "objects barely overlap" and
+    the detector's "an occluded object may hide behind a bigger one" are both about the smaller box.
+    """
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / max(small, floor)
+
+
+Window = tuple[slice, slice]
+
+
+def clip_window(x0: int, y0: int, w: int, h: int, width: int, height: int) -> tuple[Window, Window]:
+    """(source rows/columns, destination rows/columns) of a `w`×`h` array placed with its top-left corner
+    at (`x0`, `y0`) on a `width`×`height` canvas, clipped at every edge (the array may hang over any side;
+    both windows are empty when it lies wholly outside)."""
+    sx0, sy0, dx0, dy0 = max(0, -x0), max(0, -y0), max(0, x0), max(0, y0)
+    dx1, dy1 = max(dx0, min(width, x0 + w)), max(dy0, min(height, y0 + h))
+    return (slice(sy0, sy0 + dy1 - dy0), slice(sx0, sx0 + dx1 - dx0)), (slice(dy0, dy1), slice(dx0, dx1))
+
+
+def paste_mask(mask: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    """An image-sized (`shape` = (H, W)) bool array holding `mask` with its top-left corner at (x0, y0),
+    clipped at the edges: a sprite's silhouette or body placed where it was drawn or found."""
+    out = np.zeros(shape, dtype=bool)
+    src, dst = clip_window(x0, y0, mask.shape[1], mask.shape[0], shape[1], shape[0])
+    out[dst] = mask[src]
+    return out
