@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from limner.config import ConfigError, load_config, preset_names
+from limner.tools.registry import ToolRegistry
 
 
 def test_defaults_are_the_sandbox() -> None:
@@ -65,8 +66,6 @@ def test_missing_file_and_unknown_preset() -> None:
 @pytest.mark.parametrize("preset", preset_names())
 def test_every_preset_loads_and_builds_its_tools(preset: str) -> None:
     """Constructing tools loads no weights, so every packaged preset can be checked here."""
-    from limner.tools.registry import ToolRegistry
-
     cfg = load_config(preset)
     registry = ToolRegistry.from_config(cfg)
     tools = registry.tools()

