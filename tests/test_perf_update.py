@@ -7,11 +7,14 @@ import math
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from limner.config import PerfConfig
 from limner.perf.describe import DescriptionRouter, count_tokens, description_tool_info, matrix_tool_info
+from limner.perf.explore import Explorer
 from limner.perf.matrix import MatrixError, PerformanceMatrix
 from limner.perf.options import RouterOptions
+from limner.perf.skill import NoiseModel
 from limner.perf.update import (
     APURouter,
     BayesRouter,
@@ -22,6 +25,7 @@ from limner.perf.update import (
     average_ranks,
     make_router,
     router_from_config,
+    router_options,
 )
 from limner.profiling import profile_repairs, profile_tools, repair_items
 from limner.reading.prompt import parse_prompt
@@ -457,3 +461,65 @@ def test_bayes_remembers_its_recent_workload_across_state_round_trips() -> None:
         BayesRouter(prior, RouterOptions(contender_p=1.5))
     with pytest.raises(ValueError, match="recent"):
         BayesRouter(prior, RouterOptions(recent=0))
+
+
+def test_router_options_validate_each_knob_and_quote_the_bad_value() -> None:
+    with pytest.raises(ValidationError) as e:
+        RouterOptions(min_p_best=1.0)
+    assert "min_p_best" in str(e.value) and "1.0" in str(e.value)
+    with pytest.raises(ValidationError, match="noise_shape"):
+        RouterOptions(noise_shape="gaussian")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"non-negative, got \{'r': -1.0\}"):
+        RouterOptions(costs={"r": -1.0})
+    with pytest.raises(ValidationError, match="prior_sdd"):
+        RouterOptions(prior_sdd=0.2)  # type: ignore[call-arg]  # a typo is an error, not a silent default
+
+
+def test_router_options_from_perf_config_carry_every_router_key() -> None:
+    cfg = PerfConfig(updater="apu", eta=0.05, top_m=3, random_n=0, cost_weight=0.2, min_p_best=0.1, family_sd=0.1)
+    o = RouterOptions.from_perf_config(cfg, costs={"a": 2.0}, families={"a": "f", "b": "f"})
+    assert (o.eta, o.top_m, o.random_n, o.cost_weight, o.min_p_best) == (0.05, 3, 0, 0.2, 0.1)
+    assert (o.family_sd, o.family_shared_sd, o.costs, o.families) == (0.1, 0.1, {"a": 2.0}, {"a": "f", "b": "f"})
+    assert router_options(cfg) == {"options": RouterOptions.from_perf_config(cfg)}
+    prior, _, _ = toy_world()
+    apu = make_router("apu", prior, RouterOptions(eta=0.05, top_m=1, random_n=2))
+    assert isinstance(apu, APURouter) and (apu.eta, apu.top_m, apu.random_n) == (0.05, 1, 2)
+
+
+def test_every_router_meets_the_protocol_and_round_trips_its_state() -> None:
+    prior, _, tools = toy_world()
+    routers: list[object] = [make_router(u, prior) for u in ("static", "apu", "bayes")]
+    routers.append(DescriptionRouter({t: t for t in tools}, bag_of_words=True))
+    for r in routers:
+        assert isinstance(r, Router)
+        state = r.state_dict()  # type: ignore[attr-defined]
+        r.load_state_dict(state)  # type: ignore[attr-defined]
+        assert r.state_dict() == state  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("shape", ["binomial", "constant"])
+def test_noise_model_array_form_equals_the_scalar_form(shape: str) -> None:
+    noise = NoiseModel(shape, noise_sd=0.1, pseudo_obs=10.0)  # type: ignore[arg-type]
+    noise.learn(resid=0.3, param_var=0.01, q=0.7)
+    q = np.array([[0.0, 0.01, 0.5], [0.7, 0.99, 1.0]])
+    expected = [[noise.var_at(float(v)) for v in row] for row in q]
+    np.testing.assert_array_equal(noise.var_array(q), expected)
+
+
+def test_explorer_runs_contenders_first_and_values_spare_runs_only_when_the_budget_is_not_filled() -> None:
+    explorer = Explorer(RouterOptions(top_m=1, random_n=1))
+    ranking = [("a", 0.9), ("b", 0.8), ("c", 0.7)]
+    asked: list[int] = []
+
+    def value() -> dict[str, float]:
+        asked.append(1)
+        return {"a": 0.0, "b": 0.1, "c": 0.5}
+
+    # b is a contender (P(best) >= contender_p): it fills the budget, so no spare-run values are needed
+    assert explorer.choose(["a", "b", "c"], ranking, {"a": 0.6, "b": 0.4, "c": 0.0}, value) == ["a", "b"]
+    assert asked == []
+    # nobody else can win: the spare run goes to the tool whose run settles most (c), in ranking order
+    assert explorer.choose(["c", "b", "a"], ranking, {"a": 1.0, "b": 0.0, "c": 0.0}, value) == ["a", "c"]
+    assert asked == [1]
+    explorer.min_p_best = 0.01  # frugal: no spare runs at all
+    assert explorer.choose(["a", "b", "c"], ranking, {"a": 1.0, "b": 0.0, "c": 0.0}, value) == ["a"]
