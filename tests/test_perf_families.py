@@ -10,6 +10,7 @@ import pytest
 from limner.agent.loop import Agent
 from limner.config import PerfConfig, load_config
 from limner.perf.matrix import PerformanceMatrix
+from limner.perf.options import RouterOptions
 from limner.perf.update import BayesRouter, make_router, router_options
 from limner.types import Subtask
 
@@ -37,9 +38,8 @@ FAMILIES = {"a": "base", "b": "base", "c": "base"}
 
 def fixed_noise_router(**kw: object) -> BayesRouter:
     """Constant, known noise and no drift alarm: the posterior is a plain Gaussian conditioning."""
-    return BayesRouter(
-        matrix(COLUMNS), noise_shape="constant", noise_pseudo_obs=1e12, noise_sd=0.1, drift_h=1e9, **kw  # type: ignore[arg-type]
-    )
+    options = RouterOptions(noise_shape="constant", noise_pseudo_obs=1e12, noise_sd=0.1, drift_h=1e9, **kw)  # type: ignore[arg-type]
+    return BayesRouter(matrix(COLUMNS), options)
 
 
 def brute_force_posterior(
@@ -50,13 +50,13 @@ def brute_force_posterior(
     d = len(DIMS)
     n = len(members)
     # θ_j = φ + e_j, φ ~ N(½, I), e_j ~ N(0, C_f)
-    prior_cov = np.kron(np.ones((n, n)), np.eye(d)) + np.kron(np.eye(n), router.family_cov)
+    prior_cov = np.kron(np.ones((n, n)), np.eye(d)) + np.kron(np.eye(n), router.skill.family_cov)
     precision = np.linalg.inv(prior_cov)
     info = precision @ np.full(n * d, 0.5)
     for k, t in enumerate(members):  # each published column is a reading of θ_t with the lone prior covariance
         h = np.zeros((d, n * d))
         h[:, k * d : (k + 1) * d] = np.eye(d)
-        r_inv = np.linalg.inv(router.cov0)
+        r_inv = np.linalg.inv(router.skill.cov0)
         precision += h.T @ r_inv @ h
         info += h.T @ r_inv @ np.array(COLUMNS[t])
     noise_var = router.noise_var
@@ -94,14 +94,14 @@ def test_singleton_families_change_nothing() -> None:
     singles = fixed_noise_router(families={t: t for t in COLUMNS})
     for r in (plain, singles):
         r.update(sub(color=0.5, numeracy=0.5), {"a": 0.9, "c": 0.3}, {})
-    assert singles.family_members == {}
+    assert singles.skill.family_members == {}
     for t in COLUMNS:
         np.testing.assert_allclose(singles.mu[t], plain.mu[t])
         np.testing.assert_allclose(singles.cov[t], plain.cov[t])
 
 
 def test_family_mean_corrects_a_members_wrong_published_score() -> None:
-    r = BayesRouter(matrix(COLUMNS), families=FAMILIES)
+    r = BayesRouter(matrix(COLUMNS), RouterOptions(families=FAMILIES))
     lone = BayesRouter(matrix(COLUMNS))
     colour = DIMS.index("color")
     assert lone.mu["c"][colour] == pytest.approx(0.20)
@@ -110,7 +110,7 @@ def test_family_mean_corrects_a_members_wrong_published_score() -> None:
 
 
 def test_a_run_of_one_member_teaches_its_siblings_only() -> None:
-    r = BayesRouter(matrix(COLUMNS), families=FAMILIES)
+    r = BayesRouter(matrix(COLUMNS), RouterOptions(families=FAMILIES))
     before = {t: r.mu[t].copy() for t in COLUMNS}
     sd_before = r.posterior_sd(sub(numeracy=1.0), "b")
     for _ in range(10):
@@ -126,10 +126,10 @@ def test_a_run_of_one_member_teaches_its_siblings_only() -> None:
 
 
 def test_state_round_trip_and_state_saved_without_families() -> None:
-    r = BayesRouter(matrix(COLUMNS), families=FAMILIES)
+    r = BayesRouter(matrix(COLUMNS), RouterOptions(families=FAMILIES))
     r.update(sub(color=0.7, spatial_2d=0.3), {"a": 0.8, "c": 0.6, "lone": 0.4}, {})
     state = json.loads(json.dumps(r.state_dict()))
-    again = BayesRouter(matrix(COLUMNS), families=FAMILIES)
+    again = BayesRouter(matrix(COLUMNS), RouterOptions(families=FAMILIES))
     again.load_state_dict(state)
     for t in COLUMNS:
         np.testing.assert_allclose(again.mu[t], r.mu[t])
@@ -137,9 +137,9 @@ def test_state_round_trip_and_state_saved_without_families() -> None:
     # a state saved by a router without families: the family is built from the learned per-tool posteriors
     plain = BayesRouter(matrix(COLUMNS))
     plain.update(sub(color=1.0), {"c": 0.9}, {"dimension_scores": {"color": 0.9}})
-    grown = BayesRouter(matrix(COLUMNS), families=FAMILIES)
+    grown = BayesRouter(matrix(COLUMNS), RouterOptions(families=FAMILIES))
     grown.load_state_dict(plain.state_dict())
-    assert grown.family_members == {"base": ["a", "b", "c"]}
+    assert grown.skill.family_members == {"base": ["a", "b", "c"]}
     siblings = (grown.mu["a"][0] + grown.mu["b"][0]) / 2
     assert plain.mu["c"][0] > 0.6  # c learned it is far better at colour than published ...
     assert abs(grown.mu["c"][0] - siblings) < abs(plain.mu["c"][0] - siblings)  # ... and its family agrees
@@ -147,12 +147,12 @@ def test_state_round_trip_and_state_saved_without_families() -> None:
 
 def test_new_member_joins_its_family_and_learns_from_it() -> None:
     cols = {t: COLUMNS[t] for t in ("a", "lone")}
-    r = BayesRouter(matrix(cols), families={"a": "base", "new": "base", "newer": "base"})
-    assert r.family_members == {}  # one member in the matrix: a lone tool
+    r = BayesRouter(matrix(cols), RouterOptions(families={"a": "base", "new": "base", "newer": "base"}))
+    assert r.skill.family_members == {}  # one member in the matrix: a lone tool
     r.rank(sub(color=1.0), ["a", "lone", "new"])  # an unknown tool joins with the uninformative prior
-    assert r.family_members == {"base": ["a", "new"]}
+    assert r.skill.family_members == {"base": ["a", "new"]}
     r.rank(sub(color=1.0), ["a", "lone", "new", "newer"])
-    assert r.family_members["base"] == ["a", "new", "newer"]
+    assert r.skill.family_members["base"] == ["a", "new", "newer"]
     before = r.mu["newer"].copy()
     for _ in range(8):
         r.update(sub(color=1.0), {"a": 0.95, "new": 0.9}, {})
@@ -160,7 +160,7 @@ def test_new_member_joins_its_family_and_learns_from_it() -> None:
 
 
 def test_drift_alarm_reopens_only_the_drifting_members_offset() -> None:
-    r = BayesRouter(matrix(COLUMNS), families=FAMILIES, drift_h=1.0)
+    r = BayesRouter(matrix(COLUMNS), RouterOptions(families=FAMILIES, drift_h=1.0))
     for _ in range(5):
         r.update(sub(color=1.0), {"a": 0.7, "b": 0.65}, {"dimension_scores": {"a": {"color": 0.7}, "b": {"color": 0.65}}})
     sd_b = r.posterior_sd(sub(color=1.0), "b")
@@ -175,11 +175,11 @@ def test_drift_alarm_reopens_only_the_drifting_members_offset() -> None:
 def test_family_options_reach_the_router() -> None:
     opts = router_options(PerfConfig(family_sd=0.1), families={"a": "base", "b": "base"})
     r = make_router("bayes", matrix(COLUMNS), **opts)
-    assert isinstance(r, BayesRouter) and r.family_members == {"base": ["a", "b"]}
-    np.testing.assert_allclose(r.family_cov, 0.01 * np.eye(3) + 0.01)
+    assert isinstance(r, BayesRouter) and r.skill.family_members == {"base": ["a", "b"]}
+    np.testing.assert_allclose(r.skill.family_cov, 0.01 * np.eye(3) + 0.01)
     make_router("apu", matrix(COLUMNS), **opts)  # the other updaters ignore families
     with pytest.raises(ValueError, match="family_sd"):
-        BayesRouter(matrix(COLUMNS), family_sd=0.0)
+        BayesRouter(matrix(COLUMNS), RouterOptions(family_sd=0.0))
 
 
 def test_agent_builds_families_from_tool_configs() -> None:
@@ -190,5 +190,5 @@ def test_agent_builds_families_from_tool_configs() -> None:
     ]
     agent = Agent(config.model_copy(update={"tools": tools}))
     router = agent.worker.routers["generate"]
-    assert router.family_members == {"tree": ["alder", "birch", "cedar"]}
+    assert router.skill.family_members == {"tree": ["alder", "birch", "cedar"]}
 

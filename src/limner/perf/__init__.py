@@ -1,16 +1,17 @@
 """Performance-aware routing (PerfGuard PASM + APU, and limner's Bayesian updater).
 
 `PerformanceMatrix` holds per-dimension skill scores per tool; a `Router` ranks tools for a `Subtask`,
-chooses which to run for learning, and learns from the evaluator's scores; `PerfStore` persists the
-matrix and every update in SQLite. See docs/routing.md.
+chooses which to run for learning, and learns from the evaluator's scores; `RouterOptions` holds every
+router knob; `PerfStore` persists the matrix and every update in SQLite. See docs/routing.md.
 """
 
+from limner.perf.bayes import BayesRouter
 from limner.perf.matrix import CELL_SOURCES, MatrixError, PerformanceMatrix, normalize_rows, rank_scores
+from limner.perf.options import RouterOptions
+from limner.perf.router import Router
 from limner.perf.store import PerfStore, StoreError, UpdateRecord
 from limner.perf.update import (
     APURouter,
-    BayesRouter,
-    Router,
     StaticRouter,
     apu_delta,
     apu_step,
@@ -28,6 +29,7 @@ __all__ = [
     "PerfStore",
     "PerformanceMatrix",
     "Router",
+    "RouterOptions",
     "StaticRouter",
     "StoreError",
     "UpdateRecord",

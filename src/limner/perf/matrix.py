@@ -26,7 +26,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from limner.files import atomic_write_text
 from limner.types import ALL_DIMS, EDIT_DIMS, GEN_DIMS
 
 CellSource = Literal["published", "profiled", "apu", "bayes", "prior"]
@@ -103,22 +102,6 @@ class PerformanceMatrix:
     @classmethod
     def empty(cls, dims: Sequence[str] = GEN_DIMS) -> PerformanceMatrix:
         return cls(dims, [], np.zeros((len(dims), 0)))
-
-    @classmethod
-    def from_columns(
-        cls,
-        columns: Mapping[str, Mapping[str, float]],
-        dims: Sequence[str] | None = None,
-        source: CellSource = "profiled",
-    ) -> PerformanceMatrix:
-        """Build from `{tool: {dim: value}}`. Cells a tool lacks get the uninformative prior (row mean)."""
-        if dims is None:
-            seen = {d for col in columns.values() for d in col}
-            dims = [d for d in ALL_DIMS if d in seen]
-        m = cls.empty(dims)
-        for tool, col in columns.items():
-            m.add_tool(tool, col, source=source)
-        return m
 
     @classmethod
     def from_published(
@@ -210,19 +193,6 @@ class PerformanceMatrix:
         self.sources = np.column_stack([self.sources, src]) if self.tools else src[:, None]
         self.tools.append(tool)
 
-    def remove_tool(self, tool: str) -> None:
-        j = self.tool_index(tool)
-        self.values = np.delete(self.values, j, axis=1)
-        self.sources = np.delete(self.sources, j, axis=1)
-        del self.tools[j]
-
-    def set(self, tool: str, dim: str, value: float, source: CellSource) -> None:
-        if source not in CELL_SOURCES:
-            raise MatrixError(f"unknown cell source {source!r}; expected one of {list(CELL_SOURCES)}")
-        i, j = self.dim_index(dim), self.tool_index(tool)
-        self.values[i, j] = _finite(value, f"{tool}/{dim}")
-        self.sources[i, j] = source
-
     def get(self, tool: str, dim: str) -> float:
         return float(self.values[self.dim_index(dim), self.tool_index(tool)])
 
@@ -294,9 +264,6 @@ class PerformanceMatrix:
             return self._index_of[tool]
         except KeyError:
             raise MatrixError(f"unknown tool {tool!r}; the matrix has {self.tools}") from None
-
-    def __contains__(self, tool: object) -> bool:
-        return tool in self.tools
 
     def dim_index(self, dim: str) -> int:
         try:
@@ -379,18 +346,6 @@ class PerformanceMatrix:
             ) from None
         return cls.from_dict(data)
 
-    def save(self, path: str | Path) -> None:
-        """Atomic write: a reader never sees half a file."""
-        atomic_write_text(Path(path), self.to_json(indent=1))
-
-    @classmethod
-    def load(cls, path: str | Path) -> PerformanceMatrix:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise MatrixError(f"cannot read matrix file {p}: {e.strerror or e}") from None
-        return cls.from_json(text)
 
 
 def rank_scores(scores: Mapping[str, float]) -> list[tuple[str, float]]:
