@@ -155,8 +155,13 @@ def _drop_article(phrase: str) -> str:
     return phrase[m.end() :] if m else phrase
 
 
-def _raise(error: InstructionError) -> EditOp:
-    raise error
+class _Unresolved(InstructionError):
+    """A form the brain reads whose words name nothing an editor can do ("make the cat round"): reported
+    as an instruction that cannot be read."""
+
+
+def _unresolved(m: re.Match[str], text: str) -> EditOp:
+    raise _Unresolved
 
 
 def _unreadable(text: str) -> InstructionError:
@@ -198,7 +203,7 @@ def _read_make(m: Match, text: str) -> EditOp:
     word = m["word"]
     if word in _COLOR_WORDS or word in _TEXTURE_WORDS:
         return _attribute(m["noun"], word, text)
-    raise _unreadable(text)
+    raise _Unresolved
 
 
 def _read_add(m: Match, text: str) -> EditOp:
@@ -233,18 +238,22 @@ _RULES: tuple[_Rule, ...] = (
           r"(?:defects?|artifacts?|artefacts?|blemish(?:es)?|area|region|masked area)",
           lambda m, t: EditOp(kind="restore")),
     _rule("remove",
-          r"(?:fix|repair|restore|clean up) (?:the |this |all )?(?P<noun>.+?)(?: (?:defects?|artifacts?|blemish(?:es)?))?",
+          r"(?:fix|repair|restore|clean up) (?:the |this |all )?(?P<noun>.+?)"
+          r"(?: (?:defects?|artifacts?|blemish(?:es)?))?",
           lambda m, t: EditOp(kind="restore", cls=_noun(m["noun"]))),
     _rule("replace",
-          r'(?:change|set|replace|make) the (?:text|sign|words?|label)(?: to| say| with| read)?\s*["\u201c\'](?P<text>.+?)["\u201d\']',
+          r"(?:change|set|replace|make) the (?:text|sign|words?|label)(?: to| say| with| read)?"
+          r'\s*["\u201c\'](?P<text>.+?)["\u201d\']',
           lambda m, t: EditOp(kind="retext", text=m["text"]),
           lambda m: f'a sign that says "{m["text"]}"', cased=True),
     _rule("background",
-          r"(?:change|set|make|replace) the background(?: to| into| with)?(?P<said>(?: an?| the)? (?P<bg>.+?)(?: background)?)",
+          r"(?:change|set|make|replace) the background(?: to| into| with)?"
+          r"(?P<said>(?: an?| the)? (?P<bg>.+?)(?: background)?)",
           lambda m, t: EditOp(kind="background", background=m["bg"]),
           lambda m: f"a scene in {m['said'].strip()}"),
     _rule("style",
-          r"(?:make it|turn it into|render it|change the style to|make the image)(?: an?| in)? (?P<style>.+?)(?: style)?",
+          r"(?:make it|turn it into|render it|change the style to|make the image)"
+          r"(?: an?| in)? (?P<style>.+?)(?: style)?",
           lambda m, t: EditOp(kind="style", style=m["style"]),
           lambda m: f"{m['style']} style"),
     _rule("add",
@@ -273,13 +282,13 @@ _RULES: tuple[_Rule, ...] = (
           _read_replace,
           lambda m: f"{m['new']} and no {_drop_article((m['det'] or '') + m['old'])}"),
     _rule("action",
-          rf"move (?P<said>(?P<det>the |all |all the )?(?P<noun>.+?) (?P<rel>{_REL_RE}) (?:the |a |an )?(?P<anchor>.+))",
+          rf"move (?P<said>(?P<det>the |all |all the )?(?P<noun>.+?) (?P<rel>{_REL_RE})"
+          r" (?:the |a |an )?(?P<anchor>.+))",
           _read_move,
           lambda m: f"a {_drop_article(m['said'])}"),
     # A move without a relation the vocabulary knows ("move the cat up"): an action edit to the brain, which
     # no editor here can place.
-    _rule("action", r"move (?P<said>.+)", lambda m, t: _raise(_unreadable(t)),
-          lambda m: f"a {_drop_article(m['said'])}"),
+    _rule("action", r"move (?P<said>.+)", _unresolved, lambda m: f"a {_drop_article(m['said'])}"),
 )
 
 
@@ -306,7 +315,10 @@ def parse_instruction(text: str) -> EditOp:
     if found is None:
         raise _unreadable(text)
     rule, m = found
-    return rule.read(m, s)
+    try:
+        return rule.read(m, s)
+    except _Unresolved:
+        raise _unreadable(text) from None
 
 
 def read_form(text: str) -> tuple[str, str] | None:

@@ -333,7 +333,7 @@ class _Job:
 
 
 @dataclass
-class Edited:
+class _Edited:
     """What an edit produced: the image, how much was done, notes, and the perceived objects (None for
     edits of the whole picture, which perceive none)."""
 
@@ -351,11 +351,11 @@ def _draw_done(profile: EditorProfile, dimension: str, rng: np.random.Generator)
 
 
 def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random.Generator,
-          region: np.ndarray | None) -> Edited:
+          region: np.ndarray | None) -> _Edited:
     """Apply `op` to the image with the profile's success rate and side effects."""
     done = _draw_done(profile, op.dimension, rng)
     if done == "none":
-        return Edited(image, "none", [f"{op.kind} not carried out"])
+        return _Edited(image, "none", [f"{op.kind} not carried out"])
     return _EDITS[op.kind](image, _Job(op, done, profile, rng, region))
 
 
@@ -363,14 +363,14 @@ def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random
 
 PixelEdit = Callable[[Image.Image, _Job], Image.Image]
 ObjectEdit = Callable[[_Canvas, _Job], None]
-Operation = Callable[[Image.Image, _Job], Edited]
+Operation = Callable[[Image.Image, _Job], _Edited]
 
 
 def _on_pixels(edit: PixelEdit) -> Operation:
     """An operation on the whole picture: no objects perceived, no neighbours disturbed."""
 
-    def run(image: Image.Image, job: _Job) -> Edited:
-        return Edited(edit(image, job), job.done, job.notes)
+    def run(image: Image.Image, job: _Job) -> _Edited:
+        return _Edited(edit(image, job), job.done, job.notes)
 
     return run
 
@@ -429,7 +429,7 @@ def _inpaint_classic(image: Image.Image, region: np.ndarray | None) -> Image.Ima
 def _on_objects(edit: ObjectEdit) -> Operation:
     """An operation on the objects the editor perceives; afterwards a sloppy editor disturbs neighbours."""
 
-    def run(image: Image.Image, job: _Job) -> Edited:
+    def run(image: Image.Image, job: _Job) -> _Edited:
         op = job.op
         classes = sorted({c for c in (op.cls, op.new_cls, op.anchor) if c})
         undrawable = [c for c in classes if c not in CLASS_ART]
@@ -438,7 +438,7 @@ def _on_objects(edit: ObjectEdit) -> Operation:
         cv = _Canvas(image, classes, job.region)
         edit(cv, job)
         _disturb_neighbours(cv, job)
-        return Edited(cv.image, job.done, job.notes, cv)
+        return _Edited(cv.image, job.done, job.notes, cv)
 
     return run
 
@@ -564,7 +564,7 @@ _restore_area = _on_pixels(_inpaint_area)
 _restore_with_objects = _on_objects(_restore_objects)
 
 
-def _restore(image: Image.Image, job: _Job) -> Edited:
+def _restore(image: Image.Image, job: _Job) -> _Edited:
     """"fix": the area from its surroundings; "fix the cat": the cat redrawn clean as well."""
     return (_restore_area if job.op.cls is None else _restore_with_objects)(image, job)
 
@@ -766,7 +766,7 @@ class _SandboxEditTool(Tool):
                           ground_truth=truth.model_dump(mode="json") if truth is not None else None)
 
     def _truth(self, call: ToolCall, op: EditOp, src: Image.Image, out: Image.Image,
-               edited: Edited) -> WorldTruth | None:
+               edited: _Edited) -> WorldTruth | None:
         """The benchmark's truth carried through the edit, when one was passed in (`_truth_in`)."""
         truth_in = call.params.get("_truth_in")
         if truth_in is None:
