@@ -18,12 +18,14 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
+from limner.agent import Agent, MemoryStore
 from limner.config import BrainConfig
 from limner.llm import RuleBrain, make_brain
 from limner.llm.llm_brain import LLMBrain
 from limner.llm.rule_brain import edit_target, edit_weights, generation_weights, plural
 from limner.reading import parse_prompt
 from limner.types import Check, ToolSpec, Verdict
+from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
 
 TOOLS = [ToolSpec(name="p", kind="generate", backend="x"), ToolSpec(name="e", kind="edit", backend="x")]
 
@@ -144,9 +146,6 @@ def test_llm_failure_falls_back_to_rules_with_reason() -> None:
 
 
 def test_llm_failure_reason_lands_in_the_trajectory() -> None:
-    from limner.agent import Agent, MemoryStore
-    from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
-
     model, _ = _answers("nonsense")
     brain = LLMBrain(model, max_retries=0, vision=False)
     store = MemoryStore()
@@ -158,9 +157,6 @@ def test_llm_failure_reason_lands_in_the_trajectory() -> None:
 
 
 def test_failed_vlm_judge_is_recorded_and_the_checker_score_stands() -> None:
-    from limner.agent import Agent, MemoryStore
-    from tests.test_agent import PROMPT, FakeChecker, FakePainter, _config
-
     model, _ = _answers("nonsense")
     store = MemoryStore()
     tools = {t.name: t for t in [FakePainter("p"), FakeChecker("c")]}
@@ -208,9 +204,6 @@ def test_text_reply_without_structure_falls_back() -> None:
 
 def test_rule_reflection_alternates_when_a_round_did_not_help() -> None:
     """A repair that did not help → draw again; a new drawing that did not help → repair the best image."""
-    from limner.llm.rule_brain import RuleBrain
-    from limner.types import Check, Verdict
-
     brain = RuleBrain()
     scene = brain.analyse("a red apple and a blue cup").scene
     failed = Check(target="e0", kind="color", passed=False, score=0.0, evidence="green, expected red")

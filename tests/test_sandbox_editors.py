@@ -7,15 +7,26 @@ import dataclasses
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from limner.tools.base import ToolError
+from limner.tools.ocr import read_text
 from limner.tools.sandbox.blemishes import add_blemish
-from limner.tools.sandbox.editors import EditOp, Editor, Inpainter, parse_instruction
+from limner.tools.sandbox.editors import (
+    _EDITS,
+    EditOp,
+    Editor,
+    Inpainter,
+    _edit,
+    _group,
+    _Seen,
+    load_image,
+    parse_instruction,
+)
 from limner.tools.sandbox.profiles import EDITOR_PROFILES, EditorProfile
 from limner.tools.sandbox.render import render_scene
 from limner.tools.sandbox.world import WorldTruth
-from limner.types import EDIT_DIMS, Element, Scene, ToolCall
+from limner.types import EDIT_DIMS, Box, Element, Scene, ToolCall
 
 detect = pytest.importorskip("limner.tools.sandbox.detect")
 
@@ -49,7 +60,9 @@ def _seen(image, classes):
     ("change the colour of the sofa to grey", EditOp(kind="recolor", cls="couch", color="gray", all=True)),
     ("add two red dogs left of the car", EditOp(kind="add", cls="dog", count=2, color="red", relation="left of", anchor="car")),
     ("add a cup", EditOp(kind="add", cls="cup", count=1)),
-    ("add 3 apples on top of the table", EditOp(kind="add", cls="apple", count=3, relation="on", anchor="table")),
+    # "on top of" reads as in a prompt (vocab.RELATION_PHRASES): above
+    ("add 3 apples on top of the table", EditOp(kind="add", cls="apple", count=3, relation="above", anchor="table")),
+    ("add a cup on the table", EditOp(kind="add", cls="cup", count=1, relation="on", anchor="table")),
     ("remove the dog", EditOp(kind="remove", cls="dog")),
     ("remove all apples", EditOp(kind="remove", cls="apple", all=True)),
     ("replace the cat with a brown dog", EditOp(kind="replace", cls="cat", new_cls="dog", color="brown", count=1)),
@@ -78,17 +91,18 @@ def test_every_operation_maps_to_an_edit_dimension():
     kinds = ["recolor", "retexture", "add", "remove", "replace", "move", "recount", "retext", "background",
              "style", "restore"]
     assert {EditOp(kind=k).dimension for k in kinds} <= set(EDIT_DIMS)
+    assert set(_EDITS) == set(kinds)  # one operation per kind
     assert all(set(p.skill) == set(EDIT_DIMS) for p in EDITOR_PROFILES.values())
 
 
-def _edit(image, instruction, tool=None, **params):
+def _edit_with(image, instruction, tool=None, **params):
     tool = tool or _tool()
     return tool(ToolCall(tool=tool.name, prompt=instruction, seed=0, params=params), image=image)
 
 
 def test_recolour(scene_image):
     image, _ = scene_image
-    out = _edit(image, "make the cat green").image
+    out = _edit_with(image, "make the cat green").image
     cats = _seen(out, ["cat", "car"])
     assert [d.color for d in cats if d.cls == "cat"] == ["green"]
     assert sorted(d.color for d in cats if d.cls == "car") == ["blue", "blue"]
@@ -96,15 +110,15 @@ def test_recolour(scene_image):
 
 def test_remove_and_remove_all(scene_image):
     image, _ = scene_image
-    out = _edit(image, "remove the cat").image
+    out = _edit_with(image, "remove the cat").image
     assert sorted(d.cls for d in _seen(out, ["cat", "car"])) == ["car", "car"]
-    out = _edit(image, "remove all cars").image
+    out = _edit_with(image, "remove all cars").image
     assert [d.cls for d in _seen(out, ["cat", "car"])] == ["cat"]
 
 
 def test_add_with_relation(scene_image):
     image, _ = scene_image
-    out = _edit(image, "add a yellow dog left of the cat").image
+    out = _edit_with(image, "add a yellow dog left of the cat").image
     seen = _seen(out, ["cat", "car", "dog"])
     dogs = [d for d in seen if d.cls == "dog"]
     cat = next(d for d in seen if d.cls == "cat")
@@ -115,13 +129,13 @@ def test_add_with_relation(scene_image):
 
 def test_replace_recount_move(scene_image):
     image, _ = scene_image
-    out = _edit(image, "replace the cat with a dog").image
+    out = _edit_with(image, "replace the cat with a dog").image
     assert sorted(d.cls for d in _seen(out, ["cat", "car", "dog"])) == ["car", "car", "dog"]
-    out = _edit(image, "change the number of cars to 3").image
+    out = _edit_with(image, "change the number of cars to 3").image
     assert [d.cls for d in _seen(out, ["car"])].count("car") == 3
-    out = _edit(image, "change the number of cars to 1").image
+    out = _edit_with(image, "change the number of cars to 1").image
     assert [d.cls for d in _seen(out, ["car"])].count("car") == 1
-    out = _edit(image, "move the cat below the car").image
+    out = _edit_with(image, "move the cat below the car").image
     seen = _seen(out, ["cat", "car"])
     cat = next(d for d in seen if d.cls == "cat")
     first_car = min((d for d in seen if d.cls == "car"), key=lambda d: (d.box.x0, d.box.y0))
@@ -129,15 +143,12 @@ def test_replace_recount_move(scene_image):
 
 
 def test_a_plural_anchor_is_the_whole_group(scene_image):
-    from limner.tools.sandbox.editors import _group, _Seen
-    from limner.types import Box
-
     a = _Seen(cls="car", box=Box(x0=10, y0=10, x1=50, y1=40), color="blue", size=40)
     b = _Seen(cls="car", box=Box(x0=200, y0=100, x1=260, y1=150), color="blue", size=60)
     group = _group([a, b])
     assert group is not None and group.box == Box(x0=10, y0=10, x1=260, y1=150) and _group([]) is None
     image, _ = scene_image
-    out = _edit(image, "move the cat below the cars").image  # below both cars, not just the first
+    out = _edit_with(image, "move the cat below the cars").image  # below both cars, not just the first
     seen = _seen(out, ["cat", "car"])
     cat = next(d for d in seen if d.cls == "cat")
     cars = [d for d in seen if d.cls == "car"]
@@ -146,42 +157,38 @@ def test_a_plural_anchor_is_the_whole_group(scene_image):
 
 def test_background_and_style_change_the_whole_picture(scene_image):
     image, _ = scene_image
-    out = _edit(image, "change the background to night").image
+    out = _edit_with(image, "change the background to night").image
     assert np.asarray(out)[:5, :5].mean() < 150
     assert len(_seen(out, ["cat", "car"])) == 3
-    out = _edit(image, "make it black and white style").image
+    out = _edit_with(image, "make it black and white style").image
     arr = np.asarray(out).astype(int)
     assert np.abs(arr[..., 0] - arr[..., 1]).max() == 0
 
 
 def test_retext():
     pytest.importorskip("rapidocr")
-    from limner.tools.ocr import read_text
-
     scene = Scene(prompt="p", elements=[Element(id="s", noun="sign", cls="sign", text="SALE"),
                                         Element(id="c", noun="cat", cls="cat")])
     image, truth = render_scene(scene, seed=0)
-    res = _edit(image, 'change the text to "OPEN"', _truth_in=truth.model_dump(mode="json"))
+    res = _edit_with(image, 'change the text to "OPEN"', _truth_in=truth.model_dump(mode="json"))
     assert "OPEN" in [line[0] for line in read_text(res.image)]
     assert [t.text for t in WorldTruth.model_validate(res.ground_truth).texts] == ["OPEN"]
 
 
 def test_hopeless_editor_changes_nothing(scene_image):
     image, _ = scene_image
-    res = _edit(image, "make the cat green", tool=_tool(profile=HOPELESS))
+    res = _edit_with(image, "make the cat green", tool=_tool(profile=HOPELESS))
     assert np.array_equal(np.asarray(res.image), np.asarray(image))
     assert "outcome" not in res.meta  # success is for the agent to see in the pixels, not to be told
 
 
 def test_profiles_differ_in_success_rates():
-    from limner.tools.sandbox.editors import _edit as run_edit
-
     image, _ = render_scene(Scene(prompt="p", elements=[Element(id="a", noun="dog", cls="dog")]), seed=0,
                             width=192, height=192)
     rates = {}
     for name in ("e-fern", "e-gorse"):
         prof = dataclasses.replace(EDITOR_PROFILES[name], shift_neighbours=0.0, recolour_neighbours=0.0)
-        done = [run_edit(EditOp(kind="style", style="sepia"), image, prof, np.random.default_rng(s), None)[1].done
+        done = [_edit(EditOp(kind="style", style="sepia"), image, prof, np.random.default_rng(s), None).done
                 for s in range(60)]
         rates[name] = done.count("full") / len(done)
     assert rates["e-gorse"] > rates["e-fern"]
@@ -191,7 +198,7 @@ def test_sloppy_editor_disturbs_neighbours(scene_image):
     image, truth = scene_image
     sloppy = EditorProfile(skill={d: 1.0 for d in EDIT_DIMS}, shift_neighbours=1.0, recolour_neighbours=1.0,
                            blemish_rate=0.0)
-    res = _edit(image, "make the cat green", tool=_tool(profile=sloppy), _truth_in=truth.model_dump(mode="json"))
+    res = _edit_with(image, "make the cat green", tool=_tool(profile=sloppy), _truth_in=truth.model_dump(mode="json"))
     after = WorldTruth.model_validate(res.ground_truth)
     assert any("side effect" in n for n in after.notes)
     cars_before = sorted((o.box.x0, o.box.y0, o.color) for o in truth.objects if o.cls == "car")
@@ -215,7 +222,7 @@ def test_inpainter_changes_only_inside_the_mask_and_restores_blemishes(scene_ima
     res = tool(ToolCall(tool="heath", prompt="fix the cat", seed=0,
                         params={"_truth_in": truth.model_dump(mode="json")}), image=blemished, mask=mask)
     out = np.asarray(res.image).astype(int)
-    grown = np.asarray(mask.filter(__import__("PIL.ImageFilter", fromlist=["MaxFilter"]).MaxFilter(5))) > 127
+    grown = np.asarray(mask.filter(ImageFilter.MaxFilter(5))) > 127
     assert np.array_equal(out[~grown], np.asarray(blemished).astype(int)[~grown])
     clean = np.asarray(image).astype(int)
     err_before = np.abs(np.asarray(blemished).astype(int) - clean)[mask_arr].mean()
@@ -251,19 +258,19 @@ def test_inpainter_adds_inside_its_mask(scene_image):
 
 def test_truth_continuity_through_an_edit(scene_image):
     image, truth = scene_image
-    res = _edit(image, "remove the cat", _truth_in=truth.model_dump(mode="json"))
+    res = _edit_with(image, "remove the cat", _truth_in=truth.model_dump(mode="json"))
     after = WorldTruth.model_validate(res.ground_truth)
     assert sorted(o.cls for o in after.objects) == ["car", "car"]
-    res = _edit(image, "add a dog right of the cat", _truth_in=truth.model_dump(mode="json"))
+    res = _edit_with(image, "add a dog right of the cat", _truth_in=truth.model_dump(mode="json"))
     after = WorldTruth.model_validate(res.ground_truth)
     assert sorted(o.cls for o in after.objects) == ["car", "car", "cat", "dog"]
     assert res.meta["simulated"] is True
-    res = _edit(image, "move the cat below the car", _truth_in=truth.model_dump(mode="json"))
+    res = _edit_with(image, "move the cat below the car", _truth_in=truth.model_dump(mode="json"))
     after = WorldTruth.model_validate(res.ground_truth)
     cat_before = next(o for o in truth.objects if o.cls == "cat")
     cat_after = next(o for o in after.objects if o.cls == "cat")
     assert cat_after.element_id == cat_before.element_id == "e0" and cat_after.box != cat_before.box
-    res = _edit(image, "make the cars wooden", _truth_in=truth.model_dump(mode="json"))
+    res = _edit_with(image, "make the cars wooden", _truth_in=truth.model_dump(mode="json"))
     after = WorldTruth.model_validate(res.ground_truth)
     assert [o.texture for o in after.objects if o.cls == "car"] == ["wooden", "wooden"]
     assert {o.element_id for o in after.objects if o.cls == "car"} == {"e1"}
@@ -276,14 +283,12 @@ def test_bad_inputs_are_clear_errors(scene_image, tmp_path):
         ed(ToolCall(tool="fern", prompt="make the cat red"))
     corrupt = tmp_path / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
-    from limner.tools.sandbox.editors import load_image
-
     with pytest.raises(ToolError, match="not a readable image"):
         load_image(corrupt)
     with pytest.raises(ToolError, match="not a readable image"):
         load_image(b"garbage")
     with pytest.raises(ToolError, match="no dog found"):
-        _edit(image, "remove the dog")
+        _edit_with(image, "remove the dog")
     inp = _tool(Inpainter, name="heath")
     with pytest.raises(ToolError, match="mask is empty"):
         inp(ToolCall(tool="heath", prompt="fix"), image=image, mask=Image.new("L", image.size, 0))

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from limner.config import load_config
 from limner.tools.base import ToolError
+from limner.tools.registry import ToolRegistry
 from limner.tools.sandbox import TOOL_TYPES
 from limner.tools.sandbox.blemishes import BLEMISH_KINDS, add_blemish, add_random_blemishes
 from limner.tools.sandbox.painters import (
@@ -40,9 +42,6 @@ def _png(image) -> bytes:
 
 
 def test_preset_lists_enough_tools_of_each_type():
-    from limner.config import load_config
-    from limner.tools.registry import ToolRegistry
-
     reg = ToolRegistry.from_config(load_config("sandbox"))
     kinds = [reg.get(n).kind for n in reg.names]
     assert kinds.count("generate") >= 5

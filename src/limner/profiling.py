@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limner.imaging import box_mask
+from limner.llm.rule_brain import repair_subtask
 from limner.perf.matrix import MatrixError, PerformanceMatrix
+from limner.reading.prompt import parse_prompt
+from limner.tools.base import ToolError
+from limner.tools.sandbox.checker import check_image
 from limner.types import EDIT_DIMS, GEN_DIMS, Check, Scene, Subtask, ToolCall, Verdict
 
 #: How a check kind maps to a performance dimension when the check does not name one itself.
@@ -73,12 +77,8 @@ def profile_tools(
     prompt is recorded in `report.failures` and scores 0 on that prompt's checks (a tool that cannot do
     the job has not done it).
     """
-    from limner.tools.base import ToolError
-
-    if parse is None:
-        from limner.reading.prompt import parse_prompt as parse
-    if check is None:
-        from limner.tools.sandbox.checker import check_image as check
+    parse = parse or parse_prompt
+    check = check or check_image
     prompts = [p for p in (p.strip() for p in prompts) if p]
     if not prompts:
         raise MatrixError("no prompts to profile with")
@@ -163,15 +163,10 @@ def repair_items(
 ) -> list[RepairItem]:
     """Draw every prompt × seed with every painter, judge it, and turn each failed check that the rule
     planner repairs with a tool of `kind` ("edit" or "inpaint") into a `RepairItem`."""
-    from limner.llm.rule_brain import repair_subtask
-    from limner.tools.base import ToolError
-
     if kind not in ("edit", "inpaint"):
         raise MatrixError(f"repairs are made by 'edit' or 'inpaint' tools, not {kind!r}")
-    if parse is None:
-        from limner.reading.prompt import parse_prompt as parse
-    if check is None:
-        from limner.tools.sandbox.checker import check_image as check
+    parse = parse or parse_prompt
+    check = check or check_image
     items: list[RepairItem] = []
     for prompt in (p for p in (p.strip() for p in prompts) if p):
         scene = parse(prompt)
@@ -205,10 +200,7 @@ def profile_repairs(
     passes afterwards and no check that passed before fails (an edit that breaks something else has not
     done its job). A cell is the share of done items on that edit dimension (a count repair weighs on
     both `add` and `remove`); a tool that raises `ToolError` has not done the item."""
-    from limner.tools.base import ToolError
-
-    if check is None:
-        from limner.tools.sandbox.checker import check_image as check
+    check = check or check_image
     if not items:
         raise MatrixError("no repair items to profile with (the painters' images had nothing to repair)")
     kinds = {it.subtask.kind for it in items}

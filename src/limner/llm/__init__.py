@@ -19,7 +19,8 @@ def make_brain(config: BrainConfig | None = None) -> Brain:
     if config is None or config.kind == "rule":
         return RuleBrain()
     if config.kind == "llm":
-        from limner.llm.llm_brain import LLMBrain
+        # deferred: pydantic-ai is the optional `llm` extra; the offline default must import without it
+        from limner.llm.llm_brain import LLMBrain  # noqa: PLC0415
 
         return LLMBrain.from_config(config)
     raise ValueError(f"unknown brain kind {config.kind!r}; expected 'rule' or 'llm'")

@@ -32,6 +32,7 @@ from limner.config import BrainConfig
 from limner.imaging import image_data_url
 from limner.llm.brain import Brain, Judgement, NextAction, Plan, Reading, Reflection
 from limner.llm.rule_brain import RuleBrain
+from limner.reading.instructions import say_add, say_attribute, say_move, say_recount, say_remove_all
 from limner.types import ALL_DIMS, Element, Relation, Scene, Subtask, ToolSpec, Verdict
 
 __all__ = ["LLMBrain"]
@@ -84,8 +85,9 @@ _ANALYSE = (
 _PLAN = (
     "You plan the next round of an image-generation agent. Either one 'generate' subtask for the whole "
     "scene, or one 'edit' (or 'inpaint' with a region) subtask per failed check, using instructions like "
-    "'make the cat red', 'add 2 blue cups left of the dog', 'remove all forks', 'change the number of apples "
-    f"to 3', 'move the cat left of the dog'. `weights` is W_task over these dimensions: {list(ALL_DIMS)} "
+    f"'{say_attribute('cat', 'red')}', '{say_add('2 blue cups', 'left of', 'dog')}', '{say_remove_all('forks')}', "
+    f"'{say_recount('apples', 3)}', '{say_move('cat', 'left of', 'dog')}'. "
+    f"`weights` is W_task over these dimensions: {list(ALL_DIMS)} "
     "(generator dimensions for 'generate', edit dimensions for edits)."
 )
 _REFLECT = (
@@ -123,8 +125,9 @@ class LLMBrain(Brain):
     @classmethod
     def from_config(cls, config: BrainConfig) -> LLMBrain:
         """An OpenAI-compatible chat model at `config.base_url` (OpenAI's own API when unset)."""
-        from pydantic_ai.models.openai import OpenAIChatModel
-        from pydantic_ai.providers.openai import OpenAIProvider
+        # deferred: these pull in the `openai` SDK, needed only when a brain is really built from a config
+        from pydantic_ai.models.openai import OpenAIChatModel  # noqa: PLC0415
+        from pydantic_ai.providers.openai import OpenAIProvider  # noqa: PLC0415
 
         if not config.model:
             raise ValueError("brain.model is not set (e.g. 'gpt-4o-mini', or the name your server serves)")

@@ -3,7 +3,8 @@
 - analyse: `limner.reading.prompt.parse_prompt`.
 - plan: a first round generates from the whole prompt with W_task over the generator dimensions the scene
   exercises; a repair round turns each failed check into one edit (or a region inpaint) in the instruction
-  grammar that the sandbox editors and real instruction editors both understand:
+  grammar that the sandbox editors and real instruction editors both understand
+  (`limner.reading.instructions`: the `say_*` templates write it, the editors read it back):
 
       make the {noun} {colour|texture|shape}      add {n} {colour?} {noun} [{relation} the {noun}]
       remove all {nouns}                          change the number of {nouns} to {n}
@@ -13,19 +14,32 @@
 - reflect: stop when the goal is met or the rounds are spent; regenerate when most checks failed (an
   edit per failure would cost more than a new picture, and edits compound side effects), when a repair
   round made things worse, or when no editor is configured; otherwise repair.
+- a user's own edit instruction is weighed and checked through the same grammar (`edit_weights`,
+  `edit_target`).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
+from collections.abc import Callable
 
 from limner import vocab
 from limner.llm.brain import Brain, NextAction, Plan, Reading, Reflection
-from limner.reading.prompt import parse_prompt
+from limner.reading.instructions import (
+    read_form,
+    say_add,
+    say_attribute,
+    say_background,
+    say_move,
+    say_recount,
+    say_remove_all,
+    say_style,
+    say_text,
+)
+from limner.reading.prompt import parse_prompt, plural
 from limner.types import EDIT_DIMS, GEN_DIMS, Check, Element, Scene, Subtask, ToolSpec, Verdict
 
-__all__ = ["RuleBrain", "generation_weights", "plural", "repair_subtask"]
+__all__ = ["RuleBrain", "edit_target", "edit_weights", "generation_weights", "plural", "repair_subtask"]
 
 #: Share of failed checks above which a fresh generation beats a pile of edits.
 REGENERATE_ABOVE = 0.5
@@ -38,23 +52,8 @@ _EDIT_DIM = {
     "background": "background", "style": "style", "action": "action", "defect": "replace",
 }
 _LOCAL_KINDS = {"color", "texture", "shape", "size", "text", "defect"}
-
-
-def plural(noun: str) -> str:
-    """English plural of a class name ("bus" -> "buses", "skis" -> "skis"); for edit instructions."""
-    if noun in vocab.PLURAL_FORM_CLASSES or noun in vocab.INVARIANT_PLURALS:
-        return noun
-    irregular = {v: k for k, v in vocab.IRREGULAR_PLURALS.items() if " " not in k}
-    head, _, last = noun.rpartition(" ")
-    if last in irregular and irregular[last] != last:
-        word = irregular[last]
-    elif last.endswith(("s", "x", "z", "ch", "sh")):
-        word = last + "es"
-    elif last.endswith("y") and last[-2:-1] not in "aeiou":
-        word = last[:-1] + "ies"
-    else:
-        word = last + "s"
-    return f"{head} {word}".strip()
+if not set(_EDIT_DIM.values()) <= set(EDIT_DIMS):  # keeps the mapping honest if EDIT_DIMS changes
+    raise ImportError(f"rule_brain maps repairs to unknown edit dimensions: {set(_EDIT_DIM.values()) - set(EDIT_DIMS)}")
 
 
 def generation_weights(scene: Scene) -> dict[str, float]:
@@ -86,49 +85,72 @@ def _phrase(e: Element, n: int | None = None, with_attrs: bool = True) -> str:
     return " ".join([str(n), *attrs, noun])
 
 
-_INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+def _noun(e: Element) -> str:
+    """The element's class as the instruction names it: plural for a group ("move the apples": every one)."""
+    return e.cls if e.count == 1 else plural(e.cls)
+
+
+#: Directional predicates a repair may turn around to move the single object instead of the group.
+_TURNABLE = {p: vocab.INVERSE[p] for p in ("left of", "right of", "above", "below")}
+
+
+def _move_instruction(check: Check, scene: Scene) -> tuple[str, list[str]] | None:
+    """A failed position or depth check: move one end of the relation to where it should be."""
+    rel = next((r for r in scene.relations if r.id == check.target), None)
+    if rel is None or check.kind not in ("position", "depth"):
+        return None
+    s, o = scene.element(rel.subject), scene.element(rel.object)
+    if s.count > 1 and o.count == 1 and rel.predicate in _TURNABLE:
+        # Moving one object beside a group is an easier edit than moving the whole group (every
+        # instance must land on the right side without merging): "move the cup right of the apples".
+        return say_move(o.cls, _TURNABLE[rel.predicate], plural(s.cls)), [s.id, o.id]
+    return say_move(_noun(s), rel.predicate, _noun(o)), [s.id, o.id]
+
+
+def _add_instruction(e: Element, scene: Scene) -> str:
+    placed = next((r for r in scene.relations if r.subject == e.id and r.dimension != "non_spatial"), None)
+    if placed is None:
+        return say_add(_phrase(e))
+    return say_add(_phrase(e), placed.predicate, scene.element(placed.object).cls)
+
+
+def _attribute_instruction(e: Element, kind: str) -> str | None:
+    value = getattr(e, "color" if kind == "color" else kind)
+    return say_attribute(_noun(e), value) if value else None
+
+
+#: Per check kind on an element: the instruction that repairs it (None: no edit can).
+_ELEMENT_REPAIRS: dict[str, Callable[[Element, Scene, str], str | None]] = {
+    "absence": lambda e, scene, kind: say_remove_all(plural(e.cls)),
+    "presence": lambda e, scene, kind: _add_instruction(e, scene),
+    "count": lambda e, scene, kind: say_recount(plural(e.cls), e.count),
+    "color": lambda e, scene, kind: _attribute_instruction(e, kind),
+    "texture": lambda e, scene, kind: _attribute_instruction(e, kind),
+    "shape": lambda e, scene, kind: _attribute_instruction(e, kind),
+    "size": lambda e, scene, kind: _attribute_instruction(e, kind),
+    "text": lambda e, scene, kind: say_text(e.text) if e.text else None,
+}
+
+
+def _instruction(check: Check, scene: Scene) -> tuple[str | None, list[str]]:
+    """(instruction that would make `check` pass, element ids it is about); no instruction when no edit can."""
+    moved = _move_instruction(check, scene)
+    if moved is not None:
+        return moved
+    e = next((x for x in scene.elements if x.id == check.target), None)
+    if e is not None:
+        repair = _ELEMENT_REPAIRS.get(check.kind)
+        return (repair(e, scene, check.kind) if repair else None), [e.id]
+    if check.kind == "background" and scene.background:
+        return say_background(scene.background), []
+    if check.kind == "style" and scene.style:
+        return say_style(scene.style), []
+    return None, []
 
 
 def repair_subtask(check: Check, scene: Scene, sid: str, *, can_inpaint: bool) -> Subtask | None:
     """One edit (or inpaint) that would make `check` pass, or None when no edit can (e.g. 'global')."""
-    ids = {e.id: e for e in scene.elements}
-    rel = next((r for r in scene.relations if r.id == check.target), None)
-    e = ids.get(check.target)
-    instruction: str | None = None
-    targets: list[str] = []
-    if rel is not None and check.kind in ("position", "depth"):
-        s, o = ids[rel.subject], ids[rel.object]
-        if s.count > 1 and o.count == 1 and rel.predicate in _INVERSE:
-            # Moving one object beside a group is an easier edit than moving the whole group (every
-            # instance must land on the right side without merging): "move the cup right of the apples".
-            instruction = f"move the {o.cls} {_INVERSE[rel.predicate]} the {plural(s.cls)}"
-        else:
-            mover = s.cls if s.count == 1 else plural(s.cls)  # "move the apples": every apple, not one
-            anchor = o.cls if o.count == 1 else plural(o.cls)
-            instruction = f"move the {mover} {rel.predicate} the {anchor}"
-        targets = [s.id, o.id]
-    elif e is not None:
-        targets = [e.id]
-        if check.kind == "absence":
-            instruction = f"remove all {plural(e.cls)}"
-        elif check.kind == "presence":
-            instruction = f"add {_phrase(e)}"
-            placed = next((r for r in scene.relations if r.subject == e.id and r.dimension != "non_spatial"), None)
-            if placed is not None:
-                instruction += f" {placed.predicate} the {ids[placed.object].cls}"
-        elif check.kind == "count":
-            instruction = f"change the number of {plural(e.cls)} to {e.count}"
-        elif check.kind in ("color", "texture", "shape", "size"):
-            value = getattr(e, "color" if check.kind == "color" else check.kind)
-            if value:
-                noun = e.cls if e.count == 1 else f"{plural(e.cls)}"
-                instruction = f"make the {noun} {value}"
-        elif check.kind == "text" and e.text:
-            instruction = f'change the text to "{e.text}"'
-    elif check.kind == "background" and scene.background:
-        instruction = f"change the background to {scene.background}"
-    elif check.kind == "style" and scene.style:
-        instruction = f"make it {scene.style} style"
+    instruction, targets = _instruction(check, scene)
     if instruction is None:
         return None
     kind = "inpaint" if can_inpaint and check.kind in _LOCAL_KINDS and check.box is not None else "edit"
@@ -214,42 +236,15 @@ class RuleBrain(Brain):
         return Reflection("repair", failed, f"repair {len(repairable)} failed check(s): {', '.join(failed)}")
 
 
-if not set(_EDIT_DIM.values()) <= set(EDIT_DIMS):  # keeps the mapping honest if EDIT_DIMS changes
-    raise ImportError(f"rule_brain maps repairs to unknown edit dimensions: {set(_EDIT_DIM.values()) - set(EDIT_DIMS)}")
-
-
 # ----------------------------------------------------------------------------------------------------
-# Edit instructions: which edit skill they need, and what the edited image must show
+# A user's edit instruction: which edit skill it needs, and what the edited image must show
 # ----------------------------------------------------------------------------------------------------
-
-_EDIT_PATTERNS: list[tuple[str, str, str]] = [
-    # (regex over the lower-cased instruction, edit dimension, target prompt template)
-    (r"^change the background to (?P<bg>.+)$", "background", "a scene in {bg}"),
-    (r"^make it (?P<style>.+?) style$", "style", "{style} style"),
-    (r'^change the text to "(?P<text>[^"]+)"$', "replace", 'a sign that says "{text}"'),
-    (r"^remove all (?P<a>.+)$", "remove", "no {a}"),
-    (r"^remove (?:the |a |an )?(?P<a>.+)$", "remove", "no {a}"),
-    (r"^replace (?:the |a |an )?(?P<a>.+?) with (?P<b>.+)$", "replace", "{b} and no {a}"),
-    (r"^change the number of (?P<a>.+?) to (?P<n>\w+)$", "add", "{n} {a}"),
-    (r"^move (?:the |a |an )?(?P<a>.+)$", "action", "a {a}"),
-    (r"^add (?P<a>.+)$", "add", "{a}"),
-    (r"^make (?:the |a |an )?(?P<a>.+?) (?P<attr>\S+)$", "attribute", "{attr} {a}"),
-]
-
-
-def _match_edit(instruction: str) -> tuple[str, str] | None:
-    text = " ".join(instruction.strip().rstrip(".").split())
-    for pattern, dim, template in _EDIT_PATTERNS:
-        m = re.match(pattern, text, flags=re.IGNORECASE)
-        if m:
-            return dim, template.format(**{k: v for k, v in m.groupdict().items()})
-    return None
 
 
 def edit_weights(instruction: str) -> dict[str, float]:
     """W_task over the edit dimensions for an instruction of the grammar (uniform when unrecognised)."""
-    m = _match_edit(instruction)
-    return {m[0]: 1.0} if m else {}
+    form = read_form(instruction)
+    return {form[0]: 1.0} if form else {}
 
 
 def edit_target(instruction: str) -> str:
@@ -258,5 +253,5 @@ def edit_target(instruction: str) -> str:
     Only the part of the scene the instruction talks about: the rest of the image is not re-checked.
     An instruction outside the grammar is read as a prompt as it stands.
     """
-    m = _match_edit(instruction)
-    return m[1] if m else instruction
+    form = read_form(instruction)
+    return form[1] if form else instruction

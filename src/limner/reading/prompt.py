@@ -27,7 +27,7 @@ from typing import Literal
 from limner import vocab
 from limner.types import Element, Relation, Scene
 
-__all__ = ["canonical_class", "parse_prompt", "singular"]
+__all__ = ["canonical_class", "parse_prompt", "plural", "singular"]
 
 TagKind = Literal[
     "det", "num", "quant", "neg", "color", "texture", "shape", "size", "noun", "bg", "rel", "abs", "conj",
@@ -159,6 +159,26 @@ def singular(word: str) -> str:
     if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3:
         return w[:-1]
     return w
+
+
+#: singular -> plural for the one-word irregular plurals (the inverse of `vocab.IRREGULAR_PLURALS`).
+_IRREGULAR_SINGULARS: dict[str, str] = {v: k for k, v in vocab.IRREGULAR_PLURALS.items() if " " not in k}
+
+
+def plural(noun: str) -> str:
+    """English plural of a class name ("bus" -> "buses", "skis" -> "skis"), as edit instructions write it."""
+    if noun in vocab.PLURAL_FORM_CLASSES or noun in vocab.INVARIANT_PLURALS:
+        return noun
+    head, _, last = noun.rpartition(" ")
+    if last in _IRREGULAR_SINGULARS and _IRREGULAR_SINGULARS[last] != last:
+        word = _IRREGULAR_SINGULARS[last]
+    elif last.endswith(("s", "x", "z", "ch", "sh")):
+        word = last + "es"
+    elif last.endswith("y") and last[-2:-1] not in "aeiou":
+        word = last[:-1] + "ies"
+    else:
+        word = last + "s"
+    return f"{head} {word}".strip()
 
 
 def canonical_class(noun: str) -> tuple[str, bool] | None:
@@ -387,70 +407,17 @@ def _is_np_word(t: _Tok) -> bool:
 def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
     """Read `[neg] [det|num|quant]* modifier* head` from position i. Returns (None, i) if no head follows."""
     start = i
-    negated, count, vague = False, None, False
-    while i < len(toks) and toks[i].kind in ("neg", "det", "num", "quant"):
-        t = toks[i]
-        if t.kind == "neg":
-            negated = True
-        elif t.kind == "num":
-            count = t.value if t.text not in ("a", "an") or count is None else count
-        elif t.kind == "quant":
-            count, vague = (t.value, t.value is None) if count is None or count == 1 else (count, vague)
-        elif t.kind == "det" and t.value is not None and count is None:
-            count = t.value
-        i += 1
-    body: list[_Tok] = []
-    parts: list[str] = []
-    while i < len(toks):
-        t = toks[i]
-        has_known_head = bool(body) and body[-1].kind in ("noun", "bg")
-        if t.kind in MODIFIER_KINDS:
-            if has_known_head:
-                break
-            body.append(t)
-        elif t.kind in ("noun", "bg"):
-            body.append(t)
-        elif t.kind in ("other", "noun") and (t.text in _PARTITIVES or t.text in _PARTS) and i + 1 < len(toks) \
-                and toks[i + 1].text == "of" and i + 2 < len(toks) and toks[i + 2].kind in ("det", "num", "noun", "other",
-                                                                                        *MODIFIER_KINDS):
-            if t.text in _PARTS:
-                parts.append(t.text)
-            i += 2  # "a triangular slice of watermelon": keep reading; the watermelon is the thing
-            while i < len(toks) and toks[i].kind == "det":
-                i += 1
-            continue
-        elif t.kind == "other" and not _looks_like_verb(t.text):
-            if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
-                break
-            body.append(t)
-        elif t.kind == "conj" and t.text == "," and body and not has_known_head and i + 1 < len(toks) \
-                and _is_np_word(toks[i + 1]):
-            pass  # "the plump, juicy grapes": a list of adjectives, not of objects
-        elif t.kind == "conj" and t.text == "and" and body and body[-1].kind in MODIFIER_KINDS \
-                and i + 2 < len(toks) and toks[i + 1].kind == body[-1].kind and _is_np_word(toks[i + 2]):
-            pass  # "a red and white car": the second colour is named unsupported below
-        else:
-            break
-        i += 1
+    negated, count, vague, i = _read_quantity(toks, i)
+    body, parts, i = _read_body(toks, i)
     if not body:
         return None, start
     bare = i == len(body) + start and all(t.kind == "other" for t in body)
     after_verb = start > 0 and toks[start - 1].kind in ("other", "aux")
     if bare and after_verb:
         return None, start  # "hung low on the vine": an adverb after a verb, not an object
-    head_at = max((k for k, t in enumerate(body) if t.kind in ("noun", "bg")), default=None)
-    if head_at is not None and head_at == len(body) - 2 and body[-1].kind == "other":
-        head_at = len(body) - 1  # "a pizza cutter": an unknown head after a known noun is a compound
+    head_at = _head_index(body)
     if head_at is None:
-        others = [k for k, t in enumerate(body) if t.kind == "other"]
-        if others:
-            head_at = others[-1]
-        elif body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None:
-            last = body[-1]
-            body[-1] = _Tok("noun", last.text, _NOUN_READINGS[last.text])
-            head_at = len(body) - 1
-        else:
-            return None, start
+        return None, start
     # Words after the head belong to the next phrase ("a glass" + "bottle" cannot happen: the head is last).
     extra = body[head_at + 1 :]
     i -= len(extra)
@@ -471,6 +438,86 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
             np.unknown_mods.append(t.text)
     np.text = " ".join(t.text for t in body)
     return np, i
+
+
+def _read_quantity(toks: list[_Tok], i: int) -> tuple[bool, int | None, bool, int]:
+    """The `[neg] [det|num|quant]*` lead of a noun phrase: (negated, count, vague, position after it)."""
+    negated, count, vague = False, None, False
+    while i < len(toks) and toks[i].kind in ("neg", "det", "num", "quant"):
+        t = toks[i]
+        if t.kind == "neg":
+            negated = True
+        elif t.kind == "num":
+            count = t.value if t.text not in ("a", "an") or count is None else count
+        elif t.kind == "quant":
+            count, vague = (t.value, t.value is None) if count is None or count == 1 else (count, vague)
+        elif t.kind == "det" and t.value is not None and count is None:
+            count = t.value
+        i += 1
+    return negated, count, vague, i
+
+
+def _is_partitive(toks: list[_Tok], i: int) -> bool:
+    """"a slice of", "the base of": a partitive or a part, followed by "of" and the thing itself."""
+    t = toks[i]
+    return (t.kind in ("other", "noun") and (t.text in _PARTITIVES or t.text in _PARTS) and i + 1 < len(toks)
+            and toks[i + 1].text == "of" and i + 2 < len(toks)
+            and toks[i + 2].kind in ("det", "num", "noun", "other", *MODIFIER_KINDS))
+
+
+def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
+    """The modifiers and head words of a noun phrase from position i: (words, parts named, position after)."""
+    body: list[_Tok] = []
+    parts: list[str] = []
+    while i < len(toks):
+        t = toks[i]
+        has_known_head = bool(body) and body[-1].kind in ("noun", "bg")
+        if t.kind in MODIFIER_KINDS:
+            if has_known_head:
+                break
+            body.append(t)
+        elif t.kind in ("noun", "bg"):
+            body.append(t)
+        elif _is_partitive(toks, i):
+            if t.text in _PARTS:
+                parts.append(t.text)
+            i += 2  # "a triangular slice of watermelon": keep reading; the watermelon is the thing
+            while i < len(toks) and toks[i].kind == "det":
+                i += 1
+            continue
+        elif t.kind == "other" and not _looks_like_verb(t.text):
+            if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
+                break
+            body.append(t)
+        elif t.kind == "conj" and t.text == "," and body and not has_known_head and i + 1 < len(toks) \
+                and _is_np_word(toks[i + 1]):
+            pass  # "the plump, juicy grapes": a list of adjectives, not of objects
+        elif t.kind == "conj" and t.text == "and" and body and body[-1].kind in MODIFIER_KINDS \
+                and i + 2 < len(toks) and toks[i + 1].kind == body[-1].kind and _is_np_word(toks[i + 2]):
+            pass  # "a red and white car": the second colour is named unsupported below
+        else:
+            break
+        i += 1
+    return body, parts, i
+
+
+def _head_index(body: list[_Tok]) -> int | None:
+    """Which word of the phrase is its head: the last known noun (or an unknown word compounding it), else
+    the last unknown word, else a modifier that names a thing in head position ("an orange"; rewritten in
+    place); None when the phrase has no head."""
+    head_at = max((k for k, t in enumerate(body) if t.kind in ("noun", "bg")), default=None)
+    if head_at is not None and head_at == len(body) - 2 and body[-1].kind == "other":
+        head_at = len(body) - 1  # "a pizza cutter": an unknown head after a known noun is a compound
+    if head_at is not None:
+        return head_at
+    others = [k for k, t in enumerate(body) if t.kind == "other"]
+    if others:
+        return others[-1]
+    if body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None:
+        last = body[-1]
+        body[-1] = _Tok("noun", last.text, _NOUN_READINGS[last.text])
+        return len(body) - 1
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -15,18 +15,30 @@ the agent's tools and evaluators never read it.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
+from limner.reading.prompt import parse_prompt
 from limner.tools.base import Tool, ToolError
-from limner.tools.sandbox.artwork import get_artwork, hash_text
+from limner.tools.sandbox.artwork import CLASS_ART, get_artwork, hash_text
 from limner.tools.sandbox.blemishes import add_random_blemishes
-from limner.tools.sandbox.profiles import PainterProfile, distort_scene, painter_profile, with_overrides
+from limner.tools.sandbox.profiles import (
+    PAINTER_PROFILES,
+    PainterProfile,
+    distort_scene,
+    painter_profile,
+    with_overrides,
+)
 from limner.tools.sandbox.render import layout_scene, render_layout
-from limner.tools.sandbox.world import WorldTruth
-from limner.types import GEN_DIMS, Scene, ToolCall, ToolResult
+from limner.tools.sandbox.world import TEXT_WORDS, WorldTruth, grade_truth
+from limner.types import GEN_DIMS, Element, Relation, Scene, ToolCall, ToolResult
 
 
 def call_rng(*parts: object) -> np.random.Generator:
@@ -35,9 +47,7 @@ def call_rng(*parts: object) -> np.random.Generator:
 
 
 def read_prompt(prompt: str) -> Scene:
-    """The shared rule-based reader (imported lazily: the LLM layer is not needed to build a tool)."""
-    from limner.reading.prompt import parse_prompt
-
+    """The shared rule-based reader (`limner.reading`, the layer below both the brain and the tools)."""
     return parse_prompt(prompt)
 
 
@@ -102,8 +112,6 @@ class Painter(Tool):
 
 def geneval_scene(item: dict[str, Any]) -> Scene:
     """A GenEval metadata record (`include`, `exclude`, `prompt`) as the Scene it asks for."""
-    from limner.types import Element, Relation
-
     elements, relations = [], []
     for i, inc in enumerate(item["include"]):
         elements.append(Element(id=f"e{i}", noun=inc["class"], cls=inc["class"], count=inc.get("count", 1),
@@ -116,8 +124,6 @@ def geneval_scene(item: dict[str, Any]) -> Scene:
 
 def geneval_pass(scene: Scene, truth: WorldTruth, tag: str) -> bool:
     """GenEval's binary verdict from the truth: every include holds (counting: exactly n)."""
-    from limner.tools.sandbox.world import grade_truth
-
     checks = grade_truth(scene, truth)
     ok = all(c.passed for c in checks)
     if tag != "counting":  # GenEval asks for at least `count` objects outside the counting tag
@@ -150,8 +156,6 @@ def measure_dimensions(painters: list[Painter], prompts: dict[str, list[str]], s
     `prompts` maps a dimension (GEN_DIMS) to prompts exercising it; each prompt is graded against the
     shared reader's Scene, so a check counts for the dimension it belongs to.
     """
-    from limner.tools.sandbox.world import grade_truth
-
     out: dict[str, dict[str, float]] = {}
     for p in painters:
         row: dict[str, float] = {}
@@ -179,8 +183,6 @@ def measure_dimensions(painters: list[Painter], prompts: dict[str, list[str]], s
 
 def measure_latency(painter: Painter, prompts: list[str], size: int = 512) -> float:
     """Median wall time (ms) of a painter call at `size`x`size`, after one warm-up pass over `prompts`."""
-    import time
-
     for p in prompts:
         painter(ToolCall(tool=painter.name, prompt=p, seed=0, width=size, height=size))
     times = []
@@ -193,8 +195,6 @@ def measure_latency(painter: Painter, prompts: list[str], size: int = 512) -> fl
 
 def _drawable(scene: Scene) -> Scene:
     """The part of a scene the world can draw (calibration must not blame painters for unknown nouns)."""
-    from limner.tools.sandbox.artwork import CLASS_ART
-
     keep = [e for e in scene.elements if e.cls in CLASS_ART]
     ids = {e.id for e in keep}
     rels = [r for r in scene.relations if r.subject in ids and r.object in ids]
@@ -206,14 +206,6 @@ def main(argv: list[str] | None = None) -> None:
 
     python -c "from limner.tools.sandbox.painters import main; main()" --geneval F.jsonl --compbench DIR
     """
-    import argparse
-    import json
-    import sys
-    from pathlib import Path
-
-    from limner.tools.sandbox.profiles import PAINTER_PROFILES
-    from limner.tools.sandbox.world import TEXT_WORDS
-
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--geneval", type=Path, required=True, help="GenEval metadata .jsonl")
     ap.add_argument("--compbench", type=Path, required=True, help="folder with T2I-CompBench *_train.txt")

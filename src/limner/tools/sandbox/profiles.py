@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from limner.types import EDIT_DIMS, Relation, Scene
+from limner.types import EDIT_DIMS, Element, Relation, Scene
 from limner.vocab import GENEVAL_COLORS, INVERSE
 
 
@@ -218,27 +218,65 @@ def garble(text: str, p_char: float, rng: np.random.Generator) -> str:
     return garbled
 
 
+def near_color(color: str) -> str:
+    """The colour a painter or editor confuses `color` with ("red" -> "orange"); gray when none is listed."""
+    return _NEAR_COLOR.get(color, "gray")
+
+
 def distort_scene(scene: Scene, profile: PainterProfile, rng: np.random.Generator) -> tuple[Scene, list[str]]:
-    """The scene the painter draws instead of `scene`, and notes naming each deliberate error."""
+    """The scene the painter draws instead of `scene`, and notes naming each deliberate error.
+
+    One rng, drawn from in a fixed order (objects, negation, counts, colours, textures and shapes, text,
+    relations, background and style), so a (painter, prompt, seed) always draws the same picture.
+    """
     notes: list[str] = []
     elements = [e.model_copy() for e in scene.elements]
     positive = [e for e in elements if not e.negated]
+    dropped = _drop_objects(positive, profile, rng, notes)
+    _ignore_negations(elements, profile, rng, notes)
+    _miscount(positive, profile, rng, notes)
+    _bind_colours(positive, dropped, profile, rng, notes)
+    _lose_textures_and_shapes(positive, dropped, profile, rng, notes)
+    _garble_texts(positive, profile, rng, notes)
+    relations = _distort_relations(scene.relations, dropped, profile, rng, notes)
+    kept = [e for e in elements if e.id not in dropped]
+    background = scene.background
+    if background and rng.random() < profile.background_ignore:
+        notes.append(f"background {background!r} ignored")
+        background = None
+    style = scene.style
+    if style and rng.random() < profile.style_ignore:
+        notes.append(f"style {style!r} ignored")
+        style = None
+    out = Scene(prompt=scene.prompt, elements=kept, relations=relations, background=background, style=style,
+                unsupported=list(scene.unsupported))
+    return out, notes
 
-    # Objects: the second kind and later ones get lost (two_object failures).
+
+def _drop_objects(positive: list[Element], profile: PainterProfile, rng: np.random.Generator,
+                  notes: list[str]) -> set[str]:
+    """The second object kind and later ones get lost (two_object failures); returns the dropped ids."""
     dropped: set[str] = set()
     for rank, e in enumerate(positive):
         p = 0.0 if rank == 0 else (profile.drop_second if rank == 1 else profile.drop_later)
         if rng.random() < p:
             dropped.add(e.id)
             notes.append(f"dropped {e.id} ({e.cls})")
+    return dropped
 
-    # Negation: "no X" ignored and an X drawn.
+
+def _ignore_negations(elements: list[Element], profile: PainterProfile, rng: np.random.Generator,
+                      notes: list[str]) -> None:
+    """"no X" ignored and an X drawn."""
     for e in elements:
         if e.negated and rng.random() < profile.negation_fail:
             e.negated, e.count = False, 1
             notes.append(f"drew negated {e.id} ({e.cls})")
 
-    # Counts.
+
+def _miscount(positive: list[Element], profile: PainterProfile, rng: np.random.Generator,
+              notes: list[str]) -> None:
+    """Counts drift, more often and further the larger they are."""
     for e in positive:
         if e.count >= 1 and rng.random() > profile.count_ok(e.count):
             step = int(rng.choice([-1, 1, 1, 2] if e.count >= 2 else [1]))
@@ -249,7 +287,10 @@ def distort_scene(scene: Scene, profile: PainterProfile, rng: np.random.Generato
                 notes.append(f"count of {e.id}: {e.count} -> {new}")
                 e.count = new
 
-    # Colours: binding fails more in multi-object scenes (colour leakage / swaps).
+
+def _bind_colours(positive: list[Element], dropped: set[str], profile: PainterProfile,
+                  rng: np.random.Generator, notes: list[str]) -> None:
+    """Colours: binding fails more in multi-object scenes (colour leakage / swaps)."""
     colored = [e for e in positive if e.color and e.id not in dropped]
     multi = len([e for e in positive if e.id not in dropped]) > 1
     for e in colored:
@@ -274,7 +315,10 @@ def distort_scene(scene: Scene, profile: PainterProfile, rng: np.random.Generato
             notes.append(f"colour of {e.id}: {e.color} -> {new}")
             e.color = new
 
-    # Textures and shapes.
+
+def _lose_textures_and_shapes(positive: list[Element], dropped: set[str], profile: PainterProfile,
+                              rng: np.random.Generator, notes: list[str]) -> None:
+    """A texture not drawn (sometimes leaking onto another object); a shape not drawn."""
     for e in positive:
         if e.texture and rng.random() < profile.texture_err:
             others = [o for o in positive if o.id != e.id and o.id not in dropped]
@@ -288,7 +332,10 @@ def distort_scene(scene: Scene, profile: PainterProfile, rng: np.random.Generato
             notes.append(f"shape of {e.id} ({e.shape}) not drawn")
             e.shape = None
 
-    # Text.
+
+def _garble_texts(positive: list[Element], profile: PainterProfile, rng: np.random.Generator,
+                  notes: list[str]) -> None:
+    """Text missing, or with letters swapped, dropped, doubled or misdrawn."""
     for e in positive:
         if e.text:
             if rng.random() < profile.text_missing:
@@ -300,35 +347,26 @@ def distort_scene(scene: Scene, profile: PainterProfile, rng: np.random.Generato
                     notes.append(f"text of {e.id}: {e.text!r} -> {g!r}")
                     e.text = g or None
 
-    # Relations.
-    relations: list[Relation] = []
-    for r in scene.relations:
+
+def _distort_relations(relations: list[Relation], dropped: set[str], profile: PainterProfile,
+                       rng: np.random.Generator, notes: list[str]) -> list[Relation]:
+    """Relations ignored or flipped (2D and 3D at their own rates, actions ignored); those of dropped
+    objects go with them."""
+    out: list[Relation] = []
+    for r in relations:
         if r.subject in dropped or r.object in dropped:
             continue
-        dim = r.dimension
         ignore, flip = {
             "spatial_2d": (profile.rel2d_ignore, profile.rel2d_flip),
             "spatial_3d": (profile.rel3d_ignore, profile.rel3d_flip),
-        }.get(dim, (profile.action_ignore, 0.0))
+        }.get(r.dimension, (profile.action_ignore, 0.0))
         u = rng.random()
         if u < ignore:
             notes.append(f"relation {r.id} ignored")
             continue
         if u < ignore + flip and r.predicate in INVERSE and r.predicate != "next to":
             notes.append(f"relation {r.id} flipped")
-            relations.append(Relation(subject=r.subject, predicate=INVERSE[r.predicate], object=r.object))
+            out.append(Relation(subject=r.subject, predicate=INVERSE[r.predicate], object=r.object))
             continue
-        relations.append(r)
-
-    kept = [e for e in elements if e.id not in dropped]
-    background = scene.background
-    if background and rng.random() < profile.background_ignore:
-        notes.append(f"background {background!r} ignored")
-        background = None
-    style = scene.style
-    if style and rng.random() < profile.style_ignore:
-        notes.append(f"style {style!r} ignored")
-        style = None
-    out = Scene(prompt=scene.prompt, elements=kept, relations=relations, background=background, style=style,
-                unsupported=list(scene.unsupported))
-    return out, notes
+        out.append(r)
+    return out
