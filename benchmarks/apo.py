@@ -35,22 +35,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import accelerate
-import diffusers
 import numpy as np
-import peft
 import torch
-import torch.nn.functional as F
-import transformers
-from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from peft import LoraConfig
 from PIL import Image
-from torch.utils.flop_counter import FlopCounterMode
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from limner.train.apo import APOTrainer
-from limner.train.apo_config import APOConfig
+if TYPE_CHECKING:
+    from limner.train.apo_config import APOConfig
+
+# Each side runs in its own process and its peak RSS is a reported figure, so every process imports only
+# what it runs: the heavy libraries (diffusers, transformers, peft, accelerate) and limner's trainer and
+# config (which pull in those and pydantic) are imported inside the functions that use them (ruff rule
+# PLC0415 waived there), never by the reference loop's process.
 
 RESOLUTION = 128
 BATCH_PAIRS = 4
@@ -65,6 +62,14 @@ def log(message: str) -> None:
 
 # --- fixtures: a tiny SD pipeline and a dataset ---------------------------------------------------------
 def build_pipeline(path: Path, seed: int) -> None:
+    from diffusers import (  # noqa: PLC0415 - see the note on imports
+        AutoencoderKL,
+        DDPMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: PLC0415 - see above
+
     torch.manual_seed(seed)
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for c in string.ascii_lowercase + string.digits:
@@ -107,6 +112,9 @@ def flop_ratios(model: Path) -> dict[str, float]:
     model, and for the real SD 1.5 (512²) and SDXL (1024²) architectures instantiated on the meta device
     (no weights). The tiny model is sized so its ratio is the closest we found to SD 1.5's (1.43 vs 1.39):
     the speed-up of caching is mostly this ratio, so a tiny model with a heavier VAE would flatter limner."""
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: PLC0415
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415 - see the note on imports
+
     def flops(fn) -> int:
         with FlopCounterMode(display=False) as counter:
             fn()
@@ -161,7 +169,9 @@ def rates(start: tuple[float, float], end: tuple[float, float], steps: int) -> d
             "peak_mem_mb": peak_memory_mb()}
 
 
-def config_for(args: argparse.Namespace, out: Path, **extra: object):
+def config_for(args: argparse.Namespace, out: Path, **extra: object) -> APOConfig:
+    from limner.train.apo_config import APOConfig  # noqa: PLC0415 - see the note on imports
+
     values: dict[str, object] = {
         "model": str(args.model), "data_dir": str(args.data), "output_dir": str(out),
         "cache_dir": str(args.workdir / "cache"), "lora_rank": LORA_RANK, "beta_base": BETA,
@@ -173,12 +183,16 @@ def config_for(args: argparse.Namespace, out: Path, **extra: object):
 
 
 def worker_cache(args: argparse.Namespace) -> dict[str, float]:
+    from limner.train.apo import APOTrainer  # noqa: PLC0415 - see the note on imports
+
     start = time.perf_counter()
     APOTrainer(config_for(args, args.workdir / "cache-run", max_steps=1))
     return {"cache_build_s": time.perf_counter() - start}
 
 
 def worker_limner(args: argparse.Namespace) -> dict[str, float]:
+    from limner.train.apo import APOTrainer  # noqa: PLC0415 - see the note on imports
+
     trainer = APOTrainer(config_for(args, args.workdir / "limner-run"))
     stamps: dict[int, tuple[float, float]] = {}
     trainer.train(on_step=lambda step, logs: stamps.__setitem__(step, clocks()))
@@ -187,6 +201,10 @@ def worker_limner(args: argparse.Namespace) -> dict[str, float]:
 
 def worker_reference(args: argparse.Namespace) -> dict[str, float]:
     """Diffusers' Diffusion-DPO example loop (LoRA variant), no caching: VAE and text encoder every step."""
+    import torch.nn.functional as F  # noqa: PLC0415 - see the note on imports
+    from diffusers import DDPMScheduler, StableDiffusionPipeline  # noqa: PLC0415 - see the note on imports
+    from peft import LoraConfig  # noqa: PLC0415 - see the note on imports
+
     torch.manual_seed(args.seed)
     pipe = StableDiffusionPipeline.from_pretrained(args.model)
     vae, text_encoder, tokenizer, unet = pipe.vae, pipe.text_encoder, pipe.tokenizer, pipe.unet
@@ -289,6 +307,12 @@ def ddp_comparison(args: argparse.Namespace, steps: int) -> dict[str, object]:
 
 
 def environment() -> dict[str, object]:
+    # versions only, in the orchestrating process (see the note on imports)
+    import accelerate  # noqa: PLC0415
+    import diffusers  # noqa: PLC0415
+    import peft  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
+
     return {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "transformers": transformers.__version__, "peft": peft.__version__,
             "accelerate": accelerate.__version__, "cpu_count": os.cpu_count(),
