@@ -13,7 +13,8 @@ from typing import Any
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run `app` with uvicorn on a free loopback port in a daemon thread; yield its `/v1` base URL."""
-    import uvicorn
+    # uvicorn is an optional test dependency: the tests that serve call pytest.importorskip("uvicorn") first
+    import uvicorn  # noqa: PLC0415
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

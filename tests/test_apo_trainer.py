@@ -425,6 +425,42 @@ def test_config_errors_quote_the_bad_value(tmp_path):
     assert (cfg.beta_base, cfg.lora_rank, cfg.max_steps) == (100, 16, 1000)
 
 
+# Every field and default of the dataclass APOConfig this model replaced (YAML files and flags rely on them).
+_DEFAULTS = {
+    "model": "", "data_dir": "", "output_dir": "", "revision": None, "variant": None, "lora_rank": 32,
+    "lora_alpha": None, "lora_dropout": 0.0, "lora_target_modules": ["to_q", "to_k", "to_v", "to_out.0"],
+    "beta_base": 5000.0, "beta_schedule": "linear", "beta_f_min": 0.5, "beta_f_max": 1.0,
+    "beta_direction": "increasing", "weighting_scheme": "logit_normal", "logit_mean": 0.0, "logit_std": 1.0,
+    "mode_scale": 1.29, "guidance_scale": 1.0, "resolution": None, "max_sequence_length": None, "cache_dir": None,
+    "encode_batch_size": 8, "dataloader_num_workers": 0, "max_steps": 1000, "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 1, "learning_rate": 1e-4, "adam_beta1": 0.9, "adam_beta2": 0.999,
+    "adam_epsilon": 1e-8, "weight_decay": 0.0, "lr_scheduler": "constant", "lr_warmup_steps": 0,
+    "max_grad_norm": 1.0, "gradient_checkpointing": False, "mixed_precision": "no", "use_cpu": False, "seed": 0,
+    "logging_steps": 10, "save_steps": 500, "save_total_limit": 3, "resume_from_checkpoint": None,
+    "report_to": "none",
+}
+
+
+def test_config_is_validated_like_limner_config_and_keeps_every_field():
+    cfg = APOConfig()
+    assert cfg.to_dict() == _DEFAULTS and APOConfig.field_names() == list(_DEFAULTS)
+    assert all(f.description for f in APOConfig.model_fields.values())  # TRL-style help on every field
+    assert APOConfig.model_fields["lora_rank"].description.startswith("LoRA rank r")
+    # One error names every bad field and quotes each bad value.
+    with pytest.raises(APOConfigError) as err:
+        APOConfig(lora_rank=0, adam_beta2=1.5, mixed_precision="fp8", resolution=12, lora_target_modules=[],
+                  max_steps="many")
+    text = str(err.value)
+    for part in ("lora_rank=0 must be a positive integer", "adam_beta2=1.5 must be in [0, 1)",
+                 "mixed_precision='fp8' is unknown", "resolution=12 must be None or a positive multiple of 8",
+                 "lora_target_modules=[] must name at least one module", "max_steps='many' is invalid"):
+        assert part in text, part
+    assert "\n" not in text
+    # YAML values are parsed as the field's type; the CLI's None flags leave the file's values alone.
+    assert APOConfig.from_dict({"lora_alpha": 16, "use_cpu": "true"}).lora_alpha == 16.0
+    assert json.loads(cfg.to_json())["lora_rank"] == 32
+
+
 def test_bad_target_modules_are_reported(world):
     with pytest.raises(APOConfigError, match="lora_target_modules"):
         APOTrainer(make_config(world, "sd", "bad-targets", lora_target_modules=["no_such_proj"]))

@@ -13,6 +13,10 @@ import email.policy
 import io
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from PIL import Image
 
+import limner
 from limner.config import BrainConfig, load_config
 from limner.runs import RunStore
 from limner.tools.base import ToolError
@@ -309,3 +314,26 @@ def test_registry_builds_openai_tools(fake: tuple[FakeServer, str], tmp_path: Pa
     assert isinstance(reg.get("img"), TOOL_TYPES["images"]) and reg.get("ed").kind == "edit"
     assert reg.get("img")(CALL).image.size == (64, 48)
     assert reg.get("ed").published_scores["imgedit"]["dims"]["add"] == 4.61  # gpt-image-1, official leaderboard
+
+
+def test_unreachable_endpoint_is_a_one_line_tool_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens here now
+    monkeypatch.setenv(ENV, KEY)
+    with pytest.raises(ToolError, match=r"cannot reach http://127\.0\.0\.1") as err:
+        _tool(f"http://127.0.0.1:{port}/v1", max_retries=0)(CALL)
+    assert "\n" not in str(err.value) and KEY not in str(err.value)
+
+
+def test_the_backend_lists_the_vlm_checker_without_importing_it() -> None:
+    """`backend: openai, type: vlm_checker` resolves, but the two backend modules never import each other."""
+    code = (
+        "import sys; from limner.tools.openai import TOOL_TYPES; "
+        "assert 'limner.tools.vlm_checker' not in sys.modules; "
+        "assert sorted(TOOL_TYPES) == ['image_edit', 'images', 'vlm_checker'] and len(TOOL_TYPES) == 3; "
+        "from limner.tools.vlm_checker import VLMChecker; assert TOOL_TYPES['vlm_checker'] is VLMChecker"
+    )
+    src = str(Path(limner.__file__).resolve().parents[1])  # this tree's package, not an installed copy
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env={**os.environ, "PYTHONPATH": src})

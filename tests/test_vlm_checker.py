@@ -9,6 +9,7 @@ from the request), or the real OpenAI client against an in-process fake chat-com
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import logging
@@ -31,10 +32,12 @@ from pydantic_ai.messages import (
     ToolReturnPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from typer.testing import CliRunner
 
 from limner.agent import Agent, MemoryStore
 from limner.agent.evaluator import EvaluatorError
 from limner.agent.loop import _find_checker
+from limner.cli import app
 from limner.config import LimnerConfig, ToolConfig, load_config
 from limner.reading import parse_prompt
 from limner.tools.base import Tool, ToolError
@@ -44,7 +47,8 @@ from limner.tools.vlm_checker import VLMChecker, statements
 from limner.types import Check, Element, Relation, Scene, ToolCall, ToolResult, Verdict
 
 try:
-    from fastapi import Request
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 except ImportError:  # pragma: no cover - the HTTP tests skip
     Request = Any  # type: ignore[misc,assignment]
 
@@ -338,8 +342,6 @@ def test_unavailable_reason_names_a_missing_key_only_where_one_is_needed(
     assert ENV in (strict.unavailable_reason() or "")
     monkeypatch.setenv(ENV, KEY)
     assert hosted.unavailable_reason() is None
-    import importlib.util
-
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "pydantic_ai" else real(name, *a)
@@ -368,10 +370,6 @@ def test_every_real_preset_configures_a_vlm_checker(preset: str) -> None:
 
 
 def test_tools_list_shows_the_checker() -> None:
-    from typer.testing import CliRunner
-
-    from limner.cli import app
-
     res = CliRunner().invoke(app, ["tools", "list", "--config", "sdxl", "--json"])
     assert res.exit_code == 0, res.output
     rows = {r["name"]: r for r in json.loads(res.stdout.strip().splitlines()[-1])}
@@ -386,16 +384,12 @@ class FakeChat:
     """A fake `/v1/chat/completions` that judges every listed statement; its mode switches failures."""
 
     def __init__(self) -> None:
-        from fastapi import FastAPI
-
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._chat)
 
     async def _chat(self, request: Request) -> Any:
-        from fastapi.responses import JSONResponse
-
         body = await request.json()
         self.requests.append({"headers": dict(request.headers), "body": body})
         if self.mode == "echo-key-401":  # a careless server echoing the credential it rejected
