@@ -10,6 +10,14 @@ from contextlib import contextmanager
 from typing import Any
 
 
+def dead_url() -> str:
+    """A `/v1` base URL on a loopback port that nothing listens on (an endpoint that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run `app` with uvicorn on a free loopback port in a daemon thread; yield its `/v1` base URL."""

@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_server import serve
+from local_server import dead_url, serve
 
 pytest.importorskip("openai")
 fastapi = pytest.importorskip("fastapi")
@@ -317,13 +316,9 @@ def test_registry_builds_openai_tools(fake: tuple[FakeServer, str], tmp_path: Pa
 
 
 def test_unreachable_endpoint_is_a_one_line_tool_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens here now
     monkeypatch.setenv(ENV, KEY)
     with pytest.raises(ToolError, match=r"cannot reach http://127\.0\.0\.1") as err:
-        _tool(f"http://127.0.0.1:{port}/v1", max_retries=0)(CALL)
+        _tool(dead_url(), max_retries=0)(CALL)
     assert "\n" not in str(err.value) and KEY not in str(err.value)
 
 

@@ -14,14 +14,13 @@ import io
 import json
 import logging
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from local_server import serve
+from local_server import dead_url, serve
 from PIL import Image
 from pydantic_ai.messages import (
     ImageUrl,
@@ -523,17 +522,14 @@ def test_http_errors_are_one_line_tool_errors_without_the_key(
 
 
 def test_unreachable_endpoint_and_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens here now
+    url = dead_url()
     monkeypatch.setenv(ENV, KEY)
     with pytest.raises(ToolError, match="cannot reach the endpoint") as err:
-        _http_checker(f"http://127.0.0.1:{port}/v1")(_call(), image=IMAGE)
+        _http_checker(url)(_call(), image=IMAGE)
     assert KEY not in str(err.value)
     monkeypatch.delenv(ENV)
     with pytest.raises(ToolError, match=f"environment variable {ENV} is not set"):
-        _http_checker(f"http://127.0.0.1:{port}/v1")(_call(), image=IMAGE)
+        _http_checker(url)(_call(), image=IMAGE)
 
 
 # -- the agent loop judged by the VLM checker ------------------------------------------------------
@@ -605,13 +601,7 @@ def test_agent_round_is_judged_and_repaired_through_the_vlm_checker(tmp_path: Pa
 
 
 def test_agent_run_stops_with_the_checker_reason_when_the_vlm_is_down(tmp_path: Path) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    checker = VLMChecker(
-        "checker", base_url=f"http://127.0.0.1:{port}/v1", model="q", max_retries=0, timeout_s=2
-    )
+    checker = VLMChecker("checker", base_url=dead_url(), model="q", max_retries=0, timeout_s=2)
     tools: dict[str, Tool] = {"paint": ColourPainter("paint", "red"), "checker": checker}
     with pytest.raises(EvaluatorError, match="checker 'checker' failed: .*cannot reach the endpoint"):
         Agent(_agent_config(tmp_path), tools=tools).run("a red apple")

@@ -17,7 +17,6 @@ import binascii
 import importlib
 import importlib.util
 import io
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -137,9 +136,7 @@ class _OpenAIImageTool(Tool):
         """Why this tool cannot run here (missing package or key), or None. Sends nothing."""
         if importlib.util.find_spec("openai") is None:
             return "missing package openai: pip install 'limner[llm]'"
-        if self.opts.api_key_required and not os.environ.get(self.opts.api_key_env, "").strip():
-            return f"environment variable {self.opts.api_key_env} is not set"
-        return None
+        return self.opts.missing_key()
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -125,6 +125,12 @@ class OpenAISettings(BaseModel):
             timeout_s=brain.timeout_s, max_retries=brain.max_retries,
         )
 
+    def missing_key(self) -> str | None:
+        """Why no request can be sent (a needed key is not in the environment), or None. Reads no value."""
+        if self.api_key_required and not os.environ.get(self.api_key_env, "").strip():
+            return f"environment variable {self.api_key_env} is not set (the key for {self.base_url})"
+        return None
+
     def api_key(self) -> Secret | None:
         """The key from the environment, read now (so rotating it needs no restart)."""
         value = os.environ.get(self.api_key_env, "").strip()

@@ -344,10 +344,7 @@ class VLMChecker(Tool):
             return None
         if importlib.util.find_spec("pydantic_ai") is None or importlib.util.find_spec("openai") is None:
             return "missing package pydantic-ai-slim[openai]: pip install 'limner[llm]'"
-        if self.settings.api_key_required and not os.environ.get(self.settings.api_key_env, "").strip():
-            s = self.settings
-            return f"environment variable {s.api_key_env} is not set (the key for {s.base_url})"
-        return None
+        return self.settings.missing_key()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
