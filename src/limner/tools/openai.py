@@ -150,6 +150,7 @@ class _OpenAIImageTool(Tool):
         if self._sdk is not None:
             self._sdk.close()
             self._sdk = None
+        self._key = None  # read again on the next setup: a rotated key is picked up
         super().unload()
 
     def _client(self) -> openai.OpenAI:
