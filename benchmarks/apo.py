@@ -29,11 +29,25 @@ import os
 import platform
 import resource
 import socket
+import string
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+
+if TYPE_CHECKING:
+    from limner.train.apo_config import APOConfig
+
+# Each side runs in its own process and its peak RSS is a reported figure, so every process imports only
+# what it runs: the heavy libraries (diffusers, transformers, peft, accelerate) and limner's trainer and
+# config (which pull in those and pydantic) are imported inside the functions that use them (ruff rule
+# PLC0415 waived there), never by the reference loop's process.
 
 RESOLUTION = 128
 BATCH_PAIRS = 4
@@ -48,11 +62,13 @@ def log(message: str) -> None:
 
 # --- fixtures: a tiny SD pipeline and a dataset ---------------------------------------------------------
 def build_pipeline(path: Path, seed: int) -> None:
-    import string
-
-    import torch
-    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import (  # noqa: PLC0415 - see the note on imports
+        AutoencoderKL,
+        DDPMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: PLC0415 - see above
 
     torch.manual_seed(seed)
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -79,9 +95,6 @@ def build_pipeline(path: Path, seed: int) -> None:
 
 
 def build_dataset(root: Path, pairs: int, seed: int) -> None:
-    import numpy as np
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -99,9 +112,8 @@ def flop_ratios(model: Path) -> dict[str, float]:
     model, and for the real SD 1.5 (512²) and SDXL (1024²) architectures instantiated on the meta device
     (no weights). The tiny model is sized so its ratio is the closest we found to SD 1.5's (1.43 vs 1.39):
     the speed-up of caching is mostly this ratio, so a tiny model with a heavier VAE would flatter limner."""
-    import torch
-    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
-    from torch.utils.flop_counter import FlopCounterMode
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel  # noqa: PLC0415
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415 - see the note on imports
 
     def flops(fn) -> int:
         with FlopCounterMode(display=False) as counter:
@@ -136,8 +148,6 @@ def flop_ratios(model: Path) -> dict[str, float]:
 
 # --- workers (each in its own process) ----------------------------------------------------------------
 def peak_memory_mb() -> float:
-    import torch
-
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -145,8 +155,6 @@ def peak_memory_mb() -> float:
 
 def clocks() -> tuple[float, float]:
     """(CPU seconds of this process, wall seconds). On CUDA the wall clock after a synchronize is used."""
-    import torch
-
     if torch.cuda.is_available():
         torch.cuda.synchronize()
         now = time.perf_counter()
@@ -161,8 +169,8 @@ def rates(start: tuple[float, float], end: tuple[float, float], steps: int) -> d
             "peak_mem_mb": peak_memory_mb()}
 
 
-def config_for(args: argparse.Namespace, out: Path, **extra: object):
-    from limner.train.apo_config import APOConfig
+def config_for(args: argparse.Namespace, out: Path, **extra: object) -> APOConfig:
+    from limner.train.apo_config import APOConfig  # noqa: PLC0415 - see the note on imports
 
     values: dict[str, object] = {
         "model": str(args.model), "data_dir": str(args.data), "output_dir": str(out),
@@ -175,7 +183,7 @@ def config_for(args: argparse.Namespace, out: Path, **extra: object):
 
 
 def worker_cache(args: argparse.Namespace) -> dict[str, float]:
-    from limner.train.apo import APOTrainer
+    from limner.train.apo import APOTrainer  # noqa: PLC0415 - see the note on imports
 
     start = time.perf_counter()
     APOTrainer(config_for(args, args.workdir / "cache-run", max_steps=1))
@@ -183,7 +191,7 @@ def worker_cache(args: argparse.Namespace) -> dict[str, float]:
 
 
 def worker_limner(args: argparse.Namespace) -> dict[str, float]:
-    from limner.train.apo import APOTrainer
+    from limner.train.apo import APOTrainer  # noqa: PLC0415 - see the note on imports
 
     trainer = APOTrainer(config_for(args, args.workdir / "limner-run"))
     stamps: dict[int, tuple[float, float]] = {}
@@ -193,12 +201,9 @@ def worker_limner(args: argparse.Namespace) -> dict[str, float]:
 
 def worker_reference(args: argparse.Namespace) -> dict[str, float]:
     """Diffusers' Diffusion-DPO example loop (LoRA variant), no caching: VAE and text encoder every step."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-    from diffusers import DDPMScheduler, StableDiffusionPipeline
-    from peft import LoraConfig
-    from PIL import Image
+    import torch.nn.functional as F  # noqa: PLC0415 - see the note on imports
+    from diffusers import DDPMScheduler, StableDiffusionPipeline  # noqa: PLC0415 - see the note on imports
+    from peft import LoraConfig  # noqa: PLC0415 - see the note on imports
 
     torch.manual_seed(args.seed)
     pipe = StableDiffusionPipeline.from_pretrained(args.model)
@@ -302,11 +307,11 @@ def ddp_comparison(args: argparse.Namespace, steps: int) -> dict[str, object]:
 
 
 def environment() -> dict[str, object]:
-    import accelerate
-    import diffusers
-    import peft
-    import torch
-    import transformers
+    # versions only, in the orchestrating process (see the note on imports)
+    import accelerate  # noqa: PLC0415
+    import diffusers  # noqa: PLC0415
+    import peft  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
 
     return {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "transformers": transformers.__version__, "peft": peft.__version__,
@@ -314,7 +319,7 @@ def environment() -> dict[str, object]:
             "cuda": torch.cuda.is_available()}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last stdout line")
     parser.add_argument("--quick", action="store_true", help="fewer steps, for smoke tests")
@@ -326,11 +331,30 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def measure(args: argparse.Namespace, pairs: int, repeats: int, ddp_steps: int) -> dict[str, object]:
+    """Fixtures, FLOP ratios, the cache build, the alternating speed runs and the DDP comparison."""
+    log(f"building the tiny pipeline and {pairs} pairs in {args.workdir}")
+    build_pipeline(args.model, args.seed)
+    build_dataset(args.data, pairs, args.seed)
+    ratios = flop_ratios(args.model)
+    log("cache (separate process)")
+    cache = run_worker("cache", args)
+    # Alternate the two sides and keep each one's best run: the cores are shared, so a single
+    # sequential pair of runs would compare two different loads.
+    runs: dict[str, list[dict[str, float]]] = {"limner": [], "reference": []}
+    for round_ in range(repeats):
+        for side in ("limner", "reference"):
+            log(f"{side} (round {round_ + 1}/{repeats})")
+            runs[side].append(run_worker(side, args))
+    return {"ratios": ratios, "cache": cache, "runs": runs, "ddp": ddp_comparison(args, ddp_steps)}
+
+
+def main() -> None:
+    args = parse_args()
     if args.worker:
-        import torch
-
         torch.set_num_threads(1)
         print(json.dumps(WORKERS[args.worker](args)))
         return
@@ -344,21 +368,9 @@ def main() -> None:
         args.workdir = (args.out or Path(tmp)).resolve()
         args.workdir.mkdir(parents=True, exist_ok=True)
         args.model, args.data = args.workdir / "model", args.workdir / "data"
-        log(f"building the tiny pipeline and {pairs} pairs in {args.workdir}")
-        build_pipeline(args.model, args.seed)
-        build_dataset(args.data, pairs, args.seed)
-        ratios = flop_ratios(args.model)
-        log("cache (separate process)")
-        cache = run_worker("cache", args)
-        # Alternate the two sides and keep each one's best run: the cores are shared, so a single
-        # sequential pair of runs would compare two different loads.
-        runs: dict[str, list[dict[str, float]]] = {"limner": [], "reference": []}
-        for round_ in range(repeats):
-            for side in ("limner", "reference"):
-                log(f"{side} (round {round_ + 1}/{repeats})")
-                runs[side].append(run_worker(side, args))
-        limner, reference = (max(runs[side], key=lambda r: r["steps_per_s"]) for side in ("limner", "reference"))
-        ddp = ddp_comparison(args, ddp_steps)
+        measured = measure(args, pairs, repeats, ddp_steps)
+    ratios, cache, runs, ddp = measured["ratios"], measured["cache"], measured["runs"], measured["ddp"]
+    limner, reference = (max(runs[side], key=lambda r: r["steps_per_s"]) for side in ("limner", "reference"))
 
     env = environment()
     result = {

@@ -32,6 +32,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from limner.tools import diffusers as dt
+from limner.tools.base import Tool
+from limner.types import ToolCall
+
+# The tiny pipelines are test fixtures (tests/tiny_pipelines.py): one copy serves the tests and this script.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+SIZE, STEPS, CYCLES, CONTROL_CYCLES = 64, 2, 10, 3
+PROMPT = "a red cube left of a blue ball"
+
 
 def _rss_mb() -> float:
     """Resident set size of this process in MB (Linux /proc; psutil elsewhere)."""
@@ -40,7 +52,7 @@ def _rss_mb() -> float:
             pages = int(f.read().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
     except OSError:
-        import psutil
+        import psutil  # noqa: PLC0415 - only where /proc is missing; not a dependency elsewhere
 
         return float(psutil.Process().memory_info().rss / 2**20)
 
@@ -58,57 +70,52 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object on the last line of stdout")
     ap.add_argument("--quick", action="store_true", help="fewer repeats (the 10 memory cycles stay)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="where the tiny pipelines and backends.json go")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    import diffusers
-    import torch
-    import transformers
 
-    from limner.tools import diffusers as dt
-    from limner.tools.diffusers import TINY_KINDS, TINY_TOOLS, build_tiny_pipeline, pipeline_cache
-    from limner.types import ToolCall
+class _Bench:
+    """The tiny tools, their inputs and the seeded call every measurement makes."""
 
-    torch.set_num_threads(args.threads)
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
-    repeats = 3 if args.quick else 7
-    cycles = 10
-    size, steps = 64, 2
-    tmp = tempfile.TemporaryDirectory(prefix="limner-backends-")
-    root = (args.out or Path(tmp.name)) / "tiny-pipelines"
+    def __init__(self, root: Path, seed: int) -> None:
+        # the fixtures import torch and diffusers (seconds): only once the arguments are parsed
+        from tiny_pipelines import TINY_KINDS, TINY_TOOLS, build_tiny_pipeline  # noqa: PLC0415
 
-    from PIL import Image
+        self.kinds, self.cache = TINY_KINDS, dt.pipeline_cache()
+        self.image = Image.new("RGB", (SIZE, SIZE), (30, 90, 200))
+        self.mask = Image.new("L", (SIZE, SIZE), 0)
+        self.mask.paste(255, (SIZE // 4, SIZE // 4, 3 * SIZE // 4, 3 * SIZE // 4))
+        self.tools: dict[str, Tool] = {}
+        for kind in TINY_KINDS:
+            path = build_tiny_pipeline(kind, root / kind, seed=seed)
+            type_, opts = TINY_TOOLS[kind]
+            self.tools[kind] = dt.TOOL_TYPES[type_](kind, model=str(path), steps=STEPS, device="cpu", **opts)
 
-    image = Image.new("RGB", (size, size), (30, 90, 200))
-    mask = Image.new("L", (size, size), 0)
-    mask.paste(255, (size // 4, size // 4, 3 * size // 4, 3 * size // 4))
+    def call(self, kind: str, seed: int) -> None:
+        tool = self.tools[kind]
+        c = ToolCall(tool=kind, prompt=PROMPT, seed=seed, width=SIZE, height=SIZE)
+        tool(c, image=self.image if tool.kind != "generate" else None,
+             mask=self.mask if tool.kind == "inpaint" else None)
 
-    tools = {}
-    for kind in TINY_KINDS:
-        path = build_tiny_pipeline(kind, root / kind, seed=args.seed)
-        type_, opts = TINY_TOOLS[kind]
-        tools[kind] = dt.TOOL_TYPES[type_](kind, model=str(path), steps=steps, device="cpu", **opts)
+    def cycle(self, seed: int) -> None:
+        """Load → call → unload every kind once."""
+        for kind in self.kinds:
+            self.call(kind, seed)
+            self.tools[kind].unload()
 
-    def call(kind: str, seed: int) -> None:
-        tool = tools[kind]
-        c = ToolCall(tool=kind, prompt="a red cube left of a blue ball", seed=seed, width=size, height=size)
-        tool(c, image=image if tool.kind != "generate" else None, mask=mask if tool.kind == "inpaint" else None)
 
-    # Warm-up: first imports and kernel selection are one-off costs, not load time.
-    for kind in TINY_KINDS:
-        call(kind, args.seed)
-        tools[kind].unload()
-
+def _time_pipelines(bench: _Bench, seed: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Median load and call time per kind, after one warm-up cycle."""
+    bench.cycle(seed)  # warm-up: first imports and kernel selection are one-off costs, not load time
     pipelines: dict[str, dict[str, float]] = {}
-    for kind in TINY_KINDS:
-        tool = tools[kind]
+    for kind in bench.kinds:
+        tool = bench.tools[kind]
         loads, calls = [], []
         for r in range(repeats):
             tool.unload()
@@ -116,69 +123,92 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             tool.ensure_loaded()
             loads.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            call(kind, args.seed + r)
+            bench.call(kind, seed + r)
             calls.append(time.perf_counter() - t0)
         tool.unload()
         pipelines[kind] = {"load_s": round(statistics.median(loads), 4), "call_s": round(statistics.median(calls), 4)}
         _log(f"{kind}: load {pipelines[kind]['load_s']:.3f} s, call {pipelines[kind]['call_s']:.3f} s")
+    return pipelines
 
+
+def _memory_by_cycle(bench: _Bench, seed: int) -> list[float]:
+    """Resident memory after each of CYCLES load → call → unload cycles over all kinds."""
     rss: list[float] = []
-    for cycle in range(cycles):
-        for kind in TINY_KINDS:
-            call(kind, args.seed + cycle)
-            tools[kind].unload()
+    for cycle in range(CYCLES):
+        bench.cycle(seed + cycle)
         _trim()
         rss.append(_rss_mb())
-    assert not pipeline_cache().keys(), "unload must leave the cache empty"
+    assert not bench.cache.keys(), "unload must leave the cache empty"
     growth = round(rss[-1] - rss[0], 2)
-    _log(f"resident memory after cycle 1: {rss[0]:.1f} MB, after cycle {cycles}: {rss[-1]:.1f} MB ({growth:+.2f} MB)")
+    _log(f"resident memory after cycle 1: {rss[0]:.1f} MB, after cycle {CYCLES}: {rss[-1]:.1f} MB ({growth:+.2f} MB)")
+    return rss
 
-    # Control: the same cycles while a stray reference keeps every pipeline alive (a deliberate leak),
-    # to show what a real leak looks like on this scale.
+
+def _leak_control(bench: _Bench, seed: int, before: float) -> float:
+    """MB per cycle when a stray reference keeps every pipeline alive (a deliberate leak), for scale."""
     kept: list[Any] = []
-    control_cycles = 3
-    before = rss[-1]
-    for cycle in range(control_cycles):
-        for kind in TINY_KINDS:
-            call(kind, args.seed + cycle)
-            kept.append(pipeline_cache()._entries[tools[kind].cache_key].pipe)
-            tools[kind].unload()
+    for cycle in range(CONTROL_CYCLES):
+        for kind in bench.kinds:
+            bench.call(kind, seed + cycle)
+            kept.append(bench.cache._entries[bench.tools[kind].cache_key].pipe)
+            bench.tools[kind].unload()
     _trim()
-    leak_per_cycle = round((_rss_mb() - before) / control_cycles, 2)
+    leak_per_cycle = round((_rss_mb() - before) / CONTROL_CYCLES, 2)
     kept.clear()
     _trim()
     _log(f"control with a deliberate leak: {leak_per_cycle:+.2f} MB per cycle")
+    return leak_per_cycle
+
+
+def _write(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / "backends.json"
+    tmp_file = dest.with_suffix(".json.tmp")
+    tmp_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tmp_file.replace(dest)
+    report["artifacts"].append(str(dest))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _args(argv)
+    # optional and heavy (the diffusers extra): imported once the arguments are known to be valid
+    import diffusers  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
+
+    torch.set_num_threads(args.threads)
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+    repeats = 3 if args.quick else 7
+    tmp = tempfile.TemporaryDirectory(prefix="limner-backends-")
+    bench = _Bench((args.out or Path(tmp.name)) / "tiny-pipelines", args.seed)
+    pipelines = _time_pipelines(bench, args.seed, repeats)
+    rss = _memory_by_cycle(bench, args.seed)
+    growth = round(rss[-1] - rss[0], 2)
+    leak_per_cycle = _leak_control(bench, args.seed, rss[-1])
 
     report: dict[str, Any] = {
         "benchmark": "backends",
         "simulated": False,
-        "config": {"kinds": list(TINY_KINDS), "size_px": size, "steps": steps, "repeats": repeats,
-                   "memory_cycles": cycles, "seed": args.seed, "threads": args.threads, "device": "cpu",
+        "config": {"kinds": list(bench.kinds), "size_px": SIZE, "steps": STEPS, "repeats": repeats,
+                   "memory_cycles": CYCLES, "seed": args.seed, "threads": args.threads, "device": "cpu",
                    "quick": args.quick, "models": "tiny random pipelines built from config (not real weights)"},
         "env": {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
                 "transformers": transformers.__version__, "cpu_count": os.cpu_count(), "platform": platform.platform()},
         "metrics": {
             "pipelines": pipelines,
             "memory_growth_mb": float(growth),
-            "memory_growth_per_cycle_mb": round(growth / (cycles - 1), 3),
+            "memory_growth_per_cycle_mb": round(growth / (CYCLES - 1), 3),
             "leak_control_growth_per_cycle_mb": leak_per_cycle,
             "rss_mb_by_cycle": [round(x, 1) for x in rss],
-            "pipeline_loads": pipeline_cache().loads,
+            "pipeline_loads": bench.cache.loads,
         },
         "artifacts": [],
     }
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        dest = args.out / "backends.json"
-        tmp_file = dest.with_suffix(".json.tmp")
-        tmp_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        tmp_file.replace(dest)
-        report["artifacts"].append(str(dest))
+        _write(report, args.out)
     tmp.cleanup()
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(json.dumps(report["metrics"], indent=2))
+    print(json.dumps(report) if args.json else json.dumps(report["metrics"], indent=2))
     return report
 
 

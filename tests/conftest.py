@@ -21,8 +21,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread() -> None:
-    try:
-        import torch
+    try:  # torch is optional (the diffusers extra) and slow to import: only this fixture needs it
+        import torch  # noqa: PLC0415
 
         torch.set_num_threads(1)
     except ImportError:

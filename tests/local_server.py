@@ -10,10 +10,19 @@ from contextlib import contextmanager
 from typing import Any
 
 
+def dead_url() -> str:
+    """A `/v1` base URL on a loopback port that nothing listens on (an endpoint that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run `app` with uvicorn on a free loopback port in a daemon thread; yield its `/v1` base URL."""
-    import uvicorn
+    # uvicorn is an optional test dependency: the tests that serve call pytest.importorskip("uvicorn") first
+    import uvicorn  # noqa: PLC0415
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

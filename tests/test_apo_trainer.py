@@ -12,12 +12,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from diffusers import (
+    AutoencoderKL,
+    DDPMScheduler,
+    DiffusionPipeline,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
 from PIL import Image
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
 from typer.testing import CliRunner
 
 from limner.train.apo import APOTrainer, pack_latents, unpack_latents
 from limner.train.apo_config import APOConfig, APOConfigError
-from limner.train.apo_data import DatasetError, PairBatchSampler, load_pairs
+from limner.train.apo_data import CachedPairDataset, DatasetError, PairBatchSampler, collate, load_pairs
+from limner.train.cli import app
 
 torch.set_num_threads(1)
 SIZE = 32  # pixels; the tiny VAEs downsample by 2 → 16×16 latents
@@ -25,8 +49,6 @@ SIZE = 32  # pixels; the tiny VAEs downsample by 2 → 16×16 latents
 
 # --- tiny pipelines -----------------------------------------------------------------------------------
 def _clip_tokenizer():
-    from transformers import CLIPTokenizer
-
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for c in string.ascii_lowercase + string.digits:
         vocab[c] = len(vocab)
@@ -35,8 +57,6 @@ def _clip_tokenizer():
 
 
 def _clip_encoder(vocab_size: int, projection: bool = False):
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
     config = CLIPTextConfig(
         bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37, num_attention_heads=4,
         num_hidden_layers=1, vocab_size=vocab_size, projection_dim=32, max_position_embeddings=16)
@@ -44,8 +64,6 @@ def _clip_encoder(vocab_size: int, projection: bool = False):
 
 
 def _t5():
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
-
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
     vocab += [(c, -2.0) for c in string.ascii_lowercase + string.digits]
     tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=16)
@@ -56,16 +74,12 @@ def _t5():
 
 
 def _vae(**extra):
-    from diffusers import AutoencoderKL
-
     return AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
                          down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                          norm_num_groups=8, sample_size=SIZE, **extra)
 
 
 def build_sd(path: Path) -> None:
-    from diffusers import DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(16, 32), layers_per_block=1, sample_size=SIZE // 2, in_channels=4, out_channels=4,
@@ -80,8 +94,6 @@ def build_sd(path: Path) -> None:
 
 
 def build_sdxl(path: Path) -> None:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(16, 32), layers_per_block=1, sample_size=SIZE // 2, in_channels=4, out_channels=4,
@@ -98,8 +110,6 @@ def build_sdxl(path: Path) -> None:
 
 
 def build_sd3(path: Path) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
-
     torch.manual_seed(0)
     transformer = SD3Transformer2DModel(
         sample_size=SIZE // 2, patch_size=1, in_channels=4, out_channels=4, num_layers=1, attention_head_dim=8,
@@ -114,8 +124,6 @@ def build_sd3(path: Path) -> None:
 
 
 def build_flux(path: Path) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-
     torch.manual_seed(0)
     transformer = FluxTransformer2DModel(
         patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
@@ -144,8 +152,9 @@ def write_dataset(root: Path, n: int = 4, *, size: int = SIZE, seed: int = 0, fm
     if fmt == "jsonl":
         (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        # pyarrow: optional (the train extra); only the parquet variant needs it
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
 
         pq.write_table(pa.Table.from_pylist(rows), root / "pairs.parquet")
     return root
@@ -172,8 +181,6 @@ def make_config(world: dict[str, Path], family: str, out: str, **overrides) -> A
 
 def fixed_batch(trainer: APOTrainer) -> dict[str, torch.Tensor]:
     """Every pair once, with fixed draw ids, read through the trainer's own dataset code."""
-    from limner.train.apo_data import CachedPairDataset, collate
-
     dataset = CachedPairDataset(trainer.cache, trainer.pairs)
     return collate([dataset[(i, 10_000 + i)] for i in range(len(dataset))])
 
@@ -212,8 +219,6 @@ def _independent_diffusion_dpo(trainer: APOTrainer, batch: dict[str, torch.Tenso
                                model_dir: Path) -> torch.Tensor:
     """Plain Diffusion-DPO for an ε-prediction UNet, written from the paper: the reference is a fresh copy of
     the base UNet loaded from disk (not the adapter switched off), the noising is done by hand."""
-    from diffusers import UNet2DConditionModel
-
     reference = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet").eval()
     policy = trainer.unwrapped
     noise, timesteps = trainer._draw(batch["draw_id"], batch["winner"].shape[1:])  # the shared draws
@@ -249,8 +254,6 @@ def test_loss_equals_an_independent_diffusion_dpo(world, schedule):
 
 def test_flow_matching_loss_equals_an_independent_diffusion_dpo_with_guidance_one(world):
     """FLUX: z_t = (1−σ)·x0 + σ·noise, target noise − x0, reference = a fresh base transformer from disk."""
-    from diffusers import FluxTransformer2DModel
-
     trainer = APOTrainer(make_config(world, "flux", "independent-flux", beta_schedule="constant", beta_base=500.0,
                                      max_steps=3, per_device_train_batch_size=4))
     trainer.train()
@@ -286,8 +289,6 @@ def test_flow_matching_loss_equals_an_independent_diffusion_dpo_with_guidance_on
 
 @pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux"])
 def test_saved_lora_loads_into_a_fresh_pipeline_and_reproduces_outputs(world, family):
-    from diffusers import DiffusionPipeline
-
     # alpha ≠ rank: the saved peft metadata must carry the scale, or the loaded LoRA would be off by 2×.
     trainer = APOTrainer(make_config(world, family, f"lora-{family}", max_steps=2, lora_alpha=8.0))
     result = trainer.train()
@@ -424,14 +425,48 @@ def test_config_errors_quote_the_bad_value(tmp_path):
     assert (cfg.beta_base, cfg.lora_rank, cfg.max_steps) == (100, 16, 1000)
 
 
+# Every field and default of the dataclass APOConfig this model replaced (YAML files and flags rely on them).
+_DEFAULTS = {
+    "model": "", "data_dir": "", "output_dir": "", "revision": None, "variant": None, "lora_rank": 32,
+    "lora_alpha": None, "lora_dropout": 0.0, "lora_target_modules": ["to_q", "to_k", "to_v", "to_out.0"],
+    "beta_base": 5000.0, "beta_schedule": "linear", "beta_f_min": 0.5, "beta_f_max": 1.0,
+    "beta_direction": "increasing", "weighting_scheme": "logit_normal", "logit_mean": 0.0, "logit_std": 1.0,
+    "mode_scale": 1.29, "guidance_scale": 1.0, "resolution": None, "max_sequence_length": None, "cache_dir": None,
+    "encode_batch_size": 8, "dataloader_num_workers": 0, "max_steps": 1000, "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 1, "learning_rate": 1e-4, "adam_beta1": 0.9, "adam_beta2": 0.999,
+    "adam_epsilon": 1e-8, "weight_decay": 0.0, "lr_scheduler": "constant", "lr_warmup_steps": 0,
+    "max_grad_norm": 1.0, "gradient_checkpointing": False, "mixed_precision": "no", "use_cpu": False, "seed": 0,
+    "logging_steps": 10, "save_steps": 500, "save_total_limit": 3, "resume_from_checkpoint": None,
+    "report_to": "none",
+}
+
+
+def test_config_is_validated_like_limner_config_and_keeps_every_field():
+    cfg = APOConfig()
+    assert cfg.to_dict() == _DEFAULTS and APOConfig.field_names() == list(_DEFAULTS)
+    assert all(f.description for f in APOConfig.model_fields.values())  # TRL-style help on every field
+    assert APOConfig.model_fields["lora_rank"].description.startswith("LoRA rank r")
+    # One error names every bad field and quotes each bad value.
+    with pytest.raises(APOConfigError) as err:
+        APOConfig(lora_rank=0, adam_beta2=1.5, mixed_precision="fp8", resolution=12, lora_target_modules=[],
+                  max_steps="many")
+    text = str(err.value)
+    for part in ("lora_rank=0 must be a positive integer", "adam_beta2=1.5 must be in [0, 1)",
+                 "mixed_precision='fp8' is unknown", "resolution=12 must be None or a positive multiple of 8",
+                 "lora_target_modules=[] must name at least one module", "max_steps='many' is invalid"):
+        assert part in text, part
+    assert "\n" not in text
+    # YAML values are parsed as the field's type; the CLI's None flags leave the file's values alone.
+    assert APOConfig.from_dict({"lora_alpha": 16, "use_cpu": "true"}).lora_alpha == 16.0
+    assert json.loads(cfg.to_json())["lora_rank"] == 32
+
+
 def test_bad_target_modules_are_reported(world):
     with pytest.raises(APOConfigError, match="lora_target_modules"):
         APOTrainer(make_config(world, "sd", "bad-targets", lora_target_modules=["no_such_proj"]))
 
 
 def test_cli_trains_and_reports_bad_data_in_one_line(world, tmp_path):
-    from limner.train.cli import app
-
     runner = CliRunner()
     (tmp_path / "apo.yaml").write_text(f"lora_rank: 4\nper_device_train_batch_size: 2\nsave_steps: 0\n"
                                        f"cache_dir: {world['root'] / 'cache-sd'}\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from limner.config import load_config
 from limner.tools.base import ToolError
@@ -19,8 +19,6 @@ from limner.types import ToolCall
 
 def _sign(text: str, size: tuple[int, int] = (320, 120)) -> Image.Image:
     img = Image.new("RGB", size, "white")
-    from PIL import ImageFont
-
     ImageDraw.Draw(img).text((20, 30), text, fill="black", font=ImageFont.load_default(size=40))
     return img
 

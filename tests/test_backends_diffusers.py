@@ -20,7 +20,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from diffusers import StableDiffusionPipeline
+from diffusers.utils import convert_state_dict_to_diffusers
 from PIL import Image
+from tiny_pipelines import TINY_KINDS, TINY_TOOLS, build_tiny_pipeline
 
 from limner.config import load_config
 from limner.tools import diffusers as dt
@@ -42,7 +45,7 @@ SD3_OPTS = {"skip_components": ["text_encoder_3", "tokenizer_3"]}  # the tiny SD
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny")
-    return {k: dt.build_tiny_pipeline(k, root / k) for k in dt.TINY_KINDS}
+    return {k: build_tiny_pipeline(k, root / k) for k in TINY_KINDS}
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +57,10 @@ def _fresh_cache() -> Any:
     dt.set_pipeline_cache_size(1)
 
 
-def _config_file(tmp_path: Path, tiny: dict[str, Path], kinds: tuple[str, ...] = dt.TINY_KINDS, **extra: Any) -> Path:
+def _config_file(tmp_path: Path, tiny: dict[str, Path], kinds: tuple[str, ...] = TINY_KINDS, **extra: Any) -> Path:
     tools = []
     for kind in kinds:
-        type_, opts = dt.TINY_TOOLS[kind]
+        type_, opts = TINY_TOOLS[kind]
         tools.append({"name": kind, "backend": "diffusers", "type": type_,
                       "options": {"model": str(tiny[kind]), "steps": 2, **opts}})
     path = tmp_path / "tiny.yaml"
@@ -147,10 +150,9 @@ def test_pipeline_cache_holds_one_pipeline_unless_pinned_or_resized(tiny: dict[s
 
 def _save_random_lora(sd_path: Path, out: Path) -> Path:
     """A LoRA saved the way diffusers' LoRA trainers (and limner's APO) save one."""
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
+    # peft: only the LoRA test needs it (it skips without it), so it is imported here
+    from peft import LoraConfig  # noqa: PLC0415
+    from peft.utils import get_peft_model_state_dict  # noqa: PLC0415
 
     torch.manual_seed(0)
     pipe = StableDiffusionPipeline.from_pretrained(sd_path)
@@ -295,7 +297,7 @@ def test_benchmark_quick_reports_metrics(tmp_path: Path) -> None:
     )
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["benchmark"] == "backends" and report["simulated"] is False
-    assert set(report["metrics"]["pipelines"]) == set(dt.TINY_KINDS)
+    assert set(report["metrics"]["pipelines"]) == set(TINY_KINDS)
     for v in report["metrics"]["pipelines"].values():
         assert v["load_s"] > 0 and v["call_s"] > 0
     m = report["metrics"]

@@ -13,15 +13,18 @@ import email.policy
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from local_server import serve
+from local_server import dead_url, serve
 
-pytest.importorskip("httpx")
+pytest.importorskip("openai")
 fastapi = pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
@@ -29,17 +32,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from PIL import Image
 
-from limner.config import load_config
+import limner
+from limner.config import BrainConfig, load_config
+from limner.runs import RunStore
 from limner.tools.base import ToolError
-from limner.tools.openai import (
-    TOOL_TYPES,
-    OpenAIImageEdit,
-    OpenAIImages,
-    OpenAISettings,
-    Secret,
-    retry_delay,
-)
-from limner.types import ToolCall
+from limner.tools.openai import TOOL_TYPES, OpenAIImageEdit, OpenAIImages
+from limner.tools.openai_client import OpenAISettings, Secret
+from limner.tools.registry import ToolRegistry
+from limner.types import ToolCall, ToolStep
 
 KEY = "sk-limner-test-SECRET-0123456789abcdef"
 ENV = "LIMNER_TEST_OPENAI_KEY"
@@ -85,6 +85,8 @@ class FakeServer:
         mode = self.mode
         if mode == "429-then-ok" and n == 1:
             return JSONResponse({"error": {"message": "rate limited"}}, status_code=429, headers={"Retry-After": "0"})
+        if mode == "429-wait-1s-then-ok" and n == 1:
+            return JSONResponse({"error": {"message": "rate limited"}}, status_code=429, headers={"Retry-After": "1"})
         if mode == "503-always":
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=503, headers={"retry-after-ms": "1"})
         if mode == "slow":
@@ -135,8 +137,7 @@ def fake(server: tuple[FakeServer, str], monkeypatch: pytest.MonkeyPatch) -> tup
 
 
 def _tool(url: str, cls: type = OpenAIImages, **opts: Any) -> Any:
-    opts = {"base_url": url, "api_key_env": ENV, "model": "fake-image-1", "backoff_s": 0.01, "timeout_s": 5.0,
-            **opts}
+    opts = {"base_url": url, "api_key_env": ENV, "model": "fake-image-1", "timeout_s": 5.0, **opts}
     return cls("img", **opts)
 
 
@@ -180,11 +181,20 @@ def test_malformed_replies_raise_tool_error(fake: tuple[FakeServer, str], mode: 
 def test_429_is_retried_honouring_retry_after(fake: tuple[FakeServer, str]) -> None:
     srv, url = fake
     srv.mode = "429-then-ok"
-    tool = _tool(url, max_retries=2, backoff_s=5.0)  # Retry-After: 0 must win over the 5 s backoff
+    tool = _tool(url, max_retries=2)
     t0 = time.perf_counter()
     res = tool(CALL)
     assert res.ok and len(srv.requests) == 2
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_the_server_retry_after_wins_over_the_backoff(fake: tuple[FakeServer, str]) -> None:
+    srv, url = fake
+    srv.mode = "429-wait-1s-then-ok"  # the SDK's own first backoff is at most 0.5 s
+    t0 = time.perf_counter()
+    res = _tool(url, max_retries=1)(CALL)
+    assert res.ok and len(srv.requests) == 2
+    assert 1.0 <= time.perf_counter() - t0 < 4.0
 
 
 def test_5xx_gives_up_after_max_retries(fake: tuple[FakeServer, str]) -> None:
@@ -249,12 +259,9 @@ def test_key_never_reaches_logs_errors_results_or_run_dirs(
     with pytest.raises(ToolError) as err:
         tool(CALL)
     assert "***" in str(err.value) and "HTTP 401" in str(err.value) and ENV in str(err.value)
-    texts = [str(err.value), repr(err.value), caplog.text, repr(tool), repr(tool._http), res.model_dump_json(),
+    texts = [str(err.value), repr(err.value), caplog.text, repr(tool), repr(tool._sdk), res.model_dump_json(),
              json.dumps(res.meta), repr(tool.opts), tool.opts.model_dump_json(), repr(tool.spec)]
     # A real run directory holding this config, the tool step (call + result) and the image.
-    from limner.runs import RunStore
-    from limner.types import ToolStep
-
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(
         f"tools:\n  - {{name: img, backend: openai, type: images, options: {{base_url: '{url}', api_key_env: {ENV}}}}}\n"
@@ -272,17 +279,6 @@ def test_key_never_reaches_logs_errors_results_or_run_dirs(
         assert KEY[8:24] not in text
 
 
-def test_retry_delay_prefers_server_headers_and_caps() -> None:
-    assert retry_delay(0, {"retry-after": "2"}, base_s=1, cap_s=60) == 2
-    assert retry_delay(0, {"retry-after-ms": "250"}, base_s=1, cap_s=60) == 0.25
-    assert retry_delay(0, {"retry-after": "999"}, base_s=1, cap_s=30) == 30
-    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 5))
-    assert 3.0 <= retry_delay(0, {"retry-after": date}, base_s=1, cap_s=60) <= 5.0
-    backoffs = [retry_delay(a, {}, base_s=1, cap_s=100) for a in range(4)]
-    for a, d in enumerate(backoffs):
-        assert 0.5 * 2**a <= d <= 1.5 * 2**a
-
-
 def test_settings_validation_and_secret_repr() -> None:
     with pytest.raises(ValueError, match="http"):
         OpenAISettings(model="m", base_url="localhost:8000")
@@ -296,8 +292,6 @@ def test_settings_validation_and_secret_repr() -> None:
 
 def test_settings_from_brain_and_pydantic_ai_model(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pydantic_ai")
-    from limner.config import BrainConfig
-
     monkeypatch.setenv(ENV, KEY)
     brain = BrainConfig(kind="llm", model="qwen", base_url="http://127.0.0.1:9/v1", api_key_env=ENV)
     s = OpenAISettings.from_brain(brain)
@@ -308,8 +302,6 @@ def test_settings_from_brain_and_pydantic_ai_model(monkeypatch: pytest.MonkeyPat
 
 
 def test_registry_builds_openai_tools(fake: tuple[FakeServer, str], tmp_path: Path) -> None:
-    from limner.tools.registry import ToolRegistry
-
     _, url = fake
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(
@@ -321,3 +313,22 @@ def test_registry_builds_openai_tools(fake: tuple[FakeServer, str], tmp_path: Pa
     assert isinstance(reg.get("img"), TOOL_TYPES["images"]) and reg.get("ed").kind == "edit"
     assert reg.get("img")(CALL).image.size == (64, 48)
     assert reg.get("ed").published_scores["imgedit"]["dims"]["add"] == 4.61  # gpt-image-1, official leaderboard
+
+
+def test_unreachable_endpoint_is_a_one_line_tool_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, KEY)
+    with pytest.raises(ToolError, match=r"cannot reach http://127\.0\.0\.1") as err:
+        _tool(dead_url(), max_retries=0)(CALL)
+    assert "\n" not in str(err.value) and KEY not in str(err.value)
+
+
+def test_the_backend_lists_the_vlm_checker_without_importing_it() -> None:
+    """`backend: openai, type: vlm_checker` resolves, but the two backend modules never import each other."""
+    code = (
+        "import sys; from limner.tools.openai import TOOL_TYPES; "
+        "assert 'limner.tools.vlm_checker' not in sys.modules; "
+        "assert sorted(TOOL_TYPES) == ['image_edit', 'images', 'vlm_checker'] and len(TOOL_TYPES) == 3; "
+        "from limner.tools.vlm_checker import VLMChecker; assert TOOL_TYPES['vlm_checker'] is VLMChecker"
+    )
+    src = str(Path(limner.__file__).resolve().parents[1])  # this tree's package, not an installed copy
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env={**os.environ, "PYTHONPATH": src})

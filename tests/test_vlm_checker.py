@@ -9,18 +9,18 @@ from the request), or the real OpenAI client against an in-process fake chat-com
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import logging
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from local_server import serve
+from local_server import dead_url, serve
 from PIL import Image
 from pydantic_ai.messages import (
     ImageUrl,
@@ -31,10 +31,12 @@ from pydantic_ai.messages import (
     ToolReturnPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from typer.testing import CliRunner
 
 from limner.agent import Agent, MemoryStore
 from limner.agent.evaluator import EvaluatorError
 from limner.agent.loop import _find_checker
+from limner.cli import app
 from limner.config import LimnerConfig, ToolConfig, load_config
 from limner.reading import parse_prompt
 from limner.tools.base import Tool, ToolError
@@ -44,7 +46,8 @@ from limner.tools.vlm_checker import VLMChecker, statements
 from limner.types import Check, Element, Relation, Scene, ToolCall, ToolResult, Verdict
 
 try:
-    from fastapi import Request
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 except ImportError:  # pragma: no cover - the HTTP tests skip
     Request = Any  # type: ignore[misc,assignment]
 
@@ -338,8 +341,6 @@ def test_unavailable_reason_names_a_missing_key_only_where_one_is_needed(
     assert ENV in (strict.unavailable_reason() or "")
     monkeypatch.setenv(ENV, KEY)
     assert hosted.unavailable_reason() is None
-    import importlib.util
-
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "pydantic_ai" else real(name, *a)
@@ -368,10 +369,6 @@ def test_every_real_preset_configures_a_vlm_checker(preset: str) -> None:
 
 
 def test_tools_list_shows_the_checker() -> None:
-    from typer.testing import CliRunner
-
-    from limner.cli import app
-
     res = CliRunner().invoke(app, ["tools", "list", "--config", "sdxl", "--json"])
     assert res.exit_code == 0, res.output
     rows = {r["name"]: r for r in json.loads(res.stdout.strip().splitlines()[-1])}
@@ -386,16 +383,12 @@ class FakeChat:
     """A fake `/v1/chat/completions` that judges every listed statement; its mode switches failures."""
 
     def __init__(self) -> None:
-        from fastapi import FastAPI
-
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._chat)
 
     async def _chat(self, request: Request) -> Any:
-        from fastapi.responses import JSONResponse
-
         body = await request.json()
         self.requests.append({"headers": dict(request.headers), "body": body})
         if self.mode == "echo-key-401":  # a careless server echoing the credential it rejected
@@ -529,17 +522,14 @@ def test_http_errors_are_one_line_tool_errors_without_the_key(
 
 
 def test_unreachable_endpoint_and_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens here now
+    url = dead_url()
     monkeypatch.setenv(ENV, KEY)
     with pytest.raises(ToolError, match="cannot reach the endpoint") as err:
-        _http_checker(f"http://127.0.0.1:{port}/v1")(_call(), image=IMAGE)
+        _http_checker(url)(_call(), image=IMAGE)
     assert KEY not in str(err.value)
     monkeypatch.delenv(ENV)
     with pytest.raises(ToolError, match=f"environment variable {ENV} is not set"):
-        _http_checker(f"http://127.0.0.1:{port}/v1")(_call(), image=IMAGE)
+        _http_checker(url)(_call(), image=IMAGE)
 
 
 # -- the agent loop judged by the VLM checker ------------------------------------------------------
@@ -611,13 +601,7 @@ def test_agent_round_is_judged_and_repaired_through_the_vlm_checker(tmp_path: Pa
 
 
 def test_agent_run_stops_with_the_checker_reason_when_the_vlm_is_down(tmp_path: Path) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    checker = VLMChecker(
-        "checker", base_url=f"http://127.0.0.1:{port}/v1", model="q", max_retries=0, timeout_s=2
-    )
+    checker = VLMChecker("checker", base_url=dead_url(), model="q", max_retries=0, timeout_s=2)
     tools: dict[str, Tool] = {"paint": ColourPainter("paint", "red"), "checker": checker}
     with pytest.raises(EvaluatorError, match="checker 'checker' failed: .*cannot reach the endpoint"):
         Agent(_agent_config(tmp_path), tools=tools).run("a red apple")

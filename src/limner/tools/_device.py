@@ -31,8 +31,9 @@ class DeviceError(ValueError):
 
 
 def _torch() -> Any:
+    """torch, imported on first use: it is optional (the diffusers extra) and takes seconds to import."""
     try:
-        import torch
+        import torch  # noqa: PLC0415 - optional and heavy, see the docstring
     except ImportError:
         raise DeviceError(
             "real backends need torch; install the CPU wheel with `pip install torch==2.13.0` "
@@ -92,7 +93,7 @@ def release_memory(device: str | None = None) -> None:
     """Collect garbage and hand cached accelerator memory back to the driver."""
     gc.collect()
     try:
-        import torch
+        import torch  # noqa: PLC0415 - optional and heavy: without it there is no accelerator cache
     except ImportError:
         return
     if torch.cuda.is_available() and (device is None or device.startswith("cuda")):

@@ -23,10 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import cv2
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from limner.tools import ocr
 from limner.tools.base import Tool, ToolError
 from limner.types import Box, ToolCall, ToolResult
 
@@ -88,16 +90,14 @@ class OcrTool(_ClassicTool):
     default_dims = ("text",)
 
     def setup(self) -> None:
-        try:
-            from limner.tools import ocr
-        except ImportError as e:
-            raise ToolError(f"OCR needs {e.name!r}: pip install rapidocr==3.10.0 onnxruntime") from None
+        # rapidocr itself loads on the first read (limner.tools.ocr defers it): say here what is missing
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ToolError(f"OCR needs {missing[0]!r}: pip install rapidocr==3.10.0 onnxruntime")
         if self.opts.threads is not None:
             ocr.configure(threads=self.opts.threads)
 
     def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
-        from limner.tools.ocr import read_text
-
         image = self._need_image(image).convert("RGB")
         x0 = y0 = 0
         if "box" in call.params:
@@ -109,7 +109,7 @@ class OcrTool(_ClassicTool):
             image = image.crop((x0, y0, min(image.width, box.x1), min(image.height, box.y1)))
             if image.width == 0 or image.height == 0:
                 raise ToolError(f"tool {self.name!r}: params.box lies outside the image")
-        lines = read_text(image, upscale=self.opts.upscale, min_score=self.opts.min_score)
+        lines = ocr.read_text(image, upscale=self.opts.upscale, min_score=self.opts.min_score)
         out = [
             {"text": text, "score": round(float(score), 4),
              "box": {"x0": b.x0 + x0, "y0": b.y0 + y0, "x1": b.x1 + x0, "y1": b.y1 + y0}}
@@ -138,8 +138,6 @@ class Cv2Inpaint(_ClassicTool):
     default_dims = ("remove",)
 
     def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
-        import cv2
-
         assert image is not None and mask is not None
         rgb = np.asarray(image.convert("RGB"))
         m = np.asarray(mask.convert("L").resize(image.size, Image.Resampling.NEAREST))
@@ -245,8 +243,8 @@ class MediapipeProbe(_ClassicTool):
         return None
 
     def setup(self) -> None:
-        try:
-            from mediapipe.tasks.python import BaseOptions, vision
+        try:  # optional (pip install mediapipe) and heavy: loaded when a probe is first used
+            from mediapipe.tasks.python import BaseOptions, vision  # noqa: PLC0415
         except ImportError:
             raise ToolError(
                 f"tool {self.name!r} needs mediapipe, which is not installed (pip install mediapipe); "
@@ -275,7 +273,7 @@ class MediapipeProbe(_ClassicTool):
         super().unload()
 
     def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
-        import mediapipe as mp
+        import mediapipe as mp  # noqa: PLC0415 - optional; setup() has loaded it (or said it is missing)
 
         rgb = np.ascontiguousarray(np.asarray(self._need_image(image).convert("RGB")))
         h, w = rgb.shape[:2]

@@ -46,8 +46,6 @@ from limner.tools.base import Tool, ToolError
 from limner.types import EDIT_DIMS, GEN_DIMS, ToolCall, ToolResult
 
 __all__ = [
-    "TINY_KINDS",
-    "TINY_TOOLS",
     "TOOL_TYPES",
     "DiffusersEditor",
     "DiffusersInpainter",
@@ -55,7 +53,6 @@ __all__ = [
     "DiffusersText2Image",
     "LoraSpec",
     "PipelineCache",
-    "build_tiny_pipeline",
     "pipeline_cache",
     "set_pipeline_cache_size",
 ]
@@ -149,6 +146,10 @@ class PipelineCache:
     `capacity` counts unpinned pipelines. A load evicts *before* it loads, so at most `capacity`
     unpinned pipelines are ever resident. Loads are serialised (two tools asking for the same pipeline
     load it once).
+
+    Not `functools.lru_cache`: that one evicts *after* computing the new value (so two multi-GB
+    pipelines would be resident at the peak), cannot pin an entry, evict one key or be resized, and
+    would not hand accelerator memory back (`release_memory`) when it drops a pipeline.
     """
 
     def __init__(self, capacity: int = 1) -> None:
@@ -235,9 +236,11 @@ _PARAM_ALIASES = {"steps": "num_inference_steps", "guidance": "guidance_scale"}
 
 
 def _import_diffusers() -> tuple[Any, Any]:
+    """diffusers and torch, imported on first use: they are the optional `diffusers` extra and take
+    seconds to import, and a sandbox-only install must be able to read a config that names these tools."""
     try:
-        import diffusers
-        import torch
+        import diffusers  # noqa: PLC0415 - optional and heavy, see the docstring
+        import torch  # noqa: PLC0415 - optional and heavy, see the docstring
     except ImportError as e:
         raise ToolError(
             f"the diffusers backend needs {e.name!r}: pip install torch==2.13.0 'limner[diffusers]'"
@@ -501,146 +504,3 @@ TOOL_TYPES: dict[str, type[Tool]] = {
     "inpaint": DiffusersInpainter,
 }
 
-
-# ----------------------------------------------------------------------------------------------------
-# Tiny random pipelines: offline tests, benchmarks and install checks
-# ----------------------------------------------------------------------------------------------------
-
-TinyKind = Literal["sd", "sd-inpaint", "sd-pix2pix", "sd3", "flux", "flux-kontext", "flux-fill"]
-TINY_KINDS: tuple[TinyKind, ...] = ("sd", "sd-inpaint", "sd-pix2pix", "sd3", "flux", "flux-kontext", "flux-fill")
-
-#: The tool type and options that run each tiny pipeline (besides `model`, `steps` and `device`).
-TINY_TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
-    "sd": ("text2image", {}),
-    "sd-inpaint": ("inpaint", {}),
-    "sd-pix2pix": ("edit", {"call_kwargs": {"image_guidance_scale": 1.5}}),
-    # The tiny SD3 has no T5 encoder: the same option that drops T5 from a real SD3 to save memory.
-    "sd3": ("text2image", {"skip_components": ["text_encoder_3", "tokenizer_3"]}),
-    "flux": ("text2image", {"call_kwargs": {"max_sequence_length": 32}}),
-    # Kontext snaps sizes to its preferred ~1 MP resolutions unless told not to.
-    "flux-kontext": ("edit", {"call_kwargs": {"max_sequence_length": 32, "_auto_resize": False}}),
-    "flux-fill": ("inpaint", {"call_kwargs": {"max_sequence_length": 32}}),
-}
-
-
-def _tiny_tokenizer() -> Any:
-    """A character-level CLIP tokenizer from an in-code vocabulary (no download, no merges needed)."""
-    from transformers import CLIPTokenizer
-
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in "abcdefghijklmnopqrstuvwxyz0123456789!?.,'-":
-        vocab[c] = len(vocab)
-        vocab[c + "</w>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-
-
-def _tiny_t5_tokenizer() -> Any:
-    """A character-level T5 (Unigram) tokenizer from an in-code vocabulary."""
-    from transformers import T5Tokenizer
-
-    chars = "abcdefghijklmnopqrstuvwxyz0123456789!?.,'-"
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    vocab += [(c, -3.0) for c in chars] + [("\u2581" + c, -2.5) for c in chars]
-    return T5Tokenizer(vocab=vocab, extra_ids=0)
-
-
-def _tiny_clip_config(vocab_size: int) -> Any:
-    from transformers import CLIPTextConfig
-
-    return CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size, projection_dim=32,
-        layer_norm_eps=1e-5,
-    )
-
-
-def _tiny_vae(blocks: tuple[int, ...], **extra: Any) -> Any:
-    from diffusers import AutoencoderKL
-
-    extra.setdefault("latent_channels", 4)
-    return AutoencoderKL(
-        block_out_channels=list(blocks), in_channels=3, out_channels=3, norm_num_groups=2,
-        down_block_types=["DownEncoderBlock2D"] * len(blocks), up_block_types=["UpDecoderBlock2D"] * len(blocks),
-        layers_per_block=1, **extra,
-    )
-
-
-def build_tiny_pipeline(kind: TinyKind, path: str | Path, *, seed: int = 0) -> Path:
-    """Build a tiny randomly initialised pipeline of `kind` and `save_pretrained` it to `path`.
-
-    `TINY_TOOLS[kind]` gives the tool type and options that run it.
-
-    The models are a few hundred kB, need no download and run a 32–64 px, 2-step call in well under a
-    second on a CPU: they exercise the real loading and calling code, not image quality.
-    """
-    import diffusers
-    import torch
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
-
-    torch.manual_seed(seed)
-    tok = _tiny_tokenizer()
-    clip = _tiny_clip_config(len(tok))
-    path = Path(path)
-    if kind in ("sd", "sd-inpaint", "sd-pix2pix"):
-        in_ch = {"sd": 4, "sd-inpaint": 9, "sd-pix2pix": 8}[kind]
-        unet = diffusers.UNet2DConditionModel(
-            block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=in_ch, out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=4,
-            attention_head_dim=4,
-        )
-        scheduler = diffusers.DDIMScheduler(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-            set_alpha_to_one=False, steps_offset=1,
-        )
-        cls = {
-            "sd": diffusers.StableDiffusionPipeline,
-            "sd-inpaint": diffusers.StableDiffusionInpaintPipeline,
-            "sd-pix2pix": diffusers.StableDiffusionInstructPix2PixPipeline,
-        }[kind]
-        pipe = cls(
-            unet=unet, scheduler=scheduler, vae=_tiny_vae((4, 8)), text_encoder=CLIPTextModel(clip),
-            tokenizer=tok, safety_checker=None, feature_extractor=None, image_encoder=None,
-            requires_safety_checker=False,
-        )
-    elif kind == "sd3":
-        transformer = diffusers.SD3Transformer2DModel(
-            sample_size=16, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8,
-            num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32, pooled_projection_dim=64,
-            out_channels=4,
-        )
-        pipe = diffusers.StableDiffusion3Pipeline(
-            transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
-            vae=_tiny_vae((4, 8), shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False,
-                          use_post_quant_conv=False),
-            text_encoder=CLIPTextModelWithProjection(clip), tokenizer=tok,
-            text_encoder_2=CLIPTextModelWithProjection(clip), tokenizer_2=_tiny_tokenizer(),
-            text_encoder_3=None, tokenizer_3=None,
-        )
-    elif kind in ("flux", "flux-kontext", "flux-fill"):
-        from transformers import T5Config, T5EncoderModel
-
-        t5_tok = _tiny_t5_tokenizer()
-        t5 = T5EncoderModel(T5Config(
-            vocab_size=len(t5_tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
-            relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
-        ))
-        # Packed latents have 4 channels (1 latent channel x 2x2 patches); Fill adds the masked image's
-        # packed latents (4) and the packed mask (vae_scale_factor**2 x 4 = 16).
-        transformer = diffusers.FluxTransformer2DModel(
-            patch_size=1, in_channels=24 if kind == "flux-fill" else 4, out_channels=4, num_layers=1,
-            num_single_layers=1, attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
-            pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
-        )
-        cls = {"flux": diffusers.FluxPipeline, "flux-kontext": diffusers.FluxKontextPipeline,
-               "flux-fill": diffusers.FluxFillPipeline}[kind]
-        pipe = cls(
-            transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
-            vae=_tiny_vae((4, 8), latent_channels=1, shift_factor=0.0609, scaling_factor=1.5035,
-                          use_quant_conv=False, use_post_quant_conv=False),
-            text_encoder=CLIPTextModel(clip), tokenizer=tok, text_encoder_2=t5, tokenizer_2=t5_tok,
-        )
-    else:
-        raise ValueError(f"unknown tiny pipeline kind {kind!r}; kinds: {', '.join(TINY_KINDS)}")
-    pipe.save_pretrained(path)
-    return path

@@ -23,7 +23,7 @@ either checker feed the matrix alike.
 
 Failures are `ToolError`s with a one-line reason (endpoint unreachable, HTTP error, no valid reply after
 the retries); the API key never appears in them (it is read from the environment variable the options
-name, and scrubbed with `limner.tools.openai.redact`).
+name, and scrubbed with `limner.tools.openai_client.redact`).
 
 Threads: pydantic-ai's `run_sync` drives the calling thread's own event loop, and an async HTTP
 connection pool must not be shared between loops, so each thread gets its own client (cheap: no
@@ -37,7 +37,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from PIL import Image
@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from limner.imaging import image_data_url
 from limner.tools.base import Tool, ToolError
+from limner.tools.openai_client import OpenAISettings, Secret, redact, server_message
 from limner.types import (
     SPATIAL_2D,
     SPATIAL_3D,
@@ -58,16 +59,13 @@ from limner.types import (
     relation_dimension,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    from limner.tools.openai import OpenAISettings
-
 __all__ = ["CheckAnswer", "Statement", "VLMChecker", "VLMCheckerOptions", "VerdictAnswer", "statements"]
 
 OPENAI_HOST = "api.openai.com"
 _EVIDENCE_CHARS = 300
 
-# limner's modules import this one from `limner.tools.openai` (its TOOL_TYPES registers it), so everything
-# from that module (and pydantic-ai, an optional extra) is imported inside functions, never at the top.
+# pydantic-ai (the `llm` extra) is imported inside the methods that use it, so a configuration listing this
+# checker can be read, validated and listed where the extra is not installed (`unavailable_reason` says so).
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -320,8 +318,6 @@ class VLMChecker(Tool):
     # -- configuration ---------------------------------------------------------------------------
 
     def _settings(self) -> OpenAISettings:
-        from limner.tools.openai import OpenAISettings
-
         o = self.opts
         try:
             return OpenAISettings(
@@ -348,16 +344,20 @@ class VLMChecker(Tool):
             return None
         if importlib.util.find_spec("pydantic_ai") is None or importlib.util.find_spec("openai") is None:
             return "missing package pydantic-ai-slim[openai]: pip install 'limner[llm]'"
-        if self.settings.api_key_required and not os.environ.get(self.settings.api_key_env, "").strip():
-            s = self.settings
-            return f"environment variable {s.api_key_env} is not set (the key for {s.base_url})"
-        return None
+        return self.settings.missing_key()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        try:
-            from pydantic_ai import Agent, ModelRetry, NativeOutput, PromptedOutput, RunContext, ToolOutput
+        try:  # optional (limner[llm]), see the note at the top of the module
+            from pydantic_ai import (  # noqa: PLC0415
+                Agent,
+                ModelRetry,
+                NativeOutput,
+                PromptedOutput,
+                RunContext,
+                ToolOutput,
+            )
         except ImportError:
             raise ToolError(f"checker {self.name!r} needs pydantic-ai: pip install 'limner[llm]'") from None
         wrap = {"tool": ToolOutput, "native": NativeOutput, "prompted": PromptedOutput}[self.opts.output_mode]
@@ -472,7 +472,8 @@ class VLMChecker(Tool):
         return image_data_url(img)
 
     def _ask(self, scene: Scene, image: Image.Image, asked: _Asked) -> tuple[VerdictAnswer, Any]:
-        from pydantic_ai.exceptions import (
+        # optional (limner[llm]): loaded by setup() already, imported here for the names
+        from pydantic_ai.exceptions import (  # noqa: PLC0415
             AgentRunError,
             ModelAPIError,
             ModelAuthenticationError,
@@ -481,7 +482,7 @@ class VLMChecker(Tool):
             ModelTimeoutError,
             UnexpectedModelBehavior,
         )
-        from pydantic_ai.messages import ImageUrl
+        from pydantic_ai.messages import ImageUrl  # noqa: PLC0415
 
         model = self._model()
         where = f"checker {self.name!r} ({self.model_name} at {self.settings.base_url})"
@@ -516,8 +517,6 @@ class VLMChecker(Tool):
 
     def _fail(self, message: str) -> ToolError:
         """A ToolError whose text cannot carry the key, whatever the server or the SDK put in it."""
-        from limner.tools.openai import Secret, redact
-
         text = " ".join(message.split())
         now = os.environ.get(self.settings.api_key_env, "").strip()
         for key in (getattr(self._local, "key", None), Secret(now) if now else None):
@@ -529,10 +528,9 @@ def _http_detail(e: Any) -> str:
     """The server's own error message when the body carries one (OpenAI: {"error": {"message": ...}})."""
     body = getattr(e, "body", None)
     if isinstance(body, dict):
-        err = body.get("error", body)
-        msg = err.get("message") if isinstance(err, dict) else err
+        msg = server_message(body)
         if msg:
-            return " ".join(str(msg).split())[:300]
+            return msg
     return " ".join(str(body).split())[:300] if body else _first_line(e)
 
 

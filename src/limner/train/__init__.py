@@ -8,22 +8,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from limner.train.apo_config import APOConfig, APOConfigError
+from limner.train.apo_config import APOConfig
+from limner.train.errors import APOConfigError, DatasetError
 
 if TYPE_CHECKING:
     from limner.train.apo import APOTrainer, TrainOutput
-    from limner.train.apo_data import DatasetError
 
 __all__ = ["APOConfig", "APOConfigError", "APOTrainer", "DatasetError", "TrainOutput"]
 
 
 def __getattr__(name: str) -> Any:
+    """The trainer on first use: `limner.train.apo` imports torch, diffusers and peft (seconds)."""
     if name in ("APOTrainer", "TrainOutput"):
-        from limner.train import apo
+        from limner.train import apo  # noqa: PLC0415 - deferred: it imports torch/diffusers/peft
 
         return getattr(apo, name)
-    if name == "DatasetError":
-        from limner.train.apo_data import DatasetError
-
-        return DatasetError
     raise AttributeError(f"module 'limner.train' has no attribute {name!r}")

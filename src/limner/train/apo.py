@@ -32,7 +32,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs
+from diffusers import DDPMScheduler, DiffusionPipeline, FlowMatchEulerDiscreteScheduler, FluxPipeline
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import (
+    cast_training_params,
+    compute_density_for_timestep_sampling,
+    compute_loss_weighting_for_sd3,
+)
+from diffusers.utils import convert_state_dict_to_diffusers
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
 from limner.train.apo_config import APOConfig, APOConfigError
@@ -98,8 +111,6 @@ def unpack_latents(tokens: torch.Tensor, height: int, width: int) -> torch.Tenso
 
 def read_model_index(config: APOConfig) -> tuple[str, Family, str, dict[str, Any]]:
     """Pipeline class name, family, denoiser component name and the model index (no weights loaded)."""
-    from diffusers import DiffusionPipeline
-
     try:
         index = DiffusionPipeline.load_config(config.model, revision=config.revision)
     except Exception as err:  # noqa: BLE001 - hub/file errors come in many types; the message is what matters
@@ -120,9 +131,6 @@ class APOTrainer:
     """
 
     def __init__(self, config: APOConfig, accelerator: Any | None = None) -> None:
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs
-
         config.check_paths()
         self.config = config
         self.output_dir = Path(config.output_dir)
@@ -153,8 +161,6 @@ class APOTrainer:
             self.trainable, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
             eps=config.adam_epsilon, weight_decay=config.weight_decay,
         )
-        from diffusers.optimization import get_scheduler
-
         self.lr_scheduler = get_scheduler(config.lr_scheduler, self.optimizer,
                                           num_warmup_steps=config.lr_warmup_steps,
                                           num_training_steps=config.max_steps)
@@ -178,8 +184,6 @@ class APOTrainer:
         if complete:
             logger.info("using the cache in %s", cache.dir)
             return cache
-
-        from diffusers import DiffusionPipeline
 
         logger.info("building the cache in %s (%d pairs)", cache.dir, len(self.pairs))
         # Skip loading the denoiser, except for an SD3 without T5: it reads the transformer config then.
@@ -205,10 +209,6 @@ class APOTrainer:
         return cache
 
     def _load_denoiser(self) -> Any:
-        import diffusers
-        from diffusers.training_utils import cast_training_params
-        from peft import LoraConfig
-
         cfg = self.config
         class_name = self.model_index[self.denoiser_name][1]
         denoiser = getattr(diffusers, class_name).from_pretrained(
@@ -234,8 +234,6 @@ class APOTrainer:
         return denoiser
 
     def _load_noise_scheduler(self) -> Any:
-        from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
-
         kind = FlowMatchEulerDiscreteScheduler if self.family in ("sd3", "flux") else DDPMScheduler
         scheduler = kind.from_pretrained(self.config.model, subfolder="scheduler", revision=self.config.revision)
         if kind is DDPMScheduler and scheduler.config.prediction_type not in ("epsilon", "v_prediction"):
@@ -250,8 +248,6 @@ class APOTrainer:
     # --- the loss -------------------------------------------------------------------------------------
     def _draw(self, draw_ids: torch.Tensor, latent_shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise and timestep variable per sample, seeded by its draw id: independent of rank and batching."""
-        from diffusers.training_utils import compute_density_for_timestep_sampling
-
         cfg, noises, draws = self.config, [], []
         for draw_id in draw_ids.tolist():
             generator = torch.Generator().manual_seed(seed_for(cfg.seed, "draw", draw_id))
@@ -270,8 +266,6 @@ class APOTrainer:
         self, x0: torch.Tensor, noise: torch.Tensor, draw: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(noisy latents, model timesteps, regression target, per-sample loss weight or None)."""
-        from diffusers.training_utils import compute_loss_weighting_for_sd3
-
         scheduler = self.noise_scheduler
         if self.family in ("sd", "sdxl"):
             timesteps = draw.long()
@@ -306,8 +300,6 @@ class APOTrainer:
             return model(hidden_states=noisy, timestep=timesteps, encoder_hidden_states=embeds,
                          pooled_projections=pooled, return_dict=False)[0]
         # FLUX: 2×2 patches as tokens, positional ids for image and text, timestep in [0, 1].
-        from diffusers import FluxPipeline
-
         b, _, h, w = noisy.shape
         image_ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, noisy.device, self.weight_dtype)
         text_ids = torch.zeros(embeds.shape[1], 3, device=noisy.device, dtype=self.weight_dtype)
@@ -452,10 +444,6 @@ class APOTrainer:
     # --- saving and resuming --------------------------------------------------------------------------
     def save_lora(self, directory: str | Path) -> Path:
         """The adapter in diffusers' LoRA format: `pipeline.load_lora_weights(directory)` loads it."""
-        import diffusers
-        from diffusers.utils import convert_state_dict_to_diffusers
-        from peft.utils import get_peft_model_state_dict
-
         directory = Path(directory)
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:

@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +32,20 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from limner.files import atomic_write_bytes, atomic_write_text
+from limner.train.errors import DatasetError
+
+__all__ = [
+    "CACHE_VERSION", "MANIFEST_NAMES", "CachedPairDataset", "DatasetError", "Family", "LatentCache",
+    "PairBatchSampler", "PreferencePair", "build_cache", "cache_fingerprint", "collate", "encode_images",
+    "encode_prompts", "find_manifest", "load_image", "load_pairs", "prompt_key", "seed_for",
+]
 
 Family = Literal["sd", "sdxl", "sd3", "flux"]
 MANIFEST_NAMES = ("pairs.parquet", "pairs.jsonl")
 CACHE_VERSION = 1
-
-
-class DatasetError(ValueError):
-    """The preference dataset is unusable; the message says which row or file and why."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def find_manifest(data_dir: str | Path) -> Path:
 
 def _read_rows(manifest: Path) -> list[dict[str, Any]]:
     if manifest.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # noqa: PLC0415 - optional (the train extra): only parquet manifests need it
 
         return pq.read_table(manifest).to_pylist()
     rows = []
@@ -220,15 +223,8 @@ def encode_images(vae: Any, family: Family, pixels: torch.Tensor) -> torch.Tenso
 
 # --- 4. cache -----------------------------------------------------------------------------------------
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """safetensors, atomically: an interrupted build leaves whole files only, so a resume can trust them."""
+    atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}))
 
 
 def prompt_key(prompt: str) -> str:
@@ -265,10 +261,8 @@ class LatentCache:
         return json.loads(self.marker.read_text()).get("pairs") == num_pairs
 
     def mark_complete(self, num_pairs: int, num_prompts: int) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pairs": num_pairs, "prompts": num_prompts, "version": CACHE_VERSION}))
-        os.replace(tmp, self.marker)
+        atomic_write_text(self.marker, json.dumps({"pairs": num_pairs, "prompts": num_prompts,
+                                                   "version": CACHE_VERSION}))
 
 
 def build_cache(

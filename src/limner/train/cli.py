@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from limner.train.apo_config import APOConfig
+from limner.train.errors import APOConfigError, DatasetError
 
 app = typer.Typer(help="Train models from limner's data (APO for diffusion LoRA).", no_args_is_help=True)
 
@@ -33,9 +37,6 @@ def apo(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Train a LoRA with Agent Preference Optimization (distance-weighted Diffusion-DPO)."""
-    from limner.train.apo_config import APOConfig, APOConfigError
-    from limner.train.apo_data import DatasetError
-
     try:
         cfg = APOConfig.from_yaml(config, model=model, data_dir=str(data), output_dir=str(out),
                                   max_steps=max_steps, resume_from_checkpoint=resume)
@@ -43,7 +44,9 @@ def apo(
         raise typer.BadParameter(str(err)) from None
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from limner.train.apo import APOTrainer
+    # The trainer imports torch, diffusers and peft (seconds, the train extra): only when a run starts,
+    # so `limner --help` and a config error stay instant.
+    from limner.train.apo import APOTrainer  # noqa: PLC0415
 
     try:
         trainer = APOTrainer(cfg)
@@ -55,8 +58,6 @@ def apo(
     if not show:
         result = trainer.train()
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         columns = (TextColumn("APO"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    TextColumn("{task.fields[metrics]}"))
         with Progress(*columns) as progress:

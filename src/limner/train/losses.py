@@ -14,15 +14,12 @@ drop the −½ (``−log σ(β'·(ref_diff − model_diff))``) use β' = β/2: m
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from limner.train.apo_config import BETA_DIRECTIONS, BETA_SCHEDULES
-
-BetaSchedule = Literal["linear", "constant", "exponential"]
-BetaDirection = Literal["increasing", "decreasing"]
+from limner.train.apo_config import BETA_DIRECTIONS, BETA_SCHEDULES, BetaDirection, BetaSchedule
 
 
 class APOLossOutput(NamedTuple):
