@@ -9,11 +9,28 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from limner.agent import Agent, MemoryStore, check, run_edit, run_generate
+from limner.agent import Agent, AgentError, MemoryStore, Planner, check, run_edit, run_generate
 from limner.config import LimnerConfig, ToolConfig
+from limner.llm.brain import Brain, Plan
+from limner.llm.rule_brain import RuleBrain
+from limner.perf import PerfStore
 from limner.runs import RunStore
 from limner.tools.base import Tool, ToolError
-from limner.types import Check, FinalStep, Scene, ToolCall, ToolResult, ToolStep, Verdict, parse_step
+from limner.types import (
+    AnalysisStep,
+    Check,
+    FinalStep,
+    PlanStep,
+    Scene,
+    Step,
+    Subtask,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    ToolStep,
+    Verdict,
+    parse_step,
+)
 
 # A fake world: an image's red channel is the number of the scene's checks that fail in it.
 
@@ -197,9 +214,6 @@ def test_orchestration_overhead_is_small() -> None:
 
 
 def test_resume_refuses_a_trajectory_from_other_settings() -> None:
-    from limner.agent import AgentError
-    from limner.types import AnalysisStep, PlanStep, Subtask
-
     store = MemoryStore()
     agent = _agent([FakePainter("p")])
     scene = agent.analyst(PROMPT).scene
@@ -211,11 +225,6 @@ def test_resume_refuses_a_trajectory_from_other_settings() -> None:
 
 
 def test_planner_drops_what_cannot_run() -> None:
-    from limner.agent import Planner
-    from limner.llm.brain import Brain, Plan
-    from limner.llm.rule_brain import RuleBrain
-    from limner.types import Subtask, ToolSpec
-
     class Sloppy(RuleBrain):
         def plan(self, scene, tools, verdict=None, action="regenerate", round=0) -> Plan:
             return Plan(subtasks=[
@@ -245,14 +254,17 @@ def test_failed_edit_returns_the_input_marked_as_not_passed(tmp_path) -> None:
     assert final.image_path == "images/input.png" and not final.passed and final.score == 0.0
 
 
-def test_sandbox_truth_rides_to_editors_but_stays_out_of_the_trajectory() -> None:
-    class TruthEditor(FakeEditor):
-        def _run(self, call, image, mask):
-            result = super()._run(call, image, mask)
-            self.truth_in = call.params.get("_truth_in")
-            result.ground_truth = {"edited_from": self.truth_in}
-            return result
+class TruthEditor(FakeEditor):
+    """Returns the truth of its output made from the truth of its input (as the sandbox's editors do)."""
 
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        result = super()._run(call, image, mask)
+        self.truth_in = call.params.get("_truth_in")
+        result.ground_truth = {"edited_from": self.truth_in}
+        return result
+
+
+def test_sandbox_truth_rides_to_editors_but_stays_out_of_the_trajectory() -> None:
     painter, editor = FakePainter("p", failures=1), TruthEditor("e")
     store = MemoryStore()
     _agent([painter], [editor]).run(PROMPT, store=store)
@@ -410,3 +422,85 @@ def test_exploration_resumes_without_rerunning_the_tools_it_recorded(tmp_path) -
     lines = (tmp_path / "r1" / "trajectory.jsonl").read_text().splitlines()
     tools = [s.call.tool for s in map(parse_step, lines) if s.type == "tool" and s.round == 0]
     assert sorted(tools) == ["p1", "p2", "p3"]
+
+
+def _comparable(steps: list[Step]) -> list[Any]:
+    """Steps without their timings (the only thing two identical runs may differ in)."""
+
+    def strip(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {k: strip(v) for k, v in o.items() if not (k.endswith("_s") or k == "started_at")}
+        if isinstance(o, list):
+            return [strip(v) for v in o]
+        return o
+
+    return [strip(s.model_dump(mode="json")) for s in steps]
+
+
+def test_one_agent_serves_two_interleaved_runs_as_if_each_ran_alone() -> None:
+    def make() -> Agent:  # the first repair of each instruction does not help: each run must remember that alone
+        return _agent([FakePainter("p", failures=2)], [NoOpEditor("a-editor"), FakeEditor("b-editor")], rounds=3)
+
+    prompts = [PROMPT, PROMPT, "a cat and a dog"]
+    alone = [MemoryStore() for _ in prompts]
+    for prompt, store in zip(prompts, alone, strict=True):
+        make().run(prompt, store=store)
+    agent, stores = make(), [MemoryStore() for _ in prompts]
+    live = [agent.run(prompt, stream=True, store=store) for prompt, store in zip(prompts, stores, strict=True)]
+    while live:  # one step of each run in turn
+        for stream in list(live):
+            if next(stream, None) is None:
+                live.remove(stream)
+    for one, together in zip(alone, stores, strict=True):
+        assert isinstance(together.steps[-1], FinalStep)
+        assert _comparable(together.steps) == _comparable(one.steps)
+        assert sorted(together.images) == sorted(one.images)
+    assert agent.tool_time_s > 0  # the timings of the last run to end stay readable
+
+
+def test_without_a_checker_simulated_tools_get_the_sandbox_checker_and_real_ones_an_error() -> None:
+    agent = Agent(_config(), tools={"p": FakePainter("p")})
+    assert agent.checker.kind == "check" and agent.checker.name == "sandbox-checker"
+
+    class RealPainter(FakePainter):
+        simulated = False
+
+    with pytest.raises(AgentError, match="no tool of kind 'check'"):
+        Agent(_config(), tools={"p": RealPainter("p")})
+
+
+def test_what_the_routers_learn_is_written_to_the_perf_store_and_restored(tmp_path) -> None:
+    config = LimnerConfig(tools=[ToolConfig(name="unused", backend="sandbox", type="painter")],
+                          agent={"rounds": 2, "tool_timeout_s": 2.0},
+                          perf={"learn": True, "explore": True, "updater": "bayes", "top_m": 2, "random_n": 1})
+
+    def tools() -> dict[str, Tool]:
+        return {t.name: t for t in [FakePainter("p1", failures=2), FakePainter("p2"), FakeChecker("checker")]}
+
+    with PerfStore(tmp_path / "perf.sqlite") as perf:
+        agent = Agent(config, tools=tools(), perf_store=perf)
+        store = RunStore.create(tmp_path / "runs", prompt=PROMPT, run_id="r1")
+        run_generate(PROMPT, config, store, agent=agent)
+        store.close()
+        history = perf.history("generate")
+        assert [h.kind for h in history][:2] == ["seed", "update"] and history[-1].run_id == "r1"
+        learned = agent.worker.routers["generate"].state_dict()
+        assert perf.state("generate") == learned
+        again = Agent(config, tools=tools(), perf_store=perf)  # the next run starts from what this one learned
+        assert again.worker.routers["generate"].state_dict() == learned
+
+
+def test_a_resumed_run_reads_the_truth_of_a_recorded_image_back_from_the_run_dir(tmp_path) -> None:
+    agent = _agent([FakePainter("p", failures=1)], [TruthEditor("e")])
+    store = RunStore.create(tmp_path, prompt=PROMPT, run_id="r1")
+    steps = agent.run(PROMPT, stream=True, store=store)
+    for step in steps:  # interrupt after the drawing was judged, before it is repaired
+        if step.type == "evaluation":
+            break
+    steps.close()
+    store.close()
+    editor = TruthEditor("e")
+    final = run_generate(PROMPT, agent.config, RunStore.open(tmp_path / "r1"),
+                         agent=_agent([FakePainter("p", failures=1)], [editor]))
+    assert final.passed and editor.truth_in == {"failures": 1}  # from images/r0-0-p.truth.json
+    assert (tmp_path / "r1" / "images" / "r1-0-e.truth.json").is_file()

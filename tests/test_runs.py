@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from limner.files import atomic_write_bytes
-from limner.runs import RunError, RunStore, redact, run_dir_for
+from limner.runs import MemoryStore, RunError, RunStore, RunWriter, redact, run_dir_for
 from limner.types import FinalStep, ReflectionStep
 
 
@@ -49,6 +49,8 @@ def test_steps_images_and_finish(tmp_path: Path) -> None:
     assert reopened.manifest.status == "done" and reopened.manifest.steps == 2
     assert [s.type for s in reopened.completed_steps()] == ["reflection", "final"]
     assert json.loads((tmp_path / "r/images/002.truth.json").read_text())["objects"][0]["cls"] == "apple"
+    assert reopened.load_truth("images/002.truth.json") == {"objects": [{"cls": "apple"}]}
+    assert reopened.load_truth("images/003.truth.json") is None
 
 
 def test_torn_last_line_is_dropped_on_resume(tmp_path: Path) -> None:
@@ -110,3 +112,34 @@ def test_redact_nested() -> None:
     assert redact({"a": [{"token": "t", "x": 1}], "OPENAI_API_KEY": "k", "api_key_env": "OPENAI_API_KEY"}) == {
         "a": [{"token": "***", "x": 1}], "OPENAI_API_KEY": "***", "api_key_env": "***",
     }
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_the_writer_writes_in_call_order_and_flush_waits(tmp_path: Path, on_disk: bool) -> None:
+    store = RunStore.create(tmp_path, prompt="p", run_id="r") if on_disk else MemoryStore()
+    writer = RunWriter(store)
+    for i in range(20):
+        writer.submit(store.append_step, ReflectionStep(index=i, reasoning=str(i)))
+    writer.submit(store.save_truth, {"n": 1}, "000")
+    writer.flush()
+    assert [s.index for s in store.completed_steps()] == list(range(20))
+    assert store.load_truth("images/000.truth.json") == {"n": 1}
+    writer.close()
+    assert writer.waited_s >= 0.0
+    if isinstance(store, RunStore):
+        store.close()
+
+
+def test_a_write_error_is_raised_in_the_caller_and_later_writes_are_skipped() -> None:
+    store = MemoryStore()
+    writer = RunWriter(store)
+
+    def full_disk(step: ReflectionStep) -> None:
+        raise OSError("no space left on device")
+
+    writer.submit(full_disk, ReflectionStep(index=0))
+    writer.submit(store.append_step, ReflectionStep(index=1))
+    with pytest.raises(OSError, match="no space"):
+        writer.flush()
+    assert store.steps == []  # nothing after the failed write was written out of order
+    writer.close()

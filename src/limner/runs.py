@@ -13,6 +13,9 @@ process died mid-write) is dropped on reopen. `--resume` reopens a run and the a
 recorded steps instead of re-running their tools.
 
 Run ids are validated so that no id can name a path outside the output root.
+
+The agent loop writes through any `StepStore` (this `RunStore`, or `MemoryStore` for runs that need no
+files) on a `RunWriter`: one background thread, so PNG encoding and fsyncs overlap the next tool call.
 """
 
 from __future__ import annotations
@@ -20,14 +23,19 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import importlib.metadata as md
+import json
 import os
 import platform
+import queue
 import re
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,8 +92,6 @@ def _now() -> str:
 
 
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
     out = {"limner": __version__, "python": platform.python_version()}
     for pkg in ("pydantic", "pillow", "numpy", "torch", "diffusers", "transformers", "pydantic-ai-slim"):
         with contextlib.suppress(md.PackageNotFoundError):
@@ -281,9 +287,6 @@ class RunStore:
         self.manifest.steps = len(steps)
         return steps
 
-    def iter_steps(self) -> Iterator[Step]:
-        yield from self.completed_steps()
-
     # -- images -------------------------------------------------------------------------------------
 
     @classmethod
@@ -304,6 +307,11 @@ class RunStore:
         rel = f"{self.IMAGES}/{stem}.truth.json"
         atomic_write_json(self.path(rel), truth)
         return rel
+
+    def load_truth(self, rel: str) -> dict[str, Any] | None:
+        """The ground truth saved at `rel` (`save_truth`), or None when this run has none there."""
+        file = self.path(rel)
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
     def load_image(self, rel: str) -> Image.Image:
         with Image.open(self.path(rel)) as im:
@@ -334,3 +342,124 @@ class RunStore:
         self.manifest.status = "failed"
         self.manifest.error = error[:2000]
         self._write_manifest()
+
+
+# ----------------------------------------------------------------------------------------------------
+# What the agent loop writes through: any store, in memory, on a background thread
+# ----------------------------------------------------------------------------------------------------
+
+
+class StepStore(Protocol):
+    """What the agent loop needs from a run store: `RunStore` on disk, `MemoryStore` in memory."""
+
+    @property
+    def run_id(self) -> str | None: ...
+
+    def append_step(self, step: Step) -> None: ...
+
+    def completed_steps(self) -> list[Step]: ...
+
+    def save_image(self, image: Image.Image, stem: str) -> str: ...
+
+    def save_truth(self, truth: dict[str, Any], stem: str) -> str: ...
+
+    def load_image(self, rel: str) -> Image.Image: ...
+
+    def load_truth(self, rel: str) -> dict[str, Any] | None: ...
+
+    def finish(self, final_image: str, *, status: RunStatus = "done", **summary: Any) -> Any: ...
+
+
+class MemoryStore:
+    """The `StepStore` of runs that need no files (benchmarks, tests): steps, images and truths in dicts,
+    under the same relative paths a `RunStore` would write."""
+
+    run_id: str | None = None
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.images: dict[str, Image.Image] = {}
+        self.truths: dict[str, dict[str, Any]] = {}
+        self.final: str | None = None
+        self.summary: dict[str, Any] = {}
+
+    def append_step(self, step: Step) -> None:
+        self.steps.append(step)
+
+    def completed_steps(self) -> list[Step]:
+        return list(self.steps)
+
+    def save_image(self, image: Image.Image, stem: str) -> str:
+        rel = f"images/{stem}.png"
+        self.images[rel] = image
+        return rel
+
+    def save_truth(self, truth: dict[str, Any], stem: str) -> str:
+        rel = f"images/{stem}.truth.json"
+        self.truths[rel] = truth
+        return rel
+
+    def load_image(self, rel: str) -> Image.Image:
+        return self.images[rel]
+
+    def load_truth(self, rel: str) -> dict[str, Any] | None:
+        return self.truths.get(rel)
+
+    def finish(self, final_image: str, *, status: RunStatus = "done", **summary: Any) -> None:
+        self.final = final_image
+        self.summary = dict(summary, status=status)
+
+
+class RunWriter:
+    """Writes through a store on one background thread, in call order.
+
+    PNG encoding and fsync'd appends are I/O the agent loop need not wait for: the next tool call runs while
+    the last step is written. One FIFO thread keeps the write-ahead order (an image is durable before the
+    step that names it), `flush()` waits for everything (before the final step is yielded, before reading
+    back, and when the run stops for any reason), and a write error is raised in the loop at the next call.
+    A crash loses only steps not yet written, which a resume simply does again.
+    """
+
+    def __init__(self, store: StepStore) -> None:
+        self.store = store
+        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self.waited_s = 0.0  # time the loop spent waiting for writes (part of the orchestration overhead)
+        self._thread = threading.Thread(target=self._work, name="limner-run-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._raise()
+        self._queue.put((fn, args))
+
+    def flush(self) -> None:
+        self._wait()
+        self._raise()
+
+    def close(self) -> None:
+        self._wait()
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def _wait(self) -> None:
+        t0 = time.perf_counter()
+        self._queue.join()
+        self.waited_s += time.perf_counter() - t0
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, args = item
+            try:
+                if self._error is None:
+                    fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the loop's thread by _raise()
+                self._error = e
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()

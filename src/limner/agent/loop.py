@@ -9,7 +9,9 @@ PerfGuard's Analyst/Planner/Worker/Self-Evaluator loop with GenAgent's multi-tur
 
 Every step is a typed record (`limner.types`: AnalysisStep, PlanStep, ToolStep, EvaluationStep,
 ReflectionStep, FinalStep) appended to the run's `trajectory.jsonl` the moment it exists. Resuming a run
-replays the recorded steps (no tool is called again) and continues where the record ends.
+replays the recorded steps (no tool is called again) and continues where the record ends. Everything a
+run changes lives in its own `_Run`, so one `Agent` can serve several runs, even interleaved streams; only
+the routers, which learn, are shared.
 
 Policy, in one place (the rules live in the brain, see `limner.llm.rule_brain`):
 - round 0 generates the whole prompt with the tool the performance matrix ranks best for the scene's
@@ -24,15 +26,12 @@ Policy, in one place (the rules live in the brain, see `limner.llm.rule_brain`):
 from __future__ import annotations
 
 import functools
-import json
-import queue
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 from PIL import Image
@@ -40,13 +39,18 @@ from PIL import Image
 from limner.agent.analyst import Analyst
 from limner.agent.evaluator import Evaluator
 from limner.agent.planner import Planner
-from limner.agent.worker import MATRIX_NAMES, Worker, WorkerError, default_routers, load_matrices
+from limner.agent.worker import Attempt, Worker, WorkerError, default_routers
 from limner.config import LimnerConfig
 from limner.llm import make_brain
 from limner.llm.brain import Brain, NextAction
 from limner.llm.rule_brain import edit_target, edit_weights
-from limner.perf import router_factory, router_options
+from limner.perf import PerfStore, Router, router_factory, router_options
+from limner.perf.matrix import PerformanceMatrix
+from limner.perf.persistence import PerfPersistence, load_matrices, open_perf_store
+from limner.runs import MemoryStore, RunStore, RunWriter, StepStore
 from limner.tools.base import Tool
+from limner.tools.registry import ToolRegistry, default_checker
+from limner.tools.sandbox.truth import TruthChannel
 from limner.types import (
     AnalysisStep,
     Check,
@@ -63,109 +67,132 @@ from limner.types import (
 
 __all__ = ["Agent", "AgentError", "MemoryStore", "check", "run_edit", "run_generate"]
 
+S = TypeVar("S", AnalysisStep, PlanStep, ToolStep, EvaluationStep, ReflectionStep, FinalStep)
+
 
 class AgentError(RuntimeError):
     """The run cannot go on (no tool could draw anything, a resumed trajectory does not fit this run)."""
 
 
 # ----------------------------------------------------------------------------------------------------
-# Where steps and images go: the run store, or memory (benchmarks and tests that need no files)
+# One run's state
 # ----------------------------------------------------------------------------------------------------
-
-
-class MemoryStore:
-    """The subset of `limner.runs.RunStore` the loop uses, kept in memory."""
-
-    def __init__(self) -> None:
-        self.steps: list[Step] = []
-        self.images: dict[str, Image.Image] = {}
-        self.truths: dict[str, dict[str, Any]] = {}
-        self.final: str | None = None
-        self.summary: dict[str, Any] = {}
-
-    def append_step(self, step: Step) -> None:
-        self.steps.append(step)
-
-    def completed_steps(self) -> list[Step]:
-        return list(self.steps)
-
-    def save_image(self, image: Image.Image, stem: str) -> str:
-        rel = f"images/{stem}.png"
-        self.images[rel] = image
-        return rel
-
-    def save_truth(self, truth: dict[str, Any], stem: str) -> str:
-        rel = f"images/{stem}.truth.json"
-        self.truths[rel] = truth
-        return rel
-
-    def load_image(self, rel: str) -> Image.Image:
-        return self.images[rel]
-
-    def finish(self, final_image: str, *, status: str = "done", **summary: Any) -> None:
-        self.final = final_image
-        self.summary = dict(summary, status=status)
-
-
-class _Writer:
-    """Writes through the store on one background thread, in call order.
-
-    PNG encoding and fsync'd appends are I/O the loop need not wait for: the next tool call runs while the
-    last step is written. One FIFO thread keeps the write-ahead order (an image is durable before the step
-    that names it), `flush()` waits for everything (before the final step is yielded, before reading back,
-    and when the run stops for any reason), and a write error is raised in the loop at the next call. A
-    crash loses only steps not yet written, which a resume simply does again.
-    """
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue()
-        self._error: BaseException | None = None
-        self.waited_s = 0.0  # time the loop spent waiting for writes (part of the orchestration overhead)
-        self._thread = threading.Thread(target=self._work, name="limner-run-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._raise()
-        self._queue.put((fn, args))
-
-    def flush(self) -> None:
-        t0 = time.perf_counter()
-        self._queue.join()
-        self.waited_s += time.perf_counter() - t0
-        self._raise()
-
-    def close(self) -> None:
-        t0 = time.perf_counter()
-        self._queue.join()
-        self.waited_s += time.perf_counter() - t0
-        self._queue.put(None)
-        self._thread.join()
-        self._raise()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            fn, args = item
-            try:
-                if self._error is None:
-                    fn(*args)
-            except BaseException as e:  # noqa: BLE001 - handed to the loop's thread by _raise()
-                self._error = e
-            finally:
-                self._queue.task_done()
-        self._queue.task_done()
 
 
 @dataclass
 class _Best:
+    """The best image so far: where it is, its verdict, and the pixels once loaded."""
+
     path: str
     verdict: Verdict
     image: Image.Image | None = None
+
+
+@dataclass
+class _Outcome:
+    """What a round of tool calls made: the best image after it, whether any tool produced an image, and
+    whether the round improved on the best before it (None when there was nothing before)."""
+
+    best: _Best | None
+    produced: bool
+    improved: bool | None = None
+
+
+@dataclass
+class _Run:
+    """Everything one run changes: where its steps go (store, background writer, truth channel), the
+    recorded steps still to replay, the next step's index, and what the run has learned about its tools.
+    The `Agent` holds none of it, so one agent can serve two runs at once."""
+
+    store: StepStore
+    writer: RunWriter
+    truths: TruthChannel
+    replay: deque[Step]
+    n_recorded: int  # steps 0 .. n-1 are replayed, never written again
+    index: int = 0
+    last_tool: dict[str, str] = field(default_factory=dict)  # subtask id -> tool of its last good attempt
+    ineffective: dict[str, set[str]] = field(default_factory=dict)  # instruction -> tools whose repair did not help
+    tool_s: float = 0.0  # time inside tools (painters, editors, checker)
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def open(cls, store: StepStore) -> _Run:
+        replay: deque[Step] = deque(store.completed_steps())
+        writer = RunWriter(store)
+        return cls(store=store, writer=writer, truths=TruthChannel(store, writer), replay=replay,
+                   n_recorded=len(replay))
+
+    # -- replay and record -------------------------------------------------------------------------
+
+    def recorded(self, kind: type[S]) -> S | None:
+        """The next recorded step if resuming, checked to be of the expected type."""
+        if not self.replay:
+            return None
+        step = self.replay[0]
+        if step.index != self.index:
+            raise AgentError(f"cannot resume: recorded step {step.index} where step {self.index} was expected")
+        if not isinstance(step, kind):
+            raise AgentError(f"cannot resume: step {step.index} of the recorded trajectory is a {step.type!r} step, "
+                             f"but the loop expects a {kind.__name__}; the run was made with different settings")
+        self.replay.popleft()
+        return step
+
+    def replay_or(self, kind: type[S], build: Callable[[int], S]) -> S:
+        """The recorded step when resuming, else `build(index)`: a new step, made now. Recorded either way."""
+        step = self.recorded(kind)
+        return self.emit(step if step is not None else build(self.index))
+
+    def recorded_attempt(self, subtask_id: str | None, only: str | None) -> ToolStep | None:
+        """The next recorded tool attempt at `subtask_id` (of tool `only`, if given), or None."""
+        head = self.replay[0] if self.replay else None
+        if isinstance(head, ToolStep) and head.subtask_id == subtask_id and (only is None or head.call.tool == only):
+            return self.recorded(ToolStep)
+        return None
+
+    def recorded_tools(self, subtask_id: str) -> list[str]:
+        """Tools of the recorded attempts at `subtask_id` still to be replayed, in order."""
+        tools: list[str] = []
+        for step in self.replay:
+            if isinstance(step, ToolStep) and step.subtask_id == subtask_id:
+                tools.append(step.call.tool)
+            elif not isinstance(step, EvaluationStep):
+                break
+        return list(dict.fromkeys(tools))
+
+    def emit(self, step: S) -> S:
+        """Record `step` (unless it is a replayed one) and move the index past it."""
+        if self.is_new(step):
+            self.writer.submit(self.store.append_step, step)
+        if isinstance(step, ToolStep) and step.result.ok:
+            self.last_tool[step.subtask_id or ""] = step.call.tool
+        self.index = step.index + 1
+        return step
+
+    def is_new(self, step: Step) -> bool:
+        return step.index >= self.n_recorded
+
+    # -- images -------------------------------------------------------------------------------------
+
+    def save_image(self, image: Image.Image, stem: str) -> str:
+        """Queue the PNG write and return the path the store will write it to."""
+        rel = RunStore.image_rel(stem)  # MemoryStore uses the same layout
+        self.writer.submit(self.store.save_image, image, stem)
+        return rel
+
+    def load_image(self, rel: str) -> Image.Image:
+        self.writer.flush()
+        return self.store.load_image(rel)
+
+    def image(self, best: _Best) -> Image.Image:
+        if best.image is None:
+            best.image = self.load_image(best.path)
+        return best.image
+
+    def mark_ineffective(self, sub: Subtask) -> None:
+        """Reflection on the tools: the tool that just repaired `sub` without helping is not handed the
+        same instruction again before every other tool of its kind."""
+        if (tool := self.last_tool.get(sub.id)) is not None:
+            self.ineffective.setdefault(sub.instruction, set()).add(tool)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -182,10 +209,10 @@ class Agent:
         *,
         tools: dict[str, Tool] | None = None,
         brain: Brain | None = None,
-        routers: dict[str, Any] | None = None,
-        matrices: dict[str, Any] | None = None,
+        routers: dict[str, Router] | None = None,
+        matrices: dict[str, PerformanceMatrix] | None = None,
         checker: Tool | None = None,
-        perf_store: Any = None,
+        perf_store: PerfStore | None = None,
     ) -> None:
         """`routers` (tool kind -> perf Router) override everything; else `matrices` (kind ->
         PerformanceMatrix), else the matrices in the perf store at `config.perf_store_path`, else the tools'
@@ -193,45 +220,48 @@ class Agent:
         written there, one transaction per update, so the next run — in this process or another — starts
         from it (PerfGuard's APU keeping the matrix true from the agent's own runs)."""
         self.config = config
-        if tools is None:
-            from limner.tools.registry import ToolRegistry
-
-            registry = ToolRegistry.from_config(config)
-            tools = {n: registry.get(n) for n in registry.names}
-        self.tools = tools
+        self.tools = tools if tools is not None else ToolRegistry.from_config(config).by_name()
         self.brain = brain if brain is not None else make_brain(config.brain)
-        producing = {n: t for n, t in tools.items() if t.kind in ("generate", "edit", "inpaint")}
+        producing = {n: t for n, t in self.tools.items() if t.kind in ("generate", "edit", "inpaint")}
         if not any(t.kind == "generate" for t in producing.values()):
             raise AgentError("no tool of kind 'generate' is configured; add a painter or text-to-image tool to tools:")
-        self.checker = checker or _find_checker(tools)
-        self._router_options = router_options(
+        self.checker = checker or _find_checker(self.tools)
+        options = router_options(
             config.perf,
             {n: t.spec.cost for n, t in producing.items()},
             {n: t.spec.family for n, t in producing.items() if t.spec.family},
         )
+        self.persistence = (PerfPersistence(perf_store, router_factory(config.perf.updater, **options))
+                            if perf_store is not None else None)
         if routers is None:
-            matrices = matrices if matrices is not None else load_matrices(config.perf_store_path)
             routers = default_routers(
-                producing, updater=config.perf.updater if config.perf.learn else "static", matrices=matrices,
-                **self._router_options,
+                producing, updater=config.perf.updater if config.perf.learn else "static",
+                matrices=matrices if matrices is not None else load_matrices(config.perf_store_path), **options,
             )
-            if perf_store is not None:
-                _restore_router_states(routers, perf_store)
-        self.perf_store = perf_store
-        self.matrix_sources = {k: "store" if k in (matrices or {}) else "prior" for k in routers}
+            if self.persistence is not None:
+                self.persistence.restore(routers)
         self.worker = Worker(producing, routers, timeout_s=config.agent.tool_timeout_s,
                              max_fallbacks=config.agent.max_fallbacks)
         self.specs = [t.spec for t in producing.values()]
         self.analyst = Analyst(self.brain, goal=config.agent.goal)
         self.planner = Planner(self.brain, self.specs)
         self.evaluator = Evaluator(self.checker, lam=config.agent.lam, brain=self.brain)
-        self.tool_time_s = 0.0  # time inside tools (painters, editors, checker) during the last run
-        self.store_wait_s = 0.0  # time the last run waited for the run store's writes
+        self.tool_time_s = 0.0  # time inside tools (painters, editors, checker) during the last run to end
+        self.store_wait_s = 0.0  # time the last run to end waited for the run store's writes
 
     # -- public ----------------------------------------------------------------------------------
 
-    def run(self, prompt: str, *, stream: bool = False, store: Any = None, rounds: int | None = None,
-            image: Image.Image | None = None, instruction: str | None = None) -> Any:
+    @overload
+    def run(self, prompt: str, *, stream: Literal[False] = False, store: StepStore | None = None,
+            rounds: int | None = None, image: Image.Image | None = None,
+            instruction: str | None = None) -> FinalStep: ...
+
+    @overload
+    def run(self, prompt: str, *, stream: Literal[True], store: StepStore | None = None, rounds: int | None = None,
+            image: Image.Image | None = None, instruction: str | None = None) -> Iterator[Step]: ...
+
+    def run(self, prompt: str, *, stream: bool = False, store: StepStore | None = None, rounds: int | None = None,
+            image: Image.Image | None = None, instruction: str | None = None) -> FinalStep | Iterator[Step]:
         """Generate for `prompt`, or, with `image` and `instruction`, edit the image (then `prompt` describes
         what the edited image must show). With `stream=True`, an iterator of steps; otherwise the
         `FinalStep`. `store` is a `RunStore` (default: in memory)."""
@@ -244,159 +274,142 @@ class Agent:
         final = None
         for final in steps:
             pass
-        return final
+        return final  # type: ignore[return-value]  # the last step of a run that ends is its FinalStep
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def _steps(self, prompt: str, store: Any, rounds: int, input_image: Image.Image | None,
-               instruction: str | None) -> Iterator[Step]:
+    def _steps(self, prompt: str, store: StepStore, rounds: int, input_image: Image.Image | None,
+               instruction: str | None) -> Generator[Step, None, None]:
         if not prompt or not prompt.strip():
             raise ValueError("the prompt is empty; say what the image should show")
-        self._writer = _Writer(store)
+        run = _Run.open(store)
         try:
-            yield from self._loop(prompt, store, rounds, input_image, instruction)
+            yield from self._loop(run, prompt, rounds, input_image, instruction)
         finally:
-            self._writer.close()  # everything recorded so far is on disk, however the run ends
-            self.store_wait_s = self._writer.waited_s
+            run.writer.close()  # everything recorded so far is on disk, however the run ends
+            self.tool_time_s, self.store_wait_s = run.tool_s, run.writer.waited_s
 
-    def _loop(self, prompt: str, store: Any, rounds: int, input_image: Image.Image | None,
-              instruction: str | None) -> Iterator[Step]:
-        started = time.perf_counter()
-        self.tool_time_s = 0.0
-        self._replay: deque[Step] = deque(store.completed_steps())
-        self._n_recorded = len(self._replay)  # steps 0 .. n-1 are replayed, never written again
-        self._last_tool: dict[str, str] = {}
-        self._ineffective: dict[str, set[str]] = {}  # instruction -> tools whose repair did not help
-        self._truths: dict[str, dict[str, Any]] = {}
-        self._store = store
-        self._index = 0
-
+    def _loop(self, run: _Run, prompt: str, rounds: int, input_image: Image.Image | None,
+              instruction: str | None) -> Generator[Step, None, None]:
         # 1. Analyse: the prompt becomes a Scene (what must be in the image) and a goal.
-        step = self._recorded(AnalysisStep)
-        if step is None:
-            t0 = time.perf_counter()
-            a = self.analyst(prompt)
-            step = AnalysisStep(index=self._index, scene=a.scene, goal=a.goal, reasoning=a.reasoning,
-                                tokens=a.tokens, error=a.error, duration_s=time.perf_counter() - t0)
-        yield self._emit(step)
-        scene, goal = step.scene, step.goal
+        analysis = run.replay_or(AnalysisStep, functools.partial(self._analysis, prompt))
+        yield analysis
+        scene, goal = analysis.scene, analysis.goal
 
-        best: _Best | None = None
-        action: NextAction = "regenerate"
-        last_improved: bool | None = None
-        if input_image is not None:  # editing: the given image, edited as instructed, is the first candidate
-            unjudged = Check(target="scene", kind="global", passed=False, score=0.0,
-                             evidence="the input image, before the instruction was applied (not judged)")
-            best = _Best(path=self._save_image(input_image, "input"), image=input_image,
-                         verdict=Verdict(score=0.0, global_score=0.0, checks=[unjudged]))
-            action = "repair"
-
+        # Editing: the given image, edited as instructed, is the first candidate.
+        best = self._input_candidate(run, input_image) if input_image is not None else None
+        action: NextAction = "regenerate" if best is None else "repair"
         last_round = 0
         for rnd in range(rounds):
             if action == "stop":
                 break
             last_round = rnd
             # 2. Plan: a generation, or one targeted repair per failed check of the best image.
-            plan = self._recorded(PlanStep)
-            if plan is None and instruction is not None and rnd == 0:
-                sub = Subtask(id="r0-edit", kind="edit", instruction=instruction, weights=edit_weights(instruction))
-                plan = PlanStep(index=self._index, round=0, subtasks=[sub], reasoning=f"apply the instruction: {instruction}")
-            if plan is None:
-                t0 = time.perf_counter()
-                p = self.planner(scene, best.verdict if best else None, action, rnd)
-                plan = PlanStep(index=self._index, round=rnd, subtasks=p.subtasks, reasoning=p.reasoning,
-                                tokens=p.tokens, error=p.error, duration_s=time.perf_counter() - t0)
-            yield self._emit(plan)
+            plan = run.replay_or(PlanStep, functools.partial(self._plan, scene, best, action, rnd, instruction))
+            yield plan
             if not plan.subtasks and action == "repair":
                 action = "regenerate"  # nothing an edit can fix: draw again next round
                 continue
 
             # 3–4. Route, call and evaluate (λ·global + (1−λ)·mean(local checks)), keeping the best image.
-            previous = best.verdict.score if best else None
-            if action == "repair" and best is not None and self.config.agent.verify_repairs:
-                # Each repair is checked before the next one builds on it: one that does not raise the
-                # score is undone and handed to the next-ranked tool.
-                current, produced = best, False
-                for k, sub in enumerate(plan.subtasks):
-                    current, best, made = yield from self._repair(sub, rnd, k, current, best, scene)
-                    produced = produced or made
-                if not produced:
-                    yield from self._reflect_failure(rnd, "no tool produced a new image this round")
-                    action = "regenerate"
-                    last_improved = False
-                    continue
-                last_improved = best.verdict.score > previous
-            elif self._explores(plan.subtasks):
-                # Exploration: several tools draw the scene, every image is judged, the best is kept and the
-                # router learns from the comparison (PerfGuard's APU runs top-m + n tools the same way).
-                best, produced = yield from self._explore(plan.subtasks[0], rnd, scene, best)
-                if not produced:
-                    yield from self._reflect_failure(rnd, "no tool produced a new image this round")
-                    action = "regenerate"
-                    last_improved = False
-                    continue
-                last_improved = None if previous is None else best.verdict.score > previous
-            else:
-                image: Image.Image | None = None
-                path: str | None = None
-                if action == "repair" and best is not None:
-                    image, path = self._image(best), best.path
-                for k, sub in enumerate(plan.subtasks):
-                    source = image if sub.kind != "generate" else None
-                    result_image, result_path = yield from self._work(sub, rnd, k, source, path if source else None)
-                    if result_image is not None:
-                        image, path = result_image, result_path
-                if path is None or (action == "repair" and best is not None and path == best.path):
-                    yield from self._reflect_failure(rnd, "no tool produced a new image this round")
-                    action = "regenerate"
-                    last_improved = False
-                    continue
-                best, _ = yield from self._evaluate(path, image, scene, rnd, best, plan.subtasks)
-                last_improved = None if previous is None else best.path == path and best.verdict.score > previous
-                if action == "repair" and last_improved is False:
-                    # Reflection on the tools: a repair that did not help is not handed to the same tool again.
-                    for sub in plan.subtasks:
-                        if (tool := self._last_tool.get(sub.id)) is not None:
-                            self._ineffective.setdefault(sub.instruction, set()).add(tool)
+            outcome = yield from self._round(run, plan, action, rnd, scene, best)
+            best = outcome.best
+            if best is None or not outcome.produced:
+                yield from self._reflect_failure(run, rnd, "no tool produced a new image this round")
+                action = "regenerate"
+                continue
 
             # 5. Reflect: stop, repair what failed, or draw again.
-            reflection = yield from self._reflect(scene, best.verdict, rnd, rounds, goal, last_improved, action)
+            reflection = yield from self._reflect(run, scene, goal, best.verdict, rnd, rounds, outcome.improved,
+                                                  action)
             action = reflection.next_action
 
         if best is None:
             raise AgentError("no tool produced an image; see the failed tool steps in the trajectory")
-        final = self._recorded(FinalStep)
-        if final is None:
-            final = FinalStep(index=self._index, round=last_round, image_path=best.path,
-                              score=best.verdict.score, passed=best.verdict.passed,
-                              reasoning=f"best image {best.path} (score {best.verdict.score:.3f}, "
-                                        f"{'all checks pass' if best.verdict.passed else f'{len(best.verdict.failed)} checks fail'})")
-            wall = time.perf_counter() - started
-            self._emit(final)
-            timings = {"wall_s": round(wall, 3), "tool_s": round(self.tool_time_s, 3),
-                       "orchestration_s": round(wall - self.tool_time_s, 3)}
-            self._writer.submit(functools.partial(store.finish, best.path, status="done", score=final.score,
-                                                  passed=final.passed, timings=timings))
-            self._writer.flush()
-            yield final
-        else:
-            yield self._emit(final)
+        yield from self._finish(run, best, last_round)
 
-    # -- phases -------------------------------------------------------------------------------------
+    # -- 1, 2: analyse and plan ---------------------------------------------------------------------
+
+    def _analysis(self, prompt: str, index: int) -> AnalysisStep:
+        t0 = time.perf_counter()
+        a = self.analyst(prompt)
+        return AnalysisStep(index=index, scene=a.scene, goal=a.goal, reasoning=a.reasoning, tokens=a.tokens,
+                            error=a.error, duration_s=time.perf_counter() - t0)
+
+    def _input_candidate(self, run: _Run, image: Image.Image) -> _Best:
+        """The image to edit, as the best so far: saved with the run, and judged as failing everything."""
+        unjudged = Check(target="scene", kind="global", passed=False, score=0.0,
+                         evidence="the input image, before the instruction was applied (not judged)")
+        return _Best(path=run.save_image(image, "input"), image=image,
+                     verdict=Verdict(score=0.0, global_score=0.0, checks=[unjudged]))
+
+    def _plan(self, scene: Scene, best: _Best | None, action: NextAction, rnd: int, instruction: str | None,
+              index: int) -> PlanStep:
+        if instruction is not None and rnd == 0:
+            sub = Subtask(id="r0-edit", kind="edit", instruction=instruction, weights=edit_weights(instruction))
+            return PlanStep(index=index, round=0, subtasks=[sub], reasoning=f"apply the instruction: {instruction}")
+        t0 = time.perf_counter()
+        p = self.planner(scene, best.verdict if best else None, action, rnd)
+        return PlanStep(index=index, round=rnd, subtasks=p.subtasks, reasoning=p.reasoning, tokens=p.tokens,
+                        error=p.error, duration_s=time.perf_counter() - t0)
+
+    # -- 3–4: one round of tool calls and evaluations ---------------------------------------------
+
+    def _round(self, run: _Run, plan: PlanStep, action: NextAction, rnd: int, scene: Scene,
+               best: _Best | None) -> Generator[Step, None, _Outcome]:
+        """Carry out the round's plan in one of three ways and say what it made."""
+        if action == "repair" and best is not None and self.config.agent.verify_repairs:
+            # Each repair is checked before the next one builds on it: one that does not raise the score is
+            # undone and handed to the next-ranked tool.
+            return (yield from self._verified_repairs(run, plan.subtasks, rnd, scene, best))
+        if self._explores(plan.subtasks):
+            # Exploration: several tools draw the scene, every image is judged, the best is kept and the
+            # router learns from the comparison (PerfGuard's APU runs top-m + n tools the same way).
+            return (yield from self._explore(run, plan.subtasks[0], rnd, scene, best))
+        return (yield from self._chain(run, plan.subtasks, action, rnd, scene, best))
+
+    def _verified_repairs(self, run: _Run, subtasks: list[Subtask], rnd: int, scene: Scene,
+                          best: _Best) -> Generator[Step, None, _Outcome]:
+        previous = best.verdict.score
+        current, produced = best, False
+        for k, sub in enumerate(subtasks):
+            current, best, made = yield from self._repair(run, sub, rnd, k, current, best, scene)
+            produced = produced or made
+        return _Outcome(best, produced, best.verdict.score > previous)
+
+    def _repair(self, run: _Run, sub: Subtask, rnd: int, k: int, current: _Best, best: _Best,
+                scene: Scene) -> Generator[Step, None, tuple[_Best, _Best, bool]]:
+        """One repair subtask on `current`, verified: the edited image is evaluated at once and kept only if
+        it scores higher; otherwise it is undone, the tool is marked as not helping with this instruction,
+        and the next-ranked tool gets a try (`agent.repair_retries` times). Returns (image the next repair
+        builds on, best image so far, whether any tool produced an image)."""
+        produced = False
+        for attempt in range(1 + self.config.agent.repair_retries):
+            image, path = yield from self._work(run, sub, rnd, k, run.image(current), current.path, retry=attempt)
+            if image is None or path is None:
+                break
+            produced = True
+            best, verdict = yield from self._evaluate(run, path, image, scene, rnd, best, [sub])
+            if verdict.score > current.verdict.score:
+                return _Best(path=path, verdict=verdict, image=image), best, produced
+            run.mark_ineffective(sub)
+        return current, best, produced
 
     def _explores(self, subtasks: list[Subtask]) -> bool:
         return (self.config.perf.explore and len(subtasks) == 1 and subtasks[0].kind == "generate"
-                and hasattr(self.worker.routers.get("generate"), "choose_explore"))
+                and "generate" in self.worker.routers)
 
-    def _explore(self, sub: Subtask, rnd: int, scene: Scene, best: _Best | None):
+    def _explore(self, run: _Run, sub: Subtask, rnd: int, scene: Scene,
+                 best: _Best | None) -> Generator[Step, None, _Outcome]:
         """Run the router's exploration set for a generation (`choose_explore`: the best-ranked tool first,
         then the ones worth learning about), judge every image, keep the best, and update the router once
-        with all the outcomes. Returns (best image so far, whether any tool produced an image).
+        with all the outcomes.
 
         On resume the tools already recorded for this subtask are taken from the trajectory (the router's
         state may differ from the interrupted run's); only the rest of the set is run."""
+        previous = best.verdict.score if best else None
         router = self.worker.routers["generate"]
-        recorded = self._recorded_tools(sub.id)
+        recorded = run.recorded_tools(sub.id)
         rng = np.random.default_rng([self.config.seed, rnd, 7919])
         names = self.worker.candidates("generate")
         chosen = router.choose_explore(self.worker.routable(sub, router), names, rng) if names else []
@@ -405,226 +418,180 @@ class Agent:
         dimension_scores: dict[str, dict[str, float]] = {}
         fresh = False
         for j, tool in enumerate(order):
-            image, path = yield from self._work(sub, rnd, j, None, None, only=tool)
-            if image is None:
+            image, path = yield from self._work(run, sub, rnd, j, None, None, only=tool)
+            if image is None or path is None:
                 continue
-            fresh = fresh or not self._replay  # this image's evaluation is computed now, not replayed
-            best, verdict = yield from self._evaluate(path, image, scene, rnd, best, [])
+            fresh = fresh or not run.replay  # this image's evaluation is computed now, not replayed
+            best, verdict = yield from self._evaluate(run, path, image, scene, rnd, best, [])
             outcomes[tool], dimension_scores[tool] = _learning_signal(verdict)
         if fresh and outcomes and self.config.perf.learn:
-            self._update_router(sub, router, outcomes, {"dimension_scores": dimension_scores})
-        return best, bool(outcomes)
+            self._update_router(run, sub, router, outcomes, {"dimension_scores": dimension_scores})
+        if best is None or not outcomes:
+            return _Outcome(best, produced=False)
+        return _Outcome(best, True, None if previous is None else best.verdict.score > previous)
 
-    def _recorded_tools(self, subtask_id: str) -> list[str]:
-        """Tools of the recorded attempts at `subtask_id` still to be replayed, in order."""
-        tools: list[str] = []
-        for step in self._replay:
-            if isinstance(step, ToolStep) and step.subtask_id == subtask_id:
-                tools.append(step.call.tool)
-            elif not isinstance(step, EvaluationStep):
-                break
-        return list(dict.fromkeys(tools))
+    def _chain(self, run: _Run, subtasks: list[Subtask], action: NextAction, rnd: int, scene: Scene,
+               best: _Best | None) -> Generator[Step, None, _Outcome]:
+        """The subtasks in turn, each on the image the last one made (a generation starts afresh), then one
+        evaluation of the result."""
+        previous = best.verdict.score if best else None
+        image: Image.Image | None = None
+        path: str | None = None
+        if action == "repair" and best is not None:
+            image, path = run.image(best), best.path
+        for k, sub in enumerate(subtasks):
+            source = image if sub.kind != "generate" else None
+            result_image, result_path = yield from self._work(run, sub, rnd, k, source, path if source else None)
+            if result_image is not None:
+                image, path = result_image, result_path
+        if image is None or path is None or (action == "repair" and best is not None and path == best.path):
+            return _Outcome(best, produced=False)
+        best, _ = yield from self._evaluate(run, path, image, scene, rnd, best, subtasks)
+        improved = None if previous is None else best.path == path and best.verdict.score > previous
+        if action == "repair" and improved is False:
+            for sub in subtasks:  # a repair that did not help is not handed to the same tool again
+                run.mark_ineffective(sub)
+        return _Outcome(best, True, improved)
 
-    def _repair(self, sub: Subtask, rnd: int, k: int, current: _Best, best: _Best, scene: Scene):
-        """One repair subtask on `current`, verified: the edited image is evaluated at once and kept only if
-        it scores higher; otherwise it is undone, the tool is marked as not helping with this instruction,
-        and the next-ranked tool gets a try (`agent.repair_retries` times). Returns (image the next repair
-        builds on, best image so far, whether any tool produced an image)."""
-        produced = False
-        for attempt in range(1 + self.config.agent.repair_retries):
-            image, path = yield from self._work(sub, rnd, k, self._image(current), current.path, retry=attempt)
-            if image is None:
-                break
-            produced = True
-            best, verdict = yield from self._evaluate(path, image, scene, rnd, best, [sub])
-            if verdict.score > current.verdict.score:
-                return _Best(path=path, verdict=verdict, image=image), best, produced
-            if (tool := self._last_tool.get(sub.id)) is not None:
-                self._ineffective.setdefault(sub.instruction, set()).add(tool)
-        return current, best, produced
+    # -- 3. route and call --------------------------------------------------------------------------
 
-    def _work(self, sub: Subtask, rnd: int, k: int, image: Image.Image | None, path: str | None,
-              retry: int = 0, only: str | None = None):
+    def _work(self, run: _Run, sub: Subtask, rnd: int, k: int, image: Image.Image | None, path: str | None,
+              retry: int = 0, only: str | None = None
+              ) -> Generator[Step, None, tuple[Image.Image | None, str | None]]:
         """Run one subtask (with fallback); yields ToolSteps; returns (image, path) of the success or (None, None).
         `retry` > 0 is a retry of a repair that did not help: another seed, its own image names. `only`: call
         just that tool, no fallback (exploration)."""
-        seed = self.config.seed + 1009 * rnd + k + 101 * retry
         tried: set[str] = set()
         # Replayed attempts first (resume): no tool is called again.
-        while (self._replay and isinstance(self._replay[0], ToolStep) and self._replay[0].subtask_id == sub.id
-               and (only is None or self._replay[0].call.tool == only)):
-            step = self._recorded(ToolStep)
-            yield self._emit(step)
+        while (step := run.recorded_attempt(sub.id, only)) is not None:
+            yield run.emit(step)
             tried.add(step.call.tool)
             if step.result.ok and step.result.image_path:
-                return self._load_image(step.result.image_path), step.result.image_path
+                return run.load_image(step.result.image_path), step.result.image_path
             if only is not None:
                 return None, None
         if len(tried) > self.config.agent.max_fallbacks:
             return None, None
-        # Sandbox only: the world's truth of the input rides along so the editor can return the truth of its
-        # output (for benchmarks and training data). Tools never decide from it; the agent never reads it.
-        truth_in = self._truth_of(path) if image is not None else None
         try:
             attempts = self.worker.attempts(
-                sub, prompt=sub.instruction, seed=seed, width=self.config.width, height=self.config.height,
-                image=image, input_path=path, skip=tried, avoid=self._ineffective.get(sub.instruction), only=only,
-                params={"_truth_in": truth_in} if truth_in is not None else None,
+                sub, prompt=sub.instruction, seed=self.config.seed + 1009 * rnd + k + 101 * retry,
+                width=self.config.width, height=self.config.height, image=image, input_path=path, skip=tried,
+                avoid=run.ineffective.get(sub.instruction), only=only,
+                # The truth of the input rides along (sandbox only); tools never decide from it.
+                params=run.truths.params_for(path) if image is not None else None,
             )
             for attempt in attempts:
-                result = attempt.result
-                self.tool_time_s += result.duration_s
-                if result.ok:
-                    stem = f"r{rnd}-{k}-{attempt.call.tool}" + (f"-retry{retry}" if retry else "")
-                    result.image_path = self._save_image(result.image, stem)
-                    if result.ground_truth is not None:
-                        self._writer.submit(self._store.save_truth, result.ground_truth, stem)
-                        result.meta.setdefault("truth_path", result.image_path.removesuffix(".png") + ".truth.json")
-                        self._truths[result.image_path] = result.ground_truth
-                ineffective = sorted(self._ineffective.get(sub.instruction, ()))
-                why = (f"{sub.kind} '{sub.instruction}' with {attempt.call.tool} "
-                       f"(rank {[n for n, _ in attempt.ranking].index(attempt.call.tool) + 1} of {len(attempt.ranking)}"
-                       + (f"; {', '.join(ineffective)} did not help with this before" if ineffective else "") + ")")
-                # Private "_" params (the sandbox truth channel) stay out of the trajectory.
-                public = {k: v for k, v in attempt.call.params.items() if not k.startswith("_")}
-                step = ToolStep(index=self._index, round=rnd, subtask_id=sub.id, ranking=attempt.ranking,
-                                call=attempt.call.model_copy(update={"params": public}), result=result,
-                                duration_s=result.duration_s,
-                                reasoning=why if result.ok else f"{why} failed: {result.error}; trying the next-ranked tool",
-                                error=None if result.ok else result.error)
-                yield self._emit(step)
-                if result.ok:
-                    return result.image, result.image_path
+                yield run.emit(self._tool_step(run, sub, rnd, k, retry, attempt))
+                if attempt.result.ok:
+                    return attempt.result.image, attempt.result.image_path
         except WorkerError as e:
-            yield from self._reflect_failure(rnd, str(e))
+            yield from self._reflect_failure(run, rnd, str(e))
         return None, None
 
-    def _evaluate(self, path: str, image: Image.Image | None, scene: Scene, rnd: int, best: _Best | None,
-                  subtasks: list[Subtask] | None = None):
-        step = self._recorded(EvaluationStep)
-        if step is None:
-            image = image if image is not None else self._load_image(path)
-            ev = self.evaluator(image, scene)
-            self.tool_time_s += ev.tool_s
-            failed = [f"{c.target} {c.kind}: {c.evidence}" for c in ev.verdict.failed]
-            step = EvaluationStep(index=self._index, round=rnd, image_path=path, verdict=ev.verdict,
-                                  duration_s=ev.tool_s, tokens=ev.tokens, error=ev.error,
-                                  reasoning=(f"score {ev.verdict.score:.3f}; "
-                                             + ("all checks pass" if not failed else "failed: " + "; ".join(failed))
-                                             + (f"; {ev.note}" if ev.note else "")))
-            self._learn(subtasks or [], ev.verdict)
-        yield self._emit(step)
+    def _tool_step(self, run: _Run, sub: Subtask, rnd: int, k: int, retry: int, attempt: Attempt) -> ToolStep:
+        """The step of one attempt; a new image (and its truth) is queued for saving first."""
+        result = attempt.result
+        run.tool_s += result.duration_s
+        if result.ok:
+            stem = f"r{rnd}-{k}-{attempt.call.tool}" + (f"-retry{retry}" if retry else "")
+            result.image_path = run.save_image(result.image, stem)
+            run.truths.keep(result, stem)
+        ineffective = sorted(run.ineffective.get(sub.instruction, ()))
+        why = (f"{sub.kind} '{sub.instruction}' with {attempt.call.tool} "
+               f"(rank {[n for n, _ in attempt.ranking].index(attempt.call.tool) + 1} of {len(attempt.ranking)}"
+               + (f"; {', '.join(ineffective)} did not help with this before" if ineffective else "") + ")")
+        return ToolStep(index=run.index, round=rnd, subtask_id=sub.id, ranking=attempt.ranking,
+                        call=attempt.call.model_copy(update={"params": TruthChannel.public(attempt.call.params)}),
+                        result=result, duration_s=result.duration_s,
+                        reasoning=why if result.ok else f"{why} failed: {result.error}; trying the next-ranked tool",
+                        error=None if result.ok else result.error)
+
+    # -- 4. evaluate --------------------------------------------------------------------------------
+
+    def _evaluate(self, run: _Run, path: str, image: Image.Image, scene: Scene, rnd: int, best: _Best | None,
+                  subtasks: list[Subtask]) -> Generator[Step, None, tuple[_Best, Verdict]]:
+        """Judge the image at `path`; returns (best image so far, its verdict). The routers learn from a
+        verdict made now (not a replayed one) about the tools of `subtasks`."""
+        step = run.replay_or(EvaluationStep, functools.partial(self._judge, run, path, image, scene, rnd, subtasks))
+        yield step
         if best is None or step.verdict.score > best.verdict.score:
             return _Best(path=path, verdict=step.verdict, image=image), step.verdict
         return best, step.verdict
 
-    def _reflect(self, scene: Scene, verdict: Verdict, rnd: int, rounds: int, goal: float,
-                 last_improved: bool | None, last_action: NextAction | None = None):
-        step = self._recorded(ReflectionStep)
-        if step is None:
-            t0 = time.perf_counter()
-            if verdict.passed and verdict.score >= goal - 1e-9:
-                r_action, r_failed, why, tokens, err = "stop", [], f"goal {goal:g} met (score {verdict.score:.3f})", None, None
-            else:
-                r = self.brain.reflect(scene, verdict, rnd, rounds, last_improved=last_improved, tools=self.specs,
-                                       last_action=last_action)
-                r_action, r_failed, why, tokens, err = r.next_action, r.failed, r.reasoning, r.tokens, r.error
-            step = ReflectionStep(index=self._index, round=rnd, failed=r_failed, next_action=r_action,
-                                  reasoning=why, tokens=tokens, error=err, duration_s=time.perf_counter() - t0)
-        yield self._emit(step)
+    def _judge(self, run: _Run, path: str, image: Image.Image, scene: Scene, rnd: int, subtasks: list[Subtask],
+               index: int) -> EvaluationStep:
+        ev = self.evaluator(image, scene)
+        run.tool_s += ev.tool_s
+        failed = [f"{c.target} {c.kind}: {c.evidence}" for c in ev.verdict.failed]
+        step = EvaluationStep(index=index, round=rnd, image_path=path, verdict=ev.verdict, duration_s=ev.tool_s,
+                              tokens=ev.tokens, error=ev.error,
+                              reasoning=(f"score {ev.verdict.score:.3f}; "
+                                         + ("all checks pass" if not failed else "failed: " + "; ".join(failed))
+                                         + (f"; {ev.note}" if ev.note else "")))
+        self._learn(run, subtasks, ev.verdict)
         return step
 
-    def _reflect_failure(self, rnd: int, why: str):
-        step = self._recorded(ReflectionStep)
-        if step is None:
-            step = ReflectionStep(index=self._index, round=rnd, next_action="regenerate", reasoning=why, error=why)
-        yield self._emit(step)
-        return step
-
-    def _learn(self, subtasks: list[Subtask], verdict: Verdict) -> None:
+    def _learn(self, run: _Run, subtasks: list[Subtask], verdict: Verdict) -> None:
         """Feed the round's verdict to the routers (APU / Bayesian update) when learning is on."""
         if not self.config.perf.learn or not subtasks:
             return
         local, dims = _learning_signal(verdict)
         for sub in subtasks:
             router = self.worker.routers.get(sub.kind)
-            tool = self._last_tool.get(sub.id)
+            tool = run.last_tool.get(sub.id)
             if router is None or tool is None:
                 continue
-            self._update_router(sub, router, {tool: local}, {"dimension_scores": dims} if sub.kind == "generate" else {})
+            self._update_router(run, sub, router, {tool: local}, {"dimension_scores": dims} if sub.kind == "generate" else {})
 
-    def _update_router(self, sub: Subtask, router: Any, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
-        if self.perf_store is not None:
-            self._persist(sub, router, outcomes, evidence)
+    def _update_router(self, run: _Run, sub: Subtask, router: Router, outcomes: dict[str, float],
+                       evidence: dict[str, Any]) -> None:
+        if self.persistence is not None:  # the shared store first: its first update seeds it with the prior
+            self.persistence.record(router, sub, outcomes, evidence, run_id=run.store.run_id)
         router.update(sub, outcomes, evidence)
 
-    def _persist(self, sub: Subtask, router: Any, outcomes: dict[str, float], evidence: dict[str, Any]) -> None:
-        """Write one update to the shared perf store: read-modify-write in one transaction, so concurrent
-        runs lose nothing. The first run of a store seeds it with the matrix it started from."""
-        name = MATRIX_NAMES[sub.kind]
-        if self.perf_store.get(name) is None:
-            self.perf_store.put(router.matrix, name, state=router.state_dict(), kind="seed",
-                                evidence={"run_id": getattr(self._store, "run_id", None)})
-        factory = router_factory(self.config.perf.updater, **self._router_options)
-        self.perf_store.apply_update(factory, sub, outcomes,
-                                     {**evidence, "run_id": getattr(self._store, "run_id", None), "task": sub.id},
-                                     name=name)
+    # -- 5. reflect, and finish ---------------------------------------------------------------------
 
-    # -- bookkeeping --------------------------------------------------------------------------------
-
-    def _recorded(self, kind: type) -> Any:
-        """The next recorded step if resuming, checked to be of the expected type."""
-        if not self._replay:
-            return None
-        step = self._replay[0]
-        if step.index != self._index:
-            raise AgentError(f"cannot resume: recorded step {step.index} where step {self._index} was expected")
-        if not isinstance(step, kind):
-            raise AgentError(f"cannot resume: step {step.index} of the recorded trajectory is a {step.type!r} step, "
-                             f"but the loop expects a {kind.__name__}; the run was made with different settings")
-        self._replay.popleft()
+    def _reflect(self, run: _Run, scene: Scene, goal: float, verdict: Verdict, rnd: int, rounds: int,
+                 last_improved: bool | None, last_action: NextAction) -> Generator[Step, None, ReflectionStep]:
+        step = run.replay_or(ReflectionStep, functools.partial(
+            self._reflection, scene, goal, verdict, rnd, rounds, last_improved, last_action))
+        yield step
         return step
 
-    def _emit(self, step: Step) -> Step:
-        if step.index >= self._n_recorded:
-            self._writer.submit(self._store.append_step, step)
-        if isinstance(step, ToolStep) and step.result.ok:
-            self._last_tool[step.subtask_id or ""] = step.call.tool
-        self._index = step.index + 1
+    def _reflection(self, scene: Scene, goal: float, verdict: Verdict, rnd: int, rounds: int,
+                    last_improved: bool | None, last_action: NextAction, index: int) -> ReflectionStep:
+        t0 = time.perf_counter()
+        if verdict.passed and verdict.score >= goal - 1e-9:
+            return ReflectionStep(index=index, round=rnd, failed=[], next_action="stop",
+                                  reasoning=f"goal {goal:g} met (score {verdict.score:.3f})",
+                                  duration_s=time.perf_counter() - t0)
+        r = self.brain.reflect(scene, verdict, rnd, rounds, last_improved=last_improved, tools=self.specs,
+                               last_action=last_action)
+        return ReflectionStep(index=index, round=rnd, failed=r.failed, next_action=r.next_action,
+                              reasoning=r.reasoning, tokens=r.tokens, error=r.error,
+                              duration_s=time.perf_counter() - t0)
+
+    def _reflect_failure(self, run: _Run, rnd: int, why: str) -> Generator[Step, None, ReflectionStep]:
+        step = run.replay_or(ReflectionStep, lambda i: ReflectionStep(
+            index=i, round=rnd, next_action="regenerate", reasoning=why, error=why))
+        yield step
         return step
 
-    def _truth_of(self, image_path: str | None) -> dict[str, Any] | None:
-        """The saved world truth of an image of this run (sandbox), or None."""
-        if image_path is None:
-            return None
-        if image_path in self._truths:
-            return self._truths[image_path]
-        rel = image_path.removesuffix(".png") + ".truth.json"
-        self._writer.flush()
-        if isinstance(self._store, MemoryStore):
-            return self._store.truths.get(rel)
-        try:
-            file = self._store.path(rel)
-        except (AttributeError, ValueError, RuntimeError):
-            return None
-        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
-
-    def _save_image(self, image: Image.Image, stem: str) -> str:
-        """Queue the PNG write and return the path the store will write it to."""
-        from limner.runs import RunStore
-
-        rel = RunStore.image_rel(stem)  # MemoryStore uses the same layout
-        self._writer.submit(self._store.save_image, image, stem)
-        return rel
-
-    def _load_image(self, rel: str) -> Image.Image:
-        self._writer.flush()
-        return self._store.load_image(rel)
-
-    def _image(self, best: _Best) -> Image.Image:
-        if best.image is None:
-            best.image = self._load_image(best.path)
-        return best.image
+    def _finish(self, run: _Run, best: _Best, last_round: int) -> Generator[Step, None, None]:
+        """The final step names the best image; a new one also finishes the store (final.png, timings),
+        durably, before it is yielded."""
+        final = run.replay_or(FinalStep, lambda i: FinalStep(
+            index=i, round=last_round, image_path=best.path, score=best.verdict.score, passed=best.verdict.passed,
+            reasoning=f"best image {best.path} (score {best.verdict.score:.3f}, "
+                      f"{'all checks pass' if best.verdict.passed else f'{len(best.verdict.failed)} checks fail'})"))
+        if run.is_new(final):
+            wall = time.perf_counter() - run.started
+            timings = {"wall_s": round(wall, 3), "tool_s": round(run.tool_s, 3),
+                       "orchestration_s": round(wall - run.tool_s, 3)}
+            run.writer.submit(functools.partial(run.store.finish, best.path, status="done", score=final.score,
+                                                passed=final.passed, timings=timings))
+            run.writer.flush()
+        yield final
 
 
 def _learning_signal(verdict: Verdict) -> tuple[float, dict[str, float]]:
@@ -639,32 +606,12 @@ def _learning_signal(verdict: Verdict) -> tuple[float, dict[str, float]]:
     return local, {d: sum(v) / len(v) for d, v in dims.items()}
 
 
-def _restore_router_states(routers: dict[str, Any], perf_store: Any) -> None:
-    """Give each router the learner state stored with its matrix (a Bayesian router's posterior), so
-    confidence carries over between runs. A state from another updater or tool set is ignored."""
-    from limner.perf.matrix import MatrixError
-
-    for kind, router in routers.items():
-        state = perf_store.state(MATRIX_NAMES[kind])
-        if state and hasattr(router, "load_state_dict"):
-            try:
-                router.load_state_dict(state)
-            except (MatrixError, KeyError, ValueError, TypeError):
-                pass
-
-
 def _find_checker(tools: dict[str, Tool]) -> Tool:
-    checkers = [t for t in tools.values() if t.kind == "check"]
-    if checkers:
-        return checkers[0]
-    if all(t.spec.simulated for t in tools.values()):
-        from limner.tools.sandbox.checker import SandboxChecker
-
-        return SandboxChecker("sandbox-checker")
-    raise AgentError("no tool of kind 'check' is configured; the agent needs one to judge its images")
-
-
-ProgressFn = Callable[[Step], None]
+    """The configured checker, or the tools layer's default (`default_checker`); the agent needs one."""
+    checker = default_checker(tools)
+    if checker is None:
+        raise AgentError("no tool of kind 'check' is configured; the agent needs one to judge its images")
+    return checker
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -672,7 +619,7 @@ ProgressFn = Callable[[Step], None]
 # ----------------------------------------------------------------------------------------------------
 
 
-def _drive(steps: Any, progress: Callable[[Step], None] | None) -> FinalStep:
+def _drive(steps: Iterator[Step], progress: Callable[[Step], None] | None) -> FinalStep:
     final = None
     for step in steps:
         if progress is not None:
@@ -683,18 +630,8 @@ def _drive(steps: Any, progress: Callable[[Step], None] | None) -> FinalStep:
     return final
 
 
-def open_perf_store(config: LimnerConfig) -> Any:
-    """The shared performance store the CLI's runs learn into (`config.perf_store_path`), or None when
-    learning is off. Benchmarks and tests build `Agent` directly and learn in memory only."""
-    if not config.perf.learn or config.perf.updater == "static":
-        return None
-    from limner.perf.store import PerfStore
-
-    return PerfStore(config.perf_store_path)
-
-
 def run_generate(
-    prompt: str, config: LimnerConfig, store: Any, *, progress: Callable[[Step], None] | None = None,
+    prompt: str, config: LimnerConfig, store: StepStore, *, progress: Callable[[Step], None] | None = None,
     agent: Agent | None = None,
 ) -> FinalStep:
     """Generate an image for `prompt` with the multi-turn agent; steps go to `store` (a RunStore) as they
@@ -715,7 +652,7 @@ def _open_image(image_path: str | Path) -> Image.Image:
 
 
 def run_edit(
-    image_path: str | Path, instruction: str, config: LimnerConfig, store: Any, *,
+    image_path: str | Path, instruction: str, config: LimnerConfig, store: StepStore, *,
     progress: Callable[[Step], None] | None = None, agent: Agent | None = None,
 ) -> FinalStep:
     """Edit the image as instructed, through the same loop: the instruction is applied by the best-ranked
@@ -735,11 +672,8 @@ def check(image_path: str | Path, prompt: str, config: LimnerConfig, *, agent: A
     if agent is not None:
         analyst, evaluator = agent.analyst, agent.evaluator
     else:
-        from limner.tools.registry import ToolRegistry
-
-        registry = ToolRegistry.from_config(config)
         brain = make_brain(config.brain)
         analyst = Analyst(brain, goal=config.agent.goal)
-        evaluator = Evaluator(_find_checker({n: registry.get(n) for n in registry.names}), lam=config.agent.lam,
+        evaluator = Evaluator(_find_checker(ToolRegistry.from_config(config).by_name()), lam=config.agent.lam,
                               brain=brain)
     return evaluator(image, analyst(prompt).scene).verdict

@@ -25,7 +25,7 @@ from limner.perf import PerformanceMatrix, Router, make_router
 from limner.tools.base import Tool, ToolError
 from limner.types import EDIT_DIMS, GEN_DIMS, Subtask, ToolCall, ToolResult
 
-__all__ = ["MATRIX_NAMES", "Attempt", "Worker", "WorkerError", "declared_scores", "default_routers", "load_matrices"]
+__all__ = ["Attempt", "Worker", "WorkerError", "declared_scores", "default_routers"]
 
 #: Which matrix (dimension set) ranks which tool kind.
 _DIMS_OF_KIND: dict[str, tuple[str, ...]] = {"generate": GEN_DIMS, "edit": EDIT_DIMS, "inpaint": EDIT_DIMS}
@@ -63,10 +63,10 @@ def default_routers(
     tools: Mapping[str, Tool], updater: str = "static", matrices: Mapping[str, PerformanceMatrix] | None = None,
     **router_kwargs: Any,
 ) -> dict[str, Router]:
-    """One router per tool kind. `matrices` (kind -> matrix) comes from the perf store when it has one;
-    otherwise the matrix starts from what the tools declare (`declared_scores`), and a tool that declares
-    nothing joins with perf's uninformative prior (an average tool) until it is profiled or the router
-    learns from the agent's own runs."""
+    """One router per tool kind. `matrices` (kind -> matrix) comes from the perf store when it has one
+    (`limner.perf.persistence.load_matrices`); otherwise the matrix starts from what the tools declare
+    (`declared_scores`), and a tool that declares nothing joins with perf's uninformative prior (an average
+    tool) until it is profiled or the router learns from the agent's own runs."""
     routers: dict[str, Router] = {}
     for kind, dims in _DIMS_OF_KIND.items():
         names = [n for n, t in tools.items() if t.kind == kind]
@@ -84,43 +84,6 @@ def default_routers(
                     matrix.add_tool(name, {d: v for d, v in scores.items() if d in dims}, source=source)  # type: ignore[arg-type]
         routers[kind] = make_router(updater, matrix, **router_kwargs)  # tools not in the matrix join with the prior
     return routers
-
-
-#: The perf-store name of the matrix that ranks each tool kind (`limner perf ... --name`).
-MATRIX_NAMES: dict[str, str] = {"generate": "generate", "edit": "edit", "inpaint": "inpaint"}
-
-
-def load_matrices(store_path: Any) -> dict[str, PerformanceMatrix]:
-    """Matrices from the perf store (`limner perf import/profile` and the agent's own runs write them), by
-    the tool kind they rank.
-
-    A matrix named after a kind (`MATRIX_NAMES`) ranks that kind. Any other matrix is placed by its
-    dimensions: all generator dimensions rank "generate" tools, edit dimensions rank "edit" and "inpaint"
-    tools, and the one named "default" wins over others. A missing store file gives {} (the routers start
-    from the tools' declared scores); the file is never created here.
-    """
-    from pathlib import Path
-
-    from limner.perf.store import PerfStore
-
-    if store_path is None or not Path(store_path).is_file():
-        return {}
-    found: dict[str, PerformanceMatrix] = {}
-    with PerfStore(store_path) as store:
-        names = store.names()
-        for kind, name in MATRIX_NAMES.items():
-            if name in names and (m := store.get(name)) is not None:
-                found[kind] = m
-        for name in sorted(set(names) - set(MATRIX_NAMES.values()), key=lambda n: (n != "default", n)):
-            m = store.get(name)
-            if m is None or not m.dims:
-                continue
-            if set(m.dims) <= set(GEN_DIMS):
-                found.setdefault("generate", m)
-            elif set(m.dims) <= set(EDIT_DIMS):
-                found.setdefault("edit", m)
-                found.setdefault("inpaint", m)
-    return found
 
 
 class Worker:

@@ -20,14 +20,23 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.table import Table
 
 from limner import __version__
+from limner.agent.loop import check as check_image
+from limner.agent.loop import run_edit, run_generate
+from limner.config import ConfigError, LimnerConfig, load_config
+from limner.runs import RunError, RunStore
+from limner.tools._device import describe_device
+from limner.tools.registry import RegistryError, ToolRegistry
+from limner.types import AnalysisStep, EvaluationStep, FinalStep, PlanStep, ReflectionStep, Step, ToolStep
 
 app = typer.Typer(
     name="limner",
@@ -43,14 +52,9 @@ err = Console(stderr=True)
 out = Console()
 
 #: Exceptions that mean "the user asked for something that cannot be done": one line, exit 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, FileNotFoundError, PermissionError)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from limner.config import ConfigError
-    from limner.runs import RunError
-
-    return (*USER_ERRORS, ConfigError, RunError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, LookupError, FileNotFoundError, PermissionError, ConfigError, RunError,
+)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -81,14 +85,12 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (runs a
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")]
 
 
-def _load(config: str | None, **overrides: Any) -> Any:
-    from limner.config import load_config
-
+def _load(config: str | None, **overrides: Any) -> LimnerConfig:
     cfg = load_config(config, **overrides)
     if cfg.threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
         try:
-            import torch
+            import torch  # noqa: PLC0415 - optional heavy dependency (the diffusers extra), only when threads are set
 
             torch.set_num_threads(cfg.threads)
         except ImportError:
@@ -105,38 +107,58 @@ def _validate_prompt(prompt: str, what: str = "prompt") -> str:
     return text
 
 
-def _progress_printer(json_mode: bool) -> Any:
+def _analysis_line(step: AnalysisStep) -> str:
+    names = ", ".join(f"{e.count}×{e.color + ' ' if e.color else ''}{e.cls}" for e in step.scene.elements)
+    relations = "; ".join(f"{r.subject} {r.predicate} {r.object}" for r in step.scene.relations)
+    return f" {names}" + (f" · {relations}" if relations else "")
+
+
+def _plan_line(step: PlanStep) -> str:
+    return " " + " → ".join(f"{s.kind}: {s.instruction}" for s in step.subtasks)
+
+
+def _tool_line(step: ToolStep) -> str:
+    status = "ok" if step.result.ok else f"[red]failed: {step.result.error}[/]"
+    return f" {step.call.tool} ({step.result.duration_s * 1000:.0f} ms) {status}"
+
+
+def _evaluation_line(step: EvaluationStep) -> str:
+    v = step.verdict
+    line = f" score {v.score:.2f}, {sum(c.passed for c in v.checks)}/{len(v.checks)} checks pass"
+    if v.failed:
+        line += " [yellow](" + "; ".join(c.evidence for c in v.failed[:3]) + ")[/]"
+    return line
+
+
+def _reflection_line(step: ReflectionStep) -> str:
+    return f" {step.next_action}: {step.reasoning}"
+
+
+def _final_line(step: FinalStep) -> str:
+    return f" {step.image_path} score {step.score:.2f}{' ✓' if step.passed else ''}"
+
+
+#: step type -> what its progress line says after "round N type"
+_STEP_LINES: dict[str, Callable[[Any], str]] = {
+    "analysis": _analysis_line, "plan": _plan_line, "tool": _tool_line, "evaluation": _evaluation_line,
+    "reflection": _reflection_line, "final": _final_line,
+}
+
+
+def _progress_printer(json_mode: bool) -> Callable[[Step], None]:
     """A callback that renders each agent step as one readable line (on stderr in --json mode)."""
     console = err if json_mode else out
 
-    def show(step: Any) -> None:
+    def show(step: Step) -> None:
         kind = getattr(step, "type", "?")
-        line = f"[dim]round {getattr(step, 'round', 0)}[/] [bold]{kind:<10}[/]"
-        if kind == "analysis":
-            names = ", ".join(f"{e.count}×{e.color + ' ' if e.color else ''}{e.cls}" for e in step.scene.elements)
-            line += f" {names}"
-            if step.scene.relations:
-                line += " · " + "; ".join(f"{r.subject} {r.predicate} {r.object}" for r in step.scene.relations)
-        elif kind == "plan":
-            line += " " + " → ".join(f"{s.kind}: {s.instruction}" for s in step.subtasks)
-        elif kind == "tool":
-            status = "ok" if step.result.ok else f"[red]failed: {step.result.error}[/]"
-            line += f" {step.call.tool} ({step.result.duration_s * 1000:.0f} ms) {status}"
-        elif kind == "evaluation":
-            v = step.verdict
-            line += f" score {v.score:.2f}, {sum(c.passed for c in v.checks)}/{len(v.checks)} checks pass"
-            if v.failed:
-                line += " [yellow](" + "; ".join(c.evidence for c in v.failed[:3]) + ")[/]"
-        elif kind == "reflection":
-            line += f" {step.next_action}: {step.reasoning}"
-        elif kind == "final":
-            line += f" {step.image_path} score {step.score:.2f}{' ✓' if step.passed else ''}"
+        detail = _STEP_LINES.get(kind)
+        line = f"[dim]round {getattr(step, 'round', 0)}[/] [bold]{kind:<10}[/]" + (detail(step) if detail else "")
         console.print(line, highlight=False, soft_wrap=True)
 
     return show
 
 
-def _summary(store: Any, final: Any, started: float) -> dict[str, Any]:
+def _summary(store: RunStore, final: FinalStep, started: float) -> dict[str, Any]:
     written = sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*") if p.is_file() and not p.name.startswith("."))
     return {
         "run_id": store.run_id,
@@ -154,12 +176,12 @@ def _summary(store: Any, final: Any, started: float) -> dict[str, Any]:
     }
 
 
-def _run_agent(kind: str, json_mode: bool, body: Any) -> None:
+def _run_agent(kind: str, json_mode: bool, body: Callable[[], tuple[RunStore, FinalStep]]) -> None:
     """Shared error handling of generate/edit: user errors one line, everything recorded in the run."""
     started = time.perf_counter()
     try:
         store, final = body()
-    except _user_errors() as e:
+    except USER_ERRORS as e:
         raise fail(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     except KeyboardInterrupt:
         raise fail("interrupted; continue with --resume --run-id <id>", code=130) from None
@@ -186,9 +208,7 @@ def generate(
 ) -> None:
     """Generate an image for PROMPT with the agent (analyse → plan → route → evaluate → repair)."""
 
-    def body() -> Any:
-        from limner.runs import RunStore
-
+    def body() -> tuple[RunStore, FinalStep]:
         text = _validate_prompt(prompt)
         cfg = _load(config, out_dir=out_dir, seed=seed, **({"agent": {"rounds": rounds}} if rounds else {}))
         store = RunStore.open_or_create(
@@ -197,8 +217,6 @@ def generate(
         )
         if store.manifest.prompt != text:
             raise ValueError(f"run {store.run_id!r} was started with a different prompt: {store.manifest.prompt!r}")
-        from limner.agent.loop import run_generate
-
         final = run_generate(text, cfg, store, progress=_progress_printer(json_mode))
         return store, final
 
@@ -218,9 +236,7 @@ def edit(
 ) -> None:
     """Edit IMAGE by INSTRUCTION through the same verify-and-repair loop."""
 
-    def body() -> Any:
-        from limner.runs import RunStore
-
+    def body() -> tuple[RunStore, FinalStep]:
         text = _validate_prompt(instruction, "instruction")
         _open_image(image)
         cfg = _load(config, out_dir=out_dir, seed=seed)
@@ -228,8 +244,6 @@ def edit(
             cfg.out_dir, run_id, resume=resume, prompt=text, kind="edit", seed=cfg.seed,
             config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve())}, simulated=_is_simulated(cfg),
         )
-        from limner.agent.loop import run_edit
-
         final = run_edit(image, text, cfg, store, progress=_progress_printer(json_mode))
         return store, final
 
@@ -248,10 +262,8 @@ def check(
         text = _validate_prompt(prompt)
         _open_image(image)
         cfg = _load(config)
-        from limner.agent.loop import check as check_image
-
         verdict = check_image(image, text, cfg)
-    except _user_errors() as e:
+    except USER_ERRORS as e:
         raise fail(str(e).splitlines()[0]) from None
     if json_mode:
         sys.stdout.write(json.dumps({**verdict.model_dump(mode="json"), "passed": verdict.passed}) + "\n")
@@ -271,12 +283,9 @@ def tools_list(config: ConfigOpt = None, json_mode: JsonOpt = False) -> None:
     """Show the configured tools: kind, backend, profiled dimensions, whether they can run here, and where.
 
     Nothing is loaded: each tool is constructed (cheap) and asked why it could not run."""
-    from limner.tools._device import describe_device
-    from limner.tools.registry import RegistryError, ToolRegistry
-
     try:
         cfg = _load(config)
-    except _user_errors() as e:
+    except USER_ERRORS as e:
         raise fail(str(e)) from None
     registry = ToolRegistry.from_config(cfg)
     rows = []
@@ -319,8 +328,6 @@ def tools_list(config: ConfigOpt = None, json_mode: JsonOpt = False) -> None:
 
 def _open_image(path: Path) -> None:
     """Fail early, in one line, on a missing or corrupt image."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
@@ -330,7 +337,7 @@ def _open_image(path: Path) -> None:
         raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from None
 
 
-def _is_simulated(cfg: Any) -> bool:
+def _is_simulated(cfg: LimnerConfig) -> bool:
     return any(t.backend == "sandbox" for t in cfg.tools if t.enabled)
 
 
@@ -353,7 +360,7 @@ def main() -> None:
         return
     try:
         app()
-    except _user_errors() as e:
+    except USER_ERRORS as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         sys.exit(2)
 

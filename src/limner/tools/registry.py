@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from limner.config import LimnerConfig, ToolConfig
@@ -30,6 +30,9 @@ BACKENDS: dict[str, str] = {
     "openai": "limner.tools.openai",
     "classic": "limner.tools.classic",
 }
+
+#: (backend, type, name) of the checker that judges a simulated world when none is configured.
+SIMULATED_CHECKER: tuple[str, str, str] = ("sandbox", "checker", "sandbox-checker")
 
 
 class RegistryError(LookupError):
@@ -74,6 +77,19 @@ def build_tool(cfg: ToolConfig, **defaults: Any) -> Tool:
     if declared:
         tool.spec = ToolSpec.model_validate({**tool.spec.model_dump(), **declared})
     return tool
+
+
+def default_checker(tools: Mapping[str, Tool]) -> Tool | None:
+    """The tool that judges images: the first configured tool of kind "check"; when none is configured and
+    every tool is simulated, the sandbox's own pixel-only checker (a simulated world can judge itself, a
+    real model cannot); else None. The agent names no backend: this is where the default is chosen."""
+    checkers = [t for t in tools.values() if t.kind == "check"]
+    if checkers:
+        return checkers[0]
+    if all(t.spec.simulated for t in tools.values()):
+        backend, type_, name = SIMULATED_CHECKER
+        return resolve_tool_class(backend, type_)(name)
+    return None
 
 
 class ToolRegistry:
@@ -125,6 +141,10 @@ class ToolRegistry:
         """Registry-wide defaults (e.g. device) go only to tools whose constructor names them."""
         params = inspect.signature(resolve_tool_class(cfg.backend, cfg.type).__init__).parameters
         return {k: v for k, v in self._defaults.items() if k in params and k not in cfg.options}
+
+    def by_name(self) -> dict[str, Tool]:
+        """Every configured tool, built (cheap: no weights load), by name in config order."""
+        return {n: self.get(n) for n in self._configs}
 
     def tools(self, kind: ToolKind | None = None) -> list[Tool]:
         return [t for t in (self.get(n) for n in self._configs) if kind is None or t.kind == kind]
