@@ -37,6 +37,23 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pydantic_ai
+import torch
+from PIL import Image
+
+from limner.agent import Agent, MemoryStore
+from limner.agent.analyst import geneval_mismatch
+from limner.config import load_config
+from limner.llm.rule_brain import plural
+from limner.profiling import profile_tools
+from limner.reading.prompt import parse_prompt
+from limner.runs import RunStore
+from limner.tools.registry import ToolRegistry
+from limner.tools.sandbox.world import WorldTruth, grade_truth, random_scene
+from limner.types import Element, EvaluationStep, Relation, Scene, ToolCall, ToolStep
+from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+
 ROUNDS = (1, 2, 3, 5)
 
 
@@ -47,8 +64,6 @@ def log(msg: str) -> None:
 
 
 def scene_from_geneval(row: dict[str, Any]) -> Any:
-    from limner.types import Element, Relation, Scene
-
     elements = [Element(id=f"e{i}", noun=inc["class"], cls=inc["class"], count=int(inc.get("count", 1)),
                         color=inc.get("color")) for i, inc in enumerate(row["include"])]
     relations = [Relation(subject=f"e{i}", predicate=inc["position"][0], object=f"e{int(inc['position'][1])}")
@@ -57,9 +72,6 @@ def scene_from_geneval(row: dict[str, Any]) -> Any:
 
 
 def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from limner.agent.analyst import geneval_mismatch
-    from limner.reading.prompt import parse_prompt
-
     ok, misses = 0, []
     for r in rows:
         why = geneval_mismatch(parse_prompt(r["prompt"]), r)
@@ -70,8 +82,6 @@ def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compbench_metrics(directory: Path) -> dict[str, Any]:
-    from limner.reading.prompt import parse_prompt
-
     total, errors, full = 0, 0, 0
     by_cat: dict[str, dict[str, Any]] = {}
     unsupported: Counter[str] = Counter()
@@ -98,8 +108,6 @@ def compbench_metrics(directory: Path) -> dict[str, Any]:
 
 
 def truth_passed(scene: Any, truth: dict[str, Any] | None) -> bool:
-    from limner.tools.sandbox.world import WorldTruth, grade_truth
-
     if truth is None:
         return False
     return all(c.passed for c in grade_truth(scene, WorldTruth.from_json(truth)))
@@ -108,11 +116,7 @@ def truth_passed(scene: Any, truth: dict[str, Any] | None) -> bool:
 def profile_painters(config: Any, n_scenes: int, seed: int) -> tuple[Any, list[str]]:
     """PerfGuard seeds its matrix from benchmark scores; here the painters are profiled with limner.perf on
     random sandbox scenes drawn with a different seed (disjoint from the evaluation prompts)."""
-    import numpy as np
 
-    from limner.profiling import profile_tools
-    from limner.tools.registry import ToolRegistry
-    from limner.tools.sandbox.world import random_scene
 
     registry = ToolRegistry.from_config(config)
     painters = [t for t in (registry.get(n) for n in registry.names) if t.kind == "generate"]
@@ -124,10 +128,6 @@ def profile_painters(config: Any, n_scenes: int, seed: int) -> tuple[Any, list[s
 
 
 def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrices: dict[str, Any] | None) -> dict[str, Any]:
-    from limner.agent import Agent
-    from limner.runs import RunStore
-    from limner.types import EvaluationStep, ToolCall
-
     agent = Agent(config, matrices=matrices)
     painters = [n for n, t in agent.tools.items() if t.kind == "generate"]
 
@@ -173,7 +173,6 @@ def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrice
                 upto = [s for s in evals if s.round < r]
                 best = max(upto, key=lambda s: s.verdict.score)  # first of equal scores, as the loop keeps
                 root = Path(tmp) / f"p{i:04d}"
-                from PIL import Image
 
                 with Image.open(root / best.image_path) as im:
                     image = im.convert("RGB")
@@ -207,12 +206,7 @@ def hard_rows(n: int, seed: int) -> list[dict[str, Any]]:
     counted, coloured group placed relative to another coloured object, in GenEval's metadata format. The
     README's example comes first; the rest are drawn with `seed` from GenEval's classes and colours, and a
     prompt is kept only if the analyst reads it exactly (so this measures the loop, not the reader)."""
-    import numpy as np
 
-    from limner.agent.analyst import geneval_mismatch
-    from limner.llm.rule_brain import plural
-    from limner.reading.prompt import parse_prompt
-    from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
     def row(a: str, n_a: int, c_a: str, rel: str, b: str, c_b: str) -> dict[str, Any]:
         prompt = f"{NUMBER_WORDS[n_a]} {c_a} {plural(a)} {HARD_RELATIONS[rel]} a {c_b} {b}"
@@ -242,8 +236,6 @@ def hard_prompt_metrics(rows: list[dict[str, Any]], config: Any, seeds: list[int
                         matrices: dict[str, Any] | None, arms: list[str]) -> dict[str, Any]:
     """Pass rate after `rounds` rounds for each arm (HARD_ARMS), same prompts and seeds; tool calls and
     evaluations per run say what each costs."""
-    from limner.agent import Agent, MemoryStore
-    from limner.types import EvaluationStep, ToolStep
 
     out: dict[str, Any] = {}
     for arm in arms:
@@ -318,10 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--only-hard", action="store_true", help="skip prompt reading and GenEval accuracy")
     args = ap.parse_args(argv)
 
-    from limner.config import load_config
 
     try:
-        import torch
 
         torch.set_num_threads(1)
         torch_version = torch.__version__
@@ -363,7 +353,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if best is not None:
         metrics["gain_at_3_rounds"] = at3["checker"] - best
         metrics["checker_vs_truth_at_3"] = abs(at3["checker"] - at3["truth"])
-    import pydantic_ai
 
     out = {
         "benchmark": "agent",

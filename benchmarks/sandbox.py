@@ -37,7 +37,20 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from PIL import Image
+
+from limner.config import load_config
+from limner.tools import ocr
+from limner.tools.registry import ToolRegistry
+from limner.tools.sandbox.artwork import TEXTURE_NAMES
+from limner.tools.sandbox.checker import check_image_timed
+from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
+from limner.tools.sandbox.render import render_scene
+from limner.tools.sandbox.world import TEXT_WORDS, grade_truth, random_scene
+from limner.types import Element, Scene, ToolCall
+from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
 THREADS = 1  # cv2 and onnxruntime intra-op threads; stated in `config`
 
@@ -47,10 +60,7 @@ def log(msg: str) -> None:
 
 
 def _set_threads(n: int) -> None:
-    import cv2
-
     cv2.setNumThreads(n)
-    from limner.tools import ocr
 
     ocr.configure(threads=n)
 
@@ -65,9 +75,6 @@ _FLIP = {"left of": "right of", "right of": "left of", "above": "below", "below"
 
 def perturb(scene: Any, rng: np.random.Generator) -> Any:
     """One atomic change to the scene (the image stays the same), so some checks should now fail."""
-    from limner.tools.sandbox.world import TEXT_WORDS
-    from limner.types import Element, Scene
-    from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
     d = scene.model_dump()
     elements, relations = d["elements"], d["relations"]
@@ -109,8 +116,6 @@ def perturb(scene: Any, rng: np.random.Generator) -> Any:
 
 def swap_texture(scene: Any, rng: np.random.Generator) -> Any | None:
     """The scene with one textured element asking for another drawable texture (None if none is textured)."""
-    from limner.tools.sandbox.artwork import TEXTURE_NAMES
-    from limner.types import Scene
 
     d = scene.model_dump()
     textured = [e for e in d["elements"] if e["texture"] in TEXTURE_NAMES]
@@ -127,18 +132,12 @@ _METRIC_OF = {"presence": "presence", "absence": "presence", "count": "count", "
 
 
 def png_roundtrip(image: Any) -> Any:
-    from PIL import Image
-
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return Image.open(io.BytesIO(buf.getvalue()))
 
 
 def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any]:
-    from limner.tools.sandbox.checker import check_image_timed
-    from limner.tools.sandbox.render import render_scene
-    from limner.tools.sandbox.world import grade_truth, random_scene
-
     rng = np.random.default_rng(seed)
     hits: dict[str, list[bool]] = {k: [] for k in set(_METRIC_OF.values())}
     expected_fail: dict[str, int] = {k: 0 for k in hits}
@@ -217,8 +216,6 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
 def load_painters() -> list[Any] | None:
     """The painters of the `sandbox` preset, or None when that part of the world is not there."""
     try:
-        from limner.config import load_config
-        from limner.tools.registry import ToolRegistry
 
         registry = ToolRegistry.from_config(load_config("sandbox"))
         return registry.tools(kind="generate")
@@ -229,8 +226,6 @@ def load_painters() -> list[Any] | None:
 
 def dimension_prompts(per_dim: int, seed: int) -> dict[str, list[str]]:
     """Generated prompts exercising each generator dimension (two objects, one dimension each)."""
-    from limner.tools.sandbox.world import TEXT_WORDS
-    from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
     rng = np.random.default_rng(seed)
     shapes = ["round", "square", "triangular", "oval", "rectangular", "hexagonal"]
@@ -266,9 +261,6 @@ def geneval_items() -> list[dict[str, Any]]:
 
 
 def measure_painters(painters: list[Any], quick: bool, seed: int) -> dict[str, Any]:
-    from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
-    from limner.types import ToolCall
-
     # speed and determinism at 512x512
     prompt = "a photo of two red apples left of a blue car and a sign that says \"OPEN\""
     call_ms: list[float] = []

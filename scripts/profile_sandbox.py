@@ -22,6 +22,11 @@ import sys
 
 import numpy as np
 
+from limner.config import load_config
+from limner.profiling import profile_repairs, profile_tools, repair_items
+from limner.tools.registry import ToolRegistry
+from limner.tools.sandbox.world import random_scene
+
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,10 +35,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--edit-scenes", type=int, default=12, help="scenes drawn for the editor profile (0: skip)")
     args = ap.parse_args(argv)
 
-    from limner.config import load_config
-    from limner.profiling import profile_tools
-    from limner.tools.registry import ToolRegistry
-    from limner.tools.sandbox.world import random_scene
 
     config = load_config()
     registry = ToolRegistry.from_config(config)
@@ -47,7 +48,6 @@ def main(argv: list[str] | None = None) -> None:
     _print(matrix)
     if args.edit_scenes <= 0:
         return
-    from limner.profiling import profile_repairs, repair_items
 
     edit_prompts = [random_scene(rng).prompt for _ in range(args.edit_scenes)]
     print(f"# editors: repairs of {args.edit_scenes} more random scenes drawn by every painter (same command)")

@@ -322,13 +322,16 @@ def test_unreachable_endpoint_is_a_one_line_tool_error(monkeypatch: pytest.Monke
     assert "\n" not in str(err.value) and KEY not in str(err.value)
 
 
-def test_the_backend_lists_the_vlm_checker_without_importing_it() -> None:
-    """`backend: openai, type: vlm_checker` resolves, but the two backend modules never import each other."""
+def test_the_openai_backend_spans_two_modules_imported_only_when_reached() -> None:
+    """`backend: openai, type: vlm_checker` resolves through the registry, but the image tools' module
+    neither imports the checker's nor is imported by it (the backends contract), and resolving an image tool
+    does not load the checker's module (pydantic-ai) at all."""
     code = (
-        "import sys; from limner.tools.openai import TOOL_TYPES; "
+        "import sys; from limner.tools.registry import resolve_tool_class as r; "
+        "from limner.tools.openai import OpenAIImages; "
+        "assert r('openai', 'images') is OpenAIImages; "
         "assert 'limner.tools.vlm_checker' not in sys.modules; "
-        "assert sorted(TOOL_TYPES) == ['image_edit', 'images', 'vlm_checker'] and len(TOOL_TYPES) == 3; "
-        "from limner.tools.vlm_checker import VLMChecker; assert TOOL_TYPES['vlm_checker'] is VLMChecker"
+        "from limner.tools.vlm_checker import VLMChecker; assert r('openai', 'vlm_checker') is VLMChecker"
     )
     src = str(Path(limner.__file__).resolve().parents[1])  # this tree's package, not an installed copy
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env={**os.environ, "PYTHONPATH": src})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 from pydantic import ValidationError
 
 from limner.types import (
@@ -74,8 +75,6 @@ def test_trajectory_jsonl_round_trip() -> None:
 
 
 def test_tool_result_keeps_image_out_of_json() -> None:
-    from PIL import Image
-
     r = ToolResult(tool="t", image=Image.new("RGB", (4, 4)), ground_truth={"objects": []})
     dumped = r.model_dump()
     assert "image" not in dumped and "ground_truth" not in dumped

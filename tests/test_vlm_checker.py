@@ -40,8 +40,7 @@ from limner.cli import app
 from limner.config import LimnerConfig, ToolConfig, load_config
 from limner.reading import parse_prompt
 from limner.tools.base import Tool, ToolError
-from limner.tools.openai import TOOL_TYPES
-from limner.tools.registry import ToolRegistry
+from limner.tools.registry import ToolRegistry, resolve_tool_class
 from limner.tools.vlm_checker import VLMChecker, statements
 from limner.types import Check, Element, Relation, Scene, ToolCall, ToolResult, Verdict
 
@@ -353,7 +352,7 @@ REAL_PRESETS = ["sdxl", "sd15", "sd3", "flux", "openai", "vllm"]
 
 @pytest.mark.parametrize("preset", REAL_PRESETS)
 def test_every_real_preset_configures_a_vlm_checker(preset: str) -> None:
-    assert TOOL_TYPES["vlm_checker"] is VLMChecker
+    assert resolve_tool_class("openai", "vlm_checker") is VLMChecker
     config = load_config(preset)
     registry = ToolRegistry.from_config(config)
     checkers = [t for t in registry.tools() if t.kind == "check"]

@@ -50,7 +50,7 @@ from limner.perf.persistence import PerfPersistence, load_matrices, open_perf_st
 from limner.runs import MemoryStore, RunStore, RunWriter, StepStore
 from limner.tools.base import Tool
 from limner.tools.registry import ToolRegistry, default_checker
-from limner.tools.sandbox.truth import TruthChannel
+from limner.tools.truth import TruthChannel
 from limner.types import (
     AnalysisStep,
     Check,

@@ -7,7 +7,7 @@ module adds what the SDK cannot know: which call arguments a compatible server t
 becomes an image of the call's size, and one-line `ToolError`s that never carry the key.
 
 The backend's third type, `vlm_checker`, lives in `tools/vlm_checker.py`; it shares `openai_client` with
-these tools, not code with this module (see `TOOL_TYPES`).
+these tools, not code with this module. The registry looks a type up in both modules (`BACKENDS`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import binascii
 import importlib
 import importlib.util
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -267,32 +267,4 @@ class OpenAIImageEdit(_OpenAIImageTool):
         return self._finish(call, reply)
 
 
-class _ToolTypes(Mapping[str, type[Tool]]):
-    """The backend's tool types, as the registry reads them (`TOOL_TYPES[type]`).
-
-    `vlm_checker` is configured as `backend: openai` but lives in its own module, a backend of its own
-    under the layer contracts (the two share `openai_client`, not each other's code). So it is listed
-    by name and imported on first lookup, the way the registry imports every backend module.
-    """
-
-    def __init__(self, own: dict[str, type[Tool]], by_name: dict[str, str]) -> None:
-        self._own, self._by_name = own, by_name
-
-    def __getitem__(self, key: str) -> type[Tool]:
-        if key in self._own:
-            return self._own[key]
-        module, _, name = self._by_name[key].partition(":")
-        cls: type[Tool] = getattr(importlib.import_module(module), name)
-        return cls
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([*self._own, *self._by_name])
-
-    def __len__(self) -> int:
-        return len(self._own) + len(self._by_name)
-
-
-TOOL_TYPES: Mapping[str, type[Tool]] = _ToolTypes(
-    {"images": OpenAIImages, "image_edit": OpenAIImageEdit},
-    {"vlm_checker": "limner.tools.vlm_checker:VLMChecker"},
-)
+TOOL_TYPES: dict[str, type[Tool]] = {"images": OpenAIImages, "image_edit": OpenAIImageEdit}

@@ -6,7 +6,7 @@ config listing SDXL, FLUX and the sandbox costs nothing until a tool is used, an
 can show everything configured without loading anything.
 
 Backends are modules exposing `TOOL_TYPES: dict[str, type[Tool]]`. Built-in backends are listed in
-`BACKENDS`; any other backend may be given as `package.module` (its TOOL_TYPES is used) or
+`BACKENDS` (one backend may span several modules, searched in order, each imported only when reached); any other backend may be given as `package.module` (its TOOL_TYPES is used) or
 `package.module:ClassName` (that class is the tool) — configs are trusted code, like a diffusers
 pipeline's `custom_pipeline`.
 """
@@ -23,12 +23,14 @@ from limner.config import LimnerConfig, ToolConfig
 from limner.tools.base import Tool
 from limner.types import ToolKind, ToolSpec
 
-#: backend name -> module exposing TOOL_TYPES
-BACKENDS: dict[str, str] = {
-    "sandbox": "limner.tools.sandbox",
-    "diffusers": "limner.tools.diffusers",
-    "openai": "limner.tools.openai",
-    "classic": "limner.tools.classic",
+#: backend name -> the modules exposing its TOOL_TYPES, searched in order
+BACKENDS: dict[str, tuple[str, ...]] = {
+    "sandbox": ("limner.tools.sandbox",),
+    "diffusers": ("limner.tools.diffusers",),
+    # The VLM checker is configured as `backend: openai` but is its own module: it shares the endpoint
+    # settings (`openai_client`) with the image tools, not their code.
+    "openai": ("limner.tools.openai", "limner.tools.vlm_checker"),
+    "classic": ("limner.tools.classic",),
 }
 
 #: (backend, type, name) of the checker that judges a simulated world when none is configured.
@@ -41,9 +43,37 @@ class RegistryError(LookupError):
 
 def resolve_tool_class(backend: str, type_: str) -> type[Tool]:
     """Import the backend and return the Tool subclass for `type_`."""
-    module_name, _, class_name = BACKENDS.get(backend, backend).partition(":")
+    if backend in BACKENDS:
+        cls = _class_from_modules(backend, BACKENDS[backend], type_)
+    else:
+        module_name, _, class_name = backend.partition(":")
+        module = _import_backend(backend, module_name)
+        if class_name:
+            cls = getattr(module, class_name, None)
+            if cls is None:
+                raise RegistryError(f"{module_name} has no class {class_name!r}")
+        else:
+            cls = _class_from_modules(backend, (module_name,), type_)
+    if not (isinstance(cls, type) and issubclass(cls, Tool)):
+        raise RegistryError(f"{backend}:{type_} is not a limner Tool subclass")
+    return cls
+
+
+def _class_from_modules(backend: str, modules: tuple[str, ...], type_: str) -> Any:
+    """The first `TOOL_TYPES[type_]` among `modules`; later modules are imported only when reached, so a
+    backend's optional part (and its extra) costs nothing until it is asked for."""
+    seen: list[str] = []
+    for module_name in modules:
+        types: Mapping[str, Any] = getattr(_import_backend(backend, module_name), "TOOL_TYPES", {})
+        if type_ in types:
+            return types[type_]
+        seen.extend(types)
+    raise RegistryError(f"backend {backend!r} has no tool type {type_!r}; types: {', '.join(sorted(seen)) or '(none)'}")
+
+
+def _import_backend(backend: str, module_name: str) -> Any:
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name and module_name.startswith(e.name):
             known = ", ".join(sorted(BACKENDS))
@@ -52,20 +82,6 @@ def resolve_tool_class(backend: str, type_: str) -> type[Tool]:
             f"backend {backend!r} needs the package {e.name!r}; install the matching extra "
             f"(e.g. pip install 'limner[diffusers]')"
         ) from None
-    if class_name:
-        cls = getattr(module, class_name, None)
-        if cls is None:
-            raise RegistryError(f"{module_name} has no class {class_name!r}")
-    else:
-        types: dict[str, type[Tool]] = getattr(module, "TOOL_TYPES", {})
-        if type_ not in types:
-            raise RegistryError(
-                f"backend {backend!r} has no tool type {type_!r}; types: {', '.join(sorted(types)) or '(none)'}"
-            )
-        cls = types[type_]
-    if not (isinstance(cls, type) and issubclass(cls, Tool)):
-        raise RegistryError(f"{backend}:{type_} is not a limner Tool subclass")
-    return cls
 
 
 def build_tool(cfg: ToolConfig, **defaults: Any) -> Tool:

@@ -59,7 +59,7 @@ from limner.types import (
     relation_dimension,
 )
 
-__all__ = ["CheckAnswer", "Statement", "VLMChecker", "VLMCheckerOptions", "VerdictAnswer", "statements"]
+__all__ = ["TOOL_TYPES", "CheckAnswer", "Statement", "VLMChecker", "VLMCheckerOptions", "VerdictAnswer", "statements"]
 
 OPENAI_HOST = "api.openai.com"
 _EVIDENCE_CHARS = 300
@@ -537,3 +537,6 @@ def _http_detail(e: Any) -> str:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:400]
+
+
+TOOL_TYPES: dict[str, type[Tool]] = {"vlm_checker": VLMChecker}

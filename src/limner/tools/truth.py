@@ -1,4 +1,4 @@
-"""The sandbox's truth channel: what was really drawn rides along with each image of a run.
+"""The truth channel of simulated tools: what was really drawn rides along with each image of a run.
 
 Benchmark-only. A sandbox tool returns the world's truth of its image in `ToolResult.ground_truth`; the
 channel saves it beside the image (`images/<stem>.truth.json`) and, when that image is edited later in the
