@@ -19,11 +19,23 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from PIL import Image
+from pydantic import BaseModel, ValidationError
 
 from limner.types import ToolCall, ToolKind, ToolResult, ToolSpec
+
+_Options = TypeVar("_Options", bound=BaseModel)
+
+
+def parse_options(model: type[_Options], tool: str, options: dict[str, Any], what: str = "") -> _Options:
+    """A tool's `options:` validated into its pydantic model; a bad one is a one-line `ValueError` naming the
+    tool (the registry turns it into the config error the user sees)."""
+    try:
+        return model.model_validate(options)
+    except ValidationError as e:
+        raise ValueError(f"tool {tool!r}: invalid {what + ' ' if what else ''}options: {e}") from None
 
 
 class ToolError(RuntimeError):

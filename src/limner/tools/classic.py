@@ -29,7 +29,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from limner.tools import ocr
-from limner.tools.base import Tool, ToolError
+from limner.tools.base import Tool, ToolError, parse_options
 from limner.types import Box, ToolCall, ToolResult
 
 __all__ = ["TOOL_TYPES", "Cv2Inpaint", "MediapipeProbe", "OcrTool", "face_defects", "hand_defects"]
@@ -37,13 +37,6 @@ __all__ = ["TOOL_TYPES", "Cv2Inpaint", "MediapipeProbe", "OcrTool", "face_defect
 
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _parse(cls: type[_Options], name: str, options: dict[str, Any]) -> Any:
-    try:
-        return cls.model_validate(options)
-    except ValidationError as e:
-        raise ValueError(f"tool {name!r}: invalid options: {e}") from None
 
 
 class _ClassicTool(Tool):
@@ -54,7 +47,7 @@ class _ClassicTool(Tool):
         self, name: str, *, description: str = "", dims: list[str] | None = None, cost: float = 0.1, **options: Any
     ) -> None:
         super().__init__(name, description=description, dims=dims, cost=cost, **options)
-        self.opts = _parse(self.options_model, name, options)
+        self.opts = parse_options(self.options_model, name, options)
 
     #: packages the tool imports on first use
     requires: ClassVar[tuple[str, ...]] = ()

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from limner.tools._device import (
     find_published_model,
@@ -42,7 +42,7 @@ from limner.tools._device import (
     resolve_device,
     resolve_dtype,
 )
-from limner.tools.base import Tool, ToolError
+from limner.tools.base import Tool, ToolError, parse_options
 from limner.types import EDIT_DIMS, GEN_DIMS, ToolCall, ToolResult
 
 __all__ = [
@@ -265,10 +265,7 @@ class _DiffusersTool(Tool):
         **options: Any,
     ) -> None:
         super().__init__(name, description=description, dims=dims, cost=cost, **options)
-        try:
-            self.opts = DiffusersOptions.model_validate({"device": device, **options})
-        except ValidationError as e:
-            raise ValueError(f"tool {name!r}: invalid diffusers options: {e}") from None
+        self.opts = parse_options(DiffusersOptions, name, {"device": device, **options}, "diffusers")
 
     # -- identity -----------------------------------------------------------------------------------
 

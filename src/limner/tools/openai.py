@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from limner.tools._device import find_published_model, published_dim_scores
-from limner.tools.base import Tool, ToolError
+from limner.tools.base import Tool, ToolError, parse_options
 from limner.tools.openai_client import OpenAISettings, Secret, redact, server_message
 from limner.types import EDIT_DIMS, GEN_DIMS, ToolCall, ToolResult
 
@@ -120,10 +120,7 @@ class _OpenAIImageTool(Tool):
         self, name: str, *, description: str = "", dims: list[str] | None = None, cost: float = 1.0, **options: Any
     ) -> None:
         super().__init__(name, description=description, dims=dims, cost=cost, **options)
-        try:
-            self.opts = OpenAIImageOptions.model_validate(options)
-        except ValidationError as e:
-            raise ValueError(f"tool {name!r}: invalid openai options: {e}") from None
+        self.opts = parse_options(OpenAIImageOptions, name, options, "openai")
         self._sdk: openai.OpenAI | None = None
         self._key: Secret | None = None
 

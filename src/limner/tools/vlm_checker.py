@@ -44,7 +44,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from limner.imaging import image_data_url
-from limner.tools.base import Tool, ToolError
+from limner.tools.base import Tool, ToolError, parse_options
 from limner.tools.openai_client import OpenAISettings, Secret, redact, server_message
 from limner.types import (
     SPATIAL_2D,
@@ -301,10 +301,7 @@ class VLMChecker(Tool):
         **options: Any,
     ) -> None:
         super().__init__(name, description=description, dims=dims, cost=cost, **options)
-        try:
-            self.opts = VLMCheckerOptions.model_validate(options)
-        except ValidationError as e:
-            raise ValueError(f"tool {name!r}: invalid vlm_checker options: {e}") from None
+        self.opts = parse_options(VLMCheckerOptions, name, options, "vlm_checker")
         if chat_model is None and not self.opts.model:
             raise ValueError(
                 f"tool {name!r}: options.model is required (the model name the server serves, "
