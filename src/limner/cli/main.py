@@ -423,7 +423,7 @@ def _tools_table(rows: list[dict[str, Any]]) -> Table:
                 *(["weights", "server"] if probed else []), "device"):
         table.add_column(col)
     for r in rows:
-        ok = "[green]yes[/]" if r["loadable"] else f"[red]no[/] {r.get('reason', '')}"
+        ok = "[green]yes[/]" if r["loadable"] else f"[red]no:[/] {r.get('reason', '')}"
         sim = " [dim](simulated)[/]" if r["simulated"] else ""
         family = [r["family"] or "-"] if families else []
         where = [r["weights"] or "-", r["server"] or "-"] if probed else []

@@ -60,7 +60,8 @@ _PROBE_TTL_S = 30.0
 
 def probe_url(url: str, timeout_s: float = 2.0) -> str | None:
     """None when the server at `url` answers an HTTP GET within `timeout_s` (any status: a 401 or 404 still
-    means it is there), else why not, in a few words. Sends no credentials; reads no body."""
+    means it is there), else why not, in a few words ("no answer within 2 s: connection refused").
+    Sends no credentials; reads no body."""
     now = time.monotonic()
     cached = _PROBES.get(url)
     if cached is not None and now - cached[0] < _PROBE_TTL_S:
@@ -73,7 +74,7 @@ def probe_url(url: str, timeout_s: float = 2.0) -> str | None:
         answer = None
     except (urllib.error.URLError, OSError, ValueError) as e:
         cause = getattr(e, "reason", e)
-        answer = f"no answer from {url} within {timeout_s:g} s ({cause})"
+        answer = f"no answer within {timeout_s:g} s: {cause}"
     _PROBES[url] = (now, answer)
     return answer
 
@@ -143,7 +144,9 @@ class Tool(ABC):
         if reason is not None or url is None:
             return Readiness(reason=reason)
         problem = probe_url(f"{url}/models", timeout_s)
-        return Readiness(reason=problem, server=problem or f"answers at {url}")
+        if problem is not None:
+            return Readiness(reason=f"its server {url} does not answer ({problem})", server=problem)
+        return Readiness(server=f"answers at {url}")
 
     @property
     def device_spec(self) -> str:

@@ -334,15 +334,15 @@ class _DiffusersTool(Tool):
         from huggingface_hub import constants  # noqa: PLC0415 - optional: comes with the diffusers extra
 
         model = self.opts.model
-        missing = f"weights of {model!r} are not on this machine (Hugging Face cache {constants.HF_HUB_CACHE})"
+        missing = f"the weights of {model!r} are not on this machine (nor in {constants.HF_HUB_CACHE})"
         fix = f"download them where there is a network (`hf download {model}`) or set options.model to a local copy"
         if self.opts.local_files_only or constants.HF_HUB_OFFLINE:
             why = "options.local_files_only" if self.opts.local_files_only else "HF_HUB_OFFLINE"
             return Readiness(reason=f"{missing} and downloads are off ({why}); {fix}", weights="not here")
-        problem = probe_url(f"{constants.ENDPOINT}/api/models/{model}", timeout_s)
+        problem = probe_url(constants.ENDPOINT, timeout_s)
         if problem is not None:
-            return Readiness(reason=f"{missing} and the Hub cannot be reached: {problem}; {fix}", weights="not here",
-                             server=problem)
+            return Readiness(reason=f"{missing} and the Hub {constants.ENDPOINT} does not answer ({problem}); {fix}",
+                             weights="not here", server=problem)
         return Readiness(weights=f"not here: downloads from {constants.ENDPOINT} on first use",
                          server=f"answers at {constants.ENDPOINT}")
 
