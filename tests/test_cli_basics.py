@@ -29,7 +29,7 @@ def test_tools_list_json_shows_the_sandbox() -> None:
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
     assert rows and all(r["backend"] == "sandbox" for r in rows)
-    assert any(r["kind"] == "generate" and r["loadable"] and r["simulated"] for r in rows)
+    assert any(r["kind"] == "generate" and r["loadable"] and r["ready"] and r["simulated"] for r in rows)
     assert all(r["family"] is None for r in rows)
 
 
@@ -162,6 +162,6 @@ def test_tools_list_says_where_the_weights_are_and_whether_the_server_answers(tm
     assert res.exit_code == 0, res.output
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     if rows["local"]["loadable"]:  # torch and diffusers installed: the weights are found, not loaded
-        assert rows["local"]["weights"] == f"local directory {model}"
-    assert not rows["judge"]["loadable"] and "does not answer" in rows["judge"]["reason"]
+        assert rows["local"]["ready"] and rows["local"]["weights"] == f"local directory {model}"
+    assert rows["judge"]["loadable"] and not rows["judge"]["ready"] and "does not answer" in rows["judge"]["reason"]
     assert rows["judge"]["server"].startswith("no answer within 1 s")

@@ -395,7 +395,7 @@ def tools_list(
 def _tool_row(registry: ToolRegistry, name: str, cfg: dict[str, Any], built: dict[str, Tool]) -> dict[str, Any]:
     """One configured tool as a row; a tool that builds is put in `built` for the readiness probe."""
     row: dict[str, Any] = {k: cfg[k] for k in ("name", "backend", "type", "enabled", "family")}
-    blank = {"dims": cfg["dims"] or [], "loadable": False, "simulated": False, "device": None,
+    blank = {"dims": cfg["dims"] or [], "loadable": False, "ready": False, "simulated": False, "device": None,
              "weights": None, "server": None}
     if not cfg["enabled"]:
         return {**row, "kind": "-", **blank, "reason": "disabled"}
@@ -407,9 +407,12 @@ def _tool_row(registry: ToolRegistry, name: str, cfg: dict[str, Any], built: dic
 
 
 def _add_readiness(row: dict[str, Any], tool: Tool, ready: Readiness) -> None:
+    """`loadable`: installed and configured so it could load here; `ready`: also its weights are here (or
+    downloadable) and its server answers now: what a run checks before its first round."""
     device = describe_device(tool.device_spec)
     row.update(
-        kind=tool.kind, dims=tool.spec.dims, loadable=ready.reason is None, simulated=tool.spec.simulated,
+        kind=tool.kind, dims=tool.spec.dims, loadable=tool.unavailable_reason() is None, ready=ready.reason is None,
+        simulated=tool.spec.simulated,
         device=device.get("device") or device.get("error"), weights=ready.weights, server=ready.server,
         **({"reason": ready.reason} if ready.reason else {}),
     )
@@ -423,7 +426,7 @@ def _tools_table(rows: list[dict[str, Any]]) -> Table:
                 *(["weights", "server"] if probed else []), "device"):
         table.add_column(col)
     for r in rows:
-        ok = "[green]yes[/]" if r["loadable"] else f"[red]no:[/] {r.get('reason', '')}"
+        ok = "[green]yes[/]" if r["ready"] else f"[red]no:[/] {r.get('reason', '')}"
         sim = " [dim](simulated)[/]" if r["simulated"] else ""
         family = [r["family"] or "-"] if families else []
         where = [r["weights"] or "-", r["server"] or "-"] if probed else []
