@@ -118,8 +118,8 @@ def test_help_shows_boolean_flags_as_flags_and_the_defaults() -> None:
     for flag in ("--resume", "--json"):
         line = next(ln for ln in text.splitlines() if flag in ln)
         assert "bool" not in line.lower(), line
-    assert "the config's agent.rounds: 3" in text and "the config's out_dir: runs" in text
-    assert "the config's seed: 0" in text
+    assert "agent.rounds, 3 unless set" in text and "out_dir, runs unless set" in text
+    assert "seed, 0 unless set" in text and "sandbox: the offline simulated world" in text
 
 
 def test_perf_commands_default_to_the_matrices_runs_use(tmp_path: Path) -> None:

@@ -74,13 +74,19 @@ def _slow_config(tmp_path: Path, calls: Path) -> Path:
     return cfg
 
 
-def test_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> None:
+def _slow_run(tmp_path: Path, *extra: str) -> tuple[Path, Path, dict[str, str], list[str]]:
+    """(calls file, output root, environment, command) of a slow sandbox generation in a subprocess."""
     calls = tmp_path / "calls.txt"
     cfg = _slow_config(tmp_path, calls)
     out = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": PLUGINS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "limner.cli", "generate", "three purple clocks above a green bus", "--out", str(out),
-           "--config", str(cfg), "--run-id", "r1", "--seed", "1"]
+           "--config", str(cfg), *extra, "--seed", "1"]
+    return calls, out, env, cmd
+
+
+def test_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> None:
+    calls, out, env, cmd = _slow_run(tmp_path, "--run-id", "r1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     traj = out / "r1" / "trajectory.jsonl"
     deadline = time.time() + 60
@@ -123,12 +129,7 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_prints_the_real_id_to_resume(tmp_path: Path) -> None:
-    calls = tmp_path / "calls.txt"
-    cfg = _slow_config(tmp_path, calls)
-    out = tmp_path / "runs"
-    env = {**os.environ, "PYTHONPATH": PLUGINS + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "limner.cli", "generate", "three purple clocks above a green bus", "--out", str(out),
-           "--config", str(cfg), "--seed", "1"]
+    calls, out, env, cmd = _slow_run(tmp_path)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not calls.exists():  # the painter is at work: the run is mid-way

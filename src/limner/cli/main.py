@@ -82,12 +82,13 @@ def _root(
 
 
 ConfigOpt = Annotated[
-    str | None, typer.Option("--config", "-c", help="YAML config file or preset name (sandbox, sdxl, flux, ...).")
+    str | None, typer.Option("--config", "-c", help="YAML config file or preset name (sandbox, sdxl, flux, ...).",
+                             show_default="sandbox: the offline simulated world")
 ]
 OutOpt = Annotated[Path | None, typer.Option(
-    "--out", "-o", help="Output root for run directories.", show_default="the config's out_dir: runs")]
+    "--out", "-o", help="Output root for run directories.", show_default="from the config: out_dir, runs unless set")]
 SeedOpt = Annotated[int | None, typer.Option(
-    "--seed", help="Random seed (runs are deterministic under it).", show_default="the config's seed: 0")]
+    "--seed", help="Random seed (runs are deterministic under it).", show_default="from the config: seed, 0 unless set")]
 # Boolean flags get an empty metavar: help shows `--resume`, not `--resume <bool>` (they take no value).
 JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print a machine-readable JSON summary on stdout.")]
 RunIdOpt = Annotated[str | None, typer.Option(
@@ -258,7 +259,7 @@ def generate(
     seed: SeedOpt = None,
     config: ConfigOpt = None,
     rounds: Annotated[int | None, typer.Option(
-        "--rounds", help="Maximum evaluate→repair rounds (1 to 50).", show_default="the config's agent.rounds: 3")] = None,
+        "--rounds", help="Maximum evaluate→repair rounds (1 to 50).", show_default="from the config: agent.rounds, 3 unless set")] = None,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = False,
     json_mode: JsonOpt = False,
