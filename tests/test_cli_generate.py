@@ -74,13 +74,19 @@ def _slow_config(tmp_path: Path, calls: Path) -> Path:
     return cfg
 
 
-def test_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> None:
+def _slow_run(tmp_path: Path, *extra: str) -> tuple[Path, Path, dict[str, str], list[str]]:
+    """(calls file, output root, environment, command) of a slow sandbox generation in a subprocess."""
     calls = tmp_path / "calls.txt"
     cfg = _slow_config(tmp_path, calls)
     out = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": PLUGINS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "limner.cli", "generate", "three purple clocks above a green bus", "--out", str(out),
-           "--config", str(cfg), "--run-id", "r1", "--seed", "1"]
+           "--config", str(cfg), *extra, "--seed", "1"]
+    return calls, out, env, cmd
+
+
+def test_killed_run_resumes_without_redoing_finished_steps(tmp_path: Path) -> None:
+    calls, out, env, cmd = _slow_run(tmp_path, "--run-id", "r1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     traj = out / "r1" / "trajectory.jsonl"
     deadline = time.time() + 60
@@ -120,3 +126,61 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, [*args, "--resume"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "done1" / "trajectory.jsonl").read_text() == traj
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_prints_the_real_id_to_resume(tmp_path: Path) -> None:
+    calls, out, env, cmd = _slow_run(tmp_path)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not calls.exists():  # the painter is at work: the run is mid-way
+        time.sleep(0.05)
+    assert calls.exists(), "the painter was never called"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    (run_dir,) = out.iterdir()  # the id was made up by the run: the message must name this one
+    assert f"--run-id {run_dir.name} --resume" in stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["error"].startswith("KeyboardInterrupt")
+
+    res = subprocess.run([*cmd, "--run-id", run_dir.name, "--resume", "--json"], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["status"] == "done"
+
+
+def _config_with(tmp_path: Path, *tools: str) -> Path:
+    cfg = tmp_path / "tools.yaml"
+    cfg.write_text("device: cpu\nperf:\n  learn: false\ntools:\n" + "".join(f"  - {t}\n" for t in tools))
+    return cfg
+
+
+#: A diffusers generator whose weights are nowhere: `unavailable_reason` (no torch) or `readiness` (no model)
+#: says so without loading anything.
+MISSING_WEIGHTS = "{name: ghost, backend: diffusers, type: text2image, options: {model: /nonexistent/limner/model}}"
+
+
+def test_generate_without_a_usable_generator_fails_at_once_with_a_failed_manifest(tmp_path: Path) -> None:
+    cfg = _config_with(tmp_path, MISSING_WEIGHTS, "{name: checker, backend: sandbox, type: checker}")
+    started = time.perf_counter()
+    res = CliRunner().invoke(app, ["generate", "a red apple", "--config", str(cfg), "--out", str(tmp_path / "runs"),
+                                   "--run-id", "g1"])
+    assert res.exit_code == 2, res.output
+    assert time.perf_counter() - started < 30  # no round was tried
+    assert "no generate tool can run here" in res.stderr and "ghost" in res.stderr and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    manifest = json.loads((tmp_path / "runs" / "g1" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "ghost" in manifest["error"]
+    assert (tmp_path / "runs" / "g1" / "trajectory.jsonl").read_text() == ""
+
+
+def test_generate_leaves_out_a_tool_that_cannot_run_and_says_so(tmp_path: Path) -> None:
+    cfg = _config_with(tmp_path, MISSING_WEIGHTS, "{name: birch, backend: sandbox, type: painter, options: {profile: p-birch}}",
+                       "{name: checker, backend: sandbox, type: checker}")
+    res = CliRunner().invoke(app, ["generate", "a red apple", "--config", str(cfg), "--out", str(tmp_path / "runs"),
+                                   "--run-id", "g2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "skipping tool ghost" in res.stderr
+    steps = [parse_step(line) for line in (tmp_path / "runs" / "g2" / "trajectory.jsonl").read_text().splitlines()]
+    assert {s.call.tool for s in steps if s.type == "tool"} == {"birch"}

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from limner.files import atomic_write_bytes
-from limner.runs import MemoryStore, RunError, RunStore, RunWriter, redact, run_dir_for
+from limner.runs import MemoryStore, RunError, RunStore, RunWriter, redact, run_dir_for, settled_runs
 from limner.types import FinalStep, ReflectionStep
 
 
@@ -143,3 +143,32 @@ def test_a_write_error_is_raised_in_the_caller_and_later_writes_are_skipped() ->
         writer.flush()
     assert store.steps == []  # nothing after the failed write was written out of order
     writer.close()
+
+
+@pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt, "interrupted"), (ValueError, "failed")])
+def test_settled_runs_never_leaves_a_run_running(tmp_path: Path, error: type[BaseException], status: str) -> None:
+    with pytest.raises(error), settled_runs() as opened:
+        RunStore.create(tmp_path, prompt="a cat", run_id="r1")
+        raise error("stop")
+    assert [s.run_id for s in opened] == ["r1"]
+    m = json.loads((tmp_path / "r1" / "manifest.json").read_text())
+    assert m["status"] == status and m["error"] == f"{error.__name__}: stop"
+    RunStore.open(tmp_path / "r1").close()  # the lock was released
+
+
+def test_settled_runs_leaves_a_finished_run_as_it_is(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), settled_runs():
+        store = RunStore.create(tmp_path, prompt="a cat", run_id="r1")
+        store.save_image(Image.new("RGB", (8, 8)), "000")
+        store.finish("images/000.png")
+        raise KeyboardInterrupt
+    assert json.loads((tmp_path / "r1" / "manifest.json").read_text())["status"] == "done"
+
+
+def test_resume_with_another_prompt_leaves_the_run_untouched(tmp_path: Path) -> None:
+    RunStore.create(tmp_path, prompt="a cat", run_id="r1").update(status="interrupted")
+    before = (tmp_path / "r1" / "manifest.json").read_text()
+    with pytest.raises(RunError, match="different prompt"), settled_runs():
+        RunStore.open_or_create(tmp_path, "r1", resume=True, prompt="a dog")
+    assert (tmp_path / "r1" / "manifest.json").read_text() == before
+    RunStore.open_or_create(tmp_path, "r1", resume=True, prompt="a cat").close()

@@ -32,7 +32,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -51,6 +52,10 @@ _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", r
 
 class RunError(RuntimeError):
     """A run directory cannot be created, opened or resumed. The message says why."""
+
+
+#: The stores opened inside the innermost `settled_runs()` block (None outside one).
+_OPENED: ContextVar[list[RunStore] | None] = ContextVar("limner_opened_runs", default=None)
 
 
 def redact(obj: Any) -> Any:
@@ -135,6 +140,9 @@ class RunStore:
         self.manifest = manifest
         self._lock_fd: int | None = None
         self._acquire_lock()
+        opened = _OPENED.get()
+        if opened is not None:
+            opened.append(self)
 
     # -- opening ------------------------------------------------------------------------------------
 
@@ -194,6 +202,10 @@ class RunStore:
             if not run_id:
                 raise RunError("--resume needs --run-id (the id of the run to continue)")
             store = cls.open(run_dir_for(Path(out_root), run_id))
+            prompt = kwargs.get("prompt")
+            if prompt is not None and store.manifest.prompt != prompt:
+                store._release_untouched()  # the run stays as it was: resumable with its own prompt
+                raise RunError(f"run {run_id!r} was started with a different prompt: {store.manifest.prompt!r}")
             if store.manifest.status == "done":
                 return store
             store.manifest.status = "running"
@@ -214,6 +226,13 @@ class RunStore:
         """Write the manifest's latest step count and release the run."""
         if self._lock_fd is not None and self.root.exists():
             self._write_manifest()
+        self._release_lock()
+
+    def _release_untouched(self) -> None:
+        """Let go of a run this process must not change (not even by `settled_runs`)."""
+        opened = _OPENED.get()
+        if opened is not None and self in opened:
+            opened.remove(self)
         self._release_lock()
 
     def _release_lock(self) -> None:
@@ -342,6 +361,25 @@ class RunStore:
         self.manifest.status = "failed"
         self.manifest.error = error[:2000]
         self._write_manifest()
+
+
+@contextlib.contextmanager
+def settled_runs() -> Iterator[list[RunStore]]:
+    """Yields the list of the runs opened inside the block; if the block raises, each of them still
+    `running` is marked `interrupted` (Ctrl-C) or `failed` (anything else, with the error) and closed.
+
+    Why: the CLI opens its run deep inside a command, and a run left `running` after the process ended
+    lies about its state. The caller reads the list to name the run to resume."""
+    opened: list[RunStore] = []
+    token = _OPENED.set(opened)
+    try:
+        yield opened
+    except BaseException as e:
+        for store in opened:
+            store.__exit__(type(e), e, e.__traceback__)
+        raise
+    finally:
+        _OPENED.reset(token)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -26,16 +26,20 @@ from typing import Annotated, Any
 
 import typer
 from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from limner import __version__
+from limner.agent.evaluator import EvaluatorError
+from limner.agent.loop import Agent, AgentError, run_edit, run_generate
 from limner.agent.loop import check as check_image
-from limner.agent.loop import run_edit, run_generate
-from limner.config import ConfigError, LimnerConfig, load_config
-from limner.runs import RunError, RunStore
+from limner.config import AgentConfig, ConfigError, LimnerConfig, load_config
+from limner.perf.persistence import open_perf_store
+from limner.runs import RunError, RunStore, settled_runs
 from limner.tools._device import describe_device
-from limner.tools.registry import RegistryError, ToolRegistry
+from limner.tools.base import Readiness, Tool
+from limner.tools.registry import RegistryError, ToolRegistry, default_checker, readiness, runnable_tools
 from limner.types import AnalysisStep, EvaluationStep, FinalStep, PlanStep, ReflectionStep, Step, ToolStep
 
 app = typer.Typer(
@@ -78,14 +82,41 @@ def _root(
 
 
 ConfigOpt = Annotated[
-    str | None, typer.Option("--config", "-c", help="YAML config file or preset name (sandbox, sdxl, flux, ...).")
+    str | None, typer.Option("--config", "-c", help="YAML config file or preset name (sandbox, sdxl, flux, ...).",
+                             show_default="sandbox: the offline simulated world")
 ]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output root for run directories.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (runs are deterministic under it).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", "-o", help="Output root for run directories.", show_default="from the config: out_dir, runs unless set")]
+SeedOpt = Annotated[int | None, typer.Option(
+    "--seed", help="Random seed (runs are deterministic under it).", show_default="from the config: seed, 0 unless set")]
+# Boolean flags get an empty metavar: help shows `--resume`, not `--resume <bool>` (they take no value).
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print a machine-readable JSON summary on stdout.")]
+RunIdOpt = Annotated[str | None, typer.Option(
+    "--run-id", help="Name of the run directory.", show_default="a new id from the time and the prompt")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", metavar="", help="Continue the run named by --run-id.")]
+#: The smallest image side anything in limner can judge (the sandbox checker's floor; a VLM sees nothing less).
+MIN_IMAGE_SIDE = 8
+
+
+#: CLI flag -> (config model, field) whose constraints the flag's value must meet
+_FLAG_FIELDS: dict[str, tuple[type[BaseModel], str]] = {"--seed": (LimnerConfig, "seed"), "--rounds": (AgentConfig, "rounds")}
+
+
+def _check_flag(flag: str, value: object) -> None:
+    """A flag's value checked against its config field before the config is built, so the error names the
+    flag (the config's own error would blame "defaults + environment")."""
+    if value is None:
+        return
+    model, name = _FLAG_FIELDS[flag]
+    field = model.model_fields[name]
+    try:
+        TypeAdapter(Annotated[field.annotation, *field.metadata]).validate_python(value)
+    except ValidationError as e:
+        raise ValueError(f"{flag} {value}: {e.errors()[0]['msg'].lower()}") from None
 
 
 def _load(config: str | None, **overrides: Any) -> LimnerConfig:
+    _check_flag("--seed", overrides.get("seed"))
     cfg = load_config(config, **overrides)
     if cfg.threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
@@ -176,15 +207,41 @@ def _summary(store: RunStore, final: FinalStep, started: float) -> dict[str, Any
     }
 
 
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _run_note(opened: list[RunStore]) -> str:
+    """Where the record of a run that stopped early is (nothing when no run was opened yet)."""
+    if not opened:
+        return ""
+    store = opened[-1]
+    return f" (run {store.run_id} marked {store.manifest.status}: {store.root / RunStore.MANIFEST})"
+
+
+def _interrupted(opened: list[RunStore]) -> str:
+    """The Ctrl-C message: the real id of the run to resume, or that there is none."""
+    if not opened:
+        return "interrupted before the run was created; nothing to resume"
+    store = opened[-1]
+    return (f"interrupted; run {store.run_id} is saved in {store.root} (marked {store.manifest.status}); "
+            f"continue it by adding `--run-id {store.run_id} --resume` to the same command")
+
+
 def _run_agent(kind: str, json_mode: bool, body: Callable[[], tuple[RunStore, FinalStep]]) -> None:
-    """Shared error handling of generate/edit: user errors one line, everything recorded in the run."""
+    """Shared error handling of generate/edit: user errors one line, everything recorded in the run. A run
+    that stops early is marked `interrupted` (Ctrl-C) or `failed` in its manifest, never left `running`."""
     started = time.perf_counter()
+    opened: list[RunStore] = []
     try:
-        store, final = body()
+        with settled_runs() as opened:
+            store, final = body()
     except USER_ERRORS as e:
-        raise fail(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        raise fail(_first_line(e) + _run_note(opened)) from None
+    except (AgentError, EvaluatorError) as e:
+        raise fail(f"{kind} failed: {_first_line(e)}{_run_note(opened)}", code=1) from None
     except KeyboardInterrupt:
-        raise fail("interrupted; continue with --resume --run-id <id>", code=130) from None
+        raise fail(_interrupted(opened), code=130) from None
     summary = _summary(store, final, started)
     store.close()
     if json_mode:
@@ -201,15 +258,21 @@ def generate(
     out_dir: OutOpt = None,
     seed: SeedOpt = None,
     config: ConfigOpt = None,
-    rounds: Annotated[int | None, typer.Option("--rounds", min=1, help="Maximum evaluate→repair rounds.")] = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run directory.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run named by --run-id.")] = False,
+    rounds: Annotated[int | None, typer.Option(
+        "--rounds", help="Maximum evaluate→repair rounds (1 to 50).", show_default="from the config: agent.rounds, 3 unless set")] = None,
+    run_id: RunIdOpt = None,
+    resume: ResumeOpt = False,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Generate an image for PROMPT with the agent (analyse → plan → route → evaluate → repair)."""
+    """Generate an image for PROMPT with the agent (analyse → plan → route → evaluate → repair).
+
+    Before the first round every configured tool is checked (weights on this machine or downloadable, its
+    server answering); one that cannot run is left out, and the run stops at once, marked failed, when no
+    generator or not the checker can. Ctrl-C marks the run interrupted and prints the id to resume."""
 
     def body() -> tuple[RunStore, FinalStep]:
         text = _validate_prompt(prompt)
+        _check_flag("--rounds", rounds)
         cfg = _load(config, out_dir=out_dir, seed=seed, **({"agent": {"rounds": rounds}} if rounds else {}))
         store = RunStore.open_or_create(
             cfg.out_dir, run_id, resume=resume, prompt=text, kind="generate", seed=cfg.seed,
@@ -217,10 +280,22 @@ def generate(
         )
         if store.manifest.prompt != text:
             raise ValueError(f"run {store.run_id!r} was started with a different prompt: {store.manifest.prompt!r}")
-        final = run_generate(text, cfg, store, progress=_progress_printer(json_mode))
+        agent = _ready_agent(cfg, json_mode)
+        final = run_generate(text, cfg, store, progress=_progress_printer(json_mode), agent=agent)
         return store, final
 
     _run_agent("generate", json_mode, body)
+
+
+def _ready_agent(cfg: LimnerConfig, json_mode: bool) -> Agent:
+    """The agent of a run, with only the tools that can run here (`runnable_tools`): a tool whose weights are
+    absent with no way to download them, or whose server does not answer, is reported once, here, instead
+    of failing every round. Raises `ToolsUnavailable` (one line) when no generator or not the checker can run."""
+    tools = ToolRegistry.from_config(cfg).by_name()
+    ready, skipped = runnable_tools(tools, needs="generate")
+    for name, why in skipped.items():
+        err.print(f"[yellow]skipping tool {name}:[/] {why}", highlight=False, soft_wrap=True)
+    return Agent(cfg, tools=ready, checker=default_checker(tools), perf_store=open_perf_store(cfg))
 
 
 @app.command()
@@ -257,7 +332,10 @@ def check(
     config: ConfigOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Judge IMAGE against PROMPT: one check per element and relation, each with its evidence."""
+    """Judge IMAGE against PROMPT: one check per element and relation, each with its evidence.
+
+    Exit status: 0 when the image passes, 1 when it does not (with --json too: the JSON is printed either
+    way), 2 when the command cannot judge (missing or unreadable image, empty prompt, bad config)."""
     try:
         text = _validate_prompt(prompt)
         _open_image(image)
@@ -265,9 +343,11 @@ def check(
         verdict = check_image(image, text, cfg)
     except USER_ERRORS as e:
         raise fail(str(e).splitlines()[0]) from None
+    except EvaluatorError as e:
+        raise fail(_first_line(e)) from None
     if json_mode:
         sys.stdout.write(json.dumps({**verdict.model_dump(mode="json"), "passed": verdict.passed}) + "\n")
-        return
+        raise typer.Exit(_check_status(verdict.passed))
     table = Table(title=f"{image.name}: score {verdict.score:.2f} ({'pass' if verdict.passed else 'fail'})")
     for col in ("target", "check", "ok", "score", "evidence"):
         table.add_column(col)
@@ -276,65 +356,101 @@ def check(
     out.print(table)
     if verdict.unsupported:
         out.print(f"[yellow]unsupported:[/] {', '.join(verdict.unsupported)}")
+    raise typer.Exit(_check_status(verdict.passed))
+
+
+def _check_status(passed: bool) -> int:
+    """`limner check`'s exit status: scripts can gate on it (0 passes, 1 fails; 2 is a usage error)."""
+    return 0 if passed else 1
 
 
 @tools_app.command("list")
-def tools_list(config: ConfigOpt = None, json_mode: JsonOpt = False) -> None:
+def tools_list(
+    config: ConfigOpt = None,
+    json_mode: JsonOpt = False,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.1, help="Seconds to wait for each server (a tool's endpoint, the model hub).")] = 2.0,
+) -> None:
     """Show the configured tools: kind, backend, profiled dimensions, whether they can run here, and where.
 
-    Nothing is loaded: each tool is constructed (cheap) and asked why it could not run."""
+    Nothing is loaded or downloaded: each tool is constructed (cheap) and asked why it could not run, where
+    its weights are (a local directory, the Hugging Face cache, or not on this machine) and whether its
+    server answers (one GET with a short time-out)."""
     try:
         cfg = _load(config)
     except USER_ERRORS as e:
         raise fail(str(e)) from None
     registry = ToolRegistry.from_config(cfg)
-    rows = []
-    for t in cfg.tools:
-        row: dict[str, Any] = {
-            "name": t.name, "backend": t.backend, "type": t.type, "enabled": t.enabled, "family": t.family,
-        }
-        try:
-            tool = registry.get(t.name) if t.enabled else None
-        except (RegistryError, ValueError) as e:
-            row.update(kind="?", dims=t.dims or [], loadable=False, simulated=False, reason=str(e), device=None)
-            rows.append(row)
-            continue
-        if tool is None:
-            row.update(kind="-", dims=t.dims or [], loadable=False, simulated=False, reason="disabled", device=None)
-        else:
-            reason = tool.unavailable_reason()
-            device = describe_device(tool.device_spec)
-            row.update(
-                kind=tool.kind, dims=tool.spec.dims, loadable=reason is None, simulated=tool.spec.simulated,
-                device=device.get("device") or device.get("error"),
-                **({"reason": reason} if reason else {}),
-            )
-        rows.append(row)
+    built: dict[str, Tool] = {}
+    rows = [_tool_row(registry, t.name, t.model_dump(), built) for t in cfg.tools]
+    found = readiness(built, timeout)
+    for row in rows:
+        if row["name"] in found:
+            _add_readiness(row, built[row["name"]], found[row["name"]])
     if json_mode:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
+    out.print(_tools_table(rows))
+
+
+def _tool_row(registry: ToolRegistry, name: str, cfg: dict[str, Any], built: dict[str, Tool]) -> dict[str, Any]:
+    """One configured tool as a row; a tool that builds is put in `built` for the readiness probe."""
+    row: dict[str, Any] = {k: cfg[k] for k in ("name", "backend", "type", "enabled", "family")}
+    blank = {"dims": cfg["dims"] or [], "loadable": False, "ready": False, "simulated": False, "device": None,
+             "weights": None, "server": None}
+    if not cfg["enabled"]:
+        return {**row, "kind": "-", **blank, "reason": "disabled"}
+    try:
+        built[name] = registry.get(name)
+    except (RegistryError, ValueError) as e:
+        return {**row, "kind": "?", **blank, "reason": str(e)}
+    return row
+
+
+def _add_readiness(row: dict[str, Any], tool: Tool, ready: Readiness) -> None:
+    """`loadable`: installed and configured so it could load here; `ready`: also its weights are here (or
+    downloadable) and its server answers now: what a run checks before its first round."""
+    device = describe_device(tool.device_spec)
+    row.update(
+        kind=tool.kind, dims=tool.spec.dims, loadable=tool.unavailable_reason() is None, ready=ready.reason is None,
+        simulated=tool.spec.simulated,
+        device=device.get("device") or device.get("error"), weights=ready.weights, server=ready.server,
+        **({"reason": ready.reason} if ready.reason else {}),
+    )
+
+
+def _tools_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="configured tools")
     families = any(r["family"] for r in rows)
-    for col in ("name", "kind", "backend/type", *(["family"] if families else []), "dims", "runs here", "device"):
+    probed = any(r["weights"] or r["server"] for r in rows)
+    for col in ("name", "kind", "backend/type", *(["family"] if families else []), "dims", "runs here",
+                *(["weights", "server"] if probed else []), "device"):
         table.add_column(col)
     for r in rows:
-        ok = "[green]yes[/]" if r["loadable"] else f"[red]no[/] {r.get('reason', '')}"
+        ok = "[green]yes[/]" if r["ready"] else f"[red]no:[/] {r.get('reason', '')}"
         sim = " [dim](simulated)[/]" if r["simulated"] else ""
         family = [r["family"] or "-"] if families else []
+        where = [r["weights"] or "-", r["server"] or "-"] if probed else []
         table.add_row(r["name"] + sim, r["kind"], f"{r['backend']}/{r['type']}", *family, ",".join(r["dims"]), ok,
-                      str(r["device"]))
-    out.print(table)
+                      *where, str(r["device"]))
+    return table
 
 
 def _open_image(path: Path) -> None:
-    """Fail early, in one line, on a missing or corrupt image."""
+    """Fail early, in one line, on a missing, corrupt or too small image, or a directory given as one."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
         with Image.open(path) as im:
             im.verify()
+            size = im.size
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from None
+    if min(size) < MIN_IMAGE_SIDE:
+        raise ValueError(f"{path} is {size[0]}×{size[1]} pixels; limner needs at least "
+                         f"{MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} to judge or edit an image")
 
 
 def _is_simulated(cfg: LimnerConfig) -> bool:

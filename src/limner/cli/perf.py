@@ -1,6 +1,8 @@
 """`limner perf ...`: look at, seed, profile, export and import the performance matrix.
 
 The store file comes from `--store`, else from the config (`perf.store`, default `<out_dir>/perf.sqlite`).
+Matrix names default to the ones runs read and learn into: one per tool kind (`generate`, `edit`,
+`inpaint`, see `limner.perf.persistence.MATRIX_NAMES`); `show` and `history` show each of them present.
 Mistakes the user makes (missing file, unknown tool, corrupt JSON) end with one line and exit code 2.
 """
 
@@ -17,6 +19,7 @@ from rich.table import Table
 
 from limner.config import ConfigError, LimnerConfig, load_config
 from limner.perf.matrix import MatrixError, PerformanceMatrix
+from limner.perf.persistence import MATRIX_NAMES
 from limner.perf.store import PerfStore, StoreError
 from limner.profiling import ProfileReport, profile_repairs, profile_tools, repair_items
 from limner.tools.base import Tool
@@ -29,7 +32,10 @@ console = Console()
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="SQLite perf store (default: from config)")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config file or preset")]
-NameOpt = Annotated[str, typer.Option("--name", help="matrix name inside the store")]
+NameOpt = Annotated[str | None, typer.Option(
+    "--name", help="matrix name inside the store", show_default="every matrix runs use: generate, edit, inpaint")]
+KindNameOpt = Annotated[str | None, typer.Option(
+    "--name", help="matrix name inside the store", show_default="the matrix runs use for the tools' kind")]
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -50,6 +56,19 @@ def _config(config: str | None) -> LimnerConfig:
         raise _fail(str(e)) from None
 
 
+def _run_names(s: PerfStore, name: str | None) -> list[str]:
+    """`[name]` when given; else the matrices the agent's runs read and learn into that this store holds."""
+    if name is not None:
+        return [name]
+    present = s.names()
+    used = [n for n in dict.fromkeys(MATRIX_NAMES.values()) if n in present]
+    if not used:
+        others = ", ".join(present) or "none"
+        raise _fail(f"the store holds no matrix runs use ({', '.join(dict.fromkeys(MATRIX_NAMES.values()))}); "
+                    f"matrices in it: {others} (name one with --name)")
+    return used
+
+
 def _open(store: Path | None, config: str | None, must_exist: bool = True) -> PerfStore:
     path = _store_path(store, config)
     if must_exist and not path.is_file():
@@ -64,16 +83,24 @@ def _open(store: Path | None, config: str | None, must_exist: bool = True) -> Pe
 def show(
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    name: NameOpt = "default",
-    heatmap: Annotated[Path | None, typer.Option("--heatmap", help="also write a heatmap PNG here")] = None,
+    name: NameOpt = None,
+    heatmap: Annotated[Path | None, typer.Option(
+        "--heatmap", help="also write a heatmap PNG here (one matrix: with --name or a store holding one)")] = None,
 ) -> None:
     """Print the matrix (dimensions × tools) with where each number came from."""
     with _open(store, config) as s:
+        names = _run_names(s, name)
         try:
-            m = s.require(name)
+            shown = [(n, s.require(n), s.version(n)) for n in names]
         except StoreError as e:
             raise _fail(str(e)) from None
-        version = s.version(name)
+    if heatmap is not None and len(shown) > 1:
+        raise _fail(f"--heatmap draws one matrix; the store holds {', '.join(names)}: choose one with --name")
+    for n, m, version in shown:
+        _show_matrix(n, m, version, heatmap)
+
+
+def _show_matrix(name: str, m: PerformanceMatrix, version: int, heatmap: Path | None) -> None:
     table = Table(
         title=f"performance matrix '{name}' v{version} (letter = source: P published, F profiled, A apu, B bayes, · prior)"
     )
@@ -129,11 +156,13 @@ def seed(
     models: Annotated[str | None, typer.Option(help="comma-separated tool ids (default: all)")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    name: NameOpt = "default",
+    name: Annotated[str | None, typer.Option("--name", help="matrix name inside the store",
+                                             show_default="KIND: the matrix runs use for it")] = None,
 ) -> None:
     """Seed the matrix from the shipped published benchmark scores."""
     if kind not in ("generate", "edit"):
         raise _fail(f"kind must be 'generate' or 'edit', got {kind!r}")
+    name = name or MATRIX_NAMES[kind]
     try:
         m = PerformanceMatrix.from_published(
             kind,
@@ -160,7 +189,7 @@ def profile(
     ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    name: NameOpt = "default",
+    name: KindNameOpt = None,
 ) -> None:
     """Run each tool over the prompts, judge every image with the evaluator, store the profiled matrix.
 
@@ -174,6 +203,7 @@ def profile(
         raise _fail(f"cannot read prompts file {prompts}: {e.strerror or e}") from None
     registry = ToolRegistry.from_config(cfg)
     chosen = _tools(registry, tools)
+    name = name or _kind_name(chosen)
     try:
         matrix, report = _profile(cfg, registry, chosen, lines, seeds, painters)
     except MatrixError as e:
@@ -187,6 +217,12 @@ def profile(
             evidence={"prompts": str(prompts), "images": report.images, "failures": report.failures},
         )
     console.print(f"profiled {len(chosen)} tools on {report.images} images; stored '{name}' v{v} in {path}")
+
+
+def _kind_name(chosen: list[Tool]) -> str:
+    """The matrix runs use for the kind of the profiled tools (the first one's: `_profile` checks they match)."""
+    kind = chosen[0].kind if chosen else "generate"
+    return MATRIX_NAMES.get(kind, kind)
 
 
 def _tools(registry: ToolRegistry, names: str) -> list[Tool]:
@@ -228,13 +264,18 @@ def _profile(
 def history(
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    name: NameOpt = "default",
+    name: NameOpt = None,
     limit: Annotated[int, typer.Option(help="show the last N records")] = 20,
 ) -> None:
     """Every change to the matrix: seeds, profiles, imports and each learning update with its evidence."""
     with _open(store, config) as s:
-        records = s.history(name, limit=limit)
-        total = s.count_updates(name, kind=None)
+        for n in _run_names(s, name):
+            _history_table(s, n, limit)
+
+
+def _history_table(s: PerfStore, name: str, limit: int) -> None:
+    records = s.history(name, limit=limit)
+    total = s.count_updates(name, kind=None)
     table = Table(title=f"history of '{name}' (last {len(records)} of {total})")
     for col in ("v", "when (UTC)", "kind", "updater", "run", "task", "scores"):
         table.add_column(col)
@@ -250,8 +291,8 @@ def export_cmd(
     out: Annotated[Path, typer.Argument(help="JSON file to write")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    name: NameOpt = "default",
-    no_history: Annotated[bool, typer.Option("--no-history")] = False,
+    name: Annotated[str, typer.Option("--name", help="matrix name inside the store")] = MATRIX_NAMES["generate"],
+    no_history: Annotated[bool, typer.Option("--no-history", metavar="", help="leave the update history out")] = False,
 ) -> None:
     """Write the matrix, router state and history as one JSON file."""
     with _open(store, config) as s:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
+import urllib.request
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, TypeVar
 
 from PIL import Image
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from limner.types import ToolCall, ToolKind, ToolResult, ToolSpec
 
@@ -36,6 +38,45 @@ def parse_options(model: type[_Options], tool: str, options: dict[str, Any], wha
         return model.model_validate(options)
     except ValidationError as e:
         raise ValueError(f"tool {tool!r}: invalid {what + ' ' if what else ''}options: {e}") from None
+
+
+class Readiness(BaseModel):
+    """What a look at this machine found about one tool, without loading or downloading anything.
+
+    `reason` is why the tool cannot run now (None: it can); `weights` and `server` say where its model is
+    and whether its endpoint answers, for tools that have them (None: the tool has none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = None
+    weights: str | None = None
+    server: str | None = None
+
+
+#: url -> (monotonic time, answer) of recent probes: `tools list` and the pre-run check ask once per endpoint.
+_PROBES: dict[str, tuple[float, str | None]] = {}
+_PROBE_TTL_S = 30.0
+
+
+def probe_url(url: str, timeout_s: float = 2.0) -> str | None:
+    """None when the server at `url` answers an HTTP GET within `timeout_s` (any status: a 401 or 404 still
+    means it is there), else why not, in a few words ("no answer within 2 s: connection refused").
+    Sends no credentials; reads no body."""
+    now = time.monotonic()
+    cached = _PROBES.get(url)
+    if cached is not None and now - cached[0] < _PROBE_TTL_S:
+        return cached[1]
+    answer: str | None = None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=timeout_s):
+            pass
+    except urllib.error.HTTPError:
+        answer = None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        cause = getattr(e, "reason", e)
+        answer = f"no answer within {timeout_s:g} s: {cause}"
+    _PROBES[url] = (now, answer)
+    return answer
 
 
 class ToolError(RuntimeError):
@@ -85,6 +126,27 @@ class Tool(ABC):
 
         Must load nothing: `limner tools list` calls it for every configured tool."""
         return None
+
+    @property
+    def server_url(self) -> str | None:
+        """The endpoint this tool sends its requests to, or None for a tool that runs in this process. Tools
+        whose options carry a `base_url` (the OpenAI-compatible backends) report it from there."""
+        url = getattr(getattr(self, "opts", None), "base_url", None)
+        return str(url).rstrip("/") if url else None
+
+    def readiness(self, timeout_s: float = 2.0) -> Readiness:
+        """Whether this tool can run now, looking further than `unavailable_reason`: the configured server
+        must answer (a GET of `<base_url>/models` within `timeout_s`). Backends with weights add where they
+        are. Loads and downloads nothing; a run checks this before its first round so that a tool that
+        cannot work is reported once instead of failing every round."""
+        reason = self.unavailable_reason()
+        url = self.server_url
+        if reason is not None or url is None:
+            return Readiness(reason=reason)
+        problem = probe_url(f"{url}/models", timeout_s)
+        if problem is not None:
+            return Readiness(reason=f"its server {url} does not answer ({problem})", server=problem)
+        return Readiness(server=f"answers at {url}")
 
     @property
     def device_spec(self) -> str:

@@ -42,7 +42,7 @@ from limner.tools._device import (
     resolve_device,
     resolve_dtype,
 )
-from limner.tools.base import Tool, ToolError, parse_options
+from limner.tools.base import Readiness, Tool, ToolError, parse_options, probe_url
 from limner.types import EDIT_DIMS, GEN_DIMS, ToolCall, ToolResult
 
 __all__ = [
@@ -303,6 +303,48 @@ class _DiffusersTool(Tool):
         if (model.is_absolute() or self.opts.model.startswith(".")) and not model.exists():
             return f"model path not found: {model}"
         return None
+
+    def readiness(self, timeout_s: float = 2.0) -> Readiness:
+        """`unavailable_reason`, then where the weights are: a local directory, the Hugging Face cache, or
+        nowhere here — then they must be downloadable (downloads allowed and the Hub answering within
+        `timeout_s`), else the tool cannot run. Never downloads: a run without weights and without a
+        network fails before its first round instead of retrying the download every round."""
+        reason = self.unavailable_reason()
+        if reason is not None:
+            return Readiness(reason=reason)
+        local = self._local_weights()
+        if local is not None:
+            return Readiness(weights=local)
+        return self._download_readiness(timeout_s)
+
+    def _local_weights(self) -> str | None:
+        """Where this tool's model is on this machine (a directory, or the Hub cache's copy), or None."""
+        model = Path(self.opts.model).expanduser()
+        if model.is_dir():
+            return f"local directory {model}"
+        from huggingface_hub import try_to_load_from_cache  # noqa: PLC0415 - optional: comes with the diffusers extra
+
+        found = try_to_load_from_cache(self.opts.model, "model_index.json", revision=self.opts.revision)
+        if isinstance(found, str):
+            return f"in the Hugging Face cache ({Path(found).parent}; files are checked when loading)"
+        return None
+
+    def _download_readiness(self, timeout_s: float) -> Readiness:
+        """A model that is not here: can it be downloaded now?"""
+        from huggingface_hub import constants  # noqa: PLC0415 - optional: comes with the diffusers extra
+
+        model = self.opts.model
+        missing = f"the weights of {model!r} are not on this machine (nor in {constants.HF_HUB_CACHE})"
+        fix = f"download them where there is a network (`hf download {model}`) or set options.model to a local copy"
+        if self.opts.local_files_only or constants.HF_HUB_OFFLINE:
+            why = "options.local_files_only" if self.opts.local_files_only else "HF_HUB_OFFLINE"
+            return Readiness(reason=f"{missing} and downloads are off ({why}); {fix}", weights="not here")
+        problem = probe_url(constants.ENDPOINT, timeout_s)
+        if problem is not None:
+            return Readiness(reason=f"{missing} and the Hub {constants.ENDPOINT} does not answer ({problem}); {fix}",
+                             weights="not here", server=problem)
+        return Readiness(weights=f"not here: downloads from {constants.ENDPOINT} on first use",
+                         server=f"answers at {constants.ENDPOINT}")
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

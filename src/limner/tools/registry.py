@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from limner.config import LimnerConfig, ToolConfig
-from limner.tools.base import Tool
+from limner.tools.base import Readiness, Tool
 from limner.types import ToolKind, ToolSpec
 
 #: backend name -> the modules exposing its TOOL_TYPES, searched in order
@@ -106,6 +106,39 @@ def default_checker(tools: Mapping[str, Tool]) -> Tool | None:
         backend, type_, name = SIMULATED_CHECKER
         return resolve_tool_class(backend, type_)(name)
     return None
+
+
+class ToolsUnavailable(RegistryError):
+    """The configured tools cannot make a run here: no tool of the needed kind, or not the checker, can run.
+    The message names each such tool and why."""
+
+
+def readiness(tools: Mapping[str, Tool], timeout_s: float = 2.0) -> dict[str, Readiness]:
+    """What each tool's `readiness()` says, by name (loads and downloads nothing; probes time out)."""
+    return {name: tool.readiness(timeout_s) for name, tool in tools.items()}
+
+
+def runnable_tools(
+    tools: Mapping[str, Tool], *, needs: ToolKind = "generate", timeout_s: float = 2.0
+) -> tuple[dict[str, Tool], dict[str, str]]:
+    """The tools that can run here, and why each other one cannot.
+
+    Checked once before a run, so that a tool whose `setup()` cannot succeed (weights absent and no way to
+    download them, a server that does not answer) is left out instead of failing every round. Raises
+    `ToolsUnavailable` when the run cannot work at all: no configured tool of kind `needs` can run, or the
+    checker that would judge the run cannot (a run with no judge would report nothing true)."""
+    reasons = {name: r.reason for name, r in readiness(tools, timeout_s).items() if r.reason}
+    ready = {name: tool for name, tool in tools.items() if name not in reasons}
+    problems = []
+    wanted = [name for name, tool in tools.items() if tool.kind == needs]
+    if wanted and not any(name in ready for name in wanted):
+        problems.append(f"no {needs} tool can run here (" + "; ".join(f"{n}: {reasons[n]}" for n in wanted) + ")")
+    checker = default_checker(tools)
+    if checker is not None and checker.name in reasons:
+        problems.append(f"the checker {checker.name!r} cannot run here ({reasons[checker.name]})")
+    if problems:
+        raise ToolsUnavailable("; ".join(problems))
+    return ready, reasons
 
 
 class ToolRegistry:
