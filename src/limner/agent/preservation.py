@@ -105,8 +105,9 @@ def target_boxes(verdicts: Iterable[Verdict], scene: Scene, targets: Targets) ->
     """Boxes of the targeted elements of `scene` (what the instruction asks for) in the given verdicts'
     checks: where the edit was meant to act, on the input and on the edit."""
     ids = {e.id for e in scene.elements if targets.hits(e)}
-    boxes = {c.box for v in verdicts for c in v.checks if c.target in ids and c.box is not None}
-    return sorted(boxes, key=lambda b: (b.x0, b.y0, b.x1, b.y1))
+    boxes = {(c.box.x0, c.box.y0, c.box.x1, c.box.y1): c.box for v in verdicts for c in v.checks
+             if c.target in ids and c.box is not None}
+    return [boxes[k] for k in sorted(boxes)]
 
 
 def outside_difference(before: Image.Image, after: Image.Image, boxes: list[Box], margin: int = MARGIN) -> float | None:
