@@ -339,7 +339,8 @@ class Agent:
                 break
             last_round = rnd
             # 2. Plan: a generation, or one targeted repair per failed check of the best image.
-            again = run.edit is not None and best is run.edit.input  # no edit kept yet: the instruction again
+            # no edit kept yet, and no redraw asked for: the instruction again
+            again = run.edit is not None and best is run.edit.input and action == "repair"
             plan = run.replay_or(PlanStep, functools.partial(self._plan, scene, best, action, rnd, instruction, again))
             yield plan
             if not plan.subtasks and action == "repair":

@@ -14,7 +14,7 @@ An instruction editor that recolours the dog may also cut away part of the car; 
     (background, style) have no outside, and are judged on the elements only.
 
 Each finding is a `Check` of kind "preservation", appended to the edit's verdict so that it is recorded in
-the trajectory, lowers the score, and makes `passed` false when the edit damaged something. What could not
+the trajectory; a failed one scales the score down and makes `passed` false. What could not
 be judged is never reported as passed: `skipped` names it.
 """
 
@@ -173,13 +173,13 @@ def judge(before: Image.Image, after: Image.Image, targets: Targets, target_scen
 
 
 def with_preservation(verdict: Verdict, checks: list[Check]) -> Verdict:
-    """`verdict` with the preservation checks appended and its score recomputed over all checks (the same
-    λ-mix); every other field is kept."""
+    """`verdict` with the preservation checks appended and its score scaled by the share of them that pass:
+    damage lowers the score, keeping everything never raises it (a do-nothing edit must not beat the
+    input on preservation alone). Every other field is kept."""
     if not checks:
         return verdict
-    merged = [*verdict.checks, *checks]
-    score = Verdict.combine(verdict.global_score, merged, lam=verdict.lam).score
-    return verdict.model_copy(update={"checks": merged, "score": score})
+    kept = sum(c.passed for c in checks) / len(checks)
+    return verdict.model_copy(update={"checks": [*verdict.checks, *checks], "score": verdict.score * kept})
 
 
 def preserved(verdict: Verdict) -> bool:
