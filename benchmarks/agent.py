@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pydantic_ai
 import torch
+from edit import edit_metrics  # benchmarks/edit.py, beside this script
 from PIL import Image
 
 from limner.agent import Agent, MemoryStore
@@ -308,6 +309,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--hard-arms", default="verified,unverified,explore",
                     help=f"comma-separated arms of the hard-prompt comparison, of {', '.join(HARD_ARMS)}")
     ap.add_argument("--only-hard", action="store_true", help="skip prompt reading and GenEval accuracy")
+    ap.add_argument("--edit-per-kind", type=int, default=None,
+                    help="edit benchmark items per instruction kind (benchmarks/edit.py; default 8, quick 1; 0: skip)")
     args = ap.parse_args(argv)
 
 
@@ -348,6 +351,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 hard_rows(n_hard, args.seed), config, [args.seed + i for i in range(n_seeds)], 3, matrices,
                 [a for a in args.hard_arms.split(",") if a],
             )
+    n_edit = args.edit_per_kind if args.edit_per_kind is not None else (1 if args.quick else 8)
+    if n_edit > 0 and not args.only_hard:
+        metrics["edit"] = edit_metrics(config, n_edit, args.seed, log=log)
     best = metrics.get("accuracy", {}).get("best_single", {}).get("checker")
     at3 = metrics.get("accuracy", {}).get("rounds", {}).get("3", {})
     if best is not None:

@@ -504,3 +504,64 @@ def test_a_resumed_run_reads_the_truth_of_a_recorded_image_back_from_the_run_dir
                          agent=_agent([FakePainter("p", failures=1)], [editor]))
     assert final.passed and editor.truth_in == {"failures": 1}  # from images/r0-0-p.truth.json
     assert (tmp_path / "r1" / "images" / "r1-0-e.truth.json").is_file()
+
+
+# -- edits that keep the rest (issue 22) -----------------------------------------------------------
+
+
+class DamagingEditor(FakeEditor):
+    """Does what it is asked, and also scribbles over half the picture."""
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        result = super()._run(call, image, mask)
+        result.image.paste((result.image.getpixel((0, 0))[0], 200, 200), (0, 8, 16, 16))
+        return result
+
+
+def test_an_edit_that_damages_the_rest_is_undone_and_the_next_tool_tried(tmp_path) -> None:
+    painter, damaging, clean = FakePainter("p"), DamagingEditor("a-editor"), FakeEditor("b-editor")
+    agent = _agent([painter], [damaging, clean])
+    src = tmp_path / "in.png"
+    _img(1).save(src)
+    store = MemoryStore()
+    final = run_edit(src, "make the cat red", agent.config, store, agent=agent)
+    evals = [s for s in store.steps if s.type == "evaluation"]
+    damaged = [c for c in evals[0].verdict.checks if c.kind == "preservation"]
+    assert damaged and not damaged[0].passed and "tolerance" in damaged[0].evidence
+    assert damaging.calls >= 1 and clean.calls >= 1 and painter.calls == 0
+    assert final.passed and final.image_path.endswith("b-editor-retry1.png")
+    assert all(c.passed for c in final_verdict(store).checks if c.kind == "preservation")
+
+
+def final_verdict(store: MemoryStore) -> Verdict:
+    final = store.steps[-1]
+    return next(s.verdict for s in store.steps if s.type == "evaluation" and s.image_path == final.image_path)
+
+
+def test_when_no_editor_can_do_it_the_input_stays_the_final_and_nothing_is_redrawn(tmp_path) -> None:
+    painter = FakePainter("p")
+    agent = _agent([painter], [NoOpEditor("e")], rounds=3)
+    src = tmp_path / "in.png"
+    _img(1).save(src)
+    store = MemoryStore()
+    final = run_edit(src, "make the cat red", agent.config, store, agent=agent)
+    assert painter.calls == 0, "a fresh picture replaced the user's image"
+    assert final.image_path == "images/input.png" and not final.passed and "unchanged" in final.reasoning
+    assert [s.next_action for s in store.steps if s.type == "reflection"][:2] == ["repair", "repair"]
+    assert "not redrawing" in next(s for s in store.steps if s.type == "reflection").reasoning
+
+    redraw = _agent([FakePainter("p")], [NoOpEditor("e")], rounds=3, allow_redraw=True)
+    final = run_edit(src, "make the cat red", redraw.config, MemoryStore(), agent=redraw)
+    assert redraw.tools["p"].calls >= 1 and final.passed and "allow_redraw" in final.reasoning
+
+
+def test_untargeted_elements_of_the_described_input_are_checked_after_the_edit(tmp_path) -> None:
+    agent = _agent([FakePainter("p")], [FakeEditor("e", worsen=True)], rounds=1)
+    src = tmp_path / "in.png"
+    _img(0).save(src)  # every check passes on the input
+    store = MemoryStore()
+    final = run_edit(src, "make the cat red", agent.config, store, agent=agent, source="a dog and a cat")
+    kept = [c for c in store.steps[2 + 1].verdict.checks if c.target.startswith("source:")]
+    assert [(c.target, c.passed) for c in kept] == [("source:e0", False)]  # the dog; the cat was targeted
+    assert "untargeted e0 presence" in kept[0].evidence
+    assert final.image_path == "images/input.png" and not final.passed

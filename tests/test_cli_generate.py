@@ -184,3 +184,33 @@ def test_generate_leaves_out_a_tool_that_cannot_run_and_says_so(tmp_path: Path) 
     assert "skipping tool ghost" in res.stderr
     steps = [parse_step(line) for line in (tmp_path / "runs" / "g2" / "trajectory.jsonl").read_text().splitlines()]
     assert {s.call.tool for s in steps if s.type == "tool"} == {"birch"}
+
+
+def _edit_summary(res) -> dict:
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_edit_no_editor_can_do_keeps_the_image_and_exits_1(tmp_path: Path) -> None:
+    src = tmp_path / "blank.png"
+    Image.new("RGB", (256, 256), (240, 240, 240)).save(src)  # no cup to recolour
+    res = CliRunner().invoke(app, ["edit", str(src), "make the cup red", "--out", str(tmp_path / "runs"),
+                                   "--json", "--config", str(_no_learning(tmp_path))])
+    assert res.exit_code == 1, res.output
+    summary = _edit_summary(res)
+    assert summary["final_image"].endswith("final.png")
+    run = Path(summary["run_dir"])
+    steps = [parse_step(line) for line in (run / "trajectory.jsonl").read_text().splitlines()]
+    assert steps[-1].image_path == "images/input.png" and not steps[-1].passed
+    assert (run / "final.png").read_bytes() == (run / "images/input.png").read_bytes()
+    assert all(s.call.tool in ("fern", "gorse", "heath", "ivy") for s in steps if s.type == "tool"), "redrawn unasked"
+    assert "did not pass" in res.stderr
+
+
+def test_edit_allow_redraw_may_draw_a_new_picture(tmp_path: Path) -> None:
+    src = tmp_path / "blank.png"
+    Image.new("RGB", (256, 256), (240, 240, 240)).save(src)
+    res = CliRunner().invoke(app, ["edit", str(src), "make the cup red", "--out", str(tmp_path / "runs"),
+                                   "--json", "--allow-redraw", "--config", str(_no_learning(tmp_path))])
+    steps = [parse_step(line) for line in (Path(_edit_summary(res)["run_dir"]) / "trajectory.jsonl").read_text()
+             .splitlines()]
+    assert any(s.type == "tool" and s.call.tool not in ("fern", "gorse", "heath", "ivy") for s in steps)

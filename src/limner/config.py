@@ -95,6 +95,11 @@ class AgentConfig(_Section):
     repair_retries: int = Field(
         default=1, ge=0, le=5, description="next-ranked tools tried on an undone repair (with verify_repairs)"
     )
+    allow_redraw: bool = Field(
+        default=False,
+        description="editing: when no editor can carry out the instruction, draw a fresh picture from it "
+        "(the user's image is then not kept); off: the user's image stays the final and the run fails",
+    )
 
 
 class PerfConfig(_Section):

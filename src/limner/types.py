@@ -333,7 +333,7 @@ class ToolResult(_Record):
 
 CheckKind = Literal[
     "presence", "absence", "count", "color", "texture", "shape", "size", "position", "depth", "text",
-    "action", "background", "style", "defect", "global",
+    "action", "background", "style", "defect", "global", "preservation",
 ]
 
 

@@ -39,6 +39,14 @@ from PIL import Image
 from limner.agent.analyst import Analyst
 from limner.agent.evaluator import Evaluator
 from limner.agent.planner import Planner
+from limner.agent.preservation import (
+    Targets,
+    judge,
+    preserved,
+    read_targets,
+    untargeted_scene,
+    with_preservation,
+)
 from limner.agent.worker import Attempt, Worker, WorkerError, default_routers
 from limner.config import LimnerConfig
 from limner.llm import make_brain
@@ -99,6 +107,18 @@ class _Outcome:
 
 
 @dataclass
+class _EditJob:
+    """What an edit run keeps of the image it edits, to judge preservation: the input (as a candidate), what
+    the instruction targets, the input's description if the user gave one, and the input's verdicts
+    against the scenes the edits are judged on (each computed once)."""
+
+    input: _Best
+    targets: Targets | None
+    source: Scene | None
+    before: dict[str, Verdict] = field(default_factory=dict)  # scene prompt -> the input's verdict
+
+
+@dataclass
 class _Run:
     """Everything one run changes: where its steps go (store, background writer, truth channel), the
     recorded steps still to replay, the next step's index, and what the run has learned about its tools.
@@ -112,6 +132,9 @@ class _Run:
     index: int = 0
     last_tool: dict[str, str] = field(default_factory=dict)  # subtask id -> tool of its last good attempt
     ineffective: dict[str, set[str]] = field(default_factory=dict)  # instruction -> tools whose repair did not help
+    edit: _EditJob | None = None  # set when the run edits a given image
+    subtask_kinds: dict[str, str] = field(default_factory=dict)  # subtask id -> its kind, from the plans
+    drawn: set[str] = field(default_factory=set)  # images drawn from scratch (not edits of another image)
     tool_s: float = 0.0  # time inside tools (painters, editors, checker)
     started: float = field(default_factory=time.perf_counter)
 
@@ -165,6 +188,10 @@ class _Run:
             self.writer.submit(self.store.append_step, step)
         if isinstance(step, ToolStep) and step.result.ok:
             self.last_tool[step.subtask_id or ""] = step.call.tool
+            if self.subtask_kinds.get(step.subtask_id or "") == "generate" and step.result.image_path:
+                self.drawn.add(step.result.image_path)
+        if isinstance(step, PlanStep):
+            self.subtask_kinds.update({sub.id: sub.kind for sub in step.subtasks})
         self.index = step.index + 1
         return step
 
@@ -254,21 +281,26 @@ class Agent:
     @overload
     def run(self, prompt: str, *, stream: Literal[False] = False, store: StepStore | None = None,
             rounds: int | None = None, image: Image.Image | None = None,
-            instruction: str | None = None) -> FinalStep: ...
+            instruction: str | None = None, source: str | None = None) -> FinalStep: ...
 
     @overload
     def run(self, prompt: str, *, stream: Literal[True], store: StepStore | None = None, rounds: int | None = None,
-            image: Image.Image | None = None, instruction: str | None = None) -> Iterator[Step]: ...
+            image: Image.Image | None = None, instruction: str | None = None,
+            source: str | None = None) -> Iterator[Step]: ...
 
     def run(self, prompt: str, *, stream: bool = False, store: StepStore | None = None, rounds: int | None = None,
-            image: Image.Image | None = None, instruction: str | None = None) -> FinalStep | Iterator[Step]:
+            image: Image.Image | None = None, instruction: str | None = None,
+            source: str | None = None) -> FinalStep | Iterator[Step]:
         """Generate for `prompt`, or, with `image` and `instruction`, edit the image (then `prompt` describes
-        what the edited image must show). With `stream=True`, an iterator of steps; otherwise the
-        `FinalStep`. `store` is a `RunStore` (default: in memory)."""
+        what the edited image must show, and `source`, if given, what the image shows before: its elements
+        the instruction does not name must still pass their checks after the edit). With `stream=True`, an
+        iterator of steps; otherwise the `FinalStep`. `store` is a `RunStore` (default: in memory)."""
         if (image is None) != (instruction is None):
             raise ValueError("editing needs both `image` and `instruction`")
+        if source is not None and image is None:
+            raise ValueError("`source` describes an image to edit; give `image` and `instruction` too")
         steps = self._steps(prompt, store if store is not None else MemoryStore(), rounds or self.config.agent.rounds,
-                            image, instruction)
+                            image, instruction, source)
         if stream:
             return steps
         final = None
@@ -279,18 +311,18 @@ class Agent:
     # -- the loop ---------------------------------------------------------------------------------
 
     def _steps(self, prompt: str, store: StepStore, rounds: int, input_image: Image.Image | None,
-               instruction: str | None) -> Generator[Step, None, None]:
+               instruction: str | None, source: str | None = None) -> Generator[Step, None, None]:
         if not prompt or not prompt.strip():
             raise ValueError("the prompt is empty; say what the image should show")
         run = _Run.open(store)
         try:
-            yield from self._loop(run, prompt, rounds, input_image, instruction)
+            yield from self._loop(run, prompt, rounds, input_image, instruction, source)
         finally:
             run.writer.close()  # everything recorded so far is on disk, however the run ends
             self.tool_time_s, self.store_wait_s = run.tool_s, run.writer.waited_s
 
     def _loop(self, run: _Run, prompt: str, rounds: int, input_image: Image.Image | None,
-              instruction: str | None) -> Generator[Step, None, None]:
+              instruction: str | None, source: str | None = None) -> Generator[Step, None, None]:
         # 1. Analyse: the prompt becomes a Scene (what must be in the image) and a goal.
         analysis = run.replay_or(AnalysisStep, functools.partial(self._analysis, prompt))
         yield analysis
@@ -298,6 +330,8 @@ class Agent:
 
         # Editing: the given image, edited as instructed, is the first candidate.
         best = self._input_candidate(run, input_image) if input_image is not None else None
+        if best is not None and instruction is not None:
+            run.edit = self._edit_job(best, instruction, source)
         action: NextAction = "regenerate" if best is None else "repair"
         last_round = 0
         for rnd in range(rounds):
@@ -305,18 +339,21 @@ class Agent:
                 break
             last_round = rnd
             # 2. Plan: a generation, or one targeted repair per failed check of the best image.
-            plan = run.replay_or(PlanStep, functools.partial(self._plan, scene, best, action, rnd, instruction))
+            # no edit kept yet, and no redraw asked for: the instruction again
+            again = run.edit is not None and best is run.edit.input and action == "repair"
+            plan = run.replay_or(PlanStep, functools.partial(self._plan, scene, best, action, rnd, instruction, again))
             yield plan
             if not plan.subtasks and action == "repair":
-                action = "regenerate"  # nothing an edit can fix: draw again next round
+                # nothing an edit can fix: draw again next round (when editing, only if a redraw is allowed)
+                action = "regenerate" if self._gate(run, "regenerate") == "regenerate" else "stop"
                 continue
 
             # 3–4. Route, call and evaluate (λ·global + (1−λ)·mean(local checks)), keeping the best image.
             outcome = yield from self._round(run, plan, action, rnd, scene, best)
             best = outcome.best
             if best is None or not outcome.produced:
-                yield from self._reflect_failure(run, rnd, "no tool produced a new image this round")
-                action = "regenerate"
+                action = self._gate(run, "regenerate")
+                yield from self._reflect_failure(run, rnd, "no tool produced a new image this round", action)
                 continue
 
             # 5. Reflect: stop, repair what failed, or draw again.
@@ -326,7 +363,8 @@ class Agent:
 
         if best is None:
             raise AgentError("no tool produced an image; see the failed tool steps in the trajectory")
-        yield from self._finish(run, best, last_round)
+        final, note = self._edit_final(run, best)
+        yield from self._finish(run, final, last_round, note)
 
     # -- 1, 2: analyse and plan ---------------------------------------------------------------------
 
@@ -344,14 +382,82 @@ class Agent:
                      verdict=Verdict(score=0.0, global_score=0.0, checks=[unjudged]))
 
     def _plan(self, scene: Scene, best: _Best | None, action: NextAction, rnd: int, instruction: str | None,
-              index: int) -> PlanStep:
-        if instruction is not None and rnd == 0:
-            sub = Subtask(id="r0-edit", kind="edit", instruction=instruction, weights=edit_weights(instruction))
-            return PlanStep(index=index, round=0, subtasks=[sub], reasoning=f"apply the instruction: {instruction}")
+              again: bool, index: int) -> PlanStep:
+        """Round 0 of an edit (and any later round while no edit has been kept) applies the instruction;
+        otherwise the planner repairs what failed or draws afresh."""
+        if instruction is not None and (rnd == 0 or again):
+            sub = Subtask(id=f"r{rnd}-edit", kind="edit", instruction=instruction, weights=edit_weights(instruction))
+            why = f"apply the instruction: {instruction}" + ("" if rnd == 0 else " (again: no edit was kept)")
+            return PlanStep(index=index, round=rnd, subtasks=[sub], reasoning=why)
         t0 = time.perf_counter()
         p = self.planner(scene, best.verdict if best else None, action, rnd)
         return PlanStep(index=index, round=rnd, subtasks=p.subtasks, reasoning=p.reasoning, tokens=p.tokens,
                         error=p.error, duration_s=time.perf_counter() - t0)
+
+    # -- editing a given image: preservation, the redraw gate, the final -----------------------------
+
+    def _edit_job(self, candidate: _Best, instruction: str, source: str | None) -> _EditJob:
+        """The preservation context of an edit run: the input candidate, what the instruction targets, and
+        the input's description read as a scene (when the user gave one)."""
+        return _EditJob(input=candidate, targets=read_targets(instruction),
+                        source=self.analyst(source).scene if source else None)
+
+    def _before(self, run: _Run, job: _EditJob, scene: Scene) -> Verdict:
+        """The input image judged against `scene` (once per scene: every edit of the run is compared with it)."""
+        if scene.prompt not in job.before:
+            ev = self.evaluator(run.image(job.input), scene)
+            run.tool_s += ev.tool_s
+            job.before[scene.prompt] = ev.verdict
+        return job.before[scene.prompt]
+
+    def _preservation(self, run: _Run, job: _EditJob, image: Image.Image, scene: Scene,
+                      verdict: Verdict) -> tuple[Verdict, str]:
+        """`verdict` (the edit judged on the instruction) with its preservation checks, and a note of what
+        was not judged: the untargeted elements of the input's description still pass, and the pixels
+        outside the target region stay close (`limner.agent.preservation`)."""
+        if job.targets is None:
+            return verdict, "; preservation not judged: the instruction names no object the reader knows"
+        kept_scene = untargeted_scene(job.source, job.targets) if job.source is not None else None
+        kept = None
+        if kept_scene is not None:
+            ev = self.evaluator(image, kept_scene)
+            run.tool_s += ev.tool_s
+            kept = (self._before(run, job, kept_scene), ev.verdict)
+        why_not = "the input image was not described" if job.source is None else "every element is targeted"
+        found = judge(run.image(job.input), image, job.targets, scene, (self._before(run, job, scene), verdict),
+                      kept, why_no_kept=why_not)
+        note = f"; preservation not judged: {', '.join(found.skipped)}" if found.skipped else ""
+        return with_preservation(verdict, found.checks), note
+
+    def _gate(self, run: _Run, action: NextAction) -> NextAction:
+        """A redraw while editing would replace the user's image with a new picture drawn from the
+        instruction alone: unless `agent.allow_redraw`, the edit is tried again instead."""
+        if action == "regenerate" and run.edit is not None and not self.config.agent.allow_redraw:
+            return "repair"
+        return action
+
+    def _gated_reflection(self, run: _Run, scene: Scene, goal: float, verdict: Verdict, rnd: int, rounds: int,
+                          last_improved: bool | None, last_action: NextAction, index: int) -> ReflectionStep:
+        step = self._reflection(scene, goal, verdict, rnd, rounds, last_improved, last_action, index)
+        gated = self._gate(run, step.next_action)
+        if gated == step.next_action:
+            return step
+        return step.model_copy(update={"next_action": gated, "reasoning": step.reasoning + _redraw_note(gated)})
+
+    def _edit_final(self, run: _Run, best: _Best) -> tuple[_Best, str]:
+        """What an edit run returns: the best edit only when it passes (the instruction and preservation);
+        otherwise the user's image, unchanged, and why. A generation returns its best image."""
+        job = run.edit
+        if job is None or best is job.input:
+            return best, ("" if job is None else
+                          "no edit was kept: every attempt failed or damaged what it was not asked to change; "
+                          "the input image is returned unchanged")
+        if best.verdict.passed:
+            drawn = " — a new picture drawn from the instruction (allow_redraw), not an edit" if best.path in run.drawn else ""
+            return best, f"edited image {best.path} (score {best.verdict.score:.3f}, all checks pass){drawn}"
+        failed = ", ".join(f"{c.target} {c.kind}" for c in best.verdict.failed)
+        return job.input, (f"no edit passed; the input image is returned unchanged (best attempt {best.path}, "
+                           f"score {best.verdict.score:.3f}, failed: {failed})")
 
     # -- 3–4: one round of tool calls and evaluations ---------------------------------------------
 
@@ -380,9 +486,10 @@ class Agent:
     def _repair(self, run: _Run, sub: Subtask, rnd: int, k: int, current: _Best, best: _Best,
                 scene: Scene) -> Generator[Step, None, tuple[_Best, _Best, bool]]:
         """One repair subtask on `current`, verified: the edited image is evaluated at once and kept only if
-        it scores higher; otherwise it is undone, the tool is marked as not helping with this instruction,
-        and the next-ranked tool gets a try (`agent.repair_retries` times). Returns (image the next repair
-        builds on, best image so far, whether any tool produced an image)."""
+        it scores higher and damaged nothing it was not asked to change (preservation, when editing a given
+        image); otherwise it is undone, the tool is marked as not helping with this instruction, and the
+        next-ranked tool gets a try (`agent.repair_retries` times). Returns (image the next repair builds on,
+        best image so far, whether any tool produced an image)."""
         produced = False
         for attempt in range(1 + self.config.agent.repair_retries):
             image, path = yield from self._work(run, sub, rnd, k, run.image(current), current.path, retry=attempt)
@@ -390,7 +497,7 @@ class Agent:
                 break
             produced = True
             best, verdict = yield from self._evaluate(run, path, image, scene, rnd, best, [sub])
-            if verdict.score > current.verdict.score:
+            if verdict.score > current.verdict.score and preserved(verdict):
                 return _Best(path=path, verdict=verdict, image=image), best, produced
             run.mark_ineffective(sub)
         return current, best, produced
@@ -485,7 +592,7 @@ class Agent:
                 if attempt.result.ok:
                     return attempt.result.image, attempt.result.image_path
         except WorkerError as e:
-            yield from self._reflect_failure(run, rnd, str(e))
+            yield from self._reflect_failure(run, rnd, str(e), self._gate(run, "regenerate"))
         return None, None
 
     def _tool_step(self, run: _Run, sub: Subtask, rnd: int, k: int, retry: int, attempt: Attempt) -> ToolStep:
@@ -511,10 +618,11 @@ class Agent:
     def _evaluate(self, run: _Run, path: str, image: Image.Image, scene: Scene, rnd: int, best: _Best | None,
                   subtasks: list[Subtask]) -> Generator[Step, None, tuple[_Best, Verdict]]:
         """Judge the image at `path`; returns (best image so far, its verdict). The routers learn from a
-        verdict made now (not a replayed one) about the tools of `subtasks`."""
+        verdict made now (not a replayed one) about the tools of `subtasks`. An edit that damaged what it was
+        not asked to change never becomes the best image."""
         step = run.replay_or(EvaluationStep, functools.partial(self._judge, run, path, image, scene, rnd, subtasks))
         yield step
-        if best is None or step.verdict.score > best.verdict.score:
+        if best is None or (step.verdict.score > best.verdict.score and preserved(step.verdict)):
             return _Best(path=path, verdict=step.verdict, image=image), step.verdict
         return best, step.verdict
 
@@ -522,13 +630,16 @@ class Agent:
                index: int) -> EvaluationStep:
         ev = self.evaluator(image, scene)
         run.tool_s += ev.tool_s
-        failed = [f"{c.target} {c.kind}: {c.evidence}" for c in ev.verdict.failed]
-        step = EvaluationStep(index=index, round=rnd, image_path=path, verdict=ev.verdict, duration_s=ev.tool_s,
+        verdict, kept_note = ev.verdict, ""
+        if run.edit is not None and subtasks and all(s.kind != "generate" for s in subtasks):
+            verdict, kept_note = self._preservation(run, run.edit, image, scene, verdict)
+        failed = [f"{c.target} {c.kind}: {c.evidence}" for c in verdict.failed]
+        step = EvaluationStep(index=index, round=rnd, image_path=path, verdict=verdict, duration_s=ev.tool_s,
                               tokens=ev.tokens, error=ev.error,
-                              reasoning=(f"score {ev.verdict.score:.3f}; "
+                              reasoning=(f"score {verdict.score:.3f}; "
                                          + ("all checks pass" if not failed else "failed: " + "; ".join(failed))
-                                         + (f"; {ev.note}" if ev.note else "")))
-        self._learn(run, subtasks, ev.verdict)
+                                         + (f"; {ev.note}" if ev.note else "") + kept_note))
+        self._learn(run, subtasks, verdict)
         return step
 
     def _learn(self, run: _Run, subtasks: list[Subtask], verdict: Verdict) -> None:
@@ -554,7 +665,7 @@ class Agent:
     def _reflect(self, run: _Run, scene: Scene, goal: float, verdict: Verdict, rnd: int, rounds: int,
                  last_improved: bool | None, last_action: NextAction) -> Generator[Step, None, ReflectionStep]:
         step = run.replay_or(ReflectionStep, functools.partial(
-            self._reflection, scene, goal, verdict, rnd, rounds, last_improved, last_action))
+            self._gated_reflection, run, scene, goal, verdict, rnd, rounds, last_improved, last_action))
         yield step
         return step
 
@@ -571,18 +682,19 @@ class Agent:
                               reasoning=r.reasoning, tokens=r.tokens, error=r.error,
                               duration_s=time.perf_counter() - t0)
 
-    def _reflect_failure(self, run: _Run, rnd: int, why: str) -> Generator[Step, None, ReflectionStep]:
+    def _reflect_failure(self, run: _Run, rnd: int, why: str,
+                         next_action: NextAction = "regenerate") -> Generator[Step, None, ReflectionStep]:
         step = run.replay_or(ReflectionStep, lambda i: ReflectionStep(
-            index=i, round=rnd, next_action="regenerate", reasoning=why, error=why))
+            index=i, round=rnd, next_action=next_action, reasoning=why + _redraw_note(next_action), error=why))
         yield step
         return step
 
-    def _finish(self, run: _Run, best: _Best, last_round: int) -> Generator[Step, None, None]:
-        """The final step names the best image; a new one also finishes the store (final.png, timings),
-        durably, before it is yielded."""
+    def _finish(self, run: _Run, best: _Best, last_round: int, note: str = "") -> Generator[Step, None, None]:
+        """The final step names the best image (`note`: why it is the one, when editing); a new one also
+        finishes the store (final.png, timings), durably, before it is yielded."""
         final = run.replay_or(FinalStep, lambda i: FinalStep(
             index=i, round=last_round, image_path=best.path, score=best.verdict.score, passed=best.verdict.passed,
-            reasoning=f"best image {best.path} (score {best.verdict.score:.3f}, "
+            reasoning=note or f"best image {best.path} (score {best.verdict.score:.3f}, "
                       f"{'all checks pass' if best.verdict.passed else f'{len(best.verdict.failed)} checks fail'})"))
         if run.is_new(final):
             wall = time.perf_counter() - run.started
@@ -592,6 +704,13 @@ class Agent:
                                                 passed=final.passed, timings=timings))
             run.writer.flush()
         yield final
+
+
+def _redraw_note(action: NextAction) -> str:
+    """What a reflection says when editing turned a redraw into another try at the edit."""
+    return ("" if action != "repair" else
+            "; editing: not redrawing, which would replace the image being edited (allow it with --allow-redraw / "
+            "agent.allow_redraw); the edit is tried again")
 
 
 def _learning_signal(verdict: Verdict) -> tuple[float, dict[str, float]]:
@@ -653,16 +772,19 @@ def _open_image(image_path: str | Path) -> Image.Image:
 
 def run_edit(
     image_path: str | Path, instruction: str, config: LimnerConfig, store: StepStore, *,
-    progress: Callable[[Step], None] | None = None, agent: Agent | None = None,
+    progress: Callable[[Step], None] | None = None, agent: Agent | None = None, source: str | None = None,
 ) -> FinalStep:
     """Edit the image as instructed, through the same loop: the instruction is applied by the best-ranked
-    editor, the result is checked against what the instruction asks for, and failures are repaired."""
+    editor, the result is checked against what the instruction asks for and against what it must keep
+    (`source`: what the image shows before, e.g. the prompt it was made from), and failures are repaired.
+    The final is the user's image, unchanged, when no edit passes (unless `agent.allow_redraw`)."""
     if not instruction or not instruction.strip():
         raise ValueError("the instruction is empty; say what to change")
     image = _open_image(image_path)
     agent = agent or Agent(config, perf_store=open_perf_store(config))
     target = edit_target(instruction)
-    return _drive(agent.run(target, stream=True, store=store, image=image, instruction=instruction), progress)
+    return _drive(agent.run(target, stream=True, store=store, image=image, instruction=instruction,
+                            source=source or None), progress)
 
 
 def check(image_path: str | Path, prompt: str, config: LimnerConfig, *, agent: Agent | None = None) -> Verdict:

@@ -305,24 +305,37 @@ def edit(
     out_dir: OutOpt = None,
     seed: SeedOpt = None,
     config: ConfigOpt = None,
+    source: Annotated[str | None, typer.Option(
+        "--source", help="What IMAGE shows (e.g. the prompt it was made from): its elements the instruction "
+        "does not name must still pass their checks after the edit.")] = None,
+    allow_redraw: Annotated[bool, typer.Option(
+        "--allow-redraw", help="When no editor can do it, draw a new picture from the instruction instead of "
+        "keeping IMAGE (off: IMAGE stays the final and the command exits 1).")] = False,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run directory.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run named by --run-id.")] = False,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Edit IMAGE by INSTRUCTION through the same verify-and-repair loop."""
+    """Edit IMAGE by INSTRUCTION through the same verify-and-repair loop; an edit must also keep what it was not
+    asked to change. Exits 1 when no edit passed: IMAGE is then returned unchanged as the final."""
+    finals: list[FinalStep] = []
 
     def body() -> tuple[RunStore, FinalStep]:
         text = _validate_prompt(instruction, "instruction")
+        described = _validate_prompt(source, "source description") if source is not None else None
         _open_image(image)
-        cfg = _load(config, out_dir=out_dir, seed=seed)
+        cfg = _load(config, out_dir=out_dir, seed=seed, **({"agent": {"allow_redraw": True}} if allow_redraw else {}))
         store = RunStore.open_or_create(
             cfg.out_dir, run_id, resume=resume, prompt=text, kind="edit", seed=cfg.seed,
-            config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve())}, simulated=_is_simulated(cfg),
+            config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve()), "source": described},
+            simulated=_is_simulated(cfg),
         )
-        final = run_edit(image, text, cfg, store, progress=_progress_printer(json_mode))
+        final = run_edit(image, text, cfg, store, progress=_progress_printer(json_mode), source=described)
+        finals.append(final)
         return store, final
 
     _run_agent("edit", json_mode, body)
+    if finals and not finals[0].passed:
+        raise fail(f"the edit did not pass: {finals[0].reasoning}", code=1)
 
 
 @app.command()
