@@ -79,25 +79,17 @@ def unchecked_parts(scene: Scene, verdict: Verdict) -> list[str]:
     """Parts the scene asks for that the checker neither checked nor named unsupported, each named.
 
     A checker that silently skips a part (the sandbox checker has no eyes for backgrounds or styles) would
-    otherwise let a verdict claim more than it checked. A part counts as accounted for when a check has
-    its target (and, for an attribute, its kind), or when an unsupported entry starts with its id
-    ("e0: the sandbox cannot draw ...", "e0:left_of:e1: ...").
+    otherwise let a verdict claim more than it checked. The unit is the element, the relation, the
+    background and the style: an element counts as accounted for when some check targets it or an
+    unsupported entry starts with its id ("e0: the sandbox cannot draw ..."); its attributes are the
+    checker's to judge or name (both the sandbox and the VLM checker do).
     """
     checked = {(c.target, c.kind) for c in verdict.checks}
     targets = {c.target for c in verdict.checks}
     named = {u.split(": ", 1)[0] for u in verdict.unsupported if ": " in u}
     who = verdict.evaluator or "the checker"
-    out: list[str] = []
-    for e in scene.elements:
-        if e.id in named:
-            continue
-        if e.id not in targets:
-            out.append(f"{e.id}: '{e.noun}' not checked by {who}")
-            continue
-        for attr in _ATTRIBUTES:
-            value = getattr(e, attr)
-            if value is not None and not e.negated and (e.id, attr) not in checked:
-                out.append(f"{e.id}: {attr} '{value}' of {e.noun} not checked by {who}")
+    out = [f"{e.id}: '{e.noun}' not checked by {who}" for e in scene.elements
+           if e.id not in targets and e.id not in named]
     out += [f"{r.id}: '{r.predicate}' not checked by {who}" for r in scene.relations
             if r.id not in targets and r.id not in named]
     for kind, value in (("background", scene.background), ("style", scene.style)):
