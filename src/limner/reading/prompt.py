@@ -709,6 +709,9 @@ class _Builder:
             self._note(f"second attribute '{w}' of {head.text}")
         return eid
 
+    def _noun(self, eid: str) -> str:
+        return str(next(e["noun"] for e in self.elements if e["id"] == eid))
+
     def set_background(self, np: _NP) -> None:
         words = [w for w in (np.text or "").split() if w != "background"]
         text = " ".join(words) or (np.text or "")
@@ -756,6 +759,9 @@ class _Builder:
                 used.add(id(preps[-1]))
         if predicate:
             self.relations.append(Relation(subject=subject, predicate=predicate, object=obj))
+        elif subject is not None and obj is not None and not object_negated:
+            for t in (t for t in rel_part if t.kind == "prep"):  # "a shadow of a dog", "a frisbee to a dog"
+                self._note(f"relation '{t.text}' between {self._noun(subject)} and {self._noun(obj)} (not read)")
         leftovers: list[str] = []
         for t in gap:
             if id(t) in used:
