@@ -38,7 +38,16 @@ from limner.config import ConfigError, LimnerConfig, load_config
 from limner.runs import RunError, RunStore
 from limner.tools._device import describe_device
 from limner.tools.registry import RegistryError, ToolRegistry
-from limner.types import AnalysisStep, EvaluationStep, FinalStep, PlanStep, ReflectionStep, Step, ToolStep, Verdict
+from limner.types import (
+    AnalysisStep,
+    EvaluationStep,
+    FinalStep,
+    PlanStep,
+    ReflectionStep,
+    Step,
+    ToolStep,
+    Verdict,
+)
 
 app = typer.Typer(
     name="limner",

@@ -604,19 +604,25 @@ def parse_prompt(prompt: str) -> Scene:
 #: Function words of the languages people most often try, for telling a prompt in another language
 #: from an English one with a foreign name in it. Words that are also English ("on", "die", "a") are left out.
 _FOREIGN_WORDS: dict[str, frozenset[str]] = {
-    "French": frozenset("un une le la les des du de d'un d'une et avec sur sous dans à au aux est sont gauche "
-                        "droite devant derrière rouge bleu vert jaune noir blanc chat chien".split()),
-    "Spanish": frozenset("un una unos unas el los las y con sobre debajo en del al está están izquierda derecha "
-                         "rojo azul verde amarillo negro blanco gato perro".split()),
-    "German": frozenset("ein eine einen einem einer der das und mit auf unter neben links rechts von ist sind "
-                        "rote roter roten blaue blauer blauen katze hund".split()),
-    "Italian": frozenset("uno una il lo gli e con sul sotto accanto sinistra destra rosso azzurro gatto cane".split()),
-    "Portuguese": frozenset("um uma os com ao esquerda direita vermelho azul gato cachorro".split()),
-    "Dutch": frozenset("een het en met op onder naast links rechts rode blauwe kat hond".split()),
+    "French": frozenset(("un", "une", "le", "la", "les", "des", "du", "de", "d'un", "d'une", "et", "avec",
+                         "sur", "sous", "dans", "à", "au", "aux", "est", "sont", "gauche", "droite", "devant",
+                         "derrière", "rouge", "bleu", "vert", "jaune", "noir", "blanc", "chat", "chien")),
+    "Spanish": frozenset(("un", "una", "unos", "unas", "el", "los", "las", "y", "con", "sobre", "debajo", "en",
+                          "del", "al", "está", "están", "izquierda", "derecha", "rojo", "azul", "verde",
+                          "amarillo", "negro", "blanco", "gato", "perro")),
+    "German": frozenset(("ein", "eine", "einen", "einem", "einer", "der", "das", "und", "mit", "auf", "unter",
+                         "neben", "links", "rechts", "von", "ist", "sind", "rote", "roter", "roten", "blaue",
+                         "blauer", "blauen", "katze", "hund")),
+    "Italian": frozenset(("uno", "una", "il", "lo", "gli", "e", "con", "sul", "sotto", "accanto", "sinistra",
+                          "destra", "rosso", "azzurro", "gatto", "cane")),
+    "Portuguese": frozenset(("um", "uma", "os", "com", "ao", "esquerda", "direita", "vermelho", "azul", "gato",
+                             "cachorro")),
+    "Dutch": frozenset(("een", "het", "en", "met", "op", "onder", "naast", "links", "rechts", "rode", "blauwe",
+                        "kat", "hond")),
 }
 #: English words that also count against a foreign reading.
-_ENGLISH_WORDS = frozenset("a an the of and with on in is are to left right next above below behind front "
-                           "photo picture image".split())
+_ENGLISH_WORDS = frozenset(("a", "an", "the", "of", "and", "with", "on", "in", "is", "are", "to", "left",
+                            "right", "next", "above", "below", "behind", "front", "photo", "picture", "image"))
 
 
 def _foreign_language(words: list[str]) -> str | None:
