@@ -52,13 +52,14 @@ from limner.reading.prompt import parse_prompt
 from limner.runs import RunStore
 from limner.tools.registry import ToolRegistry
 from limner.tools.sandbox.world import WorldTruth, grade_truth, random_scene
-from limner.types import Element, EvaluationStep, Relation, Scene, ToolCall, ToolStep
+from limner.types import AnalysisStep, Element, EvaluationStep, Relation, Scene, ToolCall, ToolStep
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
 ROUNDS = (1, 2, 3, 5)
 
 
 REPO = Path(__file__).resolve().parents[1]
+FREEFORM = REPO / "tests/data/freeform_prompts.txt"
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -264,6 +265,31 @@ def hard_prompt_metrics(rows: list[dict[str, Any]], config: Any, seeds: list[int
             "pass_rate": out}
 
 
+def freeform_metrics(path: Path, config: Any, seed: int, rounds: int = 3) -> dict[str, Any]:
+    """The agent on free-form prompts the reader cannot fully read (one a line): how many runs end reported
+    as passed, how many of those with parts left unchecked or with an empty scene (both must be 0: a verdict
+    never claims more than it checked), and how many stopped with every check passing but coverage short."""
+    prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    agent = Agent(config.model_copy(update={"seed": seed}))
+    passed = with_unsupported = empty = checks_only = 0
+    coverage: list[float] = []
+    for prompt in prompts:
+        store = MemoryStore()
+        final = agent.run(prompt, store=store, rounds=rounds)
+        scene = next(x.scene for x in store.steps if isinstance(x, AnalysisStep))
+        verdict = next((x.verdict for x in reversed(store.steps)
+                        if isinstance(x, EvaluationStep) and x.image_path == final.image_path), None)
+        passed += final.passed
+        with_unsupported += final.passed and (verdict is None or bool(verdict.unsupported))
+        empty += final.passed and not scene.elements
+        checks_only += verdict is not None and verdict.checks_passed and not final.passed
+        coverage.append(verdict.coverage if verdict is not None else 0.0)
+    log(f"freeform: {passed}/{len(prompts)} passed; {checks_only} stopped with every check passing, parts unchecked")
+    return {"prompts": len(prompts), "passed": passed, "passed_with_unsupported": with_unsupported,
+            "empty_scene_passed": empty, "checks_passed_not_covered": checks_only, "rounds": rounds,
+            "mean_coverage": sum(coverage) / max(1, len(coverage)), "file": str(path)}
+
+
 def _time_storage(store: Any, total: list[float]) -> None:
     """Accumulate the time the run store spends writing (steps with fsync, PNGs, truth, manifest)."""
     for name in ("append_step", "save_image", "save_truth", "finish"):
@@ -311,6 +337,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--only-hard", action="store_true", help="skip prompt reading and GenEval accuracy")
     ap.add_argument("--edit-per-kind", type=int, default=None,
                     help="edit benchmark items per instruction kind (benchmarks/edit.py; default 8, quick 1; 0: skip)")
+    ap.add_argument("--freeform", type=Path, default=None,
+                    help="free-form prompts, one a line, run through the agent at 3 rounds (default: the bundled "
+                         "tests/data/freeform_prompts.txt, run with the accuracy part; given: run even with "
+                         "--skip-accuracy)")
     args = ap.parse_args(argv)
 
 
@@ -354,6 +384,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_edit = args.edit_per_kind if args.edit_per_kind is not None else (1 if args.quick else 8)
     if n_edit > 0 and not args.only_hard:
         metrics["edit"] = edit_metrics(config, n_edit, args.seed, log=log)
+    if args.freeform is not None or not (args.skip_accuracy or args.only_hard):
+        metrics["freeform"] = freeform_metrics(args.freeform or FREEFORM, config, args.seed)
     best = metrics.get("accuracy", {}).get("best_single", {}).get("checker")
     at3 = metrics.get("accuracy", {}).get("rounds", {}).get("3", {})
     if best is not None:

@@ -121,3 +121,9 @@ def test_reads_back_the_sandbox_world_descriptions() -> None:
     for _ in range(200):
         scene = world.random_scene(rng)
         assert key(parse_prompt(scene.prompt)) == key(scene), scene.prompt
+
+
+def test_words_in_any_script_are_named_not_dropped() -> None:
+    s = parse_prompt("a cat named Félix on a sofa")
+    assert any("félix" in u for u in s.unsupported), s.unsupported
+    assert any("language not supported" in u for u in parse_prompt("красная кошка слева от собаки").unsupported)

@@ -96,7 +96,7 @@ def test_unsupported_class_and_phrases_are_reported_not_dropped(apple_car):
 def test_empty_scene_gives_a_valid_verdict(apple_car):
     _, image = apple_car
     verdict = check_image(image, Scene(prompt="nothing"), ocr=False)
-    assert verdict.checks == [] and verdict.score == 1.0 and verdict.passed
+    assert verdict.checks == [] and verdict.score == 1.0 and not verdict.passed  # an empty scene never passes
 
 
 def test_png_round_trip_gives_the_same_verdict(apple_car, tmp_path):

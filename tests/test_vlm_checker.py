@@ -217,7 +217,8 @@ def test_lam_defaults_and_unsupported_are_kept() -> None:
     v = Verdict.model_validate(
         VLMChecker("vlm", chat_model=model, lam=0.8)(_call(scene), image=IMAGE).meta["verdict"]
     )
-    assert v.lam == 0.8 and v.unsupported == ["in the style of a dream"] and v.passed and v.score == 1.0
+    assert v.lam == 0.8 and v.unsupported == ["in the style of a dream"] and v.score == 1.0
+    assert v.checks_passed and not v.passed and v.coverage < 1.0  # the unsupported part was not checked
 
 
 def test_scene_json_string_and_empty_scene() -> None:

@@ -350,22 +350,63 @@ class Check(_Record):
 
 
 class Verdict(_Record):
-    """score = λ·global + (1−λ)·mean(local). `passed` means every local check passed."""
+    """How well an image shows a scene, and how much of the scene was judged at all.
+
+    score = λ·global + (1−λ)·mean(local checks) (the score says nothing about coverage, so figures on fully
+    read prompts stay comparable).
+
+    **Parts.** The prompt's parts are the local checks the evaluator made (one per element presence/count,
+    attribute, relation, text...) plus the entries of `unsupported`: every part of the prompt that was not
+    checked, named with the reason (words the reader could not read, a relation or class the checker cannot
+    judge, a language the reader does not speak...). `coverage` = checks / parts, in [0, 1]; a verdict with
+    no parts at all (an empty scene) has coverage 0.
+
+    **Passing.** `checks_passed`: every local check passed (what the agent can still improve; the loop stops
+    when it holds). `passed`: the image is known to show the prompt, i.e. coverage is complete (nothing
+    unsupported) *and* every check passed *and* there was at least one check. An empty scene never passes.
+    """
 
     score: float = Field(ge=0.0, le=1.0)
     global_score: float = Field(ge=0.0, le=1.0)
     checks: list[Check] = Field(default_factory=list)
     lam: float = Field(default=0.5, ge=0.0, le=1.0)
-    unsupported: list[str] = Field(default_factory=list)
+    unsupported: list[str] = Field(
+        default_factory=list, description="parts of the prompt that were not checked, each named with its reason"
+    )
     evaluator: str = ""
 
     @property
-    def passed(self) -> bool:
+    def checks_passed(self) -> bool:
+        """Every local check passed (vacuously true without checks): nothing left that a tool could fix."""
         return all(c.passed for c in self.checks)
+
+    @property
+    def parts(self) -> int:
+        """How many parts the prompt was read into: checks made + parts named unsupported."""
+        return len(self.checks) + len(self.unsupported)
+
+    @property
+    def coverage(self) -> float:
+        """Share of the prompt's parts that were checked (0 when there are no parts)."""
+        return len(self.checks) / self.parts if self.parts else 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True only when something was checked, every part was checked and every check passed."""
+        return bool(self.checks) and not self.unsupported and self.checks_passed
 
     @property
     def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
+
+    def summary(self) -> str:
+        """One line for people: "score 0.83 on 5 of 6 parts; not checked: riding"."""
+        line = f"score {self.score:.2f} on {len(self.checks)} of {self.parts} parts"
+        if self.unsupported:
+            line += "; not checked: " + "; ".join(self.unsupported)
+        elif not self.checks:
+            line += "; nothing to check (the prompt was not read into any part)"
+        return line
 
     @classmethod
     def combine(

@@ -17,7 +17,7 @@ from limner.llm.brain import Brain
 from limner.tools.base import Tool, ToolError
 from limner.types import Scene, ToolCall, Verdict
 
-__all__ = ["Evaluation", "Evaluator", "EvaluatorError"]
+__all__ = ["Evaluation", "Evaluator", "EvaluatorError", "unchecked_parts"]
 
 
 class EvaluatorError(RuntimeError):
@@ -52,13 +52,17 @@ class Evaluator:
         if raw is None:
             raise EvaluatorError(f"checker {self.checker.name!r} returned no verdict (meta['verdict'])")
         verdict = Verdict.model_validate(raw)
+        missing = unchecked_parts(scene, verdict)
+        if missing:  # the score stays the checker's; only the count of parts (coverage, passed) changes
+            verdict = verdict.model_copy(update={"unsupported": [*verdict.unsupported, *missing]})
         tokens, note, error = result.meta.get("tokens"), "", None
         # A VLM checker already gave a global alignment score; a second VLM opinion would cost a call and
         # overwrite it. The brain judges only when the checker looked at pixels without language.
         vlm_checked = verdict.evaluator.startswith("vlm:")
         judgement = self.brain.judge(image, scene) if self.brain is not None and not vlm_checked else None
         if judgement is not None and judgement.score is not None:
-            verdict = Verdict.combine(judgement.score, verdict.checks, lam=self.lam, unsupported=verdict.unsupported,
+            verdict = Verdict.combine(judgement.score, verdict.checks, lam=self.lam,
+                                      unsupported=list(verdict.unsupported),
                                       evaluator=f"{verdict.evaluator}+{self.brain.name}-judge")
             tokens = (tokens or 0) + (judgement.tokens or 0) or None
             note = f"global score by the {self.brain.name} judge: {judgement.reasoning}"
@@ -66,3 +70,29 @@ class Evaluator:
             tokens, error = (tokens or 0) + (judgement.tokens or 0) or None, judgement.error
             note = error or ""
         return Evaluation(verdict=verdict, tool_s=time.perf_counter() - t0, tokens=tokens, note=note, error=error)
+
+
+_ATTRIBUTES = ("color", "texture", "shape", "size", "text")
+
+
+def unchecked_parts(scene: Scene, verdict: Verdict) -> list[str]:
+    """Parts the scene asks for that the checker neither checked nor named unsupported, each named.
+
+    A checker that silently skips a part (the sandbox checker has no eyes for backgrounds or styles) would
+    otherwise let a verdict claim more than it checked. The unit is the element, the relation, the
+    background and the style: an element counts as accounted for when some check targets it or an
+    unsupported entry starts with its id ("e0: the sandbox cannot draw ..."); its attributes are the
+    checker's to judge or name (both the sandbox and the VLM checker do).
+    """
+    checked = {(c.target, c.kind) for c in verdict.checks}
+    targets = {c.target for c in verdict.checks}
+    named = {u.split(": ", 1)[0] for u in verdict.unsupported if ": " in u}
+    who = verdict.evaluator or "the checker"
+    out = [f"{e.id}: '{e.noun}' not checked by {who}" for e in scene.elements
+           if e.id not in targets and e.id not in named]
+    out += [f"{r.id}: '{r.predicate}' not checked by {who}" for r in scene.relations
+            if r.id not in targets and r.id not in named]
+    for kind, value in (("background", scene.background), ("style", scene.style)):
+        if value and ("scene", kind) not in checked and not any(u.startswith(kind) for u in verdict.unsupported):
+            out.append(f"{kind} '{value}' not checked by {who}")
+    return out

@@ -672,7 +672,7 @@ class Agent:
     def _reflection(self, scene: Scene, goal: float, verdict: Verdict, rnd: int, rounds: int,
                     last_improved: bool | None, last_action: NextAction, index: int) -> ReflectionStep:
         t0 = time.perf_counter()
-        if verdict.passed and verdict.score >= goal - 1e-9:
+        if verdict.checks_passed and verdict.score >= goal - 1e-9:  # unsupported parts: no tool can help
             return ReflectionStep(index=index, round=rnd, failed=[], next_action="stop",
                                   reasoning=f"goal {goal:g} met (score {verdict.score:.3f})",
                                   duration_s=time.perf_counter() - t0)

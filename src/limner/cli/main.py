@@ -6,6 +6,7 @@
     limner edit photo.png "make the cup blue" --out runs
     limner check image.png --prompt "a red apple" --json
     limner tools list [--config sdxl]
+    limner words [--json]                           # what the offline reader and the sandbox understand
     limner perf show | profile | history            # performance matrix (PASM / APU)
     limner train apo --data DIR --model ID --out DIR
 
@@ -34,13 +35,23 @@ from limner import __version__
 from limner.agent.evaluator import EvaluatorError
 from limner.agent.loop import Agent, AgentError, run_edit, run_generate
 from limner.agent.loop import check as check_image
+from limner.cli.words import words as words_command
 from limner.config import AgentConfig, ConfigError, LimnerConfig, load_config
 from limner.perf.persistence import open_perf_store
 from limner.runs import RunError, RunStore, settled_runs
 from limner.tools._device import describe_device
 from limner.tools.base import Readiness, Tool
 from limner.tools.registry import RegistryError, ToolRegistry, default_checker, readiness, runnable_tools
-from limner.types import AnalysisStep, EvaluationStep, FinalStep, PlanStep, ReflectionStep, Step, ToolStep
+from limner.types import (
+    AnalysisStep,
+    EvaluationStep,
+    FinalStep,
+    PlanStep,
+    ReflectionStep,
+    Step,
+    ToolStep,
+    Verdict,
+)
 
 app = typer.Typer(
     name="limner",
@@ -51,6 +62,7 @@ app = typer.Typer(
 )
 tools_app = typer.Typer(help="The configured tools.", no_args_is_help=True)
 app.add_typer(tools_app, name="tools")
+app.command("words")(words_command)
 
 err = Console(stderr=True)
 out = Console()
@@ -156,6 +168,8 @@ def _tool_line(step: ToolStep) -> str:
 def _evaluation_line(step: EvaluationStep) -> str:
     v = step.verdict
     line = f" score {v.score:.2f}, {sum(c.passed for c in v.checks)}/{len(v.checks)} checks pass"
+    if v.unsupported:
+        line += f", {len(v.unsupported)} of {v.parts} parts not checked"
     if v.failed:
         line += " [yellow](" + "; ".join(c.evidence for c in v.failed[:3]) + ")[/]"
     return line
@@ -166,7 +180,36 @@ def _reflection_line(step: ReflectionStep) -> str:
 
 
 def _final_line(step: FinalStep) -> str:
-    return f" {step.image_path} score {step.score:.2f}{' ✓' if step.passed else ''}"
+    return f" {step.image_path} score {step.score:.2f} {'✓' if step.passed else '✗'}"
+
+
+def _final_verdict(store: RunStore, final: FinalStep) -> Verdict | None:
+    """The verdict of the final image (its last evaluation in the run), or None when it was never judged."""
+    for step in reversed(store.completed_steps()):
+        if isinstance(step, EvaluationStep) and step.image_path == final.image_path:
+            return step.verdict
+    return None
+
+
+def _coverage_fields(verdict: Verdict | None) -> dict[str, Any]:
+    """What the JSON says about coverage: share of parts checked, the parts not checked, and the counts."""
+    if verdict is None:
+        return {"coverage": 0.0, "parts": 0, "checked": 0, "unsupported": ["the final image was not judged"]}
+    return {"coverage": round(verdict.coverage, 4), "parts": verdict.parts, "checked": len(verdict.checks),
+            "unsupported": list(verdict.unsupported)}
+
+
+def _verdict_line(verdict: Verdict | None, score: float, passed: bool) -> str:
+    """"score 0.83 on 5 of 6 parts; not checked: riding ✗" for people (rich markup)."""
+    if verdict is None:
+        return f"score {score:.2f}, final image not judged [red]✗[/]"
+    mark = "[green]✓[/]" if passed else "[red]✗[/]"
+    line = f"score {score:.2f} on {len(verdict.checks)} of {verdict.parts} parts {mark}"
+    if verdict.unsupported:
+        line += f"\n[yellow]not checked:[/] {'; '.join(verdict.unsupported)}"
+    elif not verdict.checks:
+        line += " [yellow](nothing in the prompt could be read into a check)[/]"
+    return line
 
 
 #: step type -> what its progress line says after "round N type"
@@ -201,6 +244,7 @@ def _summary(store: RunStore, final: FinalStep, started: float) -> dict[str, Any
         "status": store.manifest.status,
         "score": final.score,
         "passed": final.passed,
+        **_coverage_fields(_final_verdict(store, final)),
         "rounds": final.round,
         "simulated": store.manifest.simulated,
         "timings": {"total_s": round(time.perf_counter() - started, 3), **store.manifest.summary.get("timings", {})},
@@ -243,11 +287,13 @@ def _run_agent(kind: str, json_mode: bool, body: Callable[[], tuple[RunStore, Fi
     except KeyboardInterrupt:
         raise fail(_interrupted(opened), code=130) from None
     summary = _summary(store, final, started)
+    verdict = _final_verdict(store, final)
     store.close()
     if json_mode:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
-        out.print(f"[green]done[/] {kind}: {summary['final_image']} (score {final.score:.2f})", highlight=False)
+        out.print(f"[green]done[/] {kind}: {summary['final_image']}", highlight=False)
+        out.print(_verdict_line(verdict, final.score, final.passed), highlight=False)
         if summary["simulated"]:
             out.print("[dim]sandbox world: the images and scores are simulated, not a real model's.[/]")
 
@@ -359,7 +405,8 @@ def check(
     except EvaluatorError as e:
         raise fail(_first_line(e)) from None
     if json_mode:
-        sys.stdout.write(json.dumps({**verdict.model_dump(mode="json"), "passed": verdict.passed}) + "\n")
+        sys.stdout.write(json.dumps({**verdict.model_dump(mode="json"), "passed": verdict.passed,
+                                     **_coverage_fields(verdict)}) + "\n")
         raise typer.Exit(_check_status(verdict.passed))
     table = Table(title=f"{image.name}: score {verdict.score:.2f} ({'pass' if verdict.passed else 'fail'})")
     for col in ("target", "check", "ok", "score", "evidence"):
@@ -367,8 +414,7 @@ def check(
     for c in verdict.checks:
         table.add_row(c.target, c.kind, "✓" if c.passed else "✗", f"{c.score:.2f}", c.evidence)
     out.print(table)
-    if verdict.unsupported:
-        out.print(f"[yellow]unsupported:[/] {', '.join(verdict.unsupported)}")
+    out.print(_verdict_line(verdict, verdict.score, verdict.passed), highlight=False)
     raise typer.Exit(_check_status(verdict.passed))
 
 

@@ -211,8 +211,11 @@ class RuleBrain(Brain):
         last_action: NextAction | None = None,
     ) -> Reflection:
         failed = [c.target + ":" + c.kind for c in verdict.failed]
-        if verdict.passed:
-            return Reflection("stop", failed, f"all {len(verdict.checks)} checks pass (score {verdict.score:.2f})")
+        if verdict.checks_passed:  # what is left is unsupported: no tool can fix it, so stop (passed stays False)
+            why = f"all {len(verdict.checks)} checks pass (score {verdict.score:.2f})"
+            if verdict.unsupported:
+                why += f"; {len(verdict.unsupported)} parts not checkable: {'; '.join(verdict.unsupported)}"
+            return Reflection("stop", failed, why)
         if round + 1 >= rounds:
             return Reflection("stop", failed, f"{len(failed)} checks still fail; no rounds left ({rounds})")
         kinds = {t.kind for t in tools} if tools is not None else {"edit", "inpaint"}

@@ -31,7 +31,7 @@ __all__ = ["canonical_class", "parse_prompt", "plural", "singular"]
 
 TagKind = Literal[
     "det", "num", "quant", "neg", "color", "texture", "shape", "size", "noun", "bg", "rel", "abs", "conj",
-    "with", "prep", "aux", "quote", "textcue", "style", "frame", "punct", "stop", "other",
+    "with", "prep", "aux", "quote", "textcue", "unquoted", "style", "frame", "punct", "stop", "other",
 ]
 
 MODIFIER_KINDS = ("color", "texture", "shape", "size")
@@ -212,7 +212,8 @@ class _Tok:
 
 
 _QUOTE_RE = re.compile(r'"([^"]+)"|“([^”]+)”|«([^»]+)»|(?<![\w])\'([^\']+)\'(?![\w])')
-_WORD_RE = re.compile(r"\x00\d+\x00|[a-z0-9]+(?:[-'][a-z0-9]+)*|[,.;:!?&]")
+#: Words in any script (so "à", "über", "猫" are read, and named when unknown, never dropped), punctuation.
+_WORD_RE = re.compile(r"\x00\d+\x00|[^\W_]+(?:[-'][^\W_]+)*|[,.;:!?&]")
 
 
 def _phrase_table() -> dict[str, tuple[TagKind, object]]:
@@ -271,6 +272,19 @@ def _phrases() -> dict[str, tuple[TagKind, object]]:
     return _phrase_table()
 
 
+@lru_cache(maxsize=1)
+def _caps_text_re() -> re.Pattern[str]:
+    """A text cue followed by unquoted words in capitals: `a sign that says OPEN`, `reads NO PARKING`.
+
+    Capitals delimit the text safely (the prompt's own words are lower case); the run must hold a word of
+    two or more letters, so the article in `says A big hello` is not taken for text. The cue stays (group
+    1); the capitals are the text (group 2), lifted like a quotation.
+    """
+    cues = "|".join(re.escape(c) for c in sorted(_TEXT_CUES, key=len, reverse=True))
+    word = r"[A-Z0-9][A-Z0-9!?'&-]*"
+    return re.compile(rf"((?i:\b(?:{cues}))\s+)((?=[^a-z]*[A-Z]{{2}}){word}(?:\s+{word})*)(?![a-z])")
+
+
 def _tokenise(prompt: str) -> tuple[list[str], list[str]]:
     quotes: list[str] = []
 
@@ -279,6 +293,12 @@ def _tokenise(prompt: str) -> tuple[list[str], list[str]]:
         return f" \x00{len(quotes) - 1}\x00 "
 
     text = _QUOTE_RE.sub(lift, prompt)
+
+    def lift_caps(m: re.Match[str]) -> str:
+        quotes.append(m.group(2))
+        return f"{m.group(1)} \x00{len(quotes) - 1}\x00 "
+
+    text = _caps_text_re().sub(lift_caps, text)
     text = text.lower().replace("’", "'").replace("‘", "'")
     return _WORD_RE.findall(text), quotes
 
@@ -397,7 +417,7 @@ def _looks_like_verb(word: str) -> bool:
 def _ends_phrase(toks: list[_Tok], i: int) -> bool:
     """True when position i cannot continue a noun phrase (used to accept compounds like 'rose bushes')."""
     return i >= len(toks) or toks[i].kind in ("punct", "conj", "rel", "abs", "prep", "with", "aux", "quote",
-                                              "textcue")
+                                              "textcue", "unquoted")
 
 
 def _is_np_word(t: _Tok) -> bool:
@@ -534,7 +554,11 @@ def parse_prompt(prompt: str) -> Scene:
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     words, quotes = _tokenise(prompt)
-    toks = _tag(words, quotes)
+    language = _foreign_language(words)
+    if language is not None:  # reading French as English would invent objects ("un") and drop the rest
+        return Scene(prompt=prompt, unsupported=[
+            f"the whole prompt: language not supported (looks like {language}; the reader reads English)"])
+    toks = _mark_unquoted_text(_tag(words, quotes))
 
     nps: list[_NP] = []
     gaps: list[list[_Tok]] = [[]]  # gaps[k]: tokens before nps[k]; gaps[-1] after the last phrase
@@ -575,6 +599,64 @@ def parse_prompt(prompt: str) -> Scene:
         obj = element_of.get(k) if k < len(nps) else None
         scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated)
     return scene.build()
+
+
+#: Function words of the languages people most often try, for telling a prompt in another language
+#: from an English one with a foreign name in it. Words that are also English ("on", "die", "a") are left out.
+_FOREIGN_WORDS: dict[str, frozenset[str]] = {
+    "French": frozenset(("un", "une", "le", "la", "les", "des", "du", "de", "d'un", "d'une", "et", "avec",
+                         "sur", "sous", "dans", "à", "au", "aux", "est", "sont", "gauche", "droite", "devant",
+                         "derrière", "rouge", "bleu", "vert", "jaune", "noir", "blanc", "chat", "chien")),
+    "Spanish": frozenset(("un", "una", "unos", "unas", "el", "los", "las", "y", "con", "sobre", "debajo", "en",
+                          "del", "al", "está", "están", "izquierda", "derecha", "rojo", "azul", "verde",
+                          "amarillo", "negro", "blanco", "gato", "perro")),
+    "German": frozenset(("ein", "eine", "einen", "einem", "einer", "der", "das", "und", "mit", "auf", "unter",
+                         "neben", "links", "rechts", "von", "ist", "sind", "rote", "roter", "roten", "blaue",
+                         "blauer", "blauen", "katze", "hund")),
+    "Italian": frozenset(("uno", "una", "il", "lo", "gli", "e", "con", "sul", "sotto", "accanto", "sinistra",
+                          "destra", "rosso", "azzurro", "gatto", "cane")),
+    "Portuguese": frozenset(("um", "uma", "os", "com", "ao", "esquerda", "direita", "vermelho", "azul", "gato",
+                             "cachorro")),
+    "Dutch": frozenset(("een", "het", "en", "met", "op", "onder", "naast", "links", "rechts", "rode", "blauwe",
+                        "kat", "hond")),
+}
+#: English words that also count against a foreign reading.
+_ENGLISH_WORDS = frozenset(("a", "an", "the", "of", "and", "with", "on", "in", "is", "are", "to", "left",
+                            "right", "next", "above", "below", "behind", "front", "photo", "picture", "image"))
+
+
+def _foreign_language(words: list[str]) -> str | None:
+    """The language a prompt looks written in when it is not English, else None.
+
+    Most letters outside the Latin script, or at least two function words of one other language and more
+    of them than English ones, mean the reader cannot read it; it then says so instead of guessing.
+    """
+    letters = [ch for w in words if not w.startswith("\x00") for ch in w if ch.isalpha()]
+    if letters and sum(ord(ch) > 0x24F for ch in letters) > len(letters) / 2:
+        return "a language in another script"
+    english = sum(w in _ENGLISH_WORDS for w in words)
+    hits = {lang: sum(w in fw for w in words) for lang, fw in _FOREIGN_WORDS.items()}
+    lang, n = max(hits.items(), key=lambda kv: kv[1])
+    return lang if n >= 2 and n > english else None
+
+
+def _mark_unquoted_text(toks: list[_Tok]) -> list[_Tok]:
+    """A text cue not followed by quoted text: the unknown words after it become one `unquoted` token, named
+    unsupported later (the text cannot be delimited safely without quotes or capitals)."""
+    out: list[_Tok] = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        out.append(t)
+        i += 1
+        if t.kind != "textcue" or (i < len(toks) and toks[i].kind == "quote"):
+            continue
+        j = i
+        while j < len(toks) and toks[j].kind in ("other", "num"):
+            j += 1
+        out[-1] = _Tok("unquoted", t.text, " ".join(x.text for x in toks[i:j]))
+        i = j
+    return out
 
 
 def _nearest_element(element_of: dict[int, str | None], gap_index: int) -> str | None:
@@ -633,6 +715,9 @@ class _Builder:
             self._note(f"second attribute '{w}' of {head.text}")
         return eid
 
+    def _noun(self, eid: str) -> str:
+        return str(next(e["noun"] for e in self.elements if e["id"] == eid))
+
     def set_background(self, np: _NP) -> None:
         words = [w for w in (np.text or "").split() if w != "background"]
         text = " ".join(words) or (np.text or "")
@@ -680,6 +765,9 @@ class _Builder:
                 used.add(id(preps[-1]))
         if predicate:
             self.relations.append(Relation(subject=subject, predicate=predicate, object=obj))
+        elif subject is not None and obj is not None and not object_negated:
+            for t in (t for t in rel_part if t.kind == "prep"):  # "a shadow of a dog", "a frisbee to a dog"
+                self._note(f"relation '{t.text}' between {self._noun(subject)} and {self._noun(obj)} (not read)")
         leftovers: list[str] = []
         for t in gap:
             if id(t) in used:
@@ -691,6 +779,13 @@ class _Builder:
                     self._note(f"second style '{t.value}'")
             elif t.kind == "abs":
                 self._note(f"absolute position '{t.text}'")
+            elif t.kind == "unquoted" and t.value:
+                self._note(f"text '{t.value}' after '{t.text}' without quotes (could not delimit it; "
+                           "put the text in quotes)")
+            elif t.kind == "unquoted":
+                self._note(f"'{t.text}' without quoted text after it (neither text nor action is checked)")
+            elif t.kind == "rel" and subject is not None and obj is not None:
+                self._note(f"relation '{t.text}' (only one relation between two objects is read)")
             elif t.kind == "other" or (t.kind in MODIFIER_KINDS and t.text not in ("",)):
                 leftovers.append(t.text)
                 continue

@@ -1,0 +1,97 @@
+"""`limner words`: what the offline reader can read and what the sandbox can draw and check.
+
+A prompt word outside these lists is not dropped: the reader names it in `Scene.unsupported`, and a verdict
+with unsupported parts never passes. This command lets a user write prompts the offline tools can judge.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from limner import vocab
+from limner.tools.sandbox.artwork import SUPPORTED_CLASSES, TEXTURE_NAMES
+from limner.types import SPATIAL_2D, SPATIAL_3D
+
+__all__ = ["vocabulary", "words"]
+
+_NOT_CHECKED = ("shape", "size", "background", "style", "actions (holding, riding...)", "absolute positions")
+
+
+def _phrases_by_value(table: dict[str, str], canon: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """canonical value -> the phrases read as it (the value itself first)."""
+    out: dict[str, list[str]] = {c: [c] for c in canon}
+    for phrase, value in table.items():
+        out.setdefault(value, [value] if value in table or value in canon else [])
+        if phrase not in out[value]:
+            out[value].append(phrase)
+    return out
+
+
+def vocabulary() -> dict[str, Any]:
+    """Everything the reader understands and the sandbox can draw/check, as plain JSON-able data."""
+    relations = _phrases_by_value(vocab.RELATION_PHRASES)
+    return {
+        "reader": {
+            "language": "English",
+            "objects": sorted(vocab.CLASSES),
+            "object_synonyms": dict(sorted(vocab.CLASS_SYNONYMS.items())),
+            "colors": _phrases_by_value(vocab.COLOR_SYNONYMS, vocab.COLORS),
+            "textures": _phrases_by_value(vocab.TEXTURE_SYNONYMS, vocab.TEXTURES),
+            "shapes": _phrases_by_value(vocab.SHAPE_SYNONYMS, vocab.SHAPES),
+            "sizes": _phrases_by_value(vocab.SIZE_SYNONYMS, vocab.SIZES),
+            "counts": dict(sorted(vocab.NUMBER_WORDS.items(), key=lambda kv: kv[1])),
+            "relations": relations,
+            "backgrounds": sorted(vocab.BACKGROUNDS),
+            "styles": sorted(vocab.STYLES),
+            "text": 'in quotes ("OPEN") or in capitals after a cue (a sign that says OPEN)',
+        },
+        "sandbox": {
+            "simulated": True,
+            "draws_and_sees": sorted(SUPPORTED_CLASSES),
+            "textures_checked": list(TEXTURE_NAMES),
+            "relations_checked": [*SPATIAL_2D, *SPATIAL_3D],
+            "checks": ["presence", "absence (no X)", "count", "color", "texture", "position", "depth", "text"],
+            "not_checked": list(_NOT_CHECKED),
+        },
+    }
+
+
+def _print(data: dict[str, Any], console: Console) -> None:
+    reader, sandbox = data["reader"], data["sandbox"]
+    table = Table(title="what the offline reader reads (English)", show_lines=True)
+    table.add_column("kind")
+    table.add_column("words")
+    for kind in ("objects", "colors", "textures", "shapes", "sizes", "counts", "relations", "backgrounds", "styles"):
+        value = reader[kind]
+        if isinstance(value, dict) and kind in ("counts",):
+            words = ", ".join(value)
+        elif isinstance(value, dict):
+            words = "; ".join(f"{k} ({', '.join(p for p in v if p != k)})" if len(v) > 1 else k for k, v in value.items())
+        else:
+            words = ", ".join(value)
+        table.add_row(kind, words)
+    table.add_row("text", reader["text"])
+    console.print(table)
+    console.print(f"[bold]sandbox (simulated)[/] draws and sees {len(sandbox['draws_and_sees'])} classes: "
+                  f"{', '.join(sandbox['draws_and_sees'])}", highlight=False)
+    console.print(f"checks: {', '.join(sandbox['checks'])}; relations: {', '.join(sandbox['relations_checked'])}",
+                  highlight=False)
+    console.print(f"[yellow]not checked[/] (named unsupported, so the verdict does not pass): "
+                  f"{', '.join(sandbox['not_checked'])}", highlight=False)
+
+
+def words(
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """List the words the offline reader understands and what the sandbox can draw and check."""
+    data = vocabulary()
+    if json_mode:
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    _print(data, Console())
