@@ -2,7 +2,8 @@
 
     python benchmarks/sandbox.py --json                  # full run: 500 scenes + painter matrix
     python benchmarks/sandbox.py --json --quick          # smoke run (60 scenes, few painter prompts)
-    python benchmarks/sandbox.py --json --no-painters    # checker only
+    python benchmarks/sandbox.py --json --no-painters    # checker only (clean renders and painted images)
+    python benchmarks/sandbox.py --json --no-checker --no-painters --painted-scenes 30   # checker_painted only
 
 1. Checker accuracy. `--scenes` random scenes (`world.random_scene`: 1-4 object kinds, counts 1-6,
    colours, textures, relations, signs with text, textured backgrounds; overlaps allowed) are rendered
@@ -12,6 +13,17 @@
    Every checker Check is compared with the world's truth grader (`world.grade_truth`) for the same
    scene: `checker.presence` (presence and absence), `count`, `colour`, `relation` (2D), `text`, plus
    `relation_3d` and `texture` (no target in the issue).
+1b. Checker on painted images (`checker_painted`; `--no-painted` skips it, `--painted-scenes N` sizes it).
+   Clean renders make few checks fail (an always-"pass" judge already scores high there), so the checker is
+   also judged where it matters: every painter of the `sandbox` preset draws `N` random scenes (its hidden
+   profile's errors and blemishes included), and each picture gets one repair the rule planner would ask
+   for (its first failed check, else a random check restated) from an editor or inpainter (rotating, their
+   side effects included, the truth carried through `_truth_in`). Each picture is judged by the checker
+   and by the world's truth (`grade_truth`) against the random scene; per dimension (presence, count,
+   colour, relation, depth, texture, text): n, base_rate_fail (the share of truth-failing checks, what an
+   always-"pass" judge gets wrong), false_pass = P(checker passes | truth fails), false_fail =
+   P(checker fails | truth passes), balanced_accuracy = (TPR + TNR) / 2; also split by source
+   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements.
 2. Speed: checker medians without OCR (`ocr=False`) and with OCR on scenes that carry text, both warm
    (a second call on the same scene: its templates are cached, as in an agent's rounds), plus the cold
    first call (`checker_cold_ms_median`, template rendering included); painter call median at 512x512.
