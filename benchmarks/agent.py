@@ -151,6 +151,7 @@ def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrice
 
     # The agent, 5 rounds, best image after R rounds read off the trajectory.
     at: dict[int, dict[str, int]] = {r: {"checker": 0, "truth": 0} for r in ROUNDS}
+    verdicts: dict[int, list[tuple[bool, bool]]] = {r: [] for r in ROUNDS}  # (checker, truth) per prompt
     wall = tool = 0.0
     storage = [0.0]
     store_wait = 0.0
@@ -178,9 +179,12 @@ def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrice
 
                 with Image.open(root / best.image_path) as im:
                     image = im.convert("RGB")
-                at[r]["checker"] += agent.evaluator(image, scene).verdict.passed
+                said = agent.evaluator(image, scene).verdict.passed
                 tpath = root / best.image_path.replace(".png", ".truth.json")
-                at[r]["truth"] += truth_passed(scene, json.loads(tpath.read_text()) if tpath.is_file() else None)
+                real = truth_passed(scene, json.loads(tpath.read_text()) if tpath.is_file() else None)
+                at[r]["checker"] += said
+                at[r]["truth"] += real
+                verdicts[r].append((said, real))
             if i % 10 == 0:
                 log(f"agent: {i + 1}/{len(rows)}  acc@3 so far checker={at[3]['checker'] / (i + 1):.3f}")
     return {
@@ -189,6 +193,7 @@ def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrice
             "by_painter": by_painter,
             "rounds": {str(r): {"checker": v["checker"] / n, "truth": v["truth"] / n} for r, v in at.items()},
         },
+        "disagreement": disagreement(verdicts),
         "prompts": len(rows),
         "overhead_fraction": (wall - tool) / wall if wall else 0.0,
         "overhead_store_wait_fraction": store_wait / wall if wall else 0.0,
@@ -197,6 +202,19 @@ def accuracy_metrics(rows: list[dict[str, Any]], config: Any, seed: int, matrice
         "agent_tool_s": tool,
         "rounds_used": {str(k): v for k, v in sorted(rounds_used.items())},
     }
+
+
+def disagreement(verdicts: dict[int, list[tuple[bool, bool]]]) -> dict[str, Any]:
+    """Per round budget: share of prompts whose checker verdict (every check passes) differs from the truth
+    verdict on the image the agent would return; split into prompts only the checker passes and prompts
+    only the truth passes (shares of all prompts). Two equal overall rates can hide many disagreements."""
+    out: dict[str, Any] = {"rounds": {}, "checker_only_pass": {}, "truth_only_pass": {}}
+    for r, pairs in sorted(verdicts.items()):
+        n = max(1, len(pairs))
+        out["rounds"][str(r)] = sum(c != t for c, t in pairs) / n
+        out["checker_only_pass"][str(r)] = sum(c and not t for c, t in pairs) / n
+        out["truth_only_pass"][str(r)] = sum(t and not c for c, t in pairs) / n
+    return out
 
 
 HARD_RELATIONS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}

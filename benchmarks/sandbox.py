@@ -2,7 +2,8 @@
 
     python benchmarks/sandbox.py --json                  # full run: 500 scenes + painter matrix
     python benchmarks/sandbox.py --json --quick          # smoke run (60 scenes, few painter prompts)
-    python benchmarks/sandbox.py --json --no-painters    # checker only
+    python benchmarks/sandbox.py --json --no-painters    # checker only (clean renders and painted images)
+    python benchmarks/sandbox.py --json --no-checker --no-painters --painted-scenes 30   # checker_painted only
 
 1. Checker accuracy. `--scenes` random scenes (`world.random_scene`: 1-4 object kinds, counts 1-6,
    colours, textures, relations, signs with text, textured backgrounds; overlaps allowed) are rendered
@@ -12,6 +13,17 @@
    Every checker Check is compared with the world's truth grader (`world.grade_truth`) for the same
    scene: `checker.presence` (presence and absence), `count`, `colour`, `relation` (2D), `text`, plus
    `relation_3d` and `texture` (no target in the issue).
+1b. Checker on painted images (`checker_painted`; `--no-painted` skips it, `--painted-scenes N` sizes it).
+   Clean renders make few checks fail (an always-"pass" judge already scores high there), so the checker is
+   also judged where it matters: every painter of the `sandbox` preset draws `N` random scenes (its hidden
+   profile's errors and blemishes included), and each picture gets one repair the rule planner would ask
+   for (its first failed check, else a random check restated) from an editor or inpainter (rotating, their
+   side effects included, the truth carried through `_truth_in`). Each picture is judged by the checker
+   and by the world's truth (`grade_truth`) against the random scene; per dimension (presence, count,
+   colour, relation, depth, texture, text): n, base_rate_fail (the share of truth-failing checks, what an
+   always-"pass" judge gets wrong), false_pass = P(checker passes | truth fails), false_fail =
+   P(checker fails | truth passes), balanced_accuracy = (TPR + TNR) / 2; also split by source
+   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements.
 2. Speed: checker medians without OCR (`ocr=False`) and with OCR on scenes that carry text, both warm
    (a second call on the same scene: its templates are cached, as in an agent's rounds), plus the cold
    first call (`checker_cold_ms_median`, template rendering included); painter call median at 512x512.
@@ -42,13 +54,16 @@ import numpy as np
 from PIL import Image
 
 from limner.config import load_config
+from limner.imaging import box_mask
+from limner.llm.rule_brain import repair_subtask
 from limner.tools import ocr
+from limner.tools.base import ToolError
 from limner.tools.registry import ToolRegistry
 from limner.tools.sandbox.artwork import TEXTURE_NAMES
-from limner.tools.sandbox.checker import check_image_timed
+from limner.tools.sandbox.checker import check_image, check_image_timed
 from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
 from limner.tools.sandbox.render import render_scene
-from limner.tools.sandbox.world import TEXT_WORDS, grade_truth, random_scene
+from limner.tools.sandbox.world import TEXT_WORDS, WorldTruth, grade_truth, random_scene
 from limner.types import Element, Scene, ToolCall
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
@@ -209,6 +224,121 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
 
 
 # ----------------------------------------------------------------------------------------------------
+# 1b. Checker on painted and edited images (the painters' and editors' real errors and blemishes)
+# ----------------------------------------------------------------------------------------------------
+
+#: Check kind -> the `checker_painted` dimension it is reported under (BENCHMARKS.md names).
+_PAINTED_DIM = {"presence": "presence", "absence": "presence", "count": "count", "color": "colour",
+                "position": "relation", "depth": "depth", "texture": "texture", "text": "text"}
+
+
+def _judge_pair(image: Any, scene: Any, truth: WorldTruth) -> tuple[list[tuple[str, bool, bool, str]], Any]:
+    """(dimension, checker passed, truth passed, evidence) for every checker check the truth also grades."""
+    verdict = check_image(png_roundtrip(image), scene, ocr=True)
+    want = {(c.target, c.kind): c.passed for c in grade_truth(scene, truth)}
+    out = []
+    for c in verdict.checks:
+        dim = _PAINTED_DIM.get(c.kind)
+        if dim is not None and (c.target, c.kind) in want:
+            out.append((dim, c.passed, want[(c.target, c.kind)], c.evidence))
+    return out, verdict
+
+
+def rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+    """n, base_rate_fail, false_pass, false_fail, balanced_accuracy of (checker, truth) verdict pairs.
+
+    false_pass = P(checker passes | truth fails); false_fail = P(checker fails | truth passes); the base
+    rate is what an always-"pass" judge gets wrong. A rate whose condition never occurred is None.
+    """
+    n = len(pairs)
+    fails = [c for c, t in pairs if not t]
+    passes = [c for c, t in pairs if t]
+    false_pass = sum(fails) / len(fails) if fails else None
+    false_fail = sum(not c for c in passes) / len(passes) if passes else None
+    balanced = (1 - false_pass + 1 - false_fail) / 2 if fails and passes else None
+    return {"n": n, "base_rate_fail": len(fails) / n if n else None, "false_pass": false_pass,
+            "false_fail": false_fail, "balanced_accuracy": balanced}
+
+
+def _edit_call(tools: list[Any], scene: Any, verdict: Any, truth: WorldTruth, k: int,
+               rng: np.random.Generator) -> tuple[Any, ToolCall, Any] | None:
+    """The repair the rule planner would ask for (its first failed check; a random check's restatement
+    when every check passes), as (tool, call, mask) for the k-th tool of that kind, or None."""
+    checks = [c for c in verdict.checks if not c.passed] or list(verdict.checks)
+    if not checks:
+        return None
+    check = checks[0] if not checks[0].passed else checks[int(rng.integers(0, len(checks)))]
+    sub = repair_subtask(check, scene, "bench", can_inpaint=True)
+    if sub is None:
+        return None
+    kind = sub.kind
+    of_kind = [t for t in tools if t.kind == kind]
+    if not of_kind:
+        return None
+    tool = of_kind[k % len(of_kind)]
+    call = ToolCall(tool=tool.name, prompt=sub.instruction, seed=k, width=truth.width, height=truth.height,
+                    params={"_truth_in": truth.model_dump(mode="json")})
+    mask = box_mask((truth.width, truth.height), sub.region) if kind == "inpaint" and sub.region else None
+    return tool, call, mask
+
+
+def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, Any]:
+    """Checker vs truth on every sandbox painter's picture of random scenes, and on one planner repair
+    of each picture by an editor or inpainter (rotating); per dimension and per source (SIMULATED)."""
+    registry = ToolRegistry.from_config(load_config("sandbox"))
+    painters = registry.tools(kind="generate")
+    editors = registry.tools(kind="edit") + registry.tools(kind="inpaint")
+    rng = np.random.default_rng([seed, 22])
+    judged: dict[str, dict[str, list[tuple[bool, bool]]]] = {"painters": {}, "editors": {}}
+    errors: list[dict[str, Any]] = []
+    edits = edit_failures = 0
+    t0 = time.perf_counter()
+    k = 0
+    for i in range(n_scenes):
+        scene = random_scene(rng)
+        for p in painters:
+            res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
+            truth = WorldTruth.model_validate(res.ground_truth)
+            rows, verdict = _judge_pair(res.image, scene, truth)
+            _collect(judged["painters"], rows, errors, {"scene": i, "tool": p.name})
+            job = _edit_call(editors, scene, verdict, truth, k, rng)
+            k += 1
+            if job is None:
+                continue
+            tool, call, mask = job
+            try:
+                out = tool(call, image=res.image, mask=mask)
+            except ToolError:
+                edit_failures += 1
+                continue
+            if out.image is None or out.ground_truth is None:
+                edit_failures += 1
+                continue
+            edits += 1
+            rows, _ = _judge_pair(out.image, scene, WorldTruth.model_validate(out.ground_truth))
+            _collect(judged["editors"], rows, errors, {"scene": i, "tool": tool.name, "instruction": call.prompt})
+        if (i + 1) % 10 == 0:
+            log(f"checker_painted: {i + 1}/{n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
+    dims = list(dict.fromkeys(_PAINTED_DIM.values()))
+    both = {d: judged["painters"].get(d, []) + judged["editors"].get(d, []) for d in dims}
+    return {
+        "checker_painted": {d: rates(both[d]) for d in dims},
+        "checker_painted_by_source": {src: {d: rates(v.get(d, [])) for d in dims} for src, v in judged.items()},
+        "checker_painted_images": {"painted": n_scenes * len(painters), "edited": edits,
+                                   "edit_tool_errors": edit_failures},
+        "checker_painted_errors_sample": errors,
+    }
+
+
+def _collect(into: dict[str, list[tuple[bool, bool]]], rows: list[tuple[str, bool, bool, str]],
+             errors: list[dict[str, Any]], where: dict[str, Any]) -> None:
+    for dim, said, truth, evidence in rows:
+        into.setdefault(dim, []).append((said, truth))
+        if said != truth and len(errors) < 60:
+            errors.append({**where, "dimension": dim, "truth": truth, "evidence": evidence})
+
+
+# ----------------------------------------------------------------------------------------------------
 # 2./3. Painters
 # ----------------------------------------------------------------------------------------------------
 
@@ -343,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=THREADS, help="cv2/onnxruntime threads")
     ap.add_argument("--no-painters", action="store_true", help="skip the painter sections")
     ap.add_argument("--no-checker", action="store_true", help="skip the checker sections")
+    ap.add_argument("--no-painted", action="store_true", help="skip the checker-on-painted-images section")
+    ap.add_argument("--painted-scenes", type=int, default=None,
+                    help="random scenes each painter draws for checker_painted (default 60; quick 12)")
+    ap.add_argument("--painted-size", type=int, default=512, help="image side for checker_painted")
     args = ap.parse_args(argv)
     n_scenes = args.scenes or (60 if args.quick else 500)
     if n_scenes < 1:
@@ -370,6 +504,11 @@ def main(argv: list[str] | None = None) -> int:
         "checker_cold_ms_median": checker.get("checker_cold_ms_median"),
         "checker_ocr_ms_median": checker["checker_ocr_ms_median"],
     }
+    n_painted = 0 if args.no_painted else (args.painted_scenes or (12 if args.quick else 60))
+    if n_painted > 0:
+        t1 = time.perf_counter()
+        metrics.update(measure_checker_painted(n_painted, args.seed, args.painted_size))
+        log(f"checker_painted done in {time.perf_counter() - t1:.0f}s: {metrics['checker_painted']}")
     painters = None if args.no_painters else load_painters()
     if painters:
         metrics.update(measure_painters(painters, args.quick, args.seed))
@@ -383,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             "scenes": n_scenes, "seed": args.seed, "quick": args.quick, "image_size": 512,
             "threads": {"cv2": args.threads, "onnxruntime_intra_op": args.threads},
             "perturbed_every_other_scene": True, "checker_lam": 0.5,
-            "truth_min_visible": 0.3,
+            "truth_min_visible": 0.3, "painted_scenes": n_painted, "painted_size": args.painted_size,
         },
         "env": env_info(),
         "metrics": metrics,

@@ -16,9 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 REQUIRED_METRICS = {
     "sandbox": {"scenes", "checker", "painters", "best_by_dimension", "geneval_by_painter", "geneval_best_single",
-                "deterministic", "painter_call_ms_median", "checker_ms_median", "checker_ocr_ms_median"},
+                "deterministic", "painter_call_ms_median", "checker_ms_median", "checker_ocr_ms_median", "checker_painted"},
     "agent": {"analyst_exact", "analyst_prompts", "compbench_prompts", "compbench_parse_errors",
-              "compbench_fully_supported", "accuracy", "prompts", "overhead_fraction", "hard_prompts"},
+              "compbench_fully_supported", "accuracy", "prompts", "overhead_fraction", "hard_prompts",
+              "disagreement"},
     "routing": {"pools", "tool_info_tokens", "concurrency"},
     "apo": {"steps_per_s", "speedup", "peak_mem_mb", "ddp"},
     "backends": {"pipelines", "memory_growth_mb"},
