@@ -49,6 +49,7 @@ from limner.types import (
     PlanStep,
     ReflectionStep,
     Step,
+    ToolKind,
     ToolStep,
     Verdict,
 )
@@ -326,19 +327,19 @@ def generate(
         )
         if store.manifest.prompt != text:
             raise ValueError(f"run {store.run_id!r} was started with a different prompt: {store.manifest.prompt!r}")
-        agent = _ready_agent(cfg, json_mode)
+        agent = _ready_agent(cfg)
         final = run_generate(text, cfg, store, progress=_progress_printer(json_mode), agent=agent)
         return store, final
 
     _run_agent("generate", json_mode, body)
 
 
-def _ready_agent(cfg: LimnerConfig, json_mode: bool) -> Agent:
+def _ready_agent(cfg: LimnerConfig, needs: ToolKind | tuple[ToolKind, ...] = "generate") -> Agent:
     """The agent of a run, with only the tools that can run here (`runnable_tools`): a tool whose weights are
     absent with no way to download them, or whose server does not answer, is reported once, here, instead
     of failing every round. Raises `ToolsUnavailable` (one line) when no generator or not the checker can run."""
     tools = ToolRegistry.from_config(cfg).by_name()
-    ready, skipped = runnable_tools(tools, needs="generate")
+    ready, skipped = runnable_tools(tools, needs=needs)
     for name, why in skipped.items():
         err.print(f"[yellow]skipping tool {name}:[/] {why}", highlight=False, soft_wrap=True)
     return Agent(cfg, tools=ready, checker=default_checker(tools), perf_store=open_perf_store(cfg))
@@ -355,10 +356,10 @@ def edit(
         "--source", help="What IMAGE shows (e.g. the prompt it was made from): its elements the instruction "
         "does not name must still pass their checks after the edit.")] = None,
     allow_redraw: Annotated[bool, typer.Option(
-        "--allow-redraw", help="When no editor can do it, draw a new picture from the instruction instead of "
+        "--allow-redraw", metavar="", help="When no editor can do it, draw a new picture from the instruction instead of "
         "keeping IMAGE (off: IMAGE stays the final and the command exits 1).")] = False,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Name of the run directory.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run named by --run-id.")] = False,
+    run_id: RunIdOpt = None,
+    resume: ResumeOpt = False,
     json_mode: JsonOpt = False,
 ) -> None:
     """Edit IMAGE by INSTRUCTION through the same verify-and-repair loop; an edit must also keep what it was not
@@ -375,7 +376,8 @@ def edit(
             config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve()), "source": described},
             simulated=_is_simulated(cfg),
         )
-        final = run_edit(image, text, cfg, store, progress=_progress_printer(json_mode), source=described)
+        agent = _ready_agent(cfg, needs=("edit", "inpaint"))
+        final = run_edit(image, text, cfg, store, progress=_progress_printer(json_mode), source=described, agent=agent)
         finals.append(final)
         return store, final
 

@@ -119,20 +119,23 @@ def readiness(tools: Mapping[str, Tool], timeout_s: float = 2.0) -> dict[str, Re
 
 
 def runnable_tools(
-    tools: Mapping[str, Tool], *, needs: ToolKind = "generate", timeout_s: float = 2.0
+    tools: Mapping[str, Tool], *, needs: ToolKind | tuple[ToolKind, ...] = "generate", timeout_s: float = 2.0
 ) -> tuple[dict[str, Tool], dict[str, str]]:
     """The tools that can run here, and why each other one cannot.
 
     Checked once before a run, so that a tool whose `setup()` cannot succeed (weights absent and no way to
     download them, a server that does not answer) is left out instead of failing every round. Raises
     `ToolsUnavailable` when the run cannot work at all: no configured tool of kind `needs` can run, or the
-    checker that would judge the run cannot (a run with no judge would report nothing true)."""
+    checker that would judge the run cannot (a run with no judge would report nothing true). `needs` may name
+    several kinds (an edit is done by an editor or an inpainter): one of them must be able to run."""
+    kinds = (needs,) if isinstance(needs, str) else needs
     reasons = {name: r.reason for name, r in readiness(tools, timeout_s).items() if r.reason}
     ready = {name: tool for name, tool in tools.items() if name not in reasons}
     problems = []
-    wanted = [name for name, tool in tools.items() if tool.kind == needs]
+    wanted = [name for name, tool in tools.items() if tool.kind in kinds]
     if wanted and not any(name in ready for name in wanted):
-        problems.append(f"no {needs} tool can run here (" + "; ".join(f"{n}: {reasons[n]}" for n in wanted) + ")")
+        problems.append(f"no {' or '.join(kinds)} tool can run here ("
+                        + "; ".join(f"{n}: {reasons[n]}" for n in wanted) + ")")
     checker = default_checker(tools)
     if checker is not None and checker.name in reasons:
         problems.append(f"the checker {checker.name!r} cannot run here ({reasons[checker.name]})")
