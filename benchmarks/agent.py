@@ -39,9 +39,10 @@ from typing import Any
 
 import numpy as np
 import pydantic_ai
-import torch
-from edit import edit_metrics  # benchmarks/edit.py, beside this script
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/edit.py, beside this script
+from edit import edit_metrics
 
 from limner.agent import Agent, MemoryStore
 from limner.agent.analyst import geneval_mismatch
@@ -363,6 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
     try:
+        import torch  # noqa: PLC0415 - optional (the `diffusers` extra): the benchmark runs without it
 
         torch.set_num_threads(1)
         torch_version = torch.__version__
