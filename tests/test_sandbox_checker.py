@@ -13,7 +13,7 @@ from limner.tools.sandbox.artwork import TEXTURE_NAMES, get_artwork
 from limner.tools.sandbox.checker import SandboxChecker, check_image, relation_holds_boxes
 from limner.tools.sandbox.colour_reader import read_texture
 from limner.tools.sandbox.detect import Detection, detect_objects
-from limner.tools.sandbox.render import render_scene
+from limner.tools.sandbox.render import draw_text_plate, render_scene
 from limner.tools.sandbox.segment import estimate_background
 from limner.tools.sandbox.world import grade_truth, random_scene
 from limner.types import Box, Element, Relation, Scene, ToolCall
@@ -197,3 +197,18 @@ def test_texture_is_read_when_the_detected_size_is_a_few_px_off(texture: str) ->
         det = Detection(cls="vase", box=box, score=1.0, color="blue", size=size + off)
         read, margin = read_texture(art, det, rgb, fill, list(TEXTURE_NAMES))
         assert read == texture and margin > 0, (off, read)
+
+
+def test_a_text_plate_alone_is_not_a_sign_but_a_sign_with_text_is() -> None:
+    """A white plate with dark text fits the sign-with-plate template; without the sign's own outline
+    around it (post, board edges) it is not a sign. A rendered sign carrying its text still is."""
+    scene = _scene(Element(id="e0", noun="sign", cls="sign", count=1, text="SUN"), prompt='a sign that says "SUN"')
+    with_sign, truth = render_scene(scene, seed=1, width=384, height=384)
+    assert [o.cls for o in truth.objects] == ["sign"] and truth.texts
+    assert [d.cls for d in detect_objects(with_sign, ["sign"])] == ["sign"]
+
+    plate_only = Image.new("RGBA", (384, 384), (236, 240, 244, 255))
+    draw_text_plate(plate_only, "SUN", 192, 192, 90)
+    assert detect_objects(plate_only.convert("RGB"), ["sign"]) == []
+    verdict = check_image(plate_only.convert("RGB"), scene)
+    assert not _check(verdict, "e0", "presence").passed

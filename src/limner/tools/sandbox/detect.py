@@ -149,6 +149,21 @@ def _sign_with_plate(artwork: Artwork, cls: str, size: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
+#: Texts whose plates, together, cover where any sign text may sit: a short word gets the largest font (the
+#: tallest plate), a long one the widest plate. Used to find the part of a sign no plate can hide.
+_PLATE_PROBES = ("SUN", "WWWWWWWWWWWW")
+
+
+def _plate_zone(w: int, h: int) -> np.ndarray:
+    """Bool (h, w) mask of where the renderer may put a sign's text plate (union over `_PLATE_PROBES`)."""
+    zone = np.zeros((h, w), dtype=bool)
+    scratch = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    for text in _PLATE_PROBES:
+        _ink, plate = draw_text_plate(scratch, text, w / 2, h * 0.37, int(w * 0.86))
+        zone[plate.y0 : plate.y1, plate.x0 : plate.x1] = True
+    return zone
+
+
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """`mask` with every region not connected to its border filled."""
     if mask.size == 0:
@@ -221,6 +236,7 @@ class Detector:
         # Per-instance memos (a template depends on the config's margin): built once, never evicted.
         self._template = functools.cache(self._build_template)
         self._outline_of = functools.cache(self._build_outline)
+        self._bare_outline_of = functools.cache(self._build_bare_outline)
 
     # -- artwork -----------------------------------------------------------------------------------
 
@@ -396,13 +412,15 @@ class Detector:
             return 0.0
         return float((fg[where] & sil).sum() / area)
 
-    def _ink_recall(self, k: _Candidate, ink: np.ndarray, explained: np.ndarray | None = None) -> float:
-        """Share of the candidate's own outline pixels that are (near) outline ink in the image.
+    def _ink_recall(
+        self, k: _Candidate, ink: np.ndarray, explained: np.ndarray | None = None, own: np.ndarray | None = None
+    ) -> float:
+        """Share of the candidate's own outline pixels (or of `own`, sprite-sized) that are near ink.
 
         Outline pixels under `explained` (covered by accepted detections, maybe in front) are not counted.
         """
         x0, y0, _, _ = self._inner_rect(k)
-        own = self._outline(k.cls, k.size, k.variant)
+        own = self._outline(k.cls, k.size, k.variant) if own is None else own
         src, dst = clip_window(round(x0), round(y0), own.shape[1], own.shape[0], ink.shape[1], ink.shape[0])
         o = own[src]
         if explained is not None:
@@ -458,9 +476,7 @@ class Detector:
             if own < c.own_evidence_min:
                 continue
             hidden = (sil & explained[where]).sum() / area
-            if hidden < 0.15 and k.variant != "text" and (
-                self._ink_recall(k, ink) < c.ink_recall_min or self._ring_foreground(k, fg) > c.ring_fg_max
-            ):
+            if hidden < 0.15 and not self._plain_view_evidence(k, fg, ink):
                 continue  # in plain view, yet its outline is missing or it sits inside a bigger blob
             # a weak plain match passes only if it is partly hidden and matches well once the occluder
             # is masked out
@@ -475,6 +491,26 @@ class Detector:
             closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
             explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _plain_view_evidence(self, k: _Candidate, fg: np.ndarray, ink: np.ndarray) -> bool:
+        """Does a candidate nothing accepted covers show its own outline, standing free?
+
+        A sign with a text plate is judged on the outline no plate can hide (its post, the board's
+        edges): the plate alone, a white box with dark text, is not a sign, and a plate-template can
+        otherwise fit any white patch with dark strokes (parts of other objects).
+        """
+        c = self.config
+        if k.variant == "text":
+            return self._ink_recall(k, ink, own=self._bare_outline(k.cls, k.size)) >= c.ink_recall_min
+        return self._ink_recall(k, ink) >= c.ink_recall_min and self._ring_foreground(k, fg) <= c.ring_fg_max
+
+    def _bare_outline(self, cls: str, size: int) -> np.ndarray:
+        """The artwork's own outline outside the zone a text plate may cover (bool, sprite-sized)."""
+        return self._bare_outline_of(cls, size)
+
+    def _build_bare_outline(self, cls: str, size: int) -> np.ndarray:
+        own = self._outline(cls, size)
+        return own & ~_plate_zone(own.shape[1], own.shape[0])
 
     def _ring_foreground(self, k: _Candidate, fg: np.ndarray) -> float:
         """Foreground share of the margin around the candidate's box (high inside a bigger object)."""
