@@ -565,3 +565,18 @@ def test_untargeted_elements_of_the_described_input_are_checked_after_the_edit(t
     assert [(c.target, c.passed) for c in kept] == [("source:e0", False)]  # the dog; the cat was targeted
     assert "untargeted e0 presence" in kept[0].evidence
     assert final.image_path == "images/input.png" and not final.passed
+
+
+def test_an_edit_needs_no_painter_unless_it_may_redraw_and_a_generation_needs_one(tmp_path) -> None:
+    src = tmp_path / "in.png"
+    _img(1).save(src)
+    editor_only = _agent([], [FakeEditor("e")])  # e.g. the painter's weights are not on this machine
+    final = run_edit(src, "add 1 red apple", editor_only.config, MemoryStore(), agent=editor_only)
+    assert isinstance(final, FinalStep) and editor_only.tools["e"].calls >= 1
+    with pytest.raises(AgentError, match="no tool of kind 'generate'"):
+        editor_only.run(PROMPT)
+    redraw = _agent([], [FakeEditor("e")], allow_redraw=True)
+    with pytest.raises(AgentError, match="no tool of kind 'generate'"):
+        run_edit(src, "add 1 red apple", redraw.config, MemoryStore(), agent=redraw)
+    with pytest.raises(AgentError, match="no tool of kind 'edit' or 'inpaint'"):
+        run_edit(src, "add 1 red apple", _config(), MemoryStore(), agent=_agent([FakePainter("p")]))

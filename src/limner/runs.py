@@ -462,6 +462,7 @@ class RunWriter:
         self.store = store
         self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue()
         self._error: BaseException | None = None
+        self._reported = False  # the error was raised in the caller once; later writes are still skipped
         self.waited_s = 0.0  # time the loop spent waiting for writes (part of the orchestration overhead)
         self._thread = threading.Thread(target=self._work, name="limner-run-writer", daemon=True)
         self._thread.start()
@@ -486,9 +487,11 @@ class RunWriter:
         self.waited_s += time.perf_counter() - t0
 
     def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        """Re-raise a write error in the caller's thread, once. The error itself stays set, so every write
+        queued after the failed one is skipped too: a step must never name an image that was not saved."""
+        if self._error is not None and not self._reported:
+            self._reported = True
+            raise self._error
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -72,7 +72,6 @@ class Evaluator:
         return Evaluation(verdict=verdict, tool_s=time.perf_counter() - t0, tokens=tokens, note=note, error=error)
 
 
-_ATTRIBUTES = ("color", "texture", "shape", "size", "text")
 
 
 def unchecked_parts(scene: Scene, verdict: Verdict) -> list[str]:

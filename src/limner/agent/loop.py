@@ -250,8 +250,8 @@ class Agent:
         self.tools = tools if tools is not None else ToolRegistry.from_config(config).by_name()
         self.brain = brain if brain is not None else make_brain(config.brain)
         producing = {n: t for n, t in self.tools.items() if t.kind in ("generate", "edit", "inpaint")}
-        if not any(t.kind == "generate" for t in producing.values()):
-            raise AgentError("no tool of kind 'generate' is configured; add a painter or text-to-image tool to tools:")
+        if not producing:
+            raise AgentError("no tool that draws or edits is configured; add a painter or text-to-image tool to tools:")
         self.checker = checker or _find_checker(self.tools)
         options = router_options(
             config.perf,
@@ -299,6 +299,11 @@ class Agent:
             raise ValueError("editing needs both `image` and `instruction`")
         if source is not None and image is None:
             raise ValueError("`source` describes an image to edit; give `image` and `instruction` too")
+        draws = image is None or self.config.agent.allow_redraw  # an edit needs a painter only to redraw
+        if draws and not any(t.kind == "generate" for t in self.tools.values()):
+            raise AgentError("no tool of kind 'generate' is configured; add a painter or text-to-image tool to tools:")
+        if image is not None and not any(t.kind in ("edit", "inpaint") for t in self.tools.values()):
+            raise AgentError("no tool of kind 'edit' or 'inpaint' is configured; editing needs one")
         steps = self._steps(prompt, store if store is not None else MemoryStore(), rounds or self.config.agent.rounds,
                             image, instruction, source)
         if stream:

@@ -233,7 +233,7 @@ def _progress_printer(json_mode: bool) -> Callable[[Step], None]:
     return show
 
 
-def _summary(store: RunStore, final: FinalStep, started: float) -> dict[str, Any]:
+def _summary(store: RunStore, final: FinalStep, verdict: Verdict | None, started: float) -> dict[str, Any]:
     written = sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*") if p.is_file() and not p.name.startswith("."))
     return {
         "run_id": store.run_id,
@@ -245,7 +245,7 @@ def _summary(store: RunStore, final: FinalStep, started: float) -> dict[str, Any
         "status": store.manifest.status,
         "score": final.score,
         "passed": final.passed,
-        **_coverage_fields(_final_verdict(store, final)),
+        **_coverage_fields(verdict),
         "rounds": final.round,
         "simulated": store.manifest.simulated,
         "timings": {"total_s": round(time.perf_counter() - started, 3), **store.manifest.summary.get("timings", {})},
@@ -287,8 +287,8 @@ def _run_agent(kind: str, json_mode: bool, body: Callable[[], tuple[RunStore, Fi
         raise fail(f"{kind} failed: {_first_line(e)}{_run_note(opened)}", code=1) from None
     except KeyboardInterrupt:
         raise fail(_interrupted(opened), code=130) from None
-    summary = _summary(store, final, started)
     verdict = _final_verdict(store, final)
+    summary = _summary(store, final, verdict, started)
     store.close()
     if json_mode:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -325,8 +325,6 @@ def generate(
             cfg.out_dir, run_id, resume=resume, prompt=text, kind="generate", seed=cfg.seed,
             config=cfg.model_dump(mode="json"), simulated=_is_simulated(cfg),
         )
-        if store.manifest.prompt != text:
-            raise ValueError(f"run {store.run_id!r} was started with a different prompt: {store.manifest.prompt!r}")
         agent = _ready_agent(cfg)
         final = run_generate(text, cfg, store, progress=_progress_printer(json_mode), agent=agent)
         return store, final

@@ -50,7 +50,7 @@ class TruthChannel:
     def __init__(self, store: _TruthStore, writer: _Writer) -> None:
         self._store = store
         self._writer = writer
-        self._known: dict[str, dict[str, Any]] = {}
+        self._known: dict[str, dict[str, Any] | None] = {}
 
     def params_for(self, image_path: str | None) -> dict[str, Any] | None:
         """The private parameters that carry the truth of the input image at `image_path`, or None when
@@ -78,4 +78,6 @@ class TruthChannel:
         if image_path in self._known:
             return self._known[image_path]
         self._writer.flush()  # the truth may still be queued for writing
-        return self._store.load_truth(truth_rel(image_path))
+        truth = self._store.load_truth(truth_rel(image_path))
+        self._known[image_path] = truth  # absent (an input or a real model's image) is remembered too
+        return truth
