@@ -20,6 +20,7 @@ caller can tell a faithful reading from a partial one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -218,53 +219,26 @@ _WORD_RE = re.compile(r"\x00\d+\x00|[^\W_]+(?:[-'][^\W_]+)*|[,.;:!?&]")
 
 def _phrase_table() -> dict[str, tuple[TagKind, object]]:
     """Every fixed multi-word phrase the tagger knows, with its tag. Later entries override earlier ones."""
-    t: dict[str, tuple[TagKind, object]] = {}
-    for bg in vocab.BACKGROUNDS:
-        t[bg] = ("bg", bg)
-    for s in vocab.STYLES:
-        t[s] = ("style", s)
-    for c in vocab.COLORS:
-        t[c] = ("color", c)
-    for k, v in vocab.COLOR_SYNONYMS.items():
-        t[k] = ("color", v)
-    for c in vocab.TEXTURES:
-        t[c] = ("texture", c)
-    for k, v in vocab.TEXTURE_SYNONYMS.items():
-        t[k] = ("texture", v)
-    for c in vocab.SHAPES:
-        t[c] = ("shape", c)
-    for k, v in vocab.SHAPE_SYNONYMS.items():
-        t[k] = ("shape", v)
-    for c in vocab.SIZES:
-        t[c] = ("size", c)
-    for k, v in vocab.SIZE_SYNONYMS.items():
-        t[k] = ("size", v)
-    for k, v in vocab.NUMBER_WORDS.items():
-        t[k] = ("num", v)
-    for k, v in _DETERMINERS.items():
-        t[k] = ("det", v)
-    for k, v in _QUANTIFIERS.items():
-        t[k] = ("quant", v)
-    for k in _NEGATIONS:
-        t[k] = ("neg", 0)
-    for k in _CONJUNCTIONS:
-        t[k] = ("conj", None)
-    for k in _AUX:
-        t[k] = ("aux", None)
-    for k in _PREPOSITIONS:
-        t[k] = ("prep", k)
-    for k in _STOP:
-        t[k] = ("stop", None)
-    for k, v in vocab.RELATION_PHRASES.items():
-        t[k] = ("rel", v)
-    for k in _ABSOLUTE:
-        t[k] = ("abs", k)
-    for k in _TEXT_CUES:
-        t[k] = ("textcue", None)
-    for k in _FRAMES:
-        t[k] = ("frame", None)
-    t["with"] = ("with", "with")
-    return t
+
+    def same(words: Iterable[str]) -> dict[str, object]:
+        return {w: w for w in words}
+
+    def bare(words: Iterable[str]) -> dict[str, object]:
+        return dict.fromkeys(words)
+
+    sources: list[tuple[TagKind, Mapping[str, object]]] = [
+        ("bg", same(vocab.BACKGROUNDS)), ("style", same(vocab.STYLES)),
+        ("color", same(vocab.COLORS)), ("color", vocab.COLOR_SYNONYMS),
+        ("texture", same(vocab.TEXTURES)), ("texture", vocab.TEXTURE_SYNONYMS),
+        ("shape", same(vocab.SHAPES)), ("shape", vocab.SHAPE_SYNONYMS),
+        ("size", same(vocab.SIZES)), ("size", vocab.SIZE_SYNONYMS),
+        ("num", vocab.NUMBER_WORDS), ("det", _DETERMINERS), ("quant", _QUANTIFIERS),
+        ("neg", dict.fromkeys(_NEGATIONS, 0)), ("conj", bare(_CONJUNCTIONS)), ("aux", bare(_AUX)),
+        ("prep", same(_PREPOSITIONS)), ("stop", bare(_STOP)), ("rel", vocab.RELATION_PHRASES),
+        ("abs", same(_ABSOLUTE)), ("textcue", bare(_TEXT_CUES)), ("frame", bare(_FRAMES)),
+        ("with", {"with": "with"}),
+    ]
+    return {word: (tag, value) for tag, words in sources for word, value in words.items()}
 
 
 @lru_cache(maxsize=1)
