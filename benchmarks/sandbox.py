@@ -54,6 +54,7 @@ import numpy as np
 from PIL import Image
 
 from limner.config import load_config
+from limner.geometry import MIN_VISIBLE_SHARE
 from limner.imaging import box_mask
 from limner.llm.rule_brain import repair_subtask
 from limner.tools import ocr
@@ -522,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             "scenes": n_scenes, "seed": args.seed, "quick": args.quick, "image_size": 512,
             "threads": {"cv2": args.threads, "onnxruntime_intra_op": args.threads},
             "perturbed_every_other_scene": True, "checker_lam": 0.5,
-            "truth_min_visible": 0.3, "painted_scenes": n_painted, "painted_size": args.painted_size,
+            "truth_min_visible": MIN_VISIBLE_SHARE, "painted_scenes": n_painted, "painted_size": args.painted_size,
         },
         "env": env_info(),
         "metrics": metrics,

@@ -174,6 +174,35 @@ def test_depth_is_drawn_by_overlap_order_and_scale():
     assert min(a.box.x1, b.box.x1) > max(a.box.x0, b.box.x0)  # they overlap
 
 
+def test_truth_records_who_visibly_hides_whom():
+    scene = _scene(Element(id="a", noun="dog", cls="dog"), Element(id="b", noun="bench", cls="bench"),
+                   relations=[Relation(subject="a", predicate="in front of", object="b")])
+    _, truth = render_scene(scene, seed=3, width=320, height=320)
+    a, b = truth.objects_of("a")[0], truth.objects_of("b")[0]
+    assert a.covers == [b.z] and b.covers == []
+    assert b.visible < 1.0 == a.visible
+
+
+def test_depth_needs_visible_occlusion_not_box_overlap():
+    """Boxes that overlap at a corner show no depth order: the truth fails the relation (as the checker)."""
+    scene = _scene(Element(id="a", noun="dog", cls="dog"), Element(id="b", noun="bench", cls="bench"),
+                   relations=[Relation(subject="a", predicate="in front of", object="b")])
+    _, truth = render_scene(scene, seed=3, width=320, height=320)
+    a, b = truth.objects_of("a")[0], truth.objects_of("b")[0]
+    assert grade_truth(scene, truth)[-1].passed
+    a.covers = []  # the same boxes, but nothing of the bench hidden
+    assert a.box.overlaps(b.box) and not grade_truth(scene, truth)[-1].passed
+    a.covers = b.covers = None  # a truth that never measured occlusion falls back to box overlap
+    assert grade_truth(scene, truth)[-1].passed
+
+
+def test_a_sign_is_not_hidden_by_its_own_text_plate():
+    scene = _scene(Element(id="s", noun="sign", cls="sign", text="MUSEUM"))
+    _, truth = render_scene(scene, seed=0)
+    assert truth.objects[0].visible == 1.0
+    assert all(c.passed for c in grade_truth(scene, truth))
+
+
 @pytest.mark.parametrize("count", [1, 2, 4, 6, 9])
 def test_counts_are_drawn_exactly_and_mostly_separate(count):
     scene = _scene(Element(id="a", noun="apples", cls="apple", count=count, color="green"),

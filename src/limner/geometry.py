@@ -21,6 +21,8 @@ from limner.types import SPATIAL_2D, Box
 
 __all__ = [
     "GENEVAL_THRESHOLDS",
+    "MIN_OCCLUSION_PX",
+    "MIN_VISIBLE_SHARE",
     "Rect",
     "RelationThresholds",
     "centroid",
@@ -55,6 +57,17 @@ class RelationThresholds:
 #: measured accuracy would hide its own misreadings. A judge that needs its own tolerances gets a second
 #: named `RelationThresholds` here, with the reason beside it.
 GENEVAL_THRESHOLDS = RelationThresholds()
+
+#: Fewest pixels of one silhouette another must hide before the pair shows a depth order. Depth in a flat
+#: picture is seen through occlusion; boxes that overlap at a corner, or silhouettes touching along a few
+#: pixels, show none. The world's truth (`world.relation_holds`, from what was drawn) and the checker
+#: (from the silhouettes it perceives) use this one number.
+MIN_OCCLUSION_PX = 80
+
+#: An object with less of its silhouette in view than this is not counted as there: the world's truth
+#: (`world.grade_truth`) leaves it out, and the checker drops a detection it reads as hidden that much (a
+#: detector-based judge such as GenEval's misses such objects, and a viewer barely sees them).
+MIN_VISIBLE_SHARE = 0.3
 
 
 def centroid(boxes: Sequence[Box]) -> tuple[float, float]:

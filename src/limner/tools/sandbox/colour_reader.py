@@ -25,7 +25,9 @@ import numpy as np
 from limner.tools.sandbox.artwork import COLOR_RGB, Artwork
 from limner.tools.sandbox.segment import darkness
 
-__all__ = ["SpriteFit", "body_pixels", "colour_prototypes", "fit_sprite", "read_colour", "read_texture"]
+__all__ = [
+    "SpriteFit", "body_pixels", "colour_prototypes", "fit_sprite", "read_colour", "read_texture", "texture_errors",
+]
 
 _PROTO_SIZE = 96
 
@@ -128,6 +130,16 @@ def _sprite_error(
     return float((d[mask] ** 2).mean())
 
 
+def _window(mask: np.ndarray, y: int, x: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The `shape`-sized part of an image-sized mask at (y, x); outside the image counts as False."""
+    out = np.zeros(shape[:2], dtype=bool)
+    h, w = shape[:2]
+    y0, x0, y1, x1 = max(0, y), max(0, x), min(mask.shape[0], y + h), min(mask.shape[1], x + w)
+    if y1 > y0 and x1 > x0:
+        out[y0 - y : y1 - y, x0 - x : x1 - x] = mask[y0:y1, x0:x1]
+    return out
+
+
 def fit_sprite(
     artwork: Artwork, det: Any, rgb: np.ndarray, fill: np.ndarray, sizes: Sequence[int], shift: int = 3
 ) -> SpriteFit | None:
@@ -173,6 +185,50 @@ def fit_sprite(
     return best if np.isfinite(best.error) else None
 
 
+def texture_errors(
+    artwork: Artwork,
+    det: Any,
+    rgb: np.ndarray,
+    fill: np.ndarray,
+    textures: list[str],
+    shift: int = 3,
+    size_search: int = 4,
+    hidden: np.ndarray | None = None,
+) -> dict[str | None, float]:
+    """How badly each texture (None = plain) explains a detection's body: analysis by synthesis.
+
+    Each candidate texture is rendered at the fitted size and place (`fit_sprite`, within `size_search` px
+    of the detector's size) — in the colour read from the image and in the texture's own default colour
+    (an unasked "wooden" object is brown) — composited on the background estimate (glass is translucent),
+    and compared with the image by mean squared RGB difference over the body. Why the fit: a pattern
+    rendered one px larger is a different pattern (noise-like overlays are drawn per pixel); with the
+    detector's size as it came, 58 of 139 textured detections were misread, with the exact size 1 of 41
+    (150 scenes, seed 0). `hidden` (image-sized) marks pixels other objects may cover: they are left out
+    of the comparison, since an occluder's pattern there says nothing of this object's texture.
+    Empty when the sprite cannot be fitted or its body is too small to read.
+    """
+    found = fit_sprite(artwork, det, rgb, fill, range(det.size - size_search, det.size + size_search + 1), shift)
+    if found is None:
+        return {}
+    body = np.asarray(artwork.body_mask(det.cls, found.size), dtype=bool)
+    if body.sum() < 30:
+        return {}
+    if hidden is not None:
+        free = body & ~_window(hidden, found.y0, found.x0, body.shape)
+        body = free if free.sum() >= 30 else body
+    errors: dict[str | None, float] = {}
+    for tex in [None, *textures]:
+        colours = {det.color, None} if tex is not None else {det.color}
+        errors[tex] = min(
+            _sprite_error(
+                np.asarray(artwork.render(det.cls, found.size, color=c, texture=tex).convert("RGBA")),
+                found.y0, found.x0, body, rgb, fill,
+            )
+            for c in colours
+        )
+    return errors
+
+
 def read_texture(
     artwork: Artwork,
     det: Any,
@@ -181,33 +237,13 @@ def read_texture(
     textures: list[str],
     shift: int = 3,
     size_search: int = 4,
+    hidden: np.ndarray | None = None,
 ) -> tuple[str | None, float]:
-    """Texture of a detection (None = plain) by analysis by synthesis, and its margin over the runner-up.
-
-    Each candidate texture is rendered at the fitted size and place (`fit_sprite`, within `size_search` px
-    of the detector's size) — in the colour read from the image and in the texture's own default colour
-    (an unasked "wooden" object is brown) — composited on the background estimate (glass is translucent),
-    and compared with the image by mean squared RGB difference over the body. Why the fit: a pattern
-    rendered one px larger is a different pattern (noise-like overlays are drawn per pixel); with the
-    detector's size as it came, 58 of 139 textured detections were misread, with the exact size 1 of 41
-    (150 scenes, seed 0).
-    """
-    found = fit_sprite(artwork, det, rgb, fill, range(det.size - size_search, det.size + size_search + 1), shift)
-    if found is None:
+    """Texture of a detection (None = plain): the one of `texture_errors` that explains its body best,
+    and its margin over the runner-up."""
+    errors = texture_errors(artwork, det, rgb, fill, textures, shift, size_search, hidden)
+    if not errors:
         return None, 0.0
-    body = np.asarray(artwork.body_mask(det.cls, found.size), dtype=bool)
-    if body.sum() < 30:
-        return None, 0.0
-    scores: dict[str | None, float] = {}
-    for tex in [None, *textures]:
-        colours = {det.color, None} if tex is not None else {det.color}
-        scores[tex] = min(
-            _sprite_error(
-                np.asarray(artwork.render(det.cls, found.size, color=c, texture=tex).convert("RGBA")),
-                found.y0, found.x0, body, rgb, fill,
-            )
-            for c in colours
-        )
-    ranked = sorted(scores.items(), key=lambda kv: kv[1])
+    ranked = sorted(errors.items(), key=lambda kv: kv[1])
     margin = ranked[1][1] - ranked[0][1] if len(ranked) > 1 else 0.0
     return ranked[0][0], margin

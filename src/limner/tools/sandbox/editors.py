@@ -43,6 +43,7 @@ from limner.tools.sandbox.render import (
     apply_style,
     background_key,
     draw_text_plate,
+    measure_occlusion,
     paint_background,
     style_key,
 )
@@ -670,6 +671,7 @@ def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Ima
         _update_text(t, after)
     if cv is not None:
         t.objects = _objects_after(truth, t, cv)
+        measure_occlusion(t)  # what the edit drew or erased hides or uncovers others
     _clip_blemishes(t, changed)
     return t
 
@@ -699,7 +701,7 @@ def _objects_after(truth: WorldTruth, t: WorldTruth, cv: _Canvas) -> list[WorldO
         prev = next((o for o in truth.objects if o.box.iou(root.box) > 0.3 and o.cls == root.cls), None)
         keep.append(WorldObject(element_id=prev.element_id if prev else None, cls=s.cls,
                                 color=s.color or "gray", texture=s.texture, box=s.box, z=z,
-                                scale=prev.scale if prev else 1.0))
+                                scale=prev.scale if prev else 1.0, size=s.size))
         z += 1
     for effect in cv.side_effects:
         for o in keep:

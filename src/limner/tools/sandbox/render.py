@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 from pydantic import BaseModel, ConfigDict, Field
 
-from limner.geometry import Rect, overlap_of_smaller
+from limner.geometry import MIN_OCCLUSION_PX, Rect, clip_window, overlap_of_smaller
 from limner.imaging import paste_centered
 from limner.tools.sandbox.artwork import (
     CLASS_ART,
@@ -684,8 +684,6 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
     """Paint a layout; returns the RGB image and the truth of what was drawn."""
     art = get_artwork()
     canvas = paint_background(layout.background, width, height).convert("RGBA")
-    label = np.full((height, width), -1, dtype=np.int32)
-    area: dict[int, int] = {}
     boxes: dict[int, Box] = {}
     drawn_color: dict[int, str] = {}
     for i in sorted(range(len(layout.objects)), key=lambda j: layout.objects[j].z):
@@ -693,37 +691,98 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
         sprite, _ = sprite_for(art, obj)
         w, h = sprite.size
         x0, y0 = paste_centered(canvas, sprite, (obj.cx, obj.cy))
-        sil = np.asarray(sprite)[..., 3] > 127
         cx0, cy0 = max(0, x0), max(0, y0)
-        cx1, cy1 = min(width, x0 + w), min(height, y0 + h)
-        if cx1 <= cx0 or cy1 <= cy0:
-            boxes[i] = Box(x0=cx0, y0=cy0, x1=cx0, y1=cy0)
-            area[i] = 1
-            continue
-        sub = sil[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-        label[cy0:cy1, cx0:cx1][sub] = i
-        area[i] = max(1, int(sil.sum()))
+        cx1, cy1 = max(cx0, min(width, x0 + w)), max(cy0, min(height, y0 + h))
         boxes[i] = Box(x0=cx0, y0=cy0, x1=cx1, y1=cy1)
         drawn_color[i] = obj.color or TEXTURE_DEFAULT_COLOR.get(obj.texture or "") or art.default_color(obj.cls)
     texts: list[WorldText] = []
     for t in layout.texts:
         ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
         texts.append(WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate))
-        label[plate.y0 : plate.y1, plate.x0 : plate.x1] = -2
-    # visible share of each silhouette, after later objects and text plates covered parts of it
-    visible = np.bincount(label[label >= 0].ravel(), minlength=len(layout.objects))
     image = apply_style(canvas.convert("RGB"), layout.style)
     objects = [
         WorldObject(
             element_id=o.element_id, cls=o.cls, color=drawn_color.get(i, o.color or "gray"),
             texture=o.texture, shape=o.shape if o.shape in SHAPES else None, box=boxes[i], z=o.z,
-            scale=round(o.scale, 4), visible=round(min(1.0, float(visible[i]) / area[i]), 4),
+            scale=round(o.scale, 4), size=o.size,
         )
         for i, o in enumerate(layout.objects)
     ]
     truth = WorldTruth(width=width, height=height, background=layout.background, style=layout.style,
                        objects=objects, texts=texts, unsupported=list(layout.unsupported))
+    measure_occlusion(truth)
     return image, truth
+
+
+def measure_occlusion(truth: WorldTruth) -> None:
+    """Fill every object's `visible` share and `covers` from the silhouettes, in drawing order.
+
+    One rule for everything that draws (the renderer, and the editors after an edit): each object's
+    silhouette is placed at its box, later (larger `z`) objects hide earlier ones, text plates hide what
+    lies under them, except a plate on a sign, which is part of that sign (a sign carrying its text is a
+    sign in plain view). An object `covers` another when the finished picture shows it on at least
+    `MIN_OCCLUSION_PX` of the other's silhouette: what a viewer sees cut the other's outline.
+    """
+    w, h = truth.width, truth.height
+    label = np.full((h, w), -1, dtype=np.int32)
+    placed: dict[int, tuple[np.ndarray, tuple[slice, slice]]] = {}
+    areas: dict[int, int] = {}
+    for i in sorted(range(len(truth.objects)), key=lambda j: (truth.objects[j].z, j)):
+        sil, where, areas[i] = _placed_silhouette(truth.objects[i], w, h)
+        placed[i] = (sil, where)
+        label[where][sil] = i
+    for t in truth.texts:
+        if t.plate is not None:
+            region = label[t.plate.y0 : t.plate.y1, t.plate.x0 : t.plate.x1]
+            region[region != _sign_under_plate(truth, t)] = -2
+    visible = np.bincount(label[label >= 0].ravel(), minlength=len(truth.objects))
+    covers: list[list[int]] = [[] for _ in truth.objects]
+    for i, o in enumerate(truth.objects):
+        o.visible = round(min(1.0, float(visible[i]) / areas[i]), 4) if areas[i] else 0.0
+        sil, (ys, xs) = placed[i]
+        shown = label[ys, xs][sil]  # who is seen on this object's silhouette
+        counts = np.bincount(shown[shown >= 0], minlength=len(truth.objects))
+        for j in np.flatnonzero(counts >= MIN_OCCLUSION_PX):
+            if j != i:
+                covers[int(j)].append(o.z)
+    for o, zs in zip(truth.objects, covers, strict=True):
+        o.covers = sorted(zs)
+
+
+def _placed_silhouette(o: WorldObject, width: int, height: int) -> tuple[np.ndarray, tuple[slice, slice], int]:
+    """(the silhouette clipped to the image, the image slices it covers, its whole area) of a drawn object;
+    a part outside the image counts as hidden.
+
+    The sprite is `o.size` on its longer side (the box's longer side when unknown); a box cut by the
+    image's left or top edge keeps the sprite's right or bottom edge.
+    """
+    b = o.box
+    if b.x1 <= b.x0 or b.y1 <= b.y0:
+        return np.zeros((0, 0), dtype=bool), (slice(0, 0), slice(0, 0)), 0
+    art = get_artwork()
+    size = o.size or max(b.x1 - b.x0, b.y1 - b.y0)
+    sprite = art.render(o.cls, size)
+    if o.shape in SHAPES:
+        sprite, _ = apply_shape(sprite, art.body_mask(o.cls, size), o.shape)
+    sil = np.asarray(sprite)[..., 3] > 127
+    sh, sw = sil.shape
+    x0 = b.x0 if b.x0 > 0 or b.x1 - b.x0 >= sw else b.x1 - sw
+    y0 = b.y0 if b.y0 > 0 or b.y1 - b.y0 >= sh else b.y1 - sh
+    src, dst = clip_window(x0, y0, sw, sh, width, height)
+    return sil[src], dst, int(sil.sum())
+
+
+def _sign_under_plate(truth: WorldTruth, text: WorldText) -> int:
+    """Index of the sign a text plate is written on (-3 when it is a free label): the text's element's
+    sign whose box holds most of the plate."""
+    assert text.plate is not None
+    best, best_area = -3, 0.5 * text.plate.area
+    for i, o in enumerate(truth.objects):
+        if o.cls == "sign" and o.element_id == text.element_id:
+            inter = o.box.intersection(text.plate)
+            if inter is not None and inter.area > best_area:
+                best, best_area = i, inter.area
+    return best
 
 
 def render_scene(scene: Scene, seed: int = 0, width: int = 512, height: int = 512) -> tuple[Image.Image, WorldTruth]:

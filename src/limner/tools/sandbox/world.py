@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from limner.geometry import relation_holds_boxes
+from limner.geometry import MIN_VISIBLE_SHARE, relation_holds_boxes
 from limner.tools.sandbox.artwork import TEXTURE_NAMES
 from limner.types import SPATIAL_2D, SPATIAL_3D, Box, CheckKind, Element, Relation, Scene, relation_dimension
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
@@ -40,7 +40,13 @@ class WorldObject(_Truth):
     box: Box
     z: int = Field(description="drawing order: larger is nearer the viewer")
     scale: float = Field(description="sprite size relative to the scene's base object size")
+    size: int | None = Field(default=None, description="the sprite's longer side in px (None: the box's)")
     visible: float = Field(default=1.0, ge=0, le=1, description="fraction of the silhouette not covered")
+    covers: list[int] | None = Field(
+        default=None,
+        description="`z` of every object this one visibly hides (at least MIN_OCCLUSION_PX of its silhouette); "
+        "None when not measured (then depth falls back to box overlap)",
+    )
 
 
 class WorldText(_Truth):
@@ -245,17 +251,25 @@ def relation_holds(pred: str, a: list[WorldObject], b: list[WorldObject], width:
     """GenEval-like reading of a relation between two groups of drawn objects.
 
     2D relations read the boxes as the checker does (`geometry.relation_holds_boxes`, same thresholds);
-    depth reads the drawing order of every overlapping pair (the truth knows it; the checker must see
-    it); actions ("holding") count as "next to": the world draws them close together.
+    depth reads the drawing order of every pair where one visibly hides the other (`WorldObject.covers`:
+    depth in a flat picture is seen only through occlusion; box overlap without it shows no order); actions
+    ("holding") count as "next to": the world draws them close together.
     """
     if not a or not b:
         return False
     if pred in SPATIAL_3D:
-        pairs = [(x, y) for x in a for y in b if x.box.overlaps(y.box)]
+        pairs = [(x, y) for x in a for y in b if _occlude(x, y)]
         front = pred == "in front of"
         return bool(pairs) and all((x.z > y.z) == front for x, y in pairs)
     geometric = pred if pred in SPATIAL_2D else "next to"
     return relation_holds_boxes(geometric, [o.box for o in a], [o.box for o in b], width, height)
+
+
+def _occlude(x: WorldObject, y: WorldObject) -> bool:
+    """Does one of the two visibly hide the other? (Box overlap when occlusion was not measured.)"""
+    if x.covers is None or y.covers is None:
+        return x.box.overlaps(y.box)
+    return y.z in x.covers or x.z in y.covers
 
 
 def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth) -> list[TruthCheck]:
@@ -280,7 +294,7 @@ def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth
     return checks
 
 
-def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = 0.3) -> list[TruthCheck]:
+def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = MIN_VISIBLE_SHARE) -> list[TruthCheck]:
     """One check per element attribute and relation, judged against what was really drawn.
 
     Objects are matched by class (as GenEval's detector does), so a leaked colour or a stray extra
