@@ -221,8 +221,8 @@ _Placed = tuple[np.ndarray, np.ndarray]
 #: judgement (`colour_reader.fit_sprite`, within `FIT_SHIFT_PX`): the matcher's size can be off by a fifth
 #: on long thin glyphs (a bus), and a drawing that misses the outline by a few pixels cannot say what is
 #: in front.
-FIT_SCALES = (0.8, 0.86, 0.92, 0.96, 1.0, 1.04, 1.08, 1.14, 1.2)
-FIT_SHIFT_PX = 4
+FIT_SCALES = (0.76, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.16, 1.22)
+FIT_SHIFT_PX = 8
 
 
 def _placed(d: Detection, detector: Detector, rgb: np.ndarray, fill: np.ndarray) -> _Placed:
@@ -246,8 +246,10 @@ def _placed(d: Detection, detector: Detector, rgb: np.ndarray, fill: np.ndarray)
 DEPTH_SLIDE_PX = 2
 #: Blur (sigma, px) of picture and drawings before they are compared: forgives anti-aliasing and the rest.
 DEPTH_BLUR = 1.0
-#: How much smaller (share of the larger) the front object's error must be for the order to count as seen.
+#: How much smaller (share of the larger, and in grey levels) the front object's error must be for the
+#: order to count as seen.
 DEPTH_MARGIN = 0.25
+DEPTH_MIN_DIFF = 3.0
 
 
 def _subject_in_front(a: _Placed, b: _Placed, rgb: np.ndarray) -> tuple[bool | None, str]:
@@ -267,7 +269,7 @@ def _subject_in_front(a: _Placed, b: _Placed, rgb: np.ndarray) -> tuple[bool | N
     err_a = _best_fit_error(a[1], seen, mask, (y0, y1, x0, x1))
     err_b = _best_fit_error(b[1], seen, mask, (y0, y1, x0, x1))
     how = f"error of each drawn in front: {err_a:.0f} vs {err_b:.0f}"
-    if abs(err_a - err_b) < DEPTH_MARGIN * max(err_a, err_b):
+    if abs(err_a - err_b) < max(DEPTH_MIN_DIFF, DEPTH_MARGIN * max(err_a, err_b)):
         return None, how
     return err_a < err_b, how
 
