@@ -13,9 +13,10 @@ from limner.tools.sandbox.artwork import TEXTURE_NAMES, get_artwork
 from limner.tools.sandbox.checker import SandboxChecker, check_image, relation_holds_boxes
 from limner.tools.sandbox.colour_reader import read_texture
 from limner.tools.sandbox.detect import Detection, detect_objects
+from limner.tools.sandbox.painters import Painter, read_prompt
 from limner.tools.sandbox.render import draw_text_plate, render_scene
 from limner.tools.sandbox.segment import estimate_background
-from limner.tools.sandbox.world import grade_truth, random_scene
+from limner.tools.sandbox.world import WorldTruth, grade_truth, random_scene
 from limner.types import Box, Element, Relation, Scene, ToolCall
 
 
@@ -231,3 +232,44 @@ def test_depth_is_read_from_which_object_shows_where_they_overlap(front: str, ba
     flipped = scene.model_copy(update={"relations": [Relation(subject="a", predicate="behind", object="b")]})
     said = _check(check_image(image, flipped, ocr=False), "a:behind:b", "depth")
     assert not said.passed, said.evidence
+
+
+@pytest.mark.parametrize(
+    ("painter", "seed", "prompt", "ghost"),
+    [
+        # a backpack template fitted onto a fork and a knife lying side by side
+        ("elm", 17, ("a photo of six black forks above two green birds, three blue backpacks and a yellow "
+         "computer mouse on a forest background"), "backpack"),
+        # a sheep fitted onto a pink curve of another object, none of its own visible outline there
+        ("birch", 25, ("a photo of two snowboards, six orange zebras, a pink sink and three sheep on a grass "
+         "background"), "sheep"),
+        # a sports ball fitted onto a bus wheel: a weak match that misses part of its outline
+        ("alder", 51, ("a photo of three brown pizzas in front of three buses, a sports ball and four orange "
+         "birds on a ocean background"), "sports ball"),
+    ],
+    ids=["backpack-on-cutlery", "sheep-on-a-curve", "ball-on-a-wheel"],
+)
+def test_a_template_fitted_onto_part_of_another_object_is_not_detected(
+    painter: str, seed: int, prompt: str, ghost: str
+) -> None:
+    """The painter dropped every `ghost`; the detector used to find one on another object's strokes."""
+    tool = Painter(painter, profile=f"p-{painter}")
+    out = tool(ToolCall(tool=painter, prompt=prompt, seed=seed, width=512, height=512))
+    truth = WorldTruth.model_validate(out.ground_truth)
+    assert ghost not in {o.cls for o in truth.objects}
+    classes = sorted({e.cls for e in read_prompt(prompt).elements})
+    assert ghost not in [d.cls for d in detect_objects(out.image, classes)]
+
+
+def test_a_white_object_on_a_light_background_brings_its_own_evidence() -> None:
+    """A white bear on a pale sky is barely segmented (it is found by its outline); its own evidence is
+    then its whole unexplained silhouette, not the little of it that segmentation called foreground."""
+    prompt = "a photo of a white bear on a park background"
+    tool = Painter("dogwood", profile="p-dogwood")
+    out = tool(ToolCall(tool="dogwood", prompt=prompt, seed=27, width=512, height=512))
+    truth = WorldTruth.model_validate(out.ground_truth)
+    (bear,) = [o for o in truth.objects if o.cls == "bear"]
+    found = [d for d in detect_objects(out.image, ["bear"]) if d.cls == "bear"]
+    assert len(found) == 1
+    b = found[0].box
+    assert abs(b.x0 - bear.box.x0) <= 8 and abs(b.x1 - bear.box.x1) <= 8 and abs(b.y1 - bear.box.y1) <= 8

@@ -13,7 +13,9 @@ Pipeline (`Detector.detect`):
   3. refinement at 1/2 resolution: ±3.5 % scale, ±3 px, best score kept;
   4. selection: greedy, by score × area^0.2 (a whole multi-part glyph beats its parts), dropping
      candidates that mostly overlap an accepted one (an occluded object behind another is kept: the
-     overlap rule looks at the share of the *smaller* box, and allows partial occlusion);
+     overlap rule looks at the share of the *smaller* box, and allows partial occlusion), and those
+     without outline evidence: their visible outline must be ink (recall), and a weak match's silhouette
+     must hold no ink its artwork does not draw (precision; see `Detector._outline_evidence`);
   5. attributes of each detection: colour (`colour_reader.py`), on request texture.
 
 Templates are cached per (class, size, level). Restricting `classes` to the scene's classes is the fast
@@ -75,6 +77,12 @@ class DetectorConfig:
     own_evidence_min: float = 0.3  # share of its silhouette not explained by better detections
     ink_recall_min: float = 0.8  # share of its own visible outline that must be ink in the image
     ring_fg_max: float = 0.5  # foreground share of a free-standing detection's margin
+    weak_score: float = 0.7  # a plain-view match scoring below this is weak ...
+    weak_ink_recall_min: float = 0.85  # ... and must show (nearly) all of its outline in the image
+    hidden_ink_recall_min: float = 0.6  # share of a partly hidden detection's visible outline that must be ink
+    ink_precision_min: float = 0.8  # share of the ink inside a detection's free silhouette on its own outline
+    ink_precision_score_max: float = 0.85  # matches this strong skip it (stray ink is a blemish on them)
+    ink_precision_px: int = 3  # how far (px) from the artwork's outline image ink still counts as that outline
     occluded_min: float = 0.4  # plain NCC below accept_min that may still pass once occluders are masked
     pad_frac: float = 0.08  # background margin around templates (penalises spill outside the silhouette)
 
@@ -237,6 +245,7 @@ class Detector:
         self._template = functools.cache(self._build_template)
         self._outline_of = functools.cache(self._build_outline)
         self._bare_outline_of = functools.cache(self._build_bare_outline)
+        self._near_outline_of = functools.cache(self._build_near_outline)
 
     # -- artwork -----------------------------------------------------------------------------------
 
@@ -309,9 +318,10 @@ class Detector:
         variants: list[Variant | None] = [None, "black"] if _has_dark_regions(rgb) else [None]
         proposals = self._propose(levels, classes, variants, rgb.shape[1], rgb.shape[0])
         refined = [self._refine(levels[2], p) for p in proposals]
-        ink = cv2.dilate((darkness(rgb) > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        dark = darkness(rgb) > 0.5
+        ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
-        chosen = self._select(refined, bg.foreground, levels[2], ink)
+        chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
             self._read_colours(dets, chosen, rgb, bg, textures or {})
@@ -413,17 +423,25 @@ class Detector:
         return float((fg[where] & sil).sum() / area)
 
     def _ink_recall(
-        self, k: _Candidate, ink: np.ndarray, explained: np.ndarray | None = None, own: np.ndarray | None = None
+        self,
+        k: _Candidate,
+        ink: np.ndarray,
+        explained: np.ndarray | None = None,
+        own: np.ndarray | None = None,
+        in_image: bool = False,
     ) -> float:
         """Share of the candidate's own outline pixels (or of `own`, sprite-sized) that are near ink.
 
-        Outline pixels under `explained` (covered by accepted detections, maybe in front) are not counted.
+        Outline pixels under `explained` (covered by accepted detections, maybe in front) are not counted;
+        nor, with `in_image`, those the image border cuts off (else they count as missing).
         """
         x0, y0, _, _ = self._inner_rect(k)
         own = self._outline(k.cls, k.size, k.variant) if own is None else own
         src, dst = clip_window(round(x0), round(y0), own.shape[1], own.shape[0], ink.shape[1], ink.shape[0])
         o = own[src]
-        if explained is not None:
+        if in_image and explained is None:
+            total = int(o.sum())
+        elif explained is not None:
             o = o & ~explained[dst]
             total = int(o.sum())
             if total < 10:
@@ -450,15 +468,18 @@ class Detector:
         return cov if cov >= self.config.coverage_min else max(cov, self._ink_recall(k, ink))
 
     def _select(
-        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray
+        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray
     ) -> list[_Candidate]:
         """Greedy choice by score × area^0.2; each new detection must bring its own evidence.
 
-        Own evidence = the share of its silhouette on foreground not already explained by the silhouettes
-        of better detections. An occluded object keeps its visible part; a template that merely fits a
-        part of an already-explained object (an umbrella's canopy on the foot of a vase) does not.
+        Own evidence = the share of its silhouette on foreground (all of it for an unsegmented white
+        object) not already explained by the silhouettes of better detections. An occluded object keeps
+        its visible part; a template that merely fits a part of an already-explained object (an
+        umbrella's canopy on the foot of a vase) does not.
         A candidate whose plain score is too low but which is partly covered by accepted detections is
         re-scored with the covered part masked out: a clock half hidden behind an orange.
+        Every candidate must also pass `_outline_evidence` (its visible outline is there, and the ink in
+        its free silhouette is its own); `ink` is dilated dark ink, `dark` the undilated one.
         """
         c = self.config
         ok = [k for k in cands if k.score >= c.occluded_min]
@@ -472,12 +493,15 @@ class Detector:
             sil, where, area = self._placed_silhouette(k, fg.shape)
             if area == 0 or sil.size == 0:
                 continue
-            own = (sil & fg[where] & ~explained[where]).sum() / area
+            # A white object on a light background is not segmented (it got in by its outline, see
+            # `_support`): all of its silhouette counts as its body then.
+            body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
+            own = (sil & body & ~explained[where]).sum() / area
             if own < c.own_evidence_min:
                 continue
             hidden = (sil & explained[where]).sum() / area
-            if hidden < 0.15 and not self._plain_view_evidence(k, fg, ink):
-                continue  # in plain view, yet its outline is missing or it sits inside a bigger blob
+            if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15):
+                continue
             # a weak plain match passes only if it is partly hidden and matches well once the occluder
             # is masked out
             if k.score < c.accept_min and (
@@ -492,6 +516,58 @@ class Detector:
             explained[where] |= _fill_holes(closed)
         return chosen
 
+    def _outline_evidence(
+        self, k: _Candidate, fg: np.ndarray, ink: np.ndarray, dark: np.ndarray, explained: np.ndarray, hidden: bool
+    ) -> bool:
+        """Is the candidate's outline in the image, and is the ink inside its free silhouette its own?
+
+        In plain view see `_plain_view_evidence`. A partly hidden candidate used to need no outline at all
+        (its occluder makes the plain score weak); it must still show most of the outline that nothing
+        accepted covers: a template fitted onto a part of another object (a sheep onto a pink curve of
+        something else) finds its visible outline missing. Then precision (`_ink_precision`): a template fitted
+        onto another object's strokes (a backpack onto a fork and a knife, a sign onto an animal's legs) has
+        recall, since busy ink covers any outline, but its silhouette holds ink its artwork never draws.
+        Such fits are weak; a strong match with stray ink is a real object with a scribble on it.
+        """
+        c = self.config
+        if hidden:
+            if self._ink_recall(k, ink, explained) < c.hidden_ink_recall_min:
+                return False
+        elif not self._plain_view_evidence(k, fg, ink):
+            return False  # in plain view, yet its outline is missing or it sits inside a bigger blob
+        if k.score >= c.ink_precision_score_max:
+            return True  # the artwork's structure itself: stray ink on it is a blemish (a scribble)
+        return self._ink_precision(k, dark, explained) >= c.ink_precision_min
+
+    def _ink_precision(self, k: _Candidate, dark: np.ndarray, explained: np.ndarray) -> float:
+        """Share of the dark ink inside the candidate's silhouette (minus `explained`) near its own outline.
+
+        The artwork is the whole object: a real one, recoloured, textured or blemished, has ink only
+        where its artwork draws outline (black-bodied ones: their whole body, which the black variant's
+        outline is). Ink under better detections is theirs (an occluder in front) and is not counted.
+        """
+        x0, y0, _, _ = self._inner_rect(k)
+        near, zone = self._near_outline_of(k.cls, k.size, k.variant)
+        src, dst = clip_window(round(x0), round(y0), near.shape[1], near.shape[0], dark.shape[1], dark.shape[0])
+        inside = dark[dst] & zone[src] & ~explained[dst]
+        total = int(inside.sum())
+        if total < 10:
+            return 1.0  # (almost) no ink to explain
+        return 1.0 - float((inside & ~near[src]).sum()) / total
+
+    def _build_near_outline(self, cls: str, size: int, variant: Variant | None) -> tuple[np.ndarray, np.ndarray]:
+        """(the artwork's outline grown by `ink_precision_px`, the silhouette whose ink is checked), sprite-sized.
+
+        A sign's text differs from the template's generic one: its plate zone is not checked.
+        """
+        r = self.config.ink_precision_px
+        own = self._outline(cls, size, variant).astype(np.uint8)
+        near = cv2.dilate(own, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+        zone = np.asarray(self.artwork.silhouette(cls, size), dtype=bool)
+        if variant == "text":
+            zone = zone & ~_plate_zone(zone.shape[1], zone.shape[0])
+        return near, zone
+
     def _plain_view_evidence(self, k: _Candidate, fg: np.ndarray, ink: np.ndarray) -> bool:
         """Does a candidate nothing accepted covers show its own outline, standing free?
 
@@ -502,6 +578,11 @@ class Detector:
         c = self.config
         if k.variant == "text":
             return self._ink_recall(k, ink, own=self._bare_outline(k.cls, k.size)) >= c.ink_recall_min
+        # A real object that matches weakly (recoloured, textured, blemished) keeps its whole outline;
+        # a weak match that misses part of it is a fit onto some other shape (a ball on a bus wheel).
+        # (Only the outline inside the image counts there: a border may cut off a real object's rest.)
+        if k.score < c.weak_score and self._ink_recall(k, ink, in_image=True) < c.weak_ink_recall_min:
+            return False
         return self._ink_recall(k, ink) >= c.ink_recall_min and self._ring_foreground(k, fg) <= c.ring_fg_max
 
     def _bare_outline(self, cls: str, size: int) -> np.ndarray:
