@@ -95,7 +95,7 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         PerfStore(bad)
 
 
-def _writer(path: str, worker: int, n: int) -> None:
+def _writer(path: str, worker: int, n: int, seeding: bool = False) -> None:
     rng = np.random.default_rng(worker)
     with PerfStore(path) as s:
         for i in range(n):
@@ -105,7 +105,23 @@ def _writer(path: str, worker: int, n: int) -> None:
                 sub(i, color=float(rng.random()) + 0.01, numeracy=0.5),
                 {t: float(rng.random()) for t in chosen},
                 {"run_id": f"w{worker}-{i}"},
+                seed=(seed_matrix(), None) if seeding else None,
             )
+
+
+def test_first_runs_seeding_an_empty_store_together_seed_it_once(tmp_path: Path) -> None:
+    """Four first runs on an empty store: one seed record, and no update overwritten by a late seed."""
+    path = str(tmp_path / "p.sqlite")
+    PerfStore(path).close()
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(path, w, 10, True)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in procs)
+    with PerfStore(path) as s:
+        assert s.count_updates(kind="seed") == 1 and s.count_updates() == 40 and s.version() == 41
 
 
 def test_four_processes_lose_no_update(tmp_path: Path) -> None:

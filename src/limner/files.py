@@ -1,7 +1,9 @@
 """Atomic file writes: readers see the old file or the new one, never a torn one.
 
 Every layer that persists something (run directories, the performance matrix, training caches) writes
-through these, so a crash or a concurrent reader can never observe half a file.
+through these, so a crash or a concurrent reader can never observe half a file. The layout of a run's
+images (`run_image_path`, `truth_path_of`) is here too: the run store, the in-memory store and the truth
+channel all name those files, and must name them alike.
 """
 
 from __future__ import annotations
@@ -10,13 +12,37 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-__all__ = ["atomic_save_image", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "RUN_IMAGES",
+    "atomic_save_image",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "run_image_path",
+    "truth_path_of",
+]
+
+#: Folder of a run directory that holds its images (and, in the sandbox, their truths).
+RUN_IMAGES = "images"
+
+
+def run_image_path(stem: str) -> str:
+    """Where a run keeps the image named `stem`, relative to the run directory: `images/<stem>.png`."""
+    if not re.match(r"^[A-Za-z0-9._-]+$", stem) or stem.startswith("."):
+        raise ValueError(f"invalid image name {stem!r}")
+    return f"{RUN_IMAGES}/{stem}.png"
+
+
+def truth_path_of(image_path: str) -> str:
+    """Where the sandbox truth of the image at `image_path` is kept: beside it, `<stem>.truth.json`."""
+    return image_path.removesuffix(".png") + ".truth.json"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

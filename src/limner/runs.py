@@ -42,7 +42,15 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner import __version__
-from limner.files import atomic_save_image, atomic_write_bytes, atomic_write_json, atomic_write_text
+from limner.files import (
+    RUN_IMAGES,
+    atomic_save_image,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    run_image_path,
+    truth_path_of,
+)
 from limner.types import Step, parse_step
 
 RunStatus = Literal["running", "done", "failed", "interrupted"]
@@ -133,7 +141,7 @@ class RunStore:
     MANIFEST = "manifest.json"
     TRAJECTORY = "trajectory.jsonl"
     FINAL = "final.png"
-    IMAGES = "images"
+    IMAGES = RUN_IMAGES
 
     def __init__(self, root: Path, manifest: RunManifest) -> None:
         self.root = root
@@ -308,12 +316,13 @@ class RunStore:
 
     # -- images -------------------------------------------------------------------------------------
 
-    @classmethod
-    def image_rel(cls, stem: str) -> str:
+    @staticmethod
+    def image_rel(stem: str) -> str:
         """Where `save_image(image, stem)` puts the image, relative to the run directory."""
-        if not re.match(r"^[A-Za-z0-9._-]+$", stem) or stem.startswith("."):
-            raise RunError(f"invalid image name {stem!r}")
-        return f"{cls.IMAGES}/{stem}.png"
+        try:
+            return run_image_path(stem)
+        except ValueError as e:
+            raise RunError(str(e)) from None
 
     def save_image(self, image: Image.Image, stem: str) -> str:
         """Save `images/<stem>.png` atomically and return its path relative to the run directory."""
@@ -323,7 +332,7 @@ class RunStore:
 
     def save_truth(self, truth: dict[str, Any], stem: str) -> str:
         """Sandbox ground truth beside its image (benchmarks and training data only)."""
-        rel = f"{self.IMAGES}/{stem}.truth.json"
+        rel = truth_path_of(self.image_rel(stem))
         atomic_write_json(self.path(rel), truth)
         return rel
 
@@ -428,12 +437,12 @@ class MemoryStore:
         return list(self.steps)
 
     def save_image(self, image: Image.Image, stem: str) -> str:
-        rel = f"images/{stem}.png"
+        rel = RunStore.image_rel(stem)
         self.images[rel] = image
         return rel
 
     def save_truth(self, truth: dict[str, Any], stem: str) -> str:
-        rel = f"images/{stem}.truth.json"
+        rel = truth_path_of(RunStore.image_rel(stem))
         self.truths[rel] = truth
         return rel
 

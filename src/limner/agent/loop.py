@@ -582,9 +582,7 @@ class Agent:
                 return run.load_image(step.result.image_path), step.result.image_path
             if only is not None:
                 return None, None
-        if len(tried) > self.config.agent.max_fallbacks:
-            return None, None
-        try:
+        try:  # the worker spends what is left of the fallback budget after the replayed attempts
             attempts = self.worker.attempts(
                 sub, prompt=sub.instruction, seed=self.config.seed + 1009 * rnd + k + 101 * retry,
                 width=self.config.width, height=self.config.height, image=image, input_path=path, skip=tried,

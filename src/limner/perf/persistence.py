@@ -90,10 +90,8 @@ class PerfPersistence:
         run_id: str | None,
     ) -> None:
         """Write one update: read-modify-write in one transaction, so concurrent runs lose nothing. The first
-        run of a store seeds it with the matrix `router` started from (call this before `router.update`)."""
-        name = MATRIX_NAMES[sub.kind]
-        if self.store.get(name) is None:
-            self.store.put(router.matrix, name, state=router.state_dict(), kind="seed",  # type: ignore[attr-defined]
-                           evidence={"run_id": run_id})
+        run of a store seeds it, in that same transaction, with the matrix `router` started from (call this
+        before `router.update`)."""
         self.store.apply_update(self.factory, sub, outcomes, {**evidence, "run_id": run_id, "task": sub.id},
-                                name=name)
+                                name=MATRIX_NAMES[sub.kind],
+                                seed=(router.matrix, router.state_dict()))  # type: ignore[attr-defined]

@@ -204,14 +204,24 @@ class PerfStore:
         outcomes: Mapping[str, float],
         evidence: Mapping[str, Any] | None = None,
         name: str = "default",
+        *,
+        seed: tuple[PerformanceMatrix, Mapping[str, Any] | None] | None = None,
     ) -> int:
         """Read the matrix, let a router learn from `outcomes`, write it back and record the evidence,
         all in one `BEGIN IMMEDIATE` transaction (no lost update between processes). Returns the new version.
 
-        `evidence` may carry `run_id` and `task`; everything in it is stored with the update.
+        `evidence` may carry `run_id` and `task`; everything in it is stored with the update. `seed`
+        (matrix, learner state) is stored first, as a `seed` record, when the store has no such matrix yet:
+        in the same transaction, so two first runs cannot both seed and one overwrite the other's update.
         """
         evidence = dict(evidence or {})
         with self._write() as c:
+            if seed is not None and self._version_in(c, name) == 0:
+                self._save_in(c, name, 1, seed[0], seed[1])
+                c.execute(
+                    "INSERT INTO updates (name, version, created_at, kind, evidence_json) VALUES (?, 1, ?, 'seed', ?)",
+                    (name, time.time(), json.dumps({"run_id": evidence.get("run_id")}, default=str)),
+                )
             row = c.execute(
                 "SELECT version, matrix_json, state_json FROM matrices WHERE name = ?", (name,)
             ).fetchone()

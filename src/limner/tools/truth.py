@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from limner.files import truth_path_of
 from limner.types import ToolResult
 
 __all__ = ["TRUTH_PARAM", "TruthChannel"]
@@ -40,7 +41,7 @@ class _Writer(Protocol):
 
 def truth_rel(image_path: str) -> str:
     """Where the truth of the image at `image_path` is saved (next to it, same stem)."""
-    return image_path.removesuffix(".png") + ".truth.json"
+    return truth_path_of(image_path)
 
 
 class TruthChannel:
