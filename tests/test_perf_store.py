@@ -109,17 +109,22 @@ def _writer(path: str, worker: int, n: int, seeding: bool = False) -> None:
             )
 
 
-def test_first_runs_seeding_an_empty_store_together_seed_it_once(tmp_path: Path) -> None:
-    """Four first runs on an empty store: one seed record, and no update overwritten by a late seed."""
-    path = str(tmp_path / "p.sqlite")
-    PerfStore(path).close()
+def _run_writers(path: str, workers: int, n: int, seeding: bool = False) -> None:
+    """`workers` processes, each making `n` updates to the store at `path` at once; all must succeed."""
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(path, w, 10, True)) for w in range(4)]
+    procs = [ctx.Process(target=_writer, args=(path, w, n, seeding)) for w in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
     assert all(p.exitcode == 0 for p in procs)
+
+
+def test_first_runs_seeding_an_empty_store_together_seed_it_once(tmp_path: Path) -> None:
+    """Four first runs on an empty store: one seed record, and no update overwritten by a late seed."""
+    path = str(tmp_path / "p.sqlite")
+    PerfStore(path).close()
+    _run_writers(path, 4, 10, seeding=True)
     with PerfStore(path) as s:
         assert s.count_updates(kind="seed") == 1 and s.count_updates() == 40 and s.version() == 41
 
@@ -128,13 +133,7 @@ def test_four_processes_lose_no_update(tmp_path: Path) -> None:
     path = str(tmp_path / "p.sqlite")
     with PerfStore(path) as s:
         s.put(seed_matrix())
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(path, w, 50)) for w in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert all(p.exitcode == 0 for p in procs)
+    _run_writers(path, 4, 50)
     with PerfStore(path) as s:
         assert s.count_updates() == 200 and s.version() == 201
         history = [r for r in s.history() if r.kind == "update"]

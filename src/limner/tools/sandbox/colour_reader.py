@@ -230,18 +230,11 @@ def texture_errors(
 
 
 def read_texture(
-    artwork: Artwork,
-    det: Any,
-    rgb: np.ndarray,
-    fill: np.ndarray,
-    textures: list[str],
-    shift: int = 3,
-    size_search: int = 4,
-    hidden: np.ndarray | None = None,
+    artwork: Artwork, det: Any, rgb: np.ndarray, fill: np.ndarray, textures: list[str], **fit: Any
 ) -> tuple[str | None, float]:
-    """Texture of a detection (None = plain): the one of `texture_errors` that explains its body best,
-    and its margin over the runner-up."""
-    errors = texture_errors(artwork, det, rgb, fill, textures, shift, size_search, hidden)
+    """Texture of a detection (None = plain): the one of `texture_errors` (which takes the same `fit`
+    options) that explains its body best, and its margin over the runner-up."""
+    errors = texture_errors(artwork, det, rgb, fill, textures, **fit)
     if not errors:
         return None, 0.0
     ranked = sorted(errors.items(), key=lambda kv: kv[1])
