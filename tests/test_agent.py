@@ -191,6 +191,20 @@ def test_run_edit_applies_the_instruction_then_checks(tmp_path) -> None:
     assert store.steps[0].scene.elements[0].color == "red"
 
 
+def test_an_edit_of_a_plural_without_a_number_can_pass(tmp_path) -> None:
+    """"make the cats red": the reader assumes two cats and checks two, stricter than asked; the assumption
+    is named, not an unchecked part, so a done edit passes (it used to be returned as not passed)."""
+    agent = _agent([FakePainter("p")], [FakeEditor("e")])
+    src = tmp_path / "in.png"
+    _img(1).save(src)
+    store = MemoryStore()
+    final = run_edit(src, "make the cats red", agent.config, store, agent=agent)
+    analysis = store.steps[0]
+    assert analysis.scene.unsupported == [] and "read as 2" in analysis.scene.assumptions[0]
+    assert "assumed: number of 'cats'" in analysis.reasoning
+    assert final.passed and final.image_path != "images/input.png"
+
+
 def test_check_returns_a_verdict(tmp_path) -> None:
     agent = _agent([FakePainter("p")])
     src = tmp_path / "x.png"

@@ -127,6 +127,11 @@ class Scene(_Record):
     unsupported: list[str] = Field(
         default_factory=list, description="parts of the prompt the scene cannot represent, named, not dropped"
     )
+    assumptions: list[str] = Field(
+        default_factory=list,
+        description="where the prompt was silent and the reader chose (a plural without a number is read as 2): "
+        "checked as chosen, which is stricter than the prompt, so not an unchecked part",
+    )
 
     @model_validator(mode="after")
     def _relations_refer_to_elements(self) -> Scene:

@@ -47,6 +47,8 @@ class Analyst:
             reasoning += f"; relations: {', '.join(rels)}"
         if out.scene.unsupported:
             reasoning += f"; unsupported: {', '.join(out.scene.unsupported)}"
+        if out.scene.assumptions:
+            reasoning += f"; assumed: {', '.join(out.scene.assumptions)}"
         if out.note:
             reasoning += f"; {out.note}"
         return Analysis(scene=out.scene, goal=goal, reasoning=reasoning, tokens=out.tokens, error=out.error)

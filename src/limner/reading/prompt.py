@@ -653,10 +653,15 @@ class _Builder:
         self.background: str | None = None
         self.style: str | None = None
         self.unsupported: list[str] = []
+        self.assumptions: list[str] = []
 
     def _note(self, what: str) -> None:
         if what not in self.unsupported:
             self.unsupported.append(what)
+
+    def _assume(self, what: str) -> None:
+        if what not in self.assumptions:
+            self.assumptions.append(what)
 
     def add_element(self, np: _NP) -> str:
         eid = f"e{len(self.elements)}"
@@ -669,8 +674,11 @@ class _Builder:
             if count == 1 and head.plural and np.head.text.split()[-1] not in vocab.PLURAL_FORM_CLASSES:
                 count = 1  # "a leather shoes": the article wins, the plural is a slip
         elif head.plural or np.vague:
+            # "apples": at least two; checking exactly two is stricter than the prompt, never laxer, so the
+            # choice is an assumption (named), not an unchecked part. In an edit, "make the apples green"
+            # then asks for the two apples the picture holds, all green.
             count = 2
-            self._note(f"number of '{head.text}' not given (read as 2)")
+            self._assume(f"number of '{head.text}' not given (read as 2)")
         else:
             count = 1
         el: dict[str, object] = {"id": eid, "noun": head.text, "cls": cls, "count": min(count, 100),
@@ -774,4 +782,4 @@ class _Builder:
     def build(self) -> Scene:
         elements = [Element.model_validate(e) for e in self.elements]
         return Scene(prompt=self.prompt, elements=elements, relations=self.relations, background=self.background,
-                     style=self.style, unsupported=self.unsupported)
+                     style=self.style, unsupported=self.unsupported, assumptions=self.assumptions)
