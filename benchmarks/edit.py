@@ -36,11 +36,12 @@ from PIL import Image
 from limner.agent import Agent, MemoryStore
 from limner.agent.preservation import MARGIN, TOLERANCE, outside_difference, read_targets, untargeted_scene
 from limner.config import LimnerConfig, load_config
+from limner.files import truth_path_of
 from limner.llm.rule_brain import edit_target, plural
 from limner.reading.prompt import parse_prompt
 from limner.tools.base import ToolError
 from limner.tools.sandbox.world import WorldTruth, grade_truth
-from limner.tools.truth import TRUTH_PARAM, truth_rel
+from limner.tools.truth import TRUTH_PARAM
 from limner.types import Box, Scene, ToolCall, ToolStep
 
 KINDS = ("recolour", "add", "remove", "move", "count", "text")
@@ -137,7 +138,7 @@ def agent_edit(agent: Agent, item: Item, image: Image.Image, truth: WorldTruth,
         return image, truth, True, False
     drawn = any(isinstance(s, ToolStep) and s.result.image_path == final.image_path
                 and agent.tools[s.call.tool].kind == "generate" for s in store.steps)
-    t_after = store.truths.get(truth_rel(final.image_path))
+    t_after = store.truths.get(truth_path_of(final.image_path))
     if t_after is None:
         raise RuntimeError(f"no truth for the agent's final {final.image_path}")
     return store.images[final.image_path], WorldTruth.from_json(t_after), False, drawn

@@ -39,11 +39,6 @@ class _Writer(Protocol):
     def flush(self) -> None: ...
 
 
-def truth_rel(image_path: str) -> str:
-    """Where the truth of the image at `image_path` is saved (next to it, same stem)."""
-    return truth_path_of(image_path)
-
-
 class TruthChannel:
     """The truths of one run's images: the ones made in this process are kept in memory, the others (the
     input image, images of a resumed run) are read back from the store."""
@@ -65,7 +60,7 @@ class TruthChannel:
         if result.ground_truth is None or result.image_path is None:
             return
         self._writer.submit(self._store.save_truth, result.ground_truth, stem)
-        result.meta.setdefault("truth_path", truth_rel(result.image_path))
+        result.meta.setdefault("truth_path", truth_path_of(result.image_path))
         self._known[result.image_path] = result.ground_truth
 
     @staticmethod
@@ -79,6 +74,6 @@ class TruthChannel:
         if image_path in self._known:
             return self._known[image_path]
         self._writer.flush()  # the truth may still be queued for writing
-        truth = self._store.load_truth(truth_rel(image_path))
+        truth = self._store.load_truth(truth_path_of(image_path))
         self._known[image_path] = truth  # absent (an input or a real model's image) is remembered too
         return truth

@@ -161,9 +161,7 @@ def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
     return checks
 
 
-def _relation_check(
-    r: Relation, subj: list[Detection], obj: list[Detection], rgb: np.ndarray, fill: np.ndarray
-) -> Check:
+def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rgb: np.ndarray, fits: _Fits) -> Check:
     dim = r.dimension
     kind = "depth" if r.predicate in SPATIAL_3D else "position"
     box = Box.union([d.box for d in subj + obj])
@@ -186,17 +184,14 @@ def _relation_check(
             target=r.id, kind=kind, passed=ok, score=1.0 if ok else 0.0, dimension=dim, box=box,
             evidence=f"{r.subject} {r.predicate} {r.object} {'holds' if ok else 'does not hold'}: {how}",
         )
-    det = get_detector()
-    placed = {id(d): _placed(d, det, rgb, fill) for d in subj + obj}
-    pairs = [(x, y) for x in subj for y in obj
-             if int((placed[id(x)][0] & placed[id(y)][0]).sum()) >= MIN_OCCLUSION_PX]
+    pairs = [(x, y) for x in subj for y in obj if int((fits(x)[0] & fits(y)[0]).sum()) >= MIN_OCCLUSION_PX]
     if not pairs:
         return Check(
             target=r.id, kind=kind, passed=False, score=0.0, dimension=dim, box=box,
             evidence=f"neither {r.subject} nor {r.object} hides the other, so no depth order is seen",
         )
     want_front = r.predicate == "in front of"
-    judged = [_subject_in_front(placed[id(x)], placed[id(y)], rgb) for x, y in pairs]
+    judged = [_subject_in_front(fits(x), fits(y), rgb) for x, y in pairs]
     decided = [(front, how) for front, how in judged if front is not None]
     if not decided:
         return Check(
@@ -215,6 +210,20 @@ def _relation_check(
 
 #: (silhouette, RGB as drawn) of a detection's artwork at its place, both image-sized.
 _Placed = tuple[np.ndarray, np.ndarray]
+
+
+class _Fits:
+    """Each detection's artwork fitted to one picture (`_placed`), made once per check and shared by the
+    in-view filter and every depth relation: a fit costs tens of milliseconds."""
+
+    def __init__(self, detector: Detector, rgb: np.ndarray, fill: np.ndarray) -> None:
+        self.detector, self.rgb, self.fill = detector, rgb, fill
+        self._done: dict[int, _Placed] = {}
+
+    def __call__(self, d: Detection) -> _Placed:
+        if id(d) not in self._done:
+            self._done[id(d)] = _placed(d, self.detector, self.rgb, self.fill)
+        return self._done[id(d)]
 
 
 #: Sizes (× the matched size) tried when an object's artwork is fitted to the picture for a depth
@@ -417,13 +426,14 @@ def check_image_timed(
     t0 = time.perf_counter()
     bg = estimate_background(rgb)
     timings.segment_ms = (time.perf_counter() - t0) * 1000
-    dets = _in_view(_perceive(detector, rgb, bg, elements, open_set, timings), detector, rgb, bg.fill)
+    fits = _Fits(detector, rgb, bg.fill)
+    dets = _in_view(_perceive(detector, rgb, bg, elements, open_set, timings), detector, fits)
     assigned = _assign(elements, dets)
     # 3. Judge elements, relations, text.
     checks: list[Check] = []
     for e in elements:
         checks.extend(_element_checks(e, assigned[e.id]))
-    checks += _relation_checks(scene, {e.id for e in elements}, assigned, rgb, bg.fill, unsupported)
+    checks += _relation_checks(scene, {e.id for e in elements}, assigned, rgb, fits, unsupported)
     texts = [e for e in scene.elements if e.text and not e.negated]
     if texts and ocr:
         t0 = time.perf_counter()
@@ -475,36 +485,33 @@ def _perceive(
     return dets
 
 
-def _in_view(dets: list[Detection], detector: Detector, rgb: np.ndarray, fill: np.ndarray) -> list[Detection]:
+def _silhouettes(dets: list[Detection], detector: Detector, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Each detection's silhouette where the matcher placed it, image-sized."""
+    art = detector.artwork
+    return [paste_mask(art.silhouette(d.cls, d.size), d.box.x0, d.box.y0, shape[:2]) for d in dets]
+
+
+def _in_view(dets: list[Detection], detector: Detector, fits: _Fits) -> list[Detection]:
     """The detections at least `MIN_VISIBLE_SHARE` in view, as the world's truth counts objects.
 
     An object is hidden where another is drawn over it. Only a detection whose silhouette the others
     overlap enough to hide it could fall short; for those, the depth reading (`_subject_in_front`)
     says which of the overlapping ones are in front, and their fitted silhouettes are what it loses.
     """
-    sils = [paste_mask(detector.artwork.silhouette(d.cls, d.size), d.box.x0, d.box.y0, rgb.shape[:2]) for d in dets]
-    placed: dict[int, _Placed] = {}
-
-    def fitted(i: int) -> _Placed:
-        if i not in placed:
-            placed[i] = _placed(dets[i], detector, rgb, fill)
-        return placed[i]
-
+    sils = _silhouettes(dets, detector, fits.rgb.shape)
     kept: list[Detection] = []
     for i, d in enumerate(dets):
         area = int(detector.artwork.silhouette(d.cls, d.size).sum())
         near = [j for j in range(len(dets)) if j != i and int((sils[i] & sils[j]).sum()) >= MIN_OCCLUSION_PX]
-        covered = np.zeros(rgb.shape[:2], dtype=bool)
-        for j in near:
-            covered |= sils[j]
+        covered = np.logical_or.reduce([sils[j] for j in near]) if near else np.zeros_like(sils[i])
         if int((sils[i] & ~covered).sum()) >= MIN_VISIBLE_SHARE * area:
             kept.append(d)
             continue
-        own = fitted(i)
-        front = np.zeros(rgb.shape[:2], dtype=bool)
-        for j in near:
-            if (own[0] & fitted(j)[0]).sum() >= MIN_OCCLUSION_PX and _subject_in_front(fitted(j), own, rgb)[0]:
-                front |= fitted(j)[0]
+        own = fits(d)
+        front = np.zeros_like(own[0])
+        for o in (dets[j] for j in near):
+            if (own[0] & fits(o)[0]).sum() >= MIN_OCCLUSION_PX and _subject_in_front(fits(o), own, fits.rgb)[0]:
+                front |= fits(o)[0]
         if int((own[0] & ~front).sum()) >= MIN_VISIBLE_SHARE * max(1, int(own[0].sum())):
             kept.append(d)
     return kept
@@ -512,7 +519,7 @@ def _in_view(dets: list[Detection], detector: Detector, rgb: np.ndarray, fill: n
 
 def _relation_checks(
     scene: Scene, judged_ids: set[str], assigned: dict[str, list[Detection]], rgb: np.ndarray,
-    fill: np.ndarray, unsupported: list[str],
+    fits: _Fits, unsupported: list[str],
 ) -> list[Check]:
     """One check per spatial relation between judged elements; the rest is added to `unsupported`."""
     checks: list[Check] = []
@@ -522,7 +529,7 @@ def _relation_checks(
         elif r.predicate not in SPATIAL_2D and r.predicate not in SPATIAL_3D:
             unsupported.append(f"{r.id}: '{r.predicate}' is not a spatial relation the checker can judge")
         else:
-            checks.append(_relation_check(r, assigned[r.subject], assigned[r.object], rgb, fill))
+            checks.append(_relation_check(r, assigned[r.subject], assigned[r.object], rgb, fits))
     return checks
 
 
@@ -544,15 +551,12 @@ def _read_textures(
             asked.setdefault(e.cls, []).append(e.texture)
     if not any(d.cls in asked for d in dets):
         return
-    sils = [paste_mask(detector.artwork.silhouette(d.cls, d.size), d.box.x0, d.box.y0, rgb.shape[:2]) for d in dets]
-    for i, d in enumerate(dets):
+    sils = _silhouettes(dets, detector, rgb.shape)
+    layers = np.sum(sils, axis=0, dtype=np.int32)  # how many silhouettes cover each pixel
+    for d, sil in zip(dets, sils, strict=True):
         if d.cls not in asked:
             continue
-        others = np.zeros(rgb.shape[:2], dtype=bool)
-        for j, sil in enumerate(sils):
-            if j != i:
-                others |= sil
-        errors = texture_errors(detector.artwork, d, rgb, fill, list(TEXTURE_NAMES), hidden=others)
+        errors = texture_errors(detector.artwork, d, rgb, fill, list(TEXTURE_NAMES), hidden=layers - sil > 0)
         if not errors:
             d.texture = None
             continue
