@@ -8,6 +8,7 @@
     limner tools list [--config sdxl]
     limner words [--json]                           # what the offline reader and the sandbox understand
     limner perf show | profile | history            # performance matrix (PASM / APU)
+    limner eval geneval --out DIR --agent           # benchmark runs in GenEval's / T2I-CompBench's layout
     limner train apo --data DIR --model ID --out DIR
 
 User mistakes (empty prompt, unwritable --out, bad config, unreadable image) print one line and exit 2;
@@ -518,7 +519,7 @@ def _is_simulated(cfg: LimnerConfig) -> bool:
 
 def _mount_subapps() -> None:
     """Sub-command groups owned by their packages; a group whose extra is missing is skipped."""
-    for name, module in (("perf", "limner.cli.perf"), ("train", "limner.train.cli")):
+    for name, module in (("perf", "limner.cli.perf"), ("train", "limner.train.cli"), ("eval", "limner.cli.eval")):
         try:
             sub = importlib.import_module(module).app
         except (ImportError, AttributeError):
