@@ -1,0 +1,1 @@
+"""Evaluation of images against prompts: judges and the scores benchmarks report."""
