@@ -27,9 +27,10 @@ from limner.types import ToolKind, ToolSpec
 BACKENDS: dict[str, tuple[str, ...]] = {
     "sandbox": ("limner.tools.sandbox",),
     "diffusers": ("limner.tools.diffusers",),
-    # The VLM checker is configured as `backend: openai` but is its own module: it shares the endpoint
-    # settings (`openai_client`) with the image tools, not their code.
-    "openai": ("limner.tools.openai", "limner.tools.vlm_checker"),
+    # The VLM judges are configured as `backend: openai` but are their own modules: they share the endpoint
+    # settings (`openai_client`) with the image tools, not their code. `soft_tifa` (one yes/no question per
+    # atom of the scene) lives with the evaluation harness.
+    "openai": ("limner.tools.openai", "limner.tools.vlm_checker", "limner.tools.soft_tifa"),
     "classic": ("limner.tools.classic",),
 }
 

@@ -59,7 +59,19 @@ from limner.types import (
     relation_dimension,
 )
 
-__all__ = ["TOOL_TYPES", "CheckAnswer", "Statement", "VLMChecker", "VLMCheckerOptions", "VerdictAnswer", "statements"]
+__all__ = [
+    "TOOL_TYPES",
+    "ChatJudgeOptions",
+    "CheckAnswer",
+    "Statement",
+    "VLMChecker",
+    "VLMCheckerOptions",
+    "VerdictAnswer",
+    "lam_param",
+    "scene_param",
+    "statements",
+    "vision_url",
+]
 
 OPENAI_HOST = "api.openai.com"
 _EVIDENCE_CHARS = 300
@@ -243,8 +255,11 @@ def _question(scene: Scene, asked: list[Statement]) -> str:
 # ----------------------------------------------------------------------------------------------------
 
 
-class VLMCheckerOptions(BaseModel):
-    """Options of the `vlm_checker` tool (the `options:` of its `tools:` entry)."""
+class ChatJudgeOptions(BaseModel):
+    """Endpoint and answering options every VLM judge over an OpenAI-compatible chat endpoint takes.
+
+    Shared by `vlm_checker` (one structured verdict per image) and `soft_tifa` (`limner.tools.soft_tifa`: one
+    yes/no question per atom), so both are configured, validated and keyed the same way."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -263,10 +278,6 @@ class VLMCheckerOptions(BaseModel):
     answer_retries: int = Field(
         default=2, ge=0, le=10, description="re-asks after an invalid or incomplete reply"
     )
-    output_mode: Literal["tool", "native", "prompted"] = Field(
-        default="tool",
-        description="structured output by tool call, by response_format json_schema, or by prompt",
-    )
     max_image_side: int = Field(
         default=1024, ge=64, le=8192, description="larger images are downscaled first"
     )
@@ -277,6 +288,64 @@ class VLMCheckerOptions(BaseModel):
         if self.api_key_required is not None:
             return self.api_key_required
         return urlsplit(self.base_url).hostname == OPENAI_HOST
+
+    def endpoint(self, tool: str, what: str, model: str) -> OpenAISettings:
+        """The `OpenAISettings` these options describe; a bad base URL or header is a one-line
+        `ValueError` naming the tool, raised when the tool is built rather than on its first call."""
+        try:
+            return OpenAISettings(
+                base_url=self.base_url,
+                model=model,
+                api_key_env=self.api_key_env,
+                api_key_required=self.key_required(),
+                timeout_s=self.timeout_s,
+                max_retries=self.max_retries,
+                headers=self.headers,
+            )
+        except ValidationError as e:
+            raise ValueError(f"tool {tool!r}: invalid {what} options: {e}") from None
+
+
+class VLMCheckerOptions(ChatJudgeOptions):
+    """Options of the `vlm_checker` tool (the `options:` of its `tools:` entry)."""
+
+    output_mode: Literal["tool", "native", "prompted"] = Field(
+        default="tool",
+        description="structured output by tool call, by response_format json_schema, or by prompt",
+    )
+
+
+def scene_param(call: ToolCall, who: str) -> Scene:
+    """The Scene a judge is asked about (`params['scene']`, as JSON text or a dict); `who` names the tool
+    in the one-line `ToolError` a missing or invalid scene gives."""
+    raw = call.params.get("scene")
+    if raw is None:
+        raise ToolError(f"{who} needs params['scene'] (a Scene as JSON)")
+    try:
+        return Scene.model_validate_json(raw) if isinstance(raw, (str, bytes)) else Scene.model_validate(raw)
+    except (ValueError, json.JSONDecodeError) as e:
+        raise ToolError(f"{who}: params['scene'] is not a valid Scene: {e}") from None
+
+
+def lam_param(call: ToolCall, default: float, who: str) -> float:
+    """λ of the verdict (`params['lam']`, else `default`), checked to lie in [0, 1]."""
+    try:
+        lam = float(call.params.get("lam", default))
+    except (TypeError, ValueError):
+        lam = -1.0
+    if not 0.0 <= lam <= 1.0:
+        got = call.params.get("lam")
+        raise ToolError(f"{who}: params['lam'] must be a number in [0, 1], got {got!r}")
+    return lam
+
+
+def vision_url(image: Image.Image, max_side: int) -> str:
+    """The image as the PNG data URL a vision model gets, downscaled so that its longer side is at most
+    `max_side` (a judge needs no more pixels, and every pixel is paid for in tokens)."""
+    img = image.convert("RGB")
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image_data_url(img)
 
 
 class VLMChecker(Tool):
@@ -315,19 +384,7 @@ class VLMChecker(Tool):
     # -- configuration ---------------------------------------------------------------------------
 
     def _settings(self) -> OpenAISettings:
-        o = self.opts
-        try:
-            return OpenAISettings(
-                base_url=o.base_url,
-                model=o.model or "injected",
-                api_key_env=o.api_key_env,
-                api_key_required=o.key_required(),
-                timeout_s=o.timeout_s,
-                max_retries=o.max_retries,
-                headers=o.headers,
-            )
-        except ValidationError as e:
-            raise ValueError(f"tool {self.name!r}: invalid vlm_checker options: {e}") from None
+        return self.opts.endpoint(self.name, "vlm_checker", self.opts.model or "injected")
 
     @property
     def model_name(self) -> str:
@@ -441,32 +498,13 @@ class VLMChecker(Tool):
         return ToolResult(tool=self.name, meta=meta)
 
     def _scene(self, call: ToolCall) -> Scene:
-        raw = call.params.get("scene")
-        if raw is None:
-            raise ToolError(f"checker {self.name!r} needs params['scene'] (a Scene as JSON)")
-        try:
-            return (
-                Scene.model_validate_json(raw) if isinstance(raw, (str, bytes)) else Scene.model_validate(raw)
-            )
-        except (ValueError, json.JSONDecodeError) as e:
-            raise ToolError(f"checker {self.name!r}: params['scene'] is not a valid Scene: {e}") from None
+        return scene_param(call, f"checker {self.name!r}")
 
     def _lam(self, call: ToolCall) -> float:
-        try:
-            lam = float(call.params.get("lam", self.opts.lam))
-        except (TypeError, ValueError):
-            lam = -1.0
-        if not 0.0 <= lam <= 1.0:
-            got = call.params.get("lam")
-            raise ToolError(f"checker {self.name!r}: params['lam'] must be a number in [0, 1], got {got!r}")
-        return lam
+        return lam_param(call, self.opts.lam, f"checker {self.name!r}")
 
     def _image_url(self, image: Image.Image) -> str:
-        img = image.convert("RGB")
-        side = self.opts.max_image_side
-        if max(img.size) > side:
-            img.thumbnail((side, side), Image.Resampling.LANCZOS)
-        return image_data_url(img)
+        return vision_url(image, self.opts.max_image_side)
 
     def _ask(self, scene: Scene, image: Image.Image, asked: _Asked) -> tuple[VerdictAnswer, Any]:
         # optional (limner[llm]): loaded by setup() already, imported here for the names
