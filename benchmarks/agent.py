@@ -47,13 +47,14 @@ from edit import edit_metrics
 from limner.agent import Agent, MemoryStore
 from limner.agent.analyst import geneval_mismatch
 from limner.config import load_config
+from limner.eval import scene_from_geneval
 from limner.llm.rule_brain import plural
 from limner.profiling import profile_tools
 from limner.reading.prompt import parse_prompt
 from limner.runs import RunStore
 from limner.tools.registry import ToolRegistry
 from limner.tools.sandbox.world import WorldTruth, grade_truth, random_scene
-from limner.types import AnalysisStep, Element, EvaluationStep, Relation, Scene, ToolCall, ToolStep
+from limner.types import AnalysisStep, EvaluationStep, ToolCall, ToolStep
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
 ROUNDS = (1, 2, 3, 5)
@@ -64,14 +65,6 @@ FREEFORM = REPO / "tests/data/freeform_prompts.txt"
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def scene_from_geneval(row: dict[str, Any]) -> Any:
-    elements = [Element(id=f"e{i}", noun=inc["class"], cls=inc["class"], count=int(inc.get("count", 1)),
-                        color=inc.get("color")) for i, inc in enumerate(row["include"])]
-    relations = [Relation(subject=f"e{i}", predicate=inc["position"][0], object=f"e{int(inc['position'][1])}")
-                 for i, inc in enumerate(row["include"]) if "position" in inc]
-    return Scene(prompt=row["prompt"], elements=elements, relations=relations)
 
 
 def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:

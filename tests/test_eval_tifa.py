@@ -23,6 +23,9 @@ from local_server import dead_url, serve
 from PIL import Image
 
 from limner.config import load_config
+from limner.reading import parse_prompt
+from limner.tools.base import ToolError
+from limner.tools.registry import ToolRegistry, default_checker, resolve_tool_class
 from limner.tools.soft_tifa import (
     SoftTifaChecker,
     TifaResult,
@@ -30,9 +33,6 @@ from limner.tools.soft_tifa import (
     geometric_mean,
     read_answer,
 )
-from limner.reading import parse_prompt
-from limner.tools.base import ToolError
-from limner.tools.registry import ToolRegistry, default_checker, resolve_tool_class
 from limner.tools.vlm_checker import statements
 from limner.types import Element, Relation, Scene, ToolCall, Verdict
 
@@ -418,3 +418,33 @@ def test_the_registry_builds_it_from_a_config(server: tuple[FakeJudge, str], tmp
     assert default_checker(registry.by_name()) is judge
     tifa = TifaResult.model_validate(judge(_call(), image=IMAGE).meta["tifa"])
     assert tifa.judged == 7 and tifa.prompt_score == pytest.approx(0.7194716326666896, rel=1e-9)
+
+
+def test_the_evaluation_harness_reports_soft_tifa_scores(server: tuple[FakeJudge, str], tmp_path: Path) -> None:
+    """`limner eval` with a soft_tifa judge: one question per atom of GenEval's metadata, the atom- and
+    prompt-level scores averaged over images in the report."""
+    from collections import defaultdict  # noqa: PLC0415
+
+    from limner.eval import EvalJob, GenEvalSuite, load_run, run_eval, score_records  # noqa: PLC0415
+
+    fake, url = server
+    fake.answers = defaultdict(lambda: {"Yes": 0.8, "No": 0.2})
+    meta = tmp_path / "m.jsonl"
+    meta.write_text('{"tag": "colors", "include": [{"class": "cup", "count": 1, "color": "blue"}], '
+                    '"prompt": "a photo of a blue cup"}\n')
+    entry = {"name": "judge", "backend": "openai", "type": "soft_tifa",
+             "options": {"base_url": url, "model": MODEL, "api_key_env": ENV, "max_retries": 0}}
+    painter = {"name": "alder", "backend": "sandbox", "type": "painter", "options": {"profile": "p-alder"}}
+    path = tmp_path / "tifa.yaml"
+    path.write_text(yaml.safe_dump({"tools": [painter, entry]}))
+    suite = GenEvalSuite(meta)
+    job = EvalJob.build(suite, load_config(path), images_per_prompt=2, generator="alder", judge="judge")
+    assert job.protocol.judge["tool"] == "judge" and job.protocol.judge["config"]["type"] == "soft_tifa"
+    run_eval(job, suite, tmp_path / "out")
+    run = load_run([tmp_path / "out"])
+    scores = score_records(run.protocol, run.records.values())
+    assert scores["soft_tifa"]["atom_score"]["mean"] == pytest.approx(0.8)
+    assert scores["soft_tifa"]["prompt_score"]["mean"] == pytest.approx(0.8)
+    assert scores["soft_tifa"]["atom_score"]["n"] == 2
+    assert scores["geneval"]["overall"] == 1.0
+    assert len(fake.requests) == 4  # two atoms (presence, colour) × two images

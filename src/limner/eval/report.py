@@ -151,6 +151,15 @@ def score_records(protocol: EvalProtocol, records: Iterable[ItemRecord]) -> dict
         out["truth"] = {**truth, "simulated": True,
                         "judge_truth_disagreement": _rate([r.passed != bool(r.truth_passed) for r in judged]),
                         "note": "the sandbox world's ground truth (what the painter really drew): SIMULATED"}
+    tifa = [r for r in judged if r.status == "ok" and r.verdict is not None
+            and str(r.verdict.get("evaluator", "")).startswith("soft_tifa")]
+    if tifa and len(tifa) == sum(r.status == "ok" for r in judged):
+        out["soft_tifa"] = {
+            "atom_score": _mean([sum(c["score"] for c in r.verdict["checks"]) / len(r.verdict["checks"])
+                                 for r in tifa if r.verdict and r.verdict["checks"]]),
+            "prompt_score": _mean([r.verdict["global_score"] for r in tifa if r.verdict]),
+            "note": "GenEval 2's Soft-TIFA: atom level (AM) and prompt level (GM), each averaged over images",
+        }
     rounds = [r.passed_at_round for r in judged if r.passed_at_round is not None]
     if rounds and len(rounds) == len(judged):
         budget = sorted({int(k) for pr in rounds for k in pr})
@@ -228,7 +237,8 @@ def report_markdown(reports: Sequence[dict[str, Any]], labels: Sequence[str],
             lines.append(f"| {_published_label(row)} | {_cell(row, 'overall')} | "
                          + " | ".join(_cell(row, c) for c in cols) + " | — | — |")
     else:
-        lines += ["| run | category | score | pass rate | prompts fully read | images |", "|---|---|---|---|---|---|"]
+        lines += [("| run | category | score (checked parts) | pass rate (all parts checked and passed) "
+                   "| prompts fully read | images |"), "|---|---|---|---|---|---|"]
         for r, label in zip(reports, labels, strict=True):
             c = r["scores"]["t2i_compbench"]
             lines.append(f"| {label} | {c['category']} | {_pm(c['score'], 'mean')} | {_pm(c['pass_rate'])} | "
@@ -254,6 +264,8 @@ def report_markdown(reports: Sequence[dict[str, Any]], labels: Sequence[str],
 
 def _published_label(row: dict[str, Any], caveat: str = "protocol may differ") -> str:
     source = row.get("source", "").split(",")[0].strip()
+    if source.count("(") > source.count(")"):
+        source = source[: source.rindex("(")].strip()
     rewriter = ", rewritten prompts" if row.get("rewriter") == "yes" else ""
     return f"{row['model']} (published{rewriter}: {source}; {caveat})"
 
@@ -296,6 +308,7 @@ def plot_report(reports: Sequence[dict[str, Any]], labels: Sequence[str]) -> byt
         for r, label in with_rounds:
             ks = sorted(r["scores"]["rounds"], key=int)
             ax2.plot([int(k) for k in ks], [r["scores"]["rounds"][k] for k in ks], marker="o", label=label)
+        ax2.set_xticks(sorted({int(k) for r, _ in with_rounds for k in r["scores"]["rounds"]}))
         ax2.set_xlabel("rounds")
         ax2.set_ylabel("image-level accuracy")
         ax2.set_ylim(0, 1.05)
