@@ -246,8 +246,13 @@ def test_cli_runs_resumes_and_refuses(metadata: Path, tmp_path: Path) -> None:
                         "-n", "2", "--json"])
     refused = runner.invoke(app, ["eval", "compare", str(out), str(other)])
     assert refused.exit_code == 2 and "images_per_prompt" in refused.output
-    ok = runner.invoke(app, ["eval", "compare", str(out), str(other), "--ignore", "images_per_prompt"])
+    ok = runner.invoke(app, ["eval", "compare", str(out), str(other), "--ignore", "images_per_prompt",
+                             "--out", str(tmp_path / "cmp")])
     assert ok.exit_code == 0, ok.output
+    assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"compare.md", "compare.json", "compare.png"}
+    merged = runner.invoke(app, ["eval", "report", str(out), "--out", str(tmp_path / "rep"), "--published", "SDXL"])
+    assert merged.exit_code == 0 and "SDXL (published" in merged.stdout
+    assert runner.invoke(app, ["eval", "report", str(tmp_path)]).exit_code == 2  # not an evaluation folder
 
 
 def test_a_killed_cli_run_resumes_losing_and_redoing_nothing(metadata: Path, tmp_path: Path) -> None:

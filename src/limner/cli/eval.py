@@ -33,10 +33,10 @@ from rich.table import Table
 from limner.config import load_config
 from limner.eval.executor import ExecutorError, make_executor
 from limner.eval.protocol import Shard
-from limner.eval.report import compare_runs, load_run, report_markdown, write_report
+from limner.eval.report import compare_runs, load_run, plot_report, report_markdown, write_report
 from limner.eval.runner import EvalError, EvalJob, EvalSummary, ItemRecord, run_eval
 from limner.eval.suites import COMPBENCH_CATEGORIES, CompBenchSuite, GenEvalSuite, SuiteError
-from limner.files import atomic_write_text
+from limner.files import atomic_write_bytes, atomic_write_text
 
 app = typer.Typer(help="Benchmark runs (GenEval, T2I-CompBench) with their protocol; resumable, sharded.",
                   no_args_is_help=True)
@@ -113,7 +113,7 @@ def _run(suite: GenEvalSuite | CompBenchSuite, out_dir: Path, *, generator: str 
     if json_mode:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
-        out.print((run.dirs[0] / "limner" / "report.md").read_text(encoding="utf-8"), highlight=False)
+        sys.stdout.write((run.dirs[0] / "limner" / "report.md").read_text(encoding="utf-8"))
         out.print(f"{summary.ran} images drawn now, {summary.done_before} kept from before; layout "
                   + ("checked: as the benchmark's tools read it" if not problems else f"PROBLEMS: {problems[:3]}")
                   + f"; report in {run.dirs[0] / 'limner'}", highlight=False)
@@ -200,15 +200,14 @@ def report(
     if json_mode:
         sys.stdout.write(json.dumps(rep) + "\n")
     else:
-        out.print((report_dir or run.dirs[0] / "limner").joinpath("report.md").read_text(encoding="utf-8"),
-                  highlight=False)
+        sys.stdout.write((report_dir or run.dirs[0] / "limner").joinpath("report.md").read_text(encoding="utf-8"))
 
 
 @app.command("compare")
 def compare(
     dirs: Annotated[list[Path], typer.Argument(help="Run folders to put side by side.")],
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="A protocol field allowed to differ (repeatable).")] = None,
-    save: Annotated[Path | None, typer.Option("--save", help="Also write the table as Markdown here.")] = None,
+    save: Annotated[Path | None, typer.Option("--out", "-o", help="Also write compare.md, compare.png and compare.json into this folder.")] = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """A side-by-side table of runs — refused when their protocols differ (prompt list, images per prompt,
@@ -226,7 +225,11 @@ def compare(
     else:
         out.print(_table(reports, labels))
     if save is not None:
-        atomic_write_text(save, report_markdown(reports, labels))
+        save.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(save / "compare.md", report_markdown(reports, labels))
+        atomic_write_bytes(save / "compare.png", plot_report(reports, labels))
+        atomic_write_text(save / "compare.json", json.dumps({"runs": [{"label": lab, **r} for lab, r in
+                                                                      zip(labels, reports, strict=True)]}, indent=1))
 
 
 def _table(reports: list[dict[str, Any]], labels: list[str]) -> Table:
