@@ -9,6 +9,7 @@
     limner words [--json]                           # what the offline reader and the sandbox understand
     limner perf show | profile | history            # performance matrix (PASM / APU)
     limner eval geneval --out DIR --agent           # benchmark runs in GenEval's / T2I-CompBench's layout
+    limner ui --out runs                            # the web UI on 127.0.0.1:7860 (pip install 'limner[ui]')
     limner train apo --data DIR --model ID --out DIR
 
 User mistakes (empty prompt, unwritable --out, bad config, unreadable image) print one line and exit 2;
@@ -36,6 +37,7 @@ from limner import __version__
 from limner.agent.evaluator import EvaluatorError
 from limner.agent.loop import Agent, AgentError, run_edit, run_generate
 from limner.agent.loop import check as check_image
+from limner.cli.ui import ui as ui_command
 from limner.cli.words import words as words_command
 from limner.config import AgentConfig, ConfigError, LimnerConfig, load_config
 from limner.perf.persistence import open_perf_store
@@ -65,6 +67,7 @@ app = typer.Typer(
 tools_app = typer.Typer(help="The configured tools.", no_args_is_help=True)
 app.add_typer(tools_app, name="tools")
 app.command("words")(words_command)
+app.command("ui")(ui_command)
 
 err = Console(stderr=True)
 out = Console()

@@ -1,0 +1,104 @@
+"""What the web UI shows, without a browser or Gradio: run resolution inside the roots, steps, checks, figures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from limner.agent import Agent
+from limner.config import load_config
+from limner.perf.matrix import PerformanceMatrix
+from limner.runs import RunStore
+from limner.types import Box, Check, Verdict
+from limner.ui.views import (
+    FAIL_COLOUR,
+    PASS_COLOUR,
+    UIError,
+    checks_rows,
+    draw_checks,
+    history_figure,
+    list_runs,
+    matrix_figure,
+    read_run,
+    resolve_run,
+    scene_markdown,
+    step_line,
+)
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    store = RunStore.create(root, run_id="r1", prompt="a red apple", kind="generate", seed=0, config={}, simulated=True)
+    store.close()
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "manifest.json").write_text("{}")  # a run-looking folder outside the root
+    return root
+
+
+def test_a_run_is_found_by_id_or_path_inside_the_roots(runs: Path) -> None:
+    assert resolve_run([runs], "r1") == (runs / "r1").resolve()
+    assert resolve_run([runs], str(runs / "r1")) == (runs / "r1").resolve()
+
+
+@pytest.mark.parametrize("name", ["../secret", "r1/../../secret", "/etc", "/", "..", "", "r1\0x"])
+def test_path_traversal_is_refused(runs: Path, name: str) -> None:
+    with pytest.raises(UIError):
+        resolve_run([runs], name)
+
+
+def test_a_run_folder_outside_the_roots_is_refused_by_path(runs: Path) -> None:
+    with pytest.raises(UIError, match="outside"):
+        resolve_run([runs], str(runs.parent / "secret"))
+
+
+def test_a_symlink_leading_out_of_the_root_is_refused(runs: Path) -> None:
+    os.symlink(runs.parent / "secret", runs / "link")
+    with pytest.raises(UIError, match="outside"):
+        resolve_run([runs], "link")
+
+
+def test_listing_and_reading_a_run_skip_a_torn_last_line(runs: Path, tmp_path: Path) -> None:
+    cfg = load_config("sandbox", perf={"learn": False})
+    store = RunStore.create(runs, run_id="r2", prompt="a blue cup", kind="generate", seed=0, config={}, simulated=True)
+    Agent(cfg).run("a blue cup", store=store, rounds=1)
+    store.close()
+    with open(runs / "r2" / "trajectory.jsonl", "a") as f:
+        f.write('{"type": "evaluation", "index": 9')  # killed mid-write
+    view = read_run(resolve_run([runs], "r2"))
+    assert view.steps and view.steps[-1].type == "final"
+    assert view.image("final.png") is not None and view.image("../../secret/manifest.json") is None
+    labels = [label for label, _ in list_runs([runs])]
+    assert any(label.startswith("r2 — done — a blue cup") for label in labels) and len(labels) == 2
+    lines = [step_line(s) for s in view.steps]
+    assert lines[0].startswith("analysis: 1 elements") and lines[-1].startswith("final: score")
+
+
+def test_checks_are_drawn_green_and_red_and_unchecked_parts_listed() -> None:
+    verdict = Verdict.combine(1.0, [
+        Check(target="e0", kind="presence", passed=True, score=1.0, evidence="found", box=Box(x0=2, y0=20, x1=30, y1=40)),
+        Check(target="e1", kind="color", passed=False, score=0.0, evidence="red", box=Box(x0=40, y0=20, x1=60, y1=60)),
+    ], unsupported=["riding: not a relation the checker can judge"])
+    img = draw_checks(Image.new("RGB", (64, 64), "white"), verdict)
+    assert img.getpixel((2, 30)) == PASS_COLOUR and img.getpixel((40, 40)) == FAIL_COLOUR
+    rows = checks_rows(verdict)
+    assert [r[2] for r in rows] == ["pass", "FAIL", "—"] and rows[2][1] == "not checked"
+
+
+def test_the_scene_shows_what_was_not_read() -> None:
+    from limner.reading import parse_prompt  # noqa: PLC0415
+
+    md = scene_markdown(parse_prompt("un chat rouge à gauche d'un chien bleu"))
+    assert "Not read" in md and "chat" in md
+
+
+def test_matrix_and_history_figures() -> None:
+    m = PerformanceMatrix(["color", "numeracy"], ["a", "b"], [[0.2, 0.8], [0.5, 0.5]],
+                          sources=[["published", "bayes"], ["prior", "profiled"]])
+    fig = matrix_figure(m)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"0.20 P", "0.80 B", "0.50 ·", "0.50 M"} <= texts
+    assert history_figure([]).axes[0].texts[0].get_text() == "no updates yet"
