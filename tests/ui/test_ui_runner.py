@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.ui
 gr = pytest.importorskip("gradio")
 
-from limner.ui.app import UISettings, _Runner  # noqa: E402
+from limner.ui.app import UISettings, _Runner
 
 PLUGINS = str(Path(__file__).resolve().parents[1] / "plugins")
 
