@@ -241,6 +241,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--compbench-per-category", type=int, default=None, help="prompts per category (default 20, quick 3)")
     ap.add_argument("--throughput-prompts", type=int, default=None, help="GenEval prompts for the throughput part (default 120, quick 24)")
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray measurement")
+    ap.add_argument("--parts", default="geneval,compbench,resume,shards,throughput",
+                    help="comma-separated parts to run (timings are best measured on an otherwise idle machine)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -257,17 +259,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     meta = quick_metadata(METADATA, 2, root / "meta.jsonl") if args.quick else METADATA
     small = quick_metadata(METADATA, 4, root / "small.jsonl")
+    parts = set(args.parts.split(","))
     metrics: dict[str, Any] = {}
-    metrics.update(geneval_runs(meta, root / "geneval", args.images_per_prompt, args.workers, args.rounds))
-    metrics.update(compbench_runs(root / "compbench", per_cat, 1, args.workers, args.rounds))
-    metrics["layout_ok"] = {"geneval": metrics.pop("geneval_layout_ok"),
-                            "t2i_compbench": metrics.pop("t2i_compbench_layout_ok")}
-    metrics["resume"] = resume_check(small, root / "resume")
-    log(f"resume: {metrics['resume']}")
-    metrics.update(shards_check(small, root / "shards"))
-    log(f"shards identical {metrics['shards_identical']}, compare refuses {metrics['compare_refuses_mismatch']}")
-    tp_meta = subset(METADATA, tp_prompts, root / "tp.jsonl")
-    metrics["throughput"] = throughput(tp_meta, root / "throughput", with_ray=not args.no_ray)
+    layout: dict[str, bool] = {}
+    if "geneval" in parts:
+        metrics.update(geneval_runs(meta, root / "geneval", args.images_per_prompt, args.workers, args.rounds))
+        layout["geneval"] = metrics.pop("geneval_layout_ok")
+    if "compbench" in parts:
+        metrics.update(compbench_runs(root / "compbench", per_cat, 1, args.workers, args.rounds))
+        layout["t2i_compbench"] = metrics.pop("t2i_compbench_layout_ok")
+    metrics["layout_ok"] = layout
+    if "resume" in parts:
+        metrics["resume"] = resume_check(small, root / "resume")
+        log(f"resume: {metrics['resume']}")
+    if "shards" in parts:
+        metrics.update(shards_check(small, root / "shards"))
+        log(f"shards identical {metrics['shards_identical']}, compare refuses {metrics['compare_refuses_mismatch']}")
+    if "throughput" in parts:
+        tp_meta = subset(METADATA, tp_prompts, root / "tp.jsonl")
+        metrics["throughput"] = throughput(tp_meta, root / "throughput", with_ray=not args.no_ray)
     try:
         import ray  # noqa: PLC0415
 
@@ -278,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "eval", "simulated": True,
         "config": {"quick": args.quick, "images_per_prompt": args.images_per_prompt, "workers": args.workers,
                    "rounds": args.rounds, "compbench_per_category": per_cat, "throughput_prompts": tp_prompts,
-                   "metadata": str(meta.name), "threads_per_worker": 1},
+                   "metadata": str(meta.name), "threads_per_worker": 1, "parts": sorted(parts),
+                   "load_avg_at_end": os.getloadavg()},
         "env": {"python": platform.python_version(), "limner": limner.__version__, "ray": ray_version,
                 "cpus": os.cpu_count()},
         "metrics": metrics, "wall_s": time.perf_counter() - t0,
