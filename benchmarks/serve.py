@@ -66,6 +66,11 @@ def sandbox_tools() -> dict[str, ToolConfig]:
     return {t.name: t for t in load_config("sandbox").tools}
 
 
+def _abs_pythonpath() -> str:
+    """This process's PYTHONPATH with absolute entries: Ray's workers may start in another directory."""
+    return os.pathsep.join(os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
+
+
 def pixels(image: Any) -> tuple[str, tuple[int, int], bytes]:
     return image.mode, image.size, image.tobytes()
 
@@ -199,6 +204,7 @@ def replicas_part(root: Path, delay_s: float, n_runs: int) -> tuple[dict[str, An
         fo_prompts = prompts[:n_runs]
         config = agent_config(urls, retries=2)
         before = json.loads(_get(f"{urls[0]}/stats"))["completed"]
+        before_killed = json.loads(_get(f"{urls[1]}/stats"))["completed"]
         at_kill: dict[str, Any] = {}
 
         def kill() -> None:
@@ -212,7 +218,7 @@ def replicas_part(root: Path, delay_s: float, n_runs: int) -> tuple[dict[str, An
         fo: dict[str, Any] = {
             "runs": len(fo_prompts), "killed": reps[1].url,
             "killed_replica_in_flight": at_kill.get("in_system"),
-            "killed_replica_completed": at_kill.get("completed"),
+            "killed_replica_completed": at_kill.get("completed", 0) - before_killed,
             "completed": sum(1 for r in res if r[2] and r[2][-1][0] == "final"),
             "failed_tool_steps": sum(1 for r in res for (t, _tool, ok) in r[2] if t == "tool" and not ok),
             "retried_calls": sum(1 for r in res for m in r[4] if m.get("tries", 1) > 1),
@@ -269,7 +275,7 @@ def ray_part(root: Path, delay_s: float, tp: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "PYTHONPATH": _abs_pythonpath()}})
     port = free_port()
     try:
         prompts = (EASY * 2)[:8]
@@ -353,12 +359,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true", help="fewer prompts; no Ray")
     ap.add_argument("--delay", type=float, default=1.0, help="seconds the slow painter sleeps per call")
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="keep the servers' logs and configs here")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     t0 = time.perf_counter()
     metrics: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) if args.out is None else args.out
+        root.mkdir(parents=True, exist_ok=True)
         log("same as local")
         metrics["same_as_local"] = same_as_local(3 if args.quick else 10, 2 if args.quick else 6)
         log(f"{metrics['same_as_local']}")

@@ -3,6 +3,7 @@
     limner serve alder --config sandbox --port 8100
     LIMNER_TOKEN=... limner serve sdxl-base --config sdxl --host 0.0.0.0 --port 8100 --token-env LIMNER_TOKEN
     limner serve sdxl-base --config sdxl --ray --replicas 2 --num-gpus 1 --port 8100   # Ray Serve
+    limner serve sdxl-base --config sdxl --ray-address auto --deployment sdxl-serve.yaml  # autoscaling etc.
 
 Needs the `serve` extra (FastAPI, uvicorn; Ray Serve for --ray).
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from limner.config import load_config
+from limner.config import format_validation_error, load_config, read_yaml
 from limner.serve.app import ServeOptions, ToolServer
 from limner.tools.registry import ToolRegistry
 
@@ -41,17 +44,22 @@ def serve(
                                                   "environment variable (never printed).")] = None,
     ray: Annotated[bool, typer.Option("--ray", metavar="", help="Deploy with Ray Serve instead of uvicorn.")] = False,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to deploy on (implies --ray).")] = None,
-    replicas: Annotated[int, typer.Option(min=1, help="Ray Serve replicas.")] = 1,
-    num_gpus: Annotated[float, typer.Option("--num-gpus", min=0, help="Ray Serve: GPUs per replica.")] = 0.0,
-    num_cpus: Annotated[float, typer.Option("--num-cpus", min=0, help="Ray Serve: CPUs per replica.")] = 1.0,
+    deployment: Annotated[Path | None, typer.Option("--deployment", help="Ray Serve: YAML of DeploymentOptions "
+                                                    "(num_replicas, num_gpus, num_cpus, autoscaling, ...).")] = None,
+    replicas: Annotated[int | None, typer.Option(min=1, help="Ray Serve replicas.", show_default="1")] = None,
+    num_gpus: Annotated[float | None, typer.Option("--num-gpus", min=0, help="Ray Serve: GPUs per replica.",
+                                                   show_default="0")] = None,
+    num_cpus: Annotated[float | None, typer.Option("--num-cpus", min=0, help="Ray Serve: CPUs per replica.",
+                                                   show_default="1")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
 ) -> None:
     cfg = load_config(config)
     registry = ToolRegistry.from_config(cfg)
     options = ServeOptions(max_queue=max_queue, concurrency=concurrency, timeout_s=timeout_s, token_env=token_env)
     auth = f"bearer token from ${token_env}" if token_env else "none"
-    if ray or ray_address:
-        _serve_ray(registry, tool, options, host, port, ray_address, replicas, num_gpus, num_cpus, auth)
+    if ray or ray_address or deployment:
+        _serve_ray(registry, tool, options, host, port, ray_address, auth, deployment,
+                   {"num_replicas": replicas, "num_gpus": num_gpus, "num_cpus": num_cpus})
         return
     from limner.serve.app import run_uvicorn  # noqa: PLC0415 - needs uvicorn (the serve extra)
 
@@ -62,7 +70,7 @@ def serve(
 
 
 def _serve_ray(registry: ToolRegistry, tool: str, options: ServeOptions, host: str, port: int,
-               address: str | None, replicas: int, num_gpus: float, num_cpus: float, auth: str) -> None:
+               address: str | None, auth: str, deployment: Path | None, flags: dict[str, float | None]) -> None:
     try:
         import ray as ray_  # noqa: PLC0415 - optional extra
     except ImportError:
@@ -70,10 +78,17 @@ def _serve_ray(registry: ToolRegistry, tool: str, options: ServeOptions, host: s
         raise typer.Exit(2) from None
     from limner.serve.ray import DeploymentOptions, deploy  # noqa: PLC0415 - imports Ray Serve
 
+    data = read_yaml(deployment) if deployment is not None else {}
+    data.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        opts = DeploymentOptions.model_validate({**data, "serve": options.model_dump()})
+    except ValidationError as e:
+        err.print(f"[bold red]error:[/] {format_validation_error(e, str(deployment or 'flags'))}", highlight=False)
+        raise typer.Exit(2) from None
     ray_.init(address=address, include_dashboard=False, configure_logging=False)
-    url = deploy(registry.config(tool), DeploymentOptions(num_replicas=replicas, num_gpus=num_gpus,
-                                                          num_cpus=num_cpus, serve=options), host=host, port=port)
-    err.print(f"Ray Serve: {tool!r} × {replicas} replicas at {url} ({num_gpus:g} GPU each), auth: {auth}; "
+    url = deploy(registry.config(tool), opts, host=host, port=port)
+    scale = f"autoscaling {opts.autoscaling}" if opts.autoscaling else f"{opts.num_replicas} replicas"
+    err.print(f"Ray Serve: {tool!r}, {scale} at {url} ({opts.num_gpus:g} GPU each), auth: {auth}; "
               "Ctrl-C stops", highlight=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
