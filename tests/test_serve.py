@@ -314,6 +314,42 @@ def test_ready_only_after_setup() -> None:
         assert r(ToolCall(tool="alder", prompt="a red apple")).image is not None
 
 
+class BrokenPainter(Painter):
+    """A painter whose setup() fails (weights missing, say)."""
+
+    def setup(self) -> None:
+        raise RuntimeError("no weights at /models/x")
+
+
+def test_a_failed_setup_is_reported_and_not_waited_for() -> None:
+    server = ToolServer(BrokenPainter("alder", profile="p-alder"), ServeOptions())
+    with run_in_thread(server) as url:
+        status, headers, body = raw(url, "GET", "/ready")
+        assert status == 503 and headers["x-limner-error"] == "setup_failed" and b"no weights" in body
+        r = remote("alder", url, retries=0, max_wait_s=60)
+        t0 = time.monotonic()
+        with pytest.raises(ToolError, match="no weights"):
+            r(ToolCall(tool="alder", prompt="a red apple"))
+        assert time.monotonic() - t0 < 5
+
+
+def test_a_server_that_is_not_a_limner_tool_is_a_tool_error_not_a_crash() -> None:
+    from fastapi import FastAPI  # noqa: PLC0415
+    from fastapi.responses import PlainTextResponse  # noqa: PLC0415
+
+    from tests.local_server import serve  # noqa: PLC0415
+
+    fake = FastAPI()
+    fake.get("/ready")(lambda: {"ok": True})
+    fake.get("/spec")(lambda: {"something": "else"})
+    fake.post("/call")(lambda: PlainTextResponse("hello"))
+    with serve(fake) as v1:
+        r = remote("alder", v1.removesuffix("/v1"), retries=0)
+        assert "not a limner tool's spec" in (r.readiness().reason or "")
+        with pytest.raises(ToolError, match="unreadable answer"):
+            r(ToolCall(tool="alder", prompt="a red apple"))
+
+
 def test_a_request_past_its_time_out_is_a_504_and_then_a_tool_error() -> None:
     server = ToolServer(SlowPainter("alder", profile="p-alder", delay_s=1.0), ServeOptions(timeout_s=0.2))
     with run_in_thread(server) as url:

@@ -1,9 +1,9 @@
 """`limner serve TOOL`: one configured tool over HTTP, for `remote` tools elsewhere to call (docs/serve.md).
 
     limner serve alder --config sandbox --port 8100
-    LIMNER_TOKEN=... limner serve sdxl-base --config sdxl --host 0.0.0.0 --port 8100 --token-env LIMNER_TOKEN
-    limner serve sdxl-base --config sdxl --ray --replicas 2 --num-gpus 1 --port 8100   # Ray Serve
-    limner serve sdxl-base --config sdxl --ray-address auto --deployment sdxl-serve.yaml  # autoscaling etc.
+    LIMNER_TOKEN=... limner serve sdxl --config sdxl --host 0.0.0.0 --port 8100 --token-env LIMNER_TOKEN
+    limner serve sdxl --config sdxl --ray --replicas 2 --num-gpus 1 --port 8100   # Ray Serve
+    limner serve sdxl --config sdxl --ray-address auto --deployment sdxl-serve.yaml  # autoscaling etc.
 
 Needs the `serve` extra (FastAPI, uvicorn; Ray Serve for --ray).
 """

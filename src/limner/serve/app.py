@@ -168,7 +168,7 @@ class ToolServer:
         if self.ready:
             return JSONResponse({"ready": True, "tool": self.tool.name})
         if self._load_error:
-            return self._error(503, "not_ready", f"setup failed: {self._load_error}")
+            return self._error(503, "setup_failed", f"setup failed: {self._load_error}")
         return self._error(503, "not_ready", "the tool is loading", retry_after=1)
 
     async def spec_route(self, request: Request) -> Response:
@@ -197,7 +197,7 @@ class ToolServer:
             return self._unauthorised()
         if not self.ready:
             if self._load_error:
-                return self._error(503, "not_ready", f"setup failed: {self._load_error}")
+                return self._error(503, "setup_failed", f"setup failed: {self._load_error}")
             self.stats.rejected += 1
             return self._error(503, "not_ready", "the tool is loading", retry_after=1)
         if self._in_system >= self.options.concurrency + self.options.max_queue:

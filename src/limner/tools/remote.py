@@ -15,8 +15,9 @@ A success is `200` with a `multipart/form-data` body: a part `result` (the `Tool
 `ground_truth`, which the sandbox's benchmarks need) and a part `image` (PNG) when the tool drew one. A
 failure is a JSON body `{"error": kind, "message": ...}` with the kind also in the `X-Limner-Error` header:
 `tool_error` (422: the tool raised `ToolError`; the client raises `ToolError`, so the Worker falls back to
-the next-ranked tool), `queue_full` (429 + `Retry-After`), `not_ready` (503 + `Retry-After`), `timeout`
-(504), `bad_request` (400), `unauthorized` (401), `internal` (500).
+the next-ranked tool), `queue_full` (429 + `Retry-After`), `not_ready` (503 + `Retry-After`: still loading),
+`setup_failed` (503: loading failed; the client tries another replica), `timeout` (504), `bad_request`
+(400), `unauthorized` (401), `internal` (500).
 
 **Replicas, retries, back-pressure.** `url` may list several replicas: each call goes to the least busy one
 (calls in flight from this process; ties in turn). A connection error, a time-out or a 5xx is retried on
@@ -285,8 +286,12 @@ class RemoteTool(Tool):
                 if ans.status != 200:
                     problems.append(f"{url}: HTTP {ans.status} {ans.error_message()}")
                     continue
-                doc = json.loads(ans.body)
-                served = ToolSpec.model_validate(doc["spec"])
+                try:
+                    doc = json.loads(ans.body)
+                    served = ToolSpec.model_validate(doc["spec"])
+                except (ValueError, KeyError, TypeError) as e:
+                    problems.append(f"{url}: /spec is not a limner tool's spec ({str(e).splitlines()[0][:120]})")
+                    continue
                 if served.kind != self.kind:
                     self._server_problem = (f"the server at {url} serves a {served.kind!r} tool, "
                                             f"but {self.name!r} is configured as type {self.kind!r}")
@@ -358,15 +363,20 @@ class RemoteTool(Tool):
                 self._avoid(url)
             else:
                 kind = ans.headers.get(ERROR_HEADER.lower(), "")
+                result = None
                 if ans.status == 200:
+                    try:
+                        result = decode_result(ans.body, ans.headers.get("content-type", ""))
+                    except (ValueError, KeyError, TypeError) as e:
+                        failures.append(f"{url}: unreadable answer ({str(e).splitlines()[0][:120]})")
+                if result is not None:
                     self._count("accepted", "completed")
-                    result = decode_result(ans.body, ans.headers.get("content-type", ""))
                     result.meta = {**result.meta, "remote": {"url": url, "server": ans.headers.get(
                                                                  SERVER_HEADER.lower()), "tries": tries + 1,
                                                              "waited_s": round(waited, 3),
                                                              "server_duration_s": result.duration_s}}
                     return result.model_copy(update={"tool": self.name})
-                if ans.status in (429, 503):
+                if ans.status in (429, 503) and kind != "setup_failed":
                     self._count("rejected")
                     busy_until[url] = time.monotonic() + min(self.opts.retry_after_cap_s,
                                                              _retry_after(ans.headers.get("retry-after")))
@@ -378,7 +388,8 @@ class RemoteTool(Tool):
                     self._count("failed")
                     why = "the server refused the token" if ans.status in (401, 403) else ans.error_message()
                     raise ToolError(f"remote {self.name!r} at {url}: HTTP {ans.status}: {why}")
-                failures.append(f"{url}: HTTP {ans.status} {ans.error_message()}")
+                if ans.status != 200:
+                    failures.append(f"{url}: HTTP {ans.status} {ans.error_message()}")
                 self._avoid(url)
             tries += 1
             if tries > self.opts.retries:
