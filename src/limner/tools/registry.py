@@ -32,6 +32,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     # atom of the scene) lives with the evaluation harness.
     "openai": ("limner.tools.openai", "limner.tools.vlm_checker", "limner.tools.soft_tifa"),
     "classic": ("limner.tools.classic",),
+    "remote": ("limner.tools.remote",),  # a tool served by `limner serve`; `type:` is its kind
 }
 
 #: (backend, type, name) of the checker that judges a simulated world when none is configured.
