@@ -85,6 +85,9 @@ class DetectorConfig:
     ink_precision_px: int = 3  # how far (px) from the artwork's outline image ink still counts as that outline
     occluded_min: float = 0.4  # plain NCC below accept_min that may still pass once occluders are masked
     pad_frac: float = 0.08  # background margin around templates (penalises spill outside the silhouette)
+    patch_ink_recall_min: float = 0.9  # a clear match's outline recall with its worst blemish-sized patch left out
+    blemish_patch_frac: float = 0.6  # side of that (square) patch, share of the glyph's longer side
+    repropose_min_px: int = 400  # unexplained foreground (px) that makes a second proposal pass worth it
 
 
 #: Weight of the foreground silhouette against outline ink in the structure features. Ink carries the
@@ -322,10 +325,62 @@ class Detector:
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
         chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
+        extra = self._repropose(feat, levels[2], chosen, refined, classes, variants, bg.foreground, ink)
+        if extra:
+            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
             self._read_colours(dets, chosen, rgb, bg, textures or {})
         return dets
+
+    def _explained_by(self, chosen: list[_Candidate], shape: tuple[int, int]) -> np.ndarray:
+        """Image-sized mask of what the chosen detections explain (silhouettes closed, holes filled)."""
+        explained = np.zeros(shape, dtype=bool)
+        for k in chosen:
+            sil, where, area = self._placed_silhouette(k, shape)
+            if area == 0 or sil.size == 0:
+                continue
+            k_px = max(3, (k.size // 16) | 1)
+            closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
+            explained[where] |= _fill_holes(closed)
+        return explained
+
+    def _repropose(
+        self, feat: np.ndarray, img2: np.ndarray, chosen: list[_Candidate], refined: list[_Candidate],
+        classes: list[str], variants: list[Variant | None], fg: np.ndarray, ink: np.ndarray,
+    ) -> list[_Candidate]:
+        """Proposals on what the first selection left unexplained (occlusion-aware matching).
+
+        The proposal budget is per class: where several objects look alike, the peaks of the found ones
+        (at many scales) and of look-alike parts can use it up before a partly hidden or blemished
+        instance gets a proposal. So the structure of what the chosen detections explain is erased and
+        the scene's classes are proposed again on the rest; a new proposal is refined there too (its
+        occluders erased, so its size is not fitted to its visible part only), then scored at that place
+        on the whole picture, and goes through the same selection and evidence rules as every other.
+        """
+        c = self.config
+        if not chosen:
+            return []
+        explained = self._explained_by(chosen, fg.shape)
+        if int((fg & ~explained).sum()) < c.repropose_min_px:
+            return []
+        masked = feat * (~explained).astype(np.float32)
+        levels = {lvl: _blur(_downscale(masked, lvl), lvl) for lvl in (2, 4)}
+        h, w = fg.shape
+        out: list[_Candidate] = []
+        for p in self._propose(levels, classes, variants, w, h):
+            if any(o.cls == p.cls and _same_place(o, p) for o in refined):
+                continue
+            k = self._refine(levels[2], p)
+            again = self._match_at(img2, k, k.size, reach=1)  # its score on the whole picture
+            if again is None:
+                continue
+            if self._support(again, fg, ink) < c.coverage_min:
+                continue
+            if any(o.cls == again.cls and _same_place(o, again) for o in refined + out):
+                continue
+            out.append(again)
+        return out
 
     def _propose(
         self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int
@@ -388,14 +443,14 @@ class Detector:
                 best, size = cand, nxt
         return best
 
-    def _match_at(self, img2: np.ndarray, p: _Candidate, size: int) -> _Candidate | None:
-        """Best position (±3 px at 1/2 resolution) of the `size` template around the proposal's centre."""
+    def _match_at(self, img2: np.ndarray, p: _Candidate, size: int, reach: int = 3) -> _Candidate | None:
+        """Best position (±`reach` px at 1/2 resolution) of the `size` template around the proposal's centre."""
         t = self.template(p.cls, size, 2, p.variant)
         th, tw = t.shape
         cx, cy = (p.x + p.w / 2) / 2, (p.y + p.h / 2) / 2
-        x0, y0 = round(cx - tw / 2) - 3, round(cy - th / 2) - 3
+        x0, y0 = round(cx - tw / 2) - reach, round(cy - th / 2) - reach
         x0c, y0c = max(0, x0), max(0, y0)
-        x1c, y1c = min(img2.shape[1], x0 + tw + 6), min(img2.shape[0], y0 + th + 6)
+        x1c, y1c = min(img2.shape[1], x0 + tw + 2 * reach), min(img2.shape[0], y0 + th + 2 * reach)
         win = img2[y0c:y1c, x0c:x1c]
         if win.shape[0] < th or win.shape[1] < tw:
             return None
@@ -583,7 +638,35 @@ class Detector:
         # (Only the outline inside the image counts there: a border may cut off a real object's rest.)
         if k.score < c.weak_score and self._ink_recall(k, ink, in_image=True) < c.weak_ink_recall_min:
             return False
-        return self._ink_recall(k, ink) >= c.ink_recall_min and self._ring_foreground(k, fg) <= c.ring_fg_max
+        recall = self._ink_recall(k, ink)
+        if recall < c.ink_recall_min and not (
+            k.score >= c.weak_score and self._ink_recall_but_one_patch(k, ink) >= c.patch_ink_recall_min
+        ):
+            return False
+        return self._ring_foreground(k, fg) <= c.ring_fg_max
+
+    def _ink_recall_but_one_patch(self, k: _Candidate, ink: np.ndarray) -> float:
+        """Outline recall with the one square patch (`blemish_patch_frac` of the glyph's longer side) where
+        most of it is missing left out.
+
+        A blemish (a smear, a broken outline, a missing part, a colour bleed) wipes the outline inside one
+        patch of a real object (`blemishes.py`: at most about 0.6 of its box's side); a template fitted onto
+        something else misses outline all around. So a clear match (score >= `weak_score`) that misses
+        outline only in one such patch keeps its evidence (`patch_ink_recall_min` of the rest).
+        """
+        x0, y0, _, _ = self._inner_rect(k)
+        own = self._outline(k.cls, k.size, k.variant)
+        src, dst = clip_window(round(x0), round(y0), own.shape[1], own.shape[0], ink.shape[1], ink.shape[0])
+        found = np.zeros(own.shape, dtype=bool)
+        found[src] = ink[dst] & own[src]
+        total = int(own.sum())
+        if total == 0:
+            return 0.0
+        missing = (own & ~found).astype(np.float32)
+        f = self.config.blemish_patch_frac
+        ph = pw = max(3, round(f * max(own.shape)))  # a square: a colour bleed spills across an edge
+        worst = float(cv2.boxFilter(missing, -1, (pw, ph), normalize=False, borderType=cv2.BORDER_CONSTANT).max())
+        return float(found.sum()) / max(1.0, total - worst)  # the patch's missing pixels left out
 
     def _bare_outline(self, cls: str, size: int) -> np.ndarray:
         """The artwork's own outline outside the zone a text plate may cover (bool, sprite-sized)."""
