@@ -206,7 +206,38 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     return Path(str(preset))
 
 
+#: A config file larger than this is refused unread (configs are a few KB; presets under 10 KB).
+MAX_CONFIG_BYTES = 1_000_000
+#: Values a config may expand to, aliases followed: a "billion laughs" YAML bomb is refused at this count
+#: instead of being validated (and printed) value by value.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _check_expansion(data: Any, path: Path) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_CONFIG_VALUES values, or refer to themselves.
+    Costs at most MAX_CONFIG_VALUES steps whatever the file holds."""
+    count = 0
+    stack: list[tuple[Any, tuple[int, ...]]] = [(data, ())]
+    while stack:
+        node, ancestors = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{path}: expands to more than {MAX_CONFIG_VALUES:,} values through YAML aliases "
+                              "(a YAML bomb?); write the values out")
+        if isinstance(node, dict | list):
+            if id(node) in ancestors:
+                raise ConfigError(f"{path}: a YAML alias refers to a value that contains it (a recursive config)")
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            stack.extend((child, (*ancestors, id(node))) for child in children)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {size:,} bytes; a config file may be at most {MAX_CONFIG_BYTES:,}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -217,6 +248,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config {path}: {e}") from None
     if data is None:
         return {}
+    _check_expansion(data, path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of settings, got {type(data).__name__}")
     return data

@@ -198,6 +198,12 @@ class RunStore:
         mpath = root / cls.MANIFEST
         if not mpath.is_file():
             raise RunError(f"{root} is not a limner run directory (no {cls.MANIFEST})")
+        # A resume truncates a torn trajectory and rewrites the manifest: through a link, that would change
+        # a file outside the run. Run directories hold no links that limner made.
+        links = [n for n in (cls.MANIFEST, cls.TRAJECTORY, cls.FINAL, cls.IMAGES, ".lock") if (root / n).is_symlink()]
+        if links:
+            raise RunError(f"run {root.name!r} holds symbolic links ({', '.join(links)}); limner does not write "
+                           "through links in a run directory")
         try:
             manifest = RunManifest.model_validate_json(mpath.read_bytes())
         except ValueError as e:

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from matplotlib.figure import Figure
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from limner.config import ConfigError, LimnerConfig, load_config
@@ -39,7 +40,7 @@ KindNameOpt = Annotated[str | None, typer.Option(
 
 
 def _fail(msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
     return typer.Exit(2)
 
 

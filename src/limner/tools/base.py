@@ -11,7 +11,8 @@ Calling convention (one for every kind, so the Worker needs no special cases):
 `call` is the serialisable `ToolCall` (prompt or instruction, seed, size, params); `image` and `mask`
 are PIL images for edit/inpaint tools. Tools return a `ToolResult` with the PIL image in `.image`.
 A tool signals its own failure by raising `ToolError`; the Worker records it and falls back to the
-next-ranked tool. Other exceptions are bugs and propagate.
+next-ranked tool. Any other exception is a bug in the tool: the Worker records it as a failed attempt
+named as such and falls back too (an overnight run must outlive one broken backend).
 """
 
 from __future__ import annotations

@@ -1,0 +1,131 @@
+"""Injected tool faults through the real CLI: each fault in a painter and in an editor that the router ranks
+first, so every generation or repair meets it and the agent's fallback must carry the run.
+
+`run_fault(fault, where, tmp)` runs one `limner generate` in this process (typer's CliRunner: same code as
+the command line, minus the interpreter start) and returns what happened: faults injected (from the tool's
+log), whether the run survived (finished, final image written and readable, every injected fault recorded
+as a failed tool step or judged by the checker, no traceback) and why not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from limner.cli import app
+from limner.types import EvaluationStep, ToolStep, parse_step
+
+#: The faulty tool outranks every other of its kind: it is always tried first.
+_TOP = {"color": 0.99, "texture": 0.99, "spatial_2d": 0.99, "spatial_3d": 0.99, "non_spatial": 0.99,
+        "numeracy": 0.99, "text": 0.99}
+_TOP_EDIT = {"add": 0.99, "remove": 0.99, "replace": 0.99, "attribute": 0.99, "action": 0.99}
+
+#: A prompt the sandbox reads fully, that the painters rarely draw right at once: repairs happen.
+PROMPT = "two red apples to the left of a blue cup"
+_LOW = {k: 0.2 for k in _TOP}
+_LOW_EDIT = {k: 0.2 for k in _TOP_EDIT}
+#: The agent's time-out in these runs (a cold sandbox painter takes ~0.5 s); the `hang` fault sleeps past it.
+TOOL_TIMEOUT_S = 2.0
+
+
+def fault_config(path: Path, fault: str, where: str, log: Path, times: int | None = None) -> Path:
+    """A config whose painter (`where='generate'`) or editor (`where='edit'`) ranked first injects `fault`.
+    Written as JSON (YAML's subset); the static router keeps the declared ranking for the whole run."""
+    opts = {"fault": fault, "log": str(log), "hang_s": TOOL_TIMEOUT_S * 2, **({"times": times} if times else {})}
+
+    def tool(name: str, kind: str, profile: str, scores: dict[str, float], faulty: bool) -> dict[str, Any]:
+        if faulty:
+            cls = "FaultyPainter" if kind == "painter" else "FaultyEditor"
+            return {"name": name, "backend": f"reliability.faults:{cls}", "scores": scores,
+                    "options": {"profile": profile, **opts}}
+        return {"name": name, "backend": "sandbox", "type": kind, "scores": scores, "options": {"profile": profile}}
+
+    tools = [
+        tool("faulty" if where == "generate" else "cedar", "painter", "p-cedar", _TOP, where == "generate"),
+        tool("alder", "painter", "p-alder", _LOW, False),
+        tool("faulty-ed" if where == "edit" else "gorse", "editor", "e-gorse", _TOP_EDIT, where == "edit"),
+        tool("fern", "editor", "e-fern", _LOW_EDIT, False),
+        {"name": "checker", "backend": "sandbox", "type": "checker"},
+    ]
+    config = {"agent": {"rounds": 3, "tool_timeout_s": TOOL_TIMEOUT_S, "max_fallbacks": 3},
+              "perf": {"learn": False, "updater": "static"}, "tools": tools}
+    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    return path
+
+
+@dataclass
+class FaultOutcome:
+    fault: str
+    where: str
+    injected: int = 0
+    survived: bool = False
+    exit_code: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fault": self.fault, "where": self.where, "injected": self.injected, "survived": self.survived,
+                "exit_code": self.exit_code, "problems": self.problems}
+
+
+def run_fault(fault: str, where: str, tmp: Path, *, seed: int = 1, prompt: str = PROMPT) -> FaultOutcome:
+    """One `limner generate` whose first-ranked painter or editor injects `fault`; see the module doc."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    log = tmp / "faults.log"
+    cfg = fault_config(tmp / "faulty.yaml", fault, where, log)
+    out = tmp / "runs"
+    res = CliRunner().invoke(app, ["generate", prompt, "--out", str(out), "--seed", str(seed), "--run-id", "f",
+                                   "--config", str(cfg), "--json"])
+    outcome = FaultOutcome(fault, where, exit_code=res.exit_code)
+    outcome.injected = len(log.read_text().splitlines()) if log.exists() else 0
+    outcome.problems = judge_run(out / "f", res)
+    outcome.survived = not outcome.problems
+    return outcome
+
+
+def judge_run(run: Path, res: Any) -> list[str]:
+    """What is wrong with a run that met faults: [] when it finished cleanly and recorded every fault."""
+    problems: list[str] = []
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        problems.append(f"exception escaped: {type(res.exception).__name__}: {res.exception}")
+    if "Traceback" in res.output:
+        problems.append("a traceback was printed")
+    if res.exit_code not in (0, 1):
+        problems.append(f"exit code {res.exit_code}: {res.output.strip().splitlines()[-1:]}")
+    manifest = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").is_file() else {}
+    if manifest.get("status") != "done":
+        problems.append(f"manifest status {manifest.get('status')!r}: {manifest.get('error')}")
+    final = run / "final.png"
+    if not final.is_file():
+        problems.append("no final.png")
+    else:
+        try:
+            with Image.open(final) as im:
+                im.load()
+                if min(im.size) < 8 or im.size[0] * im.size[1] > 40_000_000:
+                    problems.append(f"final.png is {im.size}")
+        except OSError as e:
+            problems.append(f"final.png unreadable: {e}")
+    traj = run / "trajectory.jsonl"
+    steps = [parse_step(line) for line in traj.read_text().splitlines()] if traj.is_file() else []
+    faulty = [s for s in steps if isinstance(s, ToolStep) and s.call.tool.startswith("faulty")]
+    for s in faulty:  # every answer of the faulty tool is either a recorded failure or judged before use
+        if s.result.ok and not any(isinstance(e, EvaluationStep) and e.image_path == s.result.image_path for e in steps):
+            problems.append(f"step {s.index}: an answer of {s.call.tool} was used without being judged")
+    if steps and res.exit_code == 0 and res.stdout.strip():
+        summary = json.loads(res.stdout.strip().splitlines()[-1])
+        last_eval = [e for e in steps if isinstance(e, EvaluationStep) and e.image_path == steps[-1].image_path]
+        if summary.get("passed") and not (last_eval and last_eval[-1].verdict.passed):
+            problems.append("reported passed without a passing verdict of the final image")
+    return problems
+
+
+def faults_env() -> dict[str, str]:
+    """Environment for a subprocess that loads the fault tools (tests/ on PYTHONPATH)."""
+    tests = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": tests + os.pathsep + os.environ.get("PYTHONPATH", "")}
