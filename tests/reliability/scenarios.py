@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from typer.testing import CliRunner
 
 from limner.cli import app
 from limner.types import EvaluationStep, ToolStep, parse_step
+from reliability.killer import compare, env_with, kill_resume
 
 #: The faulty tool outranks every other of its kind: it is always tried first.
 _TOP = {"color": 0.99, "texture": 0.99, "spatial_2d": 0.99, "spatial_3d": 0.99, "non_spatial": 0.99,
@@ -129,3 +134,134 @@ def faults_env() -> dict[str, str]:
     """Environment for a subprocess that loads the fault tools (tests/ on PYTHONPATH)."""
     tests = str(Path(__file__).resolve().parents[1])
     return {**os.environ, "PYTHONPATH": tests + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+# ----------------------------------------------------------------------------------------------------
+# The flaky endpoint, through the LLM brain and the OpenAI-compatible image tool
+# ----------------------------------------------------------------------------------------------------
+
+#: The environment variable the flaky runs read their key from, and the key: a secret that must never leak.
+KEY_ENV = "LIMNER_RELIABILITY_KEY"
+SECRET = "sk-test-SECRET-7f3a9c1e5b2d4f6a8c0e"
+
+
+def flaky_config(path: Path, url: str, where: str, *, timeout_s: float = 1.5) -> Path:
+    """`where='brain'`: the LLM brain on the flaky endpoint (sandbox tools); `where='images'`: an
+    OpenAI-compatible image generator on it, ranked first, with the sandbox painters behind it."""
+    sandbox = [
+        {"name": "cedar", "backend": "sandbox", "type": "painter", "scores": _LOW, "options": {"profile": "p-cedar"}},
+        {"name": "gorse", "backend": "sandbox", "type": "editor", "scores": _TOP_EDIT, "options": {"profile": "e-gorse"}},
+        {"name": "checker", "backend": "sandbox", "type": "checker"},
+    ]
+    config: dict[str, Any] = {"agent": {"rounds": 2, "tool_timeout_s": 30}, "perf": {"learn": False, "updater": "static"},
+                              "tools": sandbox}
+    if where == "brain":
+        config["brain"] = {"kind": "llm", "base_url": url, "model": "flaky-model", "api_key_env": KEY_ENV,
+                           "max_retries": 1, "timeout_s": timeout_s}
+    else:
+        config["tools"] = [{"name": "remote", "backend": "openai", "type": "images", "scores": _TOP,
+                            "options": {"base_url": url, "model": "flaky-image", "api_key_env": KEY_ENV,
+                                        "max_retries": 1, "timeout_s": timeout_s}}, *sandbox]
+    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    return path
+
+
+def run_flaky(endpoint: Any, url: str, script: list[str], where: str, tmp: Path, *,
+              prompt: str = "a cat") -> FaultOutcome:
+    """One `limner generate` against the flaky endpoint playing `script`; see `run_fault`."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = flaky_config(tmp / "flaky.json", url, where)
+    endpoint.load(script)
+    res = CliRunner().invoke(app, ["generate", prompt, "--out", str(tmp / "runs"), "--run-id", "f",
+                                   "--config", str(cfg), "--json"], env={KEY_ENV: SECRET})
+    outcome = FaultOutcome("+".join(dict.fromkeys(script)), where, exit_code=res.exit_code)
+    outcome.injected = endpoint.injected
+    outcome.problems = judge_run(tmp / "runs" / "f", res)
+    outcome.survived = not outcome.problems
+    (tmp / "output.txt").write_text(res.output, encoding="utf-8")  # scanned for secrets
+    return outcome
+
+
+# ----------------------------------------------------------------------------------------------------
+# Killed and resumed `limner generate`
+# ----------------------------------------------------------------------------------------------------
+
+PLUGINS = str(Path(__file__).resolve().parents[1] / "plugins")
+TESTS = str(Path(__file__).resolve().parents[1])
+#: A prompt whose runs take several rounds (generation, repairs, retries): many kill points.
+KILL_PROMPT = "three purple clocks above a green bus"
+_TIMING = ("started_at", "duration_s")
+
+
+def step_key(line: str) -> str:
+    """A trajectory line without its timings: equal keys mean the same step with the same content."""
+    step = json.loads(line)
+    for k in _TIMING:
+        step.pop(k, None)
+    if isinstance(step.get("result"), dict):
+        step["result"].pop("duration_s", None)
+    return json.dumps(step, sort_keys=True)
+
+
+def trajectory_items(run: Path) -> Callable[[], list[str]]:
+    """`done_items` of a generate run: its durable trajectory steps (complete lines only)."""
+    def read() -> list[str]:
+        path = run / "trajectory.jsonl"
+        if not path.is_file():
+            return []
+        lines = path.read_bytes().split(b"\n")[:-1]  # the part after the last newline is torn
+        return [step_key(line.decode("utf-8")) for line in lines if line.strip()]
+    return read
+
+
+def kill_config(path: Path, calls: Path, delay_s: float = 0.25) -> Path:
+    config = {"agent": {"rounds": 3}, "perf": {"learn": False}, "tools": [
+        {"name": "slowpoke", "backend": "slow_backend:SlowPainter", "scores": _TOP,
+         "options": {"delay_s": delay_s, "calls_file": str(calls), "profile": "p-birch"}},
+        {"name": "alder", "backend": "sandbox", "type": "painter", "scores": _LOW, "options": {"profile": "p-alder"}},
+        {"name": "fern", "backend": "sandbox", "type": "editor", "options": {"profile": "e-fern"}},
+        {"name": "gorse", "backend": "sandbox", "type": "editor", "options": {"profile": "e-gorse"}},
+        {"name": "checker", "backend": "sandbox", "type": "checker"}]}
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+def generate_kill_resume(tmp: Path, *, kills: int, seed: int, rng: random.Random,
+                         prompt: str = KILL_PROMPT) -> dict[str, Any]:
+    """An uninterrupted `limner generate` and the same run killed `kills` times and resumed (`--resume`):
+    items lost / duplicated, whether the resumed run equals the uninterrupted one (steps without timings, and
+    final.png byte for byte), and how many painter calls were redone (work in flight when a kill landed)."""
+    env = env_with([PLUGINS, TESTS])
+    results: dict[str, Any] = {}
+    runs: dict[str, Path] = {}
+    for arm in ("reference", "killed"):
+        root = tmp / arm
+        root.mkdir(parents=True, exist_ok=True)
+        cfg = kill_config(root / "slow.json", root / "calls.txt")
+        base = [sys.executable, "-m", "limner.cli", "generate", prompt, "--out", str(root / "runs"), "--config", str(cfg),
+                "--seed", str(seed), "--run-id", "r"]
+        run = runs[arm] = root / "runs" / "r"
+
+        def command(base: list[str] = base, run: Path = run) -> list[str]:
+            return [*base, "--resume"] if run.is_dir() else base
+
+        if arm == "reference":
+            res = subprocess.run(base, env=env, capture_output=True, text=True, timeout=120, check=False)
+            results["reference_rc"] = res.returncode
+            continue
+        report = kill_resume(command, trajectory_items(run), kills=kills, rng=rng, env=env)
+        results.update(kills=report.kills, exited_early=report.exited_early, items_at_kill=report.items_at_kill,
+                       final_rc=report.final_rc, seconds=round(report.seconds, 2))
+        if report.final_rc != 0:
+            results["final_stderr"] = report.final_stderr
+    ref_items, got = trajectory_items(runs["reference"])(), trajectory_items(runs["killed"])()
+    results.update(compare(ref_items, got))
+    indices = [json.loads(k)["index"] for k in got]
+    results["indices_contiguous"] = indices == list(range(len(indices)))
+    finals = [(runs[a] / "final.png").read_bytes() if (runs[a] / "final.png").is_file() else b"" for a in runs]
+    results["final_identical"] = bool(finals[0]) and finals[0] == finals[1]
+    results["identical"] = results["final_identical"] and results["lost"] == 0 and results["extra"] == 0
+    calls = [line for line in (tmp / "killed" / "calls.txt").read_text().splitlines()] if (tmp / "killed" / "calls.txt").exists() else []
+    ref_calls = (tmp / "reference" / "calls.txt").read_text().splitlines() if (tmp / "reference" / "calls.txt").exists() else []
+    results["painter_calls"] = {"reference": len(ref_calls), "killed": len(calls), "redone": len(calls) - len(ref_calls)}
+    return results
