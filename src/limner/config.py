@@ -246,6 +246,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(e, 'problem', e)})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config {path}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read (thousands of levels); flatten it") from None
     if data is None:
         return {}
     _check_expansion(data, path)

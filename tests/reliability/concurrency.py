@@ -16,7 +16,6 @@ from limner.perf.matrix import PerformanceMatrix
 from limner.perf.store import PerfStore
 from limner.perf.update import BayesRouter
 from limner.types import Subtask
-
 from reliability.killer import env_with
 
 TESTS = str(Path(__file__).resolve().parents[1])

@@ -41,6 +41,7 @@ from limner.cli.words import words as words_command
 from limner.config import AgentConfig, ConfigError, LimnerConfig, load_config
 from limner.imaging import MAX_IMAGE_PIXELS, MAX_WORK_SIDE, working_size
 from limner.perf.persistence import open_perf_store
+from limner.perf.store import StoreError
 from limner.runs import RunError, RunStore, settled_runs
 from limner.tools._device import describe_device
 from limner.tools.base import Readiness, Tool
@@ -73,7 +74,7 @@ out = Console()
 
 #: Exceptions that mean "the user asked for something that cannot be done": one line, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError, LookupError, FileNotFoundError, PermissionError, ConfigError, RunError,
+    ValueError, LookupError, FileNotFoundError, PermissionError, ConfigError, RunError, StoreError,
 )
 
 
