@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from limner.config import describe_validation_error
 from limner.types import ToolCall, ToolKind, ToolResult, ToolSpec
 
 _Options = TypeVar("_Options", bound=BaseModel)
@@ -38,7 +39,8 @@ def parse_options(model: type[_Options], tool: str, options: dict[str, Any], wha
     try:
         return model.model_validate(options)
     except ValidationError as e:
-        raise ValueError(f"tool {tool!r}: invalid {what + ' ' if what else ''}options: {e}") from None
+        raise ValueError(f"tool {tool!r}: invalid {what + ' ' if what else ''}options: "
+                         f"{describe_validation_error(e)}") from None
 
 
 class Readiness(BaseModel):
