@@ -22,7 +22,7 @@ from reliability.scenarios import _LOW, _TOP, _TOP_EDIT, KEY_ENV, SECRET, TESTS
 
 def pieces(secret: str, width: int = 12) -> list[str]:
     """The key and every `width`-character piece of it (a truncated or wrapped key is still a leak)."""
-    return [secret] + [secret[i:i + width] for i in range(0, len(secret) - width + 1)]
+    return [secret] + [secret[i:i + width] for i in range(len(secret) - width + 1)]
 
 
 def find_leaks(texts: dict[str, bytes | str], secret: str = SECRET) -> list[str]:
@@ -77,13 +77,15 @@ def _cases(url: str, tmp: Path) -> list[tuple[str, list[str], dict[str, Any], li
     ]
 
 
-def secret_cases(endpoint: Any, url: str, tmp: Path) -> dict[str, Any]:
-    """Run every case; returns {"cases": n, "places_scanned": n, "secrets_leaked": n, "leaks": [...]}. The key
+def secret_cases(endpoint: Any, url: str, tmp: Path, only: set[str] | None = None) -> dict[str, Any]:
+    """Run every case (or those named in `only`); returns {"cases": n, "places_scanned": n, "secrets_leaked": n, "leaks": [...]}. The key
     is in the environment as `OPENAI_API_KEY` and as the variable the configs name (`KEY_ENV`)."""
     leaks: list[str] = []
     scanned = 0
     outcomes = {}
     for name, script, kwargs, command in _cases(url, tmp):
+        if only is not None and name not in only:
+            continue
         case_dir = tmp / name
         case_dir.mkdir(parents=True, exist_ok=True)
         cfg = _config(case_dir / "config.json", url, **kwargs)

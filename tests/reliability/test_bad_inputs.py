@@ -1,0 +1,62 @@
+"""The bad-input corpus (issue #30): every case through the real command line gets a one-line error or a
+handled result, never a traceback; and the counter does count a traceback when one happens.
+
+The default run takes every config, command-line and stored-image `check` case and a sample of prompts and
+edits (time); `-m slow` runs the whole corpus, large images included, as `benchmarks/reliability.py` does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reliability.corpus import Case, judge, load_cases, run_case, run_corpus, summary
+
+CASES = load_cases()
+PROMPTS = {"empty", "huge", "arabic_rtl", "rtl_override", "nul", "ansi_escape", "control_all", "rich_markup",
+           "rich_close_tag", "inject_ignore", "path_like", "dash_prompt"}
+EDITS = {"zero.png", "truncated.png", "alpha.png", "palette_alpha.png"}
+
+
+def _quick(case: Case) -> bool:
+    if case.kind == "prompt":
+        return case.id.split(":", 1)[1] in PROMPTS
+    if case.id.startswith("edit:"):
+        return case.id.split(":", 1)[1] in EDITS
+    return True
+
+
+QUICK = [c for c in CASES if _quick(c)]
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 200 and len({c.id for c in CASES}) == len(CASES)
+    assert {c.kind for c in CASES} == {"prompt", "config", "image", "cli"}
+
+
+@pytest.mark.parametrize("case", QUICK, ids=[c.id for c in QUICK])
+def test_bad_input_is_handled(case: Case, tmp_path: Path) -> None:
+    result = run_case(case, tmp_path)
+    assert not result.traceback, result.message
+    assert result.handled, f"{result.why}: {result.message}"
+
+
+@pytest.mark.slow
+def test_the_whole_corpus_with_large_images(tmp_path: Path) -> None:
+    s = summary(run_corpus(load_cases(tmp_path / "large"), tmp_path / "cases"))
+    assert s["tracebacks"] == 0 and s["handled"] == s["tried"] >= 200, s["not_handled"]
+
+
+def test_the_counter_sees_a_traceback_a_silent_accept_and_a_multi_line_error() -> None:
+    """The counters must be able to fail."""
+    bad = Case("x", "cli", [], "error")
+    tb = judge(bad, 1, "", "Traceback (most recent call last):\n  File ...\nKeyError: 'x'\n", None, 0.1)
+    assert tb.traceback and not tb.handled
+    escaped = judge(bad, 1, "", "", RuntimeError("internal"), 0.1)
+    assert escaped.traceback and not escaped.handled
+    user = judge(bad, 1, "", "", ValueError("the prompt is empty"), 0.1)  # main() prints this in one line
+    assert user.handled and not user.traceback
+    assert not judge(bad, 0, "done", "", None, 0.1).handled  # an error was expected: silently accepted
+    assert not judge(bad, 2, "", "error: first line\nsecond line\n", None, 0.1).handled
+    assert not judge(Case("y", "prompt", [], "ok"), 2, "", "error: no\n", None, 0.1).handled
+    assert not judge(bad, 2, "", "error: slow\n", None, 999.0).handled
