@@ -8,8 +8,8 @@ Generic on purpose: it knows nothing of what the command does. It is given
 - `done_items()`: the items the batch has durably finished so far, read from its outputs, one key per item
   *as recorded* (an item recorded twice appears twice: that is a duplicate).
 
-`kill_resume` starts the command, waits until `done_items()` has grown by a random number of items (0 to
-`max_items_between`, plus a random delay), sends SIGKILL, and does it again `kills` times; then it lets the
+`kill_resume` starts the command, waits until `done_items()` reaches the next random kill point (`kill_points`,
+spread over the run; plus a random delay), sends SIGKILL, and does it again `kills` times; then it lets the
 command finish. `compare` then counts items lost (in the reference run, not in the resumed one) and duplicated.
 Pointed at `limner generate` today (items: trajectory steps); the same function takes `limner eval` or
 `limner data` once they exist (items: the rows of their results file).
@@ -39,10 +39,18 @@ class KillRun:
     seconds: float = 0.0
 
 
+def kill_points(total_items: int, kills: int, rng: random.Random) -> list[int]:
+    """`kills` kill points spread over a batch of `total_items` (known from an uninterrupted run): sorted item
+    counts to wait for before each kill, so that kills land early, midway and late, not only at the start."""
+    return sorted(rng.randrange(max(1, total_items)) for _ in range(kills))
+
+
 def kill_resume(command: Callable[[], Sequence[str]], done_items: Callable[[], list[str]], *, kills: int,
                 rng: random.Random, env: dict[str, str] | None = None, max_items_between: int = 2,
-                max_delay_s: float = 0.3, timeout_s: float = 120.0) -> KillRun:
-    """Start, SIGKILL at random points `kills` times, then run to the end. See the module doc."""
+                max_delay_s: float = 0.3, timeout_s: float = 120.0, points: list[int] | None = None) -> KillRun:
+    """Start, SIGKILL at random points `kills` times, then run to the end. See the module doc. `points`
+    (`kill_points`): the item counts to kill at; without them, each kill waits for 0 to `max_items_between`
+    new items."""
     out = KillRun()
     t0 = time.perf_counter()
     deadline = time.time() + timeout_s
@@ -50,7 +58,7 @@ def kill_resume(command: Callable[[], Sequence[str]], done_items: Callable[[], l
     while out.kills < kills and attempts < kills * 3:
         attempts += 1
         before = len(done_items())
-        wanted = before + rng.randint(0, max_items_between)
+        wanted = max(before, points[out.kills]) if points else before + rng.randint(0, max_items_between)
         delay = rng.uniform(0, max_delay_s)
         proc = subprocess.Popen(list(command()), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while proc.poll() is None and len(done_items()) < wanted and time.time() < deadline:

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from limner.cli import app
 from limner.types import EvaluationStep, ToolStep, parse_step
-from reliability.killer import compare, env_with, kill_resume
+from reliability.killer import compare, env_with, kill_points, kill_resume
 
 #: The faulty tool outranks every other of its kind: it is always tried first.
 _TOP = {"color": 0.99, "texture": 0.99, "spatial_2d": 0.99, "spatial_3d": 0.99, "non_spatial": 0.99,
@@ -249,7 +249,8 @@ def generate_kill_resume(tmp: Path, *, kills: int, seed: int, rng: random.Random
             res = subprocess.run(base, env=env, capture_output=True, text=True, timeout=120, check=False)
             results["reference_rc"] = res.returncode
             continue
-        report = kill_resume(command, trajectory_items(run), kills=kills, rng=rng, env=env)
+        points = kill_points(len(trajectory_items(runs["reference"])()), kills, rng)
+        report = kill_resume(command, trajectory_items(run), kills=kills, rng=rng, env=env, points=points)
         results.update(kills=report.kills, exited_early=report.exited_early, items_at_kill=report.items_at_kill,
                        final_rc=report.final_rc, seconds=round(report.seconds, 2))
         if report.final_rc != 0:
