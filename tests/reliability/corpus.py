@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -307,25 +306,26 @@ def run_case(case: Case, tmp: Path) -> Result:
     return judge(case, res.exit_code, res.stdout, res.stderr, res.exception, time.perf_counter() - t0)
 
 
+#: Runs the command and prints its peak memory (KB) on the last line of stderr. A launcher of its own, because
+#: a child's ru_maxrss counts the memory of the process it was forked from (Linux keeps the high-water mark
+#: across exec): forked from this large process, every case would report this process's size.
+_PEAK = ("import resource, subprocess, sys\n"
+         "r = subprocess.run(sys.argv[1:], timeout=float(__import__('os').environ['LIMNER_CASE_TIMEOUT']))\n"
+         "print(f'\\nPEAK_KB {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+         "sys.exit(r.returncode)\n")
+
+
 def _run_subprocess(case: Case, args: list[str]) -> Result:
-    """`python -m limner.cli ARGS` with its own peak memory (wait4's ru_maxrss) and a hard time limit."""
-    env = {**os.environ, **case.env}
+    """`python -m limner.cli ARGS` with its own peak memory and a hard time limit."""
+    env = {**os.environ, **case.env, "LIMNER_CASE_TIMEOUT": str(MAX_CASE_S * 2)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "limner.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    timer = threading.Timer(MAX_CASE_S * 2, proc.kill)
-    timer.start()
-    out: list[str] = []
-    readers = [threading.Thread(target=lambda s=s: out.append(s.read())) for s in (proc.stdout, proc.stderr)]
-    for r in readers:
-        r.start()
-        r.join()
-    _, status, usage = os.wait4(proc.pid, 0)
-    timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    res = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "limner.cli", *args], env=env,
+                         capture_output=True, text=True, timeout=MAX_CASE_S * 3, check=False)
     seconds = time.perf_counter() - t0
-    peak_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
-    return judge(case, proc.returncode, out[0], out[1], None, seconds, peak_mb)
+    stderr, _, peak = res.stderr.rpartition("\nPEAK_KB ")
+    kb = float(peak.strip() or "nan")
+    peak_mb = kb / 1024 if sys.platform != "darwin" else kb / 2**20
+    return judge(case, res.returncode, res.stdout, stderr, None, seconds, peak_mb)
 
 
 def run_corpus(cases: list[Case], tmp: Path, log: Callable[[str], None] | None = None) -> list[Result]:
