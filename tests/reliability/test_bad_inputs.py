@@ -60,3 +60,20 @@ def test_the_counter_sees_a_traceback_a_silent_accept_and_a_multi_line_error() -
     assert not judge(bad, 2, "", "error: first line\nsecond line\n", None, 0.1).handled
     assert not judge(Case("y", "prompt", [], "ok"), 2, "", "error: no\n", None, 0.1).handled
     assert not judge(bad, 2, "", "error: slow\n", None, 999.0).handled
+
+
+def test_huge_images_are_refused_from_their_header_and_large_ones_downscaled(tmp_path: Path) -> None:
+    """Fast stand-ins for the large cases of the slow corpus run (no 300 MB decode here)."""
+    from PIL import Image  # noqa: PLC0415 - only this test needs it
+
+    from limner.imaging import MAX_WORK_SIDE, read_image  # noqa: PLC0415
+    from reliability.make_images import flat_png  # noqa: PLC0415
+
+    huge = flat_png(tmp_path / "huge.png", 10000, 10000, header_only=True)
+    with pytest.raises(ValueError, match="10000×10000 pixels .* up to 40 MP"):
+        read_image(huge)
+    Image.new("RGB", (5000, 1000), (200, 10, 10)).save(tmp_path / "wide.png")
+    assert read_image(tmp_path / "wide.png").size == (MAX_WORK_SIDE, 410)
+    rgba = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    rgba.save(tmp_path / "clear.png")
+    assert read_image(tmp_path / "clear.png").getpixel((5, 5)) == (255, 255, 255)  # transparent reads as white
