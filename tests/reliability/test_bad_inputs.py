@@ -47,9 +47,8 @@ _RUN = ("import json, sys\nfrom pathlib import Path\nfrom reliability.corpus imp
 
 
 def test_bad_inputs_are_handled(tmp_path: Path) -> None:
-    """The quick cases, run by the corpus runner in a process of their own: ~150 in-process CLI runs leave this
-    test process in a state under which a later test (`test_cli_generate`'s Ctrl-C test) saw its child finish
-    without acting on SIGINT; a process per run of the corpus keeps the rest of the suite as it was."""
+    """The quick cases, run by the corpus runner in a process of their own (~150 CLI runs: their state stays
+    out of the test process)."""
     res = subprocess.run([sys.executable, "-c", _RUN, json.dumps([c.id for c in QUICK]), str(tmp_path)],
                          env=env_with([TESTS]), capture_output=True, text=True, timeout=900, check=False)
     assert res.returncode == 0, res.stderr[-2000:]
