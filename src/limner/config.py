@@ -11,6 +11,7 @@ No paths or devices are hard-coded anywhere else: modules receive what they need
 from __future__ import annotations
 
 import contextvars
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,18 @@ from limner.types import ALL_DIMS, check_scores
 
 class ConfigError(ValueError):
     """The configuration is invalid. The message names the file and field and is meant for a human."""
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def check_env_name(name: str) -> str:
+    """`name` if it can name an environment variable; else a ValueError that does not repeat it (it may be
+    the key itself, pasted where its variable's name belongs)."""
+    if not _ENV_NAME.match(name):
+        raise ValueError("must be the NAME of the environment variable that holds the key (e.g. OPENAI_API_KEY), "
+                         "not the key; the value given is not a variable name and is not repeated here")
+    return name
 
 
 class _Section(BaseModel):
@@ -75,6 +88,11 @@ class BrainConfig(_Section):
     max_retries: int = Field(default=2, ge=0, le=10)
     timeout_s: float = Field(default=60.0, gt=0)
     vision: bool = Field(default=True, description="send images to the model as data URLs")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        return check_env_name(v)
 
     @model_validator(mode="after")
     def _llm_needs_model(self) -> BrainConfig:
@@ -206,7 +224,38 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     return Path(str(preset))
 
 
+#: A config file larger than this is refused unread (configs are a few KB; presets under 10 KB).
+MAX_CONFIG_BYTES = 1_000_000
+#: Values a config may expand to, aliases followed: a "billion laughs" YAML bomb is refused at this count
+#: instead of being validated (and printed) value by value.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _check_expansion(data: Any, path: Path) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_CONFIG_VALUES values, or refer to themselves.
+    Costs at most MAX_CONFIG_VALUES steps whatever the file holds."""
+    count = 0
+    stack: list[tuple[Any, tuple[int, ...]]] = [(data, ())]
+    while stack:
+        node, ancestors = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{path}: expands to more than {MAX_CONFIG_VALUES:,} values through YAML aliases "
+                              "(a YAML bomb?); write the values out")
+        if isinstance(node, dict | list):
+            if id(node) in ancestors:
+                raise ConfigError(f"{path}: a YAML alias refers to a value that contains it (a recursive config)")
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            stack.extend((child, (*ancestors, id(node))) for child in children)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {size:,} bytes; a config file may be at most {MAX_CONFIG_BYTES:,}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -215,8 +264,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(e, 'problem', e)})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config {path}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read (thousands of levels); flatten it") from None
     if data is None:
         return {}
+    _check_expansion(data, path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of settings, got {type(data).__name__}")
     return data
@@ -227,7 +279,13 @@ def _preset_tools(name: str) -> list[ToolConfig]:
     return [ToolConfig.model_validate(t) for t in data.get("tools", [])]
 
 
-def format_validation_error(e: ValidationError, source: str) -> str:
+#: Settings whose values are never repeated in an error message (a key pasted where it does not belong).
+_SECRET_SETTING = re.compile(r"key|token|secret|password|authorization|header", re.IGNORECASE)
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """`loc: message (got value)` for each error, on one line. A value is shown only when short and never
+    for a setting whose name looks secret: the message goes to the terminal and into the run's manifest."""
     parts = []
     for err in e.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
@@ -235,9 +293,13 @@ def format_validation_error(e: ValidationError, source: str) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
         got = err.get("input")
-        got_s = f" (got {got!r})" if got is not None and err["type"] != "extra_forbidden" and len(repr(got)) < 60 else ""
-        parts.append(f"{loc}: {msg}{got_s}")
-    return f"invalid config ({source}): " + "; ".join(parts)
+        show = got is not None and err["type"] != "extra_forbidden" and len(repr(got)) < 60 and not _SECRET_SETTING.search(loc)
+        parts.append(f"{loc}: {msg}" + (f" (got {got!r})" if show else ""))
+    return "; ".join(parts)
+
+
+def format_validation_error(e: ValidationError, source: str) -> str:
+    return f"invalid config ({source}): " + describe_validation_error(e)
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> LimnerConfig:

@@ -8,12 +8,62 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
+from pathlib import Path
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from limner.types import Box
 
-__all__ = ["box_mask", "image_data_url", "paste_centered"]
+__all__ = ["MAX_IMAGE_PIXELS", "MAX_WORK_SIDE", "box_mask", "image_data_url", "paste_centered", "read_image",
+           "working_size"]
+
+#: The largest image limner reads (pixels, 40 MP: a 7300×5500 photo). Decoding a larger one alone costs
+#: hundreds of MB (10000×10000 RGB: 300 MB, then the checker's working copies), so it is refused, in one line,
+#: from its header, before any pixel is decoded.
+MAX_IMAGE_PIXELS = 40_000_000
+#: Images are worked on at most this many pixels a side (larger ones are downscaled on reading, keeping their
+#: aspect ratio): the checkers judge composition, and generators and editors work at or below it.
+MAX_WORK_SIDE = 2048
+
+
+def working_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size an image of `size` is worked on at: itself, or downscaled to fit MAX_WORK_SIDE."""
+    w, h = size
+    scale = min(1.0, MAX_WORK_SIDE / max(w, h, 1))
+    return (max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1 else (w, h)
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """An image file as RGB at its working size (`working_size`): transparency is composited over white (as
+    a viewer shows it), palettes and other modes are converted. Raises ValueError, one line, for a file that
+    is not a readable image or has more than MAX_IMAGE_PIXELS pixels, and FileNotFoundError when missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise ValueError(f"{path} is {w}×{h} pixels ({w * h / 1e6:.0f} MP); limner reads images up to "
+                                     f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP: downscale it first")
+                target = working_size((w, h))
+                if target != (w, h):
+                    im.draft("RGB", target)  # JPEG decodes at a fraction of its size: less memory, faster
+                im.load()
+                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                    rgba = im.convert("RGBA")
+                    rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+                    rgb.paste(rgba, mask=rgba.getchannel("A"))
+                else:
+                    rgb = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from None
+    if rgb.size != target:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS)
+    return rgb
 
 
 def box_mask(size: tuple[int, int], box: Box, pad: int = 4) -> Image.Image:

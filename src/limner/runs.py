@@ -30,6 +30,7 @@ import platform
 import queue
 import re
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -198,6 +199,12 @@ class RunStore:
         mpath = root / cls.MANIFEST
         if not mpath.is_file():
             raise RunError(f"{root} is not a limner run directory (no {cls.MANIFEST})")
+        # A resume truncates a torn trajectory and rewrites the manifest: through a link, that would change
+        # a file outside the run. Run directories hold no links that limner made.
+        links = [n for n in (cls.MANIFEST, cls.TRAJECTORY, cls.FINAL, cls.IMAGES, ".lock") if (root / n).is_symlink()]
+        if links:
+            raise RunError(f"run {root.name!r} holds symbolic links ({', '.join(links)}); limner does not write "
+                           "through links in a run directory")
         try:
             manifest = RunManifest.model_validate_json(mpath.read_bytes())
         except ValueError as e:
@@ -209,7 +216,11 @@ class RunStore:
         if resume:
             if not run_id:
                 raise RunError("--resume needs --run-id (the id of the run to continue)")
-            store = cls.open(run_dir_for(Path(out_root), run_id))
+            root = run_dir_for(Path(out_root), run_id)
+            if cls._unborn(root):  # killed between claiming its id and writing its manifest: nothing was done
+                shutil.rmtree(root)
+                return cls.create(out_root, run_id=run_id, **kwargs)
+            store = cls.open(root)
             prompt = kwargs.get("prompt")
             if prompt is not None and store.manifest.prompt != prompt:
                 store._release_untouched()  # the run stays as it was: resumable with its own prompt
@@ -220,6 +231,17 @@ class RunStore:
             store._write_manifest()
             return store
         return cls.create(out_root, run_id=run_id, **kwargs)
+
+    @classmethod
+    def _unborn(cls, root: Path) -> bool:
+        """A run directory `create` made but did not finish (no manifest, and nothing but its empty images
+        folder and lock file): the process died in between, before any step. Resuming it starts it."""
+        if root.is_symlink() or not root.is_dir() or (root / cls.MANIFEST).exists():
+            return False
+        entries = {p.name: p for p in root.iterdir()}
+        images = entries.get(cls.IMAGES)
+        return set(entries) <= {cls.IMAGES, ".lock"} and (images is None or (images.is_dir() and not images.is_symlink()
+                                                                            and not any(images.iterdir())))
 
     def _acquire_lock(self) -> None:
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)

@@ -49,6 +49,7 @@ from limner.agent.preservation import (
 )
 from limner.agent.worker import Attempt, Worker, WorkerError, default_routers
 from limner.config import LimnerConfig
+from limner.imaging import read_image
 from limner.llm import make_brain
 from limner.llm.brain import Brain, NextAction
 from limner.llm.rule_brain import edit_target, edit_weights
@@ -763,14 +764,8 @@ def run_generate(
 
 
 def _open_image(image_path: str | Path) -> Image.Image:
-    path = Path(image_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except OSError as e:
-        raise ValueError(f"cannot read image {path}: {e}") from None
+    """The image at its working size (`imaging.read_image`: a huge one is refused or downscaled)."""
+    return read_image(image_path)
 
 
 def run_edit(

@@ -1,9 +1,10 @@
 """The Worker: rank the tools for a subtask with the performance matrix (PASM), call the best, fall back.
 
 Ranking is the perf package's job (`limner.perf`: `S = W_task · Normalize(M)ᵀ`, or its Bayesian router);
-the Worker only asks a `Router` for the order and walks down it: a tool that raises `ToolError`, returns
-`ok=False`, or runs past `tool_timeout_s` is recorded as a failed attempt and the next-ranked tool gets
-the subtask, up to `max_fallbacks` times. Every attempt, failed or not, comes back so the trajectory
+the Worker only asks a `Router` for the order and walks down it: a tool that raises `ToolError` (or, a bug,
+any other exception), returns `ok=False` or an image that cannot be used (none, not an image, undecodable,
+smaller than 8×8 or over 40 MP), or runs past `tool_timeout_s` is recorded as a failed attempt and the
+next-ranked tool gets the subtask, up to `max_fallbacks` times. Every attempt, failed or not, comes back so the trajectory
 loses nothing.
 
 Tool calls run in a daemon worker thread so a hung backend cannot hang the agent: after the time-out the
@@ -20,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from limner.imaging import box_mask
+from limner.imaging import MAX_IMAGE_PIXELS, box_mask, working_size
 from limner.perf import PerformanceMatrix, Router, make_router
 from limner.tools.base import Tool, ToolError
 from limner.types import EDIT_DIMS, GEN_DIMS, Subtask, ToolCall, ToolResult
@@ -29,6 +30,8 @@ __all__ = ["Attempt", "Worker", "WorkerError", "declared_scores", "default_route
 
 #: Which matrix (dimension set) ranks which tool kind.
 _DIMS_OF_KIND: dict[str, tuple[str, ...]] = {"generate": GEN_DIMS, "edit": EDIT_DIMS, "inpaint": EDIT_DIMS}
+#: The smallest image side a tool may return: below it no checker can judge the picture.
+MIN_RESULT_SIDE = 8
 
 
 class WorkerError(RuntimeError):
@@ -189,9 +192,42 @@ class Worker:
             err = box["error"]
             if isinstance(err, ToolError):
                 return ToolResult(tool=tool.name, ok=False, duration_s=elapsed, error=f"ToolError: {err}")
-            raise err
+            if not isinstance(err, Exception):  # KeyboardInterrupt, SystemExit: the run stops
+                raise err
+            # A backend that broke its contract (raised something other than ToolError): its failure is
+            # recorded with the exception's type and the next-ranked tool goes on, so one tool's bug does
+            # not end an overnight run. The step's error names the bug for whoever reads the trajectory.
+            first = str(err).splitlines()[0][:300] if str(err) else ""
+            return ToolResult(tool=tool.name, ok=False, duration_s=elapsed,
+                              error=f"tool crashed ({type(err).__name__}: {first}); not a ToolError: a bug in {tool.name}")
         result: ToolResult = box["result"]
-        if result.ok and result.image is None and tool.kind in ("generate", "edit", "inpaint"):
-            return ToolResult(tool=tool.name, ok=False, duration_s=elapsed, error="tool returned no image")
+        if result.ok and tool.kind in ("generate", "edit", "inpaint"):
+            problem = _image_problem(result)
+            if problem is not None:
+                return ToolResult(tool=tool.name, ok=False, duration_s=elapsed, error=f"tool returned {problem}")
         result.duration_s = result.duration_s or elapsed
         return result
+
+
+def _image_problem(result: ToolResult) -> str | None:
+    """Why the image a tool returned cannot be used (None when it can): not an image, undecodable, too small
+    to judge or too large to hold. An image larger than the working size is downscaled in place (noted in
+    `meta`), as a user's image is (`imaging.read_image`)."""
+    image = result.image
+    if image is None:
+        return "no image"
+    if not isinstance(image, Image.Image):
+        return f"a {type(image).__name__} instead of an image"
+    w, h = image.size
+    if min(w, h) < MIN_RESULT_SIDE:
+        return f"a {w}×{h} image (too small to judge; at least {MIN_RESULT_SIDE}×{MIN_RESULT_SIDE})"
+    if w * h > MAX_IMAGE_PIXELS:
+        return f"a {w}×{h} image (more than {MAX_IMAGE_PIXELS / 1e6:.0f} MP)"
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError) as e:
+        return f"an unreadable image ({type(e).__name__}: {e})"
+    if working_size((w, h)) != (w, h):
+        result.image = image.resize(working_size((w, h)), Image.Resampling.LANCZOS)
+        result.meta = {**result.meta, "downscaled_from": [w, h]}
+    return None

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ import typer
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from limner import __version__
@@ -40,7 +42,9 @@ from limner.agent.loop import check as check_image
 from limner.cli.ui import ui as ui_command
 from limner.cli.words import words as words_command
 from limner.config import AgentConfig, ConfigError, LimnerConfig, load_config
+from limner.imaging import MAX_IMAGE_PIXELS, MAX_WORK_SIDE, working_size
 from limner.perf.persistence import open_perf_store
+from limner.perf.store import StoreError
 from limner.runs import RunError, RunStore, settled_runs
 from limner.tools._device import describe_device
 from limner.tools.base import Readiness, Tool
@@ -74,12 +78,12 @@ out = Console()
 
 #: Exceptions that mean "the user asked for something that cannot be done": one line, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError, LookupError, FileNotFoundError, PermissionError, ConfigError, RunError,
+    ValueError, LookupError, FileNotFoundError, PermissionError, ConfigError, RunError, StoreError,
 )
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -158,16 +162,16 @@ def _validate_prompt(prompt: str, what: str = "prompt") -> str:
 def _analysis_line(step: AnalysisStep) -> str:
     names = ", ".join(f"{e.count}×{e.color + ' ' if e.color else ''}{e.cls}" for e in step.scene.elements)
     relations = "; ".join(f"{r.subject} {r.predicate} {r.object}" for r in step.scene.relations)
-    return f" {names}" + (f" · {relations}" if relations else "")
+    return escape(f" {names}" + (f" · {relations}" if relations else ""))
 
 
 def _plan_line(step: PlanStep) -> str:
-    return " " + " → ".join(f"{s.kind}: {s.instruction}" for s in step.subtasks)
+    return escape(" " + " → ".join(f"{s.kind}: {s.instruction}" for s in step.subtasks))
 
 
 def _tool_line(step: ToolStep) -> str:
-    status = "ok" if step.result.ok else f"[red]failed: {step.result.error}[/]"
-    return f" {step.call.tool} ({step.result.duration_s * 1000:.0f} ms) {status}"
+    status = "ok" if step.result.ok else f"[red]failed: {escape(str(step.result.error))}[/]"
+    return f" {escape(step.call.tool)} ({step.result.duration_s * 1000:.0f} ms) {status}"
 
 
 def _evaluation_line(step: EvaluationStep) -> str:
@@ -176,16 +180,16 @@ def _evaluation_line(step: EvaluationStep) -> str:
     if v.unsupported:
         line += f", {len(v.unsupported)} of {v.parts} parts not checked"
     if v.failed:
-        line += " [yellow](" + "; ".join(c.evidence for c in v.failed[:3]) + ")[/]"
+        line += " [yellow](" + escape("; ".join(c.evidence for c in v.failed[:3])) + ")[/]"
     return line
 
 
 def _reflection_line(step: ReflectionStep) -> str:
-    return f" {step.next_action}: {step.reasoning}"
+    return escape(f" {step.next_action}: {step.reasoning}")
 
 
 def _final_line(step: FinalStep) -> str:
-    return f" {step.image_path} score {step.score:.2f} {'✓' if step.passed else '✗'}"
+    return f" {escape(step.image_path)} score {step.score:.2f} {'✓' if step.passed else '✗'}"
 
 
 def _final_verdict(store: RunStore, final: FinalStep) -> Verdict | None:
@@ -211,7 +215,7 @@ def _verdict_line(verdict: Verdict | None, score: float, passed: bool) -> str:
     mark = "[green]✓[/]" if passed else "[red]✗[/]"
     line = f"score {score:.2f} on {len(verdict.checks)} of {verdict.parts} parts {mark}"
     if verdict.unsupported:
-        line += f"\n[yellow]not checked:[/] {'; '.join(verdict.unsupported)}"
+        line += f"\n[yellow]not checked:[/] {escape('; '.join(verdict.unsupported))}"
     elif not verdict.checks:
         line += " [yellow](nothing in the prompt could be read into a check)[/]"
     return line
@@ -297,7 +301,7 @@ def _run_agent(kind: str, json_mode: bool, body: Callable[[], tuple[RunStore, Fi
     if json_mode:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
-        out.print(f"[green]done[/] {kind}: {summary['final_image']}", highlight=False)
+        out.print(f"[green]done[/] {kind}: {escape(summary['final_image'])}", highlight=False)
         out.print(_verdict_line(verdict, final.score, final.passed), highlight=False)
         if summary["simulated"]:
             out.print("[dim]sandbox world: the images and scores are simulated, not a real model's.[/]")
@@ -343,7 +347,7 @@ def _ready_agent(cfg: LimnerConfig, needs: ToolKind | tuple[ToolKind, ...] = "ge
     tools = ToolRegistry.from_config(cfg).by_name()
     ready, skipped = runnable_tools(tools, needs=needs)
     for name, why in skipped.items():
-        err.print(f"[yellow]skipping tool {name}:[/] {why}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]skipping tool {escape(name)}:[/] {escape(why)}", highlight=False, soft_wrap=True)
     return Agent(cfg, tools=ready, checker=default_checker(tools), perf_store=open_perf_store(cfg))
 
 
@@ -416,7 +420,7 @@ def check(
     for col in ("target", "check", "ok", "score", "evidence"):
         table.add_column(col)
     for c in verdict.checks:
-        table.add_row(c.target, c.kind, "✓" if c.passed else "✗", f"{c.score:.2f}", c.evidence)
+        table.add_row(escape(c.target), c.kind, "✓" if c.passed else "✗", f"{c.score:.2f}", escape(c.evidence))
     out.print(table)
     out.print(_verdict_line(verdict, verdict.score, verdict.passed), highlight=False)
     raise typer.Exit(_check_status(verdict.passed))
@@ -490,12 +494,12 @@ def _tools_table(rows: list[dict[str, Any]]) -> Table:
                 *(["weights", "server"] if probed else []), "device"):
         table.add_column(col)
     for r in rows:
-        ok = "[green]yes[/]" if r["ready"] else f"[red]no:[/] {r.get('reason', '')}"
+        ok = "[green]yes[/]" if r["ready"] else f"[red]no:[/] {escape(str(r.get('reason', '')))}"
         sim = " [dim](simulated)[/]" if r["simulated"] else ""
         family = [r["family"] or "-"] if families else []
         where = [r["weights"] or "-", r["server"] or "-"] if probed else []
-        table.add_row(r["name"] + sim, r["kind"], f"{r['backend']}/{r['type']}", *family, ",".join(r["dims"]), ok,
-                      *where, str(r["device"]))
+        table.add_row(escape(r["name"]) + sim, r["kind"], escape(f"{r['backend']}/{r['type']}"), *map(escape, family),
+                      ",".join(r["dims"]), ok, *map(escape, where), escape(str(r["device"])))
     return table
 
 
@@ -506,14 +510,24 @@ def _open_image(path: Path) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
-        with Image.open(path) as im:
-            im.verify()
-            size = im.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                size = im.size
+                if size[0] * size[1] <= MAX_IMAGE_PIXELS:
+                    im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f"{path} is not a readable image ({type(e).__name__}: {e})") from None
     if min(size) < MIN_IMAGE_SIDE:
         raise ValueError(f"{path} is {size[0]}×{size[1]} pixels; limner needs at least "
                          f"{MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} to judge or edit an image")
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{path} is {size[0]}×{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} MP); limner reads "
+                         f"images up to {MAX_IMAGE_PIXELS / 1e6:.0f} MP: downscale it first")
+    if working_size(size) != size:
+        w, h = working_size(size)
+        err.print(f"[yellow]note:[/] {escape(str(path))} is {size[0]}×{size[1]} pixels; it is read at {w}×{h} "
+                  f"(limner works on images up to {MAX_WORK_SIDE} pixels a side)", highlight=False, soft_wrap=True)
 
 
 def _is_simulated(cfg: LimnerConfig) -> bool:
@@ -541,7 +555,7 @@ def main() -> None:
     try:
         app()
     except USER_ERRORS as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
 
 

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from matplotlib.figure import Figure
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from limner.config import ConfigError, LimnerConfig, load_config
@@ -29,6 +30,7 @@ app = typer.Typer(
     help="Performance matrix: PASM routing scores, APU/Bayesian learning history.", no_args_is_help=True
 )
 console = Console()
+errors = Console(stderr=True)  # errors go to stderr, one line however long (scripts and logs read them)
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="SQLite perf store (default: from config)")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config file or preset")]
@@ -39,7 +41,7 @@ KindNameOpt = Annotated[str | None, typer.Option(
 
 
 def _fail(msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    errors.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

@@ -38,8 +38,9 @@ from limner.types import ALL_DIMS, Element, Relation, Scene, Subtask, ToolSpec, 
 __all__ = ["LLMBrain"]
 
 #: Failures of the model or the endpoint: recorded and answered by the rule-based brain. Anything else is
-#: a bug in limner and propagates.
-_MODEL_FAILURES = (AgentRunError, ModelAPIError, ValidationError, OSError, TimeoutError)
+#: a bug in limner and propagates. IndexError: pydantic-ai reads `choices[0]` of a reply without checking that
+#: the server sent any choice (a 200 with `"choices": []`).
+_MODEL_FAILURES = (AgentRunError, ModelAPIError, ValidationError, OSError, TimeoutError, IndexError)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -106,6 +107,7 @@ class LLMBrain(Brain):
     def __init__(self, model: Model | str, *, max_retries: int = 2, vision: bool = True,
                  fallback: Brain | None = None) -> None:
         self.model = model
+        self._secret: str | None = None  # the API key, scrubbed from every failure reason (`_ask`)
         self.max_retries = max_retries
         self.vision = vision
         self.fallback = fallback or RuleBrain()
@@ -137,7 +139,9 @@ class LLMBrain(Brain):
         # Local servers (vLLM, Ollama, llama.cpp) accept any key; the client library insists on one.
         provider = OpenAIProvider(base_url=config.base_url, api_key=key or "not-needed")
         model = OpenAIChatModel(config.model, provider=provider, settings={"timeout": config.timeout_s})
-        return cls(model, max_retries=config.max_retries, vision=config.vision)
+        brain = cls(model, max_retries=config.max_retries, vision=config.vision)
+        brain._secret = key.strip() if key and key.strip() else None
+        return brain
 
     def _agent(self, output_type: type[BaseModel], instructions: str) -> PydanticAgent[None, Any]:
         return PydanticAgent(self.model, output_type=output_type, instructions=instructions,
@@ -148,7 +152,10 @@ class LLMBrain(Brain):
         try:
             result = agent.run_sync(prompt)
         except _MODEL_FAILURES as e:
-            return None, None, f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            first = str(e).splitlines()[0] if str(e) else ""
+            if self._secret:  # a server may echo the Authorization header it got into its error message
+                first = first.replace(self._secret, "***")
+            return None, None, f"{type(e).__name__}: {first[:300]}"
         except UserError:
             raise
         return result.output, result.usage.total_tokens, None

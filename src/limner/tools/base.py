@@ -11,7 +11,8 @@ Calling convention (one for every kind, so the Worker needs no special cases):
 `call` is the serialisable `ToolCall` (prompt or instruction, seed, size, params); `image` and `mask`
 are PIL images for edit/inpaint tools. Tools return a `ToolResult` with the PIL image in `.image`.
 A tool signals its own failure by raising `ToolError`; the Worker records it and falls back to the
-next-ranked tool. Other exceptions are bugs and propagate.
+next-ranked tool. Any other exception is a bug in the tool: the Worker records it as a failed attempt
+named as such and falls back too (an overnight run must outlive one broken backend).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from limner.config import describe_validation_error
 from limner.types import ToolCall, ToolKind, ToolResult, ToolSpec
 
 _Options = TypeVar("_Options", bound=BaseModel)
@@ -37,7 +39,8 @@ def parse_options(model: type[_Options], tool: str, options: dict[str, Any], wha
     try:
         return model.model_validate(options)
     except ValidationError as e:
-        raise ValueError(f"tool {tool!r}: invalid {what + ' ' if what else ''}options: {e}") from None
+        raise ValueError(f"tool {tool!r}: invalid {what + ' ' if what else ''}options: "
+                         f"{describe_validation_error(e)}") from None
 
 
 class Readiness(BaseModel):

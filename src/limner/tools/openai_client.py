@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from limner.config import check_env_name
 from limner.tools.base import ToolError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,6 +107,11 @@ class OpenAISettings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"base_url {v!r} must be an http(s) URL such as http://localhost:8000/v1")
         return v.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        return check_env_name(v)
 
     @field_validator("headers")
     @classmethod
