@@ -120,7 +120,7 @@ def card(records: list[ClusterRecord], rows: list[dict[str, Any]]) -> dict[str, 
                 truth_exact += bool(m.truth.get("fails_exactly") and m.truth.get("passes_own"))
         for d in r.discarded:
             per_kind.setdefault(d.kind, Counter())["discarded"] += 1
-            discard_reasons[d.reason.split(":")[0]] += 1
+            discard_reasons[_discard_class(d.reason)] += 1
     base = sum(row["pair"] == "base" for row in rows)
     extra = len(rows) - base
     hist = Counter(int(row["distance"]) for row in rows)
@@ -142,6 +142,14 @@ def card(records: list[ClusterRecord], rows: list[dict[str, Any]]) -> dict[str, 
         "truth_exact_negatives": (truth_exact / truth_n) if truth_n else None,
         "simulated": truth_n > 0,
     }
+
+
+def _discard_class(reason: str) -> str:
+    if reason.startswith("edit "):
+        return "an edit was not carried out (no editor passed the instruction and preservation)"
+    if reason.startswith("against the positive's scene: "):
+        return "against the positive's scene: " + reason.split(": ", 2)[1].split(":")[0]
+    return reason.split(":")[0]
 
 
 def _reason_class(reason: str) -> str:
