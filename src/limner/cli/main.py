@@ -537,7 +537,7 @@ def _is_simulated(cfg: LimnerConfig) -> bool:
 def _mount_subapps() -> None:
     """Sub-command groups owned by their packages; a group whose extra is missing is skipped."""
     for name, module in (("perf", "limner.cli.perf"), ("train", "limner.train.cli"), ("eval", "limner.cli.eval"),
-                         ("serve", "limner.cli.serve")):
+                         ("serve", "limner.cli.serve"), ("data", "limner.cli.data")):
         try:
             sub = importlib.import_module(module).app
         except (ImportError, AttributeError):
