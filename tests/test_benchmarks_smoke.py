@@ -23,6 +23,7 @@ REQUIRED_METRICS = {
     "routing": {"pools", "tool_info_tokens", "concurrency"},
     "apo": {"steps_per_s", "speedup", "peak_mem_mb", "ddp"},
     "backends": {"pipelines", "memory_growth_mb"},
+    "data": {"positive_rate", "negatives_per_cluster", "negatives_exact_truth", "throughput", "resume"},
     "serve": {"same_as_local", "throughput", "failover", "backpressure"},
     "eval": {"layout_ok", "resume", "shards_identical", "throughput", "compare_refuses_mismatch", "geneval"},
 }

@@ -10,6 +10,7 @@ from PIL import Image
 
 from limner.tools.base import ToolError
 from limner.tools.sandbox.artwork import TEXTURE_NAMES, get_artwork
+from limner.tools.sandbox.blemishes import add_blemish
 from limner.tools.sandbox.checker import SandboxChecker, check_image, relation_holds_boxes
 from limner.tools.sandbox.colour_reader import read_texture
 from limner.tools.sandbox.detect import Detection, detect_objects
@@ -280,8 +281,6 @@ def test_an_object_whose_outline_a_blemish_wiped_in_one_patch_is_still_found(cls
     """A colour bleed over one end of an object hides a quarter of its outline: the plain-view recall rule
     (80 % of the outline must be ink) used to drop it, so a count of three read two. The outline missing in
     one blemish-sized patch is forgiven for a clear match (`Detector._ink_recall_but_one_patch`)."""
-    from limner.tools.sandbox.blemishes import add_blemish
-
     scene = _scene(Element(id="a", noun=cls, cls=cls, count=3), prompt=f"three {cls}s")
     image, truth = render_scene(scene, seed=seed)
     image, blemish = add_blemish(image, truth, "color_bleed", np.random.default_rng(0), target=truth.objects[0].box)
