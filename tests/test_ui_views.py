@@ -102,3 +102,31 @@ def test_matrix_and_history_figures() -> None:
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {"0.20 P", "0.80 B", "0.50 ·", "0.50 M"} <= texts
     assert history_figure([]).axes[0].texts[0].get_text() == "no updates yet"
+
+
+def test_a_cluster_shows_the_positive_then_negatives_by_distance(tmp_path: Path) -> None:
+    from limner.data.orchestra import RECORDS, ClusterRecord, Member, PairJudgement  # noqa: PLC0415
+    from limner.ui.views import cluster_view, list_clusters, resolve_folder  # noqa: PLC0415
+
+    ds = tmp_path / "pairs"
+    (ds / "images" / "c1").mkdir(parents=True)
+    (ds / RECORDS).mkdir()
+    members = []
+    for mid, dist, colour in (("pos", 0, "red"), ("neg-01", 2, "green"), ("neg-00", 1, "blue")):
+        Image.new("RGB", (16, 16), colour).save(ds / "images" / "c1" / f"{mid}.png")
+        members.append(Member(id=mid, prompt="a red apple", scene={}, image=f"images/c1/{mid}.png", seed=0,
+                              distance=dist, kind="positive" if mid == "pos" else "negative",
+                              perturbations=[] if mid == "pos" else [{"instruction": f"make the apple {colour}"}]))
+    record = ClusterRecord(key="c1", cluster_id="c1", index=0, prompt="a red apple", tag="color", seed=0, status="ok",
+                           members=members, attempted=3,
+                           pairs=[PairJudgement(winner="pos", loser="neg-00", base=True, valid=True, distance=1),
+                                  PairJudgement(winner="neg-00", loser="neg-01", base=False, valid=True, distance=1)])
+    (ds / RECORDS / "c1.json").write_text(record.model_dump_json())
+    folder = resolve_folder([tmp_path], "pairs")
+    assert list_clusters(folder) == [("a red apple — 2 negatives", "c1")]
+    note, gallery = cluster_view(folder, "c1")
+    assert [caption.split(" ·")[0] for _, caption in gallery] == ["positive", "neg-00", "neg-01"]
+    assert gallery[1][0].getpixel((0, 0)) == (0, 0, 255) and "make the apple blue" in gallery[1][1]
+    assert "pairs kept 2 (1 positive-vs-negative, 1 added by the pair filter)" in note
+    with pytest.raises(UIError, match="outside"):
+        resolve_folder([tmp_path / "pairs"], "../")

@@ -35,13 +35,16 @@ from limner.types import AnalysisStep, EvaluationStep, FinalStep, PlanStep, Refl
 from limner.ui.views import (
     UIError,
     checks_rows,
+    cluster_view,
     draw_checks,
     history_figure,
+    list_clusters,
     list_runs,
     matrix_figure,
     plan_markdown,
     ranking_rows,
     read_run,
+    resolve_folder,
     resolve_run,
     scene_markdown,
     step_line,
@@ -336,6 +339,29 @@ def build_app(settings: UISettings) -> gr.Blocks:
             heat = gr.Plot(label="Normalize(M) with cell sources", elem_id="heatmap")
             hist = gr.Plot(label="Update history", elem_id="history")
             show.click(lambda p: _matrix(settings, p), inputs=[store_path], outputs=[heat, hist, note])
+        with gr.Tab("Datasets"):
+            gr.Markdown("Contrastive clusters built by `limner data clusters`: the positive, then its negatives "
+                        "ordered by compositional distance, each with the edit that made it.")
+            ds_path = gr.Textbox(label="Dataset folder (inside the readable roots)", elem_id="dataset")
+            ds_load = gr.Button("Load clusters", elem_id="load-clusters")
+            ds_choice = gr.Dropdown(label="Cluster", choices=[], elem_id="cluster-choice")
+            ds_note = gr.Markdown(elem_id="cluster-note")
+            ds_gallery = gr.Gallery(label="Positive and negatives", columns=4, elem_id="cluster-gallery")
+
+            def _load(folder: str) -> Any:
+                try:
+                    return gr.Dropdown(choices=list_clusters(resolve_folder(settings.readable_roots(), folder)))
+                except UIError as e:
+                    raise gr.Error(str(e)) from None
+
+            def _cluster(folder: str, key: str) -> tuple[str, Any]:
+                try:
+                    return cluster_view(resolve_folder(settings.readable_roots(), folder), key or "")
+                except UIError as e:
+                    raise gr.Error(str(e)) from None
+
+            ds_load.click(_load, inputs=[ds_path], outputs=[ds_choice])
+            ds_choice.change(_cluster, inputs=[ds_path, ds_choice], outputs=[ds_note, ds_gallery])
     return app
 
 

@@ -18,6 +18,8 @@ from typing import Any
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from limner.data.orchestra import ClusterRecord
+from limner.data.orchestra import load_records as load_clusters
 from limner.perf.matrix import PerformanceMatrix
 from limner.perf.store import UpdateRecord
 from limner.runs import RunStore
@@ -38,13 +40,16 @@ __all__ = [
     "RunView",
     "UIError",
     "checks_rows",
+    "cluster_view",
     "draw_checks",
     "history_figure",
+    "list_clusters",
     "list_runs",
     "matrix_figure",
     "plan_markdown",
     "ranking_rows",
     "read_run",
+    "resolve_folder",
     "resolve_run",
     "scene_markdown",
     "step_line",
@@ -268,3 +273,61 @@ def history_figure(records: Sequence[UpdateRecord], title: str = "") -> Figure:
         ax.text(0.5, 0.5, "no updates yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# Contrastive clusters (limner data clusters)
+# ----------------------------------------------------------------------------------------------------
+
+
+def resolve_folder(roots: Sequence[Path], text: str) -> Path:
+    """A folder named by `text` (relative to a root, or absolute) if it lies inside one of `roots`."""
+    name = (text or "").strip()
+    if not name or "\0" in name:
+        raise UIError("give a folder")
+    real_roots = [Path(r).resolve() for r in roots]
+    candidates = [Path(name)] if os.path.isabs(name) else [r / name for r in real_roots]
+    for cand in candidates:
+        real = cand.resolve()
+        if any(real == r or r in real.parents for r in real_roots):
+            if real.is_dir():
+                return real
+            raise UIError(f"no folder {name!r}")
+    raise UIError(f"{name!r} is outside the folders this UI may read")
+
+
+def list_clusters(dataset: Path) -> list[tuple[str, str]]:
+    """(label, key) of the clusters of a `limner data clusters` folder: "prompt — positive? — n negatives"."""
+    out = []
+    for key, r in sorted(load_clusters(dataset).items()):
+        negs = sum(m.id != "pos" for m in r.members)
+        state = f"{negs} negatives" if r.status == "ok" else f"{r.status}: {r.reason or ''}"[:60]
+        out.append((f"{r.prompt[:60]} — {state}", key))
+    return out
+
+
+def cluster_view(dataset: Path, key: str) -> tuple[str, list[tuple[Image.Image, str]]]:
+    """A cluster: the positive, then its negatives by distance (each captioned with its perturbations), and
+    a note of the discarded negatives with their reasons and of the pairs the filter kept."""
+    record: ClusterRecord | None = load_clusters(dataset).get(key)
+    if record is None:
+        raise UIError(f"no cluster {key!r} in {dataset.name}")
+    members = sorted(record.members, key=lambda m: (m.id != "pos", m.distance, m.id))
+    gallery: list[tuple[Image.Image, str]] = []
+    for m in members:
+        path = (dataset / m.image).resolve()
+        if dataset not in path.parents or not path.is_file():
+            continue
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+        what = "; ".join(str(p.get("instruction") or f"{p.get('kind')} {p.get('target')}") for p in m.perturbations)
+        gallery.append((image, "positive" if m.id == "pos" else f"{m.id} · distance {m.distance} · {what}"))
+    kept = sum(p.valid for p in record.pairs)
+    base = sum(p.valid and p.base for p in record.pairs)
+    lines = [f"**{record.prompt}** ({record.tag}, seed {record.seed}) — {record.status}"
+             + (f": {record.reason}" if record.reason else ""),
+             (f"{sum(m.id != 'pos' for m in members)} negatives kept of {record.attempted} tried; pairs kept "
+              f"{kept} ({base} positive-vs-negative, {kept - base} added by the pair filter)")]
+    if record.discarded:
+        lines += ["", "**Discarded:**", *[f"- {d.kind}: {d.reason}" for d in record.discarded[:20]]]
+    return "\n".join(lines), gallery
