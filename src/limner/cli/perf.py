@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -21,6 +20,7 @@ from rich.table import Table
 from limner.config import ConfigError, LimnerConfig, load_config
 from limner.perf.matrix import MatrixError, PerformanceMatrix
 from limner.perf.persistence import MATRIX_NAMES
+from limner.perf.plots import matrix_figure
 from limner.perf.store import PerfStore, StoreError
 from limner.profiling import ProfileReport, profile_repairs, profile_tools, repair_items
 from limner.tools.base import Tool
@@ -119,30 +119,8 @@ def _show_matrix(name: str, m: PerformanceMatrix, version: int, heatmap: Path | 
 
 
 def write_heatmap(m: PerformanceMatrix, path: Path, title: str = "") -> None:
-    """Normalize(M) as a heatmap (what PASM ranks on), raw values printed in the cells.
-
-    Drawn on a bare `Figure` (no pyplot): no global backend to select, no figure registry to close."""
-    norm = m.normalized()
-    fig = Figure(figsize=(1.0 + 0.9 * len(m.dims), 1.0 + 0.45 * max(len(m.tools), 1)))
-    ax = fig.subplots()
-    im = ax.imshow(norm.T, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(m.dims)), m.dims, rotation=40, ha="right")
-    ax.set_yticks(range(len(m.tools)), m.tools)
-    if len(m.tools) * len(m.dims) <= 400:
-        for j in range(len(m.tools)):
-            for i in range(len(m.dims)):
-                ax.text(
-                    i,
-                    j,
-                    f"{m.values[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if norm[i, j] < 0.5 else "black",
-                )
-    fig.colorbar(im, ax=ax, label="Normalize(M) (min-max per dimension)")
-    ax.set_title(title or "performance matrix")
-    fig.tight_layout()
+    """Normalize(M) as a heatmap (what PASM ranks on), raw values printed in the cells."""
+    fig = matrix_figure(m, title, sources=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
 

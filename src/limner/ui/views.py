@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from limner.data.orchestra import ClusterRecord
 from limner.data.orchestra import load_records as load_clusters
-from limner.perf.matrix import PerformanceMatrix
+from limner.perf.plots import matrix_figure
 from limner.perf.store import UpdateRecord
 from limner.runs import RunStore
 from limner.types import (
@@ -56,9 +56,6 @@ __all__ = [
 ]
 
 PASS_COLOUR = (22, 163, 74)
-#: a cell's source as one letter in the heatmap (`PerformanceMatrix` CELL_SOURCES)
-SOURCE_LETTER = {"published": "P", "profiled": "M", "apu": "A", "bayes": "B", "prior": "·"}
-SOURCE_LEGEND = "P published · M measured (profiled) · A/B learned (APU/Bayes) · · prior"
 FAIL_COLOUR = (220, 38, 38)
 
 
@@ -71,24 +68,29 @@ class UIError(ValueError):
 # ----------------------------------------------------------------------------------------------------
 
 
+def _inside(roots: Sequence[Path], text: str, what: str) -> list[Path]:
+    """The real paths `text` may name (relative to each root, or absolute) that lie inside one of `roots`
+    (symlinks resolved); `UIError` when it names nothing or only places outside them."""
+    name = (text or "").strip()
+    if not name or "\0" in name:
+        raise UIError(f"give {what}")
+    real_roots = [Path(r).resolve() for r in roots]
+    candidates = [Path(name)] if os.path.isabs(name) else [r / name for r in real_roots]
+    inside = [c.resolve() for c in candidates
+              if any(c.resolve() == r or r in c.resolve().parents for r in real_roots)]
+    if not inside:
+        raise UIError(f"{name!r} is outside the folders this UI may read")
+    return inside
+
+
 def resolve_run(roots: Sequence[Path], text: str) -> Path:
     """The run directory that `text` names — a run id under a root, or a path — if it lies inside one of
     `roots` (symlinks resolved) and is a run; otherwise `UIError`. Path traversal (`../`, absolute paths
     elsewhere, a symlink leading out) is refused."""
-    name = (text or "").strip()
-    if not name or "\0" in name:
-        raise UIError("give a run id or a run directory")
-    real_roots = [Path(r).resolve() for r in roots]
-    candidates = [Path(name)] if os.path.isabs(name) else [r / name for r in real_roots]
-    for cand in candidates:
-        real = cand.resolve()
-        if not any(real == r or r in real.parents for r in real_roots):
-            continue
+    for real in _inside(roots, text, "a run id or a run directory"):
         if (real / RunStore.MANIFEST).is_file():
             return real
-    if any(not any(c.resolve() == r or r in c.resolve().parents for r in real_roots) for c in candidates):
-        raise UIError(f"{name!r} is outside the folders this UI may read")
-    raise UIError(f"no run {name!r} in {', '.join(str(r) for r in real_roots)}")
+    raise UIError(f"no run {text.strip()!r} in {', '.join(str(Path(r).resolve()) for r in roots)}")
 
 
 def list_runs(roots: Sequence[Path], limit: int = 200) -> list[tuple[str, str]]:
@@ -230,27 +232,6 @@ def draw_checks(image: Image.Image, verdict: Verdict) -> Image.Image:
     return out
 
 
-def matrix_figure(m: PerformanceMatrix, title: str = "", sources: bool = True) -> Figure:
-    """Normalize(M) as a heatmap (what PASM ranks on) with raw values, and each cell's source
-    (published / profiled / learned / prior) as a letter, so a user sees what the routing rests on."""
-    norm = m.normalized()
-    fig = Figure(figsize=(1.2 + 0.9 * len(m.dims), 1.2 + 0.45 * max(len(m.tools), 1)))
-    ax = fig.subplots()
-    im = ax.imshow(norm.T, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(m.dims)), m.dims, rotation=40, ha="right")
-    ax.set_yticks(range(len(m.tools)), m.tools)
-    if len(m.tools) * len(m.dims) <= 400:
-        for j in range(len(m.tools)):
-            for i in range(len(m.dims)):
-                tag = f" {SOURCE_LETTER.get(str(m.sources[i, j]), '?')}" if sources else ""
-                ax.text(i, j, f"{m.values[i, j]:.2f}{tag}", ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] < 0.5 else "black")
-    fig.colorbar(im, ax=ax, label="Normalize(M) (min-max per dimension)")
-    ax.set_title((title or "performance matrix") + (f"\n{SOURCE_LEGEND}" if sources else ""), fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def history_figure(records: Sequence[UpdateRecord], title: str = "") -> Figure:
     """Each tool's observed scores over the matrix's updates (x: update version), one curve per tool."""
     fig = Figure(figsize=(7, 3.2))
@@ -282,18 +263,10 @@ def history_figure(records: Sequence[UpdateRecord], title: str = "") -> Figure:
 
 def resolve_folder(roots: Sequence[Path], text: str) -> Path:
     """A folder named by `text` (relative to a root, or absolute) if it lies inside one of `roots`."""
-    name = (text or "").strip()
-    if not name or "\0" in name:
-        raise UIError("give a folder")
-    real_roots = [Path(r).resolve() for r in roots]
-    candidates = [Path(name)] if os.path.isabs(name) else [r / name for r in real_roots]
-    for cand in candidates:
-        real = cand.resolve()
-        if any(real == r or r in real.parents for r in real_roots):
-            if real.is_dir():
-                return real
-            raise UIError(f"no folder {name!r}")
-    raise UIError(f"{name!r} is outside the folders this UI may read")
+    for real in _inside(roots, text, "a folder"):
+        if real.is_dir():
+            return real
+    raise UIError(f"no folder {text.strip()!r}")
 
 
 def list_clusters(dataset: Path) -> list[tuple[str, str]]:
