@@ -49,7 +49,14 @@ from reliability.corpus import load_cases, run_corpus, summary
 from reliability.faults import FAULTS
 from reliability.flaky import FLAKY_FAULTS, FlakyEndpoint
 from reliability.leaks import files_under, find_leaks, secret_cases
-from reliability.scenarios import SECRET, generate_kill_resume, kill_config, run_fault, run_flaky
+from reliability.scenarios import (
+    SECRET,
+    eval_kill_resume,
+    generate_kill_resume,
+    kill_config,
+    run_fault,
+    run_flaky,
+)
 
 CONCURRENT_PROMPTS = ["two red apples to the left of a blue cup", "three purple clocks above a green bus",
                       "a photo of four donuts", "a blue cup and a yellow banana"]
@@ -132,6 +139,13 @@ def main() -> None:
         timings["faults_s"] = time.perf_counter() - t
         t = time.perf_counter()
         metrics["kills"] = kill_metrics(tmp / "kills", seeds, kills)
+        ev = eval_kill_resume(tmp / "eval-kills", kills=kills, rng=random.Random(7 + args.seed))
+        log(f"eval batch: {ev['kills']} kills at {ev['items_at_kill']} of {ev['items']} images, lost {ev['lost']}, "
+            f"duplicated {ev['duplicated']}, identical {ev['identical']}, painter calls redone {ev['painter_calls']['redone']}")
+        metrics["kills"]["eval_batch"] = ev
+        for key in ("kills", "lost", "duplicated", "items"):
+            metrics["kills"][key] += ev[key]
+        metrics["kills"]["identical"] = metrics["kills"]["identical"] and ev["identical"]
         timings["kills_s"] = time.perf_counter() - t
         t = time.perf_counter()
         metrics["concurrency"] = concurrency_metrics(tmp / "concurrency", args.quick)

@@ -266,3 +266,48 @@ def generate_kill_resume(tmp: Path, *, kills: int, seed: int, rng: random.Random
     ref_calls = (tmp / "reference" / "calls.txt").read_text().splitlines() if (tmp / "reference" / "calls.txt").exists() else []
     results["painter_calls"] = {"reference": len(ref_calls), "killed": len(calls), "redone": len(calls) - len(ref_calls)}
     return results
+
+
+def eval_kill_resume(tmp: Path, *, kills: int, rng: random.Random, prompts: int = 12) -> dict[str, Any]:
+    """`limner eval geneval` (a slow painter, `prompts` GenEval prompts, 1 image each) uninterrupted, and the same
+    command SIGKILLed `kills` times at points spread over the batch and run again (the same command resumes):
+    items (the per-image records) lost / duplicated, images finished before a kill drawn again (painter calls
+    beyond one per image of the reference), and whether records' verdicts and image bytes equal the reference."""
+    from limner.eval import load_records  # noqa: PLC0415 - scenarios are imported by tests that need no eval
+
+    env = env_with([PLUGINS, TESTS])
+    meta_src = Path(__file__).resolve().parents[2] / "src/limner/resources/geneval_metadata_dev.jsonl"
+    results: dict[str, Any] = {}
+    roots: dict[str, Path] = {}
+    for arm in ("reference", "killed"):
+        root = tmp / arm
+        root.mkdir(parents=True, exist_ok=True)
+        meta = root / "meta.jsonl"
+        meta.write_text("\n".join(meta_src.read_text(encoding="utf-8").splitlines()[::23][:prompts]) + "\n",
+                        encoding="utf-8")
+        cfg = kill_config(root / "slow.json", root / "calls.txt", delay_s=0.15)
+        out = roots[arm] = root / "eval"
+        cmd = [sys.executable, "-m", "limner.cli", "eval", "geneval", "--metadata", str(meta), "--out", str(out),
+               "--generator", "slowpoke", "-n", "1", "--config", str(cfg), "--json"]
+
+        def items(out: Path = out) -> list[str]:
+            return sorted(load_records(out)) if (out / "limner").is_dir() else []
+
+        if arm == "reference":
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+            results["reference_rc"] = res.returncode
+            continue
+        report = kill_resume(lambda cmd=cmd: cmd, items, kills=kills, rng=rng, env=env, timeout_s=300,
+                             points=kill_points(prompts, kills, rng))
+        results.update(kills=report.kills, exited_early=report.exited_early, items_at_kill=report.items_at_kill,
+                       final_rc=report.final_rc, seconds=round(report.seconds, 2))
+    ref, got = load_records(roots["reference"]), load_records(roots["killed"])
+    results.update(compare(sorted(ref), sorted(got)))
+    same = all(k in got and (ref[k].passed, ref[k].score, ref[k].failed) == (got[k].passed, got[k].score, got[k].failed)
+               and (roots["reference"] / ref[k].image).read_bytes() == (roots["killed"] / got[k].image).read_bytes()
+               for k in ref if ref[k].image)
+    results["identical"] = same and results["lost"] == 0 and results["extra"] == 0
+    calls = [tmp / a / "calls.txt" for a in ("reference", "killed")]
+    n_calls = [len(c.read_text().splitlines()) if c.exists() else 0 for c in calls]
+    results["painter_calls"] = {"reference": n_calls[0], "killed": n_calls[1], "redone": n_calls[1] - n_calls[0]}
+    return results

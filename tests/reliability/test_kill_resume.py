@@ -8,7 +8,7 @@ from pathlib import Path
 
 from limner.runs import RunStore
 from reliability.killer import compare
-from reliability.scenarios import generate_kill_resume
+from reliability.scenarios import eval_kill_resume, generate_kill_resume
 
 
 def test_generate_killed_twice_resumes_to_the_same_result(tmp_path: Path) -> None:
@@ -36,3 +36,11 @@ def test_a_run_killed_while_being_created_is_started_by_resume(tmp_path: Path) -
     except Exception as e:  # noqa: BLE001
         assert "not a limner run directory" in str(e)
     assert (tmp_path / "runs" / "r2" / "notes.txt").read_text() == "the user's"
+
+
+def test_an_eval_batch_killed_twice_resumes_losing_and_doubling_nothing(tmp_path: Path) -> None:
+    r = eval_kill_resume(tmp_path, kills=2, rng=random.Random(3), prompts=6)
+    assert r["reference_rc"] == 0 and r["final_rc"] == 0 and r["kills"] >= 1
+    assert (r["items"], r["lost"], r["duplicated"], r["extra"]) == (6, 0, 0, 0)
+    assert r["identical"]
+    assert r["painter_calls"]["redone"] <= r["kills"]  # at most the image in flight at each kill
