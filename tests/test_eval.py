@@ -240,7 +240,8 @@ def test_cli_runs_resumes_and_refuses(metadata: Path, tmp_path: Path) -> None:
     changed = runner.invoke(app, [*args[:-3], "-n", "2"])
     assert changed.exit_code == 2 and "another protocol" in changed.output and "Traceback" not in changed.output
     assert runner.invoke(app, [*args, "--shard", "2/2"]).exit_code == 2
-    assert runner.invoke(app, [*args[:6], "--generator", "nobody"]).exit_code == 2
+    nobody = runner.invoke(app, [*args[:6], "--generator", "no[ray]body"])
+    assert nobody.exit_code == 2 and "no[ray]body" in nobody.output  # user text is not read as console markup
     other = tmp_path / "cli2"
     runner.invoke(app, ["eval", "geneval", "--metadata", str(metadata), "--out", str(other), "--generator", "alder",
                         "-n", "2", "--json"])

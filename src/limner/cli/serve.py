@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from limner.config import format_validation_error, load_config, read_yaml
 from limner.serve.app import ServeOptions, ToolServer
@@ -74,7 +75,7 @@ def _serve_ray(registry: ToolRegistry, tool: str, options: ServeOptions, host: s
     try:
         import ray as ray_  # noqa: PLC0415 - optional extra
     except ImportError:
-        err.print("[bold red]error:[/] Ray Serve is not installed: pip install 'limner[serve]'")
+        err.print("[bold red]error:[/] " + escape("Ray Serve is not installed: pip install 'limner[serve]'"))
         raise typer.Exit(2) from None
     from limner.serve.ray import DeploymentOptions, deploy  # noqa: PLC0415 - imports Ray Serve
 
@@ -83,7 +84,7 @@ def _serve_ray(registry: ToolRegistry, tool: str, options: ServeOptions, host: s
     try:
         opts = DeploymentOptions.model_validate({**data, "serve": options.model_dump()})
     except ValidationError as e:
-        err.print(f"[bold red]error:[/] {format_validation_error(e, str(deployment or 'flags'))}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(format_validation_error(e, str(deployment or 'flags')))}", highlight=False)
         raise typer.Exit(2) from None
     ray_.init(address=address, include_dashboard=False, configure_logging=False)
     url = deploy(registry.config(tool), opts, host=host, port=port)

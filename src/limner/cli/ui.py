@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 err = Console(stderr=True)
 
@@ -23,10 +24,10 @@ def ui(
     try:
         from limner.ui.app import UISettings, launch  # noqa: PLC0415 - gradio is an optional extra
     except ImportError as e:
-        err.print(f"[bold red]error:[/] the UI needs Gradio: pip install 'limner[ui]' ({e})", highlight=False)
+        err.print("[bold red]error:[/] " + escape(f"the UI needs Gradio: pip install 'limner[ui]' ({e})"), highlight=False)
         raise typer.Exit(2) from None
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"[yellow]warning:[/] binding {host}: anyone who can reach this machine can run the agent and read "
+        err.print(f"[yellow]warning:[/] binding {escape(host)}: anyone who can reach this machine can run the agent and read "
                   "the run folders. There is no authentication.", highlight=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     launch(UISettings(config=config, out_dir=out_dir, roots=list(root or []), concurrency=concurrency), host=host,
