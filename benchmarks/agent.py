@@ -48,12 +48,13 @@ from limner.agent import Agent, MemoryStore
 from limner.agent.analyst import geneval_mismatch
 from limner.config import load_config
 from limner.eval import scene_from_geneval
+from limner.eval.runner import truth_passed as eval_truth_passed
 from limner.llm.rule_brain import plural
 from limner.profiling import profile_tools
 from limner.reading.prompt import parse_prompt
 from limner.runs import RunStore
 from limner.tools.registry import ToolRegistry
-from limner.tools.sandbox.world import WorldTruth, grade_truth, random_scene
+from limner.tools.sandbox.world import random_scene
 from limner.types import AnalysisStep, EvaluationStep, ToolCall, ToolStep
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
@@ -104,9 +105,8 @@ def compbench_metrics(directory: Path) -> dict[str, Any]:
 
 
 def truth_passed(scene: Any, truth: dict[str, Any] | None) -> bool:
-    if truth is None:
-        return False
-    return all(c.passed for c in grade_truth(scene, WorldTruth.from_json(truth)))
+    """No truth (an image nobody drew here) counts as not passed."""
+    return bool(eval_truth_passed(scene, truth))
 
 
 def profile_painters(config: Any, n_scenes: int, seed: int) -> tuple[Any, list[str]]:

@@ -130,3 +130,13 @@ def test_a_cluster_shows_the_positive_then_negatives_by_distance(tmp_path: Path)
     assert "pairs kept 2 (1 positive-vs-negative, 1 added by the pair filter)" in note
     with pytest.raises(UIError, match="outside"):
         resolve_folder([tmp_path / "pairs"], "../")
+
+
+def test_a_file_is_read_only_inside_the_roots(runs: Path) -> None:
+    from limner.ui.views import resolve_file  # noqa: PLC0415
+
+    assert resolve_file([runs], "r1/manifest.json") == (runs / "r1" / "manifest.json").resolve()
+    with pytest.raises(UIError, match="outside"):
+        resolve_file([runs], "../secret/manifest.json")
+    with pytest.raises(UIError, match="no file"):
+        resolve_file([runs], "r1")

@@ -45,7 +45,8 @@ from limner.tools.registry import ToolRegistry, default_checker
 from limner.tools.sandbox.world import WorldTruth, grade_truth
 from limner.types import EvaluationStep, Scene, ToolCall, ToolStep
 
-__all__ = ["EvalError", "EvalJob", "EvalSummary", "ItemRecord", "load_records", "protocol_files", "run_eval"]
+__all__ = ["EvalError", "EvalJob", "EvalSummary", "ItemRecord", "load_records", "protocol_files", "run_eval",
+           "truth_passed"]
 
 Suite = GenEvalSuite | CompBenchSuite
 LIMNER_DIR = "limner"  # limner's own files inside an output folder (protocol, records, reports)
@@ -205,7 +206,7 @@ class _Worker:
             unsupported=list(verdict.unsupported),
             failed=[f"{c.target} {c.kind}: {c.evidence}" for c in verdict.checks if not c.passed],
             verdict=verdict.model_dump(mode="json"),
-            truth_passed=_truth_passed(scene, truth), time_s=time.perf_counter() - t0, **extra,
+            truth_passed=truth_passed(scene, truth), time_s=time.perf_counter() - t0, **extra,
         )
         return record, buf.getvalue()
 
@@ -242,7 +243,9 @@ class _Worker:
         return image, truth, extra
 
 
-def _truth_passed(scene: Scene, truth: dict[str, Any] | None) -> bool | None:
+def truth_passed(scene: Scene, truth: dict[str, Any] | None) -> bool | None:
+    """Sandbox only: whether the world's ground truth of an image passes every check of `scene`; None
+    without a truth (a real model's image)."""
     if truth is None:
         return None
     return all(c.passed for c in grade_truth(scene, WorldTruth.from_json(truth)))
@@ -251,10 +254,10 @@ def _truth_passed(scene: Scene, truth: dict[str, Any] | None) -> bool | None:
 _WORKERS: dict[str, _Worker] = {}
 
 
-def run_unit(unit: tuple[EvalJob, EvalPrompt, int, dict[str, Any]]) -> tuple[dict[str, Any], bytes | None]:
-    """Draw and judge one item (module-level so that processes and Ray can ship it)."""
-    job, prompt, sample, scene = unit
-    digest = json_digest(job.model_dump(mode="json"))
+def run_unit(unit: tuple[str, EvalJob, EvalPrompt, int, dict[str, Any]]) -> tuple[dict[str, Any], bytes | None]:
+    """Draw and judge one item (module-level so that processes and Ray can ship it). `unit[0]` is the job's
+    digest, computed once by the caller: a worker keys what it built for the job by it."""
+    digest, job, prompt, sample, scene = unit
     worker = _WORKERS.get(digest)
     if worker is None:
         worker = _WORKERS[digest] = _Worker(job)
@@ -328,6 +331,7 @@ def run_eval(
     done_before = sum(item_key(p.index, j) in done for p in prompts for j in range(n))
     units = []
     skipped = 0
+    digest = json_digest(job.model_dump(mode="json"))
     for p in prompts:
         problem = suite.layout_problem(p)
         todo = [j for j in range(n) if item_key(p.index, j) not in done]
@@ -341,14 +345,14 @@ def run_eval(
         if todo:
             suite.prepare(out, p)
             scene = suite.scene(p).model_dump(mode="json")
-            units.extend((job, p, j, scene) for j in todo)
+            units.extend((digest, job, p, j, scene) for j in todo)
     if limit is not None:
         units = units[:limit]
     own = executor is None
     executor = executor or LocalExecutor(1)
     ran = errors = 0
     t0 = time.perf_counter()
-    by_key = {item_key(p.index, j): p for _, p, j, _ in units}
+    by_key = {item_key(p.index, j): p for _, _, p, j, _ in units}
     try:
         for record_json, png in executor.map_unordered(run_unit, units):
             record = ItemRecord.model_validate(record_json)

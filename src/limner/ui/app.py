@@ -44,6 +44,7 @@ from limner.ui.views import (
     plan_markdown,
     ranking_rows,
     read_run,
+    resolve_file,
     resolve_folder,
     resolve_run,
     scene_markdown,
@@ -236,7 +237,7 @@ def _browse(settings: UISettings, name: str) -> tuple[Any, ...]:
 def _matrix(settings: UISettings, store_path: str) -> tuple[Any, Any, str]:
     path = Path(store_path) if store_path.strip() else settings.out_dir / "perf.sqlite"
     try:
-        real = resolve_inside(settings.readable_roots(), path)
+        real = resolve_file(settings.readable_roots(), str(path))
         with PerfStore(real) as store:
             names = store.names()
             if not names:
@@ -249,16 +250,6 @@ def _matrix(settings: UISettings, store_path: str) -> tuple[Any, Any, str]:
         raise
     except (UIError, *_USER_ERRORS) as e:
         raise gr.Error(_first_line(e)) from None
-
-
-def resolve_inside(roots: list[Path], path: Path) -> Path:
-    """`path` if it is a file inside one of `roots` (symlinks resolved); else UIError."""
-    real = path.resolve()
-    if not any(r.resolve() in real.parents for r in roots):
-        raise UIError(f"{path} is outside the folders this UI may read")
-    if not real.is_file():
-        raise UIError(f"no performance store at {path}")
-    return real
 
 
 def build_app(settings: UISettings) -> gr.Blocks:

@@ -49,6 +49,7 @@ __all__ = [
     "plan_markdown",
     "ranking_rows",
     "read_run",
+    "resolve_file",
     "resolve_folder",
     "resolve_run",
     "scene_markdown",
@@ -91,6 +92,14 @@ def resolve_run(roots: Sequence[Path], text: str) -> Path:
         if (real / RunStore.MANIFEST).is_file():
             return real
     raise UIError(f"no run {text.strip()!r} in {', '.join(str(Path(r).resolve()) for r in roots)}")
+
+
+def resolve_file(roots: Sequence[Path], text: str) -> Path:
+    """A file named by `text` (relative to a root, or absolute) if it lies inside one of `roots`."""
+    for real in _inside(roots, text, "a file"):
+        if real.is_file():
+            return real
+    raise UIError(f"no file {text.strip()!r}")
 
 
 def list_runs(roots: Sequence[Path], limit: int = 200) -> list[tuple[str, str]]:
