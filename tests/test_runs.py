@@ -158,6 +158,17 @@ def test_settled_runs_never_leaves_a_run_running(tmp_path: Path, error: type[Bas
     RunStore.open(tmp_path / "r1").close()  # the lock was released
 
 
+@pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt("cancelled"), "interrupted"),
+                                             (OSError("disk full"), "failed")])
+def test_settle_marks_a_stopped_run_and_releases_it(tmp_path: Path, error: BaseException, status: str) -> None:
+    """The UI's worker thread ends runs outside any `with` block: it must leave the same record as Ctrl-C."""
+    store = RunStore.create(tmp_path, prompt="a cat", run_id="r1")
+    store.settle(error)
+    m = json.loads((tmp_path / "r1" / "manifest.json").read_text())
+    assert m["status"] == status and m["error"] == f"{type(error).__name__}: {error}"
+    RunStore.open(tmp_path / "r1").close()
+
+
 def test_settled_runs_leaves_a_finished_run_as_it_is(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt), settled_runs():
         store = RunStore.create(tmp_path, prompt="a cat", run_id="r1")

@@ -277,10 +277,21 @@ class RunStore:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is not None and self.manifest.status == "running":
-            status: RunStatus = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+        if exc is not None:
+            self.settle(exc)
+        else:
+            self.close()
+
+    def settle(self, exc: BaseException) -> None:
+        """Close a run that `exc` stopped: still `running` becomes `interrupted` (Ctrl-C, a cancel button)
+        or `failed` (anything else, with the error), so no run outlives its process claiming to run.
+
+        Why a method and not only `__exit__`: the CLI, the UI's worker thread and `settled_runs` end runs
+        from places a `with` block cannot span; all of them settle a run the same way."""
+        if self.manifest.status == "running":
+            status: RunStatus = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.manifest.status = status
-            self.manifest.error = f"{exc_type.__name__}: {exc}"[:500]
+            self.manifest.error = f"{type(exc).__name__}: {exc}"[:500]
             self._write_manifest()
         self.close()
 
@@ -407,7 +418,7 @@ def settled_runs() -> Iterator[list[RunStore]]:
         yield opened
     except BaseException as e:
         for store in opened:
-            store.__exit__(type(e), e, e.__traceback__)
+            store.settle(e)
         raise
     finally:
         _OPENED.reset(token)

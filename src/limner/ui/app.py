@@ -199,15 +199,15 @@ class _Runner:
             events.put(("done", None))
         except KeyboardInterrupt as e:
             if store is not None:
-                store.__exit__(KeyboardInterrupt, e, None)  # marked interrupted, like Ctrl-C on the CLI
+                store.settle(e)  # marked interrupted, like Ctrl-C on the CLI
             events.put(("done", None))
         except _USER_ERRORS as e:
             if store is not None:
-                store.__exit__(type(e), e, None)  # marked failed, with the reason
+                store.settle(e)  # marked failed, with the reason
             events.put(("error", _first_line(e)))
         except Exception as e:  # noqa: BLE001 - a bug: the page gets one line, the run records it as failed
             if store is not None:
-                store.__exit__(type(e), e, None)
+                store.settle(e)
             events.put(("error", f"{type(e).__name__}: {_first_line(e)}"))
 
 
