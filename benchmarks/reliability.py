@@ -14,11 +14,15 @@ sandbox world; the suites are `tests/reliability/` (docs/reliability.md):
    written, manifest done, every faulty answer recorded as a failed step or judged, no traceback).
 2. kills: `limner generate` SIGKILLed at random points and resumed with `--resume`, per seed; items are the
    trajectory's steps: `lost` (in the uninterrupted run with the same seed, not after resume), `duplicated`
-   (recorded twice), `identical` (steps without timings and final.png byte for byte).
+   (recorded twice), `identical` (steps without timings and final.png byte for byte); then the same for a
+   `limner eval geneval` batch (items: per-image records) and a `limner data clusters` build (items: cluster
+   records; pairs written twice count as duplicated; identical: records, images and the Parquet table).
 3. concurrency: 4 processes x 50 perf-store updates at once; 4 `limner generate` at once into one output root
    and perf store (one update per evaluation); a second process on a running run id.
 4. bad_inputs: the whole corpus (`tests/reliability/data`, large images written at run time): tried /
-   handled / tracebacks, and the peak memory of the largest accepted image (6000x6000) in a subprocess.
+   handled / tracebacks, and the peak memory of the largest accepted image (6000x6000) in a subprocess; plus
+   the web UI's handlers fed hostile names, paths, stores, datasets, prompts and uploads (`ui_cases`, when
+   the ui extra is installed; `by_kind.ui`).
 5. secrets_leaked: the key (and every 12-character piece of it) grepped in every file of every run directory,
    the perf stores, stdout and stderr of the secret cases (`reliability.leaks`) and of the flaky runs.
 
@@ -51,12 +55,14 @@ from reliability.flaky import FLAKY_FAULTS, FlakyEndpoint
 from reliability.leaks import files_under, find_leaks, secret_cases
 from reliability.scenarios import (
     SECRET,
+    data_kill_resume,
     eval_kill_resume,
     generate_kill_resume,
     kill_config,
     run_fault,
     run_flaky,
 )
+from reliability.ui_cases import run_ui_cases, ui_available
 
 CONCURRENT_PROMPTS = ["two red apples to the left of a blue cup", "three purple clocks above a green bus",
                       "a photo of four donuts", "a blue cup and a yellow banana"]
@@ -143,9 +149,16 @@ def main() -> None:
         log(f"eval batch: {ev['kills']} kills at {ev['items_at_kill']} of {ev['items']} images, lost {ev['lost']}, "
             f"duplicated {ev['duplicated']}, identical {ev['identical']}, painter calls redone {ev['painter_calls']['redone']}")
         metrics["kills"]["eval_batch"] = ev
-        for key in ("kills", "lost", "duplicated", "items"):
-            metrics["kills"][key] += ev[key]
-        metrics["kills"]["identical"] = metrics["kills"]["identical"] and ev["identical"]
+        # quick: 2 clusters are enough to land a kill between them; full: 6 (about a minute on two cores)
+        db = data_kill_resume(tmp / "data-kills", kills=min(kills, 3), rng=random.Random(11 + args.seed),
+                              prompts=3 if args.quick else 6)
+        log(f"data batch: {db['kills']} kills at {db['items_at_kill']} of {db['items']} clusters, lost {db['lost']}, "
+            f"duplicated {db['duplicated']} (pairs {db['pairs_duplicated']}), identical {db['identical']}")
+        metrics["kills"]["data_batch"] = db
+        for batch in (ev, db):
+            for key in ("kills", "lost", "duplicated", "items"):
+                metrics["kills"][key] += batch[key]
+            metrics["kills"]["identical"] = metrics["kills"]["identical"] and batch["identical"]
         timings["kills_s"] = time.perf_counter() - t
         t = time.perf_counter()
         metrics["concurrency"] = concurrency_metrics(tmp / "concurrency", args.quick)
@@ -156,6 +169,17 @@ def main() -> None:
         s = summary(results)
         log(f"bad inputs: {s['handled']} of {s['tried']} handled, {s['tracebacks']} tracebacks")
         metrics["bad_inputs"] = {k: s[k] for k in ("tried", "handled", "tracebacks", "by_kind", "not_handled", "slowest_s")}
+        if ui_available():  # the web UI's handlers, fed the same kind of input (tests/reliability/ui_cases.py)
+            _, ui = run_ui_cases(tmp / "ui", log=log)
+            log(f"ui inputs: {ui['handled']} of {ui['tried']} handled, {ui['tracebacks']} tracebacks")
+            for key in ("tried", "handled", "tracebacks"):
+                metrics["bad_inputs"][key] += ui[key]
+            metrics["bad_inputs"]["by_kind"]["ui"] = {k: ui[k] for k in ("tried", "handled", "tracebacks")}
+            metrics["bad_inputs"]["not_handled"] += ui["not_handled"]
+            ui_leaks = ui["secrets_leaked"]
+        else:
+            metrics["bad_inputs"]["by_kind"]["ui"] = "skipped: the ui extra (gradio) is not installed"
+            ui_leaks = 0
         metrics["largest_image_peak_mb"] = s["largest_accepted_peak_mb"]
         metrics["largest_accepted_image"] = None if args.quick else "6000x6000 (PNG and JPEG; check and edit)"
         metrics["large_images"] = [r.to_dict() for r in results if r.peak_mb is not None]
@@ -166,7 +190,7 @@ def main() -> None:
             only = {"brain_echoes_key", "images_echo_key", "key_pasted_as_env_name", "tools_list_table"} if args.quick else None
             secrets = secret_cases(ep, url, tmp / "secrets", only=only)
         log(f"secrets: {secrets['secrets_leaked']} leaks in {secrets['places_scanned']} places of {secrets['cases']} cases")
-        metrics["secrets_leaked"] = secrets["secrets_leaked"] + endpoint_leaks
+        metrics["secrets_leaked"] = secrets["secrets_leaked"] + endpoint_leaks + ui_leaks
         metrics["secrets"] = {"cases": secrets["cases"] + 2 * len(FLAKY_FAULTS), "places_scanned": secrets["places_scanned"],
                               "leaks": secrets["leaks"]}
         timings["secrets_s"] = time.perf_counter() - t

@@ -179,6 +179,26 @@ def test_trajectory_file_and_resume_without_rerunning_tools(tmp_path) -> None:
     assert (tmp_path / "r1" / "images" / "r0-0-p.truth.json").is_file()
 
 
+class _SlowDiskStore(RunStore):
+    """A run store whose PNG writes lag (a slow disk): a streaming reader must still find each judged image."""
+
+    def save_image(self, image: Image.Image, stem: str) -> str:
+        time.sleep(0.2)
+        return super().save_image(image, stem)
+
+
+def test_a_streamed_evaluation_names_an_image_already_on_disk(tmp_path) -> None:
+    """The web UI draws each judged image the moment its step arrives (it read a missing PNG before)."""
+    store = _SlowDiskStore.create(tmp_path, prompt=PROMPT, run_id="r1")
+    seen = 0
+    for step in _agent([FakePainter("p", failures=1)], [FakeEditor("e")]).run(PROMPT, stream=True, store=store):
+        if step.type in ("evaluation", "final"):
+            assert store.load_image(step.image_path).size[0] > 0
+            seen += 1
+    store.close()
+    assert seen >= 3
+
+
 def test_run_edit_applies_the_instruction_then_checks(tmp_path) -> None:
     editor = FakeEditor("e")
     agent = _agent([FakePainter("p")], [editor])

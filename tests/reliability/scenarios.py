@@ -311,3 +311,65 @@ def eval_kill_resume(tmp: Path, *, kills: int, rng: random.Random, prompts: int 
     n_calls = [len(c.read_text().splitlines()) if c.exists() else 0 for c in calls]
     results["painter_calls"] = {"reference": n_calls[0], "killed": n_calls[1], "redone": n_calls[1] - n_calls[0]}
     return results
+
+
+DATA_PROMPTS = ("a red apple", "two blue cups", "a cat to the left of a dog", "a green car", "three yellow bananas",
+                "a white clock above a black chair")
+
+
+def _data_signature(out: Path) -> dict[str, Any]:
+    """What two builds of one dataset must share: cluster records without their times, every image's bytes, and
+    the Parquet table's rows; plus the pair keys as written (a pair written twice is a duplicate)."""
+    import hashlib  # noqa: PLC0415 - local to this scenario
+
+    import pyarrow.parquet as pq  # noqa: PLC0415 - the train extra; only this scenario needs it
+
+    from limner.data import load_records  # noqa: PLC0415 - scenarios are imported by tests that need no data
+
+    records = {k: r.model_dump(mode="json", exclude={"time_s"}) for k, r in load_records(out).items()}
+    images = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted((out / "images").rglob("*.png"))}
+    table = pq.read_table(out / "pairs.parquet").to_pylist() if (out / "pairs.parquet").is_file() else []
+    return {"records": records, "images": images, "table": table,
+            "pair_keys": [f"{r['cluster_id']}/{r['winner_id']}/{r['loser_id']}" for r in table]}
+
+
+def data_kill_resume(tmp: Path, *, kills: int, rng: random.Random, prompts: int = 4) -> dict[str, Any]:
+    """`limner data clusters` (a few sandbox prompts, 2 negatives each) uninterrupted, and the same command
+    SIGKILLed `kills` times at points spread over the build and run again (the same command resumes): clusters
+    lost / duplicated, pairs written twice, and whether records (without times), images and the Parquet table
+    equal the reference's."""
+    env = env_with([PLUGINS, TESTS])
+    env["LIMNER_PERF__LEARN"] = "false"
+    results: dict[str, Any] = {}
+    outs: dict[str, Path] = {}
+    for arm in ("reference", "killed"):
+        root = tmp / arm
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "prompts.txt").write_text("\n".join(DATA_PROMPTS[:prompts]) + "\n", encoding="utf-8")
+        out = outs[arm] = root / "dataset"
+        cmd = [sys.executable, "-m", "limner.cli", "data", "clusters", "-p", str(root / "prompts.txt"), "-o", str(out),
+               "-n", "2", "--attempts", "3", "--rounds", "2", "--seed", "5"]
+
+        def items(out: Path = out) -> list[str]:
+            return sorted(p.stem for p in (out / "clusters").glob("*.json")) if (out / "clusters").is_dir() else []
+
+        if arm == "reference":
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+            results["reference_rc"] = res.returncode
+            continue
+        report = kill_resume(lambda cmd=cmd: cmd, items, kills=kills, rng=rng, env=env, timeout_s=300,
+                             points=kill_points(prompts, kills, rng), max_delay_s=2.0)
+        results.update(kills=report.kills, exited_early=report.exited_early, items_at_kill=report.items_at_kill,
+                       final_rc=report.final_rc, seconds=round(report.seconds, 2))
+        if report.final_rc != 0:
+            results["final_stderr"] = report.final_stderr[-2000:]
+    ref, got = _data_signature(outs["reference"]), _data_signature(outs["killed"])
+    results.update(compare(sorted(ref["records"]), sorted(got["records"])))
+    results["pairs_duplicated"] = len(got["pair_keys"]) - len(set(got["pair_keys"]))
+    results["duplicated"] += results["pairs_duplicated"]
+    results["pairs"] = len(got["table"])
+    results["identical"] = (ref["records"] == got["records"] and ref["images"] == got["images"]
+                            and ref["table"] == got["table"] and results["lost"] == 0 and results["duplicated"] == 0
+                            and results["extra"] == 0)
+    return results

@@ -6,9 +6,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from limner.runs import RunStore
 from reliability.killer import compare
-from reliability.scenarios import eval_kill_resume, generate_kill_resume
+from reliability.scenarios import data_kill_resume, eval_kill_resume, generate_kill_resume
 
 
 def test_generate_killed_twice_resumes_to_the_same_result(tmp_path: Path) -> None:
@@ -44,3 +46,12 @@ def test_an_eval_batch_killed_twice_resumes_losing_and_doubling_nothing(tmp_path
     assert (r["items"], r["lost"], r["duplicated"], r["extra"]) == (6, 0, 0, 0)
     assert r["identical"]
     assert r["painter_calls"]["redone"] <= r["kills"]  # at most the image in flight at each kill
+
+
+@pytest.mark.slow
+def test_a_data_build_killed_twice_resumes_to_the_same_dataset(tmp_path: Path) -> None:
+    """`limner data clusters` SIGKILLed mid-build: the same command finishes it, nothing lost or written twice."""
+    r = data_kill_resume(tmp_path, kills=2, rng=random.Random(5), prompts=4)
+    assert r["reference_rc"] == 0 and r["final_rc"] == 0 and r["kills"] >= 1, r
+    assert (r["items"], r["lost"], r["duplicated"], r["extra"]) == (4, 0, 0, 0), r
+    assert r["identical"], r

@@ -295,7 +295,8 @@ class Agent:
         """Generate for `prompt`, or, with `image` and `instruction`, edit the image (then `prompt` describes
         what the edited image must show, and `source`, if given, what the image shows before: its elements
         the instruction does not name must still pass their checks after the edit). With `stream=True`, an
-        iterator of steps; otherwise the `FinalStep`. `store` is a `RunStore` (default: in memory)."""
+        iterator of steps; otherwise the `FinalStep`. `store` is a `RunStore` (default: in memory). The image an
+        `EvaluationStep` or the `FinalStep` names is in the store when the step is yielded."""
         if (image is None) != (instruction is None):
             raise ValueError("editing needs both `image` and `instruction`")
         if source is not None and image is None:
@@ -625,6 +626,9 @@ class Agent:
         verdict made now (not a replayed one) about the tools of `subtasks`. An edit that damaged what it was
         not asked to change never becomes the best image."""
         step = run.replay_or(EvaluationStep, functools.partial(self._judge, run, path, image, scene, rnd, subtasks))
+        # A streaming reader (the web UI) shows the judged image as soon as it sees this step: it must be on
+        # disk by then. The checker ran long after the PNG was queued, so this rarely waits.
+        run.writer.flush()
         yield step
         if best is None or (step.verdict.score > best.verdict.score and preserved(step.verdict)):
             return _Best(path=path, verdict=step.verdict, image=image), step.verdict

@@ -215,8 +215,8 @@ def _browse(settings: UISettings, name: str) -> tuple[Any, ...]:
     """A recorded run: its steps as text, its round images with checks drawn, its final image."""
     try:
         run = read_run(resolve_run(settings.readable_roots(), name))
-    except UIError as e:
-        raise gr.Error(str(e)) from None
+    except (UIError, *_USER_ERRORS) as e:
+        raise gr.Error(_first_line(e)) from None
     gallery: list[tuple[Image.Image, str]] = []
     scene, checks = "", []
     for step in run.steps:
@@ -248,6 +248,22 @@ def _matrix(settings: UISettings, store_path: str) -> tuple[Any, Any, str]:
                     f"matrices in {path}: {', '.join(names)}; shown: {name}")
     except gr.Error:
         raise
+    except (UIError, *_USER_ERRORS) as e:
+        raise gr.Error(_first_line(e)) from None
+
+
+def _clusters(settings: UISettings, folder: str) -> Any:
+    """The Datasets tab's cluster list of a `limner data clusters` folder inside the readable roots."""
+    try:
+        return gr.Dropdown(choices=list_clusters(resolve_folder(settings.readable_roots(), folder)))
+    except (UIError, *_USER_ERRORS) as e:
+        raise gr.Error(_first_line(e)) from None
+
+
+def _cluster(settings: UISettings, folder: str, key: str) -> tuple[str, Any]:
+    """One cluster: its positive and negatives with their edits (`views.cluster_view`)."""
+    try:
+        return cluster_view(resolve_folder(settings.readable_roots(), folder), key or "")
     except (UIError, *_USER_ERRORS) as e:
         raise gr.Error(_first_line(e)) from None
 
@@ -339,20 +355,9 @@ def build_app(settings: UISettings) -> gr.Blocks:
             ds_note = gr.Markdown(elem_id="cluster-note")
             ds_gallery = gr.Gallery(label="Positive and negatives", columns=4, elem_id="cluster-gallery")
 
-            def _load(folder: str) -> Any:
-                try:
-                    return gr.Dropdown(choices=list_clusters(resolve_folder(settings.readable_roots(), folder)))
-                except UIError as e:
-                    raise gr.Error(str(e)) from None
-
-            def _cluster(folder: str, key: str) -> tuple[str, Any]:
-                try:
-                    return cluster_view(resolve_folder(settings.readable_roots(), folder), key or "")
-                except UIError as e:
-                    raise gr.Error(str(e)) from None
-
-            ds_load.click(_load, inputs=[ds_path], outputs=[ds_choice])
-            ds_choice.change(_cluster, inputs=[ds_path, ds_choice], outputs=[ds_note, ds_gallery])
+            ds_load.click(lambda folder: _clusters(settings, folder), inputs=[ds_path], outputs=[ds_choice])
+            ds_choice.change(lambda folder, key: _cluster(settings, folder, key), inputs=[ds_path, ds_choice],
+                             outputs=[ds_note, ds_gallery])
     return app
 
 

@@ -132,11 +132,16 @@ class RunView:
     steps: list[Step] = field(default_factory=list)
 
     def image(self, rel: str) -> Image.Image | None:
+        """The run's image `rel`, or None when it is outside the run, missing or unreadable (a run killed
+        mid-write, a damaged file): the browser shows the steps without it rather than failing the page."""
         path = (self.root / rel).resolve()
         if self.root not in path.parents or not path.is_file():
             return None
-        with Image.open(path) as im:
-            return im.convert("RGB")
+        try:
+            with Image.open(path) as im:
+                return im.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return None
 
 
 def read_run(run_dir: Path) -> RunView:
@@ -300,8 +305,11 @@ def cluster_view(dataset: Path, key: str) -> tuple[str, list[tuple[Image.Image, 
         path = (dataset / m.image).resolve()
         if dataset not in path.parents or not path.is_file():
             continue
-        with Image.open(path) as im:
-            image = im.convert("RGB")
+        try:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue  # a damaged image: the caption list below still names the member
         what = "; ".join(str(p.get("instruction") or f"{p.get('kind')} {p.get('target')}") for p in m.perturbations)
         gallery.append((image, "positive" if m.id == "pos" else f"{m.id} · distance {m.distance} · {what}"))
     kept = sum(p.valid for p in record.pairs)
