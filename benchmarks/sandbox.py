@@ -64,7 +64,7 @@ from limner.tools.sandbox.artwork import TEXTURE_NAMES
 from limner.tools.sandbox.checker import check_image, check_image_timed
 from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
 from limner.tools.sandbox.render import render_scene
-from limner.tools.sandbox.world import TEXT_WORDS, WorldTruth, grade_truth, random_scene
+from limner.tools.sandbox.world import WORLD_PREDICATES, TEXT_WORDS, WorldTruth, grade_truth, random_scene
 from limner.types import Element, Scene, ToolCall
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
@@ -233,13 +233,20 @@ _PAINTED_DIM = {"presence": "presence", "absence": "presence", "count": "count",
                 "position": "relation", "depth": "depth", "texture": "texture", "text": "text"}
 
 
+#: Relation kind (`types.relation_kind`) -> its own `checker_painted` dimension; directional and "next to"
+#: relations stay under "relation", depth under "depth".
+_RELATION_DIM = {"support": "support", "containment": "containment", "attachment": "attachment",
+                 "wearing": "wearing", "riding": "riding", "action": "action"}
+
+
 def _judge_pair(image: Any, scene: Any, truth: WorldTruth) -> tuple[list[tuple[str, bool, bool, str]], Any]:
     """(dimension, checker passed, truth passed, evidence) for every checker check the truth also grades."""
     verdict = check_image(png_roundtrip(image), scene, ocr=True)
     want = {(c.target, c.kind): c.passed for c in grade_truth(scene, truth)}
+    kinds = {r.id: r.kind for r in scene.relations}
     out = []
     for c in verdict.checks:
-        dim = _PAINTED_DIM.get(c.kind)
+        dim = _RELATION_DIM.get(kinds.get(c.target) or "") or _PAINTED_DIM.get(c.kind)
         if dim is not None and (c.target, c.kind) in want:
             out.append((dim, c.passed, want[(c.target, c.kind)], c.evidence))
     return out, verdict
@@ -296,7 +303,7 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
     t0 = time.perf_counter()
     k = 0
     for i in range(n_scenes):
-        scene = random_scene(rng)
+        scene = random_scene(rng, predicates=WORLD_PREDICATES, p_relation=0.7)
         for p in painters:
             res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
             truth = WorldTruth.model_validate(res.ground_truth)
@@ -320,7 +327,7 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
             _collect(judged["editors"], rows, errors, {"scene": i, "tool": tool.name, "instruction": call.prompt})
         if (i + 1) % 10 == 0:
             log(f"checker_painted: {i + 1}/{n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
-    dims = list(dict.fromkeys(_PAINTED_DIM.values()))
+    dims = list(dict.fromkeys([*_PAINTED_DIM.values(), *_RELATION_DIM.values()]))
     both = {d: judged["painters"].get(d, []) + judged["editors"].get(d, []) for d in dims}
     return {
         "checker_painted": {d: rates(both[d]) for d in dims},

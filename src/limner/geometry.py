@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from limner.types import SPATIAL_2D, Box
+from limner.types import CONTACT, SPATIAL_2D, Box
 
 __all__ = [
     "GENEVAL_THRESHOLDS",
@@ -50,6 +50,8 @@ class RelationThresholds:
     dead_zone: float = 0.05
     on_gap: float = 0.1
     next_to_gap: float = 0.2
+    touch_gap: float = 0.02
+    inside_share: float = 0.5
 
 
 #: GenEval's tolerances. The world's truth (`world.relation_holds`) and the checker's judgement
@@ -95,10 +97,18 @@ def relation_holds_boxes(
 
     left/right/above/below: centroid offset beyond the dead zone; `on`: subject centroid higher and some
     pair overlapping or touching (bottom within `on_gap` of the top); `next to`: the nearest pair's gap
-    under `next_to_gap` of the short side. An empty group never holds; other predicates are errors.
+    under `next_to_gap` of the short side. Contact relations (`types.CONTACT`) hold when some pair does:
+    `in`: the subject's centre and `inside_share` of its box lie inside a larger object box; `holding`: the boxes touch
+    (gap under `touch_gap`) and the object's centre is level with the subject (within its height);
+    `wearing`: the object's centre lies inside the upper half of the subject's box; `riding`: the boxes
+    overlap, the subject's centre is higher than the object's and above the object's span. An empty group
+    never holds; other predicates are errors (an action is first mapped to its proxy,
+    `types.relation_geometry`).
     """
     if not a or not b:
         return False
+    if pred in CONTACT:
+        return any(_contact_holds(pred, x, y, width, height, thresholds) for x in a for y in b)
     if pred not in SPATIAL_2D:
         raise ValueError(f"not a 2D relation: {pred!r}")
     if pred == "next to":
@@ -111,6 +121,21 @@ def relation_holds_boxes(
             x.overlaps(y) or abs(x.y1 - y.y0) < thresholds.on_gap * height for x in a for y in b
         )
     return {"left of": dx < -tx, "right of": dx > tx, "above": dy < -ty, "below": dy > ty}[pred]
+
+
+def _contact_holds(pred: str, x: Box, y: Box, width: int, height: int, t: RelationThresholds) -> bool:
+    """One (subject box `x`, object box `y`) pair of a contact relation (see `relation_holds_boxes`)."""
+    (xc, xm), (yc, ym) = x.center, y.center
+    if pred == "in":
+        inter = x.intersection(y)
+        return (inter is not None and x.area < y.area and inter.area >= t.inside_share * max(1, x.area)
+                and y.x0 <= xc <= y.x1 and y.y0 <= xm <= y.y1)
+    if pred == "holding":
+        return x.gap(y) < t.touch_gap * min(width, height) and x.y0 <= ym <= x.y1
+    if pred == "wearing":
+        return x.x0 <= yc <= x.x1 and x.y0 <= ym <= (x.y0 + x.y1) / 2
+    # riding
+    return x.overlaps(y) and xm < ym and y.x0 <= xc <= y.x1
 
 
 def overlap_of_smaller(a: Rect, b: Rect, floor: float = 1e-6) -> float:

@@ -33,7 +33,7 @@ from limner.tools.sandbox.artwork import (
     hash_text,
 )
 from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth
-from limner.types import Box, Element, Scene
+from limner.types import CONTACT, Box, Element, Scene, relation_geometry
 
 # ----------------------------------------------------------------------------------------------------
 # Layout records
@@ -337,9 +337,51 @@ class _Placer:
         self.boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
 
     def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> None:
-        cx, cy, s_fac, behind = _attached_position(pred, anchor, k, size, self.rng, self.width, self.height)
+        geometric = relation_geometry(pred) or "next to"
+        if geometric in CONTACT:
+            cx, cy, s_fac, behind = self._contact_position(e.cls, geometric, anchor, k, size)
+            w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)))
+            cx = float(min(max(cx, w / 2), self.width - w / 2))
+            cy = float(min(max(cy, h / 2), self.height - h / 2))
+        else:
+            cx, cy, s_fac, behind = _attached_position(geometric, anchor, k, size, self.rng, self.width, self.height)
         zz = (anchor.z - 1) if behind else self.z + 1
         self._add(e, cx, cy, max(10, int(size * s_fac)), zz, scale * s_fac)
+
+    def _contact_position(
+        self, cls: str, pred: str, anchor: PlacedObject, k: int, size: int
+    ) -> tuple[float, float, float, bool]:
+        """(cx, cy, scale factor, drawn behind the anchor) of a subject in contact with `anchor`, placed so
+        the contact rule of `geometry.relation_holds_boxes` holds with a margin (the sprites' real boxes):
+        `in`: smaller, behind the anchor's front, its centre just inside the anchor's top; `holding`: beside it, overlapping its side, level with it;
+        `wearing`: the wearer behind the worn thing, which sits on the upper part of the wearer; `riding`:
+        on the anchor's top, overlapping it, drawn in front."""
+        aw, ah = self.sprite_wh(anchor.cls, anchor.size)
+        side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
+        if pred == "in":
+            s_fac = min(1.0, 0.8 * min(aw, ah) / max(1, size))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+            spread = max(0.0, (aw - sw) / 2 - 0.1 * aw)
+            cx = anchor.cx + (0 if k == 0 else side * spread * min(1.0, 0.6 * ((k + 1) // 2)))
+            # sitting in it: drawn behind the container's front, its top above the rim (both stay in view)
+            cy = anchor.cy - ah / 2 + 0.2 * ah
+            return cx, cy, s_fac, True
+        if pred == "holding":
+            s_fac = 1.0
+            sw, sh = self.sprite_wh(cls, size)
+            reach = aw / 2 + sw / 2 - 0.15 * min(aw, sw)
+            cx = anchor.cx + side * reach
+            if not (sw / 2 <= cx <= self.width - sw / 2):
+                cx = anchor.cx - side * reach
+            return cx, anchor.cy - 0.1 * sh, s_fac, False
+        if pred == "wearing":
+            s_fac = max(1.0, min(1.8, 2.2 * max(aw, ah) / max(1, size)))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+            return anchor.cx, anchor.cy + 0.38 * sh, s_fac, True
+        # riding: on the anchor's top, overlapping it by a third of the rider's height
+        s_fac = 0.8
+        sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+        return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.35 * sh, s_fac, False
 
     def _place_free(self, e: Element, size: int, scale: float) -> None:
         """The least-overlapping of random spots in the element's region (the first good enough one)."""

@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from limner.geometry import MIN_VISIBLE_SHARE, relation_holds_boxes
 from limner.tools.sandbox.artwork import TEXTURE_NAMES
-from limner.types import SPATIAL_2D, SPATIAL_3D, Box, CheckKind, Element, Relation, Scene, relation_dimension
+from limner.types import (
+    SPATIAL_3D,
+    Box,
+    CheckKind,
+    Element,
+    Relation,
+    Scene,
+    relation_dimension,
+    relation_geometry,
+)
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
 #: Where the truth marks the world as a simulation (benchmarks copy it into their JSON).
@@ -158,8 +167,10 @@ def random_scene(
     p_text: float = 0.15,
     p_background: float = 0.6,
     max_instances: int = 12,
+    predicates: tuple[str, ...] = ("left of", "right of", "above", "below", "next to", "in front of", "behind"),
 ) -> Scene:
-    """A random checkable scene, with a plain-English prompt describing it."""
+    """A random checkable scene, with a plain-English prompt describing it. `predicates`: the relations it
+    may ask for (`WORLD_PREDICATES` adds support, containment, attachment, wearing, riding and actions)."""
     n_kinds = int(rng.integers(1, max_kinds + 1))
     picked = [str(c) for c in rng.choice(np.array(classes, dtype=object), size=n_kinds, replace=False)]
     budget = max_instances
@@ -177,12 +188,18 @@ def random_scene(
     relations: list[Relation] = []
     if len(elements) >= 2 and rng.random() < p_relation:
         a, b = rng.choice(len(elements), size=2, replace=False)
-        pred = str(rng.choice(["left of", "right of", "above", "below", "next to", "in front of", "behind"]))
+        pred = str(rng.choice(list(predicates)))
         relations.append(Relation(subject=elements[a].id, predicate=pred, object=elements[b].id))
     background = str(rng.choice(BACKGROUND_NAMES[2:])) if rng.random() < p_background else None
     scene = Scene(prompt="", elements=elements, relations=relations, background=background)
     return scene.model_copy(update={"prompt": describe(scene)})
 
+
+#: Every relation the world draws and judges: 2D, depth, contact, and one action per proxy geometry.
+WORLD_PREDICATES: tuple[str, ...] = (
+    "left of", "right of", "above", "below", "next to", "in front of", "behind", "on", "in", "holding",
+    "wearing", "riding", "with", "playing", "chasing",
+)
 
 _NUM = ("no", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 
@@ -250,19 +267,28 @@ class TruthCheck(_Truth):
 def relation_holds(pred: str, a: list[WorldObject], b: list[WorldObject], width: int, height: int) -> bool:
     """GenEval-like reading of a relation between two groups of drawn objects.
 
-    2D relations read the boxes as the checker does (`geometry.relation_holds_boxes`, same thresholds);
-    depth reads the drawing order of every pair where one visibly hides the other (`WorldObject.covers`:
-    depth in a flat picture is seen only through occlusion; box overlap without it shows no order); actions
-    ("holding") count as "next to": the world draws them close together.
+    2D and contact relations read the boxes as the checker does (`geometry.relation_holds_boxes`, same
+    thresholds); depth reads the drawing order of every pair where one visibly hides the other
+    (`WorldObject.covers`: depth in a flat picture is seen only through occlusion; box overlap without it
+    shows no order); an action reads as its proxy (`types.relation_geometry`: "playing" as "holding").
+    An action without a proxy never holds: nothing in the world says it was drawn.
     """
-    if not a or not b:
+    geometric = relation_geometry(pred)
+    if not a or not b or geometric is None:
         return False
-    if pred in SPATIAL_3D:
+    if geometric in SPATIAL_3D:
         pairs = [(x, y) for x in a for y in b if _occlude(x, y)]
-        front = pred == "in front of"
+        front = geometric == "in front of"
         return bool(pairs) and all((x.z > y.z) == front for x, y in pairs)
-    geometric = pred if pred in SPATIAL_2D else "next to"
     return relation_holds_boxes(geometric, [o.box for o in a], [o.box for o in b], width, height)
+
+
+def relation_check_kind(pred: str) -> CheckKind:
+    """The `Check.kind` of a relation check, for the truth and the checker alike: depth for 3D, position
+    for 2D, action for contact relations and actions (no edit moves those; the agent redraws)."""
+    if pred in SPATIAL_3D:
+        return "depth"
+    return "position" if relation_dimension(pred) == "spatial_2d" else "action"
 
 
 def _occlude(x: WorldObject, y: WorldObject) -> bool:
@@ -311,7 +337,6 @@ def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = MIN_VISIBL
         a = by_cls.get(scene.element(r.subject).cls, [])
         b = by_cls.get(scene.element(r.object).cls, [])
         ok = relation_holds(r.predicate, a, b, truth.width, truth.height)
-        kind: CheckKind = "depth" if r.predicate in SPATIAL_3D else (
-            "position" if relation_dimension(r.predicate) == "spatial_2d" else "action")
+        kind = relation_check_kind(r.predicate)
         checks.append(TruthCheck(target=r.id, kind=kind, dimension=relation_dimension(r.predicate), passed=ok))
     return checks
