@@ -54,7 +54,7 @@ CONTACT = ("in", "holding", "wearing", "riding")
 #: a guitar" is drawn and judged as the man holding the guitar; "a dog chasing a ball" as the dog next to
 #: it. An action not here has no proxy: the checker names it unsupported and the truth never passes it.
 ACTION_PROXIES: dict[str, str] = {
-    "with": "holding", "carrying": "holding", "playing": "holding", "eating": "holding",
+    "with": "holding", "carrying": "holding", "playing": "holding", "playing with": "holding", "eating": "holding",
     "drinking": "holding", "reading": "holding", "hugging": "holding", "using": "holding",
     "throwing": "holding", "catching": "holding", "pushing": "holding", "pulling": "holding",
     "petting": "holding", "feeding": "holding", "cutting": "holding", "brushing": "holding",
