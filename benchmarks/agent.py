@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="free-form prompts, one a line, run through the agent at 3 rounds (default: the bundled "
                          "tests/data/freeform_prompts.txt, run with the accuracy part; given: run even with "
                          "--skip-accuracy)")
+    ap.add_argument("--no-freeform", action="store_true", help="skip the free-form prompt part")
     args = ap.parse_args(argv)
 
 
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_edit = args.edit_per_kind if args.edit_per_kind is not None else (1 if args.quick else 8)
     if n_edit > 0 and not args.only_hard:
         metrics["edit"] = edit_metrics(config, n_edit, args.seed, log=log)
-    if args.freeform is not None or not (args.skip_accuracy or args.only_hard):
+    if not args.no_freeform and (args.freeform is not None or not (args.skip_accuracy or args.only_hard)):
         metrics["freeform"] = freeform_metrics(args.freeform or FREEFORM, config, args.seed)
     best = metrics.get("accuracy", {}).get("best_single", {}).get("checker")
     at3 = metrics.get("accuracy", {}).get("rounds", {}).get("3", {})

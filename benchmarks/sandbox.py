@@ -64,8 +64,15 @@ from limner.tools.sandbox.artwork import TEXTURE_NAMES
 from limner.tools.sandbox.checker import check_image, check_image_timed
 from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
 from limner.tools.sandbox.render import render_scene
-from limner.tools.sandbox.world import WORLD_PREDICATES, TEXT_WORDS, WorldTruth, grade_truth, random_scene
-from limner.types import Element, Scene, ToolCall
+from limner.tools.sandbox.world import (
+    TEXT_WORDS,
+    WORLD_PREDICATES,
+    WorldTruth,
+    describe,
+    grade_truth,
+    random_scene,
+)
+from limner.types import Element, Relation, Scene, ToolCall
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
 
 THREADS = 1  # cv2 and onnxruntime intra-op threads; stated in `config`
@@ -338,6 +345,45 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
     }
 
 
+#: The relations `checker_painted_relations` measures one at a time, and the subjects it gives the ones
+#: people and animals do (an agent holding, wearing, riding, playing with or chasing something).
+RELATION_PROBES: tuple[str, ...] = ("on", "holding", "with", "wearing", "riding", "playing", "chasing")
+AGENTS: tuple[str, ...] = ("person", "dog", "cat", "bear", "monkey", "horse", "elephant", "teddy bear")
+
+
+def relation_scene(pred: str, rng: np.random.Generator) -> Scene:
+    """Two objects, one relation `pred` between them, colours on some: the probe of one relation kind."""
+    subject = str(rng.choice(AGENTS)) if pred != "on" else str(rng.choice(GENEVAL_CLASSES))
+    obj = str(rng.choice([c for c in GENEVAL_CLASSES if c != subject]))
+    colours = [str(rng.choice(GENEVAL_COLORS)) if rng.random() < 0.4 else None for _ in range(2)]
+    elements = [Element(id=f"e{i}", noun=c, cls=c, color=col) for i, (c, col) in enumerate(zip((subject, obj), colours))]
+    scene = Scene(prompt="", elements=elements, relations=[Relation(subject="e0", predicate=pred, object="e1")])
+    return scene.model_copy(update={"prompt": describe(scene)})
+
+
+def measure_checker_relations(per_kind: int, seed: int, size: int) -> dict[str, Any]:
+    """Checker vs truth on each painter's picture of `per_kind` two-object scenes per probed relation
+    (`RELATION_PROBES`): the painters' own errors (an ignored relation is drawn free) give the failing
+    cases. Reported per relation kind (`types.relation_kind`), SIMULATED."""
+    painters = ToolRegistry.from_config(load_config("sandbox")).tools(kind="generate")
+    rng = np.random.default_rng([seed, 23])
+    judged: dict[str, list[tuple[bool, bool]]] = {}
+    errors: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for pred in RELATION_PROBES:
+        for i in range(per_kind):
+            scene = relation_scene(pred, rng)
+            for p in painters:
+                res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
+                rows, _ = _judge_pair(res.image, scene, WorldTruth.model_validate(res.ground_truth))
+                _collect(judged, [r for r in rows if r[0] in _RELATION_DIM.values() or r[0] == "relation"], errors,
+                         {"predicate": pred, "prompt": scene.prompt, "tool": p.name})
+        log(f"checker_painted_relations: {pred} done, {time.perf_counter() - t0:.0f}s")
+    return {"checker_painted_relations": {k: rates(v) for k, v in judged.items()},
+            "checker_painted_relations_errors_sample": errors[:30],
+            "checker_painted_relations_images": per_kind * len(RELATION_PROBES) * len(painters)}
+
+
 def _collect(into: dict[str, list[tuple[bool, bool]]], rows: list[tuple[str, bool, bool, str]],
              errors: list[dict[str, Any]], where: dict[str, Any]) -> None:
     for dim, said, truth, evidence in rows:
@@ -485,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--painted-scenes", type=int, default=None,
                     help="random scenes each painter draws for checker_painted (default 60; quick 12)")
     ap.add_argument("--painted-size", type=int, default=512, help="image side for checker_painted")
+    ap.add_argument("--painted-relations", type=int, default=None,
+                    help="two-object scenes per probed relation for checker_painted_relations (default 12; "
+                         "quick 3; 0: skip)")
     args = ap.parse_args(argv)
     n_scenes = args.scenes or (60 if args.quick else 500)
     if n_scenes < 1:
@@ -512,11 +561,17 @@ def main(argv: list[str] | None = None) -> int:
         "checker_cold_ms_median": checker.get("checker_cold_ms_median"),
         "checker_ocr_ms_median": checker["checker_ocr_ms_median"],
     }
-    n_painted = 0 if args.no_painted else (args.painted_scenes or (12 if args.quick else 60))
+    n_painted = 0 if args.no_painted else (args.painted_scenes if args.painted_scenes is not None
+                                           else (12 if args.quick else 60))
     if n_painted > 0:
         t1 = time.perf_counter()
         metrics.update(measure_checker_painted(n_painted, args.seed, args.painted_size))
         log(f"checker_painted done in {time.perf_counter() - t1:.0f}s: {metrics['checker_painted']}")
+    n_rel = args.painted_relations if args.painted_relations is not None else (3 if args.quick else 12)
+    if n_rel > 0:
+        t1 = time.perf_counter()
+        metrics.update(measure_checker_relations(n_rel, args.seed, args.painted_size))
+        log(f"checker_painted_relations done in {time.perf_counter() - t1:.0f}s: {metrics['checker_painted_relations']}")
     painters = None if args.no_painters else load_painters()
     if painters:
         metrics.update(measure_painters(painters, args.quick, args.seed))
@@ -531,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": {"cv2": args.threads, "onnxruntime_intra_op": args.threads},
             "perturbed_every_other_scene": True, "checker_lam": 0.5,
             "truth_min_visible": MIN_VISIBLE_SHARE, "painted_scenes": n_painted, "painted_size": args.painted_size,
+            "painted_relations_per_kind": n_rel,
         },
         "env": env_info(),
         "metrics": metrics,
