@@ -373,6 +373,17 @@ CLASS_ART: dict[str, ClassArt] = {
     "wrench": _g(0x1F527),
     "van": _g(0x1F690),
     "palm tree": _g(0x1F334),
+    # more T2I-CompBench nouns, each its own OpenMoji glyph
+    "computer": _g(0x1F5A5),
+    "frame": _g(0x1F5BC),
+    "rock": _g(0x1FAA8),
+    "helmet": _g(0x26D1),
+    "notebook": _g(0x1F4D3),
+    "printer": _g(0x1F5A8),
+    "building": _g(0x1F3E2),
+    "dice": _g(0x1F3B2),
+    "purse": _g(0x1F45B),
+    "coat": _g(0x1F9E5),
 }
 
 SUPPORTED_CLASSES: tuple[str, ...] = tuple(CLASS_ART)
