@@ -237,7 +237,7 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
 
 #: Check kind -> the `checker_painted` dimension it is reported under (BENCHMARKS.md names).
 _PAINTED_DIM = {"presence": "presence", "absence": "presence", "count": "count", "color": "colour",
-                "position": "relation", "depth": "depth", "texture": "texture", "text": "text"}
+                "position": "relation", "depth": "depth", "texture": "texture", "text": "text", "shape": "shape"}
 
 
 #: Relation kind (`types.relation_kind`) -> its own `checker_painted` dimension; directional and "next to"
@@ -310,7 +310,7 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
     t0 = time.perf_counter()
     k = 0
     for i in range(n_scenes):
-        scene = random_scene(rng, predicates=WORLD_PREDICATES, p_relation=0.7)
+        scene = random_scene(rng, predicates=WORLD_PREDICATES, p_relation=0.7, p_shape=0.25)
         for p in painters:
             res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
             truth = WorldTruth.model_validate(res.ground_truth)

@@ -16,6 +16,9 @@ so the checker's accuracy can be measured check by check:
   box centres, GenEval-style), with a dead zone of 5 % of the image side; `on`: subject higher and
   some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side. One rule
   for the truth and the checker: `limner.geometry.relation_holds_boxes` with `GENEVAL_THRESHOLDS`.
+- contact relations (`types.CONTACT`: holding, wearing, riding) and actions with a drawable proxy
+  (`types.ACTION_PROXIES`: "playing" is judged as "holding", "chasing" as "next to") by the same box rule;
+  an action without a proxy, and containment ("in", see `UNJUDGED`), are named unsupported, never guessed.
 - depth: for every (subject, object) pair where one silhouette hides at least `MIN_OCCLUSION_PX` of the
   other, the object whose artwork explains the shared pixels is in front; no such pair means no visible
   depth order (fails). The truth reads depth by the same rule (`world.relation_holds`).
@@ -46,7 +49,16 @@ from limner.geometry import (
 )
 from limner.tools.base import Tool, ToolError
 from limner.tools.ocr import normalise_text, read_text
-from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, TEXTURE_NAMES
+from limner.tools.sandbox.artwork import (
+    CLASS_ART,
+    COLOR_RGB,
+    SHAPES,
+    TEXTURE_NAMES,
+    UNDRAWN_SHAPES,
+    same_shape,
+    shaped_class,
+    split_shaped,
+)
 from limner.tools.sandbox.colour_reader import fit_sprite, texture_errors
 from limner.tools.sandbox.detect import Detection, Detector, get_detector
 from limner.tools.sandbox.segment import Background, estimate_background, load_rgb
@@ -82,7 +94,7 @@ def _assign(elements: list[Element], dets: list[Detection]) -> dict[str, list[De
     for e in elements:
         by_cls.setdefault(e.cls, []).append(e)
     for d in sorted(dets, key=lambda d: -d.score):
-        group = by_cls.get(d.cls)
+        group = by_cls.get(split_shaped(d.cls)[0])
         if not group:
             continue
         if len(group) == 1:
@@ -148,6 +160,17 @@ def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
             Check(
                 target=e.id, kind="color", passed=found > 0 and good >= need, score=min(1.0, good / need),
                 dimension="color", box=box, evidence=f"found {_names(dets, e)}, expected {need} {e.color}",
+            )
+        )
+    if e.shape is not None:
+        shapes = [split_shaped(d.cls)[1] for d in dets]
+        good = sum(same_shape(s, e.shape) for s in shapes)
+        seen = ", ".join(s or "its own" for s in shapes) or "nothing"
+        checks.append(
+            Check(
+                target=e.id, kind="shape", passed=found > 0 and good == found,
+                score=good / found if found else 0.0, dimension="shape", box=box,
+                evidence=f"{e.cls} outlines matched: {seen}; expected {e.shape}",
             )
         )
     if e.texture is not None:
@@ -470,9 +493,11 @@ def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[s
             elements.append(e)
         else:
             unsupported.append(f"{e.id}: the sandbox cannot draw or see '{e.cls}' ({e.noun!r})")
-        for attr in ("shape", "size"):
-            if getattr(e, attr) is not None:
-                unsupported.append(f"{e.id}: {attr} '{getattr(e, attr)}' is not checked by the sandbox checker")
+        if e.shape is not None and (e.shape not in SHAPES or e.shape in UNDRAWN_SHAPES):
+            unsupported.append(f"{e.id}: shape '{e.shape}' is not drawn with an outline of its own, so the sandbox "
+                               "checker cannot tell it")
+        if e.size is not None:
+            unsupported.append(f"{e.id}: size '{e.size}' is not checked by the sandbox checker")
     return elements, unsupported
 
 
@@ -483,11 +508,15 @@ def _perceive(
     """The detections of the scene's classes (every class if `open_set`), with colours, and textures where
     the scene asks about texture. Fills the detect timing."""
     t0 = time.perf_counter()
-    classes = None if open_set else sorted({e.cls for e in elements})
+    # An element with a shape is searched as its class and as its class in that shape ("clock|round"): the
+    # outline the better match has says which shape was drawn.
+    shaped = {shaped_class(e.cls, e.shape) for e in elements if e.shape in SHAPES and e.shape not in UNDRAWN_SHAPES}
+    classes = None if open_set else sorted({e.cls for e in elements} | shaped)
     textures: dict[str, tuple[str, ...]] = {}
     for e in elements:
         if e.texture:
-            textures[e.cls] = (*textures.get(e.cls, ()), e.texture)
+            for name in (e.cls, *(s for s in shaped if split_shaped(s)[0] == e.cls)):
+                textures[name] = (*textures.get(name, ()), e.texture)
     dets = detector.detect(rgb, classes, background=bg, textures=textures) if (classes is None or classes) else []
     if any(e.texture for e in elements):
         _read_textures(detector, rgb, dets, elements, bg.fill)
@@ -592,19 +621,20 @@ def _read_textures(
     for e in elements:
         if e.texture:
             asked.setdefault(e.cls, []).append(e.texture)
-    if not any(d.cls in asked for d in dets):
+    if not any(split_shaped(d.cls)[0] in asked for d in dets):
         return
     sils = _silhouettes(dets, detector, rgb.shape)
     layers = np.sum(sils, axis=0, dtype=np.int32)  # how many silhouettes cover each pixel
     for d, sil in zip(dets, sils, strict=True):
-        if d.cls not in asked:
+        if split_shaped(d.cls)[0] not in asked:
             continue
         errors = texture_errors(detector.artwork, d, rgb, fill, list(TEXTURE_NAMES), hidden=layers - sil > 0)
         if not errors:
             d.texture = None
             continue
         best = min(errors, key=lambda t: errors[t])
-        near = [t for t in asked[d.cls] if errors.get(t, float("inf")) <= TEXTURE_TOLERANCE * errors[best]]
+        cap = TEXTURE_TOLERANCE * errors[best]
+        near = [t for t in asked[split_shaped(d.cls)[0]] if errors.get(t, float("inf")) <= cap]
         d.texture = min(near, key=lambda t: errors[t]) if near else best
 
 

@@ -26,9 +26,11 @@ from limner.imaging import paste_centered
 from limner.tools.sandbox.artwork import (
     CLASS_ART,
     COLOR_RGB,
+    SHAPES,
     TEXTURE_DEFAULT_COLOR,
     TEXTURE_NAMES,
     Artwork,
+    apply_shape,
     get_artwork,
     hash_text,
 )
@@ -89,17 +91,6 @@ class Layout(_Rec):
 SIZE_SCALE: dict[str, float] = {
     "tiny": 0.55, "small": 0.72, "short": 0.85, "big": 1.3, "large": 1.3, "huge": 1.5, "tall": 1.25,
     "long": 1.25,
-}
-#: The outline a shape word cuts a sprite to.
-Outline = Literal["ellipse", "rect", "triangle", "diamond", "pentagon", "hexagon", "star", "teardrop"]
-#: Shape words -> (aspect w/h, outline kind). Shapes reshape the sprite's silhouette.
-SHAPES: dict[str, tuple[float, Outline]] = {
-    "round": (1.0, "ellipse"), "circular": (1.0, "ellipse"), "spherical": (1.0, "ellipse"),
-    "oval": (1.45, "ellipse"), "oblong": (1.8, "ellipse"), "square": (1.0, "rect"), "cubic": (1.0, "rect"),
-    "rectangular": (1.6, "rect"), "triangular": (1.0, "triangle"), "conical": (0.8, "triangle"),
-    "pyramidal": (1.0, "triangle"), "diamond": (0.8, "diamond"), "pentagonal": (1.0, "pentagon"),
-    "hexagonal": (1.0, "hexagon"), "cylindrical": (0.7, "rect"), "teardrop": (0.8, "teardrop"),
-    "heart-shaped": (1.0, "ellipse"), "star-shaped": (1.0, "star"),
 }
 #: The light, low-contrast pattern drawn over a background's gradient ("horizon" bends the gradient).
 Pattern = Literal[
@@ -562,75 +553,6 @@ _PATTERNS: dict[Pattern, _PatternFn] = {
     "grain": _grain, "blades": _blades, "clouds": _clouds, "waves": _waves, "dunes": _dunes, "trunks": _trunks,
     "tiles": _tiles, "bricks": _bricks, "planks": _planks, "stars": _stars,
 }
-
-
-def _shape_polygon(kind: Outline, w: int, h: int) -> list[tuple[float, float]] | None:
-    if kind == "triangle":
-        return [(w / 2, 0), (w - 1, h - 1), (0, h - 1)]
-    if kind == "diamond":
-        return [(w / 2, 0), (w - 1, h / 2), (w / 2, h - 1), (0, h / 2)]
-    if kind in ("pentagon", "hexagon", "star"):
-        n = {"pentagon": 5, "hexagon": 6, "star": 10}[kind]
-        pts = []
-        for i in range(n):
-            ang = -np.pi / 2 + 2 * np.pi * i / n
-            r = 1.0 if kind != "star" or i % 2 == 0 else 0.45
-            pts.append((w / 2 + r * (w / 2 - 1) * np.cos(ang), h / 2 + r * (h / 2 - 1) * np.sin(ang)))
-        return pts
-    if kind == "teardrop":
-        pts = [(w / 2, 0)]
-        for i in range(0, 181, 15):
-            ang = np.radians(i)
-            pts.append((w / 2 + (w / 2 - 1) * np.cos(ang), h * 0.62 + (h * 0.38 - 1) * np.sin(ang)))
-        return pts
-    return None
-
-
-def apply_shape(sprite: Image.Image, body: np.ndarray, shape: str) -> tuple[Image.Image, np.ndarray]:
-    """Reshape a sprite: stretch to the shape's aspect and cut it to the outline, drawn in black."""
-    aspect, kind = SHAPES[shape]
-    w, h = sprite.size
-    side = max(w, h)
-    nw, nh = (side, max(4, int(side / aspect))) if aspect >= 1 else (max(4, int(side * aspect)), side)
-    sp = sprite.resize((nw, nh), Image.LANCZOS)
-    bm = np.asarray(Image.fromarray(body.astype(np.uint8) * 255).resize((nw, nh), Image.NEAREST)) > 127
-    cut = Image.new("L", (nw, nh), 0)
-    d = ImageDraw.Draw(cut)
-    poly = _shape_polygon(kind, nw, nh)
-    if kind == "ellipse":
-        d.ellipse((0, 0, nw - 1, nh - 1), fill=255)
-    elif kind == "rect":
-        d.rectangle((0, 0, nw - 1, nh - 1), fill=255)
-    else:
-        assert poly is not None
-        d.polygon(poly, fill=255)
-    inside = np.asarray(cut) > 127
-    # The shape is filled with the body colour under the sprite, so the object *has* that shape.
-    arr = np.asarray(sp).copy()
-    fill = _dominant_body_color(np.asarray(sprite), body)
-    empty = inside & (arr[..., 3] < 128)
-    arr[empty] = (*fill, 255)
-    arr[~inside] = 0
-    out = Image.fromarray(arr, "RGBA")
-    lw = max(1, side // 36)
-    d2 = ImageDraw.Draw(out)
-    if kind == "ellipse":
-        d2.ellipse((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
-    elif kind == "rect":
-        d2.rectangle((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
-    else:
-        assert poly is not None
-        d2.polygon(poly, outline=(0, 0, 0, 255), width=lw)
-    new_body = (bm | empty) & inside
-    return out, new_body
-
-
-def _dominant_body_color(arr: np.ndarray, body: np.ndarray) -> tuple[int, int, int]:
-    px = arr[..., :3][body]
-    if px.size == 0:
-        return (200, 200, 200)
-    vals, counts = np.unique(px.reshape(-1, 3), axis=0, return_counts=True)
-    return tuple(int(v) for v in vals[counts.argmax()])  # type: ignore[return-value]
 
 
 def sprite_for(art: Artwork, obj: PlacedObject) -> tuple[Image.Image, np.ndarray]:

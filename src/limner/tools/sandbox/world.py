@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner.geometry import MIN_VISIBLE_SHARE, relation_holds_boxes
-from limner.tools.sandbox.artwork import TEXTURE_NAMES
+from limner.tools.sandbox.artwork import TEXTURE_NAMES, same_shape
 from limner.types import (
     SPATIAL_3D,
     Box,
@@ -165,12 +165,15 @@ def random_scene(
     p_texture: float = 0.15,
     p_relation: float = 0.5,
     p_text: float = 0.15,
+    p_shape: float = 0.0,
     p_background: float = 0.6,
     max_instances: int = 12,
     predicates: tuple[str, ...] = ("left of", "right of", "above", "below", "next to", "in front of", "behind"),
 ) -> Scene:
     """A random checkable scene, with a plain-English prompt describing it. `predicates`: the relations it
-    may ask for (`WORLD_PREDICATES` adds support, containment, attachment, wearing, riding and actions)."""
+    may ask for (`WORLD_PREDICATES` adds support, containment, attachment, wearing, riding and actions);
+    `p_shape`: the chance an object kind gets a shape word (0 by default: scenes drawn before shapes were
+    judged stay the same for a seed)."""
     n_kinds = int(rng.integers(1, max_kinds + 1))
     picked = [str(c) for c in rng.choice(np.array(classes, dtype=object), size=n_kinds, replace=False)]
     budget = max_instances
@@ -181,7 +184,9 @@ def random_scene(
         budget -= count
         color = str(rng.choice(GENEVAL_COLORS)) if rng.random() < p_color else None
         texture = str(rng.choice(TEXTURE_NAMES)) if rng.random() < p_texture else None
-        elements.append(Element(id=f"e{i}", noun=cls, cls=cls, count=count, color=color, texture=texture))
+        shape = str(rng.choice(DRAWN_SHAPES)) if p_shape and rng.random() < p_shape else None
+        elements.append(Element(id=f"e{i}", noun=cls, cls=cls, count=count, color=color, texture=texture,
+                                shape=shape))
     if rng.random() < p_text:
         elements.append(Element(id=f"e{len(elements)}", noun="sign", cls="sign", count=1,
                                 text=str(rng.choice(TEXT_WORDS))))
@@ -194,6 +199,10 @@ def random_scene(
     scene = Scene(prompt="", elements=elements, relations=relations, background=background)
     return scene.model_copy(update={"prompt": describe(scene)})
 
+
+#: Shape words `random_scene` may ask for: one per outline the world draws.
+DRAWN_SHAPES: tuple[str, ...] = ("round", "square", "rectangular", "triangular", "oval", "diamond", "hexagonal",
+                                 "pentagonal", "cylindrical", "teardrop", "star-shaped")
 
 #: Every relation the world draws and judges: 2D, depth, contact, and one action per proxy geometry.
 WORLD_PREDICATES: tuple[str, ...] = (
@@ -312,7 +321,7 @@ def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth
         ok = bool(objs) and all(o.texture == e.texture for o in objs)
         checks.append(TruthCheck(target=e.id, kind="texture", dimension="texture", passed=ok))
     if e.shape:
-        ok = bool(objs) and all(o.shape == e.shape for o in objs)
+        ok = bool(objs) and all(same_shape(o.shape, e.shape) for o in objs)
         checks.append(TruthCheck(target=e.id, kind="shape", dimension="shape", passed=ok))
     if e.text:
         ok = any(t.text == e.text for t in truth.texts)
