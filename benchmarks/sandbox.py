@@ -73,7 +73,7 @@ from limner.tools.sandbox.world import (
     random_scene,
 )
 from limner.types import Element, Relation, Scene, ToolCall
-from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS, SIZES
 
 THREADS = 1  # cv2 and onnxruntime intra-op threads; stated in `config`
 
@@ -237,7 +237,8 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
 
 #: Check kind -> the `checker_painted` dimension it is reported under (BENCHMARKS.md names).
 _PAINTED_DIM = {"presence": "presence", "absence": "presence", "count": "count", "color": "colour",
-                "position": "relation", "depth": "depth", "texture": "texture", "text": "text", "shape": "shape"}
+                "position": "relation", "depth": "depth", "texture": "texture", "text": "text", "shape": "shape",
+                "size": "size"}
 
 
 #: Relation kind (`types.relation_kind`) -> its own `checker_painted` dimension; directional and "next to"
@@ -347,21 +348,26 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
 
 #: The relations `checker_painted_relations` measures one at a time, and the subjects it gives the ones
 #: people and animals do (an agent holding, wearing, riding, playing with or chasing something).
-RELATION_PROBES: tuple[str, ...] = ("on", "holding", "with", "wearing", "riding", "playing", "chasing")
+RELATION_PROBES: tuple[str, ...] = ("on", "holding", "with", "wearing", "riding", "playing", "chasing", "size")
 AGENTS: tuple[str, ...] = ("person", "dog", "cat", "bear", "monkey", "horse", "elephant", "teddy bear")
 
 
 def relation_scene(pred: str, rng: np.random.Generator) -> Scene:
-    """Two objects, one relation `pred` between them, colours on some: the probe of one relation kind."""
-    subject = str(rng.choice(AGENTS)) if pred != "on" else str(rng.choice(GENEVAL_CLASSES))
+    """Two objects, one relation `pred` between them, colours on some: the probe of one relation kind.
+    The "size" probe instead gives the first object a size word ("a big dog and a cup")."""
+    subject = str(rng.choice(AGENTS)) if pred not in ("on", "size") else str(rng.choice(GENEVAL_CLASSES))
     obj = str(rng.choice([c for c in GENEVAL_CLASSES if c != subject]))
     colours = [str(rng.choice(GENEVAL_COLORS)) if rng.random() < 0.4 else None for _ in range(2)]
-    elements = [Element(id=f"e{i}", noun=c, cls=c, color=col) for i, (c, col) in enumerate(zip((subject, obj), colours))]
-    scene = Scene(prompt="", elements=elements, relations=[Relation(subject="e0", predicate=pred, object="e1")])
+    size = str(rng.choice(SIZES)) if pred == "size" else None
+    elements = [Element(id=f"e{i}", noun=c, cls=c, color=col, size=size if i == 0 else None)
+                for i, (c, col) in enumerate(zip((subject, obj), colours, strict=True))]
+    relations = [] if pred == "size" else [Relation(subject="e0", predicate=pred, object="e1")]
+    scene = Scene(prompt="", elements=elements, relations=relations)
     return scene.model_copy(update={"prompt": describe(scene)})
 
 
-def measure_checker_relations(per_kind: int, seed: int, size: int) -> dict[str, Any]:
+def measure_checker_relations(per_kind: int, seed: int, size: int,
+                               probes: tuple[str, ...] = RELATION_PROBES) -> dict[str, Any]:
     """Checker vs truth on each painter's picture of `per_kind` two-object scenes per probed relation
     (`RELATION_PROBES`): the painters' own errors (an ignored relation is drawn free) give the failing
     cases. Reported per relation kind (`types.relation_kind`), SIMULATED."""
@@ -370,18 +376,18 @@ def measure_checker_relations(per_kind: int, seed: int, size: int) -> dict[str, 
     judged: dict[str, list[tuple[bool, bool]]] = {}
     errors: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for pred in RELATION_PROBES:
+    for pred in probes:
         for i in range(per_kind):
             scene = relation_scene(pred, rng)
             for p in painters:
                 res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
                 rows, _ = _judge_pair(res.image, scene, WorldTruth.model_validate(res.ground_truth))
-                _collect(judged, [r for r in rows if r[0] in _RELATION_DIM.values() or r[0] == "relation"], errors,
+                _collect(judged, [r for r in rows if r[0] in (*_RELATION_DIM.values(), "relation", "size")], errors,
                          {"predicate": pred, "prompt": scene.prompt, "tool": p.name})
         log(f"checker_painted_relations: {pred} done, {time.perf_counter() - t0:.0f}s")
     return {"checker_painted_relations": {k: rates(v) for k, v in judged.items()},
             "checker_painted_relations_errors_sample": errors[:30],
-            "checker_painted_relations_images": per_kind * len(RELATION_PROBES) * len(painters)}
+            "checker_painted_relations_images": per_kind * len(probes) * len(painters)}
 
 
 def _collect(into: dict[str, list[tuple[bool, bool]]], rows: list[tuple[str, bool, bool, str]],
@@ -534,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--painted-relations", type=int, default=None,
                     help="two-object scenes per probed relation for checker_painted_relations (default 12; "
                          "quick 3; 0: skip)")
+    ap.add_argument("--probes", default=",".join(RELATION_PROBES),
+                    help="comma-separated relations (and 'size') probed by checker_painted_relations")
     args = ap.parse_args(argv)
     n_scenes = args.scenes or (60 if args.quick else 500)
     if n_scenes < 1:
@@ -570,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     n_rel = args.painted_relations if args.painted_relations is not None else (3 if args.quick else 12)
     if n_rel > 0:
         t1 = time.perf_counter()
-        metrics.update(measure_checker_relations(n_rel, args.seed, args.painted_size))
+        probes = tuple(p for p in args.probes.split(",") if p)
+        metrics.update(measure_checker_relations(n_rel, args.seed, args.painted_size, probes))
         log(f"checker_painted_relations done in {time.perf_counter() - t1:.0f}s: {metrics['checker_painted_relations']}")
     painters = None if args.no_painters else load_painters()
     if painters:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from limner.geometry import relation_holds_boxes
+from limner.geometry import relation_holds_boxes, size_holds
 from limner.reading.prompt import parse_prompt
 from limner.tools.sandbox import world
+from limner.tools.sandbox.artwork import same_shape
 from limner.tools.sandbox.checker import check_image, unjudged_parts
 from limner.tools.sandbox.render import render_scene
 from limner.types import Box, Relation, relation_geometry, relation_kind
@@ -87,3 +88,36 @@ def test_unjudged_parts_name_what_the_world_cannot_judge() -> None:
     assert any("admiring" in u for u in unjudged_parts(parse_prompt("a man admiring a horse")))
     assert any("'in'" in u for u in unjudged_parts(parse_prompt("an apple in a bowl")))
     assert any("background" in u for u in unjudged_parts(parse_prompt("a dog in the park")))
+
+
+@pytest.mark.parametrize("prompt", ["a triangular clock and a round mirror", "a red square cup",
+                                    "a hexagonal sign next to an oval plate"])
+def test_shapes_are_drawn_and_judged_from_the_outline(prompt: str) -> None:
+    scene = parse_prompt(prompt)
+    image, truth = render_scene(scene, seed=0)
+    want = {c.target: c.passed for c in world.grade_truth(scene, truth) if c.kind == "shape"}
+    got = {c.target: c.passed for c in check_image(image, scene, ocr=False).checks if c.kind == "shape"}
+    assert want and got == want and all(want.values())
+    plain = scene.model_copy(update={"elements": [e.model_copy(update={"shape": None}) for e in scene.elements]})
+    image, truth = render_scene(plain, seed=0)  # a painter that dropped the shapes
+    got = {c.target: c.passed for c in check_image(image, scene, ocr=False).checks if c.kind == "shape"}
+    assert got and not any(got.values())
+    assert not any(c.passed for c in world.grade_truth(scene, truth) if c.kind == "shape")
+
+
+def test_same_shape_reads_synonyms_as_one_outline() -> None:
+    assert same_shape("round", "circular") and not same_shape("round", "square") and same_shape(None, None)
+    assert any("heart-shaped" in u for u in unjudged_parts(parse_prompt("a heart-shaped box and a cup")))
+
+
+def test_sizes_are_judged_against_the_other_objects() -> None:
+    scene = parse_prompt("a big dog and a small cat")
+    for drop in (False, True):
+        drawn = scene if not drop else scene.model_copy(
+            update={"elements": [e.model_copy(update={"size": None}) for e in scene.elements]})
+        image, truth = render_scene(drawn, seed=1)
+        want = {c.target: c.passed for c in world.grade_truth(scene, truth) if c.kind == "size"}
+        got = {c.target: c.passed for c in check_image(image, scene, ocr=False).checks if c.kind == "size"}
+        assert got == want == {"e0": not drop, "e1": not drop}
+    assert size_holds(1, [130], [100]) and not size_holds(1, [104], [100]) and size_holds(-1, [85], [100])
+    assert any("size 'big'" in u for u in unjudged_parts(parse_prompt("a big dog")))

@@ -23,6 +23,7 @@ __all__ = [
     "GENEVAL_THRESHOLDS",
     "MIN_OCCLUSION_PX",
     "MIN_VISIBLE_SHARE",
+    "SIZE_RATIO",
     "Rect",
     "RelationThresholds",
     "centroid",
@@ -31,6 +32,7 @@ __all__ = [
     "overlap_of_smaller",
     "paste_mask",
     "relation_holds_boxes",
+    "size_holds",
 ]
 
 #: A float rectangle (x0, y0, x1, y1): a box before it is rounded to pixels (layout, template matching).
@@ -136,6 +138,21 @@ def _contact_holds(pred: str, x: Box, y: Box, width: int, height: int, t: Relati
         return x.x0 <= yc <= x.x1 and x.y0 <= ym <= (x.y0 + x.y1) / 2
     # riding
     return x.overlaps(y) and xm < ym and y.x0 <= xc <= y.x1
+
+
+#: How much larger (or smaller) than the picture's other objects an object with a size word must be drawn:
+#: the world scales "big" by 1.3 and "short" by 0.85 (`render.SIZE_SCALE`), free placement may shrink a
+#: sprite by 12 % to make room, so 1.1 separates asked sizes from ordinary ones. Truth and checker share it.
+SIZE_RATIO = 1.1
+
+
+def size_holds(direction: int, own: Sequence[float], others: Sequence[float], ratio: float = SIZE_RATIO) -> bool:
+    """Is a group of objects (`own`: their sizes, the sprite's longer side) larger (`direction` +1) or
+    smaller (-1) than the reference objects (`others`) by `ratio`, comparing means? Empty groups never hold."""
+    if not own or not others:
+        return False
+    a, b = float(np.mean(own)), float(np.mean(others))
+    return a >= ratio * b if direction > 0 else a * ratio <= b
 
 
 def overlap_of_smaller(a: Rect, b: Rect, floor: float = 1e-6) -> float:

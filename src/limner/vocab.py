@@ -37,6 +37,10 @@ SHAPES: tuple[str, ...] = (
     "star-shaped",
 )
 SIZES: tuple[str, ...] = ("big", "large", "small", "tiny", "huge", "tall", "short", "long")
+#: Which way a size word departs from an object's ordinary size (+1 larger, -1 smaller): a size is judged
+#: against the other objects of the picture ("a big dog and a small cat"), never absolutely.
+SIZE_DIRECTION: dict[str, int] = {"big": 1, "large": 1, "huge": 1, "tall": 1, "long": 1, "small": -1,
+                                  "tiny": -1, "short": -1}
 
 NUMBER_WORDS: dict[str, int] = {
     "no": 0, "zero": 0, "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "pair": 2, "three": 3, "four": 4,

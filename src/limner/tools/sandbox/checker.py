@@ -46,6 +46,7 @@ from limner.geometry import (
     nearest_gap,
     paste_mask,
     relation_holds_boxes,
+    size_holds,
 )
 from limner.tools.base import Tool, ToolError
 from limner.tools.ocr import normalise_text, read_text
@@ -62,7 +63,7 @@ from limner.tools.sandbox.artwork import (
 from limner.tools.sandbox.colour_reader import fit_sprite, texture_errors
 from limner.tools.sandbox.detect import Detection, Detector, get_detector
 from limner.tools.sandbox.segment import Background, estimate_background, load_rgb
-from limner.tools.sandbox.world import relation_check_kind
+from limner.tools.sandbox.world import relation_check_kind, size_reference_classes
 from limner.types import (
     CONTACT,
     SPATIAL_2D,
@@ -76,6 +77,7 @@ from limner.types import (
     Verdict,
     relation_geometry,
 )
+from limner.vocab import SIZE_DIRECTION
 
 __all__ = ["SandboxChecker", "check_image", "check_image_timed", "relation_holds_boxes", "unjudged_parts"]
 
@@ -466,6 +468,7 @@ def check_image_timed(
     checks: list[Check] = []
     for e in elements:
         checks.extend(_element_checks(e, assigned[e.id]))
+    checks += _size_checks(scene, elements, assigned)
     checks += _relation_checks(scene, {e.id for e in elements}, assigned, rgb, fits, unsupported)
     texts = [e for e in scene.elements if e.text and not e.negated]
     if texts and ocr:
@@ -496,8 +499,9 @@ def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[s
         if e.shape is not None and (e.shape not in SHAPES or e.shape in UNDRAWN_SHAPES):
             unsupported.append(f"{e.id}: shape '{e.shape}' is not drawn with an outline of its own, so the sandbox "
                                "checker cannot tell it")
-        if e.size is not None:
-            unsupported.append(f"{e.id}: size '{e.size}' is not checked by the sandbox checker")
+        if e.size is not None and not (set(size_reference_classes(scene, e.id)) <= supported
+                                       and size_reference_classes(scene, e.id)):
+            unsupported.append(f"{e.id}: size '{e.size}' has no other drawn object to be judged against")
     return elements, unsupported
 
 
@@ -576,6 +580,26 @@ def _relation_checks(
             unsupported.append(why)
         else:
             checks.append(_relation_check(r, assigned[r.subject], assigned[r.object], rgb, fits))
+    return checks
+
+
+def _size_checks(scene: Scene, elements: list[Element], assigned: dict[str, list[Detection]]) -> list[Check]:
+    """A size word is judged against the picture's other objects (`world.size_reference_classes`): the
+    element's found instances must be `geometry.SIZE_RATIO` larger (or smaller) than theirs, on average."""
+    checks: list[Check] = []
+    for e in elements:
+        classes = size_reference_classes(scene, e.id)
+        if not classes or e.negated or not set(classes) <= {x.cls for x in elements}:
+            continue
+        own = [d.size for d in assigned[e.id]]
+        refs = [d.size for x in elements if x.cls in classes for d in assigned[x.id]]
+        ok = size_holds(SIZE_DIRECTION[e.size or ""], own, refs)
+        box = Box.union([d.box for d in assigned[e.id]])
+        checks.append(Check(
+            target=e.id, kind="size", passed=ok, score=1.0 if ok else 0.0, dimension="shape", box=box,
+            evidence=f"{e.cls} drawn at {own or 'nothing'} px, the {', '.join(classes)} at {refs or 'nothing'} px; "
+                     f"expected {e.size}",
+        ))
     return checks
 
 

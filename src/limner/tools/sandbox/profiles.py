@@ -30,6 +30,7 @@ class PainterProfile:
     color_bind_err: float = 0.3         # per coloured object in a multi-object scene: colour leaks/swaps
     # shape / texture
     shape_err: float = 0.4
+    size_err: float = 0.3               # a size word ("a big dog") drawn at the ordinary size
     texture_err: float = 0.35
     texture_leak: float = 0.3           # when texture fails, share it leaks to another object
     # objects and counts
@@ -332,6 +333,9 @@ def _lose_textures_and_shapes(positive: list[Element], dropped: set[str], profil
         if e.shape and rng.random() < profile.shape_err:
             notes.append(f"shape of {e.id} ({e.shape}) not drawn")
             e.shape = None
+        if e.size and profile.size_err and rng.random() < profile.size_err:
+            notes.append(f"size of {e.id} ({e.size}) not drawn")
+            e.size = None
 
 
 def _garble_texts(positive: list[Element], profile: PainterProfile, rng: np.random.Generator,

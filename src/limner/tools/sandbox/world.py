@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from limner.geometry import MIN_VISIBLE_SHARE, relation_holds_boxes
+from limner.geometry import MIN_VISIBLE_SHARE, relation_holds_boxes, size_holds
 from limner.tools.sandbox.artwork import TEXTURE_NAMES, same_shape
 from limner.types import (
     SPATIAL_3D,
@@ -28,7 +28,7 @@ from limner.types import (
     relation_dimension,
     relation_geometry,
 )
-from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS, SIZE_DIRECTION
 
 #: Where the truth marks the world as a simulation (benchmarks copy it into their JSON).
 SIMULATED = True
@@ -292,6 +292,26 @@ def relation_holds(pred: str, a: list[WorldObject], b: list[WorldObject], width:
     return relation_holds_boxes(geometric, [o.box for o in a], [o.box for o in b], width, height)
 
 
+def size_references(scene: Scene, element_id: str) -> list[str]:
+    """The elements a size word of `element_id` is judged against: the scene's other drawn elements whose
+    size word points the other way or is absent ("a big dog and a cat": the cat). Empty: no reference, the
+    size cannot be judged (a lone "big dog" is big compared with nothing in the picture)."""
+    e = scene.element(element_id)
+    own = SIZE_DIRECTION.get(e.size or "", 0)
+    return [o.id for o in scene.elements if o.id != e.id and not o.negated and o.count > 0
+            and SIZE_DIRECTION.get(o.size or "", 0) != own]
+
+
+def size_reference_classes(scene: Scene, element_id: str) -> list[str]:
+    """The classes a size word of `element_id` is judged against (`size_references`), less its own class
+    (objects are matched by class, so "a big apple and a small apple" cannot be told apart); empty when
+    the element has no size word or nothing to compare with."""
+    e = scene.element(element_id)
+    if e.size not in SIZE_DIRECTION:
+        return []
+    return sorted({scene.element(i).cls for i in size_references(scene, element_id)} - {e.cls})
+
+
 def relation_check_kind(pred: str) -> CheckKind:
     """The `Check.kind` of a relation check, for the truth and the checker alike: depth for 3D, position
     for 2D, action for contact relations and actions (no edit moves those; the agent redraws)."""
@@ -307,8 +327,14 @@ def _occlude(x: WorldObject, y: WorldObject) -> bool:
     return y.z in x.covers or x.z in y.covers
 
 
-def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth) -> list[TruthCheck]:
-    """The checks of one element against the objects of its class that were drawn (visibly enough)."""
+def _drawn_size(o: WorldObject) -> float:
+    return float(o.size or max(o.box.x1 - o.box.x0, o.box.y1 - o.box.y0))
+
+
+def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth,
+                          refs: list[WorldObject] | None = None) -> list[TruthCheck]:
+    """The checks of one element against the objects of its class that were drawn (visibly enough);
+    `refs`: the drawn objects its size word is judged against (None: the size is not judged)."""
     if e.negated:
         return [TruthCheck(target=e.id, kind="absence", dimension="numeracy", passed=not objs)]
     checks = [TruthCheck(target=e.id, kind="presence", dimension="non_spatial", passed=bool(objs))]
@@ -323,6 +349,9 @@ def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth
     if e.shape:
         ok = bool(objs) and all(same_shape(o.shape, e.shape) for o in objs)
         checks.append(TruthCheck(target=e.id, kind="shape", dimension="shape", passed=ok))
+    if e.size in SIZE_DIRECTION and refs is not None:
+        ok = size_holds(SIZE_DIRECTION[e.size or ""], [_drawn_size(o) for o in objs], [_drawn_size(o) for o in refs])
+        checks.append(TruthCheck(target=e.id, kind="size", dimension="shape", passed=ok))
     if e.text:
         ok = any(t.text == e.text for t in truth.texts)
         checks.append(TruthCheck(target=e.id, kind="text", dimension="text", passed=ok))
@@ -341,7 +370,11 @@ def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = MIN_VISIBL
         if o.visible >= min_visible:
             by_cls.setdefault(o.cls, []).append(o)
     for e in scene.elements:
-        checks.extend(_element_truth_checks(e, by_cls.get(e.cls, []), truth))
+        refs = None
+        classes = size_reference_classes(scene, e.id)
+        if classes:
+            refs = [o for c in classes for o in by_cls.get(c, [])]
+        checks.extend(_element_truth_checks(e, by_cls.get(e.cls, []), truth, refs))
     for r in scene.relations:
         a = by_cls.get(scene.element(r.subject).cls, [])
         b = by_cls.get(scene.element(r.object).cls, [])
