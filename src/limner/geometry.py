@@ -52,7 +52,7 @@ class RelationThresholds:
     dead_zone: float = 0.05
     on_gap: float = 0.1
     next_to_gap: float = 0.2
-    touch_gap: float = 0.02
+    touch_overlap: float = 0.01
     inside_share: float = 0.5
 
 
@@ -100,8 +100,9 @@ def relation_holds_boxes(
     left/right/above/below: centroid offset beyond the dead zone; `on`: subject centroid higher and some
     pair overlapping or touching (bottom within `on_gap` of the top); `next to`: the nearest pair's gap
     under `next_to_gap` of the short side. Contact relations (`types.CONTACT`) hold when some pair does:
-    `in`: the subject's centre and `inside_share` of its box lie inside a larger object box; `holding`: the boxes touch
-    (gap under `touch_gap`) and the object's centre is level with the subject (within its height);
+    `in`: the subject's centre and `inside_share` of its box lie inside a larger object box; `holding`: the boxes
+    overlap (by `touch_overlap` of the short side: in contact, not merely near; free placement keeps
+    objects apart) and the object's centre is level with the subject (within its height);
     `wearing`: the object's centre lies inside the upper half of the subject's box; `riding`: the boxes
     overlap, the subject's centre is higher than the object's and above the object's span. An empty group
     never holds; other predicates are errors (an action is first mapped to its proxy,
@@ -133,7 +134,7 @@ def _contact_holds(pred: str, x: Box, y: Box, width: int, height: int, t: Relati
         return (inter is not None and x.area < y.area and inter.area >= t.inside_share * max(1, x.area)
                 and y.x0 <= xc <= y.x1 and y.y0 <= xm <= y.y1)
     if pred == "holding":
-        return x.gap(y) < t.touch_gap * min(width, height) and x.y0 <= ym <= x.y1
+        return x.gap(y) <= -t.touch_overlap * min(width, height) and x.y0 <= ym <= x.y1
     if pred == "wearing":
         return x.x0 <= yc <= x.x1 and x.y0 <= ym <= (x.y0 + x.y1) / 2
     # riding

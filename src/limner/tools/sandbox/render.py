@@ -242,6 +242,8 @@ def _constraints(scene: Scene, ids: list[str]) -> tuple[_Edges, _Attach]:
         elif r.predicate == "on":
             edges[1].append((r.subject, r.object))
             attach.setdefault(r.subject, ("on", r.object))
+        elif relation_geometry(r.predicate) == "wearing" and r.object not in attach:
+            attach[r.object] = ("worn by", r.subject)  # the worn thing goes on the wearer, sized to it
         elif r.subject not in attach and r.object not in attach:
             attach[r.subject] = (r.predicate, r.object)
     return edges, attach
@@ -328,8 +330,8 @@ class _Placer:
         self.boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
 
     def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> None:
-        geometric = relation_geometry(pred) or "next to"
-        if geometric in CONTACT:
+        geometric = "worn by" if pred == "worn by" else relation_geometry(pred) or "next to"
+        if geometric in (*CONTACT, "worn by"):
             cx, cy, s_fac, behind = self._contact_position(e.cls, geometric, anchor, k, size)
             w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)))
             cx = float(min(max(cx, w / 2), self.width - w / 2))
@@ -344,9 +346,10 @@ class _Placer:
     ) -> tuple[float, float, float, bool]:
         """(cx, cy, scale factor, drawn behind the anchor) of a subject in contact with `anchor`, placed so
         the contact rule of `geometry.relation_holds_boxes` holds with a margin (the sprites' real boxes):
-        `in`: smaller, behind the anchor's front, its centre just inside the anchor's top; `holding`: beside it, overlapping its side, level with it;
-        `wearing`: the wearer behind the worn thing, which sits on the upper part of the wearer; `riding`:
-        on the anchor's top, overlapping it, drawn in front."""
+        `in`: smaller, behind the anchor's front, its centre just inside the anchor's top; `holding`:
+        beside it, overlapping its side, level with it; `worn by` (the object of "wearing", placed on its
+        wearer): 0.55 of its size, at its top, in front; `riding`: on the anchor's top, overlapping it
+        by a quarter of the rider's height, drawn in front."""
         aw, ah = self.sprite_wh(anchor.cls, anchor.size)
         side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
         if pred == "in":
@@ -360,19 +363,18 @@ class _Placer:
         if pred == "holding":
             s_fac = 1.0
             sw, sh = self.sprite_wh(cls, size)
-            reach = aw / 2 + sw / 2 - 0.15 * min(aw, sw)
+            reach = aw / 2 + sw / 2 - 0.25 * min(aw, sw)
             cx = anchor.cx + side * reach
             if not (sw / 2 <= cx <= self.width - sw / 2):
                 cx = anchor.cx - side * reach
             return cx, anchor.cy - 0.1 * sh, s_fac, False
-        if pred == "wearing":
-            s_fac = max(1.0, min(1.8, 2.2 * max(aw, ah) / max(1, size)))
-            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
-            return anchor.cx, anchor.cy + 0.38 * sh, s_fac, True
+        if pred == "worn by":  # the worn thing, 0.55 of the wearer's size, at its top, in front
+            s_fac = min(1.0, 0.55 * anchor.size / max(1, size))
+            return anchor.cx, anchor.cy - ah / 2 + 0.1 * ah, s_fac, False
         # riding: on the anchor's top, overlapping it by a third of the rider's height
         s_fac = 0.8
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
-        return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.35 * sh, s_fac, False
+        return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.25 * sh, s_fac, False
 
     def _place_free(self, e: Element, size: int, scale: float) -> None:
         """The least-overlapping of random spots in the element's region (the first good enough one)."""
