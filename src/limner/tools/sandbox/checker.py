@@ -561,10 +561,13 @@ def _in_view(dets: list[Detection], detector: Detector, fits: _Fits) -> list[Det
 
 
 #: Relations the world draws and its truth grades, which this checker does not judge, with the reason:
-#: contents sit half hidden behind the container's front, and the template detector misses them too often
-#: to say whether they are there (measured: benchmarks/sandbox.py, docs/checker.md).
+#: contents sit half hidden behind the container's front, a worn thing sits on its wearer's outline, and
+#: the template detector misses them too often to say whether they are there (measured:
+#: benchmarks/sandbox.py, docs/checker.md). Named unsupported rather than failed or guessed.
 UNJUDGED: dict[str, str] = {
     "in": "the detector does not find contents half hidden in a container reliably enough",
+    "wearing": "the detector misses the worn thing on its wearer too often (balanced accuracy 0.82, "
+               "benchmarks/sandbox.py checker_painted_relations)",
 }
 
 
