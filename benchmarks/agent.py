@@ -7,6 +7,9 @@
 Metrics (shared/BENCHMARKS.md):
 - analyst_exact: share of metadata prompts whose Scene matches include/exclude (classes, counts, colours,
   positions); compbench_*: every `*.txt` prompt list in --compbench-dir parsed, errors, fully supported share.
+- compbench_world_supported: the share the world also draws and judges whole (`checker.unjudged_parts`);
+  compbench_accuracy: truth accuracy per category of the best single painter and of the agent at 3 rounds
+  on a mixed sample of the world-supported prompts (`--compbench-per-category`).
 - accuracy: GenEval-style (a prompt counts when every check passes), judged twice: by the pixel-only
   checker and by the world's ground truth (what the tool really drew, saved beside each image).
   `best_single`: every painter one-shot on every prompt, the best painter by checker accuracy.

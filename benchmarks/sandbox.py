@@ -4,6 +4,7 @@
     python benchmarks/sandbox.py --json --quick          # smoke run (60 scenes, few painter prompts)
     python benchmarks/sandbox.py --json --no-painters    # checker only (clean renders and painted images)
     python benchmarks/sandbox.py --json --no-checker --no-painters --painted-scenes 30   # checker_painted only
+    python benchmarks/sandbox.py --json --no-checker --no-painters --painted-scenes 0 --painted-relations 12
 
 1. Checker accuracy. `--scenes` random scenes (`world.random_scene`: 1-4 object kinds, counts 1-6,
    colours, textures, relations, signs with text, textured backgrounds; overlaps allowed) are rendered
@@ -23,7 +24,12 @@
    colour, relation, depth, texture, text): n, base_rate_fail (the share of truth-failing checks, what an
    always-"pass" judge gets wrong), false_pass = P(checker passes | truth fails), false_fail =
    P(checker fails | truth passes), balanced_accuracy = (TPR + TNR) / 2; also split by source
-   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements.
+   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements. The random scenes
+   here ask for every relation the world draws (`world.WORLD_PREDICATES`) and for shapes; their checks are
+   reported under their relation kind (support, attachment, wearing, riding, action) and `shape`.
+1c. Checker per relation kind (`checker_painted_relations`; `--painted-relations N`, `--probes`): each
+   probed relation (`RELATION_PROBES`, and `size`) in N two-object scenes drawn by every painter, judged
+   by checker and truth: one row per kind with its base rate.
 2. Speed: checker medians without OCR (`ocr=False`) and with OCR on scenes that carry text, both warm
    (a second call on the same scene: its templates are cached, as in an agent's rounds), plus the cold
    first call (`checker_cold_ms_median`, template rendering included); painter call median at 512x512.
