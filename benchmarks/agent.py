@@ -7,6 +7,9 @@
 Metrics (shared/BENCHMARKS.md):
 - analyst_exact: share of metadata prompts whose Scene matches include/exclude (classes, counts, colours,
   positions); compbench_*: every `*.txt` prompt list in --compbench-dir parsed, errors, fully supported share.
+- compbench_world_supported: the share the world also draws and judges whole (`checker.unjudged_parts`);
+  compbench_accuracy: truth accuracy per category of the best single painter and of the agent at 3 rounds
+  on a mixed sample of the world-supported prompts (`--compbench-per-category`).
 - accuracy: GenEval-style (a prompt counts when every check passes), judged twice: by the pixel-only
   checker and by the world's ground truth (what the tool really drew, saved beside each image).
   `best_single`: every painter one-shot on every prompt, the best painter by checker accuracy.
@@ -54,6 +57,7 @@ from limner.profiling import profile_tools
 from limner.reading.prompt import parse_prompt
 from limner.runs import RunStore
 from limner.tools.registry import ToolRegistry
+from limner.tools.sandbox.checker import unjudged_parts
 from limner.tools.sandbox.world import random_scene
 from limner.types import AnalysisStep, EvaluationStep, ToolCall, ToolStep
 from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
@@ -79,12 +83,15 @@ def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compbench_metrics(directory: Path) -> dict[str, Any]:
-    total, errors, full = 0, 0, 0
+    """Reading (`fully_supported`: the reader names nothing unsupported) and the world's support
+    (`world_supported`: besides, the sandbox draws every object and its checker judges every part:
+    `checker.unjudged_parts` is empty, backgrounds and styles included) of every prompt list."""
+    total, errors, full, world = 0, 0, 0, 0
     by_cat: dict[str, dict[str, Any]] = {}
     unsupported: Counter[str] = Counter()
     for f in sorted(glob.glob(str(directory / "*.txt"))):
         cat = Path(f).stem.removesuffix("_train")
-        n = e = fs = 0
+        n = e = fs = ws = 0
         for line in Path(f).read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
@@ -96,12 +103,62 @@ def compbench_metrics(directory: Path) -> dict[str, Any]:
                 log(f"parse error on {line!r}: {ex}")
                 continue
             fs += not scene.unsupported
+            ws += not unjudged_parts(scene)
             unsupported.update(u.split(" ")[0] for u in scene.unsupported)
-        by_cat[cat] = {"prompts": n, "parse_errors": e, "fully_supported": fs / max(1, n)}
-        total, errors, full = total + n, errors + e, full + fs
+        by_cat[cat] = {"prompts": n, "parse_errors": e, "fully_supported": fs / max(1, n),
+                       "world_supported": ws / max(1, n)}
+        total, errors, full, world = total + n, errors + e, full + fs, world + ws
     return {"compbench_prompts": total, "compbench_parse_errors": errors,
-            "compbench_fully_supported": full / max(1, total), "compbench_by_category": by_cat,
-            "compbench_unsupported_kinds": dict(unsupported.most_common())}
+            "compbench_fully_supported": full / max(1, total), "compbench_world_supported": world / max(1, total),
+            "compbench_by_category": by_cat, "compbench_unsupported_kinds": dict(unsupported.most_common())}
+
+
+def compbench_sample(directory: Path, per_category: int, seed: int) -> dict[str, list[str]]:
+    """Up to `per_category` prompts of each list that the world draws and judges whole
+    (`unjudged_parts` empty), drawn with `seed`: the mixed sample of `compbench_accuracy`."""
+    rng = np.random.default_rng([seed, 23])
+    out: dict[str, list[str]] = {}
+    for f in sorted(glob.glob(str(directory / "*.txt"))):
+        lines = [ln.strip() for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln.strip()]
+        ok = [p for p in lines if not unjudged_parts(parse_prompt(p))]
+        picked = rng.permutation(len(ok))[:per_category]
+        out[Path(f).stem.removesuffix("_train")] = [ok[int(i)] for i in picked]
+    return out
+
+
+def compbench_accuracy(sample: dict[str, list[str]], config: Any, seed: int,
+                       matrices: dict[str, Any] | None, rounds: int = 3) -> dict[str, Any]:
+    """Truth accuracy per category of every painter one-shot (the best by overall truth beside the agent)
+    and of the agent at `rounds` rounds, judged against the reader's scene of each prompt by the world's
+    ground truth (SIMULATED). A category with no prompt the world supports is reported with 0 prompts."""
+    agent = Agent(config, matrices=matrices)
+    painters = [n for n, t in agent.tools.items() if t.kind == "generate"]
+    single: dict[str, dict[str, int]] = {p: {} for p in painters}
+    agent_ok: dict[str, int] = {}
+    for cat, prompts in sample.items():
+        for prompt in prompts:
+            scene = parse_prompt(prompt)
+            for p in painters:
+                res = agent.tools[p](ToolCall(tool=p, prompt=prompt, seed=seed, width=config.width,
+                                              height=config.height))
+                single[p][cat] = single[p].get(cat, 0) + truth_passed(scene, res.ground_truth)
+            store = MemoryStore()
+            final = agent.run(prompt, store=store, rounds=rounds)
+            truth = store.truths.get(final.image_path.removesuffix(".png") + ".truth.json")
+            agent_ok[cat] = agent_ok.get(cat, 0) + truth_passed(scene, truth)
+        log(f"compbench_accuracy: {cat} done ({len(prompts)} prompts)")
+    total = sum(len(v) for v in sample.values())
+    best = max(painters, key=lambda p: sum(single[p].values()))
+    out: dict[str, Any] = {
+        cat: {"best_single": single[best].get(cat, 0) / len(ps) if ps else None,
+              "agent_3": agent_ok.get(cat, 0) / len(ps) if ps else None, "prompts": len(ps)}
+        for cat, ps in sample.items()
+    }
+    out["overall"] = {"best_single": sum(single[best].values()) / max(1, total),
+                      "agent_3": sum(agent_ok.values()) / max(1, total), "prompts": total,
+                      "best_single_painter": best,
+                      "by_painter": {p: sum(v.values()) / max(1, total) for p, v in single.items()}}
+    return out
 
 
 def truth_passed(scene: Any, truth: dict[str, Any] | None) -> bool:
@@ -349,10 +406,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--only-hard", action="store_true", help="skip prompt reading and GenEval accuracy")
     ap.add_argument("--edit-per-kind", type=int, default=None,
                     help="edit benchmark items per instruction kind (benchmarks/edit.py; default 8, quick 1; 0: skip)")
+    ap.add_argument("--compbench-per-category", type=int, default=None,
+                    help="prompts per T2I-CompBench category the world supports for compbench_accuracy "
+                         "(default 12, quick 3; 0: skip)")
     ap.add_argument("--freeform", type=Path, default=None,
                     help="free-form prompts, one a line, run through the agent at 3 rounds (default: the bundled "
                          "tests/data/freeform_prompts.txt, run with the accuracy part; given: run even with "
                          "--skip-accuracy)")
+    ap.add_argument("--no-freeform", action="store_true", help="skip the free-form prompt part")
     args = ap.parse_args(argv)
 
 
@@ -387,6 +448,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                   "matrix": {t: matrix.column(t) for t in matrix.tools}}
         if not args.only_hard:
             metrics.update(accuracy_metrics(acc_rows, config, args.seed, matrices))
+        n_cb = args.compbench_per_category if args.compbench_per_category is not None else (3 if args.quick else 12)
+        if n_cb > 0 and not args.only_hard and args.compbench_dir.is_dir():
+            metrics["compbench_accuracy"] = compbench_accuracy(
+                compbench_sample(args.compbench_dir, n_cb, args.seed), config, args.seed, matrices)
         n_hard = args.hard if args.hard is not None else (6 if args.quick else 24)
         if n_hard > 0:
             n_seeds = args.hard_seeds or (2 if args.quick else 5)
@@ -397,7 +462,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_edit = args.edit_per_kind if args.edit_per_kind is not None else (1 if args.quick else 8)
     if n_edit > 0 and not args.only_hard:
         metrics["edit"] = edit_metrics(config, n_edit, args.seed, log=log)
-    if args.freeform is not None or not (args.skip_accuracy or args.only_hard):
+    if not args.no_freeform and (args.freeform is not None or not (args.skip_accuracy or args.only_hard)):
         metrics["freeform"] = freeform_metrics(args.freeform or FREEFORM, config, args.seed)
     best = metrics.get("accuracy", {}).get("best_single", {}).get("checker")
     at3 = metrics.get("accuracy", {}).get("rounds", {}).get("3", {})

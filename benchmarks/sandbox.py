@@ -4,6 +4,7 @@
     python benchmarks/sandbox.py --json --quick          # smoke run (60 scenes, few painter prompts)
     python benchmarks/sandbox.py --json --no-painters    # checker only (clean renders and painted images)
     python benchmarks/sandbox.py --json --no-checker --no-painters --painted-scenes 30   # checker_painted only
+    python benchmarks/sandbox.py --json --no-checker --no-painters --painted-scenes 0 --painted-relations 12
 
 1. Checker accuracy. `--scenes` random scenes (`world.random_scene`: 1-4 object kinds, counts 1-6,
    colours, textures, relations, signs with text, textured backgrounds; overlaps allowed) are rendered
@@ -23,7 +24,12 @@
    colour, relation, depth, texture, text): n, base_rate_fail (the share of truth-failing checks, what an
    always-"pass" judge gets wrong), false_pass = P(checker passes | truth fails), false_fail =
    P(checker fails | truth passes), balanced_accuracy = (TPR + TNR) / 2; also split by source
-   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements.
+   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements. The random scenes
+   here ask for every relation the world draws (`world.WORLD_PREDICATES`) and for shapes; their checks are
+   reported under their relation kind (support, attachment, wearing, riding, action) and `shape`.
+1c. Checker per relation kind (`checker_painted_relations`; `--painted-relations N`, `--probes`): each
+   probed relation (`RELATION_PROBES`, and `size`) in N two-object scenes drawn by every painter, judged
+   by checker and truth: one row per kind with its base rate.
 2. Speed: checker medians without OCR (`ocr=False`) and with OCR on scenes that carry text, both warm
    (a second call on the same scene: its templates are cached, as in an agent's rounds), plus the cold
    first call (`checker_cold_ms_median`, template rendering included); painter call median at 512x512.
@@ -64,9 +70,16 @@ from limner.tools.sandbox.artwork import TEXTURE_NAMES
 from limner.tools.sandbox.checker import check_image, check_image_timed
 from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
 from limner.tools.sandbox.render import render_scene
-from limner.tools.sandbox.world import TEXT_WORDS, WorldTruth, grade_truth, random_scene
-from limner.types import Element, Scene, ToolCall
-from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+from limner.tools.sandbox.world import (
+    TEXT_WORDS,
+    WORLD_PREDICATES,
+    WorldTruth,
+    describe,
+    grade_truth,
+    random_scene,
+)
+from limner.types import Element, Relation, Scene, ToolCall
+from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS, SIZES
 
 THREADS = 1  # cv2 and onnxruntime intra-op threads; stated in `config`
 
@@ -230,16 +243,24 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
 
 #: Check kind -> the `checker_painted` dimension it is reported under (BENCHMARKS.md names).
 _PAINTED_DIM = {"presence": "presence", "absence": "presence", "count": "count", "color": "colour",
-                "position": "relation", "depth": "depth", "texture": "texture", "text": "text"}
+                "position": "relation", "depth": "depth", "texture": "texture", "text": "text", "shape": "shape",
+                "size": "size"}
+
+
+#: Relation kind (`types.relation_kind`) -> its own `checker_painted` dimension; directional and "next to"
+#: relations stay under "relation", depth under "depth".
+_RELATION_DIM = {"support": "support", "containment": "containment", "attachment": "attachment",
+                 "wearing": "wearing", "riding": "riding", "action": "action"}
 
 
 def _judge_pair(image: Any, scene: Any, truth: WorldTruth) -> tuple[list[tuple[str, bool, bool, str]], Any]:
     """(dimension, checker passed, truth passed, evidence) for every checker check the truth also grades."""
     verdict = check_image(png_roundtrip(image), scene, ocr=True)
     want = {(c.target, c.kind): c.passed for c in grade_truth(scene, truth)}
+    kinds = {r.id: r.kind for r in scene.relations}
     out = []
     for c in verdict.checks:
-        dim = _PAINTED_DIM.get(c.kind)
+        dim = _RELATION_DIM.get(kinds.get(c.target) or "") or _PAINTED_DIM.get(c.kind)
         if dim is not None and (c.target, c.kind) in want:
             out.append((dim, c.passed, want[(c.target, c.kind)], c.evidence))
     return out, verdict
@@ -296,7 +317,7 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
     t0 = time.perf_counter()
     k = 0
     for i in range(n_scenes):
-        scene = random_scene(rng)
+        scene = random_scene(rng, predicates=WORLD_PREDICATES, p_relation=0.7, p_shape=0.25)
         for p in painters:
             res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
             truth = WorldTruth.model_validate(res.ground_truth)
@@ -320,7 +341,7 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
             _collect(judged["editors"], rows, errors, {"scene": i, "tool": tool.name, "instruction": call.prompt})
         if (i + 1) % 10 == 0:
             log(f"checker_painted: {i + 1}/{n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
-    dims = list(dict.fromkeys(_PAINTED_DIM.values()))
+    dims = list(dict.fromkeys([*_PAINTED_DIM.values(), *_RELATION_DIM.values()]))
     both = {d: judged["painters"].get(d, []) + judged["editors"].get(d, []) for d in dims}
     return {
         "checker_painted": {d: rates(both[d]) for d in dims},
@@ -329,6 +350,50 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
                                    "edit_tool_errors": edit_failures},
         "checker_painted_errors_sample": errors,
     }
+
+
+#: The relations `checker_painted_relations` measures one at a time, and the subjects it gives the ones
+#: people and animals do (an agent holding, wearing, riding, playing with or chasing something).
+RELATION_PROBES: tuple[str, ...] = ("on", "holding", "with", "wearing", "riding", "playing", "chasing", "size")
+AGENTS: tuple[str, ...] = ("person", "dog", "cat", "bear", "monkey", "horse", "elephant", "teddy bear")
+
+
+def relation_scene(pred: str, rng: np.random.Generator) -> Scene:
+    """Two objects, one relation `pred` between them, colours on some: the probe of one relation kind.
+    The "size" probe instead gives the first object a size word ("a big dog and a cup")."""
+    subject = str(rng.choice(AGENTS)) if pred not in ("on", "size") else str(rng.choice(GENEVAL_CLASSES))
+    obj = str(rng.choice([c for c in GENEVAL_CLASSES if c != subject]))
+    colours = [str(rng.choice(GENEVAL_COLORS)) if rng.random() < 0.4 else None for _ in range(2)]
+    size = str(rng.choice(SIZES)) if pred == "size" else None
+    elements = [Element(id=f"e{i}", noun=c, cls=c, color=col, size=size if i == 0 else None)
+                for i, (c, col) in enumerate(zip((subject, obj), colours, strict=True))]
+    relations = [] if pred == "size" else [Relation(subject="e0", predicate=pred, object="e1")]
+    scene = Scene(prompt="", elements=elements, relations=relations)
+    return scene.model_copy(update={"prompt": describe(scene)})
+
+
+def measure_checker_relations(per_kind: int, seed: int, size: int,
+                               probes: tuple[str, ...] = RELATION_PROBES) -> dict[str, Any]:
+    """Checker vs truth on each painter's picture of `per_kind` two-object scenes per probed relation
+    (`RELATION_PROBES`): the painters' own errors (an ignored relation is drawn free) give the failing
+    cases. Reported per relation kind (`types.relation_kind`), SIMULATED."""
+    painters = ToolRegistry.from_config(load_config("sandbox")).tools(kind="generate")
+    rng = np.random.default_rng([seed, 23])
+    judged: dict[str, list[tuple[bool, bool]]] = {}
+    errors: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    for pred in probes:
+        for i in range(per_kind):
+            scene = relation_scene(pred, rng)
+            for p in painters:
+                res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
+                rows, _ = _judge_pair(res.image, scene, WorldTruth.model_validate(res.ground_truth))
+                _collect(judged, [r for r in rows if r[0] in (*_RELATION_DIM.values(), "relation", "size")], errors,
+                         {"predicate": pred, "prompt": scene.prompt, "tool": p.name})
+        log(f"checker_painted_relations: {pred} done, {time.perf_counter() - t0:.0f}s")
+    return {"checker_painted_relations": {k: rates(v) for k, v in judged.items()},
+            "checker_painted_relations_errors_sample": errors[:30],
+            "checker_painted_relations_images": per_kind * len(probes) * len(painters)}
 
 
 def _collect(into: dict[str, list[tuple[bool, bool]]], rows: list[tuple[str, bool, bool, str]],
@@ -478,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--painted-scenes", type=int, default=None,
                     help="random scenes each painter draws for checker_painted (default 60; quick 12)")
     ap.add_argument("--painted-size", type=int, default=512, help="image side for checker_painted")
+    ap.add_argument("--painted-relations", type=int, default=None,
+                    help="two-object scenes per probed relation for checker_painted_relations (default 12; "
+                         "quick 3; 0: skip)")
+    ap.add_argument("--probes", default=",".join(RELATION_PROBES),
+                    help="comma-separated relations (and 'size') probed by checker_painted_relations")
     args = ap.parse_args(argv)
     n_scenes = args.scenes or (60 if args.quick else 500)
     if n_scenes < 1:
@@ -505,11 +575,18 @@ def main(argv: list[str] | None = None) -> int:
         "checker_cold_ms_median": checker.get("checker_cold_ms_median"),
         "checker_ocr_ms_median": checker["checker_ocr_ms_median"],
     }
-    n_painted = 0 if args.no_painted else (args.painted_scenes or (12 if args.quick else 60))
+    n_painted = 0 if args.no_painted else (args.painted_scenes if args.painted_scenes is not None
+                                           else (12 if args.quick else 60))
     if n_painted > 0:
         t1 = time.perf_counter()
         metrics.update(measure_checker_painted(n_painted, args.seed, args.painted_size))
         log(f"checker_painted done in {time.perf_counter() - t1:.0f}s: {metrics['checker_painted']}")
+    n_rel = args.painted_relations if args.painted_relations is not None else (3 if args.quick else 12)
+    if n_rel > 0:
+        t1 = time.perf_counter()
+        probes = tuple(p for p in args.probes.split(",") if p)
+        metrics.update(measure_checker_relations(n_rel, args.seed, args.painted_size, probes))
+        log(f"checker_painted_relations done in {time.perf_counter() - t1:.0f}s: {metrics['checker_painted_relations']}")
     painters = None if args.no_painters else load_painters()
     if painters:
         metrics.update(measure_painters(painters, args.quick, args.seed))
@@ -524,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": {"cv2": args.threads, "onnxruntime_intra_op": args.threads},
             "perturbed_every_other_scene": True, "checker_lam": 0.5,
             "truth_min_visible": MIN_VISIBLE_SHARE, "painted_scenes": n_painted, "painted_size": args.painted_size,
+            "painted_relations_per_kind": n_rel,
         },
         "env": env_info(),
         "metrics": metrics,

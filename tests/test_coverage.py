@@ -16,7 +16,7 @@ from PIL import Image
 from limner.agent.evaluator import Evaluator, unchecked_parts
 from limner.llm.rule_brain import RuleBrain
 from limner.reading import parse_prompt
-from limner.tools.sandbox.checker import SandboxChecker
+from limner.tools.sandbox.checker import SandboxChecker, unjudged_parts
 from limner.tools.sandbox.painters import Painter
 from limner.types import Check, Element, Scene, ToolCall, Verdict
 
@@ -107,10 +107,15 @@ def test_relations_the_reader_does_not_represent_are_named(prompt: str, word: st
 
 
 def test_an_action_is_read_and_the_sandbox_checker_names_it_unchecked() -> None:
-    scene = parse_prompt("a zebra riding a unicorn")
-    assert [r.predicate for r in scene.relations] == ["riding"]
+    """An action without a drawable proxy (`types.ACTION_PROXIES`) is named; one with a proxy is checked."""
+    scene = parse_prompt("a zebra admiring a unicorn")
+    assert [r.predicate for r in scene.relations] == ["admiring"]
     verdict = Evaluator(SandboxChecker("checker"))(Image.new("RGB", (128, 128), "white"), scene).verdict
-    assert any("riding" in u for u in verdict.unsupported) and not verdict.passed
+    assert any("admiring" in u for u in verdict.unsupported) and not verdict.passed
+    scene = parse_prompt("a zebra riding a unicorn")
+    verdict = Evaluator(SandboxChecker("checker"))(Image.new("RGB", (128, 128), "white"), scene).verdict
+    assert [c.kind for c in verdict.checks if c.target == scene.relations[0].id] == ["action"]
+    assert not verdict.unsupported and not verdict.passed
 
 
 def test_fully_read_geneval_prompts_name_nothing_unsupported() -> None:
@@ -135,6 +140,10 @@ def test_no_freeform_prompt_passes_on_a_blank_or_a_painted_image() -> None:
     for k, prompt in enumerate(_prompts()):
         scene = parse_prompt(prompt)
         painted = painter(ToolCall(tool="alder", prompt=prompt, seed=k, width=256, height=256)).image
+        if not unjudged_parts(scene):  # the world draws and judges all of it ("a zebra riding a unicorn")
+            if evaluator(blank, scene).verdict.passed:
+                problems.append(f"blank: {prompt!r} passed")
+            continue
         for name, image in (("blank", blank), ("painted", painted)):
             v = evaluator(image, scene).verdict
             if v.passed:

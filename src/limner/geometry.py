@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from limner.types import SPATIAL_2D, Box
+from limner.types import CONTACT, SPATIAL_2D, Box
 
 __all__ = [
     "GENEVAL_THRESHOLDS",
     "MIN_OCCLUSION_PX",
     "MIN_VISIBLE_SHARE",
+    "SIZE_RATIO",
     "Rect",
     "RelationThresholds",
     "centroid",
@@ -31,6 +32,7 @@ __all__ = [
     "overlap_of_smaller",
     "paste_mask",
     "relation_holds_boxes",
+    "size_holds",
 ]
 
 #: A float rectangle (x0, y0, x1, y1): a box before it is rounded to pixels (layout, template matching).
@@ -50,6 +52,8 @@ class RelationThresholds:
     dead_zone: float = 0.05
     on_gap: float = 0.1
     next_to_gap: float = 0.2
+    touch_overlap: float = 0.01
+    inside_share: float = 0.5
 
 
 #: GenEval's tolerances. The world's truth (`world.relation_holds`) and the checker's judgement
@@ -95,10 +99,19 @@ def relation_holds_boxes(
 
     left/right/above/below: centroid offset beyond the dead zone; `on`: subject centroid higher and some
     pair overlapping or touching (bottom within `on_gap` of the top); `next to`: the nearest pair's gap
-    under `next_to_gap` of the short side. An empty group never holds; other predicates are errors.
+    under `next_to_gap` of the short side. Contact relations (`types.CONTACT`) hold when some pair does:
+    `in`: the subject's centre and `inside_share` of its box lie inside a larger object box; `holding`: the boxes
+    overlap (by `touch_overlap` of the short side: in contact, not merely near; free placement keeps
+    objects apart) and the object's centre is level with the subject (within its height);
+    `wearing`: the object's centre lies inside the upper half of the subject's box; `riding`: the boxes
+    overlap, the subject's centre is higher than the object's and above the object's span. An empty group
+    never holds; other predicates are errors (an action is first mapped to its proxy,
+    `types.relation_geometry`).
     """
     if not a or not b:
         return False
+    if pred in CONTACT:
+        return any(_contact_holds(pred, x, y, width, height, thresholds) for x in a for y in b)
     if pred not in SPATIAL_2D:
         raise ValueError(f"not a 2D relation: {pred!r}")
     if pred == "next to":
@@ -111,6 +124,36 @@ def relation_holds_boxes(
             x.overlaps(y) or abs(x.y1 - y.y0) < thresholds.on_gap * height for x in a for y in b
         )
     return {"left of": dx < -tx, "right of": dx > tx, "above": dy < -ty, "below": dy > ty}[pred]
+
+
+def _contact_holds(pred: str, x: Box, y: Box, width: int, height: int, t: RelationThresholds) -> bool:
+    """One (subject box `x`, object box `y`) pair of a contact relation (see `relation_holds_boxes`)."""
+    (xc, xm), (yc, ym) = x.center, y.center
+    if pred == "in":
+        inter = x.intersection(y)
+        return (inter is not None and x.area < y.area and inter.area >= t.inside_share * max(1, x.area)
+                and y.x0 <= xc <= y.x1 and y.y0 <= xm <= y.y1)
+    if pred == "holding":
+        return x.gap(y) <= -t.touch_overlap * min(width, height) and x.y0 <= ym <= x.y1
+    if pred == "wearing":
+        return x.x0 <= yc <= x.x1 and x.y0 <= ym <= (x.y0 + x.y1) / 2
+    # riding
+    return x.overlaps(y) and xm < ym and y.x0 <= xc <= y.x1
+
+
+#: How much larger (or smaller) than the picture's other objects an object with a size word must be drawn:
+#: the world scales "big" by 1.3 and "short" by 0.85 (`render.SIZE_SCALE`), free placement may shrink a
+#: sprite by 12 % to make room, so 1.1 separates asked sizes from ordinary ones. Truth and checker share it.
+SIZE_RATIO = 1.1
+
+
+def size_holds(direction: int, own: Sequence[float], others: Sequence[float], ratio: float = SIZE_RATIO) -> bool:
+    """Is a group of objects (`own`: their sizes, the sprite's longer side) larger (`direction` +1) or
+    smaller (-1) than the reference objects (`others`) by `ratio`, comparing means? Empty groups never hold."""
+    if not own or not others:
+        return False
+    a, b = float(np.mean(own)), float(np.mean(others))
+    return a >= ratio * b if direction > 0 else a * ratio <= b
 
 
 def overlap_of_smaller(a: Rect, b: Rect, floor: float = 1e-6) -> float:

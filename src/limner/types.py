@@ -44,6 +44,23 @@ SubtaskKind = Literal["generate", "edit", "inpaint", "retouch"]
 #: Relations with a geometric reading; anything else (e.g. "holding", "playing with") is an action.
 SPATIAL_2D = ("left of", "right of", "above", "below", "next to", "on")
 SPATIAL_3D = ("in front of", "behind")
+#: Contact relations (T2I-CompBench's non-spatial and complex prompts): containment ("in": the subject lies
+#: inside the object), attachment ("holding": the object touches the subject beside it; "with" reads so),
+#: "wearing" (the object sits on the subject's upper half) and "riding" (the subject sits on the object,
+#: overlapping it). Each has one geometric rule over boxes (`limner.geometry.relation_holds_boxes`).
+CONTACT = ("in", "holding", "wearing", "riding")
+#: Actions the world draws and judges through a fixed arrangement of agent and object (a *proxy*, not the
+#: action itself): canonical action predicate -> the geometric relation that stands for it. "A man playing
+#: a guitar" is drawn and judged as the man holding the guitar; "a dog chasing a ball" as the dog next to
+#: it. An action not here has no proxy: the checker names it unsupported and the truth never passes it.
+ACTION_PROXIES: dict[str, str] = {
+    "with": "holding", "carrying": "holding", "playing": "holding", "playing with": "holding", "eating": "holding",
+    "drinking": "holding", "reading": "holding", "hugging": "holding", "using": "holding",
+    "throwing": "holding", "catching": "holding", "pushing": "holding", "pulling": "holding",
+    "petting": "holding", "feeding": "holding", "cutting": "holding", "brushing": "holding",
+    "chasing": "next to", "looking at": "next to", "watching": "next to", "following": "next to",
+    "walking": "next to", "kicking": "next to", "sniffing": "next to", "talking to": "next to",
+}
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -61,6 +78,35 @@ def relation_dimension(predicate: str) -> str:
     if predicate in SPATIAL_3D:
         return "spatial_3d"
     return "non_spatial"
+
+
+def relation_geometry(predicate: str) -> str | None:
+    """The geometric relation that decides `predicate` in a picture: itself for the 2D, 3D and contact
+    relations, the proxy of an action (`ACTION_PROXIES`), None when there is none (then nobody judges it)."""
+    if predicate in SPATIAL_2D or predicate in SPATIAL_3D or predicate in CONTACT:
+        return predicate
+    return ACTION_PROXIES.get(predicate)
+
+
+#: The kind of a relation, by its geometry: what the checker benchmark reports each under.
+RELATION_KINDS: dict[str, str] = {
+    "left of": "directional", "right of": "directional", "above": "directional", "below": "directional",
+    "in front of": "depth", "behind": "depth", "next to": "near", "on": "support", "in": "containment",
+    "holding": "attachment", "wearing": "wearing", "riding": "riding",
+}
+
+
+def relation_kind(predicate: str) -> str | None:
+    """"support", "containment", "attachment", ... for a predicate (an action proxied by its geometry is
+    `action`), None when the world has no geometry for it."""
+    geometry = relation_geometry(predicate)
+    if geometry is None:
+        return None
+    return "action" if predicate in ACTION_PROXIES and predicate not in _ATTACHMENTS else RELATION_KINDS[geometry]
+
+
+#: Proxied predicates that are attachments, not actions ("a man with a hat", "a woman carrying a bag").
+_ATTACHMENTS = ("with", "carrying")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -110,6 +156,11 @@ class Relation(_Record):
     @property
     def dimension(self) -> str:
         return relation_dimension(self.predicate)
+
+    @property
+    def kind(self) -> str | None:
+        """support, containment, attachment, action...; None when the world has no geometry for it."""
+        return relation_kind(self.predicate)
 
     @property
     def id(self) -> str:

@@ -37,6 +37,10 @@ SHAPES: tuple[str, ...] = (
     "star-shaped",
 )
 SIZES: tuple[str, ...] = ("big", "large", "small", "tiny", "huge", "tall", "short", "long")
+#: Which way a size word departs from an object's ordinary size (+1 larger, -1 smaller): a size is judged
+#: against the other objects of the picture ("a big dog and a small cat"), never absolutely.
+SIZE_DIRECTION: dict[str, int] = {"big": 1, "large": 1, "huge": 1, "tall": 1, "long": 1, "small": -1,
+                                  "tiny": -1, "short": -1}
 
 NUMBER_WORDS: dict[str, int] = {
     "no": 0, "zero": 0, "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "pair": 2, "three": 3, "four": 4,
@@ -132,6 +136,14 @@ CLASS_SYNONYMS: dict[str, str] = {
     "light bulb": "lightbulb", "bulb": "lightbulb", "burger": "hamburger", "spectacles": "glasses",
     "eyeglasses": "glasses", "sneaker": "shoe", "sneakers": "shoe", "high heel": "shoe", "bookcase": "bookshelf",
     "loaf": "bread", "gemstone": "gem", "jewel": "gem", "gift box": "gift", "mug": "mug",
+    # compounds that name a kind of the class (T2I-CompBench's "a metallic desk lamp", "a school bus")
+    "desk lamp": "lamp", "table lamp": "lamp", "floor lamp": "lamp", "picture frame": "frame",
+    "photo frame": "frame", "coffee table": "table", "side table": "table", "door knob": "knob",
+    "doorknob": "knob", "school bus": "bus", "fire truck": "truck", "party hat": "hat", "sun hat": "hat",
+    "engagement ring": "ring", "rocket ship": "rocket", "tissue box": "box", "grape": "grapes",
+    "redwood tree": "tree", "oak tree": "tree", "pine tree": "tree", "wine bottle": "bottle",
+    "water bottle": "bottle", "tea cup": "cup", "teacup": "cup", "coffee mug": "mug", "baseball cap": "hat",
+    "cap": "hat",
 }
 
 #: Plurals that rules cannot derive, and words whose plural equals the singular.
@@ -227,3 +239,57 @@ STYLES: tuple[str, ...] = (
     "stained glass", "graffiti", "digital art", "concept art", "painting", "illustration", "vector art",
     "van gogh", "monet", "picasso", "studio ghibli", "pixar", "disney",
 )
+
+# ----------------------------------------------------------------------------------------------------
+# Verbs between two objects (the reader's `connect`): the words as written -> a canonical predicate of
+# `limner.types` (SPATIAL_2D, CONTACT, or an action of ACTION_PROXIES). A verb phrase not here stays the
+# predicate as written: the Scene keeps it, and the checker names it unsupported (no drawable proxy).
+# ----------------------------------------------------------------------------------------------------
+
+
+def _forms(canonical: str, *written: str) -> dict[str, str]:
+    return dict.fromkeys(written, canonical)
+
+
+#: Postures and placements that read as support ("a boy standing on a chair" is the boy on the chair),
+#: containment ("a cat sitting in a box") or plain position.
+_POSTURES = ("sitting", "sits", "sat", "standing", "stands", "stood", "lying", "lies", "lay", "laying",
+             "resting", "rests", "perched", "perches", "placed", "sleeping", "sleeps", "parked", "balanced",
+             "set", "seated", "kneeling", "crouching", "curled up", "floating", "swimming", "hiding")
+ACTION_PHRASES: dict[str, str] = {
+    **{f"{v} {p}": "on" for v in _POSTURES for p in ("on", "upon", "atop", "on top of", "onto")},
+    **{f"{v} {p}": "in" for v in _POSTURES for p in ("in", "inside", "within", "into")},
+    **{f"{v} {p}": "below" for v in _POSTURES for p in ("under", "beneath", "underneath", "below")},
+    **_forms("holding", "holding", "holds", "held", "hold", "grasping", "gripping", "clutching"),
+    **_forms("carrying", "carrying", "carries", "carried", "carry"),
+    **_forms("wearing", "wearing", "wears", "wore", "wear", "dressed in", "donning"),
+    **_forms("riding", "riding", "rides", "rode", "ride", "riding on", "rides on"),
+    **_forms("playing", "playing", "plays", "played", "play", "playing on"),
+    **_forms("playing with", "playing with", "plays with", "played with"),
+    **_forms("eating", "eating", "eats", "ate", "eat", "munching on", "nibbling on", "chewing on"),
+    **_forms("drinking", "drinking", "drinks", "drank", "drinking from", "sipping", "sips"),
+    **_forms("hugging", "hugging", "hugs", "hugged", "cuddling", "embracing"),
+    **_forms("using", "using", "uses", "used"),
+    **_forms("throwing", "throwing", "throws", "threw", "tossing", "tosses"),
+    **_forms("catching", "catching", "catches", "caught"),
+    **_forms("pushing", "pushing", "pushes", "pushed"),
+    **_forms("pulling", "pulling", "pulls", "pulled"),
+    **_forms("petting", "petting", "pets", "patting", "stroking"),
+    **_forms("feeding", "feeding", "feeds", "fed"),
+    **_forms("cutting", "cutting", "cuts", "slicing", "slices", "chopping"),
+    **_forms("brushing", "brushing", "brushes", "combing"),
+    **_forms("chasing", "chasing", "chases", "chased", "running after", "runs after"),
+    **_forms("looking at", "looking at", "looks at", "staring at", "stares at", "gazing at", "gazes at",
+             "glancing at", "peering at"),
+    **_forms("watching", "watching", "watches", "watched", "observing"),
+    **_forms("following", "following", "follows", "followed"),
+    **_forms("walking", "walking", "walks", "walking with", "walks with", "strolling with"),
+    **_forms("kicking", "kicking", "kicks", "kicked"),
+    **_forms("sniffing", "sniffing", "sniffs", "smelling"),
+    **_forms("talking to", "talking to", "talks to", "talking with", "chatting with", "speaking to"),
+}
+#: Verb phrases that name the container first ("a bowl filled with apples"): read as the contents `in`
+#: the container, the two ends swapped.
+CONTAINER_PHRASES: frozenset[str] = frozenset(
+    ("filled with", "full of", "fills", "stuffed with", "loaded with", "packed with", "containing", "contains",
+     "piled with", "overflowing with", "brimming with"))

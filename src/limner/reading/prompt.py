@@ -745,7 +745,11 @@ class _Builder:
             elif preps:
                 predicate = "in"
                 used.add(id(preps[-1]))
-        if predicate:
+        if predicate and predicate in vocab.CONTAINER_PHRASES:  # "a bowl filled with apples": apples in the bowl
+            subject, obj, predicate = obj, subject, "in"
+        elif predicate:
+            predicate = vocab.ACTION_PHRASES.get(predicate, predicate)
+        if predicate and subject is not None and obj is not None:
             self.relations.append(Relation(subject=subject, predicate=predicate, object=obj))
         elif subject is not None and obj is not None and not object_negated:
             for t in (t for t in rel_part if t.kind == "prep"):  # "a shadow of a dog", "a frisbee to a dog"

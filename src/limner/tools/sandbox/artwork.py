@@ -373,6 +373,14 @@ CLASS_ART: dict[str, ClassArt] = {
     "wrench": _g(0x1F527),
     "van": _g(0x1F690),
     "palm tree": _g(0x1F334),
+    # more T2I-CompBench nouns, each its own OpenMoji glyph
+    "computer": _g(0x1F5A5),
+    "rock": _g(0x1FAA8),
+    "helmet": _g(0x26D1),
+    "notebook": _g(0x1F4D3),
+    "printer": _g(0x1F5A8),
+    "building": _g(0x1F3E2),
+    "dice": _g(0x1F3B2),
 }
 
 SUPPORTED_CLASSES: tuple[str, ...] = tuple(CLASS_ART)
@@ -811,7 +819,9 @@ class Artwork:
         return SUPPORTED_CLASSES
 
     def supports(self, cls: str) -> bool:
-        return cls in CLASS_ART
+        """A drawable class, or a drawable class reshaped to a known shape (`shaped_class`)."""
+        base, shape = split_shaped(cls)
+        return base in CLASS_ART and (shape is None or shape in SHAPES)
 
     def fidelity(self, cls: str) -> Fidelity:
         """exact | approx | drawn: how faithfully the artwork shows the class."""
@@ -819,7 +829,7 @@ class Artwork:
 
     def default_color(self, cls: str) -> str:
         """The colour family of the class's unrecoloured body (what "a banana" looks like: yellow)."""
-        return self._class_info(cls).default_color
+        return self._class_info(split_shaped(cls)[0]).default_color
 
     def render(
         self, cls: str, size: int, color: str | None = None, texture: str | None = None
@@ -842,18 +852,24 @@ class Artwork:
 
     def silhouette(self, cls: str, size: int) -> np.ndarray:
         """Opaque pixels of `render(cls, size)` (bool)."""
+        if split_shaped(cls)[1] is not None:
+            return np.asarray(self.render(cls, size))[..., 3] > 127
         return np.asarray(self._render_plain(cls, size, None))[..., 3] > 127
 
     # -- internals -------------------------------------------------------------------------------
 
     def _art(self, cls: str) -> ClassArt:
         try:
-            return CLASS_ART[cls]
+            return CLASS_ART[split_shaped(cls)[0]]
         except KeyError:
             raise KeyError(f"the sandbox cannot draw {cls!r}; supported: {len(SUPPORTED_CLASSES)} classes") from None
 
     def _draw_sprite(self, cls: str, size: int, color: str | None, texture: str | None) -> Image.Image:
-        """What `render` returns (uncached): a textured sprite is its base colour's sprite, overlaid."""
+        """What `render` returns (uncached): a textured sprite is its base colour's sprite, overlaid; a
+        shaped class is its class's sprite (coloured, textured) reshaped."""
+        base, shape = split_shaped(cls)
+        if shape is not None:
+            return apply_shape(self.render(base, size, color, texture), self.body_mask(base, size), shape)[0]
         if texture is not None:
             base_color = color or TEXTURE_DEFAULT_COLOR.get(texture)
             base = self.render(cls, size, base_color)
@@ -862,6 +878,9 @@ class Artwork:
 
     def _measure_body(self, cls: str, size: int) -> np.ndarray:
         """The body mask (uncached): the pixels that differ between a red and a blue rendering."""
+        base, shape = split_shaped(cls)
+        if shape is not None:
+            return apply_shape(self.render(base, size), self.body_mask(base, size), shape)[1]
         a = np.asarray(self._render_plain(cls, size, "red")).astype(np.int16)
         b = np.asarray(self._render_plain(cls, size, "blue")).astype(np.int16)
         if a.shape != b.shape:  # cannot happen: colour never changes geometry
@@ -957,6 +976,116 @@ def _fit(img: Image.Image, size: int) -> Image.Image:
     w, h = img.size
     s = size / max(w, h)
     return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shapes: a shape word reshapes a sprite ("a triangular clock"); a shaped class is drawn and seen as such
+# ----------------------------------------------------------------------------------------------------
+
+#: The outline a shape word cuts a sprite to.
+Outline = Literal["ellipse", "rect", "triangle", "diamond", "pentagon", "hexagon", "star", "teardrop"]
+#: Shape words -> (aspect w/h, outline kind). Shapes reshape the sprite's silhouette.
+SHAPES: dict[str, tuple[float, Outline]] = {
+    "round": (1.0, "ellipse"), "circular": (1.0, "ellipse"), "spherical": (1.0, "ellipse"),
+    "oval": (1.45, "ellipse"), "oblong": (1.8, "ellipse"), "square": (1.0, "rect"), "cubic": (1.0, "rect"),
+    "rectangular": (1.6, "rect"), "triangular": (1.0, "triangle"), "conical": (0.8, "triangle"),
+    "pyramidal": (1.0, "triangle"), "diamond": (0.8, "diamond"), "pentagonal": (1.0, "pentagon"),
+    "hexagonal": (1.0, "hexagon"), "cylindrical": (0.7, "rect"), "teardrop": (0.8, "teardrop"),
+    "heart-shaped": (1.0, "ellipse"), "star-shaped": (1.0, "star"),
+}
+#: Shapes drawn with another shape's outline (a heart as an ellipse): the world draws them, but no judge
+#: could tell them from the shape they are drawn as, so the checker names them unsupported.
+UNDRAWN_SHAPES: frozenset[str] = frozenset({"heart-shaped"})
+
+
+def shaped_class(cls: str, shape: str) -> str:
+    """The artwork name of `cls` reshaped to `shape` ("clock|triangular"): the detector matches it, the
+    colour reader reads it, the checker fits it, all through this one name."""
+    return f"{cls}|{shape}"
+
+
+def split_shaped(name: str) -> tuple[str, str | None]:
+    """(class, shape or None) of an artwork name: "clock|triangular" -> ("clock", "triangular")."""
+    cls, _, shape = name.partition("|")
+    return cls, shape or None
+
+
+def same_shape(a: str | None, b: str | None) -> bool:
+    """Do two shape words draw the same outline (round and circular do)? The truth and the checker both
+    compare shapes by this rule."""
+    if a is None or b is None:
+        return a is b
+    return a == b or (a in SHAPES and b in SHAPES and SHAPES[a] == SHAPES[b])
+
+
+def _shape_polygon(kind: Outline, w: int, h: int) -> list[tuple[float, float]] | None:
+    if kind == "triangle":
+        return [(w / 2, 0), (w - 1, h - 1), (0, h - 1)]
+    if kind == "diamond":
+        return [(w / 2, 0), (w - 1, h / 2), (w / 2, h - 1), (0, h / 2)]
+    if kind in ("pentagon", "hexagon", "star"):
+        n = {"pentagon": 5, "hexagon": 6, "star": 10}[kind]
+        pts = []
+        for i in range(n):
+            ang = -np.pi / 2 + 2 * np.pi * i / n
+            r = 1.0 if kind != "star" or i % 2 == 0 else 0.45
+            pts.append((w / 2 + r * (w / 2 - 1) * np.cos(ang), h / 2 + r * (h / 2 - 1) * np.sin(ang)))
+        return pts
+    if kind == "teardrop":
+        pts = [(w / 2, 0)]
+        for i in range(0, 181, 15):
+            ang = np.radians(i)
+            pts.append((w / 2 + (w / 2 - 1) * np.cos(ang), h * 0.62 + (h * 0.38 - 1) * np.sin(ang)))
+        return pts
+    return None
+
+
+def apply_shape(sprite: Image.Image, body: np.ndarray, shape: str) -> tuple[Image.Image, np.ndarray]:
+    """Reshape a sprite: stretch to the shape's aspect and cut it to the outline, drawn in black."""
+    aspect, kind = SHAPES[shape]
+    w, h = sprite.size
+    side = max(w, h)
+    nw, nh = (side, max(4, int(side / aspect))) if aspect >= 1 else (max(4, int(side * aspect)), side)
+    sp = sprite.resize((nw, nh), Image.LANCZOS)
+    bm = np.asarray(Image.fromarray(body.astype(np.uint8) * 255).resize((nw, nh), Image.NEAREST)) > 127
+    cut = Image.new("L", (nw, nh), 0)
+    d = ImageDraw.Draw(cut)
+    poly = _shape_polygon(kind, nw, nh)
+    if kind == "ellipse":
+        d.ellipse((0, 0, nw - 1, nh - 1), fill=255)
+    elif kind == "rect":
+        d.rectangle((0, 0, nw - 1, nh - 1), fill=255)
+    else:
+        assert poly is not None
+        d.polygon(poly, fill=255)
+    inside = np.asarray(cut) > 127
+    # The shape is filled with the body colour under the sprite, so the object *has* that shape.
+    arr = np.asarray(sp).copy()
+    fill = _dominant_body_color(np.asarray(sprite), body)
+    empty = inside & (arr[..., 3] < 128)
+    arr[empty] = (*fill, 255)
+    arr[~inside] = 0
+    out = Image.fromarray(arr, "RGBA")
+    lw = max(1, side // 36)
+    d2 = ImageDraw.Draw(out)
+    if kind == "ellipse":
+        d2.ellipse((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
+    elif kind == "rect":
+        d2.rectangle((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
+    else:
+        assert poly is not None
+        d2.polygon(poly, outline=(0, 0, 0, 255), width=lw)
+    new_body = (bm | empty) & inside
+    return out, new_body
+
+
+def _dominant_body_color(arr: np.ndarray, body: np.ndarray) -> tuple[int, int, int]:
+    px = arr[..., :3][body]
+    if px.size == 0:
+        return (200, 200, 200)
+    vals, counts = np.unique(px.reshape(-1, 3), axis=0, return_counts=True)
+    return tuple(int(v) for v in vals[counts.argmax()])  # type: ignore[return-value]
+
 
 
 _ARTWORK: Artwork | None = None

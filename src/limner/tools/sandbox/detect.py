@@ -312,8 +312,7 @@ class Detector:
         rgb = load_rgb(image)
         bg = background or estimate_background(rgb)
         classes = list(dict.fromkeys(classes)) if classes is not None else list(self.classes)
-        known = set(self.classes)
-        classes = [c for c in classes if c in known]
+        classes = [c for c in classes if self.artwork.supports(c)]  # shaped classes too ("clock|round")
         if not classes:
             return []
         feat = _features(rgb, bg)

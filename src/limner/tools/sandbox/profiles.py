@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from limner.types import EDIT_DIMS, Element, Relation, Scene
+from limner.types import CONTACT, EDIT_DIMS, Element, Relation, Scene
 from limner.vocab import GENEVAL_COLORS, INVERSE
 
 
@@ -30,6 +30,7 @@ class PainterProfile:
     color_bind_err: float = 0.3         # per coloured object in a multi-object scene: colour leaks/swaps
     # shape / texture
     shape_err: float = 0.4
+    size_err: float = 0.3               # a size word ("a big dog") drawn at the ordinary size
     texture_err: float = 0.35
     texture_leak: float = 0.3           # when texture fails, share it leaks to another object
     # objects and counts
@@ -45,6 +46,7 @@ class PainterProfile:
     rel3d_ignore: float = 0.4
     rel3d_flip: float = 0.2
     action_ignore: float = 0.4
+    contact_ignore: float = 0.4         # support ("on" as a verb), containment, attachment, wearing, riding
     # text
     text_missing: float = 0.1
     text_char_err: float = 0.12         # per character
@@ -88,28 +90,28 @@ PAINTER_PROFILES: dict[str, PainterProfile] = {
     "p-alder": PainterProfile(
         color_single_err=0.1, color_bind_err=0.2, shape_err=0.35, texture_err=0.3, drop_second=0.07,
         drop_later=0.2, count_ok_small=0.84, count_ok_mid=0.66, count_ok_large=0.4, negation_fail=0.45,
-        rel2d_ignore=0.55, rel2d_flip=0.3, rel3d_ignore=0.45, rel3d_flip=0.2, action_ignore=0.1,
+        rel2d_ignore=0.55, rel2d_flip=0.3, rel3d_ignore=0.45, rel3d_flip=0.2, action_ignore=0.1, contact_ignore=0.3,
         text_missing=0.15, text_char_err=0.12, blemish_rate=0.35, latency_s=6.0,
     ),
     # An older, cheap generalist (SDXL-like): fine single objects, weak counting, poor binding and layout.
     "p-birch": PainterProfile(
         color_single_err=0.14, color_bind_err=0.5, shape_err=0.45, texture_err=0.35, drop_second=0.2,
         drop_later=0.35, count_ok_small=0.6, count_ok_mid=0.35, count_ok_large=0.15, negation_fail=0.6,
-        rel2d_ignore=0.55, rel2d_flip=0.45, rel3d_ignore=0.6, rel3d_flip=0.2, action_ignore=0.45,
+        rel2d_ignore=0.55, rel2d_flip=0.45, rel3d_ignore=0.6, rel3d_flip=0.2, action_ignore=0.45, contact_ignore=0.55,
         text_missing=0.35, text_char_err=0.25, blemish_rate=0.8, latency_s=2.5,
     ),
     # Layout-guided: places things where the prompt says, but binds colours and textures poorly.
     "p-cedar": PainterProfile(
         color_single_err=0.15, color_bind_err=0.45, shape_err=0.5, texture_err=0.55, drop_second=0.06,
         drop_later=0.12, count_ok_small=0.8, count_ok_mid=0.6, count_ok_large=0.3, negation_fail=0.5,
-        rel2d_ignore=0.25, rel2d_flip=0.1, rel3d_ignore=0.25, rel3d_flip=0.08, action_ignore=0.5,
+        rel2d_ignore=0.25, rel2d_flip=0.1, rel3d_ignore=0.25, rel3d_flip=0.08, action_ignore=0.5, contact_ignore=0.15,
         text_missing=0.3, text_char_err=0.2, blemish_rate=0.5, latency_s=4.0,
     ),
     # Text and shape specialist: renders words and geometric shapes well, middling elsewhere.
     "p-dogwood": PainterProfile(
         color_single_err=0.14, color_bind_err=0.38, shape_err=0.12, texture_err=0.45, drop_second=0.12,
         drop_later=0.3, count_ok_small=0.75, count_ok_mid=0.5, count_ok_large=0.25, negation_fail=0.5,
-        rel2d_ignore=0.6, rel2d_flip=0.3, rel3d_ignore=0.55, rel3d_flip=0.2, action_ignore=0.45,
+        rel2d_ignore=0.6, rel2d_flip=0.3, rel3d_ignore=0.55, rel3d_flip=0.2, action_ignore=0.45, contact_ignore=0.5,
         text_missing=0.02, text_char_err=0.015, blemish_rate=0.4, latency_s=5.0,
     ),
     # Counting and material specialist: exact counts and textures, weak colours, ignores depth less.
@@ -117,7 +119,7 @@ PAINTER_PROFILES: dict[str, PainterProfile] = {
         color_single_err=0.16, color_bind_err=0.55, shape_err=0.4, texture_err=0.1, texture_leak=0.1,
         drop_second=0.1, drop_later=0.2, count_ok_small=0.95, count_ok_mid=0.88, count_ok_large=0.7,
         negation_fail=0.3, rel2d_ignore=0.6, rel2d_flip=0.35, rel3d_ignore=0.2, rel3d_flip=0.1,
-        action_ignore=0.45, text_missing=0.3, text_char_err=0.2, blemish_rate=0.6, latency_s=3.0,
+        action_ignore=0.45, contact_ignore=0.45, text_missing=0.3, text_char_err=0.2, blemish_rate=0.6, latency_s=3.0,
     ),
 }
 
@@ -331,6 +333,9 @@ def _lose_textures_and_shapes(positive: list[Element], dropped: set[str], profil
         if e.shape and rng.random() < profile.shape_err:
             notes.append(f"shape of {e.id} ({e.shape}) not drawn")
             e.shape = None
+        if e.size and profile.size_err and rng.random() < profile.size_err:
+            notes.append(f"size of {e.id} ({e.size}) not drawn")
+            e.size = None
 
 
 def _garble_texts(positive: list[Element], profile: PainterProfile, rng: np.random.Generator,
@@ -359,7 +364,7 @@ def _distort_relations(relations: list[Relation], dropped: set[str], profile: Pa
         ignore, flip = {
             "spatial_2d": (profile.rel2d_ignore, profile.rel2d_flip),
             "spatial_3d": (profile.rel3d_ignore, profile.rel3d_flip),
-        }.get(r.dimension, (profile.action_ignore, 0.0))
+        }.get(r.dimension, (profile.contact_ignore if r.predicate in CONTACT else profile.action_ignore, 0.0))
         u = rng.random()
         if u < ignore:
             notes.append(f"relation {r.id} ignored")

@@ -26,14 +26,16 @@ from limner.imaging import paste_centered
 from limner.tools.sandbox.artwork import (
     CLASS_ART,
     COLOR_RGB,
+    SHAPES,
     TEXTURE_DEFAULT_COLOR,
     TEXTURE_NAMES,
     Artwork,
+    apply_shape,
     get_artwork,
     hash_text,
 )
 from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth
-from limner.types import Box, Element, Scene
+from limner.types import CONTACT, Box, Element, Scene, relation_geometry
 
 # ----------------------------------------------------------------------------------------------------
 # Layout records
@@ -89,17 +91,6 @@ class Layout(_Rec):
 SIZE_SCALE: dict[str, float] = {
     "tiny": 0.55, "small": 0.72, "short": 0.85, "big": 1.3, "large": 1.3, "huge": 1.5, "tall": 1.25,
     "long": 1.25,
-}
-#: The outline a shape word cuts a sprite to.
-Outline = Literal["ellipse", "rect", "triangle", "diamond", "pentagon", "hexagon", "star", "teardrop"]
-#: Shape words -> (aspect w/h, outline kind). Shapes reshape the sprite's silhouette.
-SHAPES: dict[str, tuple[float, Outline]] = {
-    "round": (1.0, "ellipse"), "circular": (1.0, "ellipse"), "spherical": (1.0, "ellipse"),
-    "oval": (1.45, "ellipse"), "oblong": (1.8, "ellipse"), "square": (1.0, "rect"), "cubic": (1.0, "rect"),
-    "rectangular": (1.6, "rect"), "triangular": (1.0, "triangle"), "conical": (0.8, "triangle"),
-    "pyramidal": (1.0, "triangle"), "diamond": (0.8, "diamond"), "pentagonal": (1.0, "pentagon"),
-    "hexagonal": (1.0, "hexagon"), "cylindrical": (0.7, "rect"), "teardrop": (0.8, "teardrop"),
-    "heart-shaped": (1.0, "ellipse"), "star-shaped": (1.0, "star"),
 }
 #: The light, low-contrast pattern drawn over a background's gradient ("horizon" bends the gradient).
 Pattern = Literal[
@@ -251,6 +242,8 @@ def _constraints(scene: Scene, ids: list[str]) -> tuple[_Edges, _Attach]:
         elif r.predicate == "on":
             edges[1].append((r.subject, r.object))
             attach.setdefault(r.subject, ("on", r.object))
+        elif relation_geometry(r.predicate) == "wearing" and r.object not in attach:
+            attach[r.object] = ("worn by", r.subject)  # the worn thing goes on the wearer, sized to it
         elif r.subject not in attach and r.object not in attach:
             attach[r.subject] = (r.predicate, r.object)
     return edges, attach
@@ -337,9 +330,51 @@ class _Placer:
         self.boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
 
     def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> None:
-        cx, cy, s_fac, behind = _attached_position(pred, anchor, k, size, self.rng, self.width, self.height)
+        geometric = "worn by" if pred == "worn by" else relation_geometry(pred) or "next to"
+        if geometric in (*CONTACT, "worn by"):
+            cx, cy, s_fac, behind = self._contact_position(e.cls, geometric, anchor, k, size)
+            w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)))
+            cx = float(min(max(cx, w / 2), self.width - w / 2))
+            cy = float(min(max(cy, h / 2), self.height - h / 2))
+        else:
+            cx, cy, s_fac, behind = _attached_position(geometric, anchor, k, size, self.rng, self.width, self.height)
         zz = (anchor.z - 1) if behind else self.z + 1
         self._add(e, cx, cy, max(10, int(size * s_fac)), zz, scale * s_fac)
+
+    def _contact_position(
+        self, cls: str, pred: str, anchor: PlacedObject, k: int, size: int
+    ) -> tuple[float, float, float, bool]:
+        """(cx, cy, scale factor, drawn behind the anchor) of a subject in contact with `anchor`, placed so
+        the contact rule of `geometry.relation_holds_boxes` holds with a margin (the sprites' real boxes):
+        `in`: smaller, behind the anchor's front, its centre just inside the anchor's top; `holding`:
+        beside it, overlapping its side, level with it; `worn by` (the object of "wearing", placed on its
+        wearer): 0.55 of its size, at its top, in front; `riding`: on the anchor's top, overlapping it
+        by a quarter of the rider's height, drawn in front."""
+        aw, ah = self.sprite_wh(anchor.cls, anchor.size)
+        side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
+        if pred == "in":
+            s_fac = min(1.0, 0.8 * min(aw, ah) / max(1, size))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+            spread = max(0.0, (aw - sw) / 2 - 0.1 * aw)
+            cx = anchor.cx + (0 if k == 0 else side * spread * min(1.0, 0.6 * ((k + 1) // 2)))
+            # sitting in it: drawn behind the container's front, its top above the rim (both stay in view)
+            cy = anchor.cy - ah / 2 + 0.2 * ah
+            return cx, cy, s_fac, True
+        if pred == "holding":
+            s_fac = 1.0
+            sw, sh = self.sprite_wh(cls, size)
+            reach = aw / 2 + sw / 2 - 0.25 * min(aw, sw)
+            cx = anchor.cx + side * reach
+            if not (sw / 2 <= cx <= self.width - sw / 2):
+                cx = anchor.cx - side * reach
+            return cx, anchor.cy - 0.1 * sh, s_fac, False
+        if pred == "worn by":  # the worn thing, 0.55 of the wearer's size, at its top, in front
+            s_fac = min(1.0, 0.55 * anchor.size / max(1, size))
+            return anchor.cx, anchor.cy - ah / 2 + 0.1 * ah, s_fac, False
+        # riding: on the anchor's top, overlapping it by a third of the rider's height
+        s_fac = 0.8
+        sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+        return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.25 * sh, s_fac, False
 
     def _place_free(self, e: Element, size: int, scale: float) -> None:
         """The least-overlapping of random spots in the element's region (the first good enough one)."""
@@ -520,75 +555,6 @@ _PATTERNS: dict[Pattern, _PatternFn] = {
     "grain": _grain, "blades": _blades, "clouds": _clouds, "waves": _waves, "dunes": _dunes, "trunks": _trunks,
     "tiles": _tiles, "bricks": _bricks, "planks": _planks, "stars": _stars,
 }
-
-
-def _shape_polygon(kind: Outline, w: int, h: int) -> list[tuple[float, float]] | None:
-    if kind == "triangle":
-        return [(w / 2, 0), (w - 1, h - 1), (0, h - 1)]
-    if kind == "diamond":
-        return [(w / 2, 0), (w - 1, h / 2), (w / 2, h - 1), (0, h / 2)]
-    if kind in ("pentagon", "hexagon", "star"):
-        n = {"pentagon": 5, "hexagon": 6, "star": 10}[kind]
-        pts = []
-        for i in range(n):
-            ang = -np.pi / 2 + 2 * np.pi * i / n
-            r = 1.0 if kind != "star" or i % 2 == 0 else 0.45
-            pts.append((w / 2 + r * (w / 2 - 1) * np.cos(ang), h / 2 + r * (h / 2 - 1) * np.sin(ang)))
-        return pts
-    if kind == "teardrop":
-        pts = [(w / 2, 0)]
-        for i in range(0, 181, 15):
-            ang = np.radians(i)
-            pts.append((w / 2 + (w / 2 - 1) * np.cos(ang), h * 0.62 + (h * 0.38 - 1) * np.sin(ang)))
-        return pts
-    return None
-
-
-def apply_shape(sprite: Image.Image, body: np.ndarray, shape: str) -> tuple[Image.Image, np.ndarray]:
-    """Reshape a sprite: stretch to the shape's aspect and cut it to the outline, drawn in black."""
-    aspect, kind = SHAPES[shape]
-    w, h = sprite.size
-    side = max(w, h)
-    nw, nh = (side, max(4, int(side / aspect))) if aspect >= 1 else (max(4, int(side * aspect)), side)
-    sp = sprite.resize((nw, nh), Image.LANCZOS)
-    bm = np.asarray(Image.fromarray(body.astype(np.uint8) * 255).resize((nw, nh), Image.NEAREST)) > 127
-    cut = Image.new("L", (nw, nh), 0)
-    d = ImageDraw.Draw(cut)
-    poly = _shape_polygon(kind, nw, nh)
-    if kind == "ellipse":
-        d.ellipse((0, 0, nw - 1, nh - 1), fill=255)
-    elif kind == "rect":
-        d.rectangle((0, 0, nw - 1, nh - 1), fill=255)
-    else:
-        assert poly is not None
-        d.polygon(poly, fill=255)
-    inside = np.asarray(cut) > 127
-    # The shape is filled with the body colour under the sprite, so the object *has* that shape.
-    arr = np.asarray(sp).copy()
-    fill = _dominant_body_color(np.asarray(sprite), body)
-    empty = inside & (arr[..., 3] < 128)
-    arr[empty] = (*fill, 255)
-    arr[~inside] = 0
-    out = Image.fromarray(arr, "RGBA")
-    lw = max(1, side // 36)
-    d2 = ImageDraw.Draw(out)
-    if kind == "ellipse":
-        d2.ellipse((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
-    elif kind == "rect":
-        d2.rectangle((0, 0, nw - 1, nh - 1), outline=(0, 0, 0, 255), width=lw)
-    else:
-        assert poly is not None
-        d2.polygon(poly, outline=(0, 0, 0, 255), width=lw)
-    new_body = (bm | empty) & inside
-    return out, new_body
-
-
-def _dominant_body_color(arr: np.ndarray, body: np.ndarray) -> tuple[int, int, int]:
-    px = arr[..., :3][body]
-    if px.size == 0:
-        return (200, 200, 200)
-    vals, counts = np.unique(px.reshape(-1, 3), axis=0, return_counts=True)
-    return tuple(int(v) for v in vals[counts.argmax()])  # type: ignore[return-value]
 
 
 def sprite_for(art: Artwork, obj: PlacedObject) -> tuple[Image.Image, np.ndarray]:

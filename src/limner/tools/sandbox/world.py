@@ -16,10 +16,19 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from limner.geometry import MIN_VISIBLE_SHARE, relation_holds_boxes
-from limner.tools.sandbox.artwork import TEXTURE_NAMES
-from limner.types import SPATIAL_2D, SPATIAL_3D, Box, CheckKind, Element, Relation, Scene, relation_dimension
-from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS
+from limner.geometry import MIN_VISIBLE_SHARE, relation_holds_boxes, size_holds
+from limner.tools.sandbox.artwork import TEXTURE_NAMES, same_shape
+from limner.types import (
+    SPATIAL_3D,
+    Box,
+    CheckKind,
+    Element,
+    Relation,
+    Scene,
+    relation_dimension,
+    relation_geometry,
+)
+from limner.vocab import GENEVAL_CLASSES, GENEVAL_COLORS, SIZE_DIRECTION
 
 #: Where the truth marks the world as a simulation (benchmarks copy it into their JSON).
 SIMULATED = True
@@ -156,10 +165,15 @@ def random_scene(
     p_texture: float = 0.15,
     p_relation: float = 0.5,
     p_text: float = 0.15,
+    p_shape: float = 0.0,
     p_background: float = 0.6,
     max_instances: int = 12,
+    predicates: tuple[str, ...] = ("left of", "right of", "above", "below", "next to", "in front of", "behind"),
 ) -> Scene:
-    """A random checkable scene, with a plain-English prompt describing it."""
+    """A random checkable scene, with a plain-English prompt describing it. `predicates`: the relations it
+    may ask for (`WORLD_PREDICATES` adds support, containment, attachment, wearing, riding and actions);
+    `p_shape`: the chance an object kind gets a shape word (0 by default: scenes drawn before shapes were
+    judged stay the same for a seed)."""
     n_kinds = int(rng.integers(1, max_kinds + 1))
     picked = [str(c) for c in rng.choice(np.array(classes, dtype=object), size=n_kinds, replace=False)]
     budget = max_instances
@@ -170,19 +184,31 @@ def random_scene(
         budget -= count
         color = str(rng.choice(GENEVAL_COLORS)) if rng.random() < p_color else None
         texture = str(rng.choice(TEXTURE_NAMES)) if rng.random() < p_texture else None
-        elements.append(Element(id=f"e{i}", noun=cls, cls=cls, count=count, color=color, texture=texture))
+        shape = str(rng.choice(DRAWN_SHAPES)) if p_shape and rng.random() < p_shape else None
+        elements.append(Element(id=f"e{i}", noun=cls, cls=cls, count=count, color=color, texture=texture,
+                                shape=shape))
     if rng.random() < p_text:
         elements.append(Element(id=f"e{len(elements)}", noun="sign", cls="sign", count=1,
                                 text=str(rng.choice(TEXT_WORDS))))
     relations: list[Relation] = []
     if len(elements) >= 2 and rng.random() < p_relation:
         a, b = rng.choice(len(elements), size=2, replace=False)
-        pred = str(rng.choice(["left of", "right of", "above", "below", "next to", "in front of", "behind"]))
+        pred = str(rng.choice(list(predicates)))
         relations.append(Relation(subject=elements[a].id, predicate=pred, object=elements[b].id))
     background = str(rng.choice(BACKGROUND_NAMES[2:])) if rng.random() < p_background else None
     scene = Scene(prompt="", elements=elements, relations=relations, background=background)
     return scene.model_copy(update={"prompt": describe(scene)})
 
+
+#: Shape words `random_scene` may ask for: one per outline the world draws.
+DRAWN_SHAPES: tuple[str, ...] = ("round", "square", "rectangular", "triangular", "oval", "diamond", "hexagonal",
+                                 "pentagonal", "cylindrical", "teardrop", "star-shaped")
+
+#: Every relation the world draws and judges: 2D, depth, contact, and one action per proxy geometry.
+WORLD_PREDICATES: tuple[str, ...] = (
+    "left of", "right of", "above", "below", "next to", "in front of", "behind", "on", "in", "holding",
+    "wearing", "riding", "with", "playing", "chasing",
+)
 
 _NUM = ("no", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 
@@ -250,19 +276,48 @@ class TruthCheck(_Truth):
 def relation_holds(pred: str, a: list[WorldObject], b: list[WorldObject], width: int, height: int) -> bool:
     """GenEval-like reading of a relation between two groups of drawn objects.
 
-    2D relations read the boxes as the checker does (`geometry.relation_holds_boxes`, same thresholds);
-    depth reads the drawing order of every pair where one visibly hides the other (`WorldObject.covers`:
-    depth in a flat picture is seen only through occlusion; box overlap without it shows no order); actions
-    ("holding") count as "next to": the world draws them close together.
+    2D and contact relations read the boxes as the checker does (`geometry.relation_holds_boxes`, same
+    thresholds); depth reads the drawing order of every pair where one visibly hides the other
+    (`WorldObject.covers`: depth in a flat picture is seen only through occlusion; box overlap without it
+    shows no order); an action reads as its proxy (`types.relation_geometry`: "playing" as "holding").
+    An action without a proxy never holds: nothing in the world says it was drawn.
     """
-    if not a or not b:
+    geometric = relation_geometry(pred)
+    if not a or not b or geometric is None:
         return False
-    if pred in SPATIAL_3D:
+    if geometric in SPATIAL_3D:
         pairs = [(x, y) for x in a for y in b if _occlude(x, y)]
-        front = pred == "in front of"
+        front = geometric == "in front of"
         return bool(pairs) and all((x.z > y.z) == front for x, y in pairs)
-    geometric = pred if pred in SPATIAL_2D else "next to"
     return relation_holds_boxes(geometric, [o.box for o in a], [o.box for o in b], width, height)
+
+
+def size_references(scene: Scene, element_id: str) -> list[str]:
+    """The elements a size word of `element_id` is judged against: the scene's other drawn elements whose
+    size word points the other way or is absent ("a big dog and a cat": the cat). Empty: no reference, the
+    size cannot be judged (a lone "big dog" is big compared with nothing in the picture)."""
+    e = scene.element(element_id)
+    own = SIZE_DIRECTION.get(e.size or "", 0)
+    return [o.id for o in scene.elements if o.id != e.id and not o.negated and o.count > 0
+            and SIZE_DIRECTION.get(o.size or "", 0) != own]
+
+
+def size_reference_classes(scene: Scene, element_id: str) -> list[str]:
+    """The classes a size word of `element_id` is judged against (`size_references`), less its own class
+    (objects are matched by class, so "a big apple and a small apple" cannot be told apart); empty when
+    the element has no size word or nothing to compare with."""
+    e = scene.element(element_id)
+    if e.size not in SIZE_DIRECTION:
+        return []
+    return sorted({scene.element(i).cls for i in size_references(scene, element_id)} - {e.cls})
+
+
+def relation_check_kind(pred: str) -> CheckKind:
+    """The `Check.kind` of a relation check, for the truth and the checker alike: depth for 3D, position
+    for 2D, action for contact relations and actions (no edit moves those; the agent redraws)."""
+    if pred in SPATIAL_3D:
+        return "depth"
+    return "position" if relation_dimension(pred) == "spatial_2d" else "action"
 
 
 def _occlude(x: WorldObject, y: WorldObject) -> bool:
@@ -272,8 +327,14 @@ def _occlude(x: WorldObject, y: WorldObject) -> bool:
     return y.z in x.covers or x.z in y.covers
 
 
-def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth) -> list[TruthCheck]:
-    """The checks of one element against the objects of its class that were drawn (visibly enough)."""
+def _drawn_size(o: WorldObject) -> float:
+    return float(o.size or max(o.box.x1 - o.box.x0, o.box.y1 - o.box.y0))
+
+
+def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth,
+                          refs: list[WorldObject] | None = None) -> list[TruthCheck]:
+    """The checks of one element against the objects of its class that were drawn (visibly enough);
+    `refs`: the drawn objects its size word is judged against (None: the size is not judged)."""
     if e.negated:
         return [TruthCheck(target=e.id, kind="absence", dimension="numeracy", passed=not objs)]
     checks = [TruthCheck(target=e.id, kind="presence", dimension="non_spatial", passed=bool(objs))]
@@ -286,8 +347,11 @@ def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth
         ok = bool(objs) and all(o.texture == e.texture for o in objs)
         checks.append(TruthCheck(target=e.id, kind="texture", dimension="texture", passed=ok))
     if e.shape:
-        ok = bool(objs) and all(o.shape == e.shape for o in objs)
+        ok = bool(objs) and all(same_shape(o.shape, e.shape) for o in objs)
         checks.append(TruthCheck(target=e.id, kind="shape", dimension="shape", passed=ok))
+    if e.size in SIZE_DIRECTION and refs is not None:
+        ok = size_holds(SIZE_DIRECTION[e.size or ""], [_drawn_size(o) for o in objs], [_drawn_size(o) for o in refs])
+        checks.append(TruthCheck(target=e.id, kind="size", dimension="shape", passed=ok))
     if e.text:
         ok = any(t.text == e.text for t in truth.texts)
         checks.append(TruthCheck(target=e.id, kind="text", dimension="text", passed=ok))
@@ -306,12 +370,15 @@ def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = MIN_VISIBL
         if o.visible >= min_visible:
             by_cls.setdefault(o.cls, []).append(o)
     for e in scene.elements:
-        checks.extend(_element_truth_checks(e, by_cls.get(e.cls, []), truth))
+        refs = None
+        classes = size_reference_classes(scene, e.id)
+        if classes:
+            refs = [o for c in classes for o in by_cls.get(c, [])]
+        checks.extend(_element_truth_checks(e, by_cls.get(e.cls, []), truth, refs))
     for r in scene.relations:
         a = by_cls.get(scene.element(r.subject).cls, [])
         b = by_cls.get(scene.element(r.object).cls, [])
         ok = relation_holds(r.predicate, a, b, truth.width, truth.height)
-        kind: CheckKind = "depth" if r.predicate in SPATIAL_3D else (
-            "position" if relation_dimension(r.predicate) == "spatial_2d" else "action")
+        kind = relation_check_kind(r.predicate)
         checks.append(TruthCheck(target=r.id, kind=kind, dimension=relation_dimension(r.predicate), passed=ok))
     return checks
