@@ -175,8 +175,8 @@ class LLMBrain(Brain):
         return PydanticAgent(self.model, output_type=output, instructions=instructions, deps_type=dict,
                              retries=self.max_retries, defer_model_check=True, model_settings=settings)
 
-    def _ask(self, role: str, agent: PydanticAgent[dict[str, Any], Any], prompt: Any,
-             deps: dict[str, Any] | None = None) -> tuple[Any, int | None, str | None]:
+    def _ask(self, agent: PydanticAgent[dict[str, Any], Any], prompt: Any, deps: dict[str, Any] | None = None,
+             *, role: str = "other") -> tuple[Any, int | None, str | None]:
         """(answer, tokens, None) or (None, tokens?, reason) when the model failed after its retries."""
         if not self.breaker.allow():
             why = f"circuit open after {self.breaker.failures} failed calls in a row; the model was not asked"
@@ -212,7 +212,7 @@ class LLMBrain(Brain):
     # -- the roles ----------------------------------------------------------------------------------
 
     def analyse(self, prompt: str) -> Reading:
-        answer, tokens, err = self._ask("analyse", self._analyst, analyse_user(prompt), {"prompt": prompt})
+        answer, tokens, err = self._ask(self._analyst, analyse_user(prompt), {"prompt": prompt}, role="analyse")
         if answer is None:
             r = self.fallback.analyse(prompt)
             return Reading(scene=r.scene, goal=r.goal, note=r.note, tokens=tokens, error=self._fell_back(err))
@@ -224,7 +224,7 @@ class LLMBrain(Brain):
              action: NextAction = "regenerate", round: int = 0) -> Plan:
         question = plan_user(scene, [t.kind for t in tools], verdict, action, round)
         deps = {"action": action, "ids": {e.id for e in scene.elements}}
-        answer, tokens, err = self._ask("plan", self._planner, question, deps)
+        answer, tokens, err = self._ask(self._planner, question, deps, role="plan")
         if answer is None:
             r = self.fallback.plan(scene, tools, verdict=verdict, action=action, round=round)
             return Plan(subtasks=r.subtasks, reasoning=r.reasoning, tokens=tokens, error=self._fell_back(err))
@@ -237,7 +237,7 @@ class LLMBrain(Brain):
         if round + 1 >= rounds:
             return Reflection("stop", failed, f"no rounds left ({rounds})")
         question = reflect_user(scene.prompt, verdict, round, rounds, last_improved, last_action)
-        answer, tokens, err = self._ask("reflect", self._reflector, question)
+        answer, tokens, err = self._ask(self._reflector, question, role="reflect")
         if answer is None:
             r = self.fallback.reflect(scene, verdict, round, rounds, last_improved=last_improved, tools=tools,
                                       last_action=last_action)
@@ -248,8 +248,8 @@ class LLMBrain(Brain):
         if not self.vision:
             return None
         before = self.stats.errors.get("ModelHTTPError", 0) + self.stats.errors.get("ModelAPIError", 0)
-        answer, tokens, err = self._ask("judge", self._judge,
-                                        [f"Scene: {scene.prompt}", ImageUrl(url=image_data_url(image))])
+        answer, tokens, err = self._ask(self._judge, [f"Scene: {scene.prompt}", ImageUrl(url=image_data_url(image))],
+                                        role="judge")
         if answer is None:  # the checker's own global score stands; the failure is recorded, not fatal
             refused = self.stats.errors.get("ModelHTTPError", 0) + self.stats.errors.get("ModelAPIError", 0) > before
             if refused:  # the server rejected the image part: a text-only model; do not send images again
