@@ -26,13 +26,12 @@ import numpy as np
 
 from limner.agent import Agent, MemoryStore
 from limner.config import LimnerConfig
+from limner.data.trajectories import Run
 from limner.files import atomic_write_text
 from limner.llm.brain import Brain, NextAction, Plan, Reading, Reflection
 from limner.llm.prompts import PLAN, PlanAnswer, answer_json, chat, json_hint, plan_user
 from limner.llm.rule_brain import RuleBrain, generation_weights, repair_subtask
 from limner.types import GEN_DIMS, EvaluationStep, FinalStep, PlanStep, Scene, Subtask, ToolSpec, Verdict
-
-from limner.data.trajectories import Run
 
 __all__ = ["CAPOConfig", "CAPOReport", "Candidate", "PlanMemory", "build_capo", "fresh_candidates", "load_embedder"]
 

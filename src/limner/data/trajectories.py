@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from limner.agent import Agent
 from limner.config import LimnerConfig
 from limner.files import atomic_write_text
+from limner.llm.episode import AGENT_SYSTEM, observations, say_judgment
 from limner.llm.prompts import (
     ANALYSE,
     PlanAnswer,
@@ -56,9 +57,23 @@ from limner.types import (
 )
 
 __all__ = [
-    "JUDGE_SYSTEM", "AGENT_SYSTEM", "Judgment", "Run", "SFTReport", "analyst_example", "build_sft", "collect_runs",
-    "episode_example", "geneval_split", "load_runs", "observations", "parse_example", "parse_judgment", "reflection_examples",
-    "say_judgment", "tool_schemas",
+    "AGENT_SYSTEM",
+    "JUDGE_SYSTEM",
+    "Judgment",
+    "Run",
+    "SFTReport",
+    "analyst_example",
+    "build_sft",
+    "collect_runs",
+    "episode_example",
+    "geneval_split",
+    "load_runs",
+    "observations",
+    "parse_example",
+    "parse_judgment",
+    "reflection_examples",
+    "say_judgment",
+    "tool_schemas",
 ]
 
 Subset = Literal["analyst", "reflection", "episodes"]
@@ -67,13 +82,6 @@ SUBSETS: tuple[Subset, ...] = ("analyst", "reflection", "episodes")
 JUDGE_SYSTEM = ("You check an image-generation result. Given the prompt and what a detector found in the image, "
                 "answer 'right' when the image shows the prompt, else 'wrong because' and the parts that are wrong, "
                 "each as '<target> <check>: <what was found>', separated by '; '.")
-AGENT_SYSTEM = ("You are limner's agent brain. Read the prompt into a scene (JSON), then call the drawing and "
-                "editing tools, read each verdict, judge the image ('right' or 'wrong because ...') and decide "
-                "the next action: repair, regenerate or stop.")
-
-_EXPECTED = re.compile(r",?\s*expected\b.*$")
-
-
 @dataclass(frozen=True)
 class Run:
     """One finished run read back from its directory."""
@@ -160,27 +168,6 @@ def analyst_example(prompt: str, scene: Scene, goal: float | None = None) -> dic
     return {"kind": "analyst", "prompt_text": prompt,
             "messages": chat(ANALYSE + json_hint(SceneAnswer), analyse_user(prompt),
                              answer_json(scene_answer(scene, goal)))}
-
-
-def observations(verdict: Verdict) -> list[str]:
-    """What the checker saw in the image, with what the scene expected cut out (the judge must work it out)."""
-    seen: list[str] = []
-    for c in verdict.checks:
-        obs = _EXPECTED.sub("", c.evidence).strip()
-        line = f"{c.target} {c.kind}: {obs}"
-        if obs and line not in seen:
-            seen.append(line)
-    return seen
-
-
-def say_judgment(verdict: Verdict) -> str:
-    """'right', or 'wrong because e0 color: found 1 apple (orange), expected 1 red; ...'."""
-    if verdict.passed:
-        return "right"
-    wrong = [f"{c.target} {c.kind}: {c.evidence}" for c in verdict.failed]
-    if not wrong:
-        wrong = [f"not checked: {u}" for u in verdict.unsupported] or ["nothing could be checked"]
-    return "wrong because " + "; ".join(wrong)
 
 
 def parse_judgment(text: str) -> Judgment:
