@@ -92,6 +92,8 @@ class BrainConfig(_Section):
         default="tool", description="how answers are structured: the answer tool forced by name (OpenAI, vLLM), "
         "'json' (response_format json_object with the schema: llama.cpp's server) or 'native' (json_schema)")
     max_tokens: int | None = Field(default=512, ge=16, description="cap on each answer (sent as max_tokens)")
+    prompt_style: Literal["full", "compact"] = Field(
+        default="full", description="the Analyst's instructions: full, or compact for small (fine-tuned) models")
     breaker_after: int = Field(default=3, ge=0, description="failed calls in a row before the model is not asked "
                                "for a while (0: never)")
 

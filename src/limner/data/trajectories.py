@@ -34,6 +34,7 @@ from limner.files import atomic_write_text
 from limner.llm.episode import AGENT_SYSTEM, observations, say_judgment
 from limner.llm.prompts import (
     ANALYSE,
+    ANALYSE_COMPACT,
     PlanAnswer,
     SceneAnswer,
     analyse_user,
@@ -163,10 +164,12 @@ def load_runs(dirs: Iterable[Path]) -> list[Run]:
 # ----------------------------------------------------------------------------------------------------
 
 
-def analyst_example(prompt: str, scene: Scene, goal: float | None = None) -> dict[str, Any]:
-    """The Analyst's turn as `LLMBrain` asks it in json mode, answered with `scene`."""
+def analyst_example(prompt: str, scene: Scene, goal: float | None = None, *, compact: bool = True) -> dict[str, Any]:
+    """The Analyst's turn as `LLMBrain` asks it in json mode (compact or full instructions), answered with
+    `scene`."""
+    system = (ANALYSE_COMPACT if compact else ANALYSE) + json_hint(SceneAnswer)
     return {"kind": "analyst", "prompt_text": prompt,
-            "messages": chat(ANALYSE + json_hint(SceneAnswer), analyse_user(prompt),
+            "messages": chat(system, analyse_user(prompt),
                              answer_json(scene_answer(scene, goal)))}
 
 

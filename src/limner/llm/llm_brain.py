@@ -49,6 +49,7 @@ from limner.llm.health import BrainStats, CircuitBreaker
 from limner.llm.meaning import plan_problem, scene_problem
 from limner.llm.prompts import (
     ANALYSE,
+    ANALYSE_COMPACT,
     JUDGE,
     PLAN,
     REFLECT,
@@ -72,6 +73,7 @@ __all__ = ["OUTPUT_MODES", "LLMBrain", "OutputMode", "SceneAnswer"]
 _MODEL_FAILURES = (AgentRunError, ModelAPIError, ValidationError, OSError, TimeoutError, IndexError)
 
 OutputMode = Literal["tool", "json", "native"]
+PromptStyle = Literal["full", "compact"]
 OUTPUT_MODES: tuple[str, ...] = ("tool", "json", "native")
 _TOOL = "final_result"
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
@@ -98,7 +100,8 @@ class LLMBrain(Brain):
 
     def __init__(self, model: Model | str, *, max_retries: int = 2, vision: bool = True,
                  fallback: Brain | None = None, output_mode: OutputMode = "tool", max_tokens: int | None = 512,
-                 breaker_after: int = 3, breaker_cooldown: int = 20, check_meaning: bool = True) -> None:
+                 breaker_after: int = 3, breaker_cooldown: int = 20, check_meaning: bool = True,
+                 prompt_style: PromptStyle = "full") -> None:
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
         self.model = model
@@ -111,7 +114,8 @@ class LLMBrain(Brain):
         self.check_meaning = check_meaning
         self.stats = BrainStats()
         self.breaker = CircuitBreaker(open_after=breaker_after, cooldown=breaker_cooldown)
-        self._analyst = self._agent(SceneAnswer, ANALYSE)
+        self.prompt_style = prompt_style
+        self._analyst = self._agent(SceneAnswer, ANALYSE if prompt_style == "full" else ANALYSE_COMPACT)
         self._planner = self._agent(PlanAnswer, PLAN)
         self._reflector = self._agent(ReflectionAnswer, REFLECT)
         self._judge = self._agent(JudgeAnswer, JUDGE)
@@ -150,7 +154,8 @@ class LLMBrain(Brain):
         model = OpenAIChatModel(config.model, provider=provider,
                                 settings={"timeout": config.timeout_s, "max_retries": 0})
         brain = cls(model, max_retries=config.max_retries, vision=config.vision, output_mode=config.output_mode,
-                    max_tokens=config.max_tokens, breaker_after=config.breaker_after)
+                    max_tokens=config.max_tokens, breaker_after=config.breaker_after,
+                    prompt_style=config.prompt_style)
         brain._secret = key.strip() if key and key.strip() else None
         return brain
 

@@ -16,7 +16,7 @@ from limner.reading.instructions import say_add, say_attribute, say_move, say_re
 from limner.types import ALL_DIMS, Element, Relation, Scene, Subtask, Verdict
 
 __all__ = [
-    "ANALYSE", "JUDGE", "PLAN", "REFLECT", "JudgeAnswer", "PlanAnswer", "ReflectionAnswer", "SceneAnswer",
+    "ANALYSE", "ANALYSE_COMPACT", "JUDGE", "PLAN", "REFLECT", "JudgeAnswer", "PlanAnswer", "ReflectionAnswer", "SceneAnswer",
     "analyse_user", "answer_json", "chat", "json_hint", "plan_user", "reflect_user", "scene_answer",
 ]
 
@@ -69,6 +69,11 @@ REFLECT = (
     "when it is good or no rounds are left, 'repair' to edit only what failed, 'regenerate' when too much is "
     "wrong or the last round made it worse."
 )
+#: The Analyst's instructions for a small model: short (a 135M model's context and a CPU's time are
+#: scarce; the json hint's example carries the format). `prompt_style="compact"` in the brain's config.
+ANALYSE_COMPACT = ("Read the text-to-image prompt into a scene: one element per object kind (cls: singular class, "
+                   "noun: the prompt's words, count, colour only if the prompt gives one) and the relations "
+                   "between elements (left of, right of, above, below, next to, in front of, behind).")
 JUDGE = "Rate from 0 to 1 how faithfully the image shows the described scene (objects, counts, colours, layout, text)."
 
 #: Per answer type, a one-line example of the compact JSON the json output mode asks for (no schema dump:

@@ -21,6 +21,7 @@ Everything heavy is imported when a trainer is built.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -95,7 +96,20 @@ def load_tokenizer(config: PlannerConfig) -> PreTrainedTokenizerBase:
 def load_model(config: PlannerConfig) -> Any:
     """The base model in float32 (a GGUF file is dequantised)."""
     where, kw = _gguf(config)
-    return AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kw)
+    model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kw)
+    if kw:  # the weights are plain float32 now; transformers still marks the model "quantized" and refuses it
+        dequantised(model)
+    return model
+
+
+def dequantised(model: Any) -> Any:
+    """Drop the GGUF quantisation marker from a model whose weights transformers already dequantised."""
+    model.hf_quantizer = None
+    with contextlib.suppress(AttributeError):
+        model.is_quantized = False
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
+    return model
 
 
 def reward_final_score(completions: list[Any], final_score: list[float], **_: Any) -> list[float]:
