@@ -27,6 +27,7 @@ One JSON object on the last stdout line (BENCHMARKS.md shape); rows with a real 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -37,8 +38,29 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+import torch
+from peft import PeftModel
+
+from limner.agent import Agent, MemoryStore
+from limner.agent.analyst import geneval_mismatch
+from limner.config import BrainConfig, load_config
+from limner.data.capo import CAPOConfig, build_capo
+from limner.data.trajectories import build_sft, collect_runs, geneval_split, load_runs
+from limner.eval import scene_from_geneval
+from limner.eval.runner import truth_passed
+from limner.llm.brain import Brain, Reading
+from limner.llm.llm_brain import LLMBrain
+from limner.llm.local import local_model
+from limner.llm.meaning import scene_problem
+from limner.llm.rule_brain import RuleBrain
+from limner.reading import parse_prompt
+from limner.train.planner import PlannerTrainer, load_model, load_tokenizer
+from limner.train.planner_config import PlannerConfig
+from limner.types import EvaluationStep, PlanStep, Scene
 
 REPO = Path(__file__).resolve().parents[1]
 GGUF = Path(os.environ.get("LIMNER_SMOLLM2_GGUF",
@@ -56,7 +78,6 @@ def geneval_rows() -> list[dict[str, Any]]:
 
 
 def split(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from limner.data.trajectories import geneval_split
 
     train, held = geneval_split(geneval_rows(), 40, seed=args.seed)
     return train, held[: args.eval_prompts]
@@ -68,9 +89,6 @@ def split(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str
 
 
 def stage_data(args: argparse.Namespace) -> dict[str, Any]:
-    from limner.config import load_config
-    from limner.data.capo import CAPOConfig, build_capo
-    from limner.data.trajectories import build_sft, collect_runs, load_runs
 
     train, held = split(args)
     cfg = load_config(None)
@@ -81,7 +99,9 @@ def stage_data(args: argparse.Namespace) -> dict[str, Any]:
     runs = load_runs(dirs)
     sft = build_sft(runs, args.out / "sft", exclude_prompts=[r["prompt"] for r in held])
     t0 = time.perf_counter()
-    capo = build_capo(runs[: args.capo_runs], cfg, args.out / "capo", CAPOConfig(k=4, beta=0.5, seed=args.seed),
+    # CAPO where planning matters: runs with repair rounds first (a first-round pass has one planning step)
+    by_steps = sorted(runs, key=lambda r: -sum(isinstance(s, PlanStep) for s in r.steps))
+    capo = build_capo(by_steps[: args.capo_runs], cfg, args.out / "capo", CAPOConfig(k=4, beta=0.5, seed=args.seed),
                       progress=lambda i, n: log(f"capo {i}/{n}"))
     capo_s = time.perf_counter() - t0
     pairs = [json.loads(x) for x in (args.out / "capo/pairs.jsonl").read_text().splitlines() if x.strip()]
@@ -105,8 +125,6 @@ def stage_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stage_sft(args: argparse.Namespace) -> dict[str, Any]:
-    from limner.train.planner import PlannerTrainer
-    from limner.train.planner_config import PlannerConfig
 
     cfg = PlannerConfig(method="sft", model=str(GGUF), data_dir=str(args.out / "sft"),
                         output_dir=str(args.out / "smollm2-sft"), subsets=("analyst",),
@@ -125,35 +143,29 @@ def stage_sft(args: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _models(args: argparse.Namespace) -> dict[str, tuple[Any, Any]]:
-    import torch
-    from peft import PeftModel
+def _models(args: argparse.Namespace, skip: set[str]) -> dict[str, tuple[Any, Any]]:
 
-    from limner.train.planner import PlannerConfig, load_model, load_tokenizer
 
     torch.set_num_threads(args.threads)
     cfg = PlannerConfig(method="sft", model=str(GGUF), data_dir=str(args.out), output_dir=str(args.out))
     tok = load_tokenizer(cfg)
-    base = load_model(cfg).eval()
-    out = {"base": (base, tok)}
+    out = {} if "base" in skip else {"base": (load_model(cfg).eval(), tok)}
     adapter = args.out / "smollm2-sft/final"
-    if adapter.is_dir():
+    if adapter.is_dir() and "sft" not in skip:
         tuned = PeftModel.from_pretrained(load_model(cfg), str(adapter)).merge_and_unload().eval()
         out["sft"] = (tuned, tok)
     return out
 
 
 def stage_analyst(args: argparse.Namespace) -> dict[str, Any]:
-    from limner.agent.analyst import geneval_mismatch
-    from limner.llm.llm_brain import LLMBrain
-    from limner.llm.local import local_model
-    from limner.llm.meaning import scene_problem
-    from limner.reading import parse_prompt
 
     _, held = split(args)
-    rows_out: dict[str, Any] = {}
+    done = args.out / "stages/analyst.json"
+    # a model already judged on these prompts is read back (the stage is slow: one model at a time)
+    rows_out: dict[str, Any] = json.loads(done.read_text()) if done.is_file() and not args.quick else {}
+    rows_out = {k: v for k, v in rows_out.items() if k != "rule" and v.get("prompts") == len(held)}
     rule_exact = sum(geneval_mismatch(parse_prompt(r["prompt"]), r) is None for r in held)
-    for name, (model, tok) in _models(args).items():
+    for name, (model, tok) in _models(args, set(rows_out)).items():
         # max_retries=0: the first reply is what is judged; the breaker off: every prompt is asked
         brain = LLMBrain(local_model(model, tok, max_new_tokens=160, name=f"smollm2-{name}"), output_mode="json",
                          prompt_style="compact", vision=False, max_retries=0, breaker_after=0, check_meaning=False)
@@ -189,13 +201,6 @@ def stage_analyst(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stage_agent(args: argparse.Namespace, analyst: dict[str, Any]) -> dict[str, Any]:
-    from limner.agent import Agent, MemoryStore
-    from limner.config import load_config
-    from limner.eval import scene_from_geneval
-    from limner.eval.runner import truth_passed
-    from limner.llm.brain import Brain, Reading
-    from limner.llm.rule_brain import RuleBrain
-    from limner.types import EvaluationStep, Scene
 
     class ReadBrain(RuleBrain):
         """Rules, except the reading: the model's reply to this prompt (from the analyst stage), or the
@@ -252,7 +257,6 @@ def _free_port() -> int:
 
 def start_server(gguf: Path, log_path: Path, *, ctx: int = 4096, timeout_s: float = 120) -> tuple[subprocess.Popen[bytes], str]:
     """llama-cpp-python's server on a free loopback port; returns (process, /v1 base URL)."""
-    import urllib.request
 
     port = _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
@@ -274,13 +278,7 @@ def start_server(gguf: Path, log_path: Path, *, ctx: int = 4096, timeout_s: floa
 
 
 def stage_server(args: argparse.Namespace) -> dict[str, Any]:
-    import importlib.util
 
-    from limner.agent import Agent, MemoryStore
-    from limner.config import BrainConfig, load_config
-    from limner.eval import scene_from_geneval
-    from limner.eval.runner import truth_passed
-    from limner.types import EvaluationStep
 
     if importlib.util.find_spec("llama_cpp") is None:
         return {"skipped": "llama-cpp-python is not installed (the llm-server extra)"}
@@ -344,7 +342,6 @@ def main() -> None:
         args.out = Path(tmp)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "stages").mkdir(exist_ok=True)
-    import torch
 
     torch.set_num_threads(args.threads)
     wanted = args.stage or list(STAGES)

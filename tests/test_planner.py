@@ -12,38 +12,39 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
-from peft import PeftModel  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
+from peft import PeftModel
+from transformers import AutoTokenizer
 
-from limner.config import load_config  # noqa: E402
-from limner.data.rollouts import agent_rollout, prompt_text  # noqa: E402
-from limner.data.trajectories import analyst_example, parse_example  # noqa: E402
-from limner.llm.prompts import PLAN, PlanAnswer, answer_json, chat, json_hint  # noqa: E402
-from limner.reading import parse_prompt  # noqa: E402
-from limner.train.planner import CHATML_TEMPLATE, PlannerTrainer, with_chat_template  # noqa: E402
-from limner.train.planner_config import PlannerConfig, PlannerConfigError  # noqa: E402
-from limner.types import Subtask  # noqa: E402
-from tests.planner_tiny import tiny_model, tiny_tokenizer  # noqa: E402
+from limner.config import load_config
+from limner.data.rollouts import agent_rollout, prompt_text
+from limner.data.trajectories import analyst_example, parse_example
+from limner.llm.prompts import PLAN, PlanAnswer, answer_json, chat, json_hint
+from limner.reading import parse_prompt
+from limner.train.planner import CHATML_TEMPLATE, PlannerTrainer, with_chat_template
+from limner.train.planner_config import PlannerConfig, PlannerConfigError
+from limner.types import Subtask
+from tests.planner_tiny import tiny_model, tiny_tokenizer
 
 PROMPTS = ["a red apple left of a blue cup", "two dogs and a green bench", "a photo of a cat",
            "three purple vases"]
 
 
 @pytest.fixture(scope="module")
-def tok():  # noqa: ANN201
+def tok():
     ex = [analyst_example(p, parse_prompt(p)) for p in PROMPTS]
     texts = [m["content"] for e in ex for m in e["messages"]] + [PLAN, "right", "wrong because", "generate"]
     return with_chat_template(tiny_tokenizer(texts))
 
 
 def _cfg(tmp: Path, method: str, **kw: object) -> PlannerConfig:
-    base = dict(method=method, model="tiny", data_dir=str(tmp), output_dir=str(tmp / "out"), max_steps=12,
-                learning_rate=5e-3, logging_steps=2, per_device_train_batch_size=4, max_length=1024)
+    base: dict[str, object] = {"method": method, "model": "tiny", "data_dir": str(tmp), "output_dir": str(tmp / "out"),
+                               "max_steps": 12, "learning_rate": 5e-3, "logging_steps": 2,
+                               "per_device_train_batch_size": 4, "max_length": 1024}
     base.update(kw)
     return PlannerConfig(**base)  # type: ignore[arg-type]
 
 
-def _reload(out: Path, tok) -> None:  # noqa: ANN001
+def _reload(out: Path, tok) -> None:
     base = tiny_model(tok)
     model = PeftModel.from_pretrained(base, str(out))
     tok2 = AutoTokenizer.from_pretrained(str(out))
@@ -52,7 +53,7 @@ def _reload(out: Path, tok) -> None:  # noqa: ANN001
     assert torch.isfinite(model(ids).logits).all()
 
 
-def test_template_renders_chatml_and_marks_assistant_turns(tok) -> None:  # noqa: ANN001
+def test_template_renders_chatml_and_marks_assistant_turns(tok) -> None:
     assert tok.chat_template == CHATML_TEMPLATE
     msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]
     text = tok.apply_chat_template(msgs, tokenize=False)
@@ -61,7 +62,7 @@ def test_template_renders_chatml_and_marks_assistant_turns(tok) -> None:  # noqa
     assert 0 < sum(mask) < len(mask)
 
 
-def test_sft_loss_falls_and_adapter_reloads(tmp_path: Path, tok) -> None:  # noqa: ANN001
+def test_sft_loss_falls_and_adapter_reloads(tmp_path: Path, tok) -> None:
     rows = [analyst_example(p, parse_prompt(p)) for p in PROMPTS]
     assert all(parse_example(r) for r in rows)
     (tmp_path / "analyst.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -71,7 +72,7 @@ def test_sft_loss_falls_and_adapter_reloads(tmp_path: Path, tok) -> None:  # noq
     _reload(res.output_dir, tok)
 
 
-def test_dpo_on_preference_pairs(tmp_path: Path, tok) -> None:  # noqa: ANN001
+def test_dpo_on_preference_pairs(tmp_path: Path, tok) -> None:
     rows = []
     for p in PROMPTS:
         scene = parse_prompt(p)
@@ -86,11 +87,11 @@ def test_dpo_on_preference_pairs(tmp_path: Path, tok) -> None:  # noqa: ANN001
     _reload(res.output_dir, tok)
 
 
-def test_grpo_rollouts_are_whole_agent_episodes(tmp_path: Path, tok) -> None:  # noqa: ANN001
+def test_grpo_rollouts_are_whole_agent_episodes(tmp_path: Path, tok) -> None:
     rollout = agent_rollout(load_config(None), rounds=2, max_new_tokens=24)
     seen: list[dict] = []
 
-    def spy(prompts, trainer):  # noqa: ANN001, ANN202
+    def spy(prompts, trainer):
         out = rollout(prompts, trainer)
         seen.append(out)
         return out

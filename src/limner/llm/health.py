@@ -14,7 +14,19 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BrainStats", "CircuitBreaker"]
+__all__ = ["FELL_BACK", "BrainStats", "CircuitBreaker", "fallbacks_in"]
+
+#: The words every LLM-brain fallback reason ends with (the trajectory step's `error`).
+FELL_BACK = "the rule-based brain answered"
+
+
+def fallbacks_in(steps: list[Any]) -> dict[str, int]:
+    """Brain fallbacks recorded in a run's steps, per step type ({} when the brain always answered)."""
+    out: dict[str, int] = {}
+    for s in steps:
+        if FELL_BACK in (getattr(s, "error", None) or ""):
+            out[s.type] = out.get(s.type, 0) + 1
+    return out
 
 
 @dataclass

@@ -37,7 +37,13 @@ from PIL import Image
 from pydantic import BaseModel, ValidationError
 from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import ModelRetry, NativeOutput, RunContext, TextOutput, ToolOutput
-from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior, UserError
+from pydantic_ai.exceptions import (
+    AgentRunError,
+    ModelAPIError,
+    ModelHTTPError,
+    UnexpectedModelBehavior,
+    UserError,
+)
 from pydantic_ai.messages import ImageUrl
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
@@ -45,7 +51,7 @@ from pydantic_ai.usage import RunUsage
 from limner.config import BrainConfig
 from limner.imaging import image_data_url
 from limner.llm.brain import Brain, Judgement, NextAction, Plan, Reading, Reflection
-from limner.llm.health import BrainStats, CircuitBreaker
+from limner.llm.health import FELL_BACK, BrainStats, CircuitBreaker
 from limner.llm.meaning import plan_problem, scene_problem
 from limner.llm.prompts import (
     ANALYSE,
@@ -113,6 +119,7 @@ class LLMBrain(Brain):
         self.max_tokens = max_tokens
         self.check_meaning = check_meaning
         self.stats = BrainStats()
+        self._refused = False  # the last failed call was an HTTP error status (e.g. an image part refused)
         self.breaker = CircuitBreaker(open_after=breaker_after, cooldown=breaker_cooldown)
         self.prompt_style = prompt_style
         self._analyst = self._agent(SceneAnswer, ANALYSE if prompt_style == "full" else ANALYSE_COMPACT)
@@ -196,6 +203,8 @@ class LLMBrain(Brain):
             first = str(e).splitlines()[0] if str(e) else ""
             if self._secret:  # a server may echo the Authorization header it got into its error message
                 first = first.replace(self._secret, "***")
+            # the server answered the request with an error status (HTTP 4xx/5xx: e.g. an image part refused)
+            self._refused = isinstance(e, ModelHTTPError) or getattr(e, "status_code", None) is not None
             answered = isinstance(e, UnexpectedModelBehavior)  # every request was answered, and rejected
             requests = max(usage.requests, 1)
             self.stats.record(role, requests=requests, rejected=requests if answered else requests - 1,
@@ -212,7 +221,7 @@ class LLMBrain(Brain):
 
     @staticmethod
     def _fell_back(reason: str) -> str:
-        return f"LLM brain failed ({reason}); the rule-based brain answered"
+        return f"LLM brain failed ({reason}); {FELL_BACK}"
 
     # -- the roles ----------------------------------------------------------------------------------
 
@@ -252,12 +261,11 @@ class LLMBrain(Brain):
     def judge(self, image: Image.Image, scene: Scene) -> Judgement | None:
         if not self.vision:
             return None
-        before = self.stats.errors.get("ModelHTTPError", 0) + self.stats.errors.get("ModelAPIError", 0)
+        self._refused = False
         answer, tokens, err = self._ask(self._judge, [f"Scene: {scene.prompt}", ImageUrl(url=image_data_url(image))],
                                         role="judge")
         if answer is None:  # the checker's own global score stands; the failure is recorded, not fatal
-            refused = self.stats.errors.get("ModelHTTPError", 0) + self.stats.errors.get("ModelAPIError", 0) > before
-            if refused:  # the server rejected the image part: a text-only model; do not send images again
+            if self._refused:  # the server rejected the image part: a text-only model; do not send images again
                 self.vision = False
                 err = f"{err}; vision turned off for this brain (the server refused an image)"
             return Judgement(score=None, tokens=tokens, error=f"VLM judge failed ({err}); the checker's global score is used")
