@@ -172,3 +172,20 @@ def test_real_llama_cpp_server(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_cli_shows_the_fallbacks(tmp_path: Path) -> None:
+    """`limner generate` with an LLM brain whose server is down: the run finishes on the rules and says so."""
+    from typer.testing import CliRunner  # noqa: PLC0415 - only this test drives the CLI
+
+    from limner.cli.main import app  # noqa: PLC0415
+    from tests.local_server import dead_url  # noqa: PLC0415
+
+    cfg = tmp_path / "llm.yaml"
+    cfg.write_text(f"brain: {{kind: llm, base_url: '{dead_url()}', model: m, max_retries: 0, timeout_s: 1, "
+                   "vision: false}\nperf:\n  learn: false\n")
+    args = ["generate", "a photo of a cat", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--rounds", "1"]
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code in (0, 1), res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["brain_fallbacks"]["analysis"] == 1 and summary["brain_fallbacks"]["plan"] == 1
