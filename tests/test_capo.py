@@ -72,7 +72,9 @@ def test_fresh_candidates_vary_the_plan() -> None:
     scene = parse_prompt("a red apple and three blue cups")
     tools = [ToolSpec(name="p", kind="generate", backend="x"), ToolSpec(name="e", kind="edit", backend="x")]
     gen = fresh_candidates(scene, None, "regenerate", 0, tools, 3, np.random.default_rng(0))
-    assert gen[0].source == "fresh:rules" and len({json.dumps(c.subtasks[0].weights) for c in gen}) == 3
+    assert [c.source for c in gen] == ["fresh:rules", "fresh:plain-instruction", "fresh:weights"]
+    assert gen[1].subtasks[0].instruction == "1 apple and 3 cups"  # attributes dropped
+    assert gen[2].subtasks[0].weights != gen[0].subtasks[0].weights
     failed = [Check(target="e0", kind="color", passed=False, score=0, evidence="green"),
               Check(target="e1", kind="count", passed=False, score=0.5, evidence="2")]
     rep = fresh_candidates(scene, Verdict.combine(0.0, failed), "repair", 1, tools, 4, np.random.default_rng(0))

@@ -3,9 +3,9 @@
 PerfGuard's Capability-Aligned Preference Optimisation: at each planning step, k candidate subtask lists;
 βk are **retrieved** from successful runs (the plans made at the most similar planning steps, by sentence
 embedding of the step's context) and (1−β)k are **fresh** (the rule brain's plan and seeded variations of
-it: other W_task weights, another repair order, inpaint for edit, one repair at a time). Each candidate is
-carried out by the real agent loop from the same state (the run is replayed deterministically up to the
-step: same prompt, seed and tools, a fresh agent so no learned router state leaks in), and the evaluator's
+it: the objects without their attributes, other W_task weights, another repair order, inpaint for edit,
+one repair at a time). Each candidate is carried out by the real agent loop from the same state (the run
+is replayed deterministically up to the step: same prompt, seed and tools, a fresh agent so no learned router state leaks in), and the evaluator's
 score of the best image after the round ranks them. The best and the worst candidate become one pair
 (prompt / chosen / rejected, conversational, as TRL's DPOTrainer takes), **only when the chosen one really
 scored higher** — ties teach nothing and are dropped, and counted.
@@ -30,7 +30,7 @@ from limner.data.trajectories import Run
 from limner.files import atomic_write_text
 from limner.llm.brain import Brain, NextAction, Plan, Reading, Reflection
 from limner.llm.prompts import PLAN, PlanAnswer, answer_json, chat, json_hint, plan_user
-from limner.llm.rule_brain import RuleBrain, generation_weights, repair_subtask
+from limner.llm.rule_brain import RuleBrain, generation_weights, plural, repair_subtask
 from limner.types import GEN_DIMS, EvaluationStep, FinalStep, PlanStep, Scene, Subtask, ToolSpec, Verdict
 
 __all__ = ["CAPOConfig", "CAPOReport", "Candidate", "PlanMemory", "build_capo", "fresh_candidates", "load_embedder"]
@@ -173,6 +173,13 @@ def fresh_candidates(scene: Scene, verdict: Verdict | None, action: NextAction, 
     tries = 0
     while len(out) < n and base and tries < 20:
         tries += 1
+        if base[0].kind == "generate" and len(out) == 1:
+            # the objects without their attributes and relations: a plan that drops what the prompt binds
+            plain = " and ".join(f"{e.count} {e.cls if e.count == 1 else plural(e.cls)}"
+                                 for e in scene.elements if not e.negated)
+            if plain and plain != base[0].instruction:
+                out.append(Candidate([base[0].model_copy(update={"instruction": plain})], "fresh:plain-instruction"))
+                continue
         if base[0].kind == "generate":
             dims = list(generation_weights(scene)) or ["non_spatial"]
             w = rng.dirichlet(np.ones(len(dims)))
