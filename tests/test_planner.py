@@ -1,5 +1,7 @@
 """The brain trainers on TRL (limner.train.planner) with a tiny random causal LM and an offline tokenizer:
-each method runs a few steps, the loss is finite (and falls on a fixed batch), and the output reloads."""
+each method runs a few steps, the loss is finite (and falls on a fixed batch), and the output reloads.
+
+DPO and GRPO are `slow` (run them with `python -m pytest -m slow tests/test_planner.py`)."""
 
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ def test_sft_loss_falls_and_adapter_reloads(tmp_path: Path, tok) -> None:
     _reload(res.output_dir, tok)
 
 
+@pytest.mark.slow  # ~20 s idle, a minute on a loaded machine: python -m pytest -m slow tests/test_planner.py
 def test_dpo_on_preference_pairs(tmp_path: Path, tok) -> None:
     rows = []
     for p in PROMPTS:
@@ -87,6 +90,7 @@ def test_dpo_on_preference_pairs(tmp_path: Path, tok) -> None:
     _reload(res.output_dir, tok)
 
 
+@pytest.mark.slow  # whole sandbox episodes per rollout: python -m pytest -m slow tests/test_planner.py
 def test_grpo_rollouts_are_whole_agent_episodes(tmp_path: Path, tok) -> None:
     rollout = agent_rollout(load_config(None), rounds=2, max_new_tokens=24)
     seen: list[dict] = []
