@@ -167,7 +167,8 @@ def stage_analyst(args: argparse.Namespace) -> dict[str, Any]:
     rule_exact = sum(geneval_mismatch(parse_prompt(r["prompt"]), r) is None for r in held)
     for name, (model, tok) in _models(args, set(rows_out)).items():
         # max_retries=0: the first reply is what is judged; the breaker off: every prompt is asked
-        brain = LLMBrain(local_model(model, tok, max_new_tokens=160, name=f"smollm2-{name}"), output_mode="json",
+        local = local_model(model, tok, max_new_tokens=160, name=f"smollm2-{name}")
+        brain = LLMBrain(local, output_mode="json",
                          prompt_style="compact", vision=False, max_retries=0, breaker_after=0, check_meaning=False)
         schema_ok = meaning_ok = exact = 0
         readings, times = [], []
@@ -183,7 +184,8 @@ def stage_analyst(args: argparse.Namespace) -> dict[str, Any]:
             readings.append({"prompt": r["prompt"], "valid": ok, "meaning_ok": ok and problem is None,
                              "exact": bool(ok and geneval_mismatch(reading.scene, r) is None),
                              "scene": reading.scene.model_dump(mode="json") if ok else None,
-                             "error": reading.error, "problem": problem})
+                             "error": reading.error, "problem": problem,
+                             "reply": local.replies[-1] if local.replies else None})
             log(f"analyst {name} {i + 1}/{len(held)} valid={schema_ok} exact={exact}")
         n = len(held)
         rows_out[name] = {"simulated": False, "model": f"SmolLM2-135M-Instruct ({name})", "prompts": n,

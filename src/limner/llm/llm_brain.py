@@ -93,8 +93,13 @@ def _parser(answer: type[BaseModel]) -> TextOutput[Any]:
         start, end = body.find("{"), body.rfind("}")
         try:
             return answer.model_validate(json.loads(body[start:end + 1] if start >= 0 else body))
-        except (json.JSONDecodeError, ValidationError) as e:
-            raise ModelRetry(f"answer with one JSON object of the asked shape ({str(e).splitlines()[0][:200]})") from None
+        except json.JSONDecodeError as e:
+            raise ModelRetry(f"not JSON ({e.msg} at character {e.pos}); answer with one JSON object") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "answer"
+            raise ModelRetry(f"{where}: {first['msg']} ({e.error_count()} problem(s)); answer with one JSON "
+                             "object of the asked shape") from None
 
     return TextOutput(parse)
 
@@ -201,6 +206,9 @@ class LLMBrain(Brain):
             result = agent.run_sync(prompt, deps=deps or {}, usage=usage)
         except _MODEL_FAILURES as e:
             first = str(e).splitlines()[0] if str(e) else ""
+            cause = e.__cause__
+            if isinstance(e, UnexpectedModelBehavior) and cause is not None and str(cause).strip():
+                first += f"; last rejection: {str(cause).strip().splitlines()[0][:160]}"  # why, not just "retries"
             if self._secret:  # a server may echo the Authorization header it got into its error message
                 first = first.replace(self._secret, "***")
             # the server answered the request with an error status (HTTP 4xx/5xx: e.g. an image part refused)

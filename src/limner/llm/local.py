@@ -49,9 +49,12 @@ def to_chat(messages: list[ModelMessage], instructions: str | None) -> list[dict
 
 
 def local_model(model: Any, tokenizer: Any, *, max_new_tokens: int = 160, name: str = "local") -> FunctionModel:
-    """A pydantic-ai model answering with `model.generate` (greedy), for json/text output modes."""
+    """A pydantic-ai model answering with `model.generate` (greedy), for json/text output modes; its raw
+    replies are kept in `.replies`."""
     stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
     eos = stop if isinstance(stop, int) and stop != tokenizer.unk_token_id else tokenizer.eos_token_id
+
+    replies: list[str] = []
 
     def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         import torch  # noqa: PLC0415 - the `train` extra, only when a local model really answers
@@ -64,7 +67,10 @@ def local_model(model: Any, tokenizer: Any, *, max_new_tokens: int = 160, name: 
                                  pad_token_id=tokenizer.pad_token_id or eos, top_p=None, top_k=None, temperature=None)
         new = out[0, enc["input_ids"].shape[1]:]
         text = tokenizer.decode(new, skip_special_tokens=True).strip()
+        replies.append(text)
         return ModelResponse(parts=[TextPart(text)], model_name=name,
                              usage=RequestUsage(input_tokens=int(enc["input_ids"].shape[1]), output_tokens=len(new)))
 
-    return FunctionModel(answer, model_name=name)
+    fm = FunctionModel(answer, model_name=name)
+    fm.replies = replies  # type: ignore[attr-defined]  # every raw reply, in order (for reports of how it fails)
+    return fm
