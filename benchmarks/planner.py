@@ -163,7 +163,8 @@ def stage_analyst(args: argparse.Namespace) -> dict[str, Any]:
     done = args.out / "stages/analyst.json"
     # a model already judged on these prompts is read back (the stage is slow: one model at a time)
     rows_out: dict[str, Any] = json.loads(done.read_text()) if done.is_file() and not args.quick else {}
-    rows_out = {k: v for k, v in rows_out.items() if k != "rule" and v.get("prompts") == len(held)}
+    rows_out = {k: v for k, v in rows_out.items()
+                if k != "rule" and isinstance(v, dict) and v.get("prompts") == len(held)}
     rule_exact = sum(geneval_mismatch(parse_prompt(r["prompt"]), r) is None for r in held)
     for name, (model, tok) in _models(args, set(rows_out)).items():
         # max_retries=0: the first reply is what is judged; the breaker off: every prompt is asked
@@ -221,12 +222,16 @@ def stage_agent(args: argparse.Namespace, analyst: dict[str, Any]) -> dict[str, 
 
     _, held = split(args)
     cfg = load_config(None)
-    out: dict[str, Any] = {}
+    done = args.out / "stages/agent.json"
+    out: dict[str, Any] = json.loads(done.read_text()) if done.is_file() and not args.quick else {}
+    out = {k: v for k, v in out.items() if isinstance(v, dict) and v.get("prompts") == len(held)}
     brains: dict[str, Brain] = {"rule": RuleBrain()}
     for name in ("base", "sft"):
         if name in analyst:
             brains[name] = ReadBrain({e["prompt"]: e for e in analyst[name]["examples"]})
     for name, brain in brains.items():
+        if name in out:  # judged before on these prompts with the same readings
+            continue
         agent = Agent(cfg, brain=brain)
         checker = truth = fallbacks = 0
         for r in held:
