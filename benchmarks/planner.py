@@ -157,6 +157,29 @@ def _models(args: argparse.Namespace, skip: set[str]) -> dict[str, tuple[Any, An
     return out
 
 
+def failure_kinds(examples: list[dict[str, Any]], held: list[dict[str, Any]]) -> dict[str, int]:
+    """Where the valid readings of a model differ from the metadata, counted by kind."""
+    by_prompt = {e["prompt"]: e for e in examples}
+    out = {"valid": 0, "dropped_objects": 0, "relations_asked": 0, "relations_written": 0, "counts_asked": 0,
+           "counts_written": 0, "class_in_color": 0}
+    for r in held:
+        e = by_prompt.get(r["prompt"])
+        scene = e and e["scene"]
+        if not scene:
+            continue
+        out["valid"] += 1
+        elements = scene["elements"]
+        out["dropped_objects"] += len({x["cls"] for x in elements}) < len(r["include"])
+        if any("position" in i for i in r["include"]):
+            out["relations_asked"] += 1
+            out["relations_written"] += bool(scene["relations"])
+        if any(int(i.get("count", 1)) > 1 for i in r["include"]):
+            out["counts_asked"] += 1
+            out["counts_written"] += any(int(x.get("count", 1)) > 1 for x in elements)
+        out["class_in_color"] += any(x.get("color") and x["color"] == x["cls"] for x in elements)
+    return out
+
+
 def stage_analyst(args: argparse.Namespace) -> dict[str, Any]:
 
     _, held = split(args)
@@ -332,6 +355,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--stage", action="append", choices=STAGES, help="run only these stages (others are read back)")
+    ap.add_argument("--report", action="store_true", help="run no stage: print the report of OUT's stages")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--capo-runs", type=int, default=12)
     ap.add_argument("--eval-prompts", type=int, default=30)
@@ -351,7 +375,7 @@ def main() -> None:
     (args.out / "stages").mkdir(exist_ok=True)
 
     torch.set_num_threads(args.threads)
-    wanted = args.stage or list(STAGES)
+    wanted = [] if args.report else (args.stage or list(STAGES))
     results: dict[str, Any] = {}
     for stage in STAGES:
         path = args.out / "stages" / f"{stage}.json"
@@ -372,7 +396,12 @@ def main() -> None:
             results[stage] = json.loads(path.read_text())
     metrics = {k: v for k, v in results.items()}
     if "analyst" in metrics:
-        metrics["analyst"] = {k: {kk: vv for kk, vv in v.items() if kk != "examples"} for k, v in metrics["analyst"].items()}
+        _, held = split(args)
+        metrics["analyst"] = {
+            k: ({kk: vv for kk, vv in v.items() if kk != "examples"}
+                | ({"failure_kinds": failure_kinds(v["examples"], held)} if "examples" in v else {}))
+            if isinstance(v, dict) else v
+            for k, v in metrics["analyst"].items()}
     report = {
         "benchmark": "planner", "simulated": False,
         "config": {"seed": args.seed, "runs": args.runs, "capo_runs": args.capo_runs, "eval_prompts": args.eval_prompts,
