@@ -118,3 +118,16 @@ def test_prompt_text_and_config_errors(tmp_path: Path) -> None:
         PlannerConfig(method="ppo", model="m", data_dir=str(tmp_path), output_dir="o")  # type: ignore[arg-type]
     with pytest.raises(PlannerConfigError, match="num_generations"):
         PlannerConfig(method="grpo", model="m", data_dir=str(tmp_path), output_dir="o", num_generations=1)
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415 - only this test drives the CLI
+
+    from limner.cli.main import app  # noqa: PLC0415
+
+    res = CliRunner().invoke(app, ["train", "planner", "--method", "ppo", "--data", str(tmp_path), "--model", "m",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "method='ppo'" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["train", "planner", "--method", "dpo", "--data", str(tmp_path), "--model", "m",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "pairs.jsonl not found" in res.output

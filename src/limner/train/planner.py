@@ -153,11 +153,11 @@ class PlannerTrainer:
         if config.method == "grpo" and rollout is None:
             raise PlannerConfigError("GRPO needs a rollout (limner.data.rollouts.agent_rollout)")
         self.config = config
+        self.dataset = self._dataset(prompts)  # first: a bad data directory fails before a model loads
         self.tokenizer = with_chat_template(tokenizer if tokenizer is not None else load_tokenizer(config))
         self.model = model if model is not None else load_model(config)
         if len(self.tokenizer) > self.model.get_input_embeddings().weight.shape[0]:
             self.model.resize_token_embeddings(len(self.tokenizer))
-        self.dataset = self._dataset(prompts)
         self.losses = _Losses()
         self.trainer = self._trainer(rollout)
 
