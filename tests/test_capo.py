@@ -34,14 +34,14 @@ def bow(texts: list[str]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> list:  # noqa: ANN401
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list:
     root = tmp_path_factory.mktemp("runs")
     dirs = collect_runs(PROMPTS, root, load_config(None), rounds=3)
     assert collect_runs(PROMPTS, root, load_config(None), rounds=3) == dirs  # finished runs are kept (resume)
     return load_runs(dirs)
 
 
-def test_sft_examples_parse_back(runs: list, tmp_path: Path) -> None:  # noqa: ANN001
+def test_sft_examples_parse_back(runs: list, tmp_path: Path) -> None:
     report = build_sft(runs, tmp_path, exclude_prompts=[PROMPTS[2]])
     assert report.unparsed == 0 and report.runs == 3
     rows = {k: [json.loads(x) for x in (tmp_path / f"{k}.jsonl").read_text().splitlines()]
@@ -81,7 +81,7 @@ def test_fresh_candidates_vary_the_plan() -> None:
     assert all(s.kind == "edit" for c in rep for s in c.subtasks) and len(rep) >= 2
 
 
-def test_capo_pairs_are_valid_and_conversational(runs: list, tmp_path: Path) -> None:  # noqa: ANN001
+def test_capo_pairs_are_valid_and_conversational(runs: list, tmp_path: Path) -> None:
     memory = PlanMemory(runs, bow)
     assert memory.steps and all(s.run.passed for s in memory.steps)
     report = build_capo(runs, load_config(None), tmp_path, CAPOConfig(k=3, beta=0.34, max_steps_per_run=1),
