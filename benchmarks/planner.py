@@ -31,6 +31,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -307,6 +308,16 @@ def start_server(gguf: Path, log_path: Path, *, ctx: int = 4096, timeout_s: floa
     raise RuntimeError(f"the llama.cpp server did not answer within {timeout_s:.0f}s; see {log_path}")
 
 
+def server_log_facts(path: Path) -> dict[str, Any] | None:
+    """What the llama.cpp server itself logged: chat requests received and the longest completion (tokens)."""
+    if not path.is_file():
+        return None
+    text = path.read_text(errors="replace")
+    runs = [int(m) for m in re.findall(r"^llama_perf_context_print:\s+eval time =.*?/\s*(\d+) runs", text, re.MULTILINE)]
+    return {"chat_requests_received": text.count("POST /v1/chat/completions"),
+            "longest_completion_tokens": max(runs, default=0)}
+
+
 def stage_server(args: argparse.Namespace) -> dict[str, Any]:
 
 
@@ -395,6 +406,8 @@ def main() -> None:
         elif path.is_file():
             results[stage] = json.loads(path.read_text())
     metrics = {k: v for k, v in results.items()}
+    if isinstance(metrics.get("server"), dict) and "calls" in metrics["server"]:
+        metrics["server"]["server_log"] = server_log_facts(args.out / "llama-server.log")
     if "analyst" in metrics:
         _, held = split(args)
         metrics["analyst"] = {
