@@ -27,6 +27,7 @@ One JSON object on the last stdout line (BENCHMARKS.md shape); rows with a real 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -359,6 +360,16 @@ def stage_server(args: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------
 
 
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("torch", "transformers", "trl", "peft", "datasets", "pydantic-ai-slim", "llama-cpp-python", "gguf"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
@@ -421,7 +432,7 @@ def main() -> None:
                    "server_prompts": args.server_prompts, "sft_examples": args.sft_examples,
                    "sft_steps": args.sft_steps, "quick": args.quick, "stages": wanted, "model": GGUF.name},
         "env": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-                "threads": args.threads},
+                "threads": args.threads, **_versions()},
         "metrics": metrics,
         "artifacts": {"out": str(args.out)},
     }
