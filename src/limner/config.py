@@ -87,7 +87,15 @@ class BrainConfig(_Section):
     api_key_env: str = Field(default="OPENAI_API_KEY", description="name of the env var holding the key")
     max_retries: int = Field(default=2, ge=0, le=10)
     timeout_s: float = Field(default=60.0, gt=0)
-    vision: bool = Field(default=True, description="send images to the model as data URLs")
+    vision: bool = Field(default=True, description="send images to the model as data URLs (off for text-only models)")
+    output_mode: Literal["tool", "json", "native"] = Field(
+        default="tool", description="how answers are structured: the answer tool forced by name (OpenAI, vLLM), "
+        "'json' (response_format json_object with the schema: llama.cpp's server) or 'native' (json_schema)")
+    max_tokens: int | None = Field(default=512, ge=16, description="cap on each answer (sent as max_tokens)")
+    prompt_style: Literal["full", "compact"] = Field(
+        default="full", description="the Analyst's instructions: full, or compact for small (fine-tuned) models")
+    breaker_after: int = Field(default=3, ge=0, description="failed calls in a row before the model is not asked "
+                               "for a while (0: never)")
 
     @field_validator("api_key_env")
     @classmethod

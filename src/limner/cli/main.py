@@ -43,6 +43,7 @@ from limner.cli.ui import ui as ui_command
 from limner.cli.words import words as words_command
 from limner.config import AgentConfig, ConfigError, LimnerConfig, load_config
 from limner.imaging import MAX_IMAGE_PIXELS, MAX_WORK_SIDE, working_size
+from limner.llm.health import fallbacks_in
 from limner.perf.persistence import open_perf_store
 from limner.perf.store import StoreError
 from limner.runs import RunError, RunStore, settled_runs
@@ -297,6 +298,13 @@ def _run_agent(kind: str, json_mode: bool, body: Callable[[], tuple[RunStore, Fi
         raise fail(_interrupted(opened), code=130) from None
     verdict = _final_verdict(store, final)
     summary = _summary(store, final, verdict, started)
+    fell_back = fallbacks_in(store.completed_steps())
+    if fell_back:  # an LLM brain that silently hands every call to the rules looks like one that works
+        summary["brain_fallbacks"] = fell_back
+        if not json_mode:
+            err.print(f"[yellow]LLM brain fell back to the rule-based brain on {sum(fell_back.values())} "
+                      f"step(s) ({', '.join(f'{k}: {v}' for k, v in fell_back.items())}); reasons in "
+                      f"{escape(str(store.root / RunStore.TRAJECTORY))}[/]", highlight=False, soft_wrap=True)
     store.close()
     if json_mode:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -542,6 +550,8 @@ def _mount_subapps() -> None:
             sub = importlib.import_module(module).app
         except (ImportError, AttributeError):
             continue
+        if name == "train":  # the brain trainers: limner train planner / planner-data
+            importlib.import_module("limner.cli.planner").register(sub)
         app.add_typer(sub, name=name)
 
 

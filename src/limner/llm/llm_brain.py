@@ -3,100 +3,105 @@
 Works with vLLM, Ollama, llama.cpp's server, or OpenAI itself: one `base_url`, one model name, a key read
 from the environment variable the config names (never logged, never written to a run). Through pydantic-ai:
 
-- every answer is **structured output** validated into limner's pydantic types (`Scene`, `Subtask`...);
-- an invalid answer (malformed JSON, a schema violation, a relation to an element that does not exist) is
-  sent back to the model with the validation error, up to `max_retries` times;
+- every answer is **structured output** validated into limner's pydantic types (`Scene`, `Subtask`...), in
+  the **output mode** the server supports (`output_mode`): `tool` (the answer tool forced *by name*, which
+  servers that ignore `tool_choice: "required"` still honour), `json` (`response_format: json_object` with
+  the schema, which llama.cpp's server turns into a grammar; answer parsed from the text) or `native`
+  (`response_format: json_schema`, OpenAI and vLLM);
+- the answer must also **mean** something (`limner.llm.meaning`): objects the prompt names, at least one,
+  the same objects as the rule reading where that reading is complete, a plan that fits the action;
+- an invalid answer is sent back to the model with the reason, up to `max_retries` times;
+- `max_tokens` caps every answer in the request field all servers honour (`max_tokens`, besides
+  pydantic-ai's `max_completion_tokens`, which llama.cpp ignores), and the client does not re-send a
+  request that timed out;
 - if the model still fails, or the endpoint is down, the call **falls back to the rule-based brain** and the
-  reason is returned in `error`, which the loop writes into the trajectory step. Nothing is lost, the run
-  goes on offline.
+  reason is returned in `error`, which the loop writes into the trajectory step; `stats` counts requests,
+  rejections, retries and fallbacks (the CLI prints them), and a **circuit breaker** stops asking a model
+  that failed `breaker_after` times in a row;
+- a model that refuses images (a text-only model) turns `vision` off after its first refusal.
 
 Images go to the VLM as `data:image/png;base64,...` URLs (`judge`), so no file or public URL is needed.
-Tests drive this class with pydantic-ai's `TestModel`/`FunctionModel`; nothing here opens a connection
-until a call is made.
+Tests drive this class with pydantic-ai's `FunctionModel`; nothing here opens a connection until a call is
+made.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import time
 from typing import Any, Literal
 
 from PIL import Image
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_ai import Agent as PydanticAgent
-from pydantic_ai import ModelRetry
-from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UserError
+from pydantic_ai import ModelRetry, NativeOutput, RunContext, TextOutput, ToolOutput
+from pydantic_ai.exceptions import (
+    AgentRunError,
+    ModelAPIError,
+    ModelHTTPError,
+    UnexpectedModelBehavior,
+    UserError,
+)
 from pydantic_ai.messages import ImageUrl
 from pydantic_ai.models import Model
+from pydantic_ai.usage import RunUsage
 
 from limner.config import BrainConfig
 from limner.imaging import image_data_url
 from limner.llm.brain import Brain, Judgement, NextAction, Plan, Reading, Reflection
+from limner.llm.health import FELL_BACK, BrainStats, CircuitBreaker
+from limner.llm.meaning import plan_problem, scene_problem
+from limner.llm.prompts import (
+    ANALYSE,
+    ANALYSE_COMPACT,
+    JUDGE,
+    PLAN,
+    REFLECT,
+    JudgeAnswer,
+    PlanAnswer,
+    ReflectionAnswer,
+    SceneAnswer,
+    analyse_user,
+    json_hint,
+    plan_user,
+    reflect_user,
+)
 from limner.llm.rule_brain import RuleBrain
-from limner.reading.instructions import say_add, say_attribute, say_move, say_recount, say_remove_all
-from limner.types import ALL_DIMS, Element, Relation, Scene, Subtask, ToolSpec, Verdict
+from limner.types import Scene, ToolSpec, Verdict
 
-__all__ = ["LLMBrain"]
+__all__ = ["OUTPUT_MODES", "LLMBrain", "OutputMode", "SceneAnswer"]
 
 #: Failures of the model or the endpoint: recorded and answered by the rule-based brain. Anything else is
 #: a bug in limner and propagates. IndexError: pydantic-ai reads `choices[0]` of a reply without checking that
 #: the server sent any choice (a 200 with `"choices": []`).
 _MODEL_FAILURES = (AgentRunError, ModelAPIError, ValidationError, OSError, TimeoutError, IndexError)
 
-
-# ----------------------------------------------------------------------------------------------------
-# What the model must answer (kept small: every field is something the loop uses)
-# ----------------------------------------------------------------------------------------------------
-
-
-class SceneAnswer(BaseModel):
-    """The reading of a prompt. Element ids are e0, e1, ...; relations refer to them."""
-
-    elements: list[Element]
-    relations: list[Relation] = Field(default_factory=list)
-    background: str | None = None
-    style: str | None = None
-    unsupported: list[str] = Field(default_factory=list)
-    goal: float | None = Field(default=None, ge=0, le=1)
+OutputMode = Literal["tool", "json", "native"]
+PromptStyle = Literal["full", "compact"]
+OUTPUT_MODES: tuple[str, ...] = ("tool", "json", "native")
+_TOOL = "final_result"
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
-class PlanAnswer(BaseModel):
-    subtasks: list[Subtask]
-    reasoning: str = ""
+def _parser(answer: type[BaseModel]) -> TextOutput[Any]:
+    """json mode: the reply's text, parsed into `answer` (a parse error goes back to the model)."""
 
+    def parse(text: str) -> Any:
+        body = _FENCE.sub("", text.strip())
+        start, end = body.find("{"), body.rfind("}")
+        try:
+            return answer.model_validate(json.loads(body[start:end + 1] if start >= 0 else body))
+        except json.JSONDecodeError as e:
+            raise ModelRetry(f"not JSON ({e.msg} at character {e.pos}); answer with one JSON object") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "answer"
+            raise ModelRetry(f"{where}: {first['msg']} ({e.error_count()} problem(s)); answer with one JSON "
+                             "object of the asked shape") from None
 
-class ReflectionAnswer(BaseModel):
-    next_action: Literal["repair", "regenerate", "stop"]
-    reasoning: str
-
-
-class JudgeAnswer(BaseModel):
-    score: float = Field(ge=0, le=1, description="how well the image shows the scene, 0..1")
-    reasoning: str
-
-
-_ANALYSE = (
-    "You read text-to-image prompts into a structured scene. One element per object kind: `cls` is the "
-    "canonical object class (singular, e.g. 'apple', 'teddy bear'), `noun` the words of the prompt, `count` "
-    "the number asked for (0 with negated=true for 'no X'), colour/texture/shape/size only when the prompt "
-    "binds them to that object, `text` for quoted text the object must show. Relations: subject and object "
-    "are element ids; spatial predicates are exactly one of 'left of', 'right of', 'above', 'below', "
-    "'next to', 'on', 'in front of', 'behind'; anything else (e.g. 'holding') is an action predicate. Name "
-    "every part of the prompt you cannot represent in `unsupported`."
-)
-_PLAN = (
-    "You plan the next round of an image-generation agent. Either one 'generate' subtask for the whole "
-    "scene, or one 'edit' (or 'inpaint' with a region) subtask per failed check, using instructions like "
-    f"'{say_attribute('cat', 'red')}', '{say_add('2 blue cups', 'left of', 'dog')}', '{say_remove_all('forks')}', "
-    f"'{say_recount('apples', 3)}', '{say_move('cat', 'left of', 'dog')}'. "
-    f"`weights` is W_task over these dimensions: {list(ALL_DIMS)} "
-    "(generator dimensions for 'generate', edit dimensions for edits)."
-)
-_REFLECT = (
-    "You decide what an image-generation agent does next given the verdict of the best image so far: 'stop' "
-    "when it is good or no rounds are left, 'repair' to edit only what failed, 'regenerate' when too much is "
-    "wrong or the last round made it worse."
-)
-_JUDGE = "Rate from 0 to 1 how faithfully the image shows the described scene (objects, counts, colours, layout, text)."
+    return TextOutput(parse)
 
 
 class LLMBrain(Brain):
@@ -105,23 +110,42 @@ class LLMBrain(Brain):
     name = "llm"
 
     def __init__(self, model: Model | str, *, max_retries: int = 2, vision: bool = True,
-                 fallback: Brain | None = None) -> None:
+                 fallback: Brain | None = None, output_mode: OutputMode = "tool", max_tokens: int | None = 512,
+                 breaker_after: int = 3, breaker_cooldown: int = 20, check_meaning: bool = True,
+                 prompt_style: PromptStyle = "full") -> None:
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
         self.model = model
         self._secret: str | None = None  # the API key, scrubbed from every failure reason (`_ask`)
         self.max_retries = max_retries
         self.vision = vision
         self.fallback = fallback or RuleBrain()
-        self._analyst = self._agent(SceneAnswer, _ANALYSE)
-        self._planner = self._agent(PlanAnswer, _PLAN)
-        self._reflector = self._agent(ReflectionAnswer, _REFLECT)
-        self._judge = self._agent(JudgeAnswer, _JUDGE)
+        self.output_mode: OutputMode = output_mode
+        self.max_tokens = max_tokens
+        self.check_meaning = check_meaning
+        self.stats = BrainStats()
+        self._refused = False  # the last failed call was an HTTP error status (e.g. an image part refused)
+        self.breaker = CircuitBreaker(open_after=breaker_after, cooldown=breaker_cooldown)
+        self.prompt_style = prompt_style
+        self._analyst = self._agent(SceneAnswer, ANALYSE if prompt_style == "full" else ANALYSE_COMPACT)
+        self._planner = self._agent(PlanAnswer, PLAN)
+        self._reflector = self._agent(ReflectionAnswer, REFLECT)
+        self._judge = self._agent(JudgeAnswer, JUDGE)
 
         @self._analyst.output_validator
-        def _scene_is_consistent(answer: SceneAnswer) -> SceneAnswer:
-            try:
-                Scene(prompt="-", elements=answer.elements, relations=answer.relations)
-            except ValidationError as e:
-                raise ModelRetry(f"the scene is inconsistent: {e.errors()[0]['msg']}") from None
+        def _scene_means_something(ctx: RunContext[dict[str, Any]], answer: SceneAnswer) -> SceneAnswer:
+            problem = scene_problem(ctx.deps.get("prompt", ""), answer.elements, answer.relations) \
+                if self.check_meaning else _consistency(answer)
+            if problem:
+                raise ModelRetry(problem)
+            return answer
+
+        @self._planner.output_validator
+        def _plan_fits(ctx: RunContext[dict[str, Any]], answer: PlanAnswer) -> PlanAnswer:
+            problem = plan_problem(answer.subtasks, ctx.deps["action"], ctx.deps["ids"]) if self.check_meaning \
+                else (None if answer.subtasks else "the plan has no subtask")
+            if problem:
+                raise ModelRetry(problem)
             return answer
 
     @classmethod
@@ -136,38 +160,81 @@ class LLMBrain(Brain):
         key = os.environ.get(config.api_key_env)
         if key is None and config.base_url is None:
             raise ValueError(f"brain.kind is 'llm' with OpenAI's API but ${config.api_key_env} is not set")
-        # Local servers (vLLM, Ollama, llama.cpp) accept any key; the client library insists on one.
+        # Local servers (vLLM, Ollama, llama.cpp) accept any key; the client library insists on one. The
+        # client's own re-sends are off: a request that timed out once would time out three times.
         provider = OpenAIProvider(base_url=config.base_url, api_key=key or "not-needed")
-        model = OpenAIChatModel(config.model, provider=provider, settings={"timeout": config.timeout_s})
-        brain = cls(model, max_retries=config.max_retries, vision=config.vision)
+        model = OpenAIChatModel(config.model, provider=provider,
+                                settings={"timeout": config.timeout_s, "max_retries": 0})
+        brain = cls(model, max_retries=config.max_retries, vision=config.vision, output_mode=config.output_mode,
+                    max_tokens=config.max_tokens, breaker_after=config.breaker_after,
+                    prompt_style=config.prompt_style)
         brain._secret = key.strip() if key and key.strip() else None
         return brain
 
-    def _agent(self, output_type: type[BaseModel], instructions: str) -> PydanticAgent[None, Any]:
-        return PydanticAgent(self.model, output_type=output_type, instructions=instructions,
-                             retries=self.max_retries, defer_model_check=True)
+    def _agent(self, answer: type[BaseModel], instructions: str) -> PydanticAgent[dict[str, Any], Any]:
+        extra: dict[str, Any] = {}
+        if self.max_tokens:
+            extra["max_tokens"] = self.max_tokens
+        output: Any
+        if self.output_mode == "tool":
+            # by name: llama.cpp ignores tool_choice "required" and its chat template never shows the tool
+            output = ToolOutput(answer, name=_TOOL)
+            extra["tool_choice"] = {"type": "function", "function": {"name": _TOOL}}
+        elif self.output_mode == "json":
+            output = _parser(answer)
+            instructions += json_hint(answer)
+            extra["response_format"] = {"type": "json_object", "schema": answer.model_json_schema()}
+        else:
+            output = NativeOutput(answer)
+        settings: dict[str, Any] = {"extra_body": extra}
+        if self.max_tokens:
+            settings["max_tokens"] = self.max_tokens
+        return PydanticAgent(self.model, output_type=output, instructions=instructions, deps_type=dict,
+                             retries=self.max_retries, defer_model_check=True, model_settings=settings)
 
-    def _ask(self, agent: PydanticAgent[None, Any], prompt: Any) -> tuple[Any, int | None, str | None]:
+    def _ask(self, agent: PydanticAgent[dict[str, Any], Any], prompt: Any, deps: dict[str, Any] | None = None,
+             *, role: str = "other") -> tuple[Any, int | None, str | None]:
         """(answer, tokens, None) or (None, tokens?, reason) when the model failed after its retries."""
+        if not self.breaker.allow():
+            why = f"circuit open after {self.breaker.failures} failed calls in a row; the model was not asked"
+            self.stats.record(role, requests=0, rejected=0, accepted=False, latency_s=None, error="circuit open",
+                              skipped=True)
+            return None, None, why
+        usage = RunUsage()
+        t0 = time.perf_counter()
         try:
-            result = agent.run_sync(prompt)
+            result = agent.run_sync(prompt, deps=deps or {}, usage=usage)
         except _MODEL_FAILURES as e:
             first = str(e).splitlines()[0] if str(e) else ""
+            cause = e.__cause__
+            if isinstance(e, UnexpectedModelBehavior) and cause is not None and str(cause).strip():
+                first += f"; last rejection: {str(cause).strip().splitlines()[0][:160]}"  # why, not just "retries"
             if self._secret:  # a server may echo the Authorization header it got into its error message
                 first = first.replace(self._secret, "***")
+            # the server answered the request with an error status (HTTP 4xx/5xx: e.g. an image part refused)
+            self._refused = isinstance(e, ModelHTTPError) or getattr(e, "status_code", None) is not None
+            answered = isinstance(e, UnexpectedModelBehavior)  # every request was answered, and rejected
+            requests = max(usage.requests, 1)
+            self.stats.record(role, requests=requests, rejected=requests if answered else requests - 1,
+                              accepted=False, latency_s=time.perf_counter() - t0, error=type(e).__name__)
+            self.breaker.failure()
             return None, None, f"{type(e).__name__}: {first[:300]}"
         except UserError:
             raise
+        self.breaker.success()
+        requests = max(usage.requests, 1)
+        self.stats.record(role, requests=requests, rejected=requests - 1, accepted=True,
+                          latency_s=time.perf_counter() - t0)
         return result.output, result.usage.total_tokens, None
 
     @staticmethod
     def _fell_back(reason: str) -> str:
-        return f"LLM brain failed ({reason}); the rule-based brain answered"
+        return f"LLM brain failed ({reason}); {FELL_BACK}"
 
     # -- the roles ----------------------------------------------------------------------------------
 
     def analyse(self, prompt: str) -> Reading:
-        answer, tokens, err = self._ask(self._analyst, f"Prompt: {prompt}")
+        answer, tokens, err = self._ask(self._analyst, analyse_user(prompt), {"prompt": prompt}, role="analyse")
         if answer is None:
             r = self.fallback.analyse(prompt)
             return Reading(scene=r.scene, goal=r.goal, note=r.note, tokens=tokens, error=self._fell_back(err))
@@ -177,27 +244,22 @@ class LLMBrain(Brain):
 
     def plan(self, scene: Scene, tools: list[ToolSpec], verdict: Verdict | None = None,
              action: NextAction = "regenerate", round: int = 0) -> Plan:
-        failed = [f"{c.target} {c.kind}: {c.evidence}" for c in verdict.failed] if verdict else []
-        question = (f"Round {round}, action {action}.\nScene: {scene.model_dump_json(exclude={'prompt'})}\n"
-                    f"Prompt: {scene.prompt}\nTool kinds available: {sorted({t.kind for t in tools})}\n"
-                    f"Failed checks: {failed or 'none (first round)'}\nUse subtask ids starting with 'r{round}-'.")
-        answer, tokens, err = self._ask(self._planner, question)
-        if answer is None or not answer.subtasks:
+        question = plan_user(scene, [t.kind for t in tools], verdict, action, round)
+        deps = {"action": action, "ids": {e.id for e in scene.elements}}
+        answer, tokens, err = self._ask(self._planner, question, deps, role="plan")
+        if answer is None:
             r = self.fallback.plan(scene, tools, verdict=verdict, action=action, round=round)
-            why = err or "the LLM planned no subtask"
-            return Plan(subtasks=r.subtasks, reasoning=r.reasoning, tokens=tokens, error=self._fell_back(why))
+            return Plan(subtasks=r.subtasks, reasoning=r.reasoning, tokens=tokens, error=self._fell_back(err))
         return Plan(subtasks=answer.subtasks, reasoning=answer.reasoning, tokens=tokens)
 
     def reflect(self, scene: Scene, verdict: Verdict, round: int, rounds: int, *,
                 last_improved: bool | None = None, tools: list[ToolSpec] | None = None,
                 last_action: NextAction | None = None) -> Reflection:
         failed = [f"{c.target}:{c.kind}" for c in verdict.failed]
-        question = (f"Prompt: {scene.prompt}\nRound {round + 1} of {rounds} finished. Best score "
-                    f"{verdict.score:.3f}. Failed checks: {[f'{c.target} {c.kind}: {c.evidence}' for c in verdict.failed]}.\n"
-                    f"The last round ({last_action or 'first drawing'}) improved on the best: {last_improved}.")
         if round + 1 >= rounds:
             return Reflection("stop", failed, f"no rounds left ({rounds})")
-        answer, tokens, err = self._ask(self._reflector, question)
+        question = reflect_user(scene.prompt, verdict, round, rounds, last_improved, last_action)
+        answer, tokens, err = self._ask(self._reflector, question, role="reflect")
         if answer is None:
             r = self.fallback.reflect(scene, verdict, round, rounds, last_improved=last_improved, tools=tools,
                                       last_action=last_action)
@@ -207,7 +269,20 @@ class LLMBrain(Brain):
     def judge(self, image: Image.Image, scene: Scene) -> Judgement | None:
         if not self.vision:
             return None
-        answer, tokens, err = self._ask(self._judge, [f"Scene: {scene.prompt}", ImageUrl(url=image_data_url(image))])
+        self._refused = False
+        answer, tokens, err = self._ask(self._judge, [f"Scene: {scene.prompt}", ImageUrl(url=image_data_url(image))],
+                                        role="judge")
         if answer is None:  # the checker's own global score stands; the failure is recorded, not fatal
+            if self._refused:  # the server rejected the image part: a text-only model; do not send images again
+                self.vision = False
+                err = f"{err}; vision turned off for this brain (the server refused an image)"
             return Judgement(score=None, tokens=tokens, error=f"VLM judge failed ({err}); the checker's global score is used")
         return Judgement(score=answer.score, reasoning=answer.reasoning, tokens=tokens)
+
+
+def _consistency(answer: SceneAnswer) -> str | None:
+    try:
+        Scene(prompt="-", elements=answer.elements, relations=answer.relations)
+    except ValidationError as e:
+        return f"the scene is inconsistent: {e.errors()[0]['msg']}"
+    return None
