@@ -62,8 +62,8 @@ def repair_options(defect: Defect, prompt: str, tools: Mapping[str, Tool]) -> li
         if tool.spec.backend != "sandbox":
             out.append(RepairOption(name, prompt, True))
             continue
-        if defect.dimension == "geometry":  # a bent or cut object must be redrawn, not painted over
-            out += [RepairOption(name, f"fix the {cls}", True) for cls in _classes(prompt)[:2]]
+        # defects sit on objects: redrawing the object clean is an option beside painting from the surroundings
+        out += [RepairOption(name, f"fix the {cls}", True) for cls in _classes(prompt)[:2]]
         out.append(RepairOption(name, "fix", True))
     return out
 
@@ -88,17 +88,19 @@ def retouch_router(tools: Mapping[str, Tool], *, updater: str = "bayes",
 
 
 def ranked_options(defect: Defect, options: list[RepairOption], router: Router | None) -> list[tuple[RepairOption, float]]:
-    """Options best first: by the router's score for the tool on the defect's dimension, then instruction
-    edits first for text and object redraws first for geometry (the category rule), then by name."""
+    """Options best first: by the router's score for the tool on the defect's dimension, then by the category
+    rule (instruction edits first for text, object redraws first for geometry — a bent or cut object must be
+    redrawn, not painted over — and painting from the surroundings first otherwise), then by name."""
     tools = sorted({o.tool for o in options})
     scores = dict(router.rank(subtask_for(defect), tools)) if router is not None and tools else {}
 
     def rule(o: RepairOption) -> int:
         if defect.category == "melted_text":
             return 0 if not o.uses_mask else 1
+        redraw = o.instruction.startswith("fix the ")
         if defect.dimension == "geometry":
-            return 0 if o.instruction.startswith("fix the ") else 1
-        return 0
+            return 0 if redraw else 1
+        return 1 if redraw else 0
 
     ordered = sorted(options, key=lambda o: (-round(scores.get(o.tool, 0.5), 6), rule(o), o.tool, o.instruction))
     return [(o, scores.get(o.tool, 0.5)) for o in ordered]

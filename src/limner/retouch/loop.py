@@ -51,7 +51,7 @@ class RetouchOptions:
     dilate: int = 2
     min_area: int = 6
     max_defects: int = 8
-    tries: int = 3  # repair options tried per defect before it is left for the next round
+    tries: int = 4  # repair options tried per defect before it is left for the next round
     min_drop: float = 0.3  # a repair must remove this share of the region's saliency to be kept
     seed: int = 0
 
