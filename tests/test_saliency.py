@@ -84,6 +84,8 @@ def test_model_outputs_a_map_per_image_and_handles_empty_prompts(tmp_path: Path)
     x = torch.rand(3, 3, 32, 32)
     logits = model(x, ["a red apple", "", "two cats left of a dog"])
     assert logits.shape == (3, 32, 32) and torch.isfinite(logits).all()
+    model.eval()  # torch's inference fast path: an all-padding prompt must not turn into NaN
+    assert torch.isfinite(model(x, ["", "", "a"])).all()
     maps = model.predict([Image.new("RGB", (50, 40), "white")], ["a cat"])
     assert maps[0].shape == (40, 50) and 0 <= maps[0].min() and maps[0].max() <= 1
     model.config.threshold = 0.42

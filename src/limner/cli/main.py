@@ -341,7 +341,7 @@ def generate(
         )
         agent = _ready_agent(cfg)
         if retouch:
-            agent.retoucher = make_retoucher(RetouchOpts(weights, retouch_rounds), agent.tools, cfg)
+            agent.retoucher = make_retoucher(RetouchOpts(weights, retouch_rounds), agent.tools, cfg, agent.persistence)
         final = run_generate(text, cfg, store, progress=_progress_printer(json_mode), agent=agent)
         return store, final
 
@@ -379,7 +379,7 @@ def retouch_cmd(
         )
         agent = _ready_agent(cfg, needs=("edit", "inpaint"))
         agent.retoucher = make_retoucher(RetouchOpts(weights, rounds, threshold, reasoner, vlm_model, vlm_base_url,
-                                                     vlm_key_env), agent.tools, cfg)
+                                                     vlm_key_env), agent.tools, cfg, agent.persistence)
         return store, run_retouch(image, text, agent, store, progress=_progress_printer(json_mode))
 
     _run_agent("retouch", json_mode, body)

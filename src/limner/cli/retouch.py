@@ -20,6 +20,7 @@ import typer
 from pydantic import ValidationError
 
 from limner.config import LimnerConfig
+from limner.perf.persistence import PerfPersistence, load_matrices
 from limner.retouch import (
     OfflineReasoner,
     Perceiver,
@@ -28,6 +29,7 @@ from limner.retouch import (
     RetouchModelError,
     RetouchOptions,
     VLMReasoner,
+    retouch_router,
 )
 from limner.tools.base import Tool
 from limner.tools.openai_client import OpenAISettings
@@ -57,8 +59,10 @@ class RetouchOpts:
         self.reasoner, self.vlm_model, self.vlm_base_url, self.vlm_key_env = reasoner, vlm_model, vlm_base_url, vlm_key_env
 
 
-def make_retoucher(opts: RetouchOpts, tools: dict[str, Tool], cfg: LimnerConfig) -> Retoucher:
-    """Perception, reasoning and the configured repair tools; one-line `ValueError`s for what is wrong."""
+def make_retoucher(opts: RetouchOpts, tools: dict[str, Tool], cfg: LimnerConfig,
+                   persistence: PerfPersistence | None = None) -> Retoucher:
+    """Perception, reasoning and the configured repair tools, routed by the perf store's `retouch` matrix
+    (learned into it when `persistence` is given); one-line `ValueError`s for what is wrong."""
     weights = opts.weights or default_weights()
     try:
         perceiver = Perceiver.load(weights)
@@ -86,5 +90,9 @@ def make_retoucher(opts: RetouchOpts, tools: dict[str, Tool], cfg: LimnerConfig)
     repairers = {n: t for n, t in tools.items() if t.kind in ("inpaint", "edit")}
     if not repairers:
         raise ValueError("the retoucher needs an inpaint or edit tool in the config's tools:")
-    return Retoucher(perceiver, reasoner, repairers,
+    router = retouch_router(repairers, updater=cfg.perf.updater if cfg.perf.learn else "static",
+                            matrix=load_matrices(cfg.perf_store_path).get("retouch"))
+    if persistence is not None:
+        persistence.restore({"retouch": router})
+    return Retoucher(perceiver, reasoner, repairers, router=router, persistence=persistence if cfg.perf.learn else None,
                      options=RetouchOptions(rounds=opts.rounds, threshold=opts.threshold, seed=cfg.seed))

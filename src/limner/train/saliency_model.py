@@ -167,11 +167,14 @@ class SaliencyModel(nn.Module):
             ids, keep = ids.to(dev), keep.to(dev)
             x = self.word_emb(ids) + self.word_pos[:, : ids.shape[1]]
             x = self.text_layers(x, src_key_padding_mask=~keep)
+            # padding is masked out of the cross-attention; an all-padding row (an empty prompt) comes back
+            # as NaN from torch's inference fast path, and NaN·0 would poison the attention: zero it
+            x = x.masked_fill(~keep[..., None], 0.0)
         else:
             ids, keep = self._backbone_ids(prompts)
             ids, keep = ids.to(dev), keep.to(dev)
             out = self.text_backbone(input_ids=ids, attention_mask=keep.long())
-            x = self.text_proj(out.last_hidden_state)
+            x = self.text_proj(out.last_hidden_state).masked_fill(~keep[..., None], 0.0)
         null = self.null_token.expand(len(prompts), 1, -1)
         pad = torch.cat([torch.zeros(len(prompts), 1, dtype=torch.bool, device=dev), ~keep], dim=1)
         return torch.cat([null, x], dim=1), pad
