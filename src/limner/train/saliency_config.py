@@ -53,7 +53,7 @@ class SaliencyConfig:
     train_limit: int | None = None
     resume_from_checkpoint: str | None = field(default=None, metadata={"help": "'latest' or a checkpoint dir"})
     # region classifier (the offline reasoning agent)
-    classifier_steps: int = 1200
+    classifier_steps: int = 2000
     classifier_batch_size: int = 64
     classifier_lr: float = 3e-3
     crop_size: int = 32

@@ -34,7 +34,8 @@ from limner.files import atomic_write_json, atomic_write_text
 from limner.train.errors import SaliencyConfigError
 from limner.train.saliency_config import SaliencyConfig
 
-__all__ = ["RegionClassifier", "RegionTrainOutput", "RegionTrainer", "crop_region", "prompt_has_text", "region_features"]
+__all__ = ["CONTEXTS", "RegionClassifier", "RegionTrainOutput", "RegionTrainer", "crop_region", "crops_of",
+           "prompt_has_text", "region_features"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -46,13 +47,18 @@ def prompt_has_text(prompt: str) -> bool:
     return '"' in p or " says " in p or " text" in p or " reads " in p
 
 
-def crop_region(image: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
-    """(4, size, size) uint8: the square around the mask's box (+50 % context), RGB and the mask."""
+#: Crop sides relative to the region's box: close up (the defect's texture) and wide (what is next to it:
+#: a ghost copy is told from a warp by the original beside it).
+CONTEXTS: tuple[float, ...] = (1.5, 3.5)
+
+
+def crop_region(image: np.ndarray, mask: np.ndarray, size: int, context: float = 1.5) -> np.ndarray:
+    """(4, size, size) uint8: the square around the mask's box (× `context`), RGB and the mask."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return np.zeros((4, size, size), np.uint8)
     cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
-    side = max(12.0, 1.5 * max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
+    side = max(12.0, context * max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
     x0, y0 = round(cx - side / 2), round(cy - side / 2)
     s = round(side)
     pad = s
@@ -61,6 +67,11 @@ def crop_region(image: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
     crop = padded[y0 + pad:y0 + pad + s, x0 + pad:x0 + pad + s]
     crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(crop.transpose(2, 0, 1))
+
+
+def crops_of(image: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """The classifier's input: one crop per context in `CONTEXTS`, stacked on the channel axis."""
+    return np.concatenate([crop_region(image, mask, size, c) for c in CONTEXTS])
 
 
 def region_features(mask: np.ndarray, prompt: str) -> np.ndarray:
@@ -83,7 +94,7 @@ class RegionClassifier(nn.Module):
         super().__init__()
         self.categories, self.crop_size, self.width = list(categories), crop_size, width
         w = width
-        self.body = nn.Sequential(_block(4, w, 1), _block(w, w, 2), _block(w, 2 * w, 2), _block(2 * w, 3 * w, 2))
+        self.body = nn.Sequential(_block(4 * len(CONTEXTS), w, 1), _block(w, w, 2), _block(w, 2 * w, 2), _block(2 * w, 3 * w, 2))
         self.head = nn.Sequential(nn.Linear(6 * w + 3, 64), nn.GELU(), nn.Linear(64, len(categories)))
 
     def forward(self, crops: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
@@ -98,7 +109,7 @@ class RegionClassifier(nn.Module):
             return []
         self.eval()
         arr = np.asarray(image.convert("RGB"))
-        crops = torch.from_numpy(np.stack([crop_region(arr, m, self.crop_size) for m in masks])).float() / 255
+        crops = torch.from_numpy(np.stack([crops_of(arr, m, self.crop_size) for m in masks])).float() / 255
         feats = torch.from_numpy(np.stack([region_features(m, prompt) for m in masks]))
         probs = F.softmax(self(crops, feats), dim=1)
         best = probs.max(dim=1)
@@ -143,7 +154,7 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 def region_examples(data_dir: str | Path, split: str, crop_size: int, *, radius: tuple[int, int] = (1, 4),
                     seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Crops (N, 4, S, S) uint8, features (N, 3) and categories of every region of a split's images."""
+    """Crops (N, 4·contexts, S, S) uint8, features (N, 3) and categories of every region of a split's images."""
     import pyarrow.parquet as pq  # noqa: PLC0415 - optional (the train extra)
 
     path = Path(data_dir) / f"{split}.parquet"
@@ -158,11 +169,11 @@ def region_examples(data_dir: str | Path, split: str, crop_size: int, *, radius:
         h, w = arr.shape[:2]
         for region in json.loads(row["regions"]):
             m = dilate(_rle_mask(region, w, h), int(rng.integers(radius[0], radius[1] + 1)))
-            crops.append(crop_region(arr, m, crop_size))
+            crops.append(crops_of(arr, m, crop_size))
             feats.append(region_features(m, row["prompt"] or ""))
             cats.append(region["category"])
     if not crops:
-        return np.zeros((0, 4, crop_size, crop_size), np.uint8), np.zeros((0, 3), np.float32), []
+        return np.zeros((0, 4 * len(CONTEXTS), crop_size, crop_size), np.uint8), np.zeros((0, 3), np.float32), []
     return np.stack(crops), np.stack(feats), cats
 
 
