@@ -57,6 +57,8 @@ class SaliencyConfig:
     classifier_batch_size: int = 64
     classifier_lr: float = 3e-3
     crop_size: int = 32
+    classifier_width: int = field(default=32, metadata={"help": "channels of the classifier's first stage"})
+    classifier_draws: int = field(default=2, metadata={"help": "dilation draws per training region"})
 
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)  # type: ignore[assignment]

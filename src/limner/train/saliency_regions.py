@@ -193,7 +193,8 @@ class RegionTrainer:
         self.config = config
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed + 1)
-        parts = [region_examples(config.data_dir, "train", config.crop_size, seed=config.seed + k) for k in range(2)]
+        parts = [region_examples(config.data_dir, "train", config.crop_size, seed=config.seed + k)
+                 for k in range(config.classifier_draws)]
         self.crops = np.concatenate([p[0] for p in parts])
         self.feats = np.concatenate([p[1] for p in parts])
         labels = [c for p in parts for c in p[2]]
@@ -205,7 +206,7 @@ class RegionTrainer:
         vc, vf, vcat = region_examples(config.data_dir, "val", config.crop_size, radius=(2, 2), seed=config.seed)
         keep = [i for i, c in enumerate(vcat) if c in index]
         self.val = (vc[keep], vf[keep], np.asarray([index[vcat[i]] for i in keep], dtype=np.int64))
-        self.model = RegionClassifier(self.categories, config.crop_size)
+        self.model = RegionClassifier(self.categories, config.crop_size, config.classifier_width)
 
     def accuracy(self, crops: np.ndarray, feats: np.ndarray, labels: np.ndarray) -> float:
         if len(labels) == 0:
@@ -243,6 +244,6 @@ class RegionTrainer:
         model_dir = self.model.save_pretrained(Path(cfg.output_dir) / "regions")
         atomic_write_json(Path(cfg.output_dir) / "regions_metrics.json",
                           {"val_accuracy": acc, "steps": steps, "train_minutes": minutes, "train_cpu_minutes": cpu_minutes,
-                           "train_regions": len(self.labels) // 2, "categories": self.categories})
+                           "train_regions": len(self.labels) // self.config.classifier_draws, "categories": self.categories})
         return RegionTrainOutput(model_dir=model_dir, steps=steps, train_minutes=minutes, val_accuracy=acc,
                                  categories=self.categories)
