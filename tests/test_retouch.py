@@ -177,6 +177,20 @@ def test_loop_with_sandbox_inpainters_is_bounded_and_typed(sandbox_tools: dict[s
     assert len(repairs) <= 3 * 8 * retoucher.options.tries
 
 
+def test_a_repair_that_moves_pixels_elsewhere_is_undone() -> None:
+    item = _item()
+
+    class Shifty(FromClean):
+        def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+            fixed = super()._run(call, image, mask).image
+            return ToolResult(tool=self.name, image=Image.fromarray(np.roll(np.asarray(fixed), 9, axis=1)))
+
+    tools = {"shifty": Shifty("shifty", item.clean)}
+    out = Retoucher(OraclePerceiver(item.clean), NameEverything("smear"), tools).retouch(item.image, item.prompt)  # type: ignore[arg-type]
+    assert out.repairs_kept == 0 and out.repairs_tried >= 1 and out.image is not None
+    assert all("mean change outside" in s.reasoning for s in out.steps if s.stage == "repair")
+
+
 def test_clean_image_is_left_alone(sandbox_tools: dict[str, Tool]) -> None:
     item = _item()
     retoucher = Retoucher(OraclePerceiver(item.clean), NameEverything("smear"), {"ivy": sandbox_tools["ivy"]})  # type: ignore[arg-type]

@@ -35,9 +35,9 @@ from limner.retouch.action import RepairOption, ranked_options, repair_options, 
 from limner.retouch.perception import Perceiver, defect_score
 from limner.retouch.reasoning import FoundRegion, OfflineReasoner, Reasoner, find_regions
 from limner.tools.base import Tool, ToolError
-from limner.types import Defect, RetouchStep, ToolCall, ToolResult
+from limner.types import Box, Defect, RetouchStep, ToolCall, ToolResult
 
-__all__ = ["RetouchOptions", "RetouchOutcome", "Retoucher", "single_pass"]
+__all__ = ["RetouchOptions", "RetouchOutcome", "Retoucher", "outside_change", "single_pass"]
 
 SaveImage = Callable[[Image.Image, str], str]
 
@@ -53,6 +53,8 @@ class RetouchOptions:
     max_defects: int = 8
     tries: int = 4  # repair options tried per defect before it is left for the next round
     min_drop: float = 0.3  # a repair must remove this share of the region's saliency to be kept
+    margin: int = 16  # px around the region's box a repair may blend into
+    outside_tolerance: float = 1.0  # mean change (0-255) a repair may leave outside its grown box
     seed: int = 0
 
 
@@ -189,14 +191,17 @@ class Retoucher:
             s_new = self.perceiver(candidate, prompt)
             after = float(s_new[region.mask].mean())
             removed = max(0.0, min(1.0, 1.0 - after / max(before, 1e-6)))
-            kept = removed >= opts.min_drop and defect_score(s_new, self.threshold) <= total + 1e-9
+            moved = outside_change(image, candidate, region.box, opts.margin)
+            kept = (removed >= opts.min_drop and defect_score(s_new, self.threshold) <= total + 1e-9
+                    and moved <= opts.outside_tolerance)
             self._learn(defect, option, removed, run_id)
             path = save(candidate, f"retouch-r{rnd}-{k}-{option.tool}") if save and kept else None
             step = RetouchStep(index=next(counter), round=round_offset + rnd - 1, stage="repair", defects=[defect],
                                ranking=ranking, call=call, image_path=path, kept=kept,
                                result=result.model_copy(update={"image_path": path}),
                                reasoning=f"{option.tool} ({'mask' if option.uses_mask else 'instruction'}): region "
-                                         f"saliency {before:.2f} → {after:.2f}; {'kept' if kept else 'undone'}")
+                                         f"saliency {before:.2f} → {after:.2f}, mean change outside {moved:.2f}; "
+                                         f"{'kept' if kept else 'undone'}")
             out.steps.append(step)
             yield step
             if kept:
@@ -210,6 +215,19 @@ class Retoucher:
         if self.persistence is not None:
             self.persistence.record(self.router, sub, {option.tool: removed}, evidence, run_id=run_id)
         self.router.update(sub, {option.tool: removed}, evidence)
+
+
+def outside_change(before: Image.Image, after: Image.Image, box: Box, margin: int) -> float:
+    """Mean absolute change (0–255, all channels) of the pixels outside `box` grown by `margin`: a repair
+    that moves pixels elsewhere (a redrawn object shifted, a neighbour disturbed) is undone at once, so
+    that one careless repair cannot make the whole retouch fail its preservation check."""
+    a = np.asarray(before.convert("RGB"), np.int16)
+    b = np.asarray(after.convert("RGB"), np.int16)
+    if a.shape != b.shape:
+        return float("inf")
+    outside = np.ones(a.shape[:2], bool)
+    outside[max(0, box.y0 - margin):box.y1 + margin, max(0, box.x0 - margin):box.x1 + margin] = False
+    return float(np.abs(a - b)[outside].mean()) if outside.any() else 0.0
 
 
 def single_pass(perceiver: Perceiver, tool: Tool, image: Image.Image, prompt: str, *, threshold: float | None = None,
