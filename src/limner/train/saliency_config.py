@@ -53,12 +53,12 @@ class SaliencyConfig:
     train_limit: int | None = None
     resume_from_checkpoint: str | None = field(default=None, metadata={"help": "'latest' or a checkpoint dir"})
     # region classifier (the offline reasoning agent)
-    classifier_steps: int = 2000
+    classifier_steps: int = 3000
     classifier_batch_size: int = 64
     classifier_lr: float = 3e-3
     crop_size: int = 32
-    classifier_width: int = field(default=32, metadata={"help": "channels of the classifier's first stage"})
-    classifier_draws: int = field(default=2, metadata={"help": "dilation draws per training region"})
+    classifier_width: int = field(default=48, metadata={"help": "channels of the classifier's first stage"})
+    classifier_draws: int = field(default=3, metadata={"help": "dilation draws per training region"})
 
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)  # type: ignore[assignment]
