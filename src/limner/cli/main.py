@@ -373,13 +373,13 @@ def retouch_cmd(
         text = _validate_prompt(prompt)
         _open_image(image)
         cfg = _load(config, out_dir=out_dir)
+        agent = _ready_agent(cfg, needs=("edit", "inpaint"))
+        agent.retoucher = make_retoucher(RetouchOpts(weights, rounds, threshold, reasoner, vlm_model, vlm_base_url,
+                                                     vlm_key_env), agent.tools, cfg, agent.persistence)
         store = RunStore.open_or_create(
             cfg.out_dir, run_id, resume=resume, prompt=text, kind="retouch", seed=cfg.seed,
             config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve())}, simulated=_is_simulated(cfg),
         )
-        agent = _ready_agent(cfg, needs=("edit", "inpaint"))
-        agent.retoucher = make_retoucher(RetouchOpts(weights, rounds, threshold, reasoner, vlm_model, vlm_base_url,
-                                                     vlm_key_env), agent.tools, cfg, agent.persistence)
         return store, run_retouch(image, text, agent, store, progress=_progress_printer(json_mode))
 
     _run_agent("retouch", json_mode, body)
