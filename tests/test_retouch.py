@@ -191,6 +191,22 @@ def test_a_repair_that_moves_pixels_elsewhere_is_undone() -> None:
     assert all("mean change outside" in s.reasoning for s in out.steps if s.stage == "repair")
 
 
+def test_a_repair_that_lowers_the_judged_verdict_is_undone() -> None:
+    item = _item()
+    tools = {"perfect": FromClean("perfect", item.clean)}
+    retoucher = Retoucher(OraclePerceiver(item.clean), NameEverything("smear"), tools)  # type: ignore[arg-type]
+    calls: list[int] = []
+
+    def judge(image: Image.Image) -> float:  # the prompt's verdict falls with every change: nothing may stay
+        calls.append(1)
+        return 1.0 - float(np.abs(np.asarray(image, np.int16) - np.asarray(item.image, np.int16)).mean())
+
+    out = retoucher.retouch(item.image, item.prompt, judge=judge)
+    assert out.repairs_kept == 0 and len(calls) >= 2
+    assert all("verdict" in s.reasoning for s in out.steps if s.stage == "repair")
+    assert retoucher.retouch(item.image, item.prompt, judge=lambda im: 0.5).repairs_kept >= 1
+
+
 def test_clean_image_is_left_alone(sandbox_tools: dict[str, Tool]) -> None:
     item = _item()
     retoucher = Retoucher(OraclePerceiver(item.clean), NameEverything("smear"), {"ivy": sandbox_tools["ivy"]})  # type: ignore[arg-type]

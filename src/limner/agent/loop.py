@@ -417,8 +417,13 @@ class Agent:
             evals = [s for s in replayed if isinstance(s, EvaluationStep)]
             return _Best(path=keep[-1].image_path, verdict=evals[-1].verdict) if keep[-1].kept and evals else best
         image = run.image(best)
+        def judge(candidate: Image.Image) -> float:  # each repair is judged on the prompt, not only re-perceived
+            ev = self.evaluator(candidate, scene)
+            run.tool_s += ev.tool_s
+            return ev.verdict.score
+
         steps = self.retoucher.run(image, scene.prompt, save=run.save_image, first_index=run.index, round_offset=rnd,
-                                   run_id=run.store.run_id)
+                                   run_id=run.store.run_id, judge=judge)
         outcome = yield from _relay(run, steps)
         t0 = time.perf_counter()
         if not outcome.changed:

@@ -40,6 +40,8 @@ from limner.types import Box, Defect, RetouchStep, ToolCall, ToolResult
 __all__ = ["RetouchOptions", "RetouchOutcome", "Retoucher", "outside_change", "single_pass"]
 
 SaveImage = Callable[[Image.Image, str], str]
+#: The caller's judge of a whole image against the prompt (the checker's verdict score), or None.
+Judge = Callable[[Image.Image], float]
 
 
 @dataclass
@@ -94,6 +96,8 @@ class Retoucher:
         self.router = router if router is not None else retouch_router(self.tools)
         self.options = options or RetouchOptions()
         self.persistence = persistence
+        self._judge: Judge | None = None
+        self._judged: float | None = None
 
     @classmethod
     def from_weights(cls, directory: str | Path, tools: Mapping[str, Tool], **kwargs: Any) -> Retoucher:
@@ -114,12 +118,15 @@ class Retoucher:
                 return stop.value  # type: ignore[no-any-return]
 
     def run(self, image: Image.Image, prompt: str, *, save: SaveImage | None = None,
-            first_index: int = 0, round_offset: int = 0, run_id: str | None = None,
+            first_index: int = 0, round_offset: int = 0, run_id: str | None = None, judge: Judge | None = None,
             ) -> Generator[RetouchStep, None, RetouchOutcome]:
-        """Yield each `RetouchStep` as it happens; return the `RetouchOutcome`."""
+        """Yield each `RetouchStep` as it happens; return the `RetouchOutcome`. With `judge` (the prompt's
+        verdict score of an image), a repair that lowers it is undone like one that did not help."""
         counter = itertools.count(first_index)
         opts, tau = self.options, self.threshold
         current = image.convert("RGB")
+        self._judge = judge
+        self._judged = judge(current) if judge is not None else None
         s_map = self.perceiver(current, prompt)
         score = defect_score(s_map, tau)
         out = RetouchOutcome(image=current, input_score=score, score=score, rounds=0)
@@ -194,14 +201,21 @@ class Retoucher:
             moved = outside_change(image, candidate, region.box, opts.margin)
             kept = (removed >= opts.min_drop and defect_score(s_new, self.threshold) <= total + 1e-9
                     and moved <= opts.outside_tolerance)
+            verdict = ""
+            if kept and self._judge is not None and self._judged is not None:
+                score = self._judge(candidate)
+                verdict = f", verdict {self._judged:.3f} → {score:.3f}"
+                kept = score >= self._judged - 1e-9
+                if kept:
+                    self._judged = score
             self._learn(defect, option, removed, run_id)
             path = save(candidate, f"retouch-r{rnd}-{k}-{option.tool}") if save and kept else None
             step = RetouchStep(index=next(counter), round=round_offset + rnd - 1, stage="repair", defects=[defect],
                                ranking=ranking, call=call, image_path=path, kept=kept,
                                result=result.model_copy(update={"image_path": path}),
                                reasoning=f"{option.tool} ({'mask' if option.uses_mask else 'instruction'}): region "
-                                         f"saliency {before:.2f} → {after:.2f}, mean change outside {moved:.2f}; "
-                                         f"{'kept' if kept else 'undone'}")
+                                         f"saliency {before:.2f} → {after:.2f}, mean change outside {moved:.2f}"
+                                         f"{verdict}; {'kept' if kept else 'undone'}")
             out.steps.append(step)
             yield step
             if kept:
