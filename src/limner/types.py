@@ -37,6 +37,12 @@ GEN_DIMS: tuple[str, ...] = (
 #: Editor dimensions, after ImgEdit-Bench.
 EDIT_DIMS: tuple[str, ...] = ("add", "remove", "replace", "attribute", "background", "style", "action")
 ALL_DIMS: tuple[str, ...] = GEN_DIMS + EDIT_DIMS
+#: Retoucher dimensions: the defect taxonomy's groups (limner.data.blemish.DIMENSIONS), what the `retouch`
+#: routing matrix is profiled on. Kept out of ALL_DIMS (what planners and tool configs name); only the
+#: retoucher's own subtasks weight them.
+DEFECT_DIMS: tuple[str, ...] = ("geometry", "surface", "line", "text")
+#: Every dimension a performance matrix may have.
+ROUTED_DIMS: tuple[str, ...] = ALL_DIMS + tuple(d for d in DEFECT_DIMS if d not in ALL_DIMS)
 
 ToolKind = Literal["generate", "edit", "inpaint", "check", "detect", "ocr", "retouch"]
 SubtaskKind = Literal["generate", "edit", "inpaint", "retouch"]
@@ -290,8 +296,8 @@ class Subtask(_Record):
     @classmethod
     def _known_non_negative(cls, w: dict[str, float]) -> dict[str, float]:
         for k, v in w.items():
-            if k not in ALL_DIMS:
-                raise ValueError(f"unknown dimension {k!r}; expected one of {list(ALL_DIMS)}")
+            if k not in ROUTED_DIMS:
+                raise ValueError(f"unknown dimension {k!r}; expected one of {list(ROUTED_DIMS)}")
             if v < 0:
                 raise ValueError(f"weight for {k!r} is negative: {v}")
         return w
@@ -528,8 +534,34 @@ class FinalStep(_StepBase):
     passed: bool
 
 
+class Defect(_Record):
+    """A local defect the retoucher found: where, what, how sure (limner.retouch)."""
+
+    category: str
+    dimension: str
+    box: Box
+    area: int = Field(ge=0, description="pixels in the region's mask")
+    saliency: float = Field(ge=0, le=1, description="mean distortion saliency inside the region")
+    confidence: float | None = Field(default=None, ge=0, le=1, description="the reasoner's probability")
+    description: str = ""
+
+
+class RetouchStep(_StepBase):
+    """One stage of the retoucher's perception → reasoning → action loop."""
+
+    type: Literal["retouch"] = "retouch"
+    stage: Literal["perceive", "reason", "repair", "keep"]
+    image_path: str | None = Field(default=None, description="the image this stage read (perceive) or made")
+    defect_score: float | None = Field(default=None, ge=0, description="saliency mass above τ_s (perceive)")
+    defects: list[Defect] = Field(default_factory=list)
+    ranking: list[tuple[str, float]] = Field(default_factory=list, description="(tool, score), best first")
+    call: ToolCall | None = None
+    result: ToolResult | None = None
+    kept: bool | None = Field(default=None, description="repair: verified and kept; keep: the retouched image won")
+
+
 Step = Annotated[
-    AnalysisStep | PlanStep | ToolStep | EvaluationStep | ReflectionStep | FinalStep,
+    AnalysisStep | PlanStep | ToolStep | EvaluationStep | ReflectionStep | FinalStep | RetouchStep,
     Field(discriminator="type"),
 ]
 

@@ -41,7 +41,9 @@ from limner.agent.evaluator import Evaluator
 from limner.agent.planner import Planner
 from limner.agent.preservation import (
     Targets,
+    element_checks,
     judge,
+    pixel_check,
     preserved,
     read_targets,
     untargeted_scene,
@@ -56,6 +58,7 @@ from limner.llm.rule_brain import edit_target, edit_weights
 from limner.perf import PerfStore, Router, router_factory, router_options
 from limner.perf.matrix import PerformanceMatrix
 from limner.perf.persistence import PerfPersistence, load_matrices, open_perf_store
+from limner.retouch import Retoucher
 from limner.runs import MemoryStore, RunStore, RunWriter, StepStore
 from limner.tools.base import Tool
 from limner.tools.registry import ToolRegistry, default_checker
@@ -67,6 +70,7 @@ from limner.types import (
     FinalStep,
     PlanStep,
     ReflectionStep,
+    RetouchStep,
     Scene,
     Step,
     Subtask,
@@ -74,9 +78,9 @@ from limner.types import (
     Verdict,
 )
 
-__all__ = ["Agent", "AgentError", "MemoryStore", "check", "run_edit", "run_generate"]
+__all__ = ["Agent", "AgentError", "MemoryStore", "check", "run_edit", "run_generate", "run_retouch"]
 
-S = TypeVar("S", AnalysisStep, PlanStep, ToolStep, EvaluationStep, ReflectionStep, FinalStep)
+S = TypeVar("S", AnalysisStep, PlanStep, ToolStep, EvaluationStep, ReflectionStep, FinalStep, RetouchStep)
 
 
 class AgentError(RuntimeError):
@@ -241,13 +245,16 @@ class Agent:
         matrices: dict[str, PerformanceMatrix] | None = None,
         checker: Tool | None = None,
         perf_store: PerfStore | None = None,
+        retoucher: Retoucher | None = None,
     ) -> None:
         """`routers` (tool kind -> perf Router) override everything; else `matrices` (kind ->
         PerformanceMatrix), else the matrices in the perf store at `config.perf_store_path`, else the tools'
         declared scores. With a `perf_store` (a `limner.perf.PerfStore`), what the routers learn is also
         written there, one transaction per update, so the next run — in this process or another — starts
-        from it (PerfGuard's APU keeping the matrix true from the agent's own runs)."""
+        from it (PerfGuard's APU keeping the matrix true from the agent's own runs). With a `retoucher`
+        (`limner.retouch`), the best image's local defects are repaired as the run's last stage."""
         self.config = config
+        self.retoucher = retoucher
         self.tools = tools if tools is not None else ToolRegistry.from_config(config).by_name()
         self.brain = brain if brain is not None else make_brain(config.brain)
         producing = {n: t for n, t in self.tools.items() if t.kind in ("generate", "edit", "inpaint")}
@@ -371,7 +378,72 @@ class Agent:
         if best is None:
             raise AgentError("no tool produced an image; see the failed tool steps in the trajectory")
         final, note = self._edit_final(run, best)
+        if self.retoucher is not None:
+            final = yield from self._retouch(run, final, scene, last_round + 1)
         yield from self._finish(run, final, last_round, note)
+
+    # -- the retouch stage (limner.retouch): local defects of the final image ------------------------
+
+    def retouch(self, image: Image.Image, prompt: str, *, store: StepStore | None = None) -> Iterator[Step]:
+        """Only the retouch stage, on a given image: analyse the prompt, judge the image, retouch, finish."""
+        if self.retoucher is None:
+            raise AgentError("no retoucher is configured")
+        return self._retouch_run(prompt, image, store if store is not None else MemoryStore())
+
+    def _retouch_run(self, prompt: str, image: Image.Image, store: StepStore) -> Generator[Step, None, None]:
+        run = _Run.open(store)
+        try:
+            analysis = run.replay_or(AnalysisStep, functools.partial(self._analysis, prompt))
+            yield analysis
+            path = run.save_image(image, "input")
+            step = run.replay_or(EvaluationStep, functools.partial(self._judge, run, path, image, analysis.scene, 0, []))
+            yield step
+            best = yield from self._retouch(run, _Best(path=path, verdict=step.verdict, image=image), analysis.scene, 1)
+            yield from self._finish(run, best, 1)
+        finally:
+            run.writer.close()
+            self.tool_time_s, self.store_wait_s = run.tool_s, run.writer.waited_s
+
+    def _retouch(self, run: _Run, best: _Best, scene: Scene, rnd: int) -> Generator[Step, None, _Best]:
+        """Repair the best image's local defects (perceive → reason → act, ≤ 3 rounds); keep the result only
+        when the prompt's verdict does not drop and the pixels outside the repaired regions stay put.
+        Resuming replays a recorded stage; a stage cut short is run again after what was recorded."""
+        assert self.retoucher is not None
+        replayed = []
+        while run.replay and isinstance(run.replay[0], (RetouchStep, EvaluationStep)):
+            replayed.append(run.emit(run.recorded(type(run.replay[0]))))
+            yield replayed[-1]
+        keep = [s for s in replayed if isinstance(s, RetouchStep) and s.stage == "keep"]
+        if keep:
+            evals = [s for s in replayed if isinstance(s, EvaluationStep)]
+            return _Best(path=keep[-1].image_path, verdict=evals[-1].verdict) if keep[-1].kept and evals else best
+        image = run.image(best)
+        def judge(candidate: Image.Image) -> float:  # each repair is judged on the prompt, not only re-perceived
+            ev = self.evaluator(candidate, scene)
+            run.tool_s += ev.tool_s
+            return ev.verdict.score
+
+        steps = self.retoucher.run(image, scene.prompt, save=run.save_image, first_index=run.index, round_offset=rnd,
+                                   run_id=run.store.run_id, judge=judge)
+        outcome = yield from _relay(run, steps)
+        t0 = time.perf_counter()
+        if not outcome.changed:
+            why = "no defect found" if not outcome.defects else "no repair was verified"
+            yield run.emit(RetouchStep(index=run.index, round=rnd, stage="keep", kept=False, reasoning=why))
+            return best
+        path = run.save_image(outcome.image, "retouched")
+        step = run.replay_or(EvaluationStep, functools.partial(self._judge, run, path, outcome.image, scene, rnd, []))
+        yield step
+        moved = pixel_check(image, outcome.image, outcome.repaired_boxes)
+        verdict = with_preservation(step.verdict, element_checks(best.verdict, step.verdict) + ([moved] if moved else []))
+        kept = verdict.score >= best.verdict.score and preserved(verdict)
+        yield run.emit(RetouchStep(
+            index=run.index, round=rnd, stage="keep", kept=kept, image_path=path if kept else best.path,
+            duration_s=time.perf_counter() - t0,
+            reasoning=(f"retouched: defect score {outcome.input_score:.2f} → {outcome.score:.2f}; verdict "
+                       f"{best.verdict.score:.3f} → {verdict.score:.3f}; " + ("kept" if kept else "not kept: the "
+                       "verdict dropped or pixels outside the repaired regions moved; the image before is kept"))))
+        return _Best(path=path, verdict=verdict, image=outcome.image) if kept else best
 
     # -- 1, 2: analyse and plan ---------------------------------------------------------------------
 
@@ -733,6 +805,16 @@ def _learning_signal(verdict: Verdict) -> tuple[float, dict[str, float]]:
     return local, {d: sum(v) / len(v) for d, v in dims.items()}
 
 
+def _relay(run: _Run, steps: Generator[RetouchStep, None, Any]) -> Generator[Step, None, Any]:
+    """Record and pass on each step of the retoucher; return what it returns."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        yield run.emit(step)
+
+
 def _find_checker(tools: dict[str, Tool]) -> Tool:
     """The configured checker, or the tools layer's default (`default_checker`); the agent needs one."""
     checker = default_checker(tools)
@@ -787,6 +869,12 @@ def run_edit(
     target = edit_target(instruction)
     return _drive(agent.run(target, stream=True, store=store, image=image, instruction=instruction,
                             source=source or None), progress)
+
+
+def run_retouch(image_path: str | Path, prompt: str, agent: Agent, store: StepStore, *,
+                progress: Callable[[Step], None] | None = None) -> FinalStep:
+    """Retouch the image's local defects (`limner retouch`): the prompt says what the image should show."""
+    return _drive(agent.retouch(_open_image(image_path), prompt, store=store), progress)
 
 
 def check(image_path: str | Path, prompt: str, config: LimnerConfig, *, agent: Agent | None = None) -> Verdict:

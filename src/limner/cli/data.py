@@ -5,6 +5,8 @@
     limner data clusters --prompts prompts.txt --out pairs/ --ray --workers 2    # Ray tasks (a local cluster)
     limner data prompts --n 200 --out prompts.txt                                # the prompt writer
     limner data card pairs/                                                      # rewrite dataset + card
+    limner data blemish --n 7000 --out blemish/                                  # retoucher data (defects + masks)
+    limner data blemish --ingest my_annotations/ --out blemish/                  # image + mask + category folder
 
 Re-running the same `clusters` command resumes: finished clusters are kept, only missing ones are built, and
 `pairs.parquet` and the card are rewritten from all the records.
@@ -40,6 +42,7 @@ from limner.data import (
     write_dataset,
     write_prompts,
 )
+from limner.data.blemish import BlemishDataError, BlemishJob, build_blemish_dataset, ingest_external
 from limner.eval.executor import ExecutorError, make_executor
 from limner.files import atomic_write_text
 from limner.llm import make_brain
@@ -156,3 +159,53 @@ def card_cmd(
         raise _fail(f"{data_dir} holds no cluster records (build it with `limner data clusters`)")
     card = write_dataset(data_dir, masks=masks)
     sys.stdout.write(json.dumps(card) + "\n" if json_mode else (data_dir / "card.md").read_text(encoding="utf-8"))
+
+
+@app.command("blemish")
+def blemish_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder (train/val/test.parquet, card, shards/).")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Images to render (sandbox world).")] = 7000,
+    size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in px.")] = 128,
+    rate: Annotated[float, typer.Option("--rate", min=0.0, help="Mean blemishes per image (Poisson, at most 4).")] = 2.2,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every image (with its index).")] = 0,
+    ingest: Annotated[Path | None, typer.Option("--ingest", help="Instead of rendering: a folder with "
+                                                "annotations.jsonl, images and masks (docs/retouch.md).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Build at most this many new shards now.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Local worker processes (or Ray CPUs).")] = 1,
+    ray: Annotated[bool, typer.Option("--ray", metavar="", help="Render shards as Ray tasks.")] = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (implies --ray).")] = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """GenBlemish-style retoucher data: images with local defects, exact masks, categories in dimensions,
+    prompts and descriptions, split train/val/test. Re-running the same command resumes."""
+    try:
+        if ingest is not None:
+            with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), console=err,
+                          disable=json_mode and not err.is_terminal) as progress:
+                task = progress.add_task("ingest", total=None)
+                card = ingest_external(ingest, out_dir, progress=lambda d, t: progress.update(task, completed=d, total=t))
+            result = {"out": str(out_dir), "card": card}
+        else:
+            job = BlemishJob(n=n, size=size, rate=rate, seed=seed)
+            executor = make_executor(workers, ray=ray, ray_address=ray_address)
+            columns = (TextColumn("shards"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+            try:
+                with Progress(*columns, console=err, disable=json_mode and not err.is_terminal) as progress:
+                    task = progress.add_task("shards", total=None)
+                    summary = build_blemish_dataset(job, out_dir, executor=executor, limit=limit,
+                                                    progress=lambda d, t: progress.update(task, completed=d, total=t))
+            finally:
+                executor.close()
+            card = summary.card
+            result = {"out": str(out_dir), "images": summary.images, "shards": summary.shards,
+                      "done_before": summary.done_before, "ran": summary.ran, "executor": summary.executor,
+                      "wall_s": round(summary.wall_s, 3), "card": card}
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; finished shards are kept in {out_dir} — run the same command again to resume",
+                    code=130) from None
+    except (ValueError, BlemishDataError, ExecutorError, OSError) as e:
+        raise _fail(str(e).splitlines()[0]) from None
+    if json_mode:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        sys.stdout.write((out_dir / "card.md").read_text(encoding="utf-8"))

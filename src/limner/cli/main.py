@@ -37,8 +37,9 @@ from rich.table import Table
 
 from limner import __version__
 from limner.agent.evaluator import EvaluatorError
-from limner.agent.loop import Agent, AgentError, run_edit, run_generate
+from limner.agent.loop import Agent, AgentError, run_edit, run_generate, run_retouch
 from limner.agent.loop import check as check_image
+from limner.cli.retouch import RetouchOpts, RetouchRoundsOpt, WeightsOpt, make_retoucher
 from limner.cli.ui import ui as ui_command
 from limner.cli.words import words as words_command
 from limner.config import AgentConfig, ConfigError, LimnerConfig, load_config
@@ -226,6 +227,7 @@ def _verdict_line(verdict: Verdict | None, score: float, passed: bool) -> str:
 _STEP_LINES: dict[str, Callable[[Any], str]] = {
     "analysis": _analysis_line, "plan": _plan_line, "tool": _tool_line, "evaluation": _evaluation_line,
     "reflection": _reflection_line, "final": _final_line,
+    "retouch": lambda s: f" {s.stage}: {escape(s.error or s.reasoning)}",
 }
 
 
@@ -326,6 +328,10 @@ def generate(
     run_id: RunIdOpt = None,
     resume: ResumeOpt = False,
     json_mode: JsonOpt = False,
+    retouch: Annotated[bool, typer.Option("--retouch", metavar="", help="Last stage: repair local defects of the "
+                                          "final image (limner retouch; needs the train extra).")] = False,
+    weights: WeightsOpt = None,
+    retouch_rounds: RetouchRoundsOpt = 3,
 ) -> None:
     """Generate an image for PROMPT with the agent (analyse → plan → route → evaluate → repair).
 
@@ -342,10 +348,49 @@ def generate(
             config=cfg.model_dump(mode="json"), simulated=_is_simulated(cfg),
         )
         agent = _ready_agent(cfg)
+        if retouch:
+            agent.retoucher = make_retoucher(RetouchOpts(weights, retouch_rounds), agent.tools, cfg, agent.persistence)
         final = run_generate(text, cfg, store, progress=_progress_printer(json_mode), agent=agent)
         return store, final
 
     _run_agent("generate", json_mode, body)
+
+
+@app.command("retouch")
+def retouch_cmd(
+    image: Annotated[Path, typer.Argument(help="Image to retouch (PNG/JPEG).")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="What the image should show (its prompt).")],
+    out_dir: OutOpt = None,
+    config: ConfigOpt = None,
+    weights: WeightsOpt = None,
+    rounds: RetouchRoundsOpt = 3,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0,
+                                                    help="τ_s (default: the model's calibrated one).")] = None,
+    reasoner: Annotated[str, typer.Option("--reasoner", help="'classifier' (offline, trained) or 'vlm'.")] = "classifier",
+    vlm_model: Annotated[str | None, typer.Option("--vlm-model", help="VLM for --reasoner vlm.")] = None,
+    vlm_base_url: Annotated[str | None, typer.Option("--vlm-base-url", help="OpenAI-compatible endpoint.")] = None,
+    vlm_key_env: Annotated[str, typer.Option("--vlm-key-env", help="Env var with the VLM's key.")] = "OPENAI_API_KEY",
+    run_id: RunIdOpt = None,
+    resume: ResumeOpt = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Repair IMAGE's local defects: perceive (saliency) → reason (categories) → repair, ≤ ROUNDS rounds; the
+    result is kept only when PROMPT's verdict does not drop and nothing outside the repairs moved."""
+
+    def body() -> tuple[RunStore, FinalStep]:
+        text = _validate_prompt(prompt)
+        _open_image(image)
+        cfg = _load(config, out_dir=out_dir)
+        agent = _ready_agent(cfg, needs=("edit", "inpaint"))
+        agent.retoucher = make_retoucher(RetouchOpts(weights, rounds, threshold, reasoner, vlm_model, vlm_base_url,
+                                                     vlm_key_env), agent.tools, cfg, agent.persistence)
+        store = RunStore.open_or_create(
+            cfg.out_dir, run_id, resume=resume, prompt=text, kind="retouch", seed=cfg.seed,
+            config=cfg.model_dump(mode="json"), inputs={"image": str(image.resolve())}, simulated=_is_simulated(cfg),
+        )
+        return store, run_retouch(image, text, agent, store, progress=_progress_printer(json_mode))
+
+    _run_agent("retouch", json_mode, body)
 
 
 def _ready_agent(cfg: LimnerConfig, needs: ToolKind | tuple[ToolKind, ...] = "generate") -> Agent:

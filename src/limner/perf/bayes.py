@@ -32,7 +32,7 @@ from limner.perf.matrix import MatrixError, PerformanceMatrix, rank_scores
 from limner.perf.options import RouterOptions
 from limner.perf.router import MatrixRouterBase, check_outcomes
 from limner.perf.skill import SkillModel
-from limner.types import ALL_DIMS, Subtask
+from limner.types import ROUTED_DIMS, Subtask
 
 
 class BayesRouter(MatrixRouterBase):
@@ -253,8 +253,8 @@ def dimension_scores(
     for tool, dims in raw.items():
         if not isinstance(dims, Mapping):
             raise MatrixError(f"dimension scores for {tool!r} must be a mapping of dimension to score")
-        unknown = [d for d in dims if d not in ALL_DIMS]
+        unknown = [d for d in dims if d not in ROUTED_DIMS]
         if unknown:
-            raise MatrixError(f"unknown dimensions {unknown} in evidence; expected some of {list(ALL_DIMS)}")
+            raise MatrixError(f"unknown dimensions {unknown} in evidence; expected some of {list(ROUTED_DIMS)}")
         out[tool] = {d: float(v) for d, v in dims.items()}
     return out

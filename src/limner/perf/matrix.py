@@ -26,7 +26,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from limner.types import ALL_DIMS, EDIT_DIMS, GEN_DIMS
+from limner.types import EDIT_DIMS, GEN_DIMS, ROUTED_DIMS
 
 CellSource = Literal["published", "profiled", "apu", "bayes", "prior"]
 CELL_SOURCES: tuple[str, ...] = get_args(CellSource)
@@ -219,9 +219,9 @@ class PerformanceMatrix:
         dimension on a generator matrix) are errors too: silently dropping them would rank on the rest.
         All-zero or empty weights mean "no particular skill": every dimension counts equally.
         """
-        unknown = [k for k in weights if k not in ALL_DIMS]
+        unknown = [k for k in weights if k not in ROUTED_DIMS]
         if unknown:
-            raise MatrixError(f"unknown dimensions {unknown}; expected some of {list(ALL_DIMS)}")
+            raise MatrixError(f"unknown dimensions {unknown}; expected some of {list(ROUTED_DIMS)}")
         missing = [k for k, v in weights.items() if k not in self.dims and v != 0]
         if missing:
             raise MatrixError(f"weights name dimensions {missing} that this matrix lacks; it has {self.dims}")
@@ -378,9 +378,9 @@ def load_published_scores(path: str | Path | None = None) -> list[dict[str, str]
 
 def _check_names(dims: Iterable[str], tools: Iterable[str]) -> None:
     dims, tools = list(dims), list(tools)
-    unknown = [d for d in dims if d not in ALL_DIMS]
+    unknown = [d for d in dims if d not in ROUTED_DIMS]
     if unknown:
-        raise MatrixError(f"unknown dimensions {unknown}; expected some of {list(ALL_DIMS)}")
+        raise MatrixError(f"unknown dimensions {unknown}; expected some of {list(ROUTED_DIMS)}")
     for label, names in (("dimensions", dims), ("tools", tools)):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

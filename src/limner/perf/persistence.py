@@ -26,7 +26,7 @@ from limner.types import EDIT_DIMS, GEN_DIMS, Subtask
 __all__ = ["MATRIX_NAMES", "PerfPersistence", "load_matrices", "open_perf_store"]
 
 #: The perf-store name of the matrix that ranks each tool kind (`limner perf ... --name`).
-MATRIX_NAMES: dict[str, str] = {"generate": "generate", "edit": "edit", "inpaint": "inpaint"}
+MATRIX_NAMES: dict[str, str] = {"generate": "generate", "edit": "edit", "inpaint": "inpaint", "retouch": "retouch"}
 
 
 def load_matrices(store_path: str | Path | None) -> dict[str, PerformanceMatrix]:

@@ -6,7 +6,7 @@ import torch: so they live here, not beside the torch code that raises most of t
 
 from __future__ import annotations
 
-__all__ = ["APOConfigError", "DatasetError"]
+__all__ = ["APOConfigError", "DatasetError", "SaliencyConfigError"]
 
 
 class APOConfigError(ValueError):
@@ -15,3 +15,7 @@ class APOConfigError(ValueError):
 
 class DatasetError(ValueError):
     """The preference dataset is unusable; the message says which row or file and why."""
+
+
+class SaliencyConfigError(ValueError):
+    """The saliency trainer's configuration or data folder is unusable; the message says which and why."""
