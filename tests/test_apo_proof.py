@@ -94,7 +94,7 @@ def test_pipeline_saves_loads_and_samples_deterministically(tmp_path):
 
 
 def test_pretraining_resumes_where_it_stopped(tmp_path):
-    cfg = dict(out_dir=str(tmp_path / "pre"), save_every=2, snapshot_every=4, batch_size=4)
+    cfg = {"out_dir": str(tmp_path / "pre"), "save_every": 2, "snapshot_every": 4, "batch_size": 4}
     pretrain(PretrainConfig(max_steps=2, **cfg), log=lambda _: None)
     state = json.loads((tmp_path / "pre" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 2
