@@ -261,6 +261,32 @@ def over_optimised(logs: list[dict[str, float]]) -> bool:
     return any(r["rewards/accuracies"] > OVEROPT_ACCURACY for r in logs if r["step"] <= OVEROPT_STEPS)
 
 
+def summarise(folder: Path, prefix: str, arms: list[str], args: argparse.Namespace,
+              per_run: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per arm: all-correct averaged over training seeds per (prompt, seed), its SE, the paired gain over
+    the base; and paired differences between arms (same prompts, seeds and training seeds)."""
+    base = outcomes(folder / f"{prefix}base.json")
+    report: dict[str, dict[str, Any]] = {"base": dict(zip(("all_correct", "se"), mean_se(base)))}
+    averaged: dict[str, list[float]] = {}
+    for arm in arms:
+        names = [f"{arm}-s{args.seed + k}" for k in range(args.train_seeds)]
+        per_seed = [outcomes(folder / f"{prefix}{name}.json") for name in names]
+        item_means = [sum(v) / len(v) for v in zip(*per_seed)]  # per (prompt, seed), over training seeds
+        averaged[arm] = item_means
+        seed_scores = [sum(v) / len(v) for v in per_seed]
+        mean, se = mean_se(item_means)
+        gain, gain_se = paired_se(item_means, base)
+        report[arm] = {"all_correct": mean, "se": se, "gain_vs_base": gain, "gain_se": gain_se,
+                       "per_train_seed": seed_scores, "se_over_train_seeds": mean_se(seed_scores)[1],
+                       "over_optimised_runs": sum(per_run[name]["over_optimised"] for name in names)}
+    comparisons = {}
+    for a, b in (("apo", "dpo"), ("apo", "sft"), ("apo_masked", "apo"), ("apo_masked", "dpo"), ("dpo", "sft")):
+        if a in averaged and b in averaged:
+            diff, se = paired_se(averaged[a], averaged[b])
+            comparisons[f"{a}_minus_{b}"] = {"diff": diff, "se": se}
+    return report, comparisons
+
+
 # --- 5. figures ----------------------------------------------------------------------------------------
 def plot_curves(runs: dict[str, list[list[dict[str, float]]]], path: Path) -> Path:
     import matplotlib  # noqa: PLC0415 - optional plotting dependency, only for the figures
@@ -301,6 +327,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
     p.add_argument("--eval-seeds", type=int, default=16)
     p.add_argument("--train-seeds", type=int, default=3)
+    p.add_argument("--train-eval-prompts", type=int, default=24, help="training prompts also evaluated (0: none)")
     p.add_argument("--samples-per-prompt", type=int, default=8)
     p.add_argument("--winners-per-prompt", type=int, default=2)
     p.add_argument("--losers-per-prompt", type=int, default=3)
@@ -320,7 +347,7 @@ def parse_args() -> argparse.Namespace:
     args.sweep_betas = [float(b) for b in args.sweep_betas.split(",") if b.strip()]
     if args.quick:
         args.pretrain_minutes, args.pretrain_steps = min(args.pretrain_minutes, 0.5), min(args.pretrain_steps, 30)
-        args.eval_seeds, args.train_seeds, args.samples_per_prompt = 2, 1, 2
+        args.eval_seeds, args.train_seeds, args.samples_per_prompt, args.train_eval_prompts = 2, 1, 2, 4
         args.steps, args.batch_pairs, args.logging_steps, args.ddim_steps = 3, 2, 1, 4
         args.max_truth_share = 1.0  # a 30-step model draws no correct sample: ground-truth winners only
     unknown = set(args.arms.split(",")) - set(ARMS)
@@ -352,8 +379,13 @@ def main() -> None:
     prompts = heldout_prompts(held)
     seeds = [EVAL_SEED_BASE + k for k in range(args.eval_seeds)]
 
+    # A second, smaller evaluation on training prompts (seen in pretraining and in the pairs): whether
+    # an arm improves what it was trained on, beside whether that transfers to held-out combinations.
+    seen = heldout_prompts(train)[: args.train_eval_prompts]
     t = time.monotonic()
     evaluate(pipeline, None, prompts, seeds, out / "eval" / "base.json", args)
+    if seen:
+        evaluate(pipeline, None, seen, seeds, out / "eval" / "train-base.json", args)
     timings["base_eval_s"] = time.monotonic() - t
     log(f"base: {mean_se(outcomes(out / 'eval' / 'base.json'))[0]:.3f} all-correct on held-out prompts")
 
@@ -387,6 +419,8 @@ def main() -> None:
             run = out / "arms" / name
             t = time.monotonic()
             evaluate(pipeline, run, prompts, seeds, out / "eval" / f"{name}.json", args)
+            if seen and beta == args.beta:
+                evaluate(pipeline, run, seen, seeds, out / "eval" / f"train-{name}.json", args)
             logs = read_logs(run)
             if beta == args.beta:
                 runs.setdefault(arm, []).append(logs)
@@ -400,27 +434,10 @@ def main() -> None:
             log(f"{name}: {per_run[name]}")
     timings["arms_s"] = time.monotonic() - t_arms
 
-    base = outcomes(out / "eval" / "base.json")
-    report_arms: dict[str, dict[str, Any]] = {"base": dict(zip(("all_correct", "se"), mean_se(base)))}
-    averaged: dict[str, list[float]] = {}
-    for arm in arms:
-        per_seed = [outcomes(out / "eval" / f"{arm}-s{args.seed + k}.json") for k in range(args.train_seeds)]
-        item_means = [sum(v) / len(v) for v in zip(*per_seed)]  # per (prompt, seed), over training seeds
-        averaged[arm] = item_means
-        seed_scores = [sum(v) / len(v) for v in per_seed]
-        mean, se = mean_se(item_means)
-        gain, gain_se = paired_se(item_means, base)
-        report_arms[arm] = {"all_correct": mean, "se": se, "gain_vs_base": gain, "gain_se": gain_se,
-                            "per_train_seed": seed_scores, "se_over_train_seeds": mean_se(seed_scores)[1],
-                            "over_optimised_runs": sum(per_run[f"{arm}-s{args.seed + k}"]["over_optimised"]
-                                                       for k in range(args.train_seeds))}
+    report_arms, comparisons = summarise(out / "eval", "", arms, args, per_run)
+    train_arms, train_comparisons = summarise(out / "eval", "train-", arms, args, per_run) if seen else ({}, {})
     sweep = {name: {k: row[k] for k in ("arm", "beta", "all_correct", "over_optimised")}
              for name, row in per_run.items() if row["beta"] != args.beta}
-    comparisons = {}
-    for a, b in (("apo", "dpo"), ("apo", "sft"), ("apo_masked", "apo"), ("apo_masked", "dpo"), ("dpo", "sft")):
-        if a in averaged and b in averaged:
-            diff, se = paired_se(averaged[a], averaged[b])
-            comparisons[f"{a}_minus_{b}"] = {"diff": diff, "se": se}
 
     figures = out / "figures"
     artifacts = {"curves": str(plot_curves(runs, figures / "curves.png")) if runs else None,
@@ -437,6 +454,7 @@ def main() -> None:
             "seeds_per_prompt": len(seeds), "train_seeds": args.train_seeds,
             "pretrain_minutes": round(pretrain_minutes, 2), "pretrain_steps": pretrain_steps,
             "checker_on_renders": checker,
+            "train_prompts": {"prompts": len(seen), "arms": train_arms, "comparisons": train_comparisons},
             "pairs": pairs, "runs": per_run, "beta_sweep": sweep, "timings_s": {k: round(v, 1) for k, v in timings.items()},
             "wall_minutes": round((time.monotonic() - wall_start) / 60, 2),
         },

@@ -65,6 +65,19 @@ def test_edits_count_swaps_missing_and_extra_objects():
     assert check(blank, scene).edits == 2 <= MAX_EDITS and check(blank, scene).reason == "0 objects"
 
 
+def test_checker_reads_mixed_colours_and_touching_objects():
+    scene = Scene(Obj("red", "square"), Obj("blue", "square"))
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[10:16, 4:14] = (230, 30, 30)
+    pixels[16:22, 4:14] = (240, 220, 30)  # the left object half red, half yellow: a binding error
+    pixels[10:22, 20:30] = (40, 70, 240)
+    verdict = check(Image.fromarray(pixels), scene)
+    assert verdict.seen[0].colour == "mixed" and verdict.edits == 1 and not verdict.correct
+    pixels[10:22, 4:16] = (230, 30, 30)
+    pixels[10:22, 16:28] = (40, 70, 240)  # touching: one blob of two colours far apart, split by colour
+    assert check(Image.fromarray(pixels), scene).correct
+
+
 def test_captions_round_trip_and_the_split_holds_out_combinations_only():
     for scene in all_pairs():
         assert parse_caption(caption(scene, "left")) == scene == parse_caption(caption(scene, "right"))

@@ -133,33 +133,51 @@ def render(scene: Scene, rng: random.Random | None = None) -> Image.Image:
 
 
 def _shape_of(mask: np.ndarray) -> str:
-    """Square, circle or triangle from how much of its bounding box the blob fills and where."""
+    """Square, circle or triangle from the blob's bounding-box corners: a square fills all four, a
+    triangle (apex up) its bottom corners only, a circle none of them well."""
     ys, xs = np.nonzero(mask)
-    h = ys.max() - ys.min() + 1
-    box = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    fill = box.mean()
-    top, bottom = box[: max(1, h // 3)].mean(), box[-max(1, h // 3) :].mean()
-    if fill > 0.86:
+    box = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    k = max(2, min(box.shape) // 3)
+    top = (box[:k, :k].mean() + box[:k, -k:].mean()) / 2
+    bottom = (box[-k:, :k].mean() + box[-k:, -k:].mean()) / 2
+    if top >= 0.6 and bottom >= 0.6:
         return "square"
-    if bottom > 1.6 * top and fill < 0.72:
+    if bottom - top >= 0.25:
         return "triangle"
     return "circle"
 
 
 def detect(image: Image.Image) -> tuple[Obj, ...]:
-    """Objects in the picture, left to right: nearest-palette pixels → blobs → colour and shape."""
+    """Objects in the picture, left to right.
+
+    Pixels snap to the nearest palette entry (black = background); objects are the connected foreground
+    blobs (under 8 px: speckle). A blob takes its dominant colour, or is "mixed" when no colour has 2/3 of
+    its pixels (a binding error); a blob in which two colours each hold a quarter and sit apart is two
+    touching objects and is split by colour. Shape from `_shape_of`.
+    """
     pixels = np.asarray(image.convert("RGB"), np.float32)
     palette = np.array([_BLACK, *COLOURS.values()], np.float32)
     nearest = ((pixels[:, :, None, :] - palette[None, None]) ** 2).sum(-1).argmin(-1)  # 0 = background
     names = ["", *COLOURS]
+    labels, count = ndimage.label(nearest > 0)
     found: list[tuple[float, Obj]] = []
-    for index in range(1, len(palette)):
-        labels, count = ndimage.label(nearest == index)
-        for blob in range(1, count + 1):
-            mask = labels == blob
-            if mask.sum() < _MIN_AREA:
+    for blob in range(1, count + 1):
+        mask = labels == blob
+        size = int(mask.sum())
+        if size < _MIN_AREA:
+            continue
+        counts = np.bincount(nearest[mask], minlength=len(palette))
+        order = np.argsort(counts)[::-1]
+        first, second = int(order[0]), int(order[1])
+        if counts[second] >= size / 4:
+            xa, xb = (np.nonzero(mask & (nearest == c))[1].mean() for c in (first, second))
+            if abs(xa - xb) > 6:  # two touching objects, one per colour
+                for colour in (first, second):
+                    part = mask & (nearest == colour)
+                    found.append((float(np.nonzero(part)[1].mean()), Obj(names[colour], _shape_of(part))))
                 continue
-            found.append((float(np.nonzero(mask)[1].mean()), Obj(names[index], _shape_of(mask))))
+        colour = names[first] if counts[first] >= 2 * size / 3 else "mixed"
+        found.append((float(np.nonzero(mask)[1].mean()), Obj(colour, _shape_of(mask))))
     return tuple(obj for _, obj in sorted(found, key=lambda f: f[0]))
 
 
