@@ -217,8 +217,8 @@ def _spread(bad: list[Sample], k: int) -> list[Sample]:
     """Up to k failing samples covering the range of edit counts (small and large distances both)."""
     if len(bad) <= k:
         return bad
-    picks = [bad[round(i * (len(bad) - 1) / (k - 1))] for i in range(k)] if k > 1 else [bad[0]]
-    return list(dict.fromkeys(picks))
+    indices = [round(i * (len(bad) - 1) / (k - 1)) for i in range(k)] if k > 1 else [0]
+    return [bad[i] for i in sorted(set(indices))]
 
 
 # --- 4. fine-tuning through `limner train apo` -----------------------------------------------------------

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import random
@@ -245,6 +246,25 @@ def test_mask_and_loss_type_errors_are_clear(tiny, tmp_path):
 def test_standard_errors():
     assert mean_se([1.0, 0.0, 1.0, 0.0]) == pytest.approx((0.5, math.sqrt(1 / 3 / 4)))
     assert paired_se([1.0, 1.0], [0.0, 0.0]) == (1.0, 0.0)
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("apo_proof_benchmark", REPO / "benchmarks" / "apo_proof.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_helpers_pick_losers_and_flag_over_optimisation():
+    bench = _benchmark_module()
+    assert bench._spread(list(range(8)), 3) == [0, 4, 7]  # small, middle and large distances
+    assert bench._spread([5, 6], 3) == [5, 6]
+    logs = [{"step": 10, "rewards/accuracies": 0.6}, {"step": 100, "rewards/accuracies": 0.9}]
+    assert bench.over_optimised(logs)
+    assert not bench.over_optimised([{"step": 10, "rewards/accuracies": 0.6}, {"step": 110, "rewards/accuracies": 0.99}])
+    values = bench.arm_config("apo_masked", 1, bench.argparse.Namespace(
+        lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, logging_steps=1), 2000.0)
+    assert values["loss_mask"] is True and values["beta_schedule"] == "linear" and values["beta_base"] == 2000.0
 
 
 # --- the whole experiment, tiny -----------------------------------------------------------------------------
