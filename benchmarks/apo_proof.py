@@ -32,6 +32,7 @@ import platform
 import random
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,6 +68,7 @@ ARMS: dict[str, dict[str, Any]] = {
 EVAL_SEED_BASE = 10_000  # evaluation noise seeds: disjoint from the pair-sampling seeds below
 PAIR_SEED_BASE = 50_000
 OVEROPT_ACCURACY, OVEROPT_STEPS = 0.85, 100
+_LOAD_LOCK = threading.Lock()
 
 
 def log(message: str) -> None:
@@ -107,9 +109,10 @@ def evaluate(pipeline: Path, lora: Path | None, prompts: list[tuple[str, Scene]]
     """Outcomes (1 = all correct) per (prompt, seed), cached as JSON; samples returned when computed."""
     if path.is_file():
         return None
-    pipe = TinyPipeline.load(pipeline)
-    if lora is not None:
-        load_lora(pipe, lora, LORA_WEIGHT_NAME)
+    with _LOAD_LOCK:  # loading is not thread-safe (see load_lora); sampling is
+        pipe = TinyPipeline.load(pipeline)
+        if lora is not None:
+            load_lora(pipe, lora, LORA_WEIGHT_NAME)
     samples = sample_and_check(pipe, prompts, seeds, steps=args.ddim_steps, guidance=args.guidance)
     rows = [{"prompt": s.prompt, "seed": s.seed, "correct": int(s.verdict.correct), "edits": s.verdict.edits,
              "reason": s.verdict.reason} for s in samples]
@@ -342,7 +345,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--guidance", type=float, default=3.0)
     p.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of " + ",".join(ARMS))
     p.add_argument("--sweep-betas", default="", help="extra dpo/apo runs (first seed) at these β, e.g. 2000,10000")
-    p.add_argument("--workers", type=int, default=1, help="fine-tuning subprocesses beside the evaluating one")
+    p.add_argument("--workers", type=int, default=1, help="runs (fine-tune, then evaluate) at a time")
     args = p.parse_args()
     args.sweep_betas = [float(b) for b in args.sweep_betas.split(",") if b.strip()]
     if args.quick:
@@ -406,32 +409,35 @@ def main() -> None:
         first_s = finetune(pipeline, out / "pairs", out / "arms" / name, arm_config(arm, seed, args, beta),
                            out / "cache", args.threads)
         log(f"{name}: trained in {first_s:.0f} s")
+    def run_one(name: str, arm: str, seed: int, beta: float) -> dict[str, Any]:
+        """Fine-tune (a subprocess) then evaluate (torch ops release the GIL, so threads overlap)."""
+        train_s = finetune(pipeline, out / "pairs", out / "arms" / name, arm_config(arm, seed, args, beta),
+                           out / "cache", args.threads) or (first_s if name == plan[0][0] else 0.0)
+        run, t = out / "arms" / name, time.monotonic()
+        evaluate(pipeline, run, prompts, seeds, out / "eval" / f"{name}.json", args)
+        if seen and beta == args.beta:
+            evaluate(pipeline, run, seen, seeds, out / "eval" / f"train-{name}.json", args)
+        logs = read_logs(run)
+        row = {"arm": arm, "seed": seed, "beta": beta,
+               "all_correct": mean_se(outcomes(out / "eval" / f"{name}.json"))[0],
+               "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
+               "over_optimised": over_optimised(logs),
+               "final_implicit_accuracy": logs[-1]["rewards/accuracies"] if logs else None,
+               "max_implicit_accuracy_first_100": max(
+                   (r["rewards/accuracies"] for r in logs if r["step"] <= OVEROPT_STEPS), default=None)}
+        log(f"{name}: {row}")
+        return row
+
     runs: dict[str, list[list[dict[str, float]]]] = {}
     per_run: dict[str, dict[str, Any]] = {}
     t_arms = time.monotonic()
-    # Training runs in `--workers` subprocesses while this process evaluates the finished ones.
+    # `--workers` runs at a time, each a training subprocess and then an evaluation thread.
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        futures = {name: pool.submit(finetune, pipeline, out / "pairs", out / "arms" / name,
-                                     arm_config(arm, seed, args, beta), out / "cache", args.threads)
-                   for name, arm, seed, beta in plan}
-        for name, arm, seed, beta in plan:
-            train_s = futures[name].result() or (first_s if name == plan[0][0] else 0.0)
-            run = out / "arms" / name
-            t = time.monotonic()
-            evaluate(pipeline, run, prompts, seeds, out / "eval" / f"{name}.json", args)
-            if seen and beta == args.beta:
-                evaluate(pipeline, run, seen, seeds, out / "eval" / f"train-{name}.json", args)
-            logs = read_logs(run)
+        futures = {name: pool.submit(run_one, name, arm, seed, beta) for name, arm, seed, beta in plan}
+        for name, arm, _, beta in plan:
+            per_run[name] = futures[name].result()
             if beta == args.beta:
-                runs.setdefault(arm, []).append(logs)
-            score = mean_se(outcomes(out / "eval" / f"{name}.json"))[0]
-            per_run[name] = {"arm": arm, "seed": seed, "beta": beta, "all_correct": score,
-                             "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
-                             "over_optimised": over_optimised(logs),
-                             "final_implicit_accuracy": logs[-1]["rewards/accuracies"] if logs else None,
-                             "max_implicit_accuracy_first_100": max(
-                                 (r["rewards/accuracies"] for r in logs if r["step"] <= OVEROPT_STEPS), default=None)}
-            log(f"{name}: {per_run[name]}")
+                runs.setdefault(arm, []).append(read_logs(out / "arms" / name))
     timings["arms_s"] = time.monotonic() - t_arms
 
     report_arms, comparisons = summarise(out / "eval", "", arms, args, per_run)

@@ -53,6 +53,11 @@ def sample_and_check(pipe: TinyPipeline, prompts: list[tuple[str, Scene]], seeds
 def load_lora(pipe: TinyPipeline, lora_dir: str | Path, weight_name: str) -> TinyPipeline:
     """Attach an adapter `APOTrainer.save_lora` wrote (SD's `unet_lora_layers` format) to the pipeline's UNet."""
     pipe.unet.load_lora_adapter(str(lora_dir), weight_name=weight_name, prefix="unet", adapter_name="default")
+    # diffusers builds adapters under accelerate's init_empty_weights, which patches torch globally: a model
+    # loaded at the same time in another thread can leave the weights on the meta device (silently a no-op).
+    lora = [p for name, p in pipe.unet.named_parameters() if "lora_" in name]
+    if not lora or any(p.is_meta for p in lora):
+        raise RuntimeError(f"the LoRA in {str(lora_dir)!r} did not load (load models one thread at a time)")
     return pipe
 
 
