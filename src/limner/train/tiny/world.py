@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy import ndimage
 
 __all__ = [
     "COLOURS", "MAX_EDITS", "SHAPES", "SIZE", "Obj", "Scene", "Verdict", "all_pairs", "caption", "check",
@@ -132,6 +131,27 @@ def render(scene: Scene, rng: random.Random | None = None) -> Image.Image:
     return image
 
 
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected components of a boolean mask, numbered in raster order of their first pixel (as
+    scipy.ndimage.label numbers them; a flood fill is enough at 32×32 and keeps scipy out)."""
+    labels = np.zeros(mask.shape, np.int32)
+    height, width = mask.shape
+    count = 0
+    for y, x in zip(*np.nonzero(mask)):
+        if labels[y, x]:
+            continue
+        count += 1
+        labels[y, x] = count
+        stack = [(y, x)]
+        while stack:
+            cy, cx = stack.pop()
+            for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
+                if 0 <= ny < height and 0 <= nx < width and mask[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = count
+                    stack.append((ny, nx))
+    return labels, count
+
+
 def _shape_of(mask: np.ndarray) -> str:
     """Square, circle or triangle from the blob's bounding-box corners: a square fills all four, a
     triangle (apex up) its bottom corners only, a circle none of them well."""
@@ -159,7 +179,7 @@ def detect(image: Image.Image) -> tuple[Obj, ...]:
     palette = np.array([_BLACK, *COLOURS.values()], np.float32)
     nearest = ((pixels[:, :, None, :] - palette[None, None]) ** 2).sum(-1).argmin(-1)  # 0 = background
     names = ["", *COLOURS]
-    labels, count = ndimage.label(nearest > 0)
+    labels, count = _label(nearest > 0)
     found: list[tuple[float, Obj]] = []
     for blob in range(1, count + 1):
         mask = labels == blob
