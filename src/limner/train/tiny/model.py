@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
@@ -37,7 +36,6 @@ __all__ = [
     "TinyPipeline",
     "TinyTextEncoder",
     "build_unet",
-    "is_tiny_pipeline",
     "new_scheduler",
 ]
 
@@ -119,10 +117,6 @@ def build_unet(cross_attention_dim: int = 64) -> UNet2DConditionModel:
 def new_scheduler() -> DDPMScheduler:
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                          prediction_type="v_prediction", clip_sample=True)
-
-
-def is_tiny_pipeline(index: dict[str, Any]) -> bool:
-    return index.get("_class_name") == PIPELINE_CLASS
 
 
 class TinyPipeline:
