@@ -5,9 +5,15 @@ One trainer covers the two ways diffusers models are trained:
 
 - ε / v-prediction UNets (SD 1.x/2.x, SDXL with its pooled embeds and added time ids): DDPM noising,
   uniform integer timesteps, target ε (or v).
+- limner's tiny pixel-space pipeline (limner.train.tiny, family "pixel"): a UNet like SD's on raw pixels,
+  no VAE, a small word-level text encoder; what docs/apo_proof.md trains from scratch on a CPU.
 - flow matching transformers (SD3/3.5, FLUX): z_t = (1−σ)·x0 + σ·noise, target noise − x0, timesteps from
   the scheduler's sigmas under diffusers' SD3 densities and weightings; FLUX's guidance embedding is fixed
   (1.0 by default, as the paper requires).
+
+Two switches make the baselines and the variant of docs/apo_proof.md with the same data, steps and seeds:
+`loss_type="sft"` (plain fine-tuning on the winners), `beta_schedule="constant"` (Diffusion-DPO) and
+`loss_mask=True` (the denoising error counted only where winner and loser differ).
 
 The winner and the loser of a pair share noise and timestep. The reference is the same network with the
 adapter disabled, run under no_grad, so no second copy of the weights is held. The VAE and the text
@@ -63,6 +69,8 @@ from limner.train.apo_data import (
     seed_for,
 )
 from limner.train.losses import apo_loss, distance_scale, implicit_accuracy
+from limner.train.tiny.model import PIPELINE_CLASS as TINY_PIPELINE
+from limner.train.tiny.model import TinyPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +80,11 @@ SUPPORTED_PIPELINES: dict[str, tuple[Family, str]] = {
     "StableDiffusionXLPipeline": ("sdxl", "unet"),
     "StableDiffusion3Pipeline": ("sd3", "transformer"),
     "FluxPipeline": ("flux", "transformer"),
+    TINY_PIPELINE: ("pixel", "unet"),
 }
+# The diffusers class whose LoRA format a family's adapter is saved in (its own pipeline class otherwise):
+# the tiny pipeline's UNet is a UNet2DConditionModel, so SD's `unet_lora_layers` format fits it.
+LORA_FORMAT = {"pixel": "StableDiffusionPipeline"}
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 CHECKPOINT_PREFIX = "checkpoint-"
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -148,7 +160,8 @@ class APOTrainer:
         # 1. Validate the data, then read the model index (both cheap; local mistakes fail before any
         #    network look-up of a model id or anything heavy loads).
         self.pairs = load_pairs(config.data_dir, resolution=config.resolution,
-                                require_distance=config.beta_schedule != "constant")
+                                require_distance=config.loss_type == "apo" and config.beta_schedule != "constant",
+                                require_mask=config.loss_mask)
         self.pipeline_class_name, self.family, self.denoiser_name, self.model_index = read_model_index(config)
         # 2. Encode images and prompts once; the VAE and text encoders are freed afterwards.
         self.cache = self._prepare_cache()
@@ -186,14 +199,7 @@ class APOTrainer:
             return cache
 
         logger.info("building the cache in %s (%d pairs)", cache.dir, len(self.pairs))
-        # Skip loading the denoiser, except for an SD3 without T5: it reads the transformer config then.
-        sd3_without_t5 = self.family == "sd3" and not (self.model_index.get("text_encoder_3") or [None])[0]
-        pipe = DiffusionPipeline.from_pretrained(
-            cfg.model, revision=cfg.revision, variant=cfg.variant, dtype=self.weight_dtype,
-            **({} if sd3_without_t5 else {self.denoiser_name: None}),
-        )
-        pipe.to(acc.device)
-        pipe.vae.to(torch.float32)  # encode in full precision: fp16 SDXL VAEs overflow, and it runs once
+        pipe = self._encoding_pipeline()
         build_cache(cache, self.pairs, pipe, self.family, resolution=cfg.resolution,
                     batch_size=cfg.encode_batch_size, max_sequence_length=cfg.max_sequence_length,
                     rank=acc.process_index, world_size=acc.num_processes,
@@ -207,6 +213,24 @@ class APOTrainer:
             cache.mark_complete(len(self.pairs), len({p.prompt for p in self.pairs}))
         acc.wait_for_everyone()
         return cache
+
+    def _encoding_pipeline(self) -> Any:
+        """The pipeline without its denoiser: what encodes images and prompts for the cache."""
+        cfg = self.config
+        if self.family == "pixel":
+            pipe = TinyPipeline.load(cfg.model)
+            pipe.unet.to(self.accelerator.device)  # only its device is read: the tiny UNet is small
+            pipe.text_encoder.to(self.accelerator.device)
+            return pipe
+        # Skip loading the denoiser, except for an SD3 without T5: it reads the transformer config then.
+        sd3_without_t5 = self.family == "sd3" and not (self.model_index.get("text_encoder_3") or [None])[0]
+        pipe = DiffusionPipeline.from_pretrained(
+            cfg.model, revision=cfg.revision, variant=cfg.variant, dtype=self.weight_dtype,
+            **({} if sd3_without_t5 else {self.denoiser_name: None}),
+        )
+        pipe.to(self.accelerator.device)
+        pipe.vae.to(torch.float32)  # encode in full precision: fp16 SDXL VAEs overflow, and it runs once
+        return pipe
 
     def _load_denoiser(self) -> Any:
         cfg = self.config
@@ -267,7 +291,7 @@ class APOTrainer:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(noisy latents, model timesteps, regression target, per-sample loss weight or None)."""
         scheduler = self.noise_scheduler
-        if self.family in ("sd", "sdxl"):
+        if self.family in ("sd", "sdxl", "pixel"):
             timesteps = draw.long()
             noisy = scheduler.add_noise(x0, noise, timesteps)
             if scheduler.config.prediction_type == "epsilon":
@@ -289,7 +313,7 @@ class APOTrainer:
                  cond: dict[str, torch.Tensor]) -> torch.Tensor:
         noisy = noisy.to(self.weight_dtype)
         embeds = cond["prompt_embeds"].to(self.weight_dtype)
-        if self.family == "sd":
+        if self.family in ("sd", "pixel"):
             return model(noisy, timesteps, encoder_hidden_states=embeds).sample
         if self.family == "sdxl":
             added = {"text_embeds": cond["pooled_prompt_embeds"].to(self.weight_dtype),
@@ -312,7 +336,8 @@ class APOTrainer:
         return unpack_latents(tokens, h, w)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """APO loss of one micro-batch of pairs and its detached statistics."""
+        """APO loss (or, with loss_type='sft', the winners' denoising loss) of one micro-batch of pairs and
+        its detached statistics."""
         cfg, device = self.config, self.accelerator.device
         winners = batch["winner"].to(device, torch.float32)  # (B, C, h, w)
         losers = batch["loser"].to(device, torch.float32)
@@ -328,18 +353,29 @@ class APOTrainer:
             reference = self._predict(self.unwrapped, noisy, timesteps, cond)
         prediction = self._predict(self.model, noisy, timesteps, cond)
 
+        mask = None
+        if cfg.loss_mask:
+            if "mask" not in batch:
+                raise DatasetError("loss_mask=True but the cached pairs carry no mask (rebuild the cache)")
+            mask = batch["mask"].to(device, torch.float32).repeat(2, 1, 1, 1)  # (2B, 1, h, w), both images
+
         def per_sample_mse(pred: torch.Tensor) -> torch.Tensor:
             error = (pred.float() - target.float()) ** 2
             if weighting is not None:
                 error = weighting * error
+            if mask is not None:
+                error = error * mask  # still divided by the whole image below: β keeps its scale
             return error.mean(dim=(1, 2, 3))  # (2B,)
 
         mse, ref_mse = per_sample_mse(prediction), per_sample_mse(reference)
         beta = cfg.beta_base * distance_scale(batch["normalized_distance"].to(device), cfg.beta_schedule,
                                               cfg.beta_f_min, cfg.beta_f_max, cfg.beta_direction)
         out = apo_loss(mse[:b], mse[b:], ref_mse[:b], ref_mse[b:], beta)
+        # SFT: the plain denoising loss of the winners; the preference statistics are still logged.
+        loss = mse[:b].mean() if cfg.loss_type == "sft" else out.losses.mean()
         stats = {
-            "loss": out.losses.mean(),
+            "loss": loss,
+            "apo_loss": out.losses.mean(),
             "rewards/chosen": out.chosen_rewards.mean(),
             "rewards/rejected": out.rejected_rewards.mean(),
             "rewards/margins": out.margins.mean(),
@@ -348,7 +384,7 @@ class APOTrainer:
             "mse/chosen": mse[:b].mean(), "mse/rejected": mse[b:].mean(),
             "mse/ref_chosen": ref_mse[:b].mean(), "mse/ref_rejected": ref_mse[b:].mean(),
         }
-        return out.losses.mean(), {k: v.detach().float() for k, v in stats.items()}
+        return loss, {k: v.detach().float() for k, v in stats.items()}
 
     # --- the loop -------------------------------------------------------------------------------------
     def _loader(self) -> torch.utils.data.DataLoader:
@@ -449,7 +485,7 @@ class APOTrainer:
         if self.accelerator.is_main_process:
             model = self.unwrapped
             layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
-            getattr(diffusers, self.pipeline_class_name).save_lora_weights(
+            getattr(diffusers, LORA_FORMAT.get(self.family, self.pipeline_class_name)).save_lora_weights(
                 directory, safe_serialization=True, weight_name=LORA_WEIGHT_NAME,
                 **{f"{self.denoiser_name}_lora_layers": layers,
                    f"{self.denoiser_name}_lora_adapter_metadata": model.peft_config["default"].to_dict()},

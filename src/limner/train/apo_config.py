@@ -24,8 +24,8 @@ from pydantic_core import ErrorDetails
 from limner.train.errors import APOConfigError
 
 __all__ = [
-    "BETA_DIRECTIONS", "BETA_SCHEDULES", "LR_SCHEDULERS", "MIXED_PRECISIONS", "REPORT_TO", "WEIGHTING_SCHEMES",
-    "APOConfig", "APOConfigError", "BetaDirection", "BetaSchedule",
+    "BETA_DIRECTIONS", "BETA_SCHEDULES", "LOSS_TYPES", "LR_SCHEDULERS", "MIXED_PRECISIONS", "REPORT_TO",
+    "WEIGHTING_SCHEMES", "APOConfig", "APOConfigError", "BetaDirection", "BetaSchedule", "LossType",
 ]
 
 # Choices live here (not in losses.py) so reading a config never imports torch.
@@ -35,6 +35,7 @@ MixedPrecision = Literal["no", "fp16", "bf16"]
 WeightingScheme = Literal["logit_normal", "uniform", "mode", "sigma_sqrt", "cosmap"]
 LRScheduler = Literal["constant", "constant_with_warmup", "linear", "cosine"]
 ReportTo = Literal["none", "tensorboard", "wandb"]
+LossType = Literal["apo", "sft"]
 
 BETA_SCHEDULES: tuple[str, ...] = get_args(BetaSchedule)
 BETA_DIRECTIONS: tuple[str, ...] = get_args(BetaDirection)
@@ -42,6 +43,7 @@ MIXED_PRECISIONS: tuple[str, ...] = get_args(MixedPrecision)
 WEIGHTING_SCHEMES: tuple[str, ...] = get_args(WeightingScheme)
 LR_SCHEDULERS: tuple[str, ...] = get_args(LRScheduler)
 REPORT_TO: tuple[str, ...] = get_args(ReportTo)
+LOSS_TYPES: tuple[str, ...] = get_args(LossType)
 
 
 def _rule(ok: Callable[[Any], bool], why: str) -> AfterValidator:
@@ -107,6 +109,19 @@ class APOConfig(BaseModel):
     beta_direction: BetaDirection = _help(
         "'increasing': β grows with distance, small distance → small β (paper's best); 'decreasing': reverse.",
         "increasing",
+    )
+
+    loss_type: LossType = _help(
+        "'apo': the preference loss above (plain Diffusion-DPO with beta_schedule='constant'); 'sft': plain "
+        "fine-tuning, the denoising loss on the winners alone — the baseline on the same pairs and steps "
+        "(the reference pass still runs so implicit accuracy and margins are logged alike).",
+        "apo",
+    )
+    loss_mask: bool = _help(
+        "Restrict the per-sample denoising error to the pair's difference mask (manifest column `mask`: an "
+        "image, white where winner and loser differ), so pixels both images share carry no gradient. The "
+        "error is still divided by the whole image size, so β keeps its meaning.",
+        False,
     )
 
     # --- flow matching (SD3 / FLUX) -----------------------------------------------------------------

@@ -8,6 +8,8 @@ A dataset is a directory with one manifest, ``pairs.parquet`` or ``pairs.jsonl``
     distance             float  compositional distance (number of atomic edits), ≥ 0
     max_distance         float  optional: normalise this row as distance / max_distance
     normalized_distance  float  optional: the distance already in [0, 1] (wins over the two above)
+    mask                 str    optional: difference-mask image (white = winner and loser differ), as the
+                                data orchestra writes it; needed by `loss_mask` training
 
 Other columns (cluster id, edit list, ...) are ignored. Without ``normalized_distance`` or
 ``max_distance``, distances are min–max normalised over the dataset so the schedule uses its whole range.
@@ -40,12 +42,13 @@ from limner.train.errors import DatasetError
 __all__ = [
     "CACHE_VERSION", "MANIFEST_NAMES", "CachedPairDataset", "DatasetError", "Family", "LatentCache",
     "PairBatchSampler", "PreferencePair", "build_cache", "cache_fingerprint", "collate", "encode_images",
-    "encode_prompts", "find_manifest", "load_image", "load_pairs", "prompt_key", "seed_for",
+    "encode_prompts", "find_manifest", "load_image", "load_mask", "load_pairs", "prompt_key", "seed_for",
 ]
 
-Family = Literal["sd", "sdxl", "sd3", "flux"]
+# "pixel": a pixel-space UNet with no VAE (limner's tiny pipeline, limner.train.tiny): images are the latents.
+Family = Literal["sd", "sdxl", "sd3", "flux", "pixel"]
 MANIFEST_NAMES = ("pairs.parquet", "pairs.jsonl")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: pair files may hold the difference mask
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class PreferencePair:
     loser: Path
     normalized_distance: float
     size: tuple[int, int]  # (width, height) of both images on disk
+    mask: Path | None = None  # difference mask (any size; resized to the latent grid when cached)
 
 
 # --- 1. manifest ------------------------------------------------------------------------------------
@@ -109,7 +113,8 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 
 def load_pairs(
-    data_dir: str | Path, *, resolution: int | None = None, require_distance: bool = True
+    data_dir: str | Path, *, resolution: int | None = None, require_distance: bool = True,
+    require_mask: bool = False,
 ) -> list[PreferencePair]:
     """Read and validate the manifest; every error names the row (1-based) and the offending value."""
     manifest = find_manifest(data_dir)
@@ -118,7 +123,7 @@ def load_pairs(
     if not rows:
         raise DatasetError(f"{manifest} holds no pairs (the dataset is empty)")
 
-    raw: list[tuple[str, Path, Path, float | None, float | None, tuple[int, int]]] = []
+    raw: list[tuple[str, Path, Path, float | None, float | None, tuple[int, int], Path | None]] = []
     for number, row in enumerate(rows, start=1):
         where = f"{manifest.name} row {number}"
         missing = [k for k in ("prompt", "winner", "loser") if not row.get(k)]
@@ -152,7 +157,17 @@ def load_pairs(
         if size_w != size_l:
             raise DatasetError(f"{where}: winner {row['winner']!r} is {size_w[0]}×{size_w[1]} but loser "
                                f"{row['loser']!r} is {size_l[0]}×{size_l[1]}; a pair must share one size")
-        raw.append((row["prompt"], winner, loser, distance, normalized, size_w))
+        mask = None
+        if row.get("mask"):
+            mask = root / str(row["mask"])
+            try:
+                _image_size(mask)
+            except DatasetError as err:
+                raise DatasetError(f"{where}: mask: {err}") from None
+        elif require_mask:
+            raise DatasetError(f"{where}: no 'mask' (needed by loss_mask=True; the data orchestra writes masks "
+                               f"with `limner data build --masks`)")
+        raw.append((row["prompt"], winner, loser, distance, normalized, size_w, mask))
 
     if resolution is None:
         sizes = {r[5] for r in raw}
@@ -164,10 +179,10 @@ def load_pairs(
     plain = [r[3] for r in raw if r[4] is None and r[3] is not None]
     low, high = (min(plain), max(plain)) if plain else (0.0, 0.0)
     pairs = []
-    for prompt, winner, loser, distance, normalized, size in raw:
+    for prompt, winner, loser, distance, normalized, size, mask in raw:
         if normalized is None:
             normalized = 1.0 if distance is None or high == low else (distance - low) / (high - low)
-        pairs.append(PreferencePair(prompt, winner, loser, float(normalized), size))
+        pairs.append(PreferencePair(prompt, winner, loser, float(normalized), size, mask))
     return pairs
 
 
@@ -193,7 +208,9 @@ def encode_prompts(
 ) -> list[dict[str, torch.Tensor]]:
     """Text conditioning exactly as the pipeline computes it at inference (no classifier-free branch)."""
     extra = {} if max_sequence_length is None else {"max_sequence_length": max_sequence_length}
-    if family == "sd":
+    if family == "pixel":
+        tensors = {"prompt_embeds": pipe.encode_prompt(prompts)}
+    elif family == "sd":
         embeds, _ = pipe.encode_prompt(prompts, device, 1, False)
         tensors = {"prompt_embeds": embeds}
     elif family == "sdxl":
@@ -214,7 +231,10 @@ def encode_prompts(
 
 @torch.no_grad()
 def encode_images(vae: Any, family: Family, pixels: torch.Tensor) -> torch.Tensor:
-    """VAE latents in the denoiser's space: mean of the posterior, shifted and scaled as the family wants."""
+    """VAE latents in the denoiser's space: mean of the posterior, shifted and scaled as the family wants.
+    The pixel family has no VAE (`vae` is None): the denoiser works on the pixels in [−1, 1]."""
+    if family == "pixel":
+        return pixels.float().cpu()
     latents = vae.encode(pixels.to(device=vae.device, dtype=vae.dtype)).latent_dist.mode()
     if family in ("sd3", "flux"):
         latents = latents - vae.config.shift_factor
@@ -222,6 +242,15 @@ def encode_images(vae: Any, family: Family, pixels: torch.Tensor) -> torch.Tenso
 
 
 # --- 4. cache -----------------------------------------------------------------------------------------
+def load_mask(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """A difference mask as a (1, h, w) float tensor in [0, 1] on the latent grid (area-averaged)."""
+    with Image.open(path) as opened:
+        mask = opened.convert("L")
+    if mask.size != (size[1], size[0]):
+        mask = mask.resize((size[1], size[0]), Image.Resampling.BOX)
+    return torch.from_numpy(np.asarray(mask, dtype=np.float32).copy())[None] / 255.0
+
+
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     """safetensors, atomically: an interrupted build leaves whole files only, so a resume can trust them."""
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}))
@@ -283,7 +312,7 @@ def build_cache(
     The caller synchronises the ranks and writes the completion marker; files already on disk are
     skipped, so an interrupted build resumes where it stopped.
     """
-    device = pipe.vae.device
+    device = pipe.device if family == "pixel" else pipe.vae.device
     prompts = sorted({p.prompt for p in pairs})
     todo_prompts = [p for i, p in enumerate(prompts) if i % world_size == rank and not cache.text_path(p).exists()]
     todo_pairs = [i for i in range(len(pairs)) if i % world_size == rank and not cache.pair_path(i).exists()]
@@ -299,12 +328,14 @@ def build_cache(
     for chunk in _chunks(todo_pairs, max(1, batch_size // 2)):
         pixels = torch.stack([load_image(path, resolution) for i in chunk
                               for path in (pairs[i].winner, pairs[i].loser)])
-        latents = encode_images(pipe.vae, family, pixels)  # (2·n, C, h, w): winner, loser, winner, ...
+        latents = encode_images(getattr(pipe, "vae", None), family, pixels)  # (2·n, C, h, w): winner, loser, winner, ...
         if family == "flux" and (latents.shape[-1] % 2 or latents.shape[-2] % 2):
             raise DatasetError(f"FLUX packs 2×2 latent patches: images of {pixels.shape[-1]}×{pixels.shape[-2]} "
                                f"give odd latent size {tuple(latents.shape[-2:])}; use a multiple of 16 pixels")
         for j, index in enumerate(chunk):
             tensors = {"winner": latents[2 * j], "loser": latents[2 * j + 1]}
+            if pairs[index].mask is not None:
+                tensors["mask"] = load_mask(pairs[index].mask, tuple(latents.shape[-2:]))
             if family == "sdxl":  # added conditioning: original size, crop top-left, target size
                 h, w = pixels.shape[-2:]
                 tensors["time_ids"] = torch.tensor([h, w, 0, 0, h, w], dtype=torch.float32)
@@ -340,7 +371,8 @@ class CachedPairDataset(torch.utils.data.Dataset):
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+    """Stack the keys every item has (a mask is optional per row; `loss_mask` runs require it on all)."""
+    return {key: torch.stack([item[key] for item in items]) for key in items[0] if all(key in i for i in items)}
 
 
 class PairBatchSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):

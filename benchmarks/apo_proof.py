@@ -1,0 +1,478 @@
+"""APO, shown working: a tiny text-to-image model trained here, improved by its own contrastive data.
+
+    python benchmarks/apo_proof.py --json                      # the whole experiment (docs/apo_proof.md)
+    python benchmarks/apo_proof.py --json --pretrained runs/apo_proof/pretrain   # reuse a pretrained base
+    python benchmarks/apo_proof.py --json --quick              # smoke run (minutes; CI's slow test)
+
+Stages (each one resumes: a finished stage's files are reused, so a killed run is simply started again):
+1. pretrain `limner.train.tiny` (pixel-space diffusers UNet + jointly trained word encoder, v-prediction)
+   on rendered two-object scenes, 24 of the 108 object pairs held out (`--pretrain-minutes` of training);
+2. evaluate the base on the held-out prompts × `--eval-seeds` fixed seeds with the exact checker;
+3. sample the base on the *training* prompts, check every sample, and write preference pairs in the data
+   orchestra's format (cluster records → `limner.data.dataset.write_dataset`, difference masks included):
+   winner = a correct sample, loser = a failing sample of the same prompt, distance = the number of
+   atomic edits the checker finds in the loser; at most `--max-truth-share` of pairs use a rendered
+   ground truth as winner (prompts the model never got right);
+4. fine-tune one LoRA per arm × training seed with `limner train apo` (subprocess, one YAML per run):
+   sft (plain fine-tuning on the winners), dpo (β constant), apo (β linear in distance), apo_masked (apo
+   with the loss restricted to the difference mask) — the same pairs, steps and seeds;
+5. evaluate every run on the same (prompt, seed) list as the base; report all-correct with standard
+   errors, paired gains, the over-optimisation flag (implicit accuracy > 0.85 within 100 steps), and
+   curves and sample grids as PNG.
+
+The last stdout line is one JSON object (benchmarks' shape, `"simulated": false`: a real neural model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from limner.data.dataset import difference_mask, write_dataset
+from limner.data.orchestra import IMAGES, RECORDS, ClusterRecord, Member, PairJudgement
+from limner.files import atomic_write_json, atomic_write_text
+from limner.train.apo import LORA_WEIGHT_NAME
+from limner.train.apo_config import APOConfig
+from limner.train.tiny.evaluate import (
+    Sample,
+    heldout_prompts,
+    load_lora,
+    mean_se,
+    paired_se,
+    sample_and_check,
+    save_grid,
+)
+from limner.train.tiny.model import TinyPipeline
+from limner.train.tiny.pretrain import PretrainConfig, pretrain
+from limner.train.tiny.world import Scene, all_pairs, caption, check, edit_list, render, split_pairs
+
+ARMS: dict[str, dict[str, Any]] = {
+    "sft": {"loss_type": "sft", "beta_schedule": "constant"},
+    "dpo": {"loss_type": "apo", "beta_schedule": "constant"},
+    "apo": {"loss_type": "apo", "beta_schedule": "linear"},
+    "apo_masked": {"loss_type": "apo", "beta_schedule": "linear", "loss_mask": True},
+}
+EVAL_SEED_BASE = 10_000  # evaluation noise seeds: disjoint from the pair-sampling seeds below
+PAIR_SEED_BASE = 50_000
+OVEROPT_ACCURACY, OVEROPT_STEPS = 0.85, 100
+_LOAD_LOCK = threading.Lock()
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- 1. base ---------------------------------------------------------------------------------------
+def get_base(args: argparse.Namespace, out: Path) -> tuple[Path, float, int]:
+    """(pipeline dir, pretraining minutes, steps): reuse --pretrained, else pretrain (resumably) here."""
+    root = Path(args.pretrained) if args.pretrained else out / "pretrain"
+    if not args.pretrained:
+        pretrain(PretrainConfig(out_dir=str(root), max_minutes=args.pretrain_minutes,
+                                max_steps=args.pretrain_steps, seed=args.seed), log=log)
+    pipeline = root / "pipeline" if (root / "pipeline" / "model_index.json").is_file() else root
+    state_file = root / "checkpoint" / "state.json"
+    if not state_file.is_file():
+        raise SystemExit(f"error: {str(root)!r} is not a pretraining folder (no checkpoint/state.json)")
+    state = json.loads(state_file.read_text())
+    return pipeline, state["seconds"] / 60, int(state["step"])
+
+
+def validate_checker(per_scene: int, seed: int) -> dict[str, Any]:
+    """The checker on ground truth: every render must pass its own scene and fail a different one."""
+    rng, scenes = random.Random(seed), all_pairs()
+    own = other = 0
+    for i, scene in enumerate(scenes):
+        for _ in range(per_scene):
+            image = render(scene, rng)
+            own += check(image, scene).correct
+            other += not check(image, scenes[(i + 1 + rng.randrange(len(scenes) - 1)) % len(scenes)]).correct
+    n = len(scenes) * per_scene
+    return {"renders": n, "passes_own_scene": own / n, "fails_other_scene": other / n}
+
+
+# --- 2. evaluation -----------------------------------------------------------------------------------
+def evaluate(pipeline: Path, lora: Path | None, prompts: list[tuple[str, Scene]], seeds: list[int],
+             path: Path, args: argparse.Namespace) -> list[Sample] | None:
+    """Outcomes (1 = all correct) per (prompt, seed), cached as JSON; samples returned when computed."""
+    if path.is_file():
+        return None
+    with _LOAD_LOCK:  # loading is not thread-safe (see load_lora); sampling is
+        pipe = TinyPipeline.load(pipeline)
+        if lora is not None:
+            load_lora(pipe, lora, LORA_WEIGHT_NAME)
+    samples = sample_and_check(pipe, prompts, seeds, steps=args.ddim_steps, guidance=args.guidance)
+    rows = [{"prompt": s.prompt, "seed": s.seed, "correct": int(s.verdict.correct), "edits": s.verdict.edits,
+             "reason": s.verdict.reason} for s in samples]
+    atomic_write_json(path, rows)
+    grid_seeds = seeds[: min(4, len(seeds))]
+    shown = [s for s in samples if s.seed in grid_seeds][: 8 * len(grid_seeds)]
+    save_grid(shown, path.with_suffix(".png"), columns=len(grid_seeds) * 2)
+    return samples
+
+
+def outcomes(path: Path) -> list[float]:
+    return [float(r["correct"]) for r in json.loads(path.read_text())]
+
+
+# --- 3. preference pairs from the model's own samples ----------------------------------------------
+def build_pairs(pipeline: Path, train: list[Scene], data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Cluster records (one per training prompt) + `write_dataset(masks=True)`: the orchestra's format."""
+    if (data / "pairs.parquet").is_file() and (data / "pairs_summary.json").is_file():
+        return json.loads((data / "pairs_summary.json").read_text())
+    pipe = TinyPipeline.load(pipeline)
+    prompts = [(caption(s, "left" if i % 2 == 0 else "right"), s) for i, s in enumerate(train)]
+    seeds = [PAIR_SEED_BASE + k for k in range(args.samples_per_prompt)]
+    samples = sample_and_check(pipe, prompts, seeds, steps=args.ddim_steps, guidance=args.guidance)
+    rng = random.Random(args.seed)
+    by_prompt: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_prompt.setdefault(s.prompt, []).append(s)
+
+    planned: list[tuple[str, Scene, list[Sample | None], list[Sample]]] = []  # None winner = rendered truth
+    for prompt, scene in prompts:
+        group = by_prompt[prompt]
+        good = [s for s in group if s.verdict.correct]
+        bad = sorted((s for s in group if not s.verdict.correct), key=lambda s: (s.verdict.edits, s.seed))
+        if not bad:
+            continue
+        losers = _spread(bad, args.losers_per_prompt)
+        winners: list[Sample | None] = list(good[: args.winners_per_prompt]) if good else [None]
+        planned.append((prompt, scene, winners, losers))
+    own = sum(len(w) * len(lo) for _, _, w, lo in planned if w[0] is not None)
+    truth_budget = int(args.max_truth_share * own / (1 - args.max_truth_share)) if args.max_truth_share < 1 else 10**9
+    truth_plans = [p for p in planned if p[2][0] is None]
+    rng.shuffle(truth_plans)
+    kept_truth, used = set(), 0
+    for p in truth_plans:
+        if used + len(p[3]) <= truth_budget:
+            kept_truth.add(p[0])
+            used += len(p[3])
+
+    (data / RECORDS).mkdir(parents=True, exist_ok=True)
+    n_pairs = n_truth = 0
+    for index, (prompt, scene, winners, losers) in enumerate(planned):
+        if winners[0] is None and prompt not in kept_truth:
+            continue
+        cid = f"c{index:04d}"
+        folder = data / IMAGES / cid
+        folder.mkdir(parents=True, exist_ok=True)
+        members, judged, pictures = [], [], {}
+        for w_index, winner in enumerate(winners):
+            wid = "pos" if w_index == 0 else f"pos-{w_index}"
+            image = winner.image if winner is not None else render(scene, random.Random(index))
+            image.save(folder / f"{wid}.png")
+            pictures[wid] = image
+            members.append(Member(
+                id=wid, prompt=prompt, scene={"left": scene.left.words(), "right": scene.right.words()},
+                image=f"{IMAGES}/{cid}/{wid}.png", seed=winner.seed if winner else -1,
+                tools=["tiny-pipeline" if winner else "render"], kind="positive",
+                verdict={"passed": True, "edits": 0, "source": "sample" if winner else "ground-truth"}))
+        for l_index, loser in enumerate(losers):
+            lid = f"neg-{l_index:02d}"
+            loser.image.save(folder / f"{lid}.png")
+            edits = edit_list(loser.verdict.seen, scene)
+            members.append(Member(
+                id=lid, prompt=prompt, scene={"left": scene.left.words(), "right": scene.right.words()},
+                image=f"{IMAGES}/{cid}/{lid}.png", seed=loser.seed, tools=["tiny-pipeline"], kind="own-sample",
+                perturbations=edits, distance=loser.verdict.edits,
+                verdict={"passed": False, "edits": loser.verdict.edits, "reason": loser.verdict.reason}))
+            for w_member in [m for m in members if m.kind == "positive"]:
+                judged.append(PairJudgement(winner=w_member.id, loser=lid, base=w_member.id == "pos", valid=True,
+                                            distance=loser.verdict.edits, failed=[e["kind"] for e in edits],
+                                            reason="checker: winner correct, loser fails"))
+                # The data orchestra's mask grows by 9 px (tuned for 512² images); at 32² that would cover
+                # the picture, so the masks are written here first with a 3 px growth (write_dataset keeps them).
+                mask_path = data / "masks" / cid / f"{w_member.id}-{lid}.png"
+                mask_path.parent.mkdir(parents=True, exist_ok=True)
+                difference_mask(pictures[w_member.id], loser.image, grow=3).save(mask_path)
+                n_pairs += 1
+                n_truth += winners[0] is None
+        record = ClusterRecord(key=cid, cluster_id=cid, index=index, prompt=prompt, tag="tiny-world", seed=args.seed,
+                               status="ok", members=members, pairs=judged, attempted=len(by_prompt[prompt]))
+        atomic_write_text(data / RECORDS / f"{cid}.json", record.model_dump_json(indent=1))
+    card = write_dataset(data, masks=True)
+    correct = sum(s.verdict.correct for s in samples)
+    summary = {
+        "train_prompts": len(prompts), "samples": len(samples), "samples_correct": correct,
+        "train_all_correct": correct / len(samples), "prompts_with_a_correct_sample":
+            sum(any(s.verdict.correct for s in by_prompt[p]) for p, _ in prompts),
+        "pairs": n_pairs, "truth_winner_pairs": n_truth, "truth_winner_share": n_truth / max(1, n_pairs),
+        "distance_histogram": card["distance_histogram"],
+    }
+    atomic_write_json(data / "pairs_summary.json", summary)
+    return summary
+
+
+def _spread(bad: list[Sample], k: int) -> list[Sample]:
+    """Up to k failing samples covering the range of edit counts (small and large distances both)."""
+    if len(bad) <= k:
+        return bad
+    indices = [round(i * (len(bad) - 1) / (k - 1)) for i in range(k)] if k > 1 else [0]
+    return [bad[i] for i in sorted(set(indices))]
+
+
+# --- 4. fine-tuning through `limner train apo` -----------------------------------------------------------
+def arm_config(arm: str, seed: int, args: argparse.Namespace, beta: float) -> dict[str, Any]:
+    values = {
+        **ARMS[arm], "seed": seed, "beta_base": beta, "learning_rate": args.lr, "max_steps": args.steps,
+        "per_device_train_batch_size": args.batch_pairs, "lora_rank": args.lora_rank,
+        "logging_steps": args.logging_steps, "save_steps": 0, "save_total_limit": 1, "use_cpu": True,
+    }
+    APOConfig.from_dict(values)  # validated before a subprocess is spent on it
+    return values
+
+
+def finetune(pipeline: Path, data: Path, run: Path, values: dict[str, Any], cache: Path, threads: int) -> float:
+    """One LoRA via the CLI (`python -m limner.train.cli apo`); returns its wall seconds (0 if reused)."""
+    if (run / LORA_WEIGHT_NAME).is_file():
+        return 0.0
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "logs.jsonl").unlink(missing_ok=True)
+    atomic_write_text(run / "arm.yaml", yaml.safe_dump({**values, "cache_dir": str(cache)}))
+    command = [sys.executable, "-m", "limner.train.cli", "apo", "--data", str(data), "--model", str(pipeline),
+               "--out", str(run), "--config", str(run / "arm.yaml"), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                                 os.environ.get("PYTHONPATH", "")])}
+    start = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"error: limner train apo failed for {run}:\n{done.stderr[-3000:]}")
+    return time.monotonic() - start
+
+
+def read_logs(run: Path) -> list[dict[str, float]]:
+    path = run / "logs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def over_optimised(logs: list[dict[str, float]]) -> bool:
+    """The regime the trial saw: implicit accuracy above 0.85 within the first 100 steps."""
+    return any(r["rewards/accuracies"] > OVEROPT_ACCURACY for r in logs if r["step"] <= OVEROPT_STEPS)
+
+
+def summarise(folder: Path, prefix: str, arms: list[str], args: argparse.Namespace,
+              per_run: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per arm: all-correct averaged over training seeds per (prompt, seed), its SE, the paired gain over
+    the base; and paired differences between arms (same prompts, seeds and training seeds)."""
+    base = outcomes(folder / f"{prefix}base.json")
+    report: dict[str, dict[str, Any]] = {"base": dict(zip(("all_correct", "se"), mean_se(base)))}
+    averaged: dict[str, list[float]] = {}
+    for arm in arms:
+        names = [f"{arm}-s{args.seed + k}" for k in range(args.train_seeds)]
+        per_seed = [outcomes(folder / f"{prefix}{name}.json") for name in names]
+        item_means = [sum(v) / len(v) for v in zip(*per_seed)]  # per (prompt, seed), over training seeds
+        averaged[arm] = item_means
+        seed_scores = [sum(v) / len(v) for v in per_seed]
+        mean, se = mean_se(item_means)
+        gain, gain_se = paired_se(item_means, base)
+        report[arm] = {"all_correct": mean, "se": se, "gain_vs_base": gain, "gain_se": gain_se,
+                       "per_train_seed": seed_scores, "se_over_train_seeds": mean_se(seed_scores)[1],
+                       "over_optimised_runs": sum(per_run[name]["over_optimised"] for name in names)}
+    comparisons = {}
+    for a, b in (("apo", "dpo"), ("apo", "sft"), ("apo_masked", "apo"), ("apo_masked", "dpo"), ("dpo", "sft")):
+        if a in averaged and b in averaged:
+            diff, se = paired_se(averaged[a], averaged[b])
+            comparisons[f"{a}_minus_{b}"] = {"diff": diff, "se": se}
+    return report, comparisons
+
+
+# --- 5. figures ----------------------------------------------------------------------------------------
+def plot_curves(runs: dict[str, list[list[dict[str, float]]]], path: Path) -> Path:
+    import matplotlib  # noqa: PLC0415 - optional plotting dependency, only for the figures
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    keys = [("loss", "training loss"), ("rewards/accuracies", "implicit accuracy"),
+            ("rewards/margins", "reward margin")]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, (key, title) in zip(axes, keys):
+        for arm, seeds in runs.items():
+            for i, logs in enumerate(seeds):
+                ax.plot([r["step"] for r in logs], [r[key] for r in logs], color=f"C{list(runs).index(arm)}",
+                        alpha=0.8, label=arm if i == 0 else None)
+        if key == "rewards/accuracies":
+            ax.axhline(OVEROPT_ACCURACY, color="grey", ls="--", lw=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+    axes[0].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+# --- driver ------------------------------------------------------------------------------------------
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print the JSON report as the last stdout line")
+    p.add_argument("--quick", action="store_true", help="smoke run: seconds of pretraining, a few steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/apo_proof", help="working folder (resumable) and figures")
+    p.add_argument("--pretrained", default=None, help="reuse this pretraining folder instead of pretraining")
+    p.add_argument("--pretrain-minutes", type=float, default=35.0)
+    p.add_argument("--pretrain-steps", type=int, default=6000)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
+    p.add_argument("--eval-seeds", type=int, default=16)
+    p.add_argument("--train-seeds", type=int, default=3)
+    p.add_argument("--train-eval-prompts", type=int, default=24, help="training prompts also evaluated (0: none)")
+    p.add_argument("--samples-per-prompt", type=int, default=8)
+    p.add_argument("--winners-per-prompt", type=int, default=2)
+    p.add_argument("--losers-per-prompt", type=int, default=3)
+    p.add_argument("--max-truth-share", type=float, default=0.2)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch-pairs", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--beta", type=float, default=5000.0)
+    p.add_argument("--lora-rank", type=int, default=8)
+    p.add_argument("--logging-steps", type=int, default=10)
+    p.add_argument("--ddim-steps", type=int, default=20)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of " + ",".join(ARMS))
+    p.add_argument("--sweep-betas", default="", help="extra dpo/apo runs (first seed) at these β, e.g. 2000,10000")
+    p.add_argument("--workers", type=int, default=1, help="runs (fine-tune, then evaluate) at a time")
+    args = p.parse_args()
+    args.sweep_betas = [float(b) for b in args.sweep_betas.split(",") if b.strip()]
+    if args.quick:
+        args.pretrain_minutes, args.pretrain_steps = min(args.pretrain_minutes, 0.5), min(args.pretrain_steps, 30)
+        args.eval_seeds, args.train_seeds, args.samples_per_prompt, args.train_eval_prompts = 2, 1, 2, 4
+        args.steps, args.batch_pairs, args.logging_steps, args.ddim_steps = 3, 2, 1, 4
+        args.max_truth_share = 1.0  # a 30-step model draws no correct sample: ground-truth winners only
+    unknown = set(args.arms.split(",")) - set(ARMS)
+    if unknown:
+        p.error(f"--arms: unknown {sorted(unknown)}; choose from {list(ARMS)}")
+    return args
+
+
+def environment(threads: int) -> dict[str, Any]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "threads": threads, "load_average": list(os.getloadavg()),
+            "device": "cpu"}
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    wall_start = time.monotonic()
+    timings: dict[str, float] = {}
+
+    checker = validate_checker(2 if args.quick else 20, args.seed)
+    log(f"checker on renders: {checker}")
+    t = time.monotonic()
+    pipeline, pretrain_minutes, pretrain_steps = get_base(args, out)
+    timings["pretrain_s"] = time.monotonic() - t
+    train, held = split_pairs()
+    prompts = heldout_prompts(held)
+    seeds = [EVAL_SEED_BASE + k for k in range(args.eval_seeds)]
+
+    # A second, smaller evaluation on training prompts (seen in pretraining and in the pairs): whether
+    # an arm improves what it was trained on, beside whether that transfers to held-out combinations.
+    seen = heldout_prompts(train)[: args.train_eval_prompts]
+    t = time.monotonic()
+    evaluate(pipeline, None, prompts, seeds, out / "eval" / "base.json", args)
+    if seen:
+        evaluate(pipeline, None, seen, seeds, out / "eval" / "train-base.json", args)
+    timings["base_eval_s"] = time.monotonic() - t
+    log(f"base: {mean_se(outcomes(out / 'eval' / 'base.json'))[0]:.3f} all-correct on held-out prompts")
+
+    t = time.monotonic()
+    pairs = build_pairs(pipeline, train, out / "pairs", args)
+    timings["pairs_s"] = time.monotonic() - t
+    log(f"pairs: {pairs}")
+
+    arms = args.arms.split(",")
+    # (run name, arm, training seed, β): every arm × seed at --beta, then the optional β sweep (one seed).
+    plan = [(f"{arm}-s{args.seed + k}", arm, args.seed + k, args.beta)
+            for arm in arms for k in range(args.train_seeds)]
+    plan += [(f"{arm}-b{int(b)}-s{args.seed}", arm, args.seed, b) for b in args.sweep_betas
+             for arm in ("dpo", "apo") if arm in arms]
+    first_s = 0.0
+    if not (out / "cache").is_dir() and plan:  # build the shared cache once, before runs race for it
+        name, arm, seed, beta = plan[0]
+        first_s = finetune(pipeline, out / "pairs", out / "arms" / name, arm_config(arm, seed, args, beta),
+                           out / "cache", args.threads)
+        log(f"{name}: trained in {first_s:.0f} s")
+    def run_one(name: str, arm: str, seed: int, beta: float) -> dict[str, Any]:
+        """Fine-tune (a subprocess) then evaluate (torch ops release the GIL, so threads overlap)."""
+        train_s = finetune(pipeline, out / "pairs", out / "arms" / name, arm_config(arm, seed, args, beta),
+                           out / "cache", args.threads) or (first_s if name == plan[0][0] else 0.0)
+        run, t = out / "arms" / name, time.monotonic()
+        evaluate(pipeline, run, prompts, seeds, out / "eval" / f"{name}.json", args)
+        if seen and beta == args.beta:
+            evaluate(pipeline, run, seen, seeds, out / "eval" / f"train-{name}.json", args)
+        logs = read_logs(run)
+        row = {"arm": arm, "seed": seed, "beta": beta,
+               "all_correct": mean_se(outcomes(out / "eval" / f"{name}.json"))[0],
+               "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
+               "over_optimised": over_optimised(logs),
+               "final_implicit_accuracy": logs[-1]["rewards/accuracies"] if logs else None,
+               "max_implicit_accuracy_first_100": max(
+                   (r["rewards/accuracies"] for r in logs if r["step"] <= OVEROPT_STEPS), default=None)}
+        log(f"{name}: {row}")
+        return row
+
+    runs: dict[str, list[list[dict[str, float]]]] = {}
+    per_run: dict[str, dict[str, Any]] = {}
+    t_arms = time.monotonic()
+    # `--workers` runs at a time, each a training subprocess and then an evaluation thread.
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        futures = {name: pool.submit(run_one, name, arm, seed, beta) for name, arm, seed, beta in plan}
+        for name, arm, _, beta in plan:
+            per_run[name] = futures[name].result()
+            if beta == args.beta:
+                runs.setdefault(arm, []).append(read_logs(out / "arms" / name))
+    timings["arms_s"] = time.monotonic() - t_arms
+
+    report_arms, comparisons = summarise(out / "eval", "", arms, args, per_run)
+    train_arms, train_comparisons = summarise(out / "eval", "train-", arms, args, per_run) if seen else ({}, {})
+    sweep = {name: {k: row[k] for k in ("arm", "beta", "all_correct", "over_optimised")}
+             for name, row in per_run.items() if row["beta"] != args.beta}
+
+    figures = out / "figures"
+    artifacts = {"curves": str(plot_curves(runs, figures / "curves.png")) if runs else None,
+                 "grids": sorted(str(p) for p in (out / "eval").glob("*.png")), "pairs": str(out / "pairs")}
+    report = {
+        "benchmark": "apo_proof",
+        "simulated": False,
+        "config": {k: v for k, v in vars(args).items() if k != "json"} | {
+            "arms_config": {a: ARMS[a] for a in arms}, "pipeline": str(pipeline),
+            "lora_targets": APOConfig().lora_target_modules},
+        "env": environment(args.threads),
+        "metrics": {
+            "arms": report_arms, "comparisons": comparisons, "heldout_prompts": len(prompts),
+            "seeds_per_prompt": len(seeds), "train_seeds": args.train_seeds,
+            "pretrain_minutes": round(pretrain_minutes, 2), "pretrain_steps": pretrain_steps,
+            "checker_on_renders": checker,
+            "train_prompts": {"prompts": len(seen), "arms": train_arms, "comparisons": train_comparisons},
+            "pairs": pairs, "runs": per_run, "beta_sweep": sweep, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+            "wall_minutes": round((time.monotonic() - wall_start) / 60, 2),
+        },
+        "artifacts": artifacts,
+    }
+    atomic_write_json(out / "report.json", report)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for arm, row in report_arms.items():
+            print(f"{arm:>11}: {row['all_correct']:.3f} ± {row['se']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""The APO proof's parts: the two-object world and its exact checker, the tiny pixel-space pipeline
+(limner.train.tiny), its resumable pretraining, and the trainer's additions it needs (the "pixel" family,
+`loss_type="sft"`, `loss_mask`). The whole experiment runs as a slow smoke test at the end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from limner.train.apo import APOTrainer
+from limner.train.apo_config import APOConfig, APOConfigError
+from limner.train.apo_data import CachedPairDataset, DatasetError, collate
+from limner.train.tiny.evaluate import load_lora, mean_se, paired_se, sample_and_check
+from limner.train.tiny.model import TinyPipeline, TinyTextEncoder
+from limner.train.tiny.pretrain import PretrainConfig, pretrain
+from limner.train.tiny.world import (
+    MAX_EDITS,
+    Obj,
+    Scene,
+    all_pairs,
+    caption,
+    check,
+    edit_list,
+    parse_caption,
+    render,
+    split_pairs,
+)
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- the world ---------------------------------------------------------------------------------------
+def test_checker_is_exact_on_renders_and_rejects_every_other_scene():
+    rng = random.Random(7)
+    scenes = all_pairs()
+    assert len(scenes) == 108
+    for i, scene in enumerate(scenes):
+        image = render(scene, rng)
+        assert check(image, scene).correct, scene
+        other = scenes[(i + 1 + rng.randrange(len(scenes) - 1)) % len(scenes)]
+        verdict = check(image, other)
+        assert not verdict.correct and verdict.edits >= 1, (scene, other)
+
+
+def test_edits_count_swaps_missing_and_extra_objects():
+    red_sq, blue_ci, green_tr = Obj("red", "square"), Obj("blue", "circle"), Obj("green", "triangle")
+    scene = Scene(red_sq, blue_ci)
+    assert edit_list((red_sq, blue_ci), scene) == []
+    swapped = edit_list((Obj("blue", "square"), Obj("red", "circle")), scene)
+    assert [e["kind"] for e in swapped] == ["colour", "colour"]  # a colour swap is two edits
+    assert [e["kind"] for e in edit_list((red_sq,), scene)] == ["missing"]
+    assert [e["kind"] for e in edit_list((red_sq, green_tr, blue_ci), scene)] == ["extra"]
+    assert len(edit_list((), scene)) == 2
+    blank = Image.new("RGB", (32, 32))
+    assert check(blank, scene).edits == 2 <= MAX_EDITS and check(blank, scene).reason == "0 objects"
+
+
+def test_checker_reads_mixed_colours_and_touching_objects():
+    scene = Scene(Obj("red", "square"), Obj("blue", "square"))
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[10:16, 4:14] = (230, 30, 30)
+    pixels[16:22, 4:14] = (240, 220, 30)  # the left object half red, half yellow: a binding error
+    pixels[10:22, 20:30] = (40, 70, 240)
+    verdict = check(Image.fromarray(pixels), scene)
+    assert verdict.seen[0].colour == "mixed" and verdict.edits == 1 and not verdict.correct
+    pixels[10:22, 4:16] = (230, 30, 30)
+    pixels[10:22, 16:28] = (40, 70, 240)  # touching: one blob of two colours far apart, split by colour
+    assert check(Image.fromarray(pixels), scene).correct
+
+
+def test_captions_round_trip_and_the_split_holds_out_combinations_only():
+    for scene in all_pairs():
+        assert parse_caption(caption(scene, "left")) == scene == parse_caption(caption(scene, "right"))
+    with pytest.raises(ValueError, match="not a caption"):
+        parse_caption("a purple square left of a blue circle")
+    train, held = split_pairs()
+    assert len(train) == 84 and len(held) == 24 and not set(train) & set(held)
+    assert {s.left for s in train} == {s.left for s in all_pairs()}  # every object seen in training
+
+
+# --- the pipeline ----------------------------------------------------------------------------------------
+def test_text_encoder_refuses_unknown_words():
+    with pytest.raises(ValueError, match="outside the tiny vocabulary"):
+        TinyTextEncoder().tokenize(["a purple square left of a blue circle"])
+
+
+def test_pipeline_saves_loads_and_samples_deterministically(tmp_path):
+    pipe = TinyPipeline.new(seed=3)
+    pipe.save(tmp_path / "p")
+    loaded = TinyPipeline.load(tmp_path / "p")
+    prompts = ["a red square left of a blue circle", "a blue circle right of a red square"]
+    a = pipe.sample(prompts, [1, 2], steps=3)
+    b = loaded.sample(prompts, [1, 2], steps=3)
+    assert a.shape == (2, 3, 32, 32) and torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(FileNotFoundError):
+        TinyPipeline.load(tmp_path / "missing")
+
+
+def test_pretraining_resumes_where_it_stopped(tmp_path):
+    cfg = {"out_dir": str(tmp_path / "pre"), "save_every": 2, "snapshot_every": 4, "batch_size": 4}
+    pretrain(PretrainConfig(max_steps=2, **cfg), log=lambda _: None)
+    state = json.loads((tmp_path / "pre" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 2
+    messages: list[str] = []
+    pretrain(PretrainConfig(max_steps=4, **cfg), log=messages.append)
+    assert messages[0].startswith("resumed at step 2")
+    assert json.loads((tmp_path / "pre" / "done.json").read_text())["step"] == 4
+    assert (tmp_path / "pre" / "snapshots" / "step-4" / "model_index.json").is_file()
+    straight = tmp_path / "straight"
+    pretrain(PretrainConfig(**{**cfg, "out_dir": str(straight)}, max_steps=4), log=lambda _: None)
+    a = TinyPipeline.load(tmp_path / "pre" / "pipeline").unet.state_dict()
+    b = TinyPipeline.load(straight / "pipeline").unet.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # resumed == uninterrupted
+
+
+# --- the trainer on the tiny pipeline -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("apo-proof")
+    TinyPipeline.new(seed=0).save(root / "pipe")
+    data = root / "data"
+    data.mkdir()
+    rng = random.Random(0)
+    rows = []
+    for i, scene in enumerate(all_pairs()[:4]):
+        render(scene, rng).save(data / f"{i}_w.png")
+        render(Scene(scene.right, scene.left), rng).save(data / f"{i}_l.png")  # a binding error
+        mask = np.zeros((32, 32), np.uint8)
+        mask[:, :16] = 255  # the left half differs
+        Image.fromarray(mask).save(data / f"{i}_m.png")
+        rows.append({"prompt": caption(scene), "winner": f"{i}_w.png", "loser": f"{i}_l.png",
+                     "distance": float(i + 1), "mask": f"{i}_m.png"})
+    (data / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"root": root, "pipe": root / "pipe", "data": data}
+
+
+def config(tiny: dict[str, Path], out: str, **overrides) -> APOConfig:
+    values = {"model": str(tiny["pipe"]), "data_dir": str(tiny["data"]), "output_dir": str(tiny["root"] / out),
+              "cache_dir": str(tiny["root"] / "cache"), "lora_rank": 4, "learning_rate": 1e-3,
+              "per_device_train_batch_size": 2, "max_steps": 2, "logging_steps": 1, "save_steps": 0,
+              "use_cpu": True}
+    return APOConfig(**{**values, **overrides})
+
+
+def batch_of(trainer: APOTrainer) -> dict[str, torch.Tensor]:
+    dataset = CachedPairDataset(trainer.cache, trainer.pairs)
+    return collate([dataset[(i, 500 + i)] for i in range(len(dataset))])
+
+
+def test_pixel_family_caches_pixels_text_and_masks(tiny):
+    trainer = APOTrainer(config(tiny, "cache-check"))
+    assert trainer.family == "pixel"
+    batch = batch_of(trainer)
+    assert batch["winner"].shape == (4, 3, 32, 32) and batch["prompt_embeds"].shape == (4, 8, 64)
+    assert batch["mask"].shape == (4, 1, 32, 32) and batch["mask"][:, :, :, :16].eq(1).all()
+    assert batch["mask"][:, :, :, 16:].eq(0).all()
+    with Image.open(tiny["data"] / "0_w.png") as im:  # the pixels themselves, in [−1, 1]
+        expected = torch.from_numpy(np.asarray(im, np.float32)).permute(2, 0, 1) / 127.5 - 1
+    assert torch.allclose(batch["winner"][0], expected)
+
+
+def _moved(trainer: APOTrainer) -> None:
+    """Make the adapter non-zero so policy and reference differ."""
+    with torch.no_grad():
+        for name, p in trainer.unwrapped.named_parameters():
+            if p.requires_grad and "lora_B" in name:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+
+
+def test_sft_loss_is_the_winners_denoising_loss_and_logs_preferences(tiny):
+    trainer = APOTrainer(config(tiny, "sft", loss_type="sft", beta_schedule="constant"))
+    _moved(trainer)
+    with torch.no_grad():
+        loss, stats = trainer.compute_loss(batch_of(trainer))
+    assert loss.item() == pytest.approx(stats["mse/chosen"].item(), rel=1e-6)
+    assert {"apo_loss", "rewards/accuracies", "rewards/margins"} <= set(stats)
+    assert stats["apo_loss"].item() != pytest.approx(loss.item())
+
+
+def test_loss_mask_counts_only_the_differing_pixels(tiny):
+    masked = APOTrainer(config(tiny, "masked", loss_mask=True))
+    plain = APOTrainer(config(tiny, "plain"))
+    for t in (masked, plain):
+        _moved(t)
+    batch = batch_of(masked)
+    with torch.no_grad():
+        _, s_mask = masked.compute_loss(batch)
+        _, s_plain = plain.compute_loss(batch)
+        # An all-ones mask is the plain loss; the half mask counts the left half, divided by the whole image.
+        _, s_ones = masked.compute_loss({**batch, "mask": torch.ones_like(batch["mask"])})
+        _, s_zero = masked.compute_loss({**batch, "mask": torch.zeros_like(batch["mask"])})
+    assert s_ones["loss"].item() == pytest.approx(s_plain["loss"].item(), rel=1e-6)
+    assert s_mask["mse/chosen"].item() < s_plain["mse/chosen"].item()
+    assert s_zero["loss"].item() == pytest.approx(math.log(2), abs=1e-6)  # nothing differs: no preference
+
+
+def test_every_arm_trains_and_its_lora_loads_into_the_tiny_pipeline(tiny):
+    prompts = [(caption(s), s) for s in all_pairs()[:2]]
+    base = TinyPipeline.load(tiny["pipe"])
+    before = base.sample([p for p, _ in prompts], [0, 1], steps=2)
+    for name, extra in (("sft", {"loss_type": "sft"}), ("dpo", {"beta_schedule": "constant"}),
+                        ("apo", {}), ("apo_masked", {"loss_mask": True})):
+        trainer = APOTrainer(config(tiny, f"arm-{name}", **extra))
+        result = trainer.train()
+        logs = [json.loads(line) for line in (result.lora_dir / "logs.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in logs] == [1, 2] and "rewards/accuracies" in logs[0]
+        pipe = load_lora(TinyPipeline.load(tiny["pipe"]), result.lora_dir, "pytorch_lora_weights.safetensors")
+        after = pipe.sample([p for p, _ in prompts], [0, 1], steps=2)
+        assert not torch.equal(before, after), name
+        trained = TinyPipeline.load(tiny["pipe"])
+        trained.unet = trainer.unwrapped
+        assert torch.allclose(trained.sample([p for p, _ in prompts], [0, 1], steps=2), after, atol=1e-5)
+    assert len(sample_and_check(base, prompts, [0], steps=2)) == 2
+
+
+def test_mask_and_loss_type_errors_are_clear(tiny, tmp_path):
+    with pytest.raises(APOConfigError, match="loss_type='dpo' is unknown"):
+        APOConfig(loss_type="dpo")
+    data = tmp_path / "nomask"
+    data.mkdir()
+    for name in ("0_w.png", "0_l.png"):
+        (data / name).write_bytes((tiny["data"] / name).read_bytes())
+    (data / "pairs.jsonl").write_text(json.dumps({"prompt": "a red square left of a green circle",
+                                                  "winner": "0_w.png", "loser": "0_l.png", "distance": 1}) + "\n")
+    with pytest.raises(DatasetError, match="no 'mask'"):
+        APOTrainer(config(tiny, "nomask", data_dir=str(data), loss_mask=True))
+    # SFT needs no distance at all.
+    (data / "pairs.jsonl").write_text(json.dumps({"prompt": "a red square left of a green circle",
+                                                  "winner": "0_w.png", "loser": "0_l.png"}) + "\n")
+    trainer = APOTrainer(config(tiny, "nodist", data_dir=str(data), loss_type="sft", per_device_train_batch_size=1,
+                                cache_dir=str(tmp_path / "c")))
+    assert trainer.pairs[0].normalized_distance == 1.0
+
+
+def test_standard_errors():
+    assert mean_se([1.0, 0.0, 1.0, 0.0]) == pytest.approx((0.5, math.sqrt(1 / 3 / 4)))
+    assert paired_se([1.0, 1.0], [0.0, 0.0]) == (1.0, 0.0)
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("apo_proof_benchmark", REPO / "benchmarks" / "apo_proof.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_helpers_pick_losers_and_flag_over_optimisation():
+    bench = _benchmark_module()
+    assert bench._spread(list(range(8)), 3) == [0, 4, 7]  # small, middle and large distances
+    assert bench._spread([5, 6], 3) == [5, 6]
+    logs = [{"step": 10, "rewards/accuracies": 0.6}, {"step": 100, "rewards/accuracies": 0.9}]
+    assert bench.over_optimised(logs)
+    assert not bench.over_optimised([{"step": 10, "rewards/accuracies": 0.6}, {"step": 110, "rewards/accuracies": 0.99}])
+    values = bench.arm_config("apo_masked", 1, bench.argparse.Namespace(
+        lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, logging_steps=1), 2000.0)
+    assert values["loss_mask"] is True and values["beta_schedule"] == "linear" and values["beta_base"] == 2000.0
+
+
+# --- the whole experiment, tiny -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_benchmark_quick_prints_the_agreed_json(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "apo_proof.py"), "--json", "--quick",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=1800, check=False,
+                          env={"PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["benchmark"] == "apo_proof" and report["simulated"] is False
+    metrics = report["metrics"]
+    assert set(metrics["arms"]) == {"base", "sft", "dpo", "apo", "apo_masked"}
+    assert all({"all_correct", "se"} <= set(row) for row in metrics["arms"].values())
+    assert metrics["heldout_prompts"] == 24 and metrics["seeds_per_prompt"] == 2 and metrics["train_seeds"] == 1
+    assert metrics["pretrain_minutes"] > 0
+    assert Path(report["artifacts"]["curves"]).is_file() and report["artifacts"]["grids"]
