@@ -68,6 +68,7 @@ from limner.train.apo_data import (
     load_pairs,
     seed_for,
 )
+from limner.train.checkpoint import load_optimizer, save_optimizer
 from limner.train.losses import apo_loss, distance_scale, implicit_accuracy
 from limner.train.tiny.model import PIPELINE_CLASS as TINY_PIPELINE
 from limner.train.tiny.model import TinyPipeline
@@ -509,14 +510,11 @@ class APOTrainer:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             save_file(self._trainable_state(), tmp / "adapter.safetensors")
-            optimizer_state = self.optimizer.state_dict()
-            tensors = {f"{pid}.{name}": value.detach().cpu().contiguous().reshape(value.shape)
-                       for pid, state in optimizer_state["state"].items() for name, value in state.items()}
-            save_file(tensors, tmp / "optimizer.safetensors")
+            param_groups = save_optimizer(self.optimizer, tmp)
             trainer_state = {
                 "global_step": self.global_step,
                 "world_size": acc.num_processes,
-                "optimizer_param_groups": optimizer_state["param_groups"],
+                "optimizer_param_groups": param_groups,
                 "lr_scheduler": self.lr_scheduler.state_dict(),
                 "log_history": self.log_history,
                 "config": self.config.to_dict(),
@@ -560,12 +558,7 @@ class APOTrainer:
         with torch.no_grad():
             for name, param in params.items():
                 param.copy_(adapter[name])
-        tensors = load_file(path / "optimizer.safetensors")
-        optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state["optimizer_param_groups"]}
-        for key, value in tensors.items():
-            pid, name = key.split(".", 1)
-            optimizer_state["state"].setdefault(int(pid), {})[name] = value
-        self.optimizer.load_state_dict(optimizer_state)
+        load_optimizer(self.optimizer, path, state["optimizer_param_groups"])
         self.lr_scheduler.load_state_dict(state["lr_scheduler"])
         self.global_step = int(state["global_step"])
         self.log_history = list(state["log_history"])

@@ -29,6 +29,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from limner.files import atomic_write_json
+from limner.train.checkpoint import load_optimizer, save_optimizer
 from limner.train.errors import SaliencyConfigError
 from limner.train.saliency_config import SaliencyConfig
 from limner.train.saliency_metrics import saliency_loss, saliency_metrics
@@ -220,12 +221,9 @@ class SaliencyTrainer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         save_file(self.model.trainable_state(), tmp / "model.safetensors")
-        opt = self.optimizer.state_dict()
-        tensors = {f"{pid}.{name}": v.detach().cpu().contiguous().reshape(v.shape)
-                   for pid, state in opt["state"].items() for name, v in state.items() if torch.is_tensor(v)}
-        save_file(tensors, tmp / "optimizer.safetensors")
+        param_groups = save_optimizer(self.optimizer, tmp)
         state = {"global_step": self.global_step, "elapsed_s": self.elapsed_s, "cpu_s": self.cpu_s,
-                 "optimizer_param_groups": opt["param_groups"], "scheduler": self.scheduler.state_dict(),
+                 "optimizer_param_groups": param_groups, "scheduler": self.scheduler.state_dict(),
                  "log_history": self.log_history, "model_config": self.model.config.to_dict(),
                  "config": self.config.to_dict()}
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1, default=list), encoding="utf-8")
@@ -253,12 +251,7 @@ class SaliencyTrainer:
         missing, unexpected = self.model.load_state_dict(weights, strict=False)
         if unexpected or any(not k.startswith(("text_backbone.", "image_backbone.")) for k in missing):
             raise SaliencyConfigError(f"checkpoint {path} does not match this model configuration")
-        tensors = load_file(path / "optimizer.safetensors")
-        opt: dict[str, Any] = {"state": {}, "param_groups": state["optimizer_param_groups"]}
-        for key, value in tensors.items():
-            pid, name = key.split(".", 1)
-            opt["state"].setdefault(int(pid), {})[name] = value
-        self.optimizer.load_state_dict(opt)
+        load_optimizer(self.optimizer, path, state["optimizer_param_groups"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.global_step = int(state["global_step"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))

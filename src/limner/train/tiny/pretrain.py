@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from limner.files import atomic_write_text
 from limner.train.apo_data import seed_for
+from limner.train.checkpoint import load_optimizer, save_optimizer
 from limner.train.tiny.model import TinyPipeline
 from limner.train.tiny.world import Scene, caption, render, split_pairs
 
@@ -81,13 +82,8 @@ def _save(directory: Path, pipe: TinyPipeline, ema: dict[str, torch.Tensor], opt
     params = _params(pipe)
     save_file({k: v.detach().contiguous() for k, v in params.items()}, tmp / "weights.safetensors")
     save_file({k: v.contiguous() for k, v in ema.items()}, tmp / "ema.safetensors")
-    names = list(params)
-    opt_state = opt.state_dict()
-    tensors = {f"{names[i]}::{k}": v for i, s in opt_state["state"].items() for k, v in s.items()
-               if torch.is_tensor(v) and v.dim() > 0}
-    steps = {names[i]: float(s["step"]) for i, s in opt_state["state"].items()}
-    save_file(tensors, tmp / "optimizer.safetensors")
-    atomic_write_text(tmp / "state.json", json.dumps({**asdict(state), "adam_steps": steps,
+    param_groups = save_optimizer(opt, tmp)
+    atomic_write_text(tmp / "state.json", json.dumps({**asdict(state), "optimizer_param_groups": param_groups,
                                                       "config": asdict(cfg)}))
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
@@ -101,15 +97,7 @@ def _load(directory: Path, pipe: TinyPipeline, ema: dict[str, torch.Tensor], opt
             p.copy_(weights[k])
         ema.update(load_file(directory / "ema.safetensors"))
     raw = json.loads((directory / "state.json").read_text())
-    names = list(params)
-    tensors = load_file(directory / "optimizer.safetensors")
-    state_dict = opt.state_dict()
-    for i, name in enumerate(names):
-        if name in raw["adam_steps"]:
-            state_dict["state"][i] = {"step": torch.tensor(raw["adam_steps"][name]),
-                                      "exp_avg": tensors[f"{name}::exp_avg"],
-                                      "exp_avg_sq": tensors[f"{name}::exp_avg_sq"]}
-    opt.load_state_dict(state_dict)
+    load_optimizer(opt, directory, raw["optimizer_param_groups"])
     return PretrainState(step=raw["step"], seconds=raw["seconds"], losses=raw.get("losses") or [])
 
 
