@@ -29,9 +29,12 @@ import argparse
 import hashlib
 import json
 import multiprocessing
+import os
+import platform
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +123,17 @@ def _mix_metrics(records: dict[str, ClusterRecord], prompts: list[PromptItem], s
         "discard_reasons": dict(list(c["discard_reasons"].items())[:8]),
         "mean_cluster_s": float(np.mean([r.time_s for r in recs])) if recs else 0.0,
     }
+
+
+def _env() -> dict[str, Any]:
+    """Versions that decide the figures (the BENCHMARKS.md `env` key)."""
+    versions: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count()}
+    for pkg in ("limner", "numpy", "pillow", "pyarrow", "datasets", "ray"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return versions
 
 
 def _signature(out: Path) -> dict[str, Any]:
@@ -304,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "config": {"preset": "sandbox", "seed": args.seed, "all_mix": args.all_mix, "read_mix": args.read_mix,
                       "negatives": args.negatives, "workers": args.workers,
                       "throughput_prompts": args.throughput_prompts, "throughput_negatives": args.throughput_negatives},
-           "wall_s": time.perf_counter() - t_start, "metrics": metrics}
+           "env": _env(), "wall_s": time.perf_counter() - t_start, "metrics": metrics}
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
     return out
 
