@@ -68,7 +68,7 @@ from limner.train.apo_data import (
     load_pairs,
     seed_for,
 )
-from limner.train.checkpoint import load_optimizer, save_optimizer
+from limner.train.checkpoint import CHECKPOINT_PREFIX, list_checkpoints, load_optimizer, save_optimizer
 from limner.train.losses import apo_loss, distance_scale, implicit_accuracy
 from limner.train.tiny.model import PIPELINE_CLASS as TINY_PIPELINE
 from limner.train.tiny.model import TinyPipeline
@@ -87,7 +87,6 @@ SUPPORTED_PIPELINES: dict[str, tuple[Family, str]] = {
 # the tiny pipeline's UNet is a UNet2DConditionModel, so SD's `unet_lora_layers` format fits it.
 LORA_FORMAT = {"pixel": "StableDiffusionPipeline"}
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-CHECKPOINT_PREFIX = "checkpoint-"
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
 
@@ -567,15 +566,6 @@ class APOTrainer:
                            "bit-exactly", state.get("world_size"), self.accelerator.num_processes)
         logger.info("resumed from %s at step %d", path, self.global_step)
 
-
-def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)
-             and p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / "trainer_state.json").is_file()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
 
 
 __all__ = ["APOTrainer", "DatasetError", "TrainOutput", "adapter_disabled", "list_checkpoints",

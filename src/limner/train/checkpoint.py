@@ -1,4 +1,4 @@
-"""Optimizer state as safetensors + JSON: what every limner trainer's checkpoint holds besides its weights.
+"""Checkpoints of limner's trainers: where they are, and the optimizer state as safetensors + JSON.
 
 Why not `torch.save`: a checkpoint may come from someone else (a shared run, a downloaded folder), and
 unpickling it can run code. An optimizer's state is tensors per parameter (Adam's step and moments) plus
@@ -14,9 +14,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-__all__ = ["load_optimizer", "save_optimizer"]
+__all__ = ["CHECKPOINT_PREFIX", "list_checkpoints", "load_optimizer", "save_optimizer"]
 
 OPTIMIZER_FILE = "optimizer.safetensors"
+#: a trainer's checkpoints are `<output_dir>/checkpoint-<step>/`, each with a `trainer_state.json` when complete
+CHECKPOINT_PREFIX = "checkpoint-"
 
 
 def save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> list[dict[str, Any]]:
@@ -37,3 +39,13 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path, param_grou
         pid, name = key.split(".", 1)
         restored["state"].setdefault(int(pid), {})[name] = value
     optimizer.load_state_dict(restored)
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)
+             and p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / "trainer_state.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))

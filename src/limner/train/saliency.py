@@ -29,7 +29,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from limner.files import atomic_write_json
-from limner.train.checkpoint import load_optimizer, save_optimizer
+from limner.train.checkpoint import CHECKPOINT_PREFIX, list_checkpoints, load_optimizer, save_optimizer
 from limner.train.errors import SaliencyConfigError
 from limner.train.saliency_config import SaliencyConfig
 from limner.train.saliency_metrics import saliency_loss, saliency_metrics
@@ -39,7 +39,6 @@ __all__ = ["CHECKPOINT_PREFIX", "SaliencyTrainOutput", "SaliencyTrainer", "Split
            "finished_model", "list_checkpoints", "load_split"]
 
 logger = logging.getLogger(__name__)
-CHECKPOINT_PREFIX = "checkpoint-"
 
 
 @dataclass
@@ -270,12 +269,3 @@ def finished_model(config: SaliencyConfig) -> dict[str, Any] | None:
         return None
     return metrics if int(metrics.get("step", 0)) >= config.max_steps else None
 
-
-def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)
-             and p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / "trainer_state.json").is_file()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
