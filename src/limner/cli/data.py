@@ -31,6 +31,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from limner.cli.options import ConfigOpt, JsonOpt, RayAddressOpt, RayOpt, WorkersOpt
 from limner.config import load_config
 from limner.data import (
     ClusterJob,
@@ -51,8 +52,6 @@ app = typer.Typer(help="Contrastive training data (AgentComp's orchestra): clust
                   no_args_is_help=True)
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML config file or preset name.", show_default="sandbox")]
-JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print a JSON summary on stdout.")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -77,9 +76,9 @@ def clusters(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Build at most this many new clusters now.")] = None,
     no_pair_filter: Annotated[bool, typer.Option("--no-pair-filter", metavar="", help="Only positive-vs-negative pairs.")] = False,
     masks: Annotated[bool, typer.Option("--masks", metavar="", help="Write a difference mask per pair (masks/).")] = False,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Local worker processes (or Ray CPUs for a local Ray cluster).")] = 1,
-    ray: Annotated[bool, typer.Option("--ray", metavar="", help="Build clusters as Ray tasks (a local cluster unless --ray-address).")] = False,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (implies --ray).")] = None,
+    workers: WorkersOpt = 1,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
     config: ConfigOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
@@ -171,9 +170,9 @@ def blemish_cmd(
     ingest: Annotated[Path | None, typer.Option("--ingest", help="Instead of rendering: a folder with "
                                                 "annotations.jsonl, images and masks (docs/retouch.md).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Build at most this many new shards now.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Local worker processes (or Ray CPUs).")] = 1,
-    ray: Annotated[bool, typer.Option("--ray", metavar="", help="Render shards as Ray tasks.")] = False,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (implies --ray).")] = None,
+    workers: WorkersOpt = 1,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """GenBlemish-style retoucher data: images with local defects, exact masks, categories in dimensions,

@@ -31,6 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from limner.cli.options import ConfigOpt, JsonOpt, RayAddressOpt, RayOpt, WorkersOpt
 from limner.config import load_config
 from limner.eval.executor import ExecutorError, make_executor
 from limner.eval.protocol import Shard
@@ -49,14 +50,9 @@ GeneratorOpt = Annotated[str | None, typer.Option("--generator", "-g", help="A c
 AgentOpt = Annotated[bool, typer.Option("--agent", metavar="", help="Evaluate the whole agent loop instead of one generator.")]
 RoundsOpt = Annotated[int | None, typer.Option("--rounds", help="Agent: round budget.", show_default="from the config")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Image j of every prompt uses seed + j.", show_default="from the config")]
-ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML config file or preset name.", show_default="sandbox")]
 JudgeOpt = Annotated[str | None, typer.Option("--judge", help="A configured checker tool to judge with.", show_default="the config's checker")]
 ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: only prompts with index % N == I (0-based).")]
-WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="Local worker processes (or Ray CPUs for a local Ray cluster).")]
-RayOpt = Annotated[bool, typer.Option("--ray", metavar="", help="Run the items as Ray tasks (a local cluster unless --ray-address).")]
-RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="Join this Ray cluster (implies --ray).")]
 PublishedOpt = Annotated[list[str] | None, typer.Option("--published", help="Put this model's published scores beside the run (repeatable; 'all').")]
-JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print a JSON summary on stdout.")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
