@@ -92,18 +92,34 @@ def test_every_repair_reads_back_to_its_operation(target: str, kind: str, op: Ed
 
 
 @pytest.mark.parametrize(("instruction", "dimension", "target"), [
-    ("make the cat round", "attribute", "round cat"),
     ("make the cats big", "attribute", "big cats"),
     ("add 2 big red cups", "add", "2 big red cups"),
     ("remove a cat", "remove", "no cat"),
     ("move the cat up", "action", "a cat up"),
 ])
 def test_forms_the_brain_reads_but_no_sandbox_editor_resolves(instruction: str, dimension: str, target: str) -> None:
-    """Shape and size repairs, adjectives the noun reader does not know, "a" after remove: the form is an
-    edit (weights, target prompt), the words are not something the sandbox editors can act on."""
+    """Size repairs, adjectives the noun reader does not know, "a" after remove: the form is an edit
+    (weights, target prompt), the words are not something the sandbox editors can act on."""
     assert read_form(instruction) == (dimension, target)
     with pytest.raises(InstructionError):
         parse_instruction(instruction)
+
+
+@pytest.mark.parametrize(("instruction", "op"), [
+    ("make the cat round", EditOp(kind="reshape", cls="cat", shape="round", all=True)),
+    ("make the boats rectangle", EditOp(kind="reshape", cls="boat", shape="rectangular", all=True)),
+    ("add 3 square apples", EditOp(kind="add", cls="apple", count=3, shape="square")),
+    ("add 2 red star-shaped cups left of the dog",
+     EditOp(kind="add", cls="cup", count=2, color="red", shape="star-shaped", relation="left of", anchor="dog")),
+    ("change the number of round beds to 4", EditOp(kind="recount", cls="bed", count=4, shape="round")),
+    ("replace the cat with a triangular clock", EditOp(kind="replace", cls="cat", new_cls="clock", count=1,
+                                                       shape="triangular")),
+])
+def test_shapes_are_attributes_the_editors_read(instruction: str, op: EditOp) -> None:
+    """The rule planner repairs a failed shape check with "make the X {shape}" and asks for missing objects
+    with their shape ("add 3 square apples"): every such instruction resolves (it used to be an error)."""
+    assert parse_instruction(instruction) == op
+    assert read_form(instruction) is not None
 
 
 def test_every_kind_has_a_dimension() -> None:

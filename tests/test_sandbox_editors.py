@@ -88,8 +88,8 @@ def test_unknown_instructions_are_clear_tool_errors(text):
 
 
 def test_every_operation_maps_to_an_edit_dimension():
-    kinds = ["recolor", "retexture", "add", "remove", "replace", "move", "recount", "retext", "background",
-             "style", "restore"]
+    kinds = ["recolor", "retexture", "reshape", "add", "remove", "replace", "move", "recount", "retext",
+             "background", "style", "restore"]
     assert {EditOp(kind=k).dimension for k in kinds} <= set(EDIT_DIMS)
     assert set(_EDITS) == set(kinds)  # one operation per kind
     assert all(set(p.skill) == set(EDIT_DIMS) for p in EDITOR_PROFILES.values())
@@ -106,6 +106,20 @@ def test_recolour(scene_image):
     cats = _seen(out, ["cat", "car"])
     assert [d.color for d in cats if d.cls == "cat"] == ["green"]
     assert sorted(d.color for d in cats if d.cls == "car") == ["blue", "blue"]
+
+
+def test_reshape_and_shaped_additions_keep_their_shape(scene_image):
+    """A failed shape check is repaired with "make the X {shape}", and missing objects are added in their
+    shape; the truth carried through the edit records the shape."""
+    image, truth = scene_image
+    res = _edit_with(image, "make the cat triangular", _truth_in=truth.model_dump(mode="json"))
+    seen = _seen(res.image, ["cat", "cat|triangular", "car"])
+    assert [d.cls for d in seen if d.cls.startswith("cat")] == ["cat|triangular"]
+    after = WorldTruth.model_validate(res.ground_truth)
+    assert [(o.shape, o.element_id) for o in after.objects if o.cls == "cat"] == [("triangular", "e0")]
+    out = _edit_with(image, "add 2 square apples below the cat").image
+    apples = [d for d in _seen(out, ["apple", "apple|square", "cat", "car"]) if d.cls.startswith("apple")]
+    assert [d.cls for d in apples] == ["apple|square", "apple|square"]
 
 
 def test_remove_and_remove_all(scene_image):

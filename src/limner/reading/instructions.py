@@ -4,8 +4,8 @@ Natural English that real instruction editors understand too; case-insensitive, 
 through the prompt reader's noun lexicon (`limner.reading.prompt.canonical_class`), relation phrases
 through the vocabulary (`limner.vocab.RELATION_PHRASES`, so "on top of" means "above" here as in a prompt):
 
-    make the {noun} {colour|texture}             change the colour of the {noun} to {colour}
-    add {n} {colour?} {texture?} {noun} [{relation} the {noun}]
+    make the {noun} {colour|texture|shape}       change the colour of the {noun} to {colour}
+    add {n} {colour?} {texture?} {shape?} {noun} [{relation} the {noun}]
     remove the {noun} | remove all {nouns}        replace the {noun} with {a|n} {colour?} {noun}
     change the number of {nouns} to {n}           move the {noun} {relation} the {noun}
     change the text to "{text}"                   change the background to {background}
@@ -43,14 +43,14 @@ __all__ = [
 ]
 
 EditKind = Literal[
-    "recolor", "retexture", "add", "remove", "replace", "move", "recount", "retext", "background", "style",
+    "recolor", "retexture", "reshape", "add", "remove", "replace", "move", "recount", "retext", "background", "style",
     "restore",
 ]
 
 #: The edit dimension (EDIT_DIMS, ImgEdit-Bench's categories) each operation exercises. Moving an object is
 #: closest to "action" (a change of pose/placement); re-texting is a "replace"; a recount mostly adds.
 EDIT_DIMENSION: dict[EditKind, str] = {
-    "recolor": "attribute", "retexture": "attribute", "add": "add", "remove": "remove", "replace": "replace",
+    "recolor": "attribute", "retexture": "attribute", "reshape": "attribute", "add": "add", "remove": "remove", "replace": "replace",
     "move": "action", "retext": "replace", "background": "background", "style": "style", "restore": "remove",
     "recount": "add",
 }
@@ -72,6 +72,7 @@ class EditOp:
     all: bool = False
     color: str | None = None
     texture: str | None = None
+    shape: str | None = None  # a shape word of `vocab.SHAPES` ("round"), canonical
     new_cls: str | None = None
     relation: str | None = None
     anchor: str | None = None
@@ -93,6 +94,9 @@ class EditOp:
 #: Colour words an instruction may use: the vocabulary's colours, and "grey" for "gray".
 _COLOR_WORDS: dict[str, str] = {**{c: c for c in vocab.COLORS}, "grey": "gray"}
 _TEXTURE_WORDS = frozenset(vocab.TEXTURES)
+#: Shape words an instruction may use (one token each: "star-shaped"), canonical through the synonyms.
+_SHAPE_WORDS: dict[str, str] = {**{s: s for s in vocab.SHAPES},
+                                **{k: v for k, v in vocab.SHAPE_SYNONYMS.items() if " " not in k}}
 _LEADING = ("a", "an", "the", "some", "all", "every")
 _REL_RE = "|".join(sorted((re.escape(k) for k in vocab.RELATION_PHRASES), key=len, reverse=True))
 _ARTICLE_RE = re.compile(r"(?:the|a|an) ", re.IGNORECASE)
@@ -119,12 +123,23 @@ def _number(word: str) -> int:
     raise InstructionError(f"not a number: {word!r}")
 
 
-def _np(phrase: str) -> tuple[int | None, str | None, str | None, str]:
-    """Split '{n}? {colour}? {texture}? {noun}' -> (count, colour, texture, class)."""
+@dataclass(frozen=True)
+class _NounPhrase:
+    """'{n}? {colour}? {texture}? {shape}? {noun}', resolved."""
+
+    cls: str
+    count: int | None = None
+    color: str | None = None
+    texture: str | None = None
+    shape: str | None = None
+
+
+def _np(phrase: str) -> _NounPhrase:
+    """Split '{n}? {colour}? {texture}? {shape}? {noun}' (the modifiers in any order)."""
     words = phrase.strip().lower().split()
-    count = color = texture = None
+    count = color = texture = shape = None
     while words and (words[0] in _LEADING or words[0].isdigit() or words[0] in vocab.NUMBER_WORDS
-                     or words[0] in _COLOR_WORDS or words[0] in _TEXTURE_WORDS):
+                     or words[0] in _COLOR_WORDS or words[0] in _TEXTURE_WORDS or words[0] in _SHAPE_WORDS):
         w = words.pop(0)
         if w.isdigit() or (w in vocab.NUMBER_WORDS and w not in ("a", "an")):
             count = _number(w)
@@ -134,19 +149,23 @@ def _np(phrase: str) -> tuple[int | None, str | None, str | None, str]:
             color = _COLOR_WORDS[w]
         elif w in _TEXTURE_WORDS:
             texture = w
+        elif w in _SHAPE_WORDS:
+            shape = _SHAPE_WORDS[w]
     if not words:
         raise InstructionError(f"no object named in {phrase!r}")
-    return count, color, texture, _noun(" ".join(words))
+    return _NounPhrase(_noun(" ".join(words)), count, color, texture, shape)
 
 
 def _attribute(noun: str, word: str, original: str) -> EditOp:
-    """"make the {noun} {word}": a recolour or a retexture of every such object."""
+    """"make the {noun} {word}": a recolour, retexture or reshape of every such object."""
     cls = _noun(noun)
     if word in _COLOR_WORDS:
         return EditOp(kind="recolor", cls=cls, color=_COLOR_WORDS[word], all=True)
     if word in _TEXTURE_WORDS:
         return EditOp(kind="retexture", cls=cls, texture=word, all=True)
-    raise InstructionError(f"{word!r} in {original!r} is neither a colour nor a texture the sandbox can paint")
+    if word in _SHAPE_WORDS:
+        return EditOp(kind="reshape", cls=cls, shape=_SHAPE_WORDS[word], all=True)
+    raise InstructionError(f"{word!r} in {original!r} is neither a colour, a texture nor a shape")
 
 
 def _drop_article(phrase: str) -> str:
@@ -198,25 +217,33 @@ def _rule(dimension: str, pattern: str, read: Callable[[Match, str], EditOp],
 
 
 def _read_make(m: Match, text: str) -> EditOp:
-    """"make the cat red": a colour or texture the sandbox paints; any other word (a shape, a size) is a
+    """"make the cat red": a colour, texture or shape the sandbox paints; any other word (a size) is a
     form the brain weighs as an attribute edit but no editor here can carry out."""
     word = m["word"]
-    if word in _COLOR_WORDS or word in _TEXTURE_WORDS:
+    if word in _COLOR_WORDS or word in _TEXTURE_WORDS or word in _SHAPE_WORDS:
         return _attribute(m["noun"], word, text)
     raise _Unresolved
 
 
 def _read_add(m: Match, text: str) -> EditOp:
-    count, color, texture, cls = _np(m["np"])
+    np_ = _np(m["np"])
     anchor = _noun(m["anchor"]) if m["anchor"] else None
     relation = vocab.RELATION_PHRASES[m["rel"]] if m["rel"] else None
-    return EditOp(kind="add", cls=cls, count=count or 1, color=color, texture=texture, relation=relation,
-                  anchor=anchor)
+    return EditOp(kind="add", cls=np_.cls, count=np_.count or 1, color=np_.color, texture=np_.texture,
+                  shape=np_.shape, relation=relation, anchor=anchor)
 
 
 def _read_replace(m: Match, text: str) -> EditOp:
-    count, color, texture, new_cls = _np(m["new"])
-    return EditOp(kind="replace", cls=_noun(m["old"]), new_cls=new_cls, color=color, texture=texture, count=count)
+    np_ = _np(m["new"])
+    return EditOp(kind="replace", cls=_noun(m["old"]), new_cls=np_.cls, color=np_.color, texture=np_.texture,
+                  shape=np_.shape, count=np_.count)
+
+
+def _read_recount(m: Match, text: str) -> EditOp:
+    """"change the number of round beds to 4": the attributes say what the missing ones look like."""
+    np_ = _np(m["nouns"])
+    return EditOp(kind="recount", cls=np_.cls, count=_number(m["n"]), color=np_.color, texture=np_.texture,
+                  shape=np_.shape)
 
 
 def _read_move(m: Match, text: str) -> EditOp:
@@ -258,7 +285,7 @@ _RULES: tuple[_Rule, ...] = (
           lambda m: f"{m['style']} style"),
     _rule("add",
           r"change the number of (?P<nouns>.+?) to (?P<n>\w+)",
-          lambda m, t: EditOp(kind="recount", cls=_noun(m["nouns"]), count=_number(m["n"])),
+          _read_recount,
           lambda m: f"{m['n']} {m['nouns']}"),
     _rule("attribute",
           r"(?:change|set) the colou?r of (?:the |all )?(?P<noun>.+?) to (?P<word>\w+)",
@@ -343,7 +370,7 @@ def read_form(text: str) -> tuple[str, str] | None:
 
 
 def say_attribute(noun: str, value: str) -> str:
-    """"make the cats red" (a colour or texture; shapes and sizes read as attribute edits too)."""
+    """"make the cats red" (a colour, texture or shape; sizes read as attribute edits too)."""
     return f"make the {noun} {value}"
 
 

@@ -88,6 +88,7 @@ class DetectorConfig:
     patch_ink_recall_min: float = 0.9  # a clear match's outline recall with its worst blemish-sized patch left out
     blemish_patch_frac: float = 0.6  # side of that (square) patch, share of the glyph's longer side
     repropose_min_px: int = 400  # unexplained foreground (px) that makes a second proposal pass worth it
+    border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
 
 #: Weight of the foreground silhouette against outline ink in the structure features. Ink carries the
@@ -315,16 +316,50 @@ class Detector:
         classes = [c for c in classes if self.artwork.supports(c)]  # shaped classes too ("clock|round")
         if not classes:
             return []
+        margin = self._border_margin(bg)
+        if margin:
+            padded = _pad_background(rgb, bg, margin)
+            dets = self._detect(padded[0], padded[1], classes, with_color, textures, frame=rgb.shape[:2])
+            return [_unpad(d, margin, rgb.shape[:2]) for d in dets]
+        return self._detect(rgb, bg, classes, with_color, textures, frame=rgb.shape[:2])
+
+    def _border_margin(self, bg: Background) -> int:
+        """Background margin (px) to add around the picture before matching: none unless foreground comes
+        near the border.
+
+        A template carries a margin of background (`pad_frac`), so without padding no template window fits
+        an object that touches the border or is cut by it (a donut at the top edge, an editor's object pushed
+        against a side): the matcher could not see it at all. Padding every picture would cost ~30 % more
+        matching; most pictures keep their objects away from the edges.
+        """
+        h, w = bg.mask.shape
+        m = round(self.config.border_frac * min(h, w))
+        fg = bg.foreground
+        band = max(2, m // 2)
+        near = fg[:band].any() or fg[-band:].any() or fg[:, :band].any() or fg[:, -band:].any()
+        return m if near else 0
+
+    def _detect(
+        self,
+        rgb: np.ndarray,
+        bg: Background,
+        classes: list[str],
+        with_color: bool,
+        textures: dict[str, tuple[str, ...]] | None,
+        frame: tuple[int, int],
+    ) -> list[Detection]:
+        """`detect` on a picture that may carry a background margin; `frame` (h, w) is the picture's own size,
+        which sets the template sizes searched."""
         feat = _features(rgb, bg)
         levels = {lvl: _blur(_downscale(feat, lvl), lvl) for lvl in (2, 4)}
         variants: list[Variant | None] = [None, "black"] if _has_dark_regions(rgb) else [None]
-        proposals = self._propose(levels, classes, variants, rgb.shape[1], rgb.shape[0])
+        proposals = self._propose(levels, classes, variants, frame[1], frame[0])
         refined = [self._refine(levels[2], p) for p in proposals]
         dark = darkness(rgb) > 0.5
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
         chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
-        extra = self._repropose(feat, levels[2], chosen, refined, classes, variants, bg.foreground, ink)
+        extra = self._repropose(feat, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame)
         if extra:
             chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
@@ -347,6 +382,7 @@ class Detector:
     def _repropose(
         self, feat: np.ndarray, img2: np.ndarray, chosen: list[_Candidate], refined: list[_Candidate],
         classes: list[str], variants: list[Variant | None], fg: np.ndarray, ink: np.ndarray,
+        frame: tuple[int, int],
     ) -> list[_Candidate]:
         """Proposals on what the first selection left unexplained (occlusion-aware matching).
 
@@ -365,9 +401,8 @@ class Detector:
             return []
         masked = feat * (~explained).astype(np.float32)
         levels = {lvl: _blur(_downscale(masked, lvl), lvl) for lvl in (2, 4)}
-        h, w = fg.shape
         out: list[_Candidate] = []
-        for p in self._propose(levels, classes, variants, w, h):
+        for p in self._propose(levels, classes, variants, frame[1], frame[0]):
             if any(o.cls == p.cls and _same_place(o, p) for o in refined):
                 continue
             k = self._refine(levels[2], p)
@@ -754,6 +789,26 @@ class Detector:
         """Image-sized bool mask of the detected glyph's body (its recolourable area) at its place."""
         bm = np.asarray(self.artwork.body_mask(det.cls, det.size), dtype=bool)
         return paste_mask(bm, round(x0), round(y0), shape)
+
+
+def _pad_background(rgb: np.ndarray, bg: Background, margin: int) -> tuple[np.ndarray, Background]:
+    """The picture inside a `margin` of its own background estimate (mirrored), marked as background."""
+    fill = cv2.copyMakeBorder(bg.fill, margin, margin, margin, margin, cv2.BORDER_REFLECT)
+    out = fill.copy()
+    out[margin:-margin, margin:-margin] = rgb
+    mask = np.pad(bg.mask, margin, constant_values=True)
+    return out, Background(mask=mask, fill=fill, color=bg.color)
+
+
+def _unpad(d: Detection, margin: int, shape: tuple[int, int]) -> Detection:
+    """A detection on the padded picture, in the picture's own coordinates (its box clipped to it)."""
+    h, w = shape
+    b = d.box
+    d.box = Box(x0=min(w - 1, max(0, b.x0 - margin)), y0=min(h - 1, max(0, b.y0 - margin)),
+                x1=max(1, min(w, b.x1 - margin)), y1=max(1, min(h, b.y1 - margin)))
+    if d.mask is not None:
+        d.mask = d.mask[margin:-margin, margin:-margin]
+    return d
 
 
 _DEFAULT: Detector | None = None

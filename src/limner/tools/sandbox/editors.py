@@ -33,7 +33,7 @@ from limner.reading.instructions import EditKind, EditOp, InstructionError
 from limner.reading.instructions import parse_instruction as read_instruction
 from limner.tools.base import Tool, ToolError
 from limner.tools.ocr import read_text
-from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, get_artwork
+from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, get_artwork, shaped_class, split_shaped
 from limner.tools.sandbox.blemishes import add_random_blemishes
 from limner.tools.sandbox.detect import detect_objects
 from limner.tools.sandbox.painters import call_rng
@@ -108,10 +108,20 @@ class _Seen:
     size: int
     texture: str | None = None
     origin: _Seen | None = None  # the perceived object this one redraws (recolour, move, restore)
+    shape: str | None = None  # the shape it was drawn in ("round"); None: its artwork's own
 
     @property
     def center(self) -> tuple[float, float]:
         return self.box.center
+
+    @property
+    def art_name(self) -> str:
+        """The artwork it is drawn from: its class, reshaped when it has a shape (`artwork.shaped_class`)."""
+        return _art_name(self.cls, self.shape)
+
+
+def _art_name(cls: str, shape: str | None) -> str:
+    return shaped_class(cls, shape) if shape else cls
 
 
 SideEffectKind = Literal["shift", "recolour"]
@@ -136,8 +146,8 @@ class _Canvas:
         # Told which classes to look for, the detector also offers weak matches on other objects;
         # an editor acts only on confident ones (true matches score ~0.99, look-alikes ~0.6).
         dets = [d for d in detect_objects(image, classes) if d.score >= MIN_SCORE]
-        self.seen = [_Seen(cls=d.cls, box=d.box, color=d.color, size=d.size or max(
-            d.box.x1 - d.box.x0, d.box.y1 - d.box.y0)) for d in dets]
+        self.seen = [_Seen(cls=split_shaped(d.cls)[0], shape=split_shaped(d.cls)[1], box=d.box, color=d.color,
+                           size=d.size or max(d.box.x1 - d.box.x0, d.box.y1 - d.box.y0)) for d in dets]
         self.initial = list(self.seen)  # what the editor saw before changing anything
         self.region = _region_box(region) if region is not None else None  # an inpainter's mask: place inside
         self.touched: list[Box] = []     # boxes the edit itself erased or drew
@@ -153,7 +163,7 @@ class _Canvas:
     def footprint(self, s: _Seen) -> np.ndarray:
         """Image-sized mask of an object: its silhouette at its place plus the non-background pixels of
         its (slightly grown) box that no other perceived object claims, so anti-aliased edges go too."""
-        sil = self.art.silhouette(s.cls, s.size)
+        sil = self.art.silhouette(s.art_name, s.size)
         out = np.zeros((self.height, self.width), dtype=bool)
         h, w = sil.shape
         cx, cy = s.center
@@ -178,8 +188,8 @@ class _Canvas:
         self.touched.append(s.box)
 
     def draw(self, cls: str, size: int, cx: float, cy: float, color: str | None, texture: str | None,
-             origin: _Seen | None = None) -> _Seen:
-        sprite = self.art.render(cls, max(8, size), color, texture)
+             origin: _Seen | None = None, shape: str | None = None) -> _Seen:
+        sprite = self.art.render(_art_name(cls, shape), max(8, size), color, texture)
         w, h = sprite.size
         cx = min(max(cx, w / 2), self.width - w / 2)
         cy = min(max(cy, h / 2), self.height - h / 2)
@@ -188,7 +198,7 @@ class _Canvas:
         self.image = canvas.convert("RGB")
         box = Box(x0=max(0, x0), y0=max(0, y0), x1=min(self.width, x0 + w), y1=min(self.height, y0 + h))
         new = _Seen(cls=cls, box=box, color=color or self.art.default_color(cls), size=max(8, size),
-                    texture=texture, origin=origin)
+                    texture=texture, origin=origin, shape=shape)
         self.seen.append(new)
         self.touched.append(box)
         return new
@@ -196,7 +206,7 @@ class _Canvas:
     def redraw(self, s: _Seen, origin: _Seen | None = None) -> _Seen:
         """Draw a perceived object again where it is, in its own colour when that is one the artwork paints."""
         return self.draw(s.cls, s.size, *s.center, color=s.color if s.color in COLOR_RGB else None, texture=None,
-                         origin=origin or s)
+                         origin=origin or s, shape=s.shape)
 
     def paste_faint(self, sprite: Image.Image, center: tuple[float, float], alpha: float) -> None:
         """A half-transparent copy of `sprite` (the ghost a half-done removal leaves)."""
@@ -436,12 +446,23 @@ def _on_objects(edit: ObjectEdit) -> Operation:
         undrawable = [c for c in classes if c not in CLASS_ART]
         if undrawable:
             raise ToolError(f"the sandbox world cannot draw or find {undrawable}")
-        cv = _Canvas(image, classes, job.region)
+        # The editor looks for the class in the shape the instruction names too ("change the number of round
+        # clocks to 3" finds the round ones): searching every shape would multiply the detector's work.
+        cv = _Canvas(image, sorted({*classes, *_shaped(op)}), job.region)
         edit(cv, job)
         _disturb_neighbours(cv, job)
         return _Edited(cv.image, job.done, job.notes, cv)
 
     return run
+
+
+def _shaped(op: EditOp) -> list[str]:
+    """The artwork names of the instruction's class in the shape it names, when the artwork has them."""
+    if op.shape is None:
+        return []
+    names = [shaped_class(c, op.shape) for c in (op.cls, op.new_cls) if c]
+    art = get_artwork()
+    return [n for n in names if art.supports(n)]
 
 
 def _targets(cv: _Canvas, job: _Job, verb: str) -> list[_Seen]:
@@ -453,7 +474,8 @@ def _targets(cv: _Canvas, job: _Job, verb: str) -> list[_Seen]:
 
 
 def _repaint(cv: _Canvas, job: _Job) -> None:
-    """recolor / retexture: every object of the class; half done, only some, or a near colour."""
+    """recolor / retexture / reshape: every object of the class (keeping what the instruction does not name:
+    a recoloured round clock stays round); half done, only some, or a near colour."""
     op = job.op
     targets = _targets(cv, job, op.kind)
     if not job.full and len(targets) > 1:
@@ -465,13 +487,14 @@ def _repaint(cv: _Canvas, job: _Job) -> None:
             color = near_color(op.color or "")
             job.notes.append(f"painted {color} instead of {op.color}")
         texture = op.texture if op.kind == "retexture" else None
+        shape = op.shape if op.kind == "reshape" else t.shape
         cv.erase(t)
-        cv.draw(t.cls, t.size, *t.center, color=color, texture=texture, origin=t)
+        cv.draw(t.cls, t.size, *t.center, color=color, texture=texture, origin=t, shape=shape)
 
 
 def _add(cv: _Canvas, job: _Job) -> None:
     n = job.op.count or 1
-    _place(cv, job, cv.of(job.op.cls or ""), n if job.full else max(0, n - 1), job.op.color)
+    _place(cv, job, cv.of(job.op.cls or ""), n if job.full else max(0, n - 1), job.op.color, job.op.shape)
 
 
 def _recount(cv: _Canvas, job: _Job) -> None:
@@ -484,10 +507,12 @@ def _recount(cv: _Canvas, job: _Job) -> None:
             cv.erase(t)
         return
     color = job.op.color or (existing[0].color if existing else None)
-    _place(cv, job, existing, missing if job.full else max(0, missing - 1), color)
+    shape = job.op.shape or (existing[0].shape if existing else None)
+    _place(cv, job, existing, missing if job.full else max(0, missing - 1), color, shape)
 
 
-def _place(cv: _Canvas, job: _Job, existing: list[_Seen], n: int, color: str | None) -> None:
+def _place(cv: _Canvas, job: _Job, existing: list[_Seen], n: int, color: str | None,
+           shape: str | None = None) -> None:
     """Draw `n` new objects of the class, sized like those present, where the relation asks (anywhere when
     half done); one placed behind its anchor has the anchor redrawn on top."""
     op = job.op
@@ -498,7 +523,7 @@ def _place(cv: _Canvas, job: _Job, existing: list[_Seen], n: int, color: str | N
     rel = op.relation if job.full else None
     for _ in range(n):
         cx, cy, s = cv.free_spot(size, job.rng, rel, anchor)
-        cv.draw(op.cls or "", s, cx, cy, color=color, texture=op.texture)
+        cv.draw(op.cls or "", s, cx, cy, color=color, texture=op.texture, shape=shape)
         if rel == "behind" and anchor is not None:  # redraw the anchor on top: it is in front
             cv.erase(anchor)
             anchor = cv.redraw(anchor, origin=anchor.origin or anchor)
@@ -515,7 +540,7 @@ def _remove(cv: _Canvas, job: _Job) -> None:
         return
     for t in targets[: max(1, len(targets) // 2)]:
         cv.erase(t)
-        ghost = cv.art.render(t.cls, t.size, t.color if t.color in COLOR_RGB else None)
+        ghost = cv.art.render(t.art_name, t.size, t.color if t.color in COLOR_RGB else None)
         cv.paste_faint(ghost, t.center, 0.35)
     job.notes.append("ghost of removed object left")
 
@@ -527,7 +552,8 @@ def _replace(cv: _Canvas, job: _Job) -> None:
     new_cls = job.op.new_cls if job.full else job.op.cls
     if not job.full:
         job.notes.append("redrew the old object instead of the new one")
-    cv.draw(new_cls or t.cls, t.size, *t.center, color=job.op.color, texture=job.op.texture, origin=t)
+    cv.draw(new_cls or t.cls, t.size, *t.center, color=job.op.color, texture=job.op.texture, origin=t,
+            shape=job.op.shape if job.full else t.shape)
 
 
 def _move(cv: _Canvas, job: _Job) -> None:
@@ -542,7 +568,8 @@ def _move(cv: _Canvas, job: _Job) -> None:
     rel = op.relation if job.full else None
     for t in moving:
         cx, cy, s = cv.free_spot(t.size, job.rng, rel, anchor)
-        cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t)
+        cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t,
+                shape=t.shape)
 
 
 def _restore_objects(cv: _Canvas, job: _Job) -> None:
@@ -577,6 +604,7 @@ _EDITS: dict[EditKind, Operation] = {
     "restore": _restore,
     "recolor": _on_objects(_repaint),
     "retexture": _on_objects(_repaint),
+    "reshape": _on_objects(_repaint),
     "add": _on_objects(_add),
     "recount": _on_objects(_recount),
     "remove": _on_objects(_remove),
@@ -700,7 +728,7 @@ def _objects_after(truth: WorldTruth, t: WorldTruth, cv: _Canvas) -> list[WorldO
             root = root.origin
         prev = next((o for o in truth.objects if o.box.iou(root.box) > 0.3 and o.cls == root.cls), None)
         keep.append(WorldObject(element_id=prev.element_id if prev else None, cls=s.cls,
-                                color=s.color or "gray", texture=s.texture, box=s.box, z=z,
+                                color=s.color or "gray", texture=s.texture, shape=s.shape, box=s.box, z=z,
                                 scale=prev.scale if prev else 1.0, size=s.size))
         z += 1
     for effect in cv.side_effects:
@@ -783,8 +811,8 @@ class _SandboxEditTool(Tool):
         w, h = src.size
         scratch = WorldTruth(width=w, height=h)
         if cv is not None:
-            scratch.objects = [WorldObject(element_id=None, cls=s.cls, color=s.color or "gray", box=s.box, z=i,
-                                           scale=1.0) for i, s in enumerate(cv.seen)]
+            scratch.objects = [WorldObject(element_id=None, cls=s.cls, color=s.color or "gray", shape=s.shape,
+                                           box=s.box, z=i, scale=1.0) for i, s in enumerate(cv.seen)]
         return scratch
 
 
