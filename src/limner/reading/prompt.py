@@ -67,7 +67,11 @@ _PREPOSITIONS = {
     "up", "down", "between", "outside",
 }
 _STOP = {"there", "it", "they", "them", "he", "she", "we", "i", "you", "which", "who", "whose", "where",
-         "also", "very", "so", "too", "then", "just", "all", "other", "one's", "s", "'s"}
+         "also", "very", "so", "too", "then", "just", "all", "other", "one's", "s", "'s", "together", "forth",
+         "away", "else", "even", "but", "what", "about", "upside", "themselves", "himself", "herself", "itself",
+         "ourselves", "yourself", "myself", "something", "everything", "anything", "everyone", "somebody",
+         "us", "him", "me", "as", "they're", "it's", "when", "before", "after", "until", "if", "because", "than",
+         "while", "once", "again", "almost", "only", "still", "yet", "ever", "never", "always", "often", "here"}
 _TEXT_CUES = (
     "that says", "which says", "saying", "says", "that reads", "which reads", "reading", "reads",
     "with the text", "with the words", "with the word", "with text", "labeled", "labelled", "written",
@@ -103,15 +107,27 @@ _VERBS = {
     "remove", "removes", "add", "fill", "bark", "barks", "graze", "grazes", "wag", "wags", "roll",
     "rolls", "dance", "dances", "fall", "falls", "stretch", "stretches", "bloom", "blooms", "glow",
     "glows", "sparkle", "sparkles", "swing", "swings", "drift", "drifts", "crawl", "crawls", "chat", "chats",
+    "drove", "wrote", "led", "fell", "drew", "sped", "blew", "struck", "spun", "shook", "brought", "sent",
+    "make", "cut", "stir", "beat", "pass", "await", "awaits", "illuminate", "illuminates", "provide", "decorate",
+    "decorates", "adorn", "adorns", "reflect", "reflects", "tighten", "glide", "glides", "unlock", "write",
+    "writes", "correct", "protect", "protects", "open", "opens", "close", "closes", "roam", "roams", "dig",
+    "digs", "accompany", "prepare", "prepares", "polish", "pour", "pours", "fasten", "spray", "cook", "cooks",
+    "linger", "lingers", "burst", "bursts", "understand", "compete", "unleash", "simmer", "simmers", "build",
+    "sip", "sips", "shoot", "shoots", "lay", "lays", "stood", "sat", "flew", "swam", "ran", "rose", "bloomed",
+    "hopped", "buzzed", "hummed", "sparkled", "glistened", "shimmered", "danced", "flowed", "twinkled", "darted",
+    "soared", "waved", "roamed", "grazed", "wagged", "snorted", "barked", "chirped", "rustled", "flickered",
+    "zoomed", "raced", "dashed", "crept", "leapt", "leaped", "dove", "dived", "perch", "snuggled", "curled",
 }
 #: "a slice of watermelon", "the base of the lamp": the thing is what follows "of". Parts are named unsupported.
 _PARTITIVES = {"slice", "piece", "chunk", "bit", "sheet", "scoop", "loaf", "bar", "stick", "cube", "wedge", "drop"}
-_PARTS = {"side", "base", "edge", "top", "bottom", "back", "front", "surface", "corner", "handle", "leg", "tail",
-          "face", "body", "head", "end", "middle", "center", "centre", "rim", "lid", "tip", "roof", "wall", "door"}
+#: "the handle of the mug": a part, read into `Element.parts` of the thing that follows "of".
+_PARTS = vocab.PARTS | {"lid", "wall", "door"}
 _NOUN_READINGS = {  # modifiers that name a thing when they stand in head position ("an orange")
     "orange": "orange", "glass": "glass", "stone": "rock", "diamond": "gem", "gold": "coin", "marble": "rock",
     "rubber": "eraser", "plastic": None, "paper": None, "square": None, "cube": "cube", "star": "star",
-    "heart": "heart", "silver": None, "fabric": None, "leather": None, "round": None,
+    "heart": "heart", "silver": None, "fabric": None, "leather": None, "round": None, "paper": "paper",
+    "square": "square", "circle": "circle", "rectangle": "rectangle", "triangle": "triangle", "oval": "oval",
+    "lime": "lime", "violet": "violet", "stone": "rock",
 }
 
 
@@ -378,6 +394,11 @@ class _NP:
     known: bool = True
     text: str | None = None
     parts: list[str] = field(default_factory=list)
+    qualities: list[str] = field(default_factory=list)
+    compound: list[str] = field(default_factory=list)  # "pencil" of "pencil sharpener": kept in the noun
+    possessive: bool = False  # "its tail": a part of the thing named before
+    mood: bool = False  # "the beauty of nature": an abstract noun, read as a mood of the picture
+    part_only: bool = False  # "its tail", "their long tentacles": the phrase names a part of the thing before
 
 
 def _looks_like_verb(word: str) -> bool:
@@ -386,6 +407,32 @@ def _looks_like_verb(word: str) -> bool:
     if word in _NOUNS or singular(word) in _NOUNS:
         return False
     return (len(word) > 4 and word.endswith(("ing", "ed"))) or (len(word) > 3 and word.endswith("ly"))
+
+
+#: Endings of English adjectives that are rarely nouns' (an unknown word so ending is read as a quality).
+_ADJECTIVE_ENDINGS = ("ful", "ous", "less", "ical", "esque")
+#: Endings of abstract nouns (an unknown head so ending is read as a mood, not as an object).
+_ABSTRACT_ENDINGS = ("ness", "ity", "ism", "ship", "dom", "hood")
+
+
+def _looks_like_adjective(word: str) -> bool:
+    """A quality the world does not judge: a listed adjective, a known adjective ending, a participle used as
+    an adjective ("polished", "crashing"), or a hyphenated compound of them ("ice-cold", "hand-painted")."""
+    if word in vocab.QUALITIES:
+        return True
+    if word in _NOUNS or singular(word) in _NOUNS or word in _VERBS:
+        return False
+    if "-" in word:
+        return _looks_like_adjective(word.rsplit("-", 1)[1]) or word.endswith(("-looking", "-shaped", "-colored"))
+    return len(word) > 5 and word.endswith((*_ADJECTIVE_ENDINGS, "ed", "ing"))
+
+
+def _is_abstract(word: str) -> bool:
+    """An abstract or mood noun ("beauty", "elegance", "happiness"): read as a mood, never as an object."""
+    lemma = singular(word)
+    if word in _NOUNS or lemma in _NOUNS:
+        return False
+    return word in vocab.MOODS or lemma in vocab.MOODS or (len(word) > 6 and word.endswith(_ABSTRACT_ENDINGS))
 
 
 def _ends_phrase(toks: list[_Tok], i: int) -> bool:
@@ -409,6 +456,8 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
     after_verb = start > 0 and toks[start - 1].kind in ("other", "aux")
     if bare and after_verb:
         return None, start  # "hung low on the vine": an adverb after a verb, not an object
+    if bare and len(body) == 1 and _looks_like_adjective(body[0].text) and not _is_np_start(toks, start):
+        return None, start  # "four strawberries were ripe and juicy": a quality of the subject, not an object
     head_at = _head_index(body)
     if head_at is None:
         return None, start
@@ -416,22 +465,68 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
     extra = body[head_at + 1 :]
     i -= len(extra)
     body = body[: head_at + 1]
+    possessive = any(t.kind == "det" and t.text in vocab.POSSESSIVES for t in toks[start:i])
+    body, parts = _split_part_head(body, parts)
     head = body[-1]
-    np = _NP(head=head, start=start, end=i, count=count, vague=vague, negated=negated, parts=parts)
+    np = _NP(head=head, start=start, end=i, count=count, vague=vague, negated=negated, parts=parts,
+             possessive=possessive)
     if head.kind == "other":
         lemma = singular(head.text)
         np.head = _Tok("noun", head.text, lemma, plural=lemma != head.text)
         np.known = False
+        np.mood = _is_abstract(head.text)
+    np.part_only = possessive and singular(head.text) in vocab.PARTS  # "wagging their tails": the wagger's
+    body, np.parts = _split_part_modifiers(body, np.parts)
     for t in body[:-1]:
         if t.kind in MODIFIER_KINDS:
             if t.kind in np.mods:
                 np.extra_mods.append(t.text)
             else:
                 np.mods[t.kind] = str(t.value)
+        elif t.kind in ("noun", "bg") or t.text in vocab.COMPOUND_MODIFIERS:
+            np.compound.append(t.text)  # "a pencil sharpener", "a kitchen table", "a birthday hat"
+        elif _looks_like_adjective(t.text):
+            np.qualities.append(t.text)
         else:
             np.unknown_mods.append(t.text)
     np.text = " ".join(t.text for t in body)
     return np, i
+
+
+#: Particles that finish a phrasal verb ("shone down", "lined up", "curled up").
+_PARTICLES = frozenset(("up", "down", "out", "off", "around", "away", "along", "back", "over", "through"))
+
+
+def _is_adverb(word: str) -> bool:
+    """"happily", "gracefully": an adverb of manner (the ending), or a few common ones."""
+    return (len(word) > 4 and word.endswith("ly") and singular(word) not in _NOUNS) or word in (
+        "together", "gently", "slowly", "quickly", "high", "low", "proudly", "alone", "still")
+
+
+def _is_np_start(toks: list[_Tok], i: int) -> bool:
+    """Whether the noun phrase at i opens with a determiner, number or quantifier ("a cozy ...")."""
+    return i < len(toks) and toks[i].kind in ("det", "num", "quant", "neg")
+
+
+def _split_part_head(body: list[_Tok], parts: list[str]) -> tuple[list[_Tok], list[str]]:
+    """"a conical trophy base", "a wooden table leg": a part word heading a compound is a part of the thing
+    named before it; the words before the owner describe the part. Returns (the owner's words, parts)."""
+    head = body[-1]
+    owner_at = max((k for k, t in enumerate(body[:-1]) if t.kind == "noun"), default=None)
+    if owner_at is None or singular(head.text) not in vocab.PARTS or head.kind not in ("other", "noun"):
+        return body, parts
+    words = [t.text for k, t in enumerate(body[:-1]) if k != owner_at] + [head.text]
+    return body[owner_at : owner_at + 1], [*parts, " ".join(words)]
+
+
+def _split_part_modifiers(body: list[_Tok], parts: list[str]) -> tuple[list[_Tok], list[str]]:
+    """"rubber sole shoes": a part word among the modifiers takes the words before it ("rubber sole" is a
+    part of the shoes; the shoes are not rubber)."""
+    at = max((k for k, t in enumerate(body[:-1]) if t.kind == "other" and singular(t.text) in vocab.PARTS),
+             default=None)
+    if at is None:
+        return body, parts
+    return body[at + 1 :], [*parts, " ".join(t.text for t in body[: at + 1])]
 
 
 def _read_quantity(toks: list[_Tok], i: int) -> tuple[bool, int | None, bool, int]:
@@ -454,7 +549,7 @@ def _read_quantity(toks: list[_Tok], i: int) -> tuple[bool, int | None, bool, in
 def _is_partitive(toks: list[_Tok], i: int) -> bool:
     """"a slice of", "the base of": a partitive or a part, followed by "of" and the thing itself."""
     t = toks[i]
-    return (t.kind in ("other", "noun") and (t.text in _PARTITIVES or t.text in _PARTS) and i + 1 < len(toks)
+    return (t.kind in ("other", "noun") and (t.text in _PARTITIVES or singular(t.text) in _PARTS) and i + 1 < len(toks)
             and toks[i + 1].text == "of" and i + 2 < len(toks)
             and toks[i + 2].kind in ("det", "num", "noun", "other", *MODIFIER_KINDS))
 
@@ -473,12 +568,17 @@ def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
         elif t.kind in ("noun", "bg"):
             body.append(t)
         elif _is_partitive(toks, i):
-            if t.text in _PARTS:
-                parts.append(t.text)
+            if singular(t.text) in _PARTS:  # "the smooth, polished surface of the mirror": the words before are the part's
+                parts.append(" ".join([*(b.text for b in body), t.text]))
+                body.clear()
             i += 2  # "a triangular slice of watermelon": keep reading; the watermelon is the thing
             while i < len(toks) and toks[i].kind == "det":
                 i += 1
             continue
+        elif t.kind == "other" and _looks_like_verb(t.text) and not has_known_head and t.text not in _AUX \
+                and (body or (i > 0 and toks[i - 1].kind in ("det", "num", "quant"))) \
+                and i + 1 < len(toks) and _is_np_word(toks[i + 1]):
+            body.append(t)  # "the polished surface", "a rolling pin", "the crashing waves": a participle
         elif t.kind == "other" and not _looks_like_verb(t.text):
             if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
                 break
@@ -505,9 +605,12 @@ def _head_index(body: list[_Tok]) -> int | None:
     if head_at is not None:
         return head_at
     others = [k for k, t in enumerate(body) if t.kind == "other"]
-    if others:
+    noun_reading = body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None and all(
+        t.kind in MODIFIER_KINDS or _looks_like_adjective(t.text) for t in body[:-1])
+    if others and not noun_reading:  # "the sweet orange": the fruit, with a quality
         return others[-1]
-    if body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None:
+    if body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None and all(
+            t.kind in MODIFIER_KINDS or _looks_like_adjective(t.text) for t in body[:-1]):
         last = body[-1]
         body[-1] = _Tok("noun", last.text, _NOUN_READINGS[last.text])
         return len(body) - 1
@@ -549,15 +652,24 @@ def parse_prompt(prompt: str) -> Scene:
 
     scene = _Builder(prompt)
     element_of: dict[int, str | None] = {}
+    kind_of: dict[int, str] = {}  # what each phrase became: element, place, mood or part
     for k, np in enumerate(nps):
         before = gaps[k]
         preps = {t.value if t.kind == "rel" else t.text for t in before[-2:] if t.kind in ("rel", "prep", "with")}
         is_place = np.head.kind == "bg" or (np.head.text == "background")
+        element_of[k] = None
         if is_place and (preps & _BG_PREPS or k == 0 or np.head.kind == "bg"):
             scene.set_background(np)
-            element_of[k] = None
-            continue
-        element_of[k] = scene.add_element(np)
+            kind_of[k] = "place"
+        elif np.mood:
+            scene.add_mood(np)
+            kind_of[k] = "mood"
+        elif np.part_only:
+            scene.add_part(_nearest_element(element_of, k), np)
+            kind_of[k] = "part"
+        else:
+            element_of[k] = scene.add_element(np)
+            kind_of[k] = "element"
 
     # Quoted text: to the phrase before the cue ("a sign that says ..."), else the nearest one.
     for k, gap in enumerate(gaps):
@@ -568,10 +680,15 @@ def parse_prompt(prompt: str) -> Scene:
             scene.set_text(owner, str(q.value))
 
     # Relations and leftovers, gap by gap.
+    clause_subject: str | None = None  # the sentence's first object: who "and walking" is about
     for k, gap in enumerate(gaps):
+        if any(t.kind == "punct" and t.text in ".;!?" for t in gap):
+            clause_subject = None
         subject = element_of.get(k - 1) if k > 0 else None
+        clause_subject = clause_subject or subject
         obj = element_of.get(k) if k < len(nps) else None
-        scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated)
+        scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated,
+                      object_kind=kind_of.get(k), clause_subject=clause_subject)
     return scene.build()
 
 
@@ -654,6 +771,7 @@ class _Builder:
         self.style: str | None = None
         self.unsupported: list[str] = []
         self.assumptions: list[str] = []
+        self.moods: list[str] = []
 
     def _note(self, what: str) -> None:
         if what not in self.unsupported:
@@ -681,8 +799,9 @@ class _Builder:
             self._assume(f"number of '{head.text}' not given (read as 2)")
         else:
             count = 1
-        el: dict[str, object] = {"id": eid, "noun": head.text, "cls": cls, "count": min(count, 100),
-                                 "negated": np.negated}
+        el: dict[str, object] = {"id": eid, "noun": " ".join([*np.compound, head.text]), "cls": cls,
+                                 "count": min(count, 100), "negated": np.negated, "qualities": list(np.qualities),
+                                 "parts": list(np.parts), "states": []}
         for kind in MODIFIER_KINDS:
             if kind in np.mods:
                 el[kind] = np.mods[kind]
@@ -691,11 +810,35 @@ class _Builder:
             self._note(f"object '{cls}' (not in the vocabulary)")
         for w in np.unknown_mods:
             self._note(f"attribute '{w}' of {head.text}")
-        for w in np.parts:
-            self._note(f"part '{w} of {head.text}'")
         for w in np.extra_mods:
             self._note(f"second attribute '{w}' of {head.text}")
         return eid
+
+    def add_mood(self, np: _NP) -> None:
+        """An abstract phrase ("a touch of elegance", "the beauty"): a mood of the picture, read, not judged."""
+        text = np.text or np.head.text
+        if text not in self.moods:
+            self.moods.append(text)
+
+    def add_part(self, owner: str | None, np: _NP) -> None:
+        """"its tail": a part of the thing named before; named unsupported when nothing was named before."""
+        text = np.text or np.head.text
+        if owner is None:
+            self._note(f"part '{text}' without the thing it belongs to")
+            return
+        el = next(e for e in self.elements if e["id"] == owner)
+        parts = el["parts"]
+        assert isinstance(parts, list)
+        parts.append(text)
+
+    def add_state(self, eid: str, words: list[str], kind: str = "states") -> None:
+        """What an element does or is, in the prompt's words ("fluttering", "ripe"): read, not judged."""
+        el = next(e for e in self.elements if e["id"] == eid)
+        out = el[kind]
+        assert isinstance(out, list)
+        text = " ".join(words)
+        if text and text not in out:
+            out.append(text)
 
     def _noun(self, eid: str) -> str:
         return str(next(e["noun"] for e in self.elements if e["id"] == eid))
@@ -715,11 +858,18 @@ class _Builder:
         else:
             el["text"] = text
 
-    def connect(self, subject: str | None, obj: str | None, gap: list[_Tok], *, object_negated: bool) -> None:
-        """Turn the words between two phrases into a relation, a style, or named leftovers."""
+    def connect(self, subject: str | None, obj: str | None, gap: list[_Tok], *, object_negated: bool,
+                object_kind: str | None = None, clause_subject: str | None = None) -> None:
+        """Turn the words between two phrases into a relation, a style, what the subject does or is, or named
+        leftovers. `object_kind` says what the phrase after the gap became (element, place, mood, part): a
+        relation to a place, a mood or a part is read by them ("lying on the green grass" sets the scene)."""
         # The part after the last conjunction decides the relation; what is before it only leaves leftovers.
         last_conj = max((k for k, t in enumerate(gap) if t.kind == "conj"), default=-1)
         rel_part = gap[last_conj + 1 :]
+        lead = next((t for t in rel_part if t.kind != "aux"), None)
+        if last_conj >= 0 and clause_subject is not None and lead is not None and lead.kind == "other" \
+                and _looks_like_verb(lead.text):
+            subject = clause_subject  # "a man holding a football and throwing a pass": the man throws
         rels = [t for t in rel_part if t.kind == "rel"]
         verbs = [t for t in rel_part if t.kind == "other" and _looks_like_verb(t.text)]
         withs = [t for t in rel_part if t.kind == "with"]
@@ -731,11 +881,19 @@ class _Builder:
             if directional:
                 predicate = str(directional[-1].value)
                 used.update(id(t) for t in directional[-1:])
+                # "the mirror was hung above the sink": the posture is the relation's placement
+                used.update(id(t) for t in verbs if t.text in vocab.POSE_VERBS)
             elif verbs:
                 tail = [t for t in rel_part if t.kind in ("other", "rel", "with", "prep") and id(t) not in used
                         and not (t.kind == "other" and not _looks_like_verb(t.text))]
                 predicate = " ".join(t.text for t in tail)
                 used.update(id(t) for t in tail)
+                if predicate not in vocab.ACTION_PHRASES and predicate not in vocab.CONTAINER_PHRASES and rels:
+                    # "the necklace sparkled on the silk": the relation, and what the subject does besides
+                    predicate = str(rels[-1].value)
+                    rest = [t.text for t in tail if t.kind == "other" and t.text not in vocab.POSE_VERBS]
+                    if rest:
+                        self.add_state(subject, rest)
             elif rels:
                 predicate = str(rels[-1].value)
                 used.add(id(rels[-1]))
@@ -754,10 +912,13 @@ class _Builder:
         elif subject is not None and obj is not None and not object_negated:
             for t in (t for t in rel_part if t.kind == "prep"):  # "a shadow of a dog", "a frisbee to a dog"
                 self._note(f"relation '{t.text}' between {self._noun(subject)} and {self._noun(obj)} (not read)")
-        leftovers: list[str] = []
+        read_by_object = obj is None and object_kind in ("place", "mood", "part")
+        copula = False
+        leftovers: list[_Tok] = []
         for t in gap:
             if id(t) in used:
                 continue
+            copula = copula or t.kind == "aux"
             if t.kind == "style":
                 if self.style is None:
                     self.style = str(t.value)
@@ -772,18 +933,42 @@ class _Builder:
                 self._note(f"'{t.text}' without quoted text after it (neither text nor action is checked)")
             elif t.kind == "rel" and subject is not None and obj is not None:
                 self._note(f"relation '{t.text}' (only one relation between two objects is read)")
-            elif t.kind == "other" or (t.kind in MODIFIER_KINDS and t.text not in ("",)):
-                leftovers.append(t.text)
+            elif t.kind in MODIFIER_KINDS and copula and subject is not None and self._set_modifier(subject, t):
+                pass  # "the apples were red": the colour of the apples
+            elif t.kind == "other" or t.kind in MODIFIER_KINDS:
+                leftovers.append(t)
                 continue
-            elif t.kind == "rel" and (subject is None or obj is None):
+            elif t.kind == "prep" and leftovers and t.text in _PARTICLES:
+                leftovers.append(t)  # "shone down", "lined up"
+                continue
+            elif t.kind == "rel" and (subject is None or obj is None) and not (read_by_object and subject):
                 self._note(f"relation '{t.text}' without two objects")
-            if leftovers:
-                self._note(f"words '{' '.join(leftovers)}'")
-                leftovers = []
-        if leftovers:
-            self._note(f"words '{' '.join(leftovers)}'")
+            self._leftovers(subject, leftovers)
+            leftovers = []
+        self._leftovers(subject, leftovers)
+
+    def _set_modifier(self, eid: str, t: _Tok) -> bool:
+        el = next(e for e in self.elements if e["id"] == eid)
+        if el.get(t.kind) is not None:
+            return False
+        el[t.kind] = str(t.value)
+        return True
+
+    def _leftovers(self, subject: str | None, toks: list[_Tok]) -> None:
+        """Words between phrases that are no relation: what the subject does ("fluttering", "swam
+        gracefully", "kneading dough": a verb and what follows it) or is ("ripe", "cozy"), read into the
+        subject; anything else (or with no subject) is named unsupported."""
+        if not toks:
+            return
+        words = [t.text for t in toks]
+        if subject is not None and toks[0].kind == "other" and (_looks_like_verb(words[0]) or _is_adverb(words[0])):
+            self.add_state(subject, words)
+        elif subject is not None and all(t.kind == "other" and _looks_like_adjective(t.text) for t in toks):
+            self.add_state(subject, words, kind="qualities")
+        else:
+            self._note(f"words '{' '.join(words)}'")
 
     def build(self) -> Scene:
         elements = [Element.model_validate(e) for e in self.elements]
         return Scene(prompt=self.prompt, elements=elements, relations=self.relations, background=self.background,
-                     style=self.style, unsupported=self.unsupported, assumptions=self.assumptions)
+                     style=self.style, unsupported=self.unsupported, assumptions=self.assumptions, moods=self.moods)
