@@ -307,10 +307,11 @@ PARTS: frozenset[str] = frozenset((
     "face", "body", "head", "end", "middle", "center", "centre", "rim", "tip", "roof", "sole", "shade", "eye",
     "hair", "wing", "paw", "mane", "beak", "horn", "ear", "nose", "mouth", "tooth", "tongue", "neck", "spout",
     "blade", "screen", "strap", "buckle", "button", "zipper", "collar", "sleeve", "pocket", "heel", "lace",
-    "thorn", "peak", "crust", "trunk", "whisker", "claw", "fin", "scale", "shell", "hull", "sail", "bristle",
-    "frame", "cover", "spine", "page", "label", "tentacle", "antler", "hoof", "cap", "lens", "keyboard", "petal",
+    "thorn", "peak", "crust", "trunk", "whisker", "claw", "fin", "scale", "hull", "sail", "bristle",
+    "frame", "cover", "spine", "page", "label", "tentacle", "antler", "hoof", "lens", "keyboard", "petal",
     "feather", "stem", "leaf", "branch", "seat", "arm", "finger", "hand", "foot", "wheel", "knob", "lid", "leg",
-    "string", "key", "needle", "cushion", "pedal", "nail", "tread", "neckline", "bezel", "dial", "cord",
+    "pedal", "nail", "tread", "neckline", "bezel", "dial", "cord", "opening", "facet", "compartment", "cutout",
+    "bulb", "crystal", "drawer", "shelf", "cushion", "key", "throat", "lap", "shoulder", "toe", "lip",
 ))
 #: Parts a noun phrase names on its own only after a possessive ("its tail", "their eyes"); other part words
 #: in head position ("the frame", "a shell") are read as things (they are in `CLASSES`) or named unsupported.
@@ -483,6 +484,8 @@ MORE_CLASSES: tuple[str, ...] = (
     "thermometer", "tissue", "mop", "broom", "vacuum", "iron", "washing machine", "dishwasher", "freezer",
     "heater", "air conditioner", "pillowcase", "duvet", "sheet music", "trumpet", "flute", "harp", "cello",
     "accordion", "tambourine", "xylophone", "ukulele", "banjo", "harmonica", "drumstick", "sword",
+    # parts of a body named on their own ("the ring sparkled on the slim finger"): things a picture can show
+    "hand", "finger", "eye", "mouth", "throat", "neck", "shoulder", "arm", "leg", "foot", "hair", "lap", "body",
 )
 #: Places (read as the background after in/at/on...), beyond `BACKGROUNDS`.
 MORE_BACKGROUNDS: tuple[str, ...] = (

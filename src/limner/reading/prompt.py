@@ -441,6 +441,18 @@ def _ends_phrase(toks: list[_Tok], i: int) -> bool:
                                               "textcue", "unquoted")
 
 
+def _np_continues(toks: list[_Tok], i: int) -> bool:
+    """Whether a noun phrase goes on at i: a noun-phrase word, or participles before one ("the bright,
+    multi-colored kites", "the smooth, polished surface")."""
+    for j in range(i, min(i + 3, len(toks))):
+        t = toks[j]
+        if _is_np_word(t):
+            return True
+        if not (t.kind == "other" and _looks_like_adjective(t.text)):
+            return False
+    return False
+
+
 def _is_np_word(t: _Tok) -> bool:
     return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (t.kind == "other" and not _looks_like_verb(t.text))
 
@@ -475,12 +487,16 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
         np.head = _Tok("noun", head.text, lemma, plural=lemma != head.text)
         np.known = False
         np.mood = _is_abstract(head.text)
+        if np.mood and len(body) > 1 and body[-2].kind == "noun":  # "the rock formations": rocks, so formed
+            np.qualities.append(head.text)
+            body = body[:-1]
+            np.head, np.known, np.mood = body[-1], True, False
     np.part_only = possessive and singular(head.text) in vocab.PARTS  # "wagging their tails": the wagger's
     body, np.parts = _split_part_modifiers(body, np.parts)
     for t in body[:-1]:
         if t.kind in MODIFIER_KINDS:
             if t.kind in np.mods:
-                np.extra_mods.append(t.text)
+                np.qualities.append(t.text)  # "the smooth marble floor": one texture judged, the other read
             else:
                 np.mods[t.kind] = str(t.value)
         elif t.kind in ("noun", "bg") or t.text in vocab.COMPOUND_MODIFIERS:
@@ -577,14 +593,13 @@ def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
             continue
         elif t.kind == "other" and _looks_like_verb(t.text) and not has_known_head and t.text not in _AUX \
                 and (body or (i > 0 and toks[i - 1].kind in ("det", "num", "quant"))) \
-                and i + 1 < len(toks) and _is_np_word(toks[i + 1]):
-            body.append(t)  # "the polished surface", "a rolling pin", "the crashing waves": a participle
+                and i + 1 < len(toks) and (_np_continues(toks, i + 1) or toks[i + 1].text == "of"):
+            body.append(t)  # "the polished surface", "a rolling pin", "the warm glow of": a participle or a noun
         elif t.kind == "other" and not _looks_like_verb(t.text):
             if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
                 break
             body.append(t)
-        elif t.kind == "conj" and t.text == "," and body and not has_known_head and i + 1 < len(toks) \
-                and _is_np_word(toks[i + 1]):
+        elif t.kind == "conj" and t.text == "," and body and not has_known_head and _np_continues(toks, i + 1):
             pass  # "the plump, juicy grapes": a list of adjectives, not of objects
         elif t.kind == "conj" and t.text == "and" and body and body[-1].kind in MODIFIER_KINDS \
                 and i + 2 < len(toks) and toks[i + 1].kind == body[-1].kind and _is_np_word(toks[i + 2]):
@@ -654,6 +669,10 @@ def parse_prompt(prompt: str) -> Scene:
     element_of: dict[int, str | None] = {}
     kind_of: dict[int, str] = {}  # what each phrase became: element, place, mood or part
     for k, np in enumerate(nps):
+        gap_words = [t.text for t in gaps[k]]
+        if singular(np.head.text) in vocab.PARTS and not np.mood and (
+                gap_words[-1:] == ["with"] or (kind_of.get(k - 1) == "part" and gap_words in (["and"], [","]))):
+            np.part_only = True  # "a vase with a square base and a round opening": the vase's parts
         before = gaps[k]
         preps = {t.value if t.kind == "rel" else t.text for t in before[-2:] if t.kind in ("rel", "prep", "with")}
         is_place = np.head.kind == "bg" or (np.head.text == "background")
@@ -680,16 +699,41 @@ def parse_prompt(prompt: str) -> Scene:
             scene.set_text(owner, str(q.value))
 
     # Relations and leftovers, gap by gap.
+    betweens = _read_between(gaps, element_of)
     clause_subject: str | None = None  # the sentence's first object: who "and walking" is about
     for k, gap in enumerate(gaps):
         if any(t.kind == "punct" and t.text in ".;!?" for t in gap):
             clause_subject = None
         subject = element_of.get(k - 1) if k > 0 else None
+        if subject is None and kind_of.get(k - 1) == "part":  # "the lamp with its round base illuminated ..."
+            subject = clause_subject
         clause_subject = clause_subject or subject
         obj = element_of.get(k) if k < len(nps) else None
         scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated,
-                      object_kind=kind_of.get(k), clause_subject=clause_subject)
+                      object_kind=kind_of.get(k), clause_subject=clause_subject,
+                      subject_kind=kind_of.get(k - 1), subject_text=nps[k - 1].text if k > 0 else None)
+    for subject, second in betweens:
+        scene.relations.append(Relation(subject=subject, predicate="between", object=second))
     return scene.build()
+
+
+def _read_between(gaps: list[list[_Tok]], element_of: dict[int, str | None]) -> list[tuple[str, str]]:
+    """"A (was nestled) between B and C": the word becomes the relation "between" of A and B (read by
+    `connect`); the returned (A, C) pairs add A between C. "between" is read, not judged: no checker has its
+    geometry, so each relation is named unchecked. Without two objects after it, it stays an absolute
+    position (named unsupported)."""
+    out: list[tuple[str, str]] = []
+    for k in range(1, len(gaps) - 1):
+        subject, first, second = element_of.get(k - 1), element_of.get(k), element_of.get(k + 1)
+        if subject is None or first is None or second is None:
+            continue
+        if not [t.text for t in gaps[k + 1]] == ["and"]:
+            continue
+        for j, t in enumerate(gaps[k]):
+            if t.kind == "abs" and t.text == "between":
+                gaps[k][j] = _Tok("rel", "between", "between")
+                out.append((subject, second))
+    return out
 
 
 #: Function words of the languages people most often try, for telling a prompt in another language
@@ -859,7 +903,8 @@ class _Builder:
             el["text"] = text
 
     def connect(self, subject: str | None, obj: str | None, gap: list[_Tok], *, object_negated: bool,
-                object_kind: str | None = None, clause_subject: str | None = None) -> None:
+                object_kind: str | None = None, clause_subject: str | None = None, subject_kind: str | None = None,
+                subject_text: str | None = None) -> None:
         """Turn the words between two phrases into a relation, a style, what the subject does or is, or named
         leftovers. `object_kind` says what the phrase after the gap became (element, place, mood, part): a
         relation to a place, a mood or a part is read by them ("lying on the green grass" sets the scene)."""
@@ -913,6 +958,8 @@ class _Builder:
             for t in (t for t in rel_part if t.kind == "prep"):  # "a shadow of a dog", "a frisbee to a dog"
                 self._note(f"relation '{t.text}' between {self._noun(subject)} and {self._noun(obj)} (not read)")
         read_by_object = obj is None and object_kind in ("place", "mood", "part")
+        # "the warm light shone down on ...": what a mood or a place does is part of that mood
+        mood_owner = subject_text if subject is None and subject_kind in ("place", "mood") else None
         copula = False
         leftovers: list[_Tok] = []
         for t in gap:
@@ -941,11 +988,11 @@ class _Builder:
             elif t.kind == "prep" and leftovers and t.text in _PARTICLES:
                 leftovers.append(t)  # "shone down", "lined up"
                 continue
-            elif t.kind == "rel" and (subject is None or obj is None) and not (read_by_object and subject):
+            elif t.kind == "rel" and (subject is None or obj is None) and not (read_by_object or mood_owner):
                 self._note(f"relation '{t.text}' without two objects")
-            self._leftovers(subject, leftovers)
+            self._leftovers(subject, leftovers, mood_owner)
             leftovers = []
-        self._leftovers(subject, leftovers)
+        self._leftovers(subject, leftovers, mood_owner)
 
     def _set_modifier(self, eid: str, t: _Tok) -> bool:
         el = next(e for e in self.elements if e["id"] == eid)
@@ -954,13 +1001,20 @@ class _Builder:
         el[t.kind] = str(t.value)
         return True
 
-    def _leftovers(self, subject: str | None, toks: list[_Tok]) -> None:
+    def _leftovers(self, subject: str | None, toks: list[_Tok], mood_owner: str | None = None) -> None:
         """Words between phrases that are no relation: what the subject does ("fluttering", "swam
         gracefully", "kneading dough": a verb and what follows it) or is ("ripe", "cozy"), read into the
-        subject; anything else (or with no subject) is named unsupported."""
+        subject (into the mood when the subject is a mood or a place: "the warm light shone down"); anything
+        else (or with no subject) is named unsupported."""
         if not toks:
             return
         words = [t.text for t in toks]
+        if subject is None and mood_owner and toks[0].kind == "other" and (
+                _looks_like_verb(words[0]) or _is_adverb(words[0])):
+            mood = f"{mood_owner} {' '.join(words)}"
+            if mood not in self.moods:
+                self.moods.append(mood)
+            return
         if subject is not None and toks[0].kind == "other" and (_looks_like_verb(words[0]) or _is_adverb(words[0])):
             self.add_state(subject, words)
         elif subject is not None and all(t.kind == "other" and _looks_like_adjective(t.text) for t in toks):
