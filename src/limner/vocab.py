@@ -427,6 +427,19 @@ MOODS: frozenset[str] = frozenset((
     "tennis match", "chess", "yoga", "aerobics", "meditation", "dough", "crops", "crop", "media", "life",
     "ruins", "weight", "fitness", "item", "items", "object", "objects", "thing", "things", "stuff", "piece",
 ))
+#: Verbs of what a thing does where it is ("the necklace sparkled on the silk", "the flowers bloomed next to
+#: the fence"): before a relation, the relation says where, and the verb is read as the thing's state.
+PLACE_VERBS: frozenset[str] = frozenset((
+    "sparkled", "sparkles", "sparkling", "glittered", "glitters", "glistened", "glistens", "shone", "shines",
+    "shining", "gleamed", "gleams", "glowed", "glows", "glowing", "bloomed", "blooms", "blooming", "grew", "grows",
+    "growing", "landed", "lands", "fell", "falls", "dripped", "drips", "melted", "melts", "spilled", "rolled",
+    "rolls", "glided", "glides", "swam", "swims", "swimming", "flew", "flies", "flying", "soared", "soars",
+    "drifted", "drifts", "crawled", "crawls", "flowed", "flows", "twinkled", "twinkles", "shimmered", "danced",
+    "fluttered", "flutters", "loomed", "looms", "towered", "towers", "rose", "rises", "set", "sets", "slept",
+    "sleeps", "sleeping", "waited", "played", "plays", "playing", "ran", "runs", "running", "walked", "walks",
+    "walking", "grazed", "grazes", "grazing", "roamed", "roams", "sprawled", "basked", "huddled", "gathered",
+    "stood tall", "blazed", "burned", "burns", "flickered", "flickers",
+))
 #: Verbs of posture and placement before a relation: the relation already says where the thing is ("the
 #: mirror was hung above the sink" is the mirror above the sink), so they add nothing to check.
 POSE_VERBS: frozenset[str] = frozenset((
@@ -478,7 +491,7 @@ MORE_CLASSES: tuple[str, ...] = (
     "portfolio", "vegetable", "lime", "violet", "lily", "seaweed", "dragonfly", "duckling", "pebble", "bark",
     "canvas", "prize", "clothes", "paper", "rectangle", "triangle", "circle", "square", "oval", "zigzag",
     "fruit", "blanket", "staircase", "cliff face", "tortilla chip", "game console", "face mask", "soda can",
-    "can", "stand", "bird", "peacock", "tortoise", "ostrich", "hippo", "hippopotamus", "rhino",
+    "can", "stand", "board game", "bird", "peacock", "tortoise", "ostrich", "hippo", "hippopotamus", "rhino",
     "gorilla", "cheetah", "leopard", "zebra", "squid", "seal", "walrus", "beaver", "otter", "raccoon", "skunk",
     "bat", "moth", "ladder", "wagon", "cart", "trolley", "sled", "kayak", "raft", "jet ski", "toothpick",
     "thermometer", "tissue", "mop", "broom", "vacuum", "iron", "washing machine", "dishwasher", "freezer",
@@ -511,7 +524,7 @@ MORE_PEOPLE: tuple[str, ...] = (
     "volunteer", "comedian", "archaeologist", "author", "mailman", "practitioner", "veterinarian", "motorcyclist",
     "mountaineer", "conductor", "lifeguard", "carpenter", "electrician", "potter", "singer", "fisherman",
     "fishermen", "diver", "partner", "magician", "gymnast", "colleague", "buddy", "someone", "family", "team",
-    "band", "tailor", "nurse", "waiter", "waitress", "barista", "mom", "mother", "dad", "father", "grandmother",
+    "celebrity", "tailor", "nurse", "waiter", "waitress", "barista", "mom", "mother", "dad", "father", "grandmother",
     "grandfather", "grandma", "grandpa", "son", "daughter", "sister", "brother", "husband", "wife", "king",
     "queen", "prince", "princess", "knight", "pirate", "wizard", "witch", "clown", "ballerina", "explorer",
     "camper", "jogger", "golfer", "boxer", "coach", "captain", "sailor", "officer", "policeman", "judge",

@@ -486,11 +486,7 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
         lemma = singular(head.text)
         np.head = _Tok("noun", head.text, lemma, plural=lemma != head.text)
         np.known = False
-        np.mood = _is_abstract(head.text)
-        if np.mood and len(body) > 1 and body[-2].kind == "noun":  # "the rock formations": rocks, so formed
-            np.qualities.append(head.text)
-            body = body[:-1]
-            np.head, np.known, np.mood = body[-1], True, False
+        np.mood = _is_abstract(head.text)  # "airplane noises", "a flower arrangement": the whole phrase
     np.part_only = possessive and singular(head.text) in vocab.PARTS  # "wagging their tails": the wagger's
     body, np.parts = _split_part_modifiers(body, np.parts)
     for t in body[:-1]:
@@ -933,10 +929,13 @@ class _Builder:
                         and not (t.kind == "other" and not _looks_like_verb(t.text))]
                 predicate = " ".join(t.text for t in tail)
                 used.update(id(t) for t in tail)
-                if predicate not in vocab.ACTION_PHRASES and predicate not in vocab.CONTAINER_PHRASES and rels:
-                    # "the necklace sparkled on the silk": the relation, and what the subject does besides
+                verb_words = [t.text for t in tail if t.kind == "other"]
+                if predicate not in vocab.ACTION_PHRASES and predicate not in vocab.CONTAINER_PHRASES and rels \
+                        and verb_words and all(w in vocab.POSE_VERBS or w in vocab.PLACE_VERBS for w in verb_words):
+                    # "the necklace sparkled on the silk": where it is, and what it does there. Other verbs keep
+                    # the phrase as the predicate ("poring over", "talking on": no geometry, named unchecked).
                     predicate = str(rels[-1].value)
-                    rest = [t.text for t in tail if t.kind == "other" and t.text not in vocab.POSE_VERBS]
+                    rest = [w for w in verb_words if w not in vocab.POSE_VERBS]
                     if rest:
                         self.add_state(subject, rest)
             elif rels:
@@ -1012,7 +1011,9 @@ class _Builder:
         if subject is None and mood_owner and toks[0].kind == "other" and (
                 _looks_like_verb(words[0]) or _is_adverb(words[0])):
             mood = f"{mood_owner} {' '.join(words)}"
-            if mood not in self.moods:
+            if mood_owner in self.moods:  # "the warm light" + "shone down": one mood
+                self.moods[self.moods.index(mood_owner)] = mood
+            elif mood not in self.moods:
                 self.moods.append(mood)
             return
         if subject is not None and toks[0].kind == "other" and (_looks_like_verb(words[0]) or _is_adverb(words[0])):
