@@ -68,10 +68,9 @@ _PREPOSITIONS = {
 }
 _STOP = {"there", "it", "they", "them", "he", "she", "we", "i", "you", "which", "who", "whose", "where",
          "also", "very", "so", "too", "then", "just", "all", "other", "one's", "s", "'s", "together", "forth",
-         "away", "else", "even", "but", "what", "about", "upside", "themselves", "himself", "herself", "itself",
-         "ourselves", "yourself", "myself", "something", "everything", "anything", "everyone", "somebody",
-         "us", "him", "me", "as", "they're", "it's", "when", "before", "after", "until", "if", "because", "than",
-         "while", "once", "again", "almost", "only", "still", "yet", "ever", "never", "always", "often", "here"}
+         "else", "even", "but", "what", "about", "themselves", "himself", "herself", "itself", "ourselves",
+         "yourself", "myself", "something", "everything", "anything", "everyone", "somebody", "us", "him", "me",
+         "as", "they're", "it's", "when", "before", "after", "while", "once", "again", "still", "here"}
 _TEXT_CUES = (
     "that says", "which says", "saying", "says", "that reads", "which reads", "reading", "reads",
     "with the text", "with the words", "with the word", "with text", "labeled", "labelled", "written",
@@ -113,10 +112,10 @@ _VERBS = {
     "writes", "correct", "protect", "protects", "open", "opens", "close", "closes", "roam", "roams", "dig",
     "digs", "accompany", "prepare", "prepares", "polish", "pour", "pours", "fasten", "spray", "cook", "cooks",
     "linger", "lingers", "burst", "bursts", "understand", "compete", "unleash", "simmer", "simmers", "build",
-    "sip", "sips", "shoot", "shoots", "lay", "lays", "stood", "sat", "flew", "swam", "ran", "rose", "bloomed",
+    "sip", "sips", "shoot", "shoots", "lays", "rose", "bloomed",
     "hopped", "buzzed", "hummed", "sparkled", "glistened", "shimmered", "danced", "flowed", "twinkled", "darted",
     "soared", "waved", "roamed", "grazed", "wagged", "snorted", "barked", "chirped", "rustled", "flickered",
-    "zoomed", "raced", "dashed", "crept", "leapt", "leaped", "dove", "dived", "perch", "snuggled", "curled",
+    "zoomed", "raced", "dashed", "crept", "leapt", "leaped", "dove", "dived", "snuggled", "curled",
 }
 #: "a slice of watermelon", "the base of the lamp": the thing is what follows "of". Parts are named unsupported.
 _PARTITIVES = {"slice", "piece", "chunk", "bit", "sheet", "scoop", "loaf", "bar", "stick", "cube", "wedge", "drop"}
@@ -124,10 +123,9 @@ _PARTITIVES = {"slice", "piece", "chunk", "bit", "sheet", "scoop", "loaf", "bar"
 _PARTS = vocab.PARTS | {"lid", "wall", "door"}
 _NOUN_READINGS = {  # modifiers that name a thing when they stand in head position ("an orange")
     "orange": "orange", "glass": "glass", "stone": "rock", "diamond": "gem", "gold": "coin", "marble": "rock",
-    "rubber": "eraser", "plastic": None, "paper": None, "square": None, "cube": "cube", "star": "star",
-    "heart": "heart", "silver": None, "fabric": None, "leather": None, "round": None, "paper": "paper",
-    "square": "square", "circle": "circle", "rectangle": "rectangle", "triangle": "triangle", "oval": "oval",
-    "lime": "lime", "violet": "violet", "stone": "rock",
+    "rubber": "eraser", "plastic": None, "cube": "cube", "star": "star", "heart": "heart", "silver": None,
+    "fabric": None, "leather": None, "round": None, "paper": "paper", "square": "square", "circle": "circle",
+    "rectangle": "rectangle", "triangle": "triangle", "oval": "oval", "lime": "lime", "violet": "violet",
 }
 
 
@@ -723,7 +721,7 @@ def _read_between(gaps: list[list[_Tok]], element_of: dict[int, str | None]) -> 
         subject, first, second = element_of.get(k - 1), element_of.get(k), element_of.get(k + 1)
         if subject is None or first is None or second is None:
             continue
-        if not [t.text for t in gaps[k + 1]] == ["and"]:
+        if [t.text for t in gaps[k + 1]] != ["and"]:
             continue
         for j, t in enumerate(gaps[k]):
             if t.kind == "abs" and t.text == "between":
@@ -919,7 +917,14 @@ class _Builder:
         predicate: str | None = None
         if subject is not None and obj is not None and not object_negated:
             directional = [t for t in rels if t.value in _DIRECTIONAL or t.value == "next to"]
-            if directional:
+            at = rel_part.index(directional[-1]) if directional else 0
+            before = rel_part[at - 1] if at > 0 else None
+            if directional and before is not None and before in verbs and before.text not in vocab.POSE_VERBS \
+                    and before.text not in vocab.PLACE_VERBS:
+                # "poring over the textbooks", "jumping over a puddle": an action, not a position
+                predicate = f"{before.text} {directional[-1].text}"
+                used.update((id(before), id(directional[-1])))
+            elif directional:
                 predicate = str(directional[-1].value)
                 used.update(id(t) for t in directional[-1:])
                 # "the mirror was hung above the sink": the posture is the relation's placement
