@@ -153,3 +153,12 @@ def test_compbench_coverage_targets() -> None:
     assert m["compbench_parse_errors"] == 0
     assert m["compbench_fully_supported"] >= 0.85
     assert all(c["fully_supported"] >= 0.60 for c in m["compbench_by_category"].values()), m["compbench_by_category"]
+
+
+def test_limner_words_lists_what_is_read_but_not_judged() -> None:
+    from limner.cli.words import vocabulary  # noqa: PLC0415 - the CLI module pulls in the sandbox artwork
+
+    reader = vocabulary()["reader"]
+    assert "sole" in reader["read_not_judged"]["parts"] and "cozy" in reader["read_not_judged"]["qualities"]
+    assert "beauty" in reader["read_not_judged"]["moods"] and "hung" in reader["postures"]["verbs"]
+    assert "jewelry" in reader["objects"] and "birthday" in reader["compounds"]["modifiers"]
