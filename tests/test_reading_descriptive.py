@@ -51,6 +51,8 @@ def test_a_verb_without_a_second_object_is_a_state_read_but_not_judged() -> None
     s = parse_prompt("A woman is holding an umbrella and walking in the snow.")
     assert s.elements[0].states == ["walking"] and s.elements[1].states == []  # the woman walks, not the umbrella
     assert _rels(s) == [("woman", "holding", "umbrella")]
+    s = parse_prompt("A woman is looking at her phone while sitting on a park bench.")
+    assert _rels(s) == [("woman", "looking at", "phone"), ("woman", "on", "park bench")]
 
 
 def test_a_verb_of_place_before_a_relation_keeps_the_relation_and_other_verbs_stay_actions() -> None:
@@ -99,6 +101,7 @@ def test_moods_and_compounds() -> None:
                      "and strength.")
     assert {"beauty", "strength"} <= set(s.moods)
     assert "mood 'beauty' is read but not judged" in s.unjudged_readings
+    assert parse_prompt("a triangular tea bag").unsupported == ["attribute 'tea' of bag"]  # no handbag
     s = parse_prompt("a pyramidal pencil sharpener and a teardrop pencil eraser")
     assert [(e.noun, e.cls, e.shape) for e in s.elements] == [
         ("pencil sharpener", "sharpener", "pyramidal"), ("pencil eraser", "eraser", "teardrop")]

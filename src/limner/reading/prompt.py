@@ -493,8 +493,10 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
                 np.qualities.append(t.text)  # "the smooth marble floor": one texture judged, the other read
             else:
                 np.mods[t.kind] = str(t.value)
-        elif t.kind in ("noun", "bg") or t.text in vocab.COMPOUND_MODIFIERS:
-            np.compound.append(t.text)  # "a pencil sharpener", "a kitchen table", "a birthday hat"
+        elif (t.kind in ("noun", "bg") or t.text in vocab.COMPOUND_MODIFIERS) and singular(head.text) == head.value:
+            # "a pencil sharpener", "a kitchen table", "a birthday hat". Not when the head is read through a
+            # synonym: a "tea bag" is no handbag, though a bag alone reads as one.
+            np.compound.append(t.text)
         elif _looks_like_adjective(t.text):
             np.qualities.append(t.text)
         else:
@@ -503,6 +505,8 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
     return np, i
 
 
+#: Words that open a clause about the sentence's subject ("looking at her phone while sitting on a bench").
+_SUBORDINATORS = frozenset(("while", "as", "when", "before", "after", "once"))
 #: Particles that finish a phrasal verb ("shone down", "lined up", "curled up").
 _PARTICLES = frozenset(("up", "down", "out", "off", "around", "away", "along", "back", "over", "through"))
 
@@ -903,7 +907,7 @@ class _Builder:
         leftovers. `object_kind` says what the phrase after the gap became (element, place, mood, part): a
         relation to a place, a mood or a part is read by them ("lying on the green grass" sets the scene)."""
         # The part after the last conjunction decides the relation; what is before it only leaves leftovers.
-        last_conj = max((k for k, t in enumerate(gap) if t.kind == "conj"), default=-1)
+        last_conj = max((k for k, t in enumerate(gap) if t.kind == "conj" or t.text in _SUBORDINATORS), default=-1)
         rel_part = gap[last_conj + 1 :]
         lead = next((t for t in rel_part if t.kind != "aux"), None)
         if last_conj >= 0 and clause_subject is not None and lead is not None and lead.kind == "other" \
