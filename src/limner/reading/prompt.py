@@ -11,7 +11,12 @@ compositional reader, not a regex per benchmark category:
    follows them; an unknown word in head position becomes an object of unknown class (named unsupported);
 4. **connect** neighbouring noun phrases by what lies between them: a spatial phrase gives a geometric
    relation, a verb gives an action ("holding", "playing with"), "and" or a comma gives none; a noun phrase
-   that names a place after a preposition ("in the park") becomes the background.
+   that names a place after a preposition ("in the park") becomes the background;
+5. **describe**: what no checker judges is still read, into typed fields named by `Scene.unjudged_readings`:
+   an object's other adjectives (`qualities`: "rusty"), what it does with no second object (`states`:
+   "fluttering"), its parts (`parts`: "rubber sole", "its tail") and the prompt's abstract words (`moods`:
+   "beauty"). A posture before a relation is that relation ("hung above"), a relation to a place is read by
+   the background ("lying on the green grass"), "A between B and C" is two `between` relations.
 
 Anything the Scene cannot represent is named in `Scene.unsupported` rather than silently dropped, so a
 caller can tell a faithful reading from a partial one.
@@ -388,7 +393,6 @@ class _NP:
     negated: bool = False
     mods: dict[str, str] = field(default_factory=dict)
     unknown_mods: list[str] = field(default_factory=list)
-    extra_mods: list[str] = field(default_factory=list)
     known: bool = True
     text: str | None = None
     parts: list[str] = field(default_factory=list)
@@ -622,8 +626,7 @@ def _head_index(body: list[_Tok]) -> int | None:
         t.kind in MODIFIER_KINDS or _looks_like_adjective(t.text) for t in body[:-1])
     if others and not noun_reading:  # "the sweet orange": the fruit, with a quality
         return others[-1]
-    if body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None and all(
-            t.kind in MODIFIER_KINDS or _looks_like_adjective(t.text) for t in body[:-1]):
+    if noun_reading:
         last = body[-1]
         body[-1] = _Tok("noun", last.text, _NOUN_READINGS[last.text])
         return len(body) - 1
@@ -713,6 +716,12 @@ def parse_prompt(prompt: str) -> Scene:
     for subject, second in betweens:
         scene.relations.append(Relation(subject=subject, predicate="between", object=second))
     return scene.build()
+
+
+def _with_parts(np: _NP, text: str | None = None) -> str:
+    """The words of a phrase read as a mood or a place, with the parts read before it, so none is dropped."""
+    text = text if text is not None else (np.text or np.head.text)
+    return f"{'; '.join(np.parts)} of {text}" if np.parts else text
 
 
 def _read_between(gaps: list[list[_Tok]], element_of: dict[int, str | None]) -> list[tuple[str, str]]:
@@ -852,13 +861,12 @@ class _Builder:
             self._note(f"object '{cls}' (not in the vocabulary)")
         for w in np.unknown_mods:
             self._note(f"attribute '{w}' of {head.text}")
-        for w in np.extra_mods:
-            self._note(f"second attribute '{w}' of {head.text}")
         return eid
 
     def add_mood(self, np: _NP) -> None:
-        """An abstract phrase ("a touch of elegance", "the beauty"): a mood of the picture, read, not judged."""
-        text = np.text or np.head.text
+        """An abstract phrase ("a touch of elegance", "the beauty"): a mood of the picture, read, not judged.
+        Parts read before it stay in the words ("the jagged edges of the rock formations")."""
+        text = _with_parts(np)
         if text not in self.moods:
             self.moods.append(text)
 
@@ -887,7 +895,7 @@ class _Builder:
 
     def set_background(self, np: _NP) -> None:
         words = [w for w in (np.text or "").split() if w != "background"]
-        text = " ".join(words) or (np.text or "")
+        text = _with_parts(np, " ".join(words) or (np.text or ""))  # "the glassy surface of the ocean"
         if self.background is None:
             self.background = text
         else:
