@@ -18,6 +18,7 @@ from limner.reading import parse_prompt
 from limner.tools.sandbox.checker import check_image, unjudged_parts
 from limner.tools.sandbox.render import render_scene
 from limner.types import Element, Scene
+from limner.ui.views import scene_markdown
 
 COMPBENCH = Path("/work/shared/data/t2i-compbench")
 if not COMPBENCH.is_dir():  # the repository's own copy of the shared data, where there is one
@@ -165,3 +166,8 @@ def test_limner_words_lists_what_is_read_but_not_judged() -> None:
     assert "sole" in reader["read_not_judged"]["parts"] and "cozy" in reader["read_not_judged"]["qualities"]
     assert "beauty" in reader["read_not_judged"]["moods"] and "hung" in reader["postures"]["verbs"]
     assert "jewelry" in reader["objects"] and "birthday" in reader["compounds"]["modifiers"]
+
+
+def test_the_ui_shows_what_is_read_but_not_judged() -> None:
+    text = scene_markdown(parse_prompt("A butterfly is fluttering in the garden."))
+    assert "**Read, not judged" in text and "state 'fluttering' of butterfly" in text
