@@ -102,7 +102,8 @@ def test_moods_and_compounds() -> None:
                      "and strength.")
     assert {"beauty", "strength"} <= set(s.moods)
     assert "mood 'beauty' is read but not judged" in s.unjudged_readings
-    assert parse_prompt("a triangular tea bag").unsupported == ["attribute 'tea' of bag"]  # no handbag
+    assert parse_prompt("a triangular pizza bag").unsupported == ["attribute 'pizza' of bag"]  # no handbag
+    assert [e.cls for e in parse_prompt("a tea bag and a plastic bag").elements] == ["tea bag", "handbag"]
     s = parse_prompt("a pyramidal pencil sharpener and a teardrop pencil eraser")
     assert [(e.noun, e.cls, e.shape) for e in s.elements] == [
         ("pencil sharpener", "sharpener", "pyramidal"), ("pencil eraser", "eraser", "teardrop")]

@@ -426,6 +426,8 @@ MOODS: frozenset[str] = frozenset((
     "holiday", "barbecue", "meeting", "lesson", "practice", "match", "sport", "sports", "soccer", "basketball game",
     "tennis match", "chess", "yoga", "aerobics", "meditation", "dough", "crops", "crop", "media", "life",
     "ruins", "weight", "fitness", "item", "items", "object", "objects", "thing", "things", "stuff", "piece",
+    "friendship", "relationship", "companionship", "partnership", "leadership", "sportsmanship",
+    "workmanship", "ownership", "hardship",
 ))
 #: Verbs of what a thing does where it is ("the necklace sparkled on the silk", "the flowers bloomed next to
 #: the fence"): before a relation, the relation says where, and the verb is read as the thing's state.
@@ -499,6 +501,9 @@ MORE_CLASSES: tuple[str, ...] = (
     "accordion", "tambourine", "xylophone", "ukulele", "banjo", "harmonica", "drumstick", "sword",
     # parts of a body named on their own ("the ring sparkled on the slim finger"): things a picture can show
     "hand", "finger", "eye", "mouth", "throat", "neck", "shoulder", "arm", "leg", "foot", "hair", "lap", "body",
+    # compounds whose head would read as another thing ("a candy cane" is no walking cane)
+    "candy cane", "toilet bowl", "spaceship", "starfish", "sea star", "ice cream cone", "sleeping bag",
+    "tea bag", "shopping bag", "sandwich bag",
 )
 #: Places (read as the background after in/at/on...), beyond `BACKGROUNDS`.
 MORE_BACKGROUNDS: tuple[str, ...] = (
@@ -510,7 +515,7 @@ MORE_BACKGROUNDS: tuple[str, ...] = (
     "vineyard", "safari", "pasture", "savanna", "ocean waves", "seashore", "coast", "bay", "deck", "cellar",
     "ballroom", "sunroom", "showroom", "cabin", "spa", "clinic", "lab", "laboratory", "workshop", "winery",
     "rink", "runway", "resort", "aisle", "stage", "circus", "tundra", "grassland", "heaven", "earth", "orbit",
-    "cityscape", "street corner", "corner", "wilderness", "rainforest", "swamp", "marsh", "glade",
+    "cityscape", "street corner", "corner", "wilderness", "starlight", "university", "campus", "rainforest", "swamp", "marsh", "glade",
 )
 #: Who people are, read as the class person (the noun keeps who they are).
 MORE_PEOPLE: tuple[str, ...] = (
@@ -538,5 +543,6 @@ CLASS_SYNONYMS.update({
     "hot air balloon": "balloon", "air balloon": "balloon", "crescent moon": "moon", "full moon": "moon",
     "racehorse": "horse", "songbird": "bird", "racecar": "car", "race car": "car", "sports car": "car",
     "convertible": "car", "speedboat": "boat", "wristwatch": "watch", "tabby": "cat", "puppy dog": "dog",
-    "pet dog": "dog", "lap dog": "dog",
+    "pet dog": "dog", "lap dog": "dog", "rock star": "person", "movie star": "person", "pop star": "person",
+    "film star": "person",
 })

@@ -414,7 +414,7 @@ def _looks_like_verb(word: str) -> bool:
 #: Endings of English adjectives that are rarely nouns' (an unknown word so ending is read as a quality).
 _ADJECTIVE_ENDINGS = ("ful", "ous", "less", "ical", "esque")
 #: Endings of abstract nouns (an unknown head so ending is read as a mood, not as an object).
-_ABSTRACT_ENDINGS = ("ness", "ity", "ism", "ship", "dom", "hood")
+_ABSTRACT_ENDINGS = ("ness", "ity", "ism", "dom", "hood")  # not -ship: a spaceship is a thing
 
 
 def _looks_like_adjective(word: str) -> bool:
