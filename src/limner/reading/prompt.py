@@ -898,8 +898,10 @@ class _Builder:
         text = _with_parts(np, " ".join(words) or (np.text or ""))  # "the glassy surface of the ocean"
         if self.background is None:
             self.background = text
-        else:
-            self._note(f"second background '{text}'")
+        elif text not in self.background.split(" and "):
+            # "flooded the busy street and the quiet alley": the setting holds both places (a background is
+            # never judged by the sandbox, and a judge asked about it sees both)
+            self.background = f"{self.background} and {text}"
 
     def set_text(self, eid: str, text: str) -> None:
         el = next(e for e in self.elements if e["id"] == eid)
