@@ -68,6 +68,14 @@ def test_a_verb_of_place_before_a_relation_keeps_the_relation_and_other_verbs_st
     assert ("student", "poring over", "textbooks") in _rels(s)
 
 
+def test_a_verb_that_is_also_a_class_and_an_object_after_a_verb() -> None:
+    s = parse_prompt("A man is painting a mural on a wall.")
+    assert _rels(s) == [("man", "painting", "mural"), ("mural", "on", "wall")] and not s.unsupported
+    assert [e.cls for e in parse_prompt("a painting on a wall").elements] == ["painting", "wall"]
+    s = parse_prompt("The skater is doing tricks on the sidewalk.")
+    assert s.elements[0].states == ["doing"] and s.moods == ["tricks"] and s.background == "sidewalk"
+
+
 def test_predicate_adjectives_are_qualities_and_judged_modifiers_after_a_copula_are_read() -> None:
     s = parse_prompt("four strawberries were ripe and juicy")
     assert [(e.cls, e.count, e.qualities) for e in s.elements] == [("strawberry", 4, ["ripe", "juicy"])]

@@ -334,7 +334,7 @@ def _tag(words: list[str], quotes: list[str]) -> list[_Tok]:
         i += best_len
     for k in range(1, len(toks)):
         if toks[k].kind == "noun" and toks[k].text.endswith("ing") and toks[k - 1].kind == "aux":
-            toks[k] = _Tok("other", toks[k].text)
+            toks[k] = _Tok("other", toks[k].text, "verb")  # "is painting a mural": a verb, not a painting
     return _fix_styles(toks)
 
 
@@ -403,7 +403,14 @@ class _NP:
     part_only: bool = False  # "its tail", "their long tentacles": the phrase names a part of the thing before
 
 
+def _is_verb(t: _Tok) -> bool:
+    """An unknown word read as a verb: one the tagger marked so ("is painting"), or that looks like one."""
+    return t.kind == "other" and (t.value == "verb" or _looks_like_verb(t.text))
+
+
 def _looks_like_verb(word: str) -> bool:
+    if word.endswith("ly") and word in vocab.QUALITIES:  # "the prickly cactus": an adjective, no adverb
+        return False
     if word in _VERBS or word in _AUX or (word.endswith("s") and word[:-1] in _VERBS):
         return True
     if word in _NOUNS or singular(word) in _NOUNS:
@@ -456,7 +463,7 @@ def _np_continues(toks: list[_Tok], i: int) -> bool:
 
 
 def _is_np_word(t: _Tok) -> bool:
-    return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (t.kind == "other" and not _looks_like_verb(t.text))
+    return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (t.kind == "other" and not _is_verb(t))
 
 
 def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
@@ -468,8 +475,8 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
         return None, start
     bare = i == len(body) + start and all(t.kind == "other" for t in body)
     after_verb = start > 0 and toks[start - 1].kind in ("other", "aux")
-    if bare and after_verb:
-        return None, start  # "hung low on the vine": an adverb after a verb, not an object
+    if bare and after_verb and not _is_abstract(body[-1].text):
+        return None, start  # "hung low on the vine": an adverb after a verb, not an object ("doing tricks" is)
     if bare and len(body) == 1 and _looks_like_adjective(body[0].text) and not _is_np_start(toks, start):
         return None, start  # "four strawberries were ripe and juicy": a quality of the subject, not an object
     head_at = _head_index(body)
@@ -593,11 +600,12 @@ def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
             while i < len(toks) and toks[i].kind == "det":
                 i += 1
             continue
-        elif t.kind == "other" and _looks_like_verb(t.text) and not has_known_head and t.text not in _AUX \
-                and (body or (i > 0 and toks[i - 1].kind in ("det", "num", "quant"))) \
-                and i + 1 < len(toks) and (_np_continues(toks, i + 1) or toks[i + 1].text == "of"):
+        elif _is_verb(t) and not has_known_head and t.text not in _AUX \
+                and (body or (i > 0 and toks[i - 1].kind in ("det", "num", "quant"))) and i + 1 < len(toks) \
+                and (_np_continues(toks, i + 1) or toks[i + 1].text == "of"
+                     or (toks[i + 1].text == "," and _np_continues(toks, i + 2))):
             body.append(t)  # "the polished surface", "a rolling pin", "the warm glow of": a participle or a noun
-        elif t.kind == "other" and not _looks_like_verb(t.text):
+        elif t.kind == "other" and not _is_verb(t):
             if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
                 break
             body.append(t)
@@ -921,10 +929,10 @@ class _Builder:
         rel_part = gap[last_conj + 1 :]
         lead = next((t for t in rel_part if t.kind != "aux"), None)
         if last_conj >= 0 and clause_subject is not None and lead is not None and lead.kind == "other" \
-                and _looks_like_verb(lead.text):
+                and _is_verb(lead):
             subject = clause_subject  # "a man holding a football and throwing a pass": the man throws
         rels = [t for t in rel_part if t.kind == "rel"]
-        verbs = [t for t in rel_part if t.kind == "other" and _looks_like_verb(t.text)]
+        verbs = [t for t in rel_part if _is_verb(t)]
         withs = [t for t in rel_part if t.kind == "with"]
         preps = [t for t in rel_part if t.kind == "prep" and t.text in ("in", "inside", "into", "within")]
         used: set[int] = set()
@@ -945,7 +953,7 @@ class _Builder:
                 used.update(id(t) for t in verbs if t.text in vocab.POSE_VERBS)
             elif verbs:
                 tail = [t for t in rel_part if t.kind in ("other", "rel", "with", "prep") and id(t) not in used
-                        and not (t.kind == "other" and not _looks_like_verb(t.text))]
+                        and not (t.kind == "other" and not _is_verb(t))]
                 predicate = " ".join(t.text for t in tail)
                 used.update(id(t) for t in tail)
                 verb_words = [t.text for t in tail if t.kind == "other"]
@@ -1028,14 +1036,14 @@ class _Builder:
             return
         words = [t.text for t in toks]
         if subject is None and mood_owner and toks[0].kind == "other" and (
-                _looks_like_verb(words[0]) or _is_adverb(words[0])):
+                _is_verb(toks[0]) or _is_adverb(words[0])):
             mood = f"{mood_owner} {' '.join(words)}"
             if mood_owner in self.moods:  # "the warm light" + "shone down": one mood
                 self.moods[self.moods.index(mood_owner)] = mood
             elif mood not in self.moods:
                 self.moods.append(mood)
             return
-        if subject is not None and toks[0].kind == "other" and (_looks_like_verb(words[0]) or _is_adverb(words[0])):
+        if subject is not None and toks[0].kind == "other" and (_is_verb(toks[0]) or _is_adverb(words[0])):
             self.add_state(subject, words)
         elif subject is not None and all(t.kind == "other" and _looks_like_adjective(t.text) for t in toks):
             self.add_state(subject, words, kind="qualities")
