@@ -72,6 +72,8 @@ def test_a_verb_that_is_also_a_class_and_an_object_after_a_verb() -> None:
     s = parse_prompt("A man is painting a mural on a wall.")
     assert _rels(s) == [("man", "painting", "mural"), ("mural", "on", "wall")] and not s.unsupported
     assert [e.cls for e in parse_prompt("a painting on a wall").elements] == ["painting", "wall"]
+    s = parse_prompt("A couple is watching a movie together on the couch.")
+    assert _rels(s) == [("couple", "on", "couch")] and s.moods == ["movie"]  # the couple is on the couch
     s = parse_prompt("The skater is doing tricks on the sidewalk.")
     assert s.elements[0].states == ["doing"] and s.moods == ["tricks"] and s.background == "sidewalk"
 
@@ -97,6 +99,10 @@ def test_parts_belong_to_their_thing() -> None:
     assert s.elements[0].states == ["illuminated"] and not s.relations and not s.unsupported
     s = parse_prompt("five dogs happily wagged their tails")
     assert s.elements[0].parts == ["tails"] and s.elements[0].count == 5
+    s = parse_prompt("A dog is jumping through a hoop and wagging its tail.")
+    assert [e.parts for e in s.elements] == [["tail"], []]  # the dog's tail, not the hoop's
+    s = parse_prompt("The pentagonal wall shelf with its diamond brackets was a practical addition.")
+    assert [(e.noun, e.cls, e.parts) for e in s.elements] == [("wall shelf", "shelf", ["diamond brackets"])]
 
 
 def test_between_two_objects_is_read_and_named_unchecked() -> None:

@@ -311,7 +311,7 @@ PARTS: frozenset[str] = frozenset((
     "frame", "cover", "spine", "page", "label", "tentacle", "antler", "hoof", "lens", "keyboard", "petal",
     "feather", "stem", "leaf", "branch", "seat", "arm", "finger", "hand", "foot", "wheel", "knob", "lid", "leg",
     "pedal", "nail", "tread", "neckline", "bezel", "dial", "cord", "opening", "facet", "compartment", "cutout",
-    "bulb", "crystal", "drawer", "shelf", "cushion", "key", "throat", "lap", "shoulder", "toe", "lip",
+    "bulb", "crystal", "drawer", "shelf", "cushion", "key", "throat", "lap", "shoulder", "toe", "lip", "bracket",
 ))
 #: Parts a noun phrase names on its own only after a possessive ("its tail", "their eyes"); other part words
 #: in head position ("the frame", "a shell") are read as things (they are in `CLASSES`) or named unsupported.
@@ -440,7 +440,7 @@ PLACE_VERBS: frozenset[str] = frozenset((
     "fluttered", "flutters", "loomed", "looms", "towered", "towers", "rose", "rises", "set", "sets", "slept",
     "sleeps", "sleeping", "waited", "played", "plays", "playing", "ran", "runs", "running", "walked", "walks",
     "walking", "grazed", "grazes", "grazing", "roamed", "roams", "sprawled", "basked", "huddled", "gathered",
-    "stood tall", "blazed", "burned", "burns", "flickered", "flickers",
+    "stood tall", "blazed", "burned", "burns", "flickered", "flickers", "snuggled", "snuggles", "curled",
 ))
 #: Verbs of posture and placement before a relation: the relation already says where the thing is ("the
 #: mirror was hung above the sink" is the mirror above the sink), so they add nothing to check.

@@ -538,7 +538,8 @@ def _split_part_head(body: list[_Tok], parts: list[str]) -> tuple[list[_Tok], li
     named before it; the words before the owner describe the part. Returns (the owner's words, parts)."""
     head = body[-1]
     owner_at = max((k for k, t in enumerate(body[:-1]) if t.kind == "noun"), default=None)
-    if owner_at is None or singular(head.text) not in vocab.PARTS or head.kind not in ("other", "noun"):
+    if owner_at is None or singular(head.text) not in vocab.PARTS or head.kind not in ("other", "noun") \
+            or body[owner_at].text in vocab.COMPOUND_MODIFIERS:  # "a wall shelf" is a shelf, no part of a wall
         return body, parts
     words = [t.text for k, t in enumerate(body[:-1]) if k != owner_at] + [head.text]
     return body[owner_at : owner_at + 1], [*parts, " ".join(words)]
@@ -600,8 +601,9 @@ def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
             while i < len(toks) and toks[i].kind == "det":
                 i += 1
             continue
-        elif _is_verb(t) and not has_known_head and t.text not in _AUX \
-                and (body or (i > 0 and toks[i - 1].kind in ("det", "num", "quant"))) and i + 1 < len(toks) \
+        elif _is_verb(t) and not has_known_head and t.text not in _AUX and i + 1 < len(toks) \
+                and (all(b.kind in MODIFIER_KINDS or _looks_like_adjective(b.text) for b in body) if body
+                     else i > 0 and toks[i - 1].kind in ("det", "num", "quant")) \
                 and (_np_continues(toks, i + 1) or toks[i + 1].text == "of"
                      or (toks[i + 1].text == "," and _np_continues(toks, i + 2))):
             body.append(t)  # "the polished surface", "a rolling pin", "the warm glow of": a participle or a noun
@@ -677,10 +679,13 @@ def parse_prompt(prompt: str) -> Scene:
     scene = _Builder(prompt)
     element_of: dict[int, str | None] = {}
     kind_of: dict[int, str] = {}  # what each phrase became: element, place, mood or part
+    sentence_first: str | None = None  # the sentence's first object: whose part "and wagging its tail" names
     for k, np in enumerate(nps):
         gap_words = [t.text for t in gaps[k]]
-        if singular(np.head.text) in vocab.PARTS and not np.mood and (
-                gap_words[-1:] == ["with"] or (kind_of.get(k - 1) == "part" and gap_words in (["and"], [","]))):
+        if any(t.kind == "punct" and t.text in ".;!?" for t in gaps[k]):
+            sentence_first = None
+        listed = gap_words in (["and"], [","]) and k > 0 and (kind_of.get(k - 1) == "part" or nps[k - 1].possessive)
+        if singular(np.head.text) in vocab.PARTS and not np.mood and (gap_words[-1:] == ["with"] or listed):
             np.part_only = True  # "a vase with a square base and a round opening": the vase's parts
         before = gaps[k]
         preps = {t.value if t.kind == "rel" else t.text for t in before[-2:] if t.kind in ("rel", "prep", "with")}
@@ -693,11 +698,14 @@ def parse_prompt(prompt: str) -> Scene:
             scene.add_mood(np)
             kind_of[k] = "mood"
         elif np.part_only:
-            scene.add_part(_nearest_element(element_of, k), np)
+            # "a dog jumping through a hoop and wagging its tail": after a verb of the sentence's subject
+            clause = any(t.kind == "conj" for t in gaps[k]) and any(_is_verb(t) for t in gaps[k])
+            scene.add_part(sentence_first if clause and sentence_first else _nearest_element(element_of, k), np)
             kind_of[k] = "part"
         else:
             element_of[k] = scene.add_element(np)
             kind_of[k] = "element"
+            sentence_first = sentence_first or element_of[k]
 
     # Quoted text: to the phrase before the cue ("a sign that says ..."), else the nearest one.
     for k, gap in enumerate(gaps):
@@ -716,6 +724,9 @@ def parse_prompt(prompt: str) -> Scene:
         subject = element_of.get(k - 1) if k > 0 else None
         if subject is None and kind_of.get(k - 1) == "part":  # "the lamp with its round base illuminated ..."
             subject = clause_subject
+        if subject is None and kind_of.get(k - 1) == "mood" and any(t.kind == "rel" for t in gap) \
+                and element_of.get(k) is not None:
+            subject = clause_subject  # "a couple watching a movie together on the couch": the couple is on it
         clause_subject = clause_subject or subject
         obj = element_of.get(k) if k < len(nps) else None
         scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated,
