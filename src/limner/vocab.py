@@ -308,14 +308,20 @@ PARTS: frozenset[str] = frozenset((
     "hair", "wing", "paw", "mane", "beak", "horn", "ear", "nose", "mouth", "tooth", "tongue", "neck", "spout",
     "blade", "screen", "strap", "buckle", "button", "zipper", "collar", "sleeve", "pocket", "heel", "lace",
     "thorn", "peak", "crust", "trunk", "whisker", "claw", "fin", "scale", "hull", "sail", "bristle",
-    "frame", "cover", "spine", "page", "label", "tentacle", "antler", "hoof", "lens", "keyboard", "petal",
+    "frame", "cover", "spine", "page", "label", "tentacle", "antler", "hoof", "lens", "petal",
     "feather", "stem", "leaf", "branch", "seat", "arm", "finger", "hand", "foot", "wheel", "knob", "lid", "leg",
     "pedal", "nail", "tread", "neckline", "bezel", "dial", "cord", "opening", "facet", "compartment", "cutout",
-    "bulb", "crystal", "drawer", "shelf", "cushion", "key", "throat", "lap", "shoulder", "toe", "lip", "bracket",
+    "bulb", "drawer", "shelf", "throat", "lap", "shoulder", "toe", "lip", "bracket",
 ))
-#: Parts a noun phrase names on its own only after a possessive ("its tail", "their eyes"); other part words
+#: A part a noun phrase names on its own follows a possessive ("its tail", "their eyes"); other part words
 #: in head position ("the frame", "a shell") are read as things (they are in `CLASSES`) or named unsupported.
 POSSESSIVES: frozenset[str] = frozenset(("its", "their", "his", "her", "our", "my", "your"))
+#: After a person's possessive ("her keys", "his hand") only a part of a body is a part: the rest is owned.
+BODY_PARTS: frozenset[str] = frozenset((
+    "hand", "finger", "eye", "hair", "face", "head", "arm", "leg", "foot", "tail", "paw", "ear", "nose", "mouth",
+    "tongue", "neck", "shoulder", "lap", "knee", "toe", "lip", "back", "body", "tooth", "wing", "mane", "beak",
+    "horn", "claw", "fin", "whisker", "antler", "hoof", "tentacle", "throat", "fur", "feather", "scale",
+))
 
 #: Nouns that, before a head noun, name a kind of it ("a birthday hat" is a hat, "a caution sign" a sign):
 #: the class stays the head's and `Element.noun` keeps the words. Known classes and places compound so

@@ -486,7 +486,8 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
     extra = body[head_at + 1 :]
     i -= len(extra)
     body = body[: head_at + 1]
-    possessive = any(t.kind == "det" and t.text in vocab.POSSESSIVES for t in toks[start:i])
+    owners = [t.text for t in toks[start:i] if t.kind == "det" and t.text in vocab.POSSESSIVES]
+    possessive = bool(owners)
     body, parts = _split_part_head(body, parts)
     head = body[-1]
     np = _NP(head=head, start=start, end=i, count=count, vague=vague, negated=negated, parts=parts,
@@ -496,7 +497,8 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
         np.head = _Tok("noun", head.text, lemma, plural=lemma != head.text)
         np.known = False
         np.mood = _is_abstract(head.text)  # "airplane noises", "a flower arrangement": the whole phrase
-    np.part_only = possessive and singular(head.text) in vocab.PARTS  # "wagging their tails": the wagger's
+    # "wagging their tails", "a lamp with its round base": the owner's; "her keys" are hers, no part of her
+    np.part_only = possessive and singular(head.text) in (vocab.PARTS if owners == ["its"] else vocab.BODY_PARTS)
     body, np.parts = _split_part_modifiers(body, np.parts)
     for t in body[:-1]:
         if t.kind in MODIFIER_KINDS:
