@@ -132,7 +132,15 @@ def test_moods_and_compounds() -> None:
     assert "airplane noises" in s.moods
 
 
+def test_idioms_name_no_thing() -> None:
+    s = parse_prompt("A couple is walking hand in hand and smiling at each other.")
+    assert [e.cls for e in s.elements] == ["person"] and s.elements[0].states == ["walking hand in hand", "smiling"]
+
+
 def test_what_stays_unsupported() -> None:
+    # generic nouns are no moods: "objects" is an object of unknown class, named
+    assert "object 'object' (not in the vocabulary)" in parse_prompt(
+        "Some red objects are floating in yellow liquid in a jar.").unsupported
     assert parse_prompt("a silver watch and a blue band").unsupported == ["object 'band' (not in the vocabulary)"]
     assert parse_prompt("a glorbish couch").unsupported == ["attribute 'glorbish' of couch"]
     assert parse_prompt("a zorblax next to a cat").unsupported == ["object 'zorblax' (not in the vocabulary)"]

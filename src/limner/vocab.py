@@ -431,7 +431,7 @@ MOODS: frozenset[str] = frozenset((
     "sugar rush", "record time", "fun time", "good time", "weather", "speech", "dance", "trip", "vacation",
     "holiday", "barbecue", "meeting", "lesson", "practice", "match", "sport", "sports", "soccer", "basketball game",
     "tennis match", "chess", "yoga", "aerobics", "meditation", "dough", "crops", "crop", "media", "life",
-    "ruins", "weight", "fitness", "item", "items", "object", "objects", "thing", "things", "stuff", "piece",
+    "ruins", "weight", "fitness",
     "friendship", "relationship", "companionship", "partnership", "leadership", "sportsmanship",
     "workmanship", "ownership", "hardship",
 ))

@@ -82,6 +82,9 @@ _TEXT_CUES = (
     "that read", "with the letters", "spelling", "that said", "with the caption", "captioned", "titled",
     "with the sign", "with the message", "with a sign saying",
 )
+#: Idioms that name no thing ("walking hand in hand" has no hand of its own): read as how something is done.
+_ADVERB_PHRASES = ("hand in hand", "arm in arm", "side by side", "face to face", "back to back", "head to toe",
+                   "in unison", "in harmony", "at once", "all day", "all night", "day and night")
 _FRAMES = (
     "a photo of", "a photograph of", "an image of", "a picture of", "a close-up of", "a closeup of",
     "a close up of", "a shot of", "a snapshot of", "photo of", "image of", "picture of", "a view of",
@@ -255,7 +258,7 @@ def _phrase_table() -> dict[str, tuple[TagKind, object]]:
         ("neg", dict.fromkeys(_NEGATIONS, 0)), ("conj", bare(_CONJUNCTIONS)), ("aux", bare(_AUX)),
         ("prep", same(_PREPOSITIONS)), ("stop", bare(_STOP)), ("rel", vocab.RELATION_PHRASES),
         ("abs", same(_ABSOLUTE)), ("textcue", bare(_TEXT_CUES)), ("frame", bare(_FRAMES)),
-        ("with", {"with": "with"}),
+        ("with", {"with": "with"}), ("other", dict.fromkeys(_ADVERB_PHRASES, "adverb")),
     ]
     return {word: (tag, value) for tag, words in sources for word, value in words.items()}
 
@@ -463,7 +466,8 @@ def _np_continues(toks: list[_Tok], i: int) -> bool:
 
 
 def _is_np_word(t: _Tok) -> bool:
-    return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (t.kind == "other" and not _is_verb(t))
+    return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (
+        t.kind == "other" and not _is_verb(t) and t.value != "adverb")
 
 
 def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
@@ -525,9 +529,9 @@ _PARTICLES = frozenset(("up", "down", "out", "off", "around", "away", "along", "
 
 
 def _is_adverb(word: str) -> bool:
-    """"happily", "gracefully": an adverb of manner (the ending), or a few common ones."""
+    """"happily", "gracefully", "hand in hand": an adverb of manner (the ending), or a listed one."""
     return (len(word) > 4 and word.endswith("ly") and singular(word) not in _NOUNS) or word in (
-        "together", "gently", "slowly", "quickly", "high", "low", "proudly", "alone", "still")
+        "together", "gently", "slowly", "quickly", "high", "low", "proudly", "alone", "still", *_ADVERB_PHRASES)
 
 
 def _is_np_start(toks: list[_Tok], i: int) -> bool:
@@ -609,7 +613,7 @@ def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
                 and (_np_continues(toks, i + 1) or toks[i + 1].text == "of"
                      or (toks[i + 1].text == "," and _np_continues(toks, i + 2))):
             body.append(t)  # "the polished surface", "a rolling pin", "the warm glow of": a participle or a noun
-        elif t.kind == "other" and not _is_verb(t):
+        elif t.kind == "other" and not _is_verb(t) and t.value != "adverb":
             if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
                 break
             body.append(t)
