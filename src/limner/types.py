@@ -137,6 +137,20 @@ class Element(_Record):
     size: str | None = None
     text: str | None = None
     negated: bool = False
+    qualities: list[str] = Field(
+        default_factory=list,
+        description="other words the prompt says the object is ('rusty', 'heavy', 'warm'): read, not judged",
+    )
+    states: list[str] = Field(
+        default_factory=list,
+        description="what the object does or how it is placed, with no second object ('fluttering', "
+        "'swam gracefully', 'hung'): read, not judged",
+    )
+    parts: list[str] = Field(
+        default_factory=list,
+        description="parts of the object the prompt names, with their words ('handle', 'rubber sole'): read, not "
+        "judged",
+    )
 
     @field_validator("id")
     @classmethod
@@ -189,6 +203,10 @@ class Scene(_Record):
         description="where the prompt was silent and the reader chose (a plural without a number is read as 2): "
         "checked as chosen, which is stricter than the prompt, so not an unchecked part",
     )
+    moods: list[str] = Field(
+        default_factory=list,
+        description="abstract and mood words of the prompt ('beauty', 'a cozy atmosphere'): read, not judged",
+    )
 
     @model_validator(mode="after")
     def _relations_refer_to_elements(self) -> Scene:
@@ -206,6 +224,19 @@ class Scene(_Record):
             if e.id == element_id:
                 return e
         raise KeyError(element_id)
+
+    @property
+    def unjudged_readings(self) -> list[str]:
+        """The parts of the prompt the reader read into the scene but that no checker judges (an element's
+        qualities, states and parts; the scene's moods), each named. A checker adds them to its verdict's
+        unchecked parts, so a prompt that asks for them never passes: it is read, yet its coverage is
+        incomplete. Empty for a scene without such parts."""
+        out: list[str] = []
+        for e in self.elements:
+            for kind, words in (("quality", e.qualities), ("state", e.states), ("part", e.parts)):
+                out += [f"{e.id}: {kind} '{w}' of {e.noun} is read but not judged" for w in words]
+        out += [f"mood '{m}' is read but not judged" for m in self.moods]
+        return out
 
     @property
     def dimensions(self) -> list[str]:

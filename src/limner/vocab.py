@@ -102,6 +102,7 @@ EXTRA_CLASSES: tuple[str, ...] = (
     "kite string", "jug", "pitcher", "bin", "trash can", "mailbox", "lamp post", "streetlight",
 )
 CLASSES: tuple[str, ...] = GENEVAL_CLASSES + tuple(c for c in EXTRA_CLASSES if c not in GENEVAL_CLASSES)
+# `MORE_CLASSES` (below, with the words read but not judged) joins CLASSES at the end of this module.
 
 #: Words (already singular) that name a canonical class. The word the prompt used stays in `Element.noun`.
 CLASS_SYNONYMS: dict[str, str] = {
@@ -293,3 +294,261 @@ ACTION_PHRASES: dict[str, str] = {
 CONTAINER_PHRASES: frozenset[str] = frozenset(
     ("filled with", "full of", "fills", "stuffed with", "loaded with", "packed with", "containing", "contains",
      "piled with", "overflowing with", "brimming with"))
+
+# ----------------------------------------------------------------------------------------------------
+# Words the reader reads into the scene but no checker judges (`Element.qualities`, `.states`, `.parts`,
+# `Scene.moods`): they are named, so a verdict on a prompt that asks for them never passes.
+# ----------------------------------------------------------------------------------------------------
+
+#: Parts of things ("the handle of the mug", "a table leg", "rubber sole shoes", "wagging its tail"): read as
+#: a part of the object they belong to, never as an object of their own.
+PARTS: frozenset[str] = frozenset((
+    "side", "base", "edge", "top", "bottom", "back", "front", "surface", "corner", "handle", "leg", "tail",
+    "face", "body", "head", "end", "middle", "center", "centre", "rim", "tip", "roof", "sole", "shade", "eye",
+    "hair", "wing", "paw", "mane", "beak", "horn", "ear", "nose", "mouth", "tooth", "tongue", "neck", "spout",
+    "blade", "screen", "strap", "buckle", "button", "zipper", "collar", "sleeve", "pocket", "heel", "lace",
+    "thorn", "peak", "crust", "trunk", "whisker", "claw", "fin", "scale", "hull", "sail", "bristle",
+    "frame", "cover", "spine", "page", "label", "tentacle", "antler", "hoof", "lens", "petal",
+    "feather", "stem", "leaf", "branch", "seat", "arm", "finger", "hand", "foot", "wheel", "knob", "lid", "leg",
+    "pedal", "nail", "tread", "neckline", "bezel", "dial", "cord", "opening", "facet", "compartment", "cutout",
+    "bulb", "drawer", "shelf", "throat", "lap", "shoulder", "toe", "lip", "bracket",
+))
+#: A part a noun phrase names on its own follows a possessive ("its tail", "their eyes"); other part words
+#: in head position ("the frame", "a shell") are read as things (they are in `CLASSES`) or named unsupported.
+POSSESSIVES: frozenset[str] = frozenset(("its", "their", "his", "her", "our", "my", "your"))
+#: After a person's possessive ("her keys", "his hand") only a part of a body is a part: the rest is owned.
+BODY_PARTS: frozenset[str] = frozenset((
+    "hand", "finger", "eye", "hair", "face", "head", "arm", "leg", "foot", "tail", "paw", "ear", "nose", "mouth",
+    "tongue", "neck", "shoulder", "lap", "knee", "toe", "lip", "back", "body", "tooth", "wing", "mane", "beak",
+    "horn", "claw", "fin", "whisker", "antler", "hoof", "tentacle", "throat", "fur", "feather", "scale",
+))
+
+#: Nouns that, before a head noun, name a kind of it ("a birthday hat" is a hat, "a caution sign" a sign):
+#: the class stays the head's and `Element.noun` keeps the words. Known classes and places compound so
+#: too ("a pencil sharpener", "a kitchen table"); an unknown word before a head is not assumed to be one.
+COMPOUND_MODIFIERS: frozenset[str] = frozenset((
+    "birthday", "caution", "warning", "ice", "shower", "sports", "post-it", "christmas", "wedding", "party",
+    "dinner", "coffee", "tea", "soup", "salad", "bath", "beach", "bed", "baby", "police", "fire", "steel",
+    "water", "air", "sun", "snow", "paper", "toy", "wall", "ceiling", "floor", "table", "door", "window",
+    "garden", "street", "traffic", "safety", "picnic", "soccer", "tennis", "golf", "cooking", "hiking",
+    "running", "swimming", "writing", "reading", "drinking", "cutting", "charging", "sewing", "fishing",
+))
+
+#: Adjectives the world does not judge (a feel, an age, a temperature, a finish), read as qualities of the
+#: object they describe. Colours, textures, shapes and sizes are judged and are not here.
+QUALITIES: frozenset[str] = frozenset((
+    "hard", "heavy", "light", "sleek", "old", "new", "rusty", "delicate", "warm", "cool", "cold", "hot", "bright",
+    "dark", "shiny", "dull", "sharp", "blunt", "spiky", "bumpy", "fuzzy", "prickly", "jagged", "rugged",
+    "crisp", "juicy", "ripe", "fresh", "crunchy", "sweet", "sour", "salty", "delicious", "tasty", "clean",
+    "dirty", "wet", "dry", "empty", "full", "open", "closed", "broken", "vintage", "modern", "antique", "ancient",
+    "young", "elderly", "happy", "sad", "angry", "calm", "quiet", "loud", "busy", "lazy", "sleepy", "cute",
+    "pretty", "beautiful", "ugly", "elegant", "simple", "fancy", "plain", "tiny-looking", "thick", "thin",
+    "slim", "fat", "wide", "narrow", "deep", "shallow", "flat", "steep", "high", "low", "solid", "hollow",
+    "brittle", "sturdy", "flimsy", "fragile", "strong", "weak", "tough", "tender", "crystal-clear", "clear",
+    "translucent", "transparent", "opaque", "glossy", "matte", "sparkling", "glittering", "glowing", "vibrant",
+    "colorful", "colourful", "pale", "vivid", "lush", "dense", "sparse", "wild", "tame", "majestic", "graceful",
+    "gentle", "fierce", "playful", "curious", "cozy", "cosy", "comfortable", "luxurious", "rustic", "serene",
+    "peaceful", "tranquil", "dreamy", "mysterious", "magical", "famous", "favorite", "favourite", "local",
+    "foreign", "distant", "nearby", "whole", "half", "ice-cold", "snowcapped", "snow-capped", "fluffy-looking",
+    "weathered", "worn", "polished", "textured", "tangled", "twisted", "curved", "straight", "crooked",
+    "hardcover", "paperback", "electric", "digital", "wireless", "sleeveless", "fresh-cut", "homemade",
+    "handmade", "natural", "artificial", "fake", "real", "little-known", "crumpled", "wrinkled", "folded",
+    "sliced", "chopped", "rough-hewn", "calloused", "slender", "plump", "chubby", "skinny", "muscular", "tall-ish",
+    "intricate", "ornate", "decorative", "detailed", "abstract-looking", "geometric", "lively", "bustling",
+    "crowded", "deserted", "abandoned", "sunny", "rainy", "snowy", "cloudy", "foggy", "windy", "stormy",
+    "starry", "moonlit", "sunlit", "shady", "grassy", "sandy", "rocky", "muddy", "icy", "frosty", "frozen",
+    "melting", "burning", "boiling", "steaming", "smoky", "misty", "dusty", "shimmering", "gleaming", "glistening",
+    "breathtaking", "stunning", "striking", "charming", "quaint", "cheerful", "gloomy", "eerie", "spooky",
+    "festive", "romantic", "nostalgic", "whimsical", "surreal-looking", "fresh-baked", "golden-brown",
+    "crystal", "mighty", "tiny-leafed", "leafy", "thorny", "feathery", "silky-smooth", "velvety", "sticky",
+    "slimy", "scaly", "spotty", "speckled", "mottled", "freckled", "soft-looking", "rounded", "pointed", "angular",
+    "sleek-looking", "shabby", "tidy", "messy", "neat", "organized", "cluttered", "scattered", "stacked",
+    "sharp-edged", "smooth-edged", "heart-warming", "awe-inspiring", "life-size", "life-sized", "grand", "humble",
+    "tired", "fragrant", "sore", "plush", "tart", "thirsty", "savory", "savoury", "vast", "perfect", "scenic",
+    "leather-bound", "electronic", "dim", "neon", "achy", "crispy", "creamy", "exotic", "special", "good",
+    "different", "candlelit", "bulky", "chaotic", "puffy", "damp", "bland", "bitter", "spicy", "slippery",
+    "squishy", "barren", "fiery", "choppy", "billowy", "zingy", "handwoven", "traditional", "celestial",
+    "therapeutic", "subtle", "pointy", "adorable", "bold", "expressive", "blank", "arid", "seasonal",
+    "decadent", "stately", "meditative", "spiritual", "formidable", "wispy", "elaborate", "modernist",
+    "ephemeral", "hungry", "aged", "sensory", "catchy", "squeaky", "gourmet", "live", "formal", "interior",
+    "secure", "functional", "unique", "safe", "powerful", "stylish", "dynamic", "great", "ample", "upright",
+    "complete", "ready", "proud", "political", "wavy", "mossy", "tie-dye", "huge-looking", "important",
+    "heartfelt", "motivational", "virtual", "social", "prehistoric", "upcoming", "favorite", "quick", "slow",
+    "fast", "rapid", "steady", "careful", "friendly", "loving", "warm-hearted", "new-born", "newborn", "baby-like",
+    "cheap", "expensive", "rich", "poor", "fine", "rare", "common", "typical", "classic", "retro", "futuristic",
+    "contemporary", "urban", "rural", "tropical", "arctic", "polar", "oceanic", "floral", "fruity", "nutty",
+    "zesty", "tangy", "smoky", "earthy", "woody", "minty", "icy-cold", "piping", "scorching", "chilly", "crisp",
+    "refreshing", "soothing", "relaxing", "inviting", "welcoming", "tempting", "mouthwatering", "delectable",
+    "succulent-looking", "tender-looking", "flaky", "chewy", "gooey", "fizzy", "bubbly", "frothy", "foamy",
+    "metal-framed", "worn-out", "run-down", "well-worn", "lit", "unlit", "dimly", "bright-eyed", "sleek-lined",
+    "spicy-hot", "tall-standing", "sleepy-eyed", "famous-looking", "magnificent", "gorgeous", "lovely",
+    "exquisite", "dazzling", "radiant", "brilliant", "glorious", "splendid", "vivid-colored", "bustling-looking",
+    "translucent-looking", "thorny-looking", "pet", "wild-looking", "distant-looking", "empty-looking", "cosy-looking",
+    "sweet-smelling", "good-looking", "shimmery", "glittery", "sparkly", "twinkling", "flickering", "blazing",
+    "roaring", "crackling", "rustling", "whispering", "babbling", "gurgling", "swirling", "rolling", "winding",
+    "towering", "looming", "soaring", "sprawling", "rolling-hilled", "summer", "winter", "spring", "autumn",
+))
+#: Abstract and mood nouns ("the beauty of nature", "a touch of elegance"): read as the picture's moods, not
+#: as objects. Unknown words ending in -ness, -ity, -ism, -ship, -dom, -hood are read so too.
+MOODS: frozenset[str] = frozenset((
+    "beauty", "art", "artistry", "touch", "skill", "design", "love", "elegance", "grace", "power", "comfort",
+    "ease", "joy", "fun", "peace", "harmony", "charm", "warmth", "mood", "atmosphere", "feeling", "sense",
+    "essence", "spirit", "magic", "wonder", "awe", "delight", "pleasure", "glory", "grandeur", "splendor",
+    "splendour", "luxury", "style", "flair", "creativity", "craftsmanship", "testament", "symphony", "statement",
+    "masterpiece", "work", "display", "contrast", "balance", "energy", "life", "nature", "history", "culture",
+    "tradition", "memory", "memories", "dream", "dreams", "hope", "freedom", "adventure", "journey", "escape",
+    "celebration", "excitement", "relaxation", "serenity", "tranquility", "tranquillity", "luminosity",
+    "reflection", "sophistication", "innovation", "imagination", "inspiration", "passion", "emotion",
+    "expression", "strength", "confidence", "determination", "patience", "care", "attention", "detail",
+    "details", "precision", "color", "colors", "colour", "colours", "hue", "hues", "shades", "tone", "tones",
+    "texture", "textures", "pattern", "patterns", "scent", "aroma", "fragrance", "taste", "flavor", "flavour",
+    "sound", "sounds", "music", "melody", "song", "songs", "silence", "noise", "rhythm", "time", "moment",
+    "day", "evening", "morning", "afternoon", "season", "summer", "winter", "spring", "autumn", "fall",
+    "world", "place", "spot", "scene", "view", "sight", "vista", "setting", "ambience", "ambiance",
+    "composition", "arrangement", "addition", "accent", "highlight", "focal point", "centerpiece",
+    "centrepiece", "oasis", "haven", "sanctuary", "paradise", "retreat", "wonderland", "symbol",
+    "thirst", "hunger", "warmth", "chill", "heat", "glow", "sparkle", "shine", "light", "lighting", "shadow",
+    "shadows", "darkness", "brightness", "softness", "roughness", "smoothness", "curve", "curves", "line",
+    "lines", "shape", "shapes", "form", "forms", "whimsy", "nostalgia", "charisma", "personality", "character",
+    "game", "trip", "class", "beat", "pass", "option", "architecture", "formation", "way", "movie", "mix", "pose",
+    "story", "show", "challenge", "tune", "rush", "problem", "goal", "stroll", "support", "expanse", "picnic",
+    "feast", "event", "race", "parade", "dinner", "lunch", "treat", "shot", "thought", "project", "collection",
+    "performance", "conference", "exercise", "workout", "nap", "adrenaline", "strategy", "route", "call",
+    "change", "start", "hit", "depth", "glamour", "complement", "clink", "universe", "environment", "site",
+    "mind", "hint", "drive", "break", "return", "help", "focus", "experience", "solution", "interest",
+    "dimension", "word", "talent", "conversation", "idea", "discussion", "interview", "selfie", "video", "math",
+    "routine", "trick", "tricks", "research", "finding", "insight", "voice", "breath", "purchase", "festival",
+    "exam", "presentation", "fashion", "direction", "confusion", "dedication", "pride", "score", "reception",
+    "issue", "matter", "win", "smile", "test", "guide", "language", "knowledge", "health", "command", "wish",
+    "roar", "nerve", "splash", "mistake", "report", "review", "refinement", "opulence", "marvel", "resilience",
+    "respite", "tale", "romance", "danger", "stress", "tension", "release", "force", "communication", "stroke",
+    "search", "condition", "commitment", "soul", "hunt", "state", "enlightenment", "vision", "brilliance",
+    "refuge", "occasion", "variation", "arrival", "rebirth", "renewal", "invitation", "image", "midst", "mile",
+    "structure", "geometry", "riot", "unison", "affection", "presence", "luck", "function", "movement",
+    "defense", "finesse", "palate", "smell", "secret", "treasure", "age", "fury", "contest", "comedy", "limit",
+    "decay", "damage", "squeak", "zoom", "gleam", "glint", "bounce", "creak", "shift", "rattle", "tick", "drip",
+    "click", "scribble", "activity", "appeal", "ride", "cry", "speed", "flow", "choice", "effect", "visual",
+    "sugar rush", "record time", "fun time", "good time", "weather", "speech", "dance", "trip", "vacation",
+    "holiday", "barbecue", "meeting", "lesson", "practice", "match", "sport", "sports", "soccer", "basketball game",
+    "tennis match", "chess", "yoga", "aerobics", "meditation", "dough", "crops", "crop", "media", "life",
+    "ruins", "weight", "fitness",
+    "friendship", "relationship", "companionship", "partnership", "leadership", "sportsmanship",
+    "workmanship", "ownership", "hardship",
+))
+#: Verbs of what a thing does where it is ("the necklace sparkled on the silk", "the flowers bloomed next to
+#: the fence"): before a relation, the relation says where, and the verb is read as the thing's state.
+PLACE_VERBS: frozenset[str] = frozenset((
+    "sparkled", "sparkles", "sparkling", "glittered", "glitters", "glistened", "glistens", "shone", "shines",
+    "shining", "gleamed", "gleams", "glowed", "glows", "glowing", "bloomed", "blooms", "blooming", "grew", "grows",
+    "growing", "landed", "lands", "fell", "falls", "dripped", "drips", "melted", "melts", "spilled", "rolled",
+    "rolls", "glided", "glides", "swam", "swims", "swimming", "flew", "flies", "flying", "soared", "soars",
+    "drifted", "drifts", "crawled", "crawls", "flowed", "flows", "twinkled", "twinkles", "shimmered", "danced",
+    "fluttered", "flutters", "loomed", "looms", "towered", "towers", "rose", "rises", "set", "sets", "slept",
+    "sleeps", "sleeping", "waited", "played", "plays", "playing", "ran", "runs", "running", "walked", "walks",
+    "walking", "grazed", "grazes", "grazing", "roamed", "roams", "sprawled", "basked", "huddled", "gathered",
+    "stood tall", "blazed", "burned", "burns", "flickered", "flickers", "snuggled", "snuggles", "curled",
+))
+#: Verbs of posture and placement before a relation: the relation already says where the thing is ("the
+#: mirror was hung above the sink" is the mirror above the sink), so they add nothing to check.
+POSE_VERBS: frozenset[str] = frozenset((
+    "sit", "sits", "sat", "sitting", "seated", "stand", "stands", "stood", "standing", "lie", "lies", "lay", "lying",
+    "laying", "rest", "rests", "rested", "resting", "hang", "hangs", "hung", "hanging", "float", "floats",
+    "floated", "floating", "hover", "hovers", "hovered", "hovering", "park", "parked", "placed", "put", "set",
+    "perched", "perches", "perch", "nestled", "nestles", "nestling", "mounted", "displayed", "arranged",
+    "positioned", "located", "situated", "suspended", "propped", "leaning", "leaned", "leans", "lean", "balanced",
+    "stacked", "piled", "kept", "stored", "tucked", "draped", "lined", "stationed", "planted", "lay", "lays",
+    "waiting", "waited", "waits", "stay", "stays", "stayed", "staying", "remained", "remains",
+))
+
+#: More everyday things of T2I-CompBench's prompts (each a thing in its own right, so a class: the Scene keeps
+#: it and a world that cannot draw it says so). Kept apart from `EXTRA_CLASSES` so the lists stay readable.
+MORE_CLASSES: tuple[str, ...] = (
+    "case", "phone case", "pencil case", "jewelry", "jewellery", "light fixture", "wave", "pavement", "swing set",
+    "train set", "sand", "paint", "dish", "seat", "shower", "picture", "squash", "tube", "rope", "jump rope",
+    "rolling pin", "cutting board", "charging dock", "platter", "landmark", "ribbon", "lizard", "pad", "appliance",
+    "napkin", "pedestal", "briefcase", "nail", "rainbow", "furniture", "breakfast", "leash", "volleyball", "hole",
+    "meal", "aquarium", "topper", "soda", "ornament", "chain", "bracket", "papaya", "lampshade", "cutout",
+    "acorn", "highlighter", "saucer", "marker", "tripod", "decoration", "flour", "tub", "lettuce", "limousine",
+    "parrot", "honey", "popcorn", "funnel", "sandpaper", "weight", "scale", "grapefruit", "kaleidoscope",
+    "palette", "rod", "stick", "hose", "record", "sprinkler", "journal", "portrait", "animal", "hairbrush",
+    "windowsill", "whisk", "birdhouse", "treadmill", "document", "tiara", "bookmark", "succulent", "nectarine",
+    "apricot", "baseball", "fern", "shrub", "dispenser", "terrarium", "flamingo", "cardinal", "post-it",
+    "smoothie", "carnation", "daffodil", "bat", "ghost", "crow", "grasshopper", "saddle", "daisy", "liquid",
+    "burner", "timer", "commode", "cupboard", "platform", "vest", "sandal", "console", "cage", "blossom",
+    "stone", "steak", "gravel", "mattress", "perfume", "bacon", "cream", "lavender", "wildflower", "costume",
+    "tool", "club", "whistle", "hawk", "engine", "bean", "artwork", "mask", "trampoline", "mural", "calculator",
+    "cocktail", "beam", "novel", "bug", "drill", "tee", "swimsuit", "bonfire", "shoelace", "snack", "pin",
+    "outfit", "accessory", "coop", "cutter", "pendulum", "flashlight", "rhinoceros", "hairpin", "tack", "fig",
+    "album", "bathrobe", "monument", "juicer", "obelisk", "yam", "medal", "hamster", "bungalow", "ladybug",
+    "shaker", "divider", "planter", "headboard", "photo", "mantel", "spatula", "futon", "notepad", "loafer",
+    "moss", "chick", "sedan", "sack", "foliage", "reed", "log", "kernel", "firefly", "dumbbell", "durian",
+    "tunnel", "disk", "cobblestone", "cereal", "oil", "dirt", "slug", "grill", "incense", "syrup", "fawn", "rice",
+    "caramel", "berry", "salsa", "chip", "boa", "eel", "pipe", "greenery", "nut", "yacht", "pickle", "carving",
+    "tapestry", "jellyfish", "silverware", "plank", "horseshoe", "lemonade", "ivy", "mansion", "sauce", "ice",
+    "gown", "sheet", "stripe", "glacier", "stew", "headdress", "beacon", "frost", "bead", "fossil", "toolbox",
+    "rake", "whiteboard", "chalkboard", "microscope", "puddle", "compass", "flame", "sketchbook", "textbook",
+    "mannequin", "gear", "quilt", "thread", "tutu", "binoculars", "shovel", "wand", "snorkel", "faucet", "siren",
+    "fan", "vent", "flea", "squeezer", "buoy", "satellite", "temple", "insect", "tag", "doormat", "stamp",
+    "whiskey", "goalpost", "flagpole", "stake", "mint", "canister", "piñata", "melon", "rind", "cracker",
+    "brownie", "sphinx", "fudge", "weed", "hedgehog", "pretzel", "caddy", "packet", "beetle", "wrapper", "stall",
+    "butter", "anklet", "tomb", "chapstick", "biscuit", "antelope", "tape", "fort", "seashell", "award", "balm",
+    "post", "pastry", "croissant", "atlas", "stump", "slicer", "gecko", "quiche", "grinder", "mound", "organizer",
+    "canopy", "pearl", "sideboard", "drawer", "tassel", "clasp", "decanter", "salt", "food", "camper", "pom-pom",
+    "shampoo", "conditioner", "pouch", "flowerpot", "tongs", "tweezers", "workbench", "pane", "figurine",
+    "inkwell", "quill", "clothespin", "filter", "file", "easel", "brush", "snuffer", "playmat", "clamp",
+    "portfolio", "vegetable", "lime", "violet", "lily", "seaweed", "dragonfly", "duckling", "pebble", "bark",
+    "canvas", "prize", "clothes", "paper", "rectangle", "triangle", "circle", "square", "oval", "zigzag",
+    "fruit", "blanket", "staircase", "cliff face", "tortilla chip", "game console", "face mask", "soda can",
+    "can", "stand", "board game", "bird", "peacock", "tortoise", "ostrich", "hippo", "hippopotamus", "rhino",
+    "gorilla", "cheetah", "leopard", "zebra", "squid", "seal", "walrus", "beaver", "otter", "raccoon", "skunk",
+    "bat", "moth", "ladder", "wagon", "cart", "trolley", "sled", "kayak", "raft", "jet ski", "toothpick",
+    "thermometer", "tissue", "mop", "broom", "vacuum", "iron", "washing machine", "dishwasher", "freezer",
+    "heater", "air conditioner", "pillowcase", "duvet", "sheet music", "trumpet", "flute", "harp", "cello",
+    "accordion", "tambourine", "xylophone", "ukulele", "banjo", "harmonica", "drumstick", "sword",
+    # parts of a body named on their own ("the ring sparkled on the slim finger"): things a picture can show
+    "hand", "finger", "eye", "mouth", "throat", "neck", "shoulder", "arm", "leg", "foot", "hair", "lap", "body",
+    # compounds whose head would read as another thing ("a candy cane" is no walking cane)
+    "candy cane", "toilet bowl", "spaceship", "starfish", "sea star", "ice cream cone", "sleeping bag",
+    "tea bag", "shopping bag", "sandwich bag",
+)
+#: Places (read as the background after in/at/on...), beyond `BACKGROUNDS`.
+MORE_BACKGROUNDS: tuple[str, ...] = (
+    "ground", "cliff", "mid-air", "waters", "skyline", "track", "highway", "pier", "terrain", "range",
+    "mountain range", "home", "porch", "gym", "patio", "den", "closet", "lawn", "horizon", "intersection",
+    "canyon", "stream", "sunshine", "workspace", "concert", "zoo", "lounge", "pantry", "alley", "candlelight",
+    "mountaintop", "summit", "reef", "coral reef", "driveway", "campground", "hangar", "boardwalk", "ravine",
+    "neighborhood", "neighbourhood", "country", "kitchen", "aquarium tank", "greenhouse", "orchard",
+    "vineyard", "safari", "pasture", "savanna", "ocean waves", "seashore", "coast", "bay", "deck", "cellar",
+    "ballroom", "sunroom", "showroom", "cabin", "spa", "clinic", "lab", "laboratory", "workshop", "winery",
+    "rink", "runway", "resort", "aisle", "stage", "circus", "tundra", "grassland", "heaven", "earth", "orbit",
+    "cityscape", "street corner", "corner", "wilderness", "starlight", "university", "campus", "rainforest", "swamp", "marsh", "glade",
+)
+#: Who people are, read as the class person (the noun keeps who they are).
+MORE_PEOPLE: tuple[str, ...] = (
+    "hiker", "photographer", "designer", "runner", "swimmer", "traveler", "traveller", "coworker", "bartender",
+    "customer", "parent", "guest", "painter", "baker", "tourist", "pilot", "writer", "actor", "actress",
+    "scientist", "athlete", "shopper", "stranger", "astronaut", "biker", "skater", "gardener", "client",
+    "driver", "patron", "audience", "crowd", "welder", "detective", "suspect", "craftsman", "storyteller",
+    "boater", "bride", "groom", "sunbather", "viewer", "contender", "referee", "passenger", "sculptor",
+    "kayaker", "dentist", "gamer", "stylist", "glassblower", "cashier", "fireman", "firefighter", "hairdresser",
+    "beautician", "climber", "mechanic", "astronomer", "geologist", "poet", "therapist", "patient", "florist",
+    "volunteer", "comedian", "archaeologist", "author", "mailman", "practitioner", "veterinarian", "motorcyclist",
+    "mountaineer", "conductor", "lifeguard", "carpenter", "electrician", "potter", "singer", "fisherman",
+    "fishermen", "diver", "partner", "magician", "gymnast", "colleague", "buddy", "someone", "family", "team",
+    "celebrity", "tailor", "nurse", "waiter", "waitress", "barista", "mom", "mother", "dad", "father", "grandmother",
+    "grandfather", "grandma", "grandpa", "son", "daughter", "sister", "brother", "husband", "wife", "king",
+    "queen", "prince", "princess", "knight", "pirate", "wizard", "witch", "clown", "ballerina", "explorer",
+    "camper", "jogger", "golfer", "boxer", "coach", "captain", "sailor", "officer", "policeman", "judge",
+    "lawyer", "programmer", "engineer", "architect", "photographer", "reporter", "journalist", "villager",
+)
+
+CLASSES = CLASSES + tuple(dict.fromkeys(c for c in MORE_CLASSES if c not in CLASSES))
+BACKGROUNDS = BACKGROUNDS + tuple(dict.fromkeys(b for b in MORE_BACKGROUNDS if b not in BACKGROUNDS))
+CLASS_SYNONYMS.update({p: "person" for p in MORE_PEOPLE if p not in CLASS_SYNONYMS})
+CLASS_SYNONYMS.update({
+    "hot air balloon": "balloon", "air balloon": "balloon", "crescent moon": "moon", "full moon": "moon",
+    "racehorse": "horse", "songbird": "bird", "racecar": "car", "race car": "car", "sports car": "car",
+    "convertible": "car", "speedboat": "boat", "wristwatch": "watch", "tabby": "cat", "puppy dog": "dog",
+    "pet dog": "dog", "lap dog": "dog", "rock star": "person", "movie star": "person", "pop star": "person",
+    "film star": "person",
+})

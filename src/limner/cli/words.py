@@ -1,7 +1,8 @@
 """`limner words`: what the offline reader can read and what the sandbox can draw and check.
 
 A prompt word outside these lists is not dropped: the reader names it in `Scene.unsupported`, and a verdict
-with unsupported parts never passes. This command lets a user write prompts the offline tools can judge.
+with unsupported parts never passes. Words read but judged by no checker (an object's qualities, states and
+parts, the prompt's moods) are listed too: a verdict names them unchecked, so it does not pass either. This command lets a user write prompts the offline tools can judge.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from limner.types import SPATIAL_2D, SPATIAL_3D
 
 __all__ = ["vocabulary", "words"]
 
-_NOT_CHECKED = ("shape", "size", "background", "style", "actions (holding, riding...)", "absolute positions")
+_NOT_CHECKED = ("shape", "size", "background", "style", "actions (holding, riding...)", "absolute positions",
+                "qualities, states, parts and moods (read, not judged)", "between")
 
 
 def _phrases_by_value(table: dict[str, str], canon: tuple[str, ...] = ()) -> dict[str, list[str]]:
@@ -50,6 +52,24 @@ def vocabulary() -> dict[str, Any]:
             "backgrounds": sorted(vocab.BACKGROUNDS),
             "styles": sorted(vocab.STYLES),
             "text": 'in quotes ("OPEN") or in capitals after a cue (a sign that says OPEN)',
+            "read_not_judged": {
+                "about": "read into the scene (Element.qualities/states/parts, Scene.moods) but judged by no "
+                         "checker: each is named in the verdict's unchecked parts, so such a prompt never passes",
+                "parts": sorted(vocab.PARTS),
+                "qualities": sorted(vocab.QUALITIES),
+                "moods": sorted(vocab.MOODS),
+                "states": "a verb with no second object ('fluttering'), what follows it and adverbs ('gracefully')",
+                "between": "'A between B and C': two relations 'between', named unchecked (no geometry)",
+            },
+            "compounds": {
+                "about": "a noun before a noun names a kind of the second ('a pencil sharpener' is a sharpener)",
+                "modifiers": sorted(vocab.COMPOUND_MODIFIERS),
+            },
+            "postures": {
+                "about": "a posture before a relation is the relation's placement ('hung above' is above)",
+                "verbs": sorted(vocab.POSE_VERBS),
+                "verbs_of_place": sorted(vocab.PLACE_VERBS),
+            },
         },
         "sandbox": {
             "simulated": True,
@@ -77,7 +97,13 @@ def _print(data: dict[str, Any], console: Console) -> None:
             words = ", ".join(value)
         table.add_row(kind, words)
     table.add_row("text", reader["text"])
+    table.add_row("compounds", f"{reader['compounds']['about']}; also: {', '.join(reader['compounds']['modifiers'])}")
+    table.add_row("postures", f"{reader['postures']['about']}: {', '.join(reader['postures']['verbs'])}")
     console.print(table)
+    unjudged = reader["read_not_judged"]
+    console.print(f"[yellow]read, not judged[/] ({unjudged['about']}): parts ({', '.join(unjudged['parts'])}); "
+                  f"{len(unjudged['qualities'])} qualities; {len(unjudged['moods'])} moods; states: "
+                  f"{unjudged['states']}; {unjudged['between']}", highlight=False)
     console.print(f"[bold]sandbox (simulated)[/] draws and sees {len(sandbox['draws_and_sees'])} classes: "
                   f"{', '.join(sandbox['draws_and_sees'])}", highlight=False)
     console.print(f"checks: {', '.join(sandbox['checks'])}; relations: {', '.join(sandbox['relations_checked'])}",

@@ -290,7 +290,7 @@ def parse_example(example: dict[str, Any]) -> list[BaseModel]:
             answer = SceneAnswer.model_validate_json(content)
             out.append(Scene(prompt=example.get("prompt_text") or "-", elements=answer.elements,
                              relations=answer.relations, background=answer.background, style=answer.style,
-                             unsupported=answer.unsupported))
+                             unsupported=answer.unsupported, moods=answer.moods))
     if not out:
         raise ValueError("the example has no assistant turn")
     return out

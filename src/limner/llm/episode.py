@@ -156,7 +156,8 @@ class EpisodeBrain(Brain):
             r = self.rules.analyse(prompt)
             return Reading(scene=r.scene, note="", error=f"policy reading rejected ({problem}); rules read it")
         scene = Scene(prompt=prompt, elements=answer.elements, relations=answer.relations,
-                      background=answer.background, style=answer.style, unsupported=answer.unsupported)
+                      background=answer.background, style=answer.style, unsupported=answer.unsupported,
+                      moods=answer.moods)
         return Reading(scene=scene, note="read by the policy")
 
     def plan(self, scene: Scene, tools: list[ToolSpec], verdict: Verdict | None = None,

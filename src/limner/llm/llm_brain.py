@@ -239,7 +239,8 @@ class LLMBrain(Brain):
             r = self.fallback.analyse(prompt)
             return Reading(scene=r.scene, goal=r.goal, note=r.note, tokens=tokens, error=self._fell_back(err))
         scene = Scene(prompt=prompt, elements=answer.elements, relations=answer.relations,
-                      background=answer.background, style=answer.style, unsupported=answer.unsupported)
+                      background=answer.background, style=answer.style, unsupported=answer.unsupported,
+                      moods=answer.moods)
         return Reading(scene=scene, goal=answer.goal, note="read by the LLM", tokens=tokens)
 
     def plan(self, scene: Scene, tools: list[ToolSpec], verdict: Verdict | None = None,

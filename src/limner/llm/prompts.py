@@ -29,6 +29,7 @@ class SceneAnswer(BaseModel):
     background: str | None = None
     style: str | None = None
     unsupported: list[str] = Field(default_factory=list)
+    moods: list[str] = Field(default_factory=list)
     goal: float | None = Field(default=None, ge=0, le=1)
 
 
@@ -53,7 +54,9 @@ ANALYSE = (
     "the number asked for (0 with negated=true for 'no X'), colour/texture/shape/size only when the prompt "
     "binds them to that object, `text` for quoted text the object must show. Relations: subject and object "
     "are element ids; spatial predicates are exactly one of 'left of', 'right of', 'above', 'below', "
-    "'next to', 'on', 'in front of', 'behind'; anything else (e.g. 'holding') is an action predicate. Name "
+    "'next to', 'on', 'in front of', 'behind'; anything else (e.g. 'holding') is an action predicate. Other "
+    "words about an object go in its `qualities` ('rusty'), `states` (what it does with no second object: "
+    "'fluttering') and `parts` ('handle'); abstract and mood words in `moods` ('beauty'). Name "
     "every part of the prompt you cannot represent in `unsupported`."
 )
 PLAN = (
@@ -102,7 +105,7 @@ def answer_json(answer: BaseModel) -> str:
 
 def scene_answer(scene: Scene, goal: float | None = None) -> SceneAnswer:
     return SceneAnswer(elements=scene.elements, relations=scene.relations, background=scene.background,
-                       style=scene.style, unsupported=scene.unsupported, goal=goal)
+                       style=scene.style, unsupported=scene.unsupported, moods=scene.moods, goal=goal)
 
 
 def analyse_user(prompt: str) -> str:

@@ -11,7 +11,12 @@ compositional reader, not a regex per benchmark category:
    follows them; an unknown word in head position becomes an object of unknown class (named unsupported);
 4. **connect** neighbouring noun phrases by what lies between them: a spatial phrase gives a geometric
    relation, a verb gives an action ("holding", "playing with"), "and" or a comma gives none; a noun phrase
-   that names a place after a preposition ("in the park") becomes the background.
+   that names a place after a preposition ("in the park") becomes the background;
+5. **describe**: what no checker judges is still read, into typed fields named by `Scene.unjudged_readings`:
+   an object's other adjectives (`qualities`: "rusty"), what it does with no second object (`states`:
+   "fluttering"), its parts (`parts`: "rubber sole", "its tail") and the prompt's abstract words (`moods`:
+   "beauty"). A posture before a relation is that relation ("hung above"), a relation to a place is read by
+   the background ("lying on the green grass"), "A between B and C" is two `between` relations.
 
 Anything the Scene cannot represent is named in `Scene.unsupported` rather than silently dropped, so a
 caller can tell a faithful reading from a partial one.
@@ -67,13 +72,19 @@ _PREPOSITIONS = {
     "up", "down", "between", "outside",
 }
 _STOP = {"there", "it", "they", "them", "he", "she", "we", "i", "you", "which", "who", "whose", "where",
-         "also", "very", "so", "too", "then", "just", "all", "other", "one's", "s", "'s"}
+         "also", "very", "so", "too", "then", "just", "all", "other", "one's", "s", "'s", "together", "forth",
+         "else", "even", "but", "what", "about", "themselves", "himself", "herself", "itself", "ourselves",
+         "yourself", "myself", "something", "everything", "anything", "everyone", "somebody", "us", "him", "me",
+         "as", "they're", "it's", "when", "before", "after", "while", "once", "again", "still", "here"}
 _TEXT_CUES = (
     "that says", "which says", "saying", "says", "that reads", "which reads", "reading", "reads",
     "with the text", "with the words", "with the word", "with text", "labeled", "labelled", "written",
     "that read", "with the letters", "spelling", "that said", "with the caption", "captioned", "titled",
     "with the sign", "with the message", "with a sign saying",
 )
+#: Idioms that name no thing ("walking hand in hand" has no hand of its own): read as how something is done.
+_ADVERB_PHRASES = ("hand in hand", "arm in arm", "side by side", "face to face", "back to back", "head to toe",
+                   "in unison", "in harmony", "at once", "all day", "all night", "day and night")
 _FRAMES = (
     "a photo of", "a photograph of", "an image of", "a picture of", "a close-up of", "a closeup of",
     "a close up of", "a shot of", "a snapshot of", "photo of", "image of", "picture of", "a view of",
@@ -103,15 +114,26 @@ _VERBS = {
     "remove", "removes", "add", "fill", "bark", "barks", "graze", "grazes", "wag", "wags", "roll",
     "rolls", "dance", "dances", "fall", "falls", "stretch", "stretches", "bloom", "blooms", "glow",
     "glows", "sparkle", "sparkles", "swing", "swings", "drift", "drifts", "crawl", "crawls", "chat", "chats",
+    "drove", "wrote", "led", "fell", "drew", "sped", "blew", "struck", "spun", "shook", "brought", "sent",
+    "make", "cut", "stir", "beat", "pass", "await", "awaits", "illuminate", "illuminates", "provide", "decorate",
+    "decorates", "adorn", "adorns", "reflect", "reflects", "tighten", "glide", "glides", "unlock", "write",
+    "writes", "correct", "protect", "protects", "open", "opens", "close", "closes", "roam", "roams", "dig",
+    "digs", "accompany", "prepare", "prepares", "polish", "pour", "pours", "fasten", "spray", "cook", "cooks",
+    "linger", "lingers", "burst", "bursts", "understand", "compete", "unleash", "simmer", "simmers", "build",
+    "sip", "sips", "shoot", "shoots", "lays", "rose", "bloomed",
+    "hopped", "buzzed", "hummed", "sparkled", "glistened", "shimmered", "danced", "flowed", "twinkled", "darted",
+    "soared", "waved", "roamed", "grazed", "wagged", "snorted", "barked", "chirped", "rustled", "flickered",
+    "zoomed", "raced", "dashed", "crept", "leapt", "leaped", "dove", "dived", "snuggled", "curled",
 }
 #: "a slice of watermelon", "the base of the lamp": the thing is what follows "of". Parts are named unsupported.
 _PARTITIVES = {"slice", "piece", "chunk", "bit", "sheet", "scoop", "loaf", "bar", "stick", "cube", "wedge", "drop"}
-_PARTS = {"side", "base", "edge", "top", "bottom", "back", "front", "surface", "corner", "handle", "leg", "tail",
-          "face", "body", "head", "end", "middle", "center", "centre", "rim", "lid", "tip", "roof", "wall", "door"}
+#: "the handle of the mug": a part, read into `Element.parts` of the thing that follows "of".
+_PARTS = vocab.PARTS | {"lid", "wall", "door"}
 _NOUN_READINGS = {  # modifiers that name a thing when they stand in head position ("an orange")
     "orange": "orange", "glass": "glass", "stone": "rock", "diamond": "gem", "gold": "coin", "marble": "rock",
-    "rubber": "eraser", "plastic": None, "paper": None, "square": None, "cube": "cube", "star": "star",
-    "heart": "heart", "silver": None, "fabric": None, "leather": None, "round": None,
+    "rubber": "eraser", "plastic": None, "cube": "cube", "star": "star", "heart": "heart", "silver": None,
+    "fabric": None, "leather": None, "round": None, "paper": "paper", "square": "square", "circle": "circle",
+    "rectangle": "rectangle", "triangle": "triangle", "oval": "oval", "lime": "lime", "violet": "violet",
 }
 
 
@@ -236,7 +258,7 @@ def _phrase_table() -> dict[str, tuple[TagKind, object]]:
         ("neg", dict.fromkeys(_NEGATIONS, 0)), ("conj", bare(_CONJUNCTIONS)), ("aux", bare(_AUX)),
         ("prep", same(_PREPOSITIONS)), ("stop", bare(_STOP)), ("rel", vocab.RELATION_PHRASES),
         ("abs", same(_ABSOLUTE)), ("textcue", bare(_TEXT_CUES)), ("frame", bare(_FRAMES)),
-        ("with", {"with": "with"}),
+        ("with", {"with": "with"}), ("other", dict.fromkeys(_ADVERB_PHRASES, "adverb")),
     ]
     return {word: (tag, value) for tag, words in sources for word, value in words.items()}
 
@@ -315,7 +337,7 @@ def _tag(words: list[str], quotes: list[str]) -> list[_Tok]:
         i += best_len
     for k in range(1, len(toks)):
         if toks[k].kind == "noun" and toks[k].text.endswith("ing") and toks[k - 1].kind == "aux":
-            toks[k] = _Tok("other", toks[k].text)
+            toks[k] = _Tok("other", toks[k].text, "verb")  # "is painting a mural": a verb, not a painting
     return _fix_styles(toks)
 
 
@@ -374,18 +396,55 @@ class _NP:
     negated: bool = False
     mods: dict[str, str] = field(default_factory=dict)
     unknown_mods: list[str] = field(default_factory=list)
-    extra_mods: list[str] = field(default_factory=list)
     known: bool = True
     text: str | None = None
     parts: list[str] = field(default_factory=list)
+    qualities: list[str] = field(default_factory=list)
+    compound: list[str] = field(default_factory=list)  # "pencil" of "pencil sharpener": kept in the noun
+    possessive: bool = False  # "its tail": a part of the thing named before
+    mood: bool = False  # "the beauty of nature": an abstract noun, read as a mood of the picture
+    part_only: bool = False  # "its tail", "their long tentacles": the phrase names a part of the thing before
+
+
+def _is_verb(t: _Tok) -> bool:
+    """An unknown word read as a verb: one the tagger marked so ("is painting"), or that looks like one."""
+    return t.kind == "other" and (t.value == "verb" or _looks_like_verb(t.text))
 
 
 def _looks_like_verb(word: str) -> bool:
+    if word.endswith("ly") and word in vocab.QUALITIES:  # "the prickly cactus": an adjective, no adverb
+        return False
     if word in _VERBS or word in _AUX or (word.endswith("s") and word[:-1] in _VERBS):
         return True
     if word in _NOUNS or singular(word) in _NOUNS:
         return False
     return (len(word) > 4 and word.endswith(("ing", "ed"))) or (len(word) > 3 and word.endswith("ly"))
+
+
+#: Endings of English adjectives that are rarely nouns' (an unknown word so ending is read as a quality).
+_ADJECTIVE_ENDINGS = ("ful", "ous", "less", "ical", "esque")
+#: Endings of abstract nouns (an unknown head so ending is read as a mood, not as an object).
+_ABSTRACT_ENDINGS = ("ness", "ity", "ism", "dom", "hood")  # not -ship: a spaceship is a thing
+
+
+def _looks_like_adjective(word: str) -> bool:
+    """A quality the world does not judge: a listed adjective, a known adjective ending, a participle used as
+    an adjective ("polished", "crashing"), or a hyphenated compound of them ("ice-cold", "hand-painted")."""
+    if word in vocab.QUALITIES:
+        return True
+    if word in _NOUNS or singular(word) in _NOUNS or word in _VERBS:
+        return False
+    if "-" in word:
+        return _looks_like_adjective(word.rsplit("-", 1)[1]) or word.endswith(("-looking", "-shaped", "-colored"))
+    return len(word) > 5 and word.endswith((*_ADJECTIVE_ENDINGS, "ed", "ing"))
+
+
+def _is_abstract(word: str) -> bool:
+    """An abstract or mood noun ("beauty", "elegance", "happiness"): read as a mood, never as an object."""
+    lemma = singular(word)
+    if word in _NOUNS or lemma in _NOUNS:
+        return False
+    return word in vocab.MOODS or lemma in vocab.MOODS or (len(word) > 6 and word.endswith(_ABSTRACT_ENDINGS))
 
 
 def _ends_phrase(toks: list[_Tok], i: int) -> bool:
@@ -394,8 +453,21 @@ def _ends_phrase(toks: list[_Tok], i: int) -> bool:
                                               "textcue", "unquoted")
 
 
+def _np_continues(toks: list[_Tok], i: int) -> bool:
+    """Whether a noun phrase goes on at i: a noun-phrase word, or participles before one ("the bright,
+    multi-colored kites", "the smooth, polished surface")."""
+    for j in range(i, min(i + 3, len(toks))):
+        t = toks[j]
+        if _is_np_word(t):
+            return True
+        if not (t.kind == "other" and _looks_like_adjective(t.text)):
+            return False
+    return False
+
+
 def _is_np_word(t: _Tok) -> bool:
-    return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (t.kind == "other" and not _looks_like_verb(t.text))
+    return t.kind in MODIFIER_KINDS or t.kind in ("noun", "bg") or (
+        t.kind == "other" and not _is_verb(t) and t.value != "adverb")
 
 
 def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
@@ -407,8 +479,10 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
         return None, start
     bare = i == len(body) + start and all(t.kind == "other" for t in body)
     after_verb = start > 0 and toks[start - 1].kind in ("other", "aux")
-    if bare and after_verb:
-        return None, start  # "hung low on the vine": an adverb after a verb, not an object
+    if bare and after_verb and not _is_abstract(body[-1].text):
+        return None, start  # "hung low on the vine": an adverb after a verb, not an object ("doing tricks" is)
+    if bare and len(body) == 1 and _looks_like_adjective(body[0].text) and not _is_np_start(toks, start):
+        return None, start  # "four strawberries were ripe and juicy": a quality of the subject, not an object
     head_at = _head_index(body)
     if head_at is None:
         return None, start
@@ -416,22 +490,75 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
     extra = body[head_at + 1 :]
     i -= len(extra)
     body = body[: head_at + 1]
+    owners = [t.text for t in toks[start:i] if t.kind == "det" and t.text in vocab.POSSESSIVES]
+    possessive = bool(owners)
+    body, parts = _split_part_head(body, parts)
     head = body[-1]
-    np = _NP(head=head, start=start, end=i, count=count, vague=vague, negated=negated, parts=parts)
+    np = _NP(head=head, start=start, end=i, count=count, vague=vague, negated=negated, parts=parts,
+             possessive=possessive)
     if head.kind == "other":
         lemma = singular(head.text)
         np.head = _Tok("noun", head.text, lemma, plural=lemma != head.text)
         np.known = False
+        np.mood = _is_abstract(head.text)  # "airplane noises", "a flower arrangement": the whole phrase
+    # "wagging their tails", "a lamp with its round base": the owner's; "her keys" are hers, no part of her
+    np.part_only = possessive and singular(head.text) in (vocab.PARTS if owners == ["its"] else vocab.BODY_PARTS)
+    body, np.parts = _split_part_modifiers(body, np.parts)
     for t in body[:-1]:
         if t.kind in MODIFIER_KINDS:
             if t.kind in np.mods:
-                np.extra_mods.append(t.text)
+                np.qualities.append(t.text)  # "the smooth marble floor": one texture judged, the other read
             else:
                 np.mods[t.kind] = str(t.value)
+        elif (t.kind in ("noun", "bg") or t.text in vocab.COMPOUND_MODIFIERS) and singular(head.text) == head.value:
+            # "a pencil sharpener", "a kitchen table", "a birthday hat". Not when the head is read through a
+            # synonym: a "tea bag" is no handbag, though a bag alone reads as one.
+            np.compound.append(t.text)
+        elif _looks_like_adjective(t.text):
+            np.qualities.append(t.text)
         else:
             np.unknown_mods.append(t.text)
     np.text = " ".join(t.text for t in body)
     return np, i
+
+
+#: Words that open a clause about the sentence's subject ("looking at her phone while sitting on a bench").
+_SUBORDINATORS = frozenset(("while", "as", "when", "before", "after", "once"))
+#: Particles that finish a phrasal verb ("shone down", "lined up", "curled up").
+_PARTICLES = frozenset(("up", "down", "out", "off", "around", "away", "along", "back", "over", "through"))
+
+
+def _is_adverb(word: str) -> bool:
+    """"happily", "gracefully", "hand in hand": an adverb of manner (the ending), or a listed one."""
+    return (len(word) > 4 and word.endswith("ly") and singular(word) not in _NOUNS) or word in (
+        "together", "gently", "slowly", "quickly", "high", "low", "proudly", "alone", "still", *_ADVERB_PHRASES)
+
+
+def _is_np_start(toks: list[_Tok], i: int) -> bool:
+    """Whether the noun phrase at i opens with a determiner, number or quantifier ("a cozy ...")."""
+    return i < len(toks) and toks[i].kind in ("det", "num", "quant", "neg")
+
+
+def _split_part_head(body: list[_Tok], parts: list[str]) -> tuple[list[_Tok], list[str]]:
+    """"a conical trophy base", "a wooden table leg": a part word heading a compound is a part of the thing
+    named before it; the words before the owner describe the part. Returns (the owner's words, parts)."""
+    head = body[-1]
+    owner_at = max((k for k, t in enumerate(body[:-1]) if t.kind == "noun"), default=None)
+    if owner_at is None or singular(head.text) not in vocab.PARTS or head.kind not in ("other", "noun") \
+            or body[owner_at].text in vocab.COMPOUND_MODIFIERS:  # "a wall shelf" is a shelf, no part of a wall
+        return body, parts
+    words = [t.text for k, t in enumerate(body[:-1]) if k != owner_at] + [head.text]
+    return body[owner_at : owner_at + 1], [*parts, " ".join(words)]
+
+
+def _split_part_modifiers(body: list[_Tok], parts: list[str]) -> tuple[list[_Tok], list[str]]:
+    """"rubber sole shoes": a part word among the modifiers takes the words before it ("rubber sole" is a
+    part of the shoes; the shoes are not rubber)."""
+    at = max((k for k, t in enumerate(body[:-1]) if t.kind == "other" and singular(t.text) in vocab.PARTS),
+             default=None)
+    if at is None:
+        return body, parts
+    return body[at + 1 :], [*parts, " ".join(t.text for t in body[: at + 1])]
 
 
 def _read_quantity(toks: list[_Tok], i: int) -> tuple[bool, int | None, bool, int]:
@@ -454,7 +581,7 @@ def _read_quantity(toks: list[_Tok], i: int) -> tuple[bool, int | None, bool, in
 def _is_partitive(toks: list[_Tok], i: int) -> bool:
     """"a slice of", "the base of": a partitive or a part, followed by "of" and the thing itself."""
     t = toks[i]
-    return (t.kind in ("other", "noun") and (t.text in _PARTITIVES or t.text in _PARTS) and i + 1 < len(toks)
+    return (t.kind in ("other", "noun") and (t.text in _PARTITIVES or singular(t.text) in _PARTS) and i + 1 < len(toks)
             and toks[i + 1].text == "of" and i + 2 < len(toks)
             and toks[i + 2].kind in ("det", "num", "noun", "other", *MODIFIER_KINDS))
 
@@ -473,18 +600,24 @@ def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
         elif t.kind in ("noun", "bg"):
             body.append(t)
         elif _is_partitive(toks, i):
-            if t.text in _PARTS:
-                parts.append(t.text)
+            if singular(t.text) in _PARTS:  # "the smooth, polished surface of the mirror": the words before are the part's
+                parts.append(" ".join([*(b.text for b in body), t.text]))
+                body.clear()
             i += 2  # "a triangular slice of watermelon": keep reading; the watermelon is the thing
             while i < len(toks) and toks[i].kind == "det":
                 i += 1
             continue
-        elif t.kind == "other" and not _looks_like_verb(t.text):
+        elif _is_verb(t) and not has_known_head and t.text not in _AUX and i + 1 < len(toks) \
+                and (all(b.kind in MODIFIER_KINDS or _looks_like_adjective(b.text) for b in body) if body
+                     else i > 0 and toks[i - 1].kind in ("det", "num", "quant")) \
+                and (_np_continues(toks, i + 1) or toks[i + 1].text == "of"
+                     or (toks[i + 1].text == "," and _np_continues(toks, i + 2))):
+            body.append(t)  # "the polished surface", "a rolling pin", "the warm glow of": a participle or a noun
+        elif t.kind == "other" and not _is_verb(t) and t.value != "adverb":
             if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
                 break
             body.append(t)
-        elif t.kind == "conj" and t.text == "," and body and not has_known_head and i + 1 < len(toks) \
-                and _is_np_word(toks[i + 1]):
+        elif t.kind == "conj" and t.text == "," and body and not has_known_head and _np_continues(toks, i + 1):
             pass  # "the plump, juicy grapes": a list of adjectives, not of objects
         elif t.kind == "conj" and t.text == "and" and body and body[-1].kind in MODIFIER_KINDS \
                 and i + 2 < len(toks) and toks[i + 1].kind == body[-1].kind and _is_np_word(toks[i + 2]):
@@ -505,9 +638,11 @@ def _head_index(body: list[_Tok]) -> int | None:
     if head_at is not None:
         return head_at
     others = [k for k, t in enumerate(body) if t.kind == "other"]
-    if others:
+    noun_reading = body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None and all(
+        t.kind in MODIFIER_KINDS or _looks_like_adjective(t.text) for t in body[:-1])
+    if others and not noun_reading:  # "the sweet orange": the fruit, with a quality
         return others[-1]
-    if body[-1].text in _NOUN_READINGS and _NOUN_READINGS[body[-1].text] is not None:
+    if noun_reading:
         last = body[-1]
         body[-1] = _Tok("noun", last.text, _NOUN_READINGS[last.text])
         return len(body) - 1
@@ -549,15 +684,34 @@ def parse_prompt(prompt: str) -> Scene:
 
     scene = _Builder(prompt)
     element_of: dict[int, str | None] = {}
+    kind_of: dict[int, str] = {}  # what each phrase became: element, place, mood or part
+    sentence_first: str | None = None  # the sentence's first object: whose part "and wagging its tail" names
     for k, np in enumerate(nps):
+        gap_words = [t.text for t in gaps[k]]
+        if any(t.kind == "punct" and t.text in ".;!?" for t in gaps[k]):
+            sentence_first = None
+        listed = gap_words in (["and"], [","]) and k > 0 and (kind_of.get(k - 1) == "part" or nps[k - 1].possessive)
+        if singular(np.head.text) in vocab.PARTS and not np.mood and (gap_words[-1:] == ["with"] or listed):
+            np.part_only = True  # "a vase with a square base and a round opening": the vase's parts
         before = gaps[k]
         preps = {t.value if t.kind == "rel" else t.text for t in before[-2:] if t.kind in ("rel", "prep", "with")}
         is_place = np.head.kind == "bg" or (np.head.text == "background")
+        element_of[k] = None
         if is_place and (preps & _BG_PREPS or k == 0 or np.head.kind == "bg"):
             scene.set_background(np)
-            element_of[k] = None
-            continue
-        element_of[k] = scene.add_element(np)
+            kind_of[k] = "place"
+        elif np.mood:
+            scene.add_mood(np)
+            kind_of[k] = "mood"
+        elif np.part_only:
+            # "a dog jumping through a hoop and wagging its tail": after a verb of the sentence's subject
+            clause = any(t.kind == "conj" for t in gaps[k]) and any(_is_verb(t) for t in gaps[k])
+            scene.add_part(sentence_first if clause and sentence_first else _nearest_element(element_of, k), np)
+            kind_of[k] = "part"
+        else:
+            element_of[k] = scene.add_element(np)
+            kind_of[k] = "element"
+            sentence_first = sentence_first or element_of[k]
 
     # Quoted text: to the phrase before the cue ("a sign that says ..."), else the nearest one.
     for k, gap in enumerate(gaps):
@@ -568,11 +722,50 @@ def parse_prompt(prompt: str) -> Scene:
             scene.set_text(owner, str(q.value))
 
     # Relations and leftovers, gap by gap.
+    betweens = _read_between(gaps, element_of)
+    clause_subject: str | None = None  # the sentence's first object: who "and walking" is about
     for k, gap in enumerate(gaps):
+        if any(t.kind == "punct" and t.text in ".;!?" for t in gap):
+            clause_subject = None
         subject = element_of.get(k - 1) if k > 0 else None
+        if subject is None and kind_of.get(k - 1) == "part":  # "the lamp with its round base illuminated ..."
+            subject = clause_subject
+        if subject is None and kind_of.get(k - 1) == "mood" and any(t.kind == "rel" for t in gap) \
+                and element_of.get(k) is not None:
+            subject = clause_subject  # "a couple watching a movie together on the couch": the couple is on it
+        clause_subject = clause_subject or subject
         obj = element_of.get(k) if k < len(nps) else None
-        scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated)
+        scene.connect(subject, obj, gap, object_negated=k < len(nps) and nps[k].negated,
+                      object_kind=kind_of.get(k), clause_subject=clause_subject,
+                      subject_kind=kind_of.get(k - 1), subject_text=nps[k - 1].text if k > 0 else None)
+    for subject, second in betweens:
+        scene.relations.append(Relation(subject=subject, predicate="between", object=second))
     return scene.build()
+
+
+def _with_parts(np: _NP, text: str | None = None) -> str:
+    """The words of a phrase read as a mood or a place, with the parts read before it, so none is dropped."""
+    text = text if text is not None else (np.text or np.head.text)
+    return f"{'; '.join(np.parts)} of {text}" if np.parts else text
+
+
+def _read_between(gaps: list[list[_Tok]], element_of: dict[int, str | None]) -> list[tuple[str, str]]:
+    """"A (was nestled) between B and C": the word becomes the relation "between" of A and B (read by
+    `connect`); the returned (A, C) pairs add A between C. "between" is read, not judged: no checker has its
+    geometry, so each relation is named unchecked. Without two objects after it, it stays an absolute
+    position (named unsupported)."""
+    out: list[tuple[str, str]] = []
+    for k in range(1, len(gaps) - 1):
+        subject, first, second = element_of.get(k - 1), element_of.get(k), element_of.get(k + 1)
+        if subject is None or first is None or second is None:
+            continue
+        if [t.text for t in gaps[k + 1]] != ["and"]:
+            continue
+        for j, t in enumerate(gaps[k]):
+            if t.kind == "abs" and t.text == "between":
+                gaps[k][j] = _Tok("rel", "between", "between")
+                out.append((subject, second))
+    return out
 
 
 #: Function words of the languages people most often try, for telling a prompt in another language
@@ -654,6 +847,7 @@ class _Builder:
         self.style: str | None = None
         self.unsupported: list[str] = []
         self.assumptions: list[str] = []
+        self.moods: list[str] = []
 
     def _note(self, what: str) -> None:
         if what not in self.unsupported:
@@ -681,8 +875,9 @@ class _Builder:
             self._assume(f"number of '{head.text}' not given (read as 2)")
         else:
             count = 1
-        el: dict[str, object] = {"id": eid, "noun": head.text, "cls": cls, "count": min(count, 100),
-                                 "negated": np.negated}
+        el: dict[str, object] = {"id": eid, "noun": " ".join([*np.compound, head.text]), "cls": cls,
+                                 "count": min(count, 100), "negated": np.negated, "qualities": list(np.qualities),
+                                 "parts": list(np.parts), "states": []}
         for kind in MODIFIER_KINDS:
             if kind in np.mods:
                 el[kind] = np.mods[kind]
@@ -691,22 +886,47 @@ class _Builder:
             self._note(f"object '{cls}' (not in the vocabulary)")
         for w in np.unknown_mods:
             self._note(f"attribute '{w}' of {head.text}")
-        for w in np.parts:
-            self._note(f"part '{w} of {head.text}'")
-        for w in np.extra_mods:
-            self._note(f"second attribute '{w}' of {head.text}")
         return eid
+
+    def add_mood(self, np: _NP) -> None:
+        """An abstract phrase ("a touch of elegance", "the beauty"): a mood of the picture, read, not judged.
+        Parts read before it stay in the words ("the jagged edges of the rock formations")."""
+        text = _with_parts(np)
+        if text not in self.moods:
+            self.moods.append(text)
+
+    def add_part(self, owner: str | None, np: _NP) -> None:
+        """"its tail": a part of the thing named before; named unsupported when nothing was named before."""
+        text = np.text or np.head.text
+        if owner is None:
+            self._note(f"part '{text}' without the thing it belongs to")
+            return
+        el = next(e for e in self.elements if e["id"] == owner)
+        parts = el["parts"]
+        assert isinstance(parts, list)
+        parts.append(text)
+
+    def add_state(self, eid: str, words: list[str], kind: str = "states") -> None:
+        """What an element does or is, in the prompt's words ("fluttering", "ripe"): read, not judged."""
+        el = next(e for e in self.elements if e["id"] == eid)
+        out = el[kind]
+        assert isinstance(out, list)
+        text = " ".join(words)
+        if text and text not in out:
+            out.append(text)
 
     def _noun(self, eid: str) -> str:
         return str(next(e["noun"] for e in self.elements if e["id"] == eid))
 
     def set_background(self, np: _NP) -> None:
         words = [w for w in (np.text or "").split() if w != "background"]
-        text = " ".join(words) or (np.text or "")
+        text = _with_parts(np, " ".join(words) or (np.text or ""))  # "the glassy surface of the ocean"
         if self.background is None:
             self.background = text
-        else:
-            self._note(f"second background '{text}'")
+        elif text not in self.background.split(" and "):
+            # "flooded the busy street and the quiet alley": the setting holds both places (a background is
+            # never judged by the sandbox, and a judge asked about it sees both)
+            self.background = f"{self.background} and {text}"
 
     def set_text(self, eid: str, text: str) -> None:
         el = next(e for e in self.elements if e["id"] == eid)
@@ -715,27 +935,53 @@ class _Builder:
         else:
             el["text"] = text
 
-    def connect(self, subject: str | None, obj: str | None, gap: list[_Tok], *, object_negated: bool) -> None:
-        """Turn the words between two phrases into a relation, a style, or named leftovers."""
+    def connect(self, subject: str | None, obj: str | None, gap: list[_Tok], *, object_negated: bool,
+                object_kind: str | None = None, clause_subject: str | None = None, subject_kind: str | None = None,
+                subject_text: str | None = None) -> None:
+        """Turn the words between two phrases into a relation, a style, what the subject does or is, or named
+        leftovers. `object_kind` says what the phrase after the gap became (element, place, mood, part): a
+        relation to a place, a mood or a part is read by them ("lying on the green grass" sets the scene)."""
         # The part after the last conjunction decides the relation; what is before it only leaves leftovers.
-        last_conj = max((k for k, t in enumerate(gap) if t.kind == "conj"), default=-1)
+        last_conj = max((k for k, t in enumerate(gap) if t.kind == "conj" or t.text in _SUBORDINATORS), default=-1)
         rel_part = gap[last_conj + 1 :]
+        lead = next((t for t in rel_part if t.kind != "aux"), None)
+        if last_conj >= 0 and clause_subject is not None and lead is not None and lead.kind == "other" \
+                and _is_verb(lead):
+            subject = clause_subject  # "a man holding a football and throwing a pass": the man throws
         rels = [t for t in rel_part if t.kind == "rel"]
-        verbs = [t for t in rel_part if t.kind == "other" and _looks_like_verb(t.text)]
+        verbs = [t for t in rel_part if _is_verb(t)]
         withs = [t for t in rel_part if t.kind == "with"]
         preps = [t for t in rel_part if t.kind == "prep" and t.text in ("in", "inside", "into", "within")]
         used: set[int] = set()
         predicate: str | None = None
         if subject is not None and obj is not None and not object_negated:
             directional = [t for t in rels if t.value in _DIRECTIONAL or t.value == "next to"]
-            if directional:
+            at = rel_part.index(directional[-1]) if directional else 0
+            before = rel_part[at - 1] if at > 0 else None
+            if directional and before is not None and before in verbs and before.text not in vocab.POSE_VERBS \
+                    and before.text not in vocab.PLACE_VERBS:
+                # "poring over the textbooks", "jumping over a puddle": an action, not a position
+                predicate = f"{before.text} {directional[-1].text}"
+                used.update((id(before), id(directional[-1])))
+            elif directional:
                 predicate = str(directional[-1].value)
                 used.update(id(t) for t in directional[-1:])
+                # "the mirror was hung above the sink": the posture is the relation's placement
+                used.update(id(t) for t in verbs if t.text in vocab.POSE_VERBS)
             elif verbs:
                 tail = [t for t in rel_part if t.kind in ("other", "rel", "with", "prep") and id(t) not in used
-                        and not (t.kind == "other" and not _looks_like_verb(t.text))]
+                        and not (t.kind == "other" and not _is_verb(t))]
                 predicate = " ".join(t.text for t in tail)
                 used.update(id(t) for t in tail)
+                verb_words = [t.text for t in tail if t.kind == "other"]
+                if predicate not in vocab.ACTION_PHRASES and predicate not in vocab.CONTAINER_PHRASES and rels \
+                        and verb_words and all(w in vocab.POSE_VERBS or w in vocab.PLACE_VERBS for w in verb_words):
+                    # "the necklace sparkled on the silk": where it is, and what it does there. Other verbs keep
+                    # the phrase as the predicate ("poring over", "talking on": no geometry, named unchecked).
+                    predicate = str(rels[-1].value)
+                    rest = [w for w in verb_words if w not in vocab.POSE_VERBS]
+                    if rest:
+                        self.add_state(subject, rest)
             elif rels:
                 predicate = str(rels[-1].value)
                 used.add(id(rels[-1]))
@@ -754,10 +1000,15 @@ class _Builder:
         elif subject is not None and obj is not None and not object_negated:
             for t in (t for t in rel_part if t.kind == "prep"):  # "a shadow of a dog", "a frisbee to a dog"
                 self._note(f"relation '{t.text}' between {self._noun(subject)} and {self._noun(obj)} (not read)")
-        leftovers: list[str] = []
+        read_by_object = obj is None and object_kind in ("place", "mood", "part")
+        # "the warm light shone down on ...": what a mood or a place does is part of that mood
+        mood_owner = subject_text if subject is None and subject_kind in ("place", "mood") else None
+        copula = False
+        leftovers: list[_Tok] = []
         for t in gap:
             if id(t) in used:
                 continue
+            copula = copula or t.kind == "aux"
             if t.kind == "style":
                 if self.style is None:
                     self.style = str(t.value)
@@ -772,18 +1023,51 @@ class _Builder:
                 self._note(f"'{t.text}' without quoted text after it (neither text nor action is checked)")
             elif t.kind == "rel" and subject is not None and obj is not None:
                 self._note(f"relation '{t.text}' (only one relation between two objects is read)")
-            elif t.kind == "other" or (t.kind in MODIFIER_KINDS and t.text not in ("",)):
-                leftovers.append(t.text)
+            elif t.kind in MODIFIER_KINDS and copula and subject is not None and self._set_modifier(subject, t):
+                pass  # "the apples were red": the colour of the apples
+            elif t.kind == "other" or t.kind in MODIFIER_KINDS:
+                leftovers.append(t)
                 continue
-            elif t.kind == "rel" and (subject is None or obj is None):
+            elif t.kind == "prep" and leftovers and t.text in _PARTICLES:
+                leftovers.append(t)  # "shone down", "lined up"
+                continue
+            elif t.kind == "rel" and (subject is None or obj is None) and not (read_by_object or mood_owner):
                 self._note(f"relation '{t.text}' without two objects")
-            if leftovers:
-                self._note(f"words '{' '.join(leftovers)}'")
-                leftovers = []
-        if leftovers:
-            self._note(f"words '{' '.join(leftovers)}'")
+            self._leftovers(subject, leftovers, mood_owner)
+            leftovers = []
+        self._leftovers(subject, leftovers, mood_owner)
+
+    def _set_modifier(self, eid: str, t: _Tok) -> bool:
+        el = next(e for e in self.elements if e["id"] == eid)
+        if el.get(t.kind) is not None:
+            return False
+        el[t.kind] = str(t.value)
+        return True
+
+    def _leftovers(self, subject: str | None, toks: list[_Tok], mood_owner: str | None = None) -> None:
+        """Words between phrases that are no relation: what the subject does ("fluttering", "swam
+        gracefully", "kneading dough": a verb and what follows it) or is ("ripe", "cozy"), read into the
+        subject (into the mood when the subject is a mood or a place: "the warm light shone down"); anything
+        else (or with no subject) is named unsupported."""
+        if not toks:
+            return
+        words = [t.text for t in toks]
+        if subject is None and mood_owner and toks[0].kind == "other" and (
+                _is_verb(toks[0]) or _is_adverb(words[0])):
+            mood = f"{mood_owner} {' '.join(words)}"
+            if mood_owner in self.moods:  # "the warm light" + "shone down": one mood
+                self.moods[self.moods.index(mood_owner)] = mood
+            elif mood not in self.moods:
+                self.moods.append(mood)
+            return
+        if subject is not None and toks[0].kind == "other" and (_is_verb(toks[0]) or _is_adverb(words[0])):
+            self.add_state(subject, words)
+        elif subject is not None and all(t.kind == "other" and _looks_like_adjective(t.text) for t in toks):
+            self.add_state(subject, words, kind="qualities")
+        else:
+            self._note(f"words '{' '.join(words)}'")
 
     def build(self) -> Scene:
         elements = [Element.model_validate(e) for e in self.elements]
         return Scene(prompt=self.prompt, elements=elements, relations=self.relations, background=self.background,
-                     style=self.style, unsupported=self.unsupported, assumptions=self.assumptions)
+                     style=self.style, unsupported=self.unsupported, assumptions=self.assumptions, moods=self.moods)

@@ -342,7 +342,8 @@ def to_verdict(tifa: TifaResult, scene: Scene, lam: float, evaluator: str) -> Ve
     unjudged = [f"{r.target}/{r.kind}: not judged ({r.problem})" for r in tifa.atoms if not r.judged]
     global_score = geometric_mean([c.score for c in checks]) if checks else 0.0
     return Verdict.combine(
-        global_score, checks, lam=lam, unsupported=[*scene.unsupported, *unjudged], evaluator=evaluator
+        global_score, checks, lam=lam, unsupported=[*scene.unsupported, *scene.unjudged_readings, *unjudged],
+        evaluator=evaluator
     )
 
 

@@ -484,7 +484,7 @@ class VLMChecker(Tool):
             answer.global_score,
             checks,
             lam=lam,
-            unsupported=list(scene.unsupported),
+            unsupported=[*scene.unsupported, *scene.unjudged_readings],
             evaluator=f"vlm:{self.model_name}",
         )
         meta: dict[str, Any] = {

@@ -179,6 +179,8 @@ def scene_markdown(scene: Scene) -> str:
         lines.append(f"- `{r.subject}` **{r.predicate}** `{r.object}`")
     if scene.assumptions:
         lines += ["", "**Assumed:** " + "; ".join(scene.assumptions)]
+    if scene.unjudged_readings:
+        lines += ["", "**Read, not judged (never counted as checked):**", *[f"- {u}" for u in scene.unjudged_readings]]
     if scene.unsupported:
         lines += ["", "**Not read (never counted as checked):**", *[f"- {u}" for u in scene.unsupported]]
     return "\n".join(lines)

@@ -489,7 +489,7 @@ def check_image_timed(
 
 def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[str]]:
     """(elements the sandbox can see, what the checker cannot judge, said in words)."""
-    unsupported = list(scene.unsupported)
+    unsupported = [*scene.unsupported, *scene.unjudged_readings]
     elements: list[Element] = []
     for e in scene.elements:
         if e.cls in supported:
