@@ -298,6 +298,29 @@ def test_agent_retouch_stage_is_typed_judged_and_kept_only_when_the_verdict_hold
     else:
         assert final.image_path == "images/input.png"
     assert all(parse_step(s.model_dump_json()).type == s.type for s in steps)
+    # the whole stage is one round, and the final step closes that round
+    assert {s.round for s in steps if isinstance(s, RetouchStep)} == {1} and final.round == 1
+
+
+class CornerPerceiver:
+    """Test double: a defect in the top-left corner of any image."""
+
+    threshold = 0.5
+
+    def __call__(self, image: Image.Image, prompt: str) -> np.ndarray:
+        out = np.zeros((image.height, image.width), np.float32)
+        out[8:40, 8:40] = 1.0
+        return out
+
+
+def test_generate_with_a_retoucher_counts_the_stage_as_the_last_round(sandbox_tools: dict[str, Tool]) -> None:
+    retoucher = Retoucher(CornerPerceiver(), NameEverything("noise_patch"),  # type: ignore[arg-type]
+                          {"ivy": sandbox_tools["ivy"], "heath": sandbox_tools["heath"]})
+    agent = Agent(load_config("sandbox"), tools=sandbox_tools, retoucher=retoucher)
+    steps = list(agent.run("a red apple left of a blue cup", stream=True, rounds=2))
+    loop_rounds = {s.round for s in steps if s.type not in ("retouch", "final")}
+    stage = {s.round for s in steps if isinstance(s, RetouchStep)}
+    assert stage == {max(loop_rounds) + 1} and steps[-1].type == "final" and steps[-1].round == max(loop_rounds) + 1
 
 
 # -- the CLI --------------------------------------------------------------------------------------------

@@ -378,8 +378,9 @@ class Agent:
         if best is None:
             raise AgentError("no tool produced an image; see the failed tool steps in the trajectory")
         final, note = self._edit_final(run, best)
-        if self.retoucher is not None:
-            final = yield from self._retouch(run, final, scene, last_round + 1)
+        if self.retoucher is not None:  # the retouch stage is one more round; the final step closes it
+            last_round += 1
+            final = yield from self._retouch(run, final, scene, last_round)
         yield from self._finish(run, final, last_round, note)
 
     # -- the retouch stage (limner.retouch): local defects of the final image ------------------------

@@ -311,7 +311,7 @@ def _run_agent(kind: str, json_mode: bool, body: Callable[[], tuple[RunStore, Fi
     if json_mode:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
-        out.print(f"[green]done[/] {kind}: {escape(summary['final_image'])}", highlight=False)
+        out.print(f"[green]done[/] {kind}: {escape(summary['final_image'])}", highlight=False, soft_wrap=True)
         out.print(_verdict_line(verdict, final.score, final.passed), highlight=False)
         if summary["simulated"]:
             out.print("[dim]sandbox world: the images and scores are simulated, not a real model's.[/]")

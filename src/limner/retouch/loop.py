@@ -15,6 +15,8 @@ round kept no repair, or after `rounds`; the image with the lowest defect score 
 
 Whether the retouched image may replace the original (the prompt's verdict, preservation) is judged by
 the caller, which knows the checker: `limner.agent.loop` (the `--retouch` stage and `limner retouch`).
+Every step of one `run` carries the caller's `round_offset` (the agent counts the whole stage as one of its
+rounds); the loop's own rounds are named "pass 1..3" in the steps' reasoning.
 `single_pass` is the baseline the benchmark compares with: one inpaint of the whole thresholded map.
 """
 
@@ -147,8 +149,8 @@ class Retoucher:
             defects = self.reasoner(current, prompt, regions)
             if rnd == 1:
                 out.defects = defects
-            yield emit(RetouchStep(index=next(counter), round=round_offset + rnd - 1, stage="reason", defects=defects,
-                                   reasoning=f"{len(defects)} regions named by the {self.reasoner.name}: "
+            yield emit(RetouchStep(index=next(counter), round=round_offset, stage="reason", defects=defects,
+                                   reasoning=f"pass {rnd}: {len(defects)} regions named by the {self.reasoner.name}: "
                                              + ", ".join(d.category for d in defects)))
             kept_this_round = 0
             for k, (region, defect) in enumerate(zip(regions, defects, strict=True)):
@@ -162,8 +164,8 @@ class Retoucher:
             if score < out.score:
                 out.image, out.score = current, score
             path = save(current, f"retouch-r{rnd}") if save and kept_this_round else None
-            yield emit(RetouchStep(index=next(counter), round=round_offset + rnd - 1, stage="perceive", image_path=path,
-                                   defect_score=score, reasoning=f"round {rnd}: {kept_this_round} repairs kept; "
+            yield emit(RetouchStep(index=next(counter), round=round_offset, stage="perceive", image_path=path,
+                                   defect_score=score, reasoning=f"pass {rnd}: {kept_this_round} repairs kept; "
                                                                  f"defect score {score:.2f}"))
             if kept_this_round == 0:
                 break
@@ -188,7 +190,7 @@ class Retoucher:
                 if not result.ok or result.image is None:
                     raise ToolError(result.error or "no image returned")
             except ToolError as e:
-                failed = RetouchStep(index=next(counter), round=round_offset + rnd - 1, stage="repair", defects=[defect],
+                failed = RetouchStep(index=next(counter), round=round_offset, stage="repair", defects=[defect],
                                      ranking=ranking, call=call, kept=False, error=str(e),
                                      result=ToolResult(tool=option.tool, ok=False, error=str(e)))
                 out.steps.append(failed)
@@ -210,7 +212,7 @@ class Retoucher:
                     self._judged = score
             self._learn(defect, option, removed, run_id)
             path = save(candidate, f"retouch-r{rnd}-{k}-{option.tool}") if save and kept else None
-            step = RetouchStep(index=next(counter), round=round_offset + rnd - 1, stage="repair", defects=[defect],
+            step = RetouchStep(index=next(counter), round=round_offset, stage="repair", defects=[defect],
                                ranking=ranking, call=call, image_path=path, kept=kept,
                                result=result.model_copy(update={"image_path": path}),
                                reasoning=f"{option.tool} ({'mask' if option.uses_mask else 'instruction'}): region "
