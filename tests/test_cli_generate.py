@@ -61,23 +61,23 @@ def _no_learning(tmp_path: Path) -> Path:
     return cfg
 
 
-def _slow_config(tmp_path: Path, calls: Path) -> Path:
+def _slow_config(tmp_path: Path, calls: Path, delay_s: float = 0.6) -> Path:
     cfg = tmp_path / "slow.yaml"
     cfg.write_text(
         "agent:\n  rounds: 3\n  goal: 1.0\n"
         "perf:\n  learn: false\n"
         "tools:\n"
-        f"  - {{name: slowpoke, backend: 'slow_backend:SlowPainter', options: {{delay_s: 0.6, calls_file: '{calls}', profile: p-birch}}}}\n"
+        f"  - {{name: slowpoke, backend: 'slow_backend:SlowPainter', options: {{delay_s: {delay_s}, calls_file: '{calls}', profile: p-birch}}}}\n"
         f"  - {{name: fern, backend: sandbox, type: editor, options: {{profile: e-fern}}}}\n"
         f"  - {{name: checker, backend: sandbox, type: checker}}\n"
     )
     return cfg
 
 
-def _slow_run(tmp_path: Path, *extra: str) -> tuple[Path, Path, dict[str, str], list[str]]:
+def _slow_run(tmp_path: Path, *extra: str, delay_s: float = 0.6) -> tuple[Path, Path, dict[str, str], list[str]]:
     """(calls file, output root, environment, command) of a slow sandbox generation in a subprocess."""
     calls = tmp_path / "calls.txt"
-    cfg = _slow_config(tmp_path, calls)
+    cfg = _slow_config(tmp_path, calls, delay_s)
     out = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": PLUGINS + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "limner.cli", "generate", "three purple clocks above a green bus", "--out", str(out),
@@ -129,7 +129,9 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_prints_the_real_id_to_resume(tmp_path: Path) -> None:
-    calls, out, env, cmd = _slow_run(tmp_path)
+    # a painter slow enough that Ctrl-C lands while it works even when the machine is loaded (with 0.6 s the
+    # whole run could finish before this process was scheduled again)
+    calls, out, env, cmd = _slow_run(tmp_path, delay_s=2.5)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not calls.exists():  # the painter is at work: the run is mid-way
