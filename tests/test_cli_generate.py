@@ -128,11 +128,16 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path) -> None:
     assert (tmp_path / "done1" / "trajectory.jsonl").read_text() == traj
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_marks_the_run_interrupted_and_prints_the_real_id_to_resume(tmp_path: Path) -> None:
-    # a painter slow enough that Ctrl-C lands while it works even when the machine is loaded (with 0.6 s the
-    # whole run could finish before this process was scheduled again)
-    calls, out, env, cmd = _slow_run(tmp_path, delay_s=2.5)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    calls, out, env, cmd = _slow_run(tmp_path, delay_s=1.5)
+    # A child inherits an ignored SIGINT, and a shell starts background jobs (`pytest ... &`) with SIGINT
+    # ignored: the run would then finish instead of stopping. A user's terminal gives the CLI the default.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # noqa: PLW1509 - only resets one signal disposition
     deadline = time.time() + 60
     while time.time() < deadline and not calls.exists():  # the painter is at work: the run is mid-way
         time.sleep(0.05)

@@ -14,7 +14,7 @@ from limner.cli.main import app
 from limner.config import load_config
 from limner.data import ClusterJob, DataError, build_clusters, load_records, read_prompts, write_dataset
 
-PROMPTS = ["a red apple and a blue cup", "The rectangular mirror was hung above the marble sink."]
+PROMPTS = ["a red apple and a blue cup", "A rusty mirror hung above the marble sink."]  # "rusty": read, not judged
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_clusters_resume_and_record_every_prompt(built):
     assert len(records) == 2
     by_prompt = {r.prompt: r for r in records.values()}
     lost = by_prompt[PROMPTS[1]]
-    assert lost.status == "no_positive" and "coverage incomplete" in (lost.reason or "") and "hung" in lost.reason
+    assert lost.status == "no_positive" and "coverage incomplete" in (lost.reason or "") and "rusty" in lost.reason
     ok = by_prompt[PROMPTS[0]]
     assert ok.status == "ok", ok.reason
     pos = ok.members[0]

@@ -304,3 +304,21 @@ def test_instances_crowded_out_of_the_proposals_are_found_on_what_is_left() -> N
     hits = sum(any(d.box.iou(o.box) > 0.5 for d in found) for o in cups)
     assert len(cups) == 5 and hits >= 3
     assert all(any(d.box.iou(o.box) > 0.5 for o in cups) for d in found)  # nothing found that is not a cup
+
+
+def test_presence_needs_a_confident_match_while_counts_use_every_detection() -> None:
+    """A look-alike fitted weakly (a knife onto a pole) is not taken as the object being there: presence
+    fails and says why; the count still reads every accepted detection, and absence fails on any match."""
+    from limner.tools.sandbox.checker import PRESENCE_MIN_SCORE, _element_checks  # noqa: PLC0415 - private
+
+    def det(score: float) -> Detection:
+        return Detection(cls="knife", box=Box(x0=10, y0=10, x1=40, y1=60), score=score, color="gray")
+
+    two = Element(id="e0", noun="knives", cls="knife", count=2)
+    weak = {c.kind: c for c in _element_checks(two, [det(0.6), det(0.62)])}
+    assert not weak["presence"].passed and "not counted as seen" in weak["presence"].evidence
+    assert weak["count"].passed  # two matches, two asked: the count's best estimate
+    strong = {c.kind: c for c in _element_checks(two, [det(PRESENCE_MIN_SCORE), det(0.6)])}
+    assert strong["presence"].passed and strong["count"].passed
+    absent = _element_checks(Element(id="e1", noun="knife", cls="knife", count=0, negated=True), [det(0.5)])
+    assert [c.passed for c in absent] == [False]
