@@ -247,11 +247,15 @@ def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rg
             f"({judged[0][1]})",
         )
     right = sum(front == want_front for front, _ in decided)
-    ok = right == len(decided)
+    # Every overlapping pair must show its order: a pair whose overlap shows none may be the one drawn the
+    # wrong way round, and a pass would then claim more than was seen.
+    unseen = len(judged) - len(decided)
+    ok = right == len(decided) and unseen == 0
     return Check(
-        target=r.id, kind=kind, passed=ok, score=right / len(decided), dimension=dim, box=box,
+        target=r.id, kind=kind, passed=ok, score=right / len(judged), dimension=dim, box=box,
         evidence=f"{r.subject} {r.predicate} {r.object} holds for {right}/{len(decided)} pairs where one "
-        f"visibly hides the other ({decided[0][1]})",
+        f"visibly hides the other ({decided[0][1]})"
+        + (f"; {unseen} overlapping pair(s) show no order, so not all are seen" if unseen else ""),
     )
 
 
