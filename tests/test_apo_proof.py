@@ -281,4 +281,5 @@ def test_benchmark_quick_prints_the_agreed_json(tmp_path):
     assert all({"all_correct", "se"} <= set(row) for row in metrics["arms"].values())
     assert metrics["heldout_prompts"] == 24 and metrics["seeds_per_prompt"] == 2 and metrics["train_seeds"] == 1
     assert metrics["pretrain_minutes"] > 0
+    assert set(metrics["base_by_guidance"]) == {"1.0", "1.5"} and all(0 <= v <= 1 for v in metrics["base_by_guidance"].values())
     assert Path(report["artifacts"]["curves"]).is_file() and report["artifacts"]["grids"]
