@@ -7,7 +7,8 @@ on any PNG, and lets `benchmarks/sandbox.py` measure its own accuracy against th
 
 Conventions (see docs/checker.md); they are those of the world's truth grader (`world.grade_truth`),
 so the checker's accuracy can be measured check by check:
-- presence: at least one instance found; `count` is checked exactly when the scene asks for a count
+- presence: at least one instance found with a confident match (`PRESENCE_MIN_SCORE`; the truth needs one
+  instance in view); `count` is checked exactly when the scene asks for a count
   other than one (GenEval's counting); a negated element is an `absence` check.
 - colour: `count` instances carry it (all found ones if fewer were found); texture: every found one.
 - Several elements of one class ("a red apple and a green apple") share that class's detections:
@@ -20,8 +21,9 @@ so the checker's accuracy can be measured check by check:
   (`types.ACTION_PROXIES`: "playing" is judged as "holding", "chasing" as "next to") by the same box rule;
   an action without a proxy, and containment ("in", see `UNJUDGED`), are named unsupported, never guessed.
 - depth: for every (subject, object) pair where one silhouette hides at least `MIN_OCCLUSION_PX` of the
-  other, the object whose artwork explains the shared pixels is in front; no such pair means no visible
-  depth order (fails). The truth reads depth by the same rule (`world.relation_holds`).
+  other, the object whose artwork explains the shared pixels is in front; no such pair, or a pair whose
+  overlap shows no order, means the order is not seen (fails). The truth reads depth on the same pairs
+  (`world.relation_holds`), knowing the drawing order.
 - text: OCR (rapidocr) of the image; exact match ignoring case and spacing against a read line or a run
   of consecutive lines.
 - global score = 1 when every check passes, else 0 (GenEval's all-or-nothing per prompt);
