@@ -13,7 +13,7 @@ from limner.tools.sandbox.artwork import TEXTURE_NAMES, get_artwork
 from limner.tools.sandbox.blemishes import add_blemish
 from limner.tools.sandbox.checker import SandboxChecker, check_image, relation_holds_boxes
 from limner.tools.sandbox.colour_reader import read_texture
-from limner.tools.sandbox.detect import Detection, detect_objects
+from limner.tools.sandbox.detect import Detection, Detector, DetectorConfig, detect_objects
 from limner.tools.sandbox.painters import Painter, read_prompt
 from limner.tools.sandbox.render import draw_text_plate, render_scene
 from limner.tools.sandbox.segment import estimate_background
@@ -322,3 +322,17 @@ def test_presence_needs_a_confident_match_while_counts_use_every_detection() -> 
     assert strong["presence"].passed and strong["count"].passed
     absent = _element_checks(Element(id="e1", noun="knife", cls="knife", count=0, negated=True), [det(0.5)])
     assert [c.passed for c in absent] == [False]
+
+
+@pytest.mark.parametrize("offset", [0, -12])
+def test_an_object_touching_or_cut_by_the_border_is_found(offset: int) -> None:
+    """A template carries a margin of background: without padding the picture, an object flush with (or cut
+    by) the top edge could not be matched at all."""
+    sprite = get_artwork().render("donut", 96, color="purple")
+    canvas = Image.new("RGB", (384, 384), (245, 243, 238))
+    canvas.paste(sprite, (150, offset), sprite)
+    found = [d for d in detect_objects(canvas, ["donut"]) if d.cls == "donut"]
+    assert len(found) == 1 and found[0].box.y0 <= 2 and found[0].color == "purple"
+    assert found[0].box.y1 <= 96 + offset + 4
+    unpadded = Detector(DetectorConfig(border_frac=0.0))  # the matcher as it was: the donut is not seen
+    assert unpadded.detect(canvas, ["donut"]) == []

@@ -320,7 +320,7 @@ class Detector:
         if margin:
             padded = _pad_background(rgb, bg, margin)
             dets = self._detect(padded[0], padded[1], classes, with_color, textures, frame=rgb.shape[:2])
-            return [_unpad(d, margin, rgb.shape[:2]) for d in dets]
+            return [_unpad(d, margin, rgb.shape[:2]) for d in dets if _mostly_inside(d.box, margin, rgb.shape[:2])]
         return self._detect(rgb, bg, classes, with_color, textures, frame=rgb.shape[:2])
 
     def _border_margin(self, bg: Background) -> int:
@@ -798,6 +798,15 @@ def _pad_background(rgb: np.ndarray, bg: Background, margin: int) -> tuple[np.nd
     out[margin:-margin, margin:-margin] = rgb
     mask = np.pad(bg.mask, margin, constant_values=True)
     return out, Background(mask=mask, fill=fill, color=bg.color)
+
+
+def _mostly_inside(box: Box, margin: int, shape: tuple[int, int]) -> bool:
+    """Does at least half of a padded picture's detection box lie in the picture itself? (A match in the
+    mirrored margin is no object of the picture.)"""
+    h, w = shape
+    iw = min(box.x1, margin + w) - max(box.x0, margin)
+    ih = min(box.y1, margin + h) - max(box.y0, margin)
+    return iw > 0 and ih > 0 and iw * ih >= 0.5 * box.area
 
 
 def _unpad(d: Detection, margin: int, shape: tuple[int, int]) -> Detection:
