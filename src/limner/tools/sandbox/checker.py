@@ -63,7 +63,7 @@ from limner.tools.sandbox.artwork import (
     split_shaped,
 )
 from limner.tools.sandbox.colour_reader import fit_sprite, texture_errors
-from limner.tools.sandbox.detect import Detection, Detector, get_detector
+from limner.tools.sandbox.detect import CONFIDENT_SCORE, Detection, Detector, get_detector
 from limner.tools.sandbox.segment import Background, estimate_background, load_rgb
 from limner.tools.sandbox.world import relation_check_kind, size_reference_classes
 from limner.types import (
@@ -134,8 +134,8 @@ def _names(dets: list[Detection], e: Element) -> str:
 #: counting them gave a false pass rate of 0.038 (false fail 0.014), requiring 0.8 gives 0.010 (false fail
 #: 0.042: partly hidden objects that only match weakly). A verdict should not claim what it barely saw.
 #: Counts, colours and relations still use every accepted detection (their best estimate); absence fails on
-#: any match. The sandbox editors act on the same 0.8 (`editors.MIN_SCORE`).
-PRESENCE_MIN_SCORE = 0.8
+#: any match. The sandbox editors act on the same threshold (`detect.CONFIDENT_SCORE`).
+PRESENCE_MIN_SCORE = CONFIDENT_SCORE
 
 
 def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:

@@ -41,7 +41,12 @@ from limner.tools.sandbox.render import draw_text_plate
 from limner.tools.sandbox.segment import Background, darkness, estimate_background, load_rgb
 from limner.types import Box
 
-__all__ = ["Detection", "Detector", "DetectorConfig", "detect_objects", "get_detector"]
+__all__ = ["CONFIDENT_SCORE", "Detection", "Detector", "DetectorConfig", "detect_objects", "get_detector"]
+
+#: A match at least this strong (template NCC) is taken as the object being there: true matches score ~0.99,
+#: look-alikes (a knife fitted onto a pole, a tie onto a bus) ~0.6. The checker's presence rule and the
+#: editors' choice of what to act on both use it (`checker.PRESENCE_MIN_SCORE`, `editors.MIN_SCORE`).
+CONFIDENT_SCORE = 0.8
 
 
 @dataclass

@@ -35,7 +35,7 @@ from limner.tools.base import Tool, ToolError
 from limner.tools.ocr import read_text
 from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, get_artwork, shaped_class, split_shaped
 from limner.tools.sandbox.blemishes import add_random_blemishes
-from limner.tools.sandbox.detect import detect_objects
+from limner.tools.sandbox.detect import CONFIDENT_SCORE, detect_objects
 from limner.tools.sandbox.painters import call_rng
 from limner.tools.sandbox.profiles import EditorProfile, editor_profile, garble, near_color
 from limner.tools.sandbox.render import (
@@ -53,8 +53,8 @@ from limner.types import EDIT_DIMS, Box, ToolCall, ToolResult
 
 __all__ = ["MIN_SCORE", "EditOp", "Editor", "Inpainter", "load_image", "parse_instruction"]
 
-#: Detections below this template-match score are not acted on.
-MIN_SCORE = 0.8
+#: Detections below this template-match score are not acted on (the detector's confident match).
+MIN_SCORE = CONFIDENT_SCORE
 
 #: How much of an edit one call carries out (drawn from the profile's skill on the edit's dimension).
 Done = Literal["full", "partial", "none"]
