@@ -61,6 +61,18 @@ def test_candidates_cover_the_kinds_and_every_instruction_is_in_the_grammar():
     assert candidates(scene, np.random.default_rng(0), limit=40) == found  # seeded
 
 
+def test_a_shaped_object_gets_a_reshape_to_an_outline_that_draws_differently():
+    scene = Scene(prompt="p", elements=[Element(id="e0", noun="clock", cls="clock", shape="round"),
+                                        Element(id="e1", noun="dog", cls="dog")])
+    found = [p for p in candidates(scene, np.random.default_rng(3), limit=40) if p.kind == "reshape"]
+    assert len(found) == 1
+    (edit,) = found[0].edits
+    assert edit.before == "round" and edit.after not in ("round", "circular")
+    assert parse_instruction(edit.instruction).kind == "reshape"
+    assert found[0].scene.element("e0").shape == edit.after and intended(scene, found[0]) == {("e0", "shape")}
+    assert scene_distance(scene, found[0].scene) == 1 and apply_edits(scene, found[0].edits) == found[0].scene
+
+
 def test_an_add_is_never_a_negative_and_a_single_object_is_never_dropped():
     one = Scene(prompt="p", elements=[Element(id="e0", noun="dog", cls="dog")])
     kinds = {p.kind for p in candidates(one, np.random.default_rng(1), limit=20)}

@@ -15,6 +15,7 @@ Kinds (AgentComp's "removing attributes, swapping relations, altering object pro
 | `drop_attribute` | make the X c' (the negative's scene no longer names a colour) | X's colour |
 | `swap_colors` | make the X c_Y, make the Y c_X (two edits) | X's and Y's colours |
 | `retexture` | make the X t' | X's texture |
+| `reshape` | make the X s' (another outline the world draws) | X's shape |
 | `count` | change the number of Xs to n±1 | X's count |
 | `relation` | move the X {opposite} the Y | the relation |
 | `drop_object` | remove the X / remove all Xs | everything about X and its relations |
@@ -38,7 +39,8 @@ import numpy as np
 from limner import vocab
 from limner.reading.instructions import InstructionError, parse_instruction
 from limner.reading.prompt import plural
-from limner.tools.sandbox.world import TEXT_WORDS, describe
+from limner.tools.sandbox.artwork import same_shape
+from limner.tools.sandbox.world import DRAWN_SHAPES, TEXT_WORDS, describe
 from limner.types import SPATIAL_3D, Element, Relation, Scene
 
 __all__ = [
@@ -46,9 +48,9 @@ __all__ = [
     "scene_distance", "scene_prompt",
 ]
 
-Kind = Literal["recolor", "drop_attribute", "swap_colors", "retexture", "count", "relation", "drop_object",
-               "replace_object", "retext"]
-KINDS: tuple[str, ...] = ("recolor", "drop_attribute", "swap_colors", "retexture", "count", "relation",
+Kind = Literal["recolor", "drop_attribute", "swap_colors", "retexture", "reshape", "count", "relation",
+               "drop_object", "replace_object", "retext"]
+KINDS: tuple[str, ...] = ("recolor", "drop_attribute", "swap_colors", "retexture", "reshape", "count", "relation",
                           "drop_object", "replace_object", "retext")
 #: The relation a flip moves to (an editor can carry out "move the X {opposite} the Y").
 OPPOSITE: dict[str, str] = {"left of": "right of", "right of": "left of", "above": "below", "below": "above",
@@ -139,6 +141,13 @@ def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
             t = str(rng.choice([x for x in vocab.TEXTURES if x != e.texture]))
             out.append((Edit("retexture", e.id, e.texture, t, f"make the {noun} {t}", ((e.id, "texture"),)),
                         _replace(scene, e.id, texture=t)))
+        if e.shape:
+            # another outline that draws differently (not "circular" for "round": `same_shape`)
+            shapes = [x for x in DRAWN_SHAPES if not same_shape(x, e.shape)]
+            if shapes:
+                sh = str(rng.choice(shapes))
+                out.append((Edit("reshape", e.id, e.shape, sh, f"make the {noun} {sh}", ((e.id, "shape"),)),
+                            _replace(scene, e.id, shape=sh)))
         if e.count >= 2:
             counts = [n for n in range(1, 7) if n != e.count]
             for n in sorted(counts, key=lambda n: (abs(n - e.count), n)):
@@ -242,11 +251,12 @@ def apply_edits(scene: Scene, edits: Iterable[Edit]) -> Scene | None:
     s = scene
     for e in edits:
         ids = {x.id for x in s.elements}
-        if e.kind in ("recolor", "drop_attribute", "swap_colors", "retexture", "count", "retext", "replace_object"):
+        if e.kind in ("recolor", "drop_attribute", "swap_colors", "retexture", "reshape", "count", "retext",
+                      "replace_object"):
             if e.target not in ids:
                 return None
             field_ = {"recolor": "color", "drop_attribute": "color", "swap_colors": "color", "retexture": "texture",
-                      "count": "count", "retext": "text", "replace_object": "cls"}[e.kind]
+                      "reshape": "shape", "count": "count", "retext": "text", "replace_object": "cls"}[e.kind]
             update: dict[str, Any] = {field_: e.after}
             if e.kind == "replace_object":
                 update["noun"] = e.after if s.element(e.target).count == 1 else plural(e.after)
