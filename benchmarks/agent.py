@@ -37,6 +37,7 @@ import glob
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -87,6 +88,7 @@ def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 Split = Literal["train", "heldout"]
+UNKNOWN_NOUN = re.compile(r"object '([^']+)' \(not in the vocabulary\)")
 
 
 def compbench_lists(directory: Path, split: Split = "train") -> dict[str, Path]:
@@ -117,6 +119,7 @@ def compbench_metrics(directory: Path, split: Split = "train") -> dict[str, Any]
     total, errors, full, world = 0, 0, 0, 0
     by_cat: dict[str, dict[str, Any]] = {}
     unsupported: Counter[str] = Counter()
+    nouns: Counter[str] = Counter()  # words read as an object the vocabulary does not know
     for cat, f in lists.items():
         n = e = fs = ws = 0
         for line in f.read_text(encoding="utf-8").splitlines():
@@ -132,12 +135,14 @@ def compbench_metrics(directory: Path, split: Split = "train") -> dict[str, Any]
             fs += not scene.unsupported
             ws += not unjudged_parts(scene)
             unsupported.update(u.split(" ")[0] for u in scene.unsupported)
+            nouns.update(m.group(1) for u in scene.unsupported if (m := UNKNOWN_NOUN.match(u)))
         by_cat[cat] = {"prompts": n, "parse_errors": e, "fully_supported": fs / max(1, n),
                        "world_supported": ws / max(1, n)}
         total, errors, full, world = total + n, errors + e, full + fs, world + ws
     return {f"{key}prompts": total, f"{key}parse_errors": errors,
             f"{key}fully_supported": full / max(1, total), f"{key}world_supported": world / max(1, total),
-            f"{key}by_category": by_cat, f"{key}unsupported_kinds": dict(unsupported.most_common())}
+            f"{key}by_category": by_cat, f"{key}unsupported_kinds": dict(unsupported.most_common()),
+            f"{key}unknown_nouns": {"distinct": len(nouns), "top": dict(nouns.most_common(20))}}
 
 
 def compbench_gap(metrics: dict[str, Any]) -> dict[str, Any] | None:

@@ -72,6 +72,8 @@ def test_train_and_heldout_are_counted_apart(agent: ModuleType, tmp_path: Path) 
     assert held["compbench_heldout_by_category"]["shape"]["prompts"] == 1
     assert held["compbench_heldout_fully_supported"] == pytest.approx(2 / 3)
     assert held["compbench_heldout_unsupported_kinds"] == {"object": 1}
+    assert held["compbench_heldout_unknown_nouns"] == {"distinct": 1, "top": {"zorblax": 1}}
+    assert train["compbench_unknown_nouns"] == {"distinct": 0, "top": {}}
     gap = agent.compbench_gap({**train, **held})
     assert gap == {"overall": pytest.approx(1 / 3), "by_category": {"color": 0.5}}
     assert agent.compbench_gap(train) is None
