@@ -7,7 +7,7 @@
 Metrics (shared/BENCHMARKS.md):
 - analyst_exact: share of metadata prompts whose Scene matches include/exclude (classes, counts, colours,
   positions); compbench_*: every `*.txt` prompt list in --compbench-dir parsed, errors, fully supported share
-  (the train lists: every list but `*_val.txt` / `*_test.txt`).
+  (the train lists: `*_train.txt`; in a folder with none, every list without a `val`/`test` part in its name).
 - compbench_heldout_*: the same on the held-out `*_val.txt` lists (T2I-CompBench's val split; the reader's word
   lists were grown from the train prompts only); compbench_heldout_gap: train minus held-out fully supported,
   overall and per category.
@@ -435,7 +435,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="GenEval-format metadata JSONL (default: the shipped dev subset, MIT)")
     ap.add_argument("--compbench-dir", type=Path, default=REPO / "benchmarks/data/t2i-compbench",
                     help="directory of *.txt prompt lists (default: the shipped T2I-CompBench lists, MIT); "
-                         "*_val.txt lists are the held-out split (compbench_heldout_*), every other list train")
+                         "*_val.txt lists are the held-out split (compbench_heldout_*), *_train.txt the train split "
+                         "(a folder with no *_train.txt: every list without 'val'/'test' in its name)")
     ap.add_argument("--config", default="sandbox", help="config preset or YAML file (tools, brain, agent)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many prompts for the accuracy part")
     ap.add_argument("--profile-scenes", type=int, default=None,
