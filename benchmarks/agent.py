@@ -6,7 +6,11 @@
 
 Metrics (shared/BENCHMARKS.md):
 - analyst_exact: share of metadata prompts whose Scene matches include/exclude (classes, counts, colours,
-  positions); compbench_*: every `*.txt` prompt list in --compbench-dir parsed, errors, fully supported share.
+  positions); compbench_*: every `*.txt` prompt list in --compbench-dir parsed, errors, fully supported share
+  (the train lists: `*_train.txt`; in a folder with none, every list without a `val`/`test` part in its name).
+- compbench_heldout_*: the same on the held-out `*_val.txt` lists (T2I-CompBench's val split; the reader's word
+  lists were grown from the train prompts only); compbench_heldout_gap: train minus held-out fully supported,
+  overall and per category.
 - compbench_world_supported: the share the world also draws and judges whole (`checker.unjudged_parts`);
   compbench_accuracy: truth accuracy per category of the best single painter and of the agent at 3 rounds
   on a mixed sample of the world-supported prompts (`--compbench-per-category`).
@@ -33,12 +37,13 @@ import glob
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pydantic_ai
@@ -82,17 +87,42 @@ def analyst_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"analyst_exact": ok / max(1, len(rows)), "analyst_prompts": len(rows), "analyst_misses": misses[:20]}
 
 
-def compbench_metrics(directory: Path) -> dict[str, Any]:
+Split = Literal["train", "heldout"]
+UNKNOWN_NOUN = re.compile(r"object '([^']+)' \(not in the vocabulary\)")
+
+
+def compbench_lists(directory: Path, split: Split = "train") -> dict[str, Path]:
+    """The prompt lists of `directory` for one split, by category.
+
+    `split="heldout"`: the `<category>_val.txt` lists (T2I-CompBench's held-out prompts). `split="train"`:
+    the `<category>_train.txt` lists; in a folder with none, every `*.txt` list whose name has no `val` or
+    `test` part (`mine.txt`, not `color_val_seen.txt`). So the train figures do not move when held-out
+    lists sit beside them, and upstream's folder (with `color.txt`, train and val together) reads as its
+    train lists only."""
+    files = sorted(Path(p) for p in glob.glob(str(directory / "*.txt")))
+    if split == "heldout":
+        return {f.stem.removesuffix("_val"): f for f in files if f.stem.endswith("_val")}
+    named = {f.stem.removesuffix("_train"): f for f in files if f.stem.endswith("_train")}
+    return named or {f.stem: f for f in files if not {"val", "test"} & set(f.stem.split("_"))}
+
+
+def compbench_metrics(directory: Path, split: Split = "train") -> dict[str, Any]:
     """Reading (`fully_supported`: the reader names nothing unsupported) and the world's support
     (`world_supported`: besides, the sandbox draws every object and its checker judges every part:
-    `checker.unjudged_parts` is empty, backgrounds and styles included) of every prompt list."""
+    `checker.unjudged_parts` is empty, backgrounds and styles included) of the prompt lists of one split
+    (`compbench_lists`). Keys are `compbench_*` for the train split, `compbench_heldout_*` for the held-out
+    one; an empty dict when the directory has no list of that split."""
+    lists = compbench_lists(directory, split)
+    if not lists:
+        return {}
+    key = "compbench_" if split == "train" else "compbench_heldout_"
     total, errors, full, world = 0, 0, 0, 0
     by_cat: dict[str, dict[str, Any]] = {}
     unsupported: Counter[str] = Counter()
-    for f in sorted(glob.glob(str(directory / "*.txt"))):
-        cat = Path(f).stem.removesuffix("_train")
+    nouns: Counter[str] = Counter()  # words read as an object the vocabulary does not know
+    for cat, f in lists.items():
         n = e = fs = ws = 0
-        for line in Path(f).read_text(encoding="utf-8").splitlines():
+        for line in f.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
             n += 1
@@ -105,24 +135,37 @@ def compbench_metrics(directory: Path) -> dict[str, Any]:
             fs += not scene.unsupported
             ws += not unjudged_parts(scene)
             unsupported.update(u.split(" ")[0] for u in scene.unsupported)
+            nouns.update(m.group(1) for u in scene.unsupported if (m := UNKNOWN_NOUN.match(u)))
         by_cat[cat] = {"prompts": n, "parse_errors": e, "fully_supported": fs / max(1, n),
                        "world_supported": ws / max(1, n)}
         total, errors, full, world = total + n, errors + e, full + fs, world + ws
-    return {"compbench_prompts": total, "compbench_parse_errors": errors,
-            "compbench_fully_supported": full / max(1, total), "compbench_world_supported": world / max(1, total),
-            "compbench_by_category": by_cat, "compbench_unsupported_kinds": dict(unsupported.most_common())}
+    return {f"{key}prompts": total, f"{key}parse_errors": errors,
+            f"{key}fully_supported": full / max(1, total), f"{key}world_supported": world / max(1, total),
+            f"{key}by_category": by_cat, f"{key}unsupported_kinds": dict(unsupported.most_common()),
+            f"{key}unknown_nouns": {"distinct": len(nouns), "top": dict(nouns.most_common(20))}}
+
+
+def compbench_gap(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """Train minus held-out fully-supported share, overall and per category present in both splits
+    (positive: the held-out prompts are read less well). None without both splits."""
+    if "compbench_fully_supported" not in metrics or "compbench_heldout_fully_supported" not in metrics:
+        return None
+    train, held = metrics["compbench_by_category"], metrics["compbench_heldout_by_category"]
+    return {"overall": metrics["compbench_fully_supported"] - metrics["compbench_heldout_fully_supported"],
+            "by_category": {c: train[c]["fully_supported"] - held[c]["fully_supported"]
+                            for c in train if c in held}}
 
 
 def compbench_sample(directory: Path, per_category: int, seed: int) -> dict[str, list[str]]:
-    """Up to `per_category` prompts of each list that the world draws and judges whole
+    """Up to `per_category` prompts of each train list that the world draws and judges whole
     (`unjudged_parts` empty), drawn with `seed`: the mixed sample of `compbench_accuracy`."""
     rng = np.random.default_rng([seed, 23])
     out: dict[str, list[str]] = {}
-    for f in sorted(glob.glob(str(directory / "*.txt"))):
-        lines = [ln.strip() for ln in Path(f).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    for cat, f in compbench_lists(directory, "train").items():
+        lines = [ln.strip() for ln in f.read_text(encoding="utf-8").splitlines() if ln.strip()]
         ok = [p for p in lines if not unjudged_parts(parse_prompt(p))]
         picked = rng.permutation(len(ok))[:per_category]
-        out[Path(f).stem.removesuffix("_train")] = [ok[int(i)] for i in picked]
+        out[cat] = [ok[int(i)] for i in picked]
     return out
 
 
@@ -391,7 +434,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--metadata", type=Path, default=REPO / "src/limner/resources/geneval_metadata_dev.jsonl",
                     help="GenEval-format metadata JSONL (default: the shipped dev subset, MIT)")
     ap.add_argument("--compbench-dir", type=Path, default=REPO / "benchmarks/data/t2i-compbench",
-                    help="directory of *.txt prompt lists (default: the shipped T2I-CompBench train lists, MIT)")
+                    help="directory of *.txt prompt lists (default: the shipped T2I-CompBench lists, MIT); "
+                         "*_val.txt lists are the held-out split (compbench_heldout_*), *_train.txt the train split "
+                         "(a folder with no *_train.txt: every list without 'val'/'test' in its name)")
     ap.add_argument("--config", default="sandbox", help="config preset or YAML file (tools, brain, agent)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many prompts for the accuracy part")
     ap.add_argument("--profile-scenes", type=int, default=None,
@@ -435,6 +480,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metrics.update(analyst_metrics(rows))
         if args.compbench_dir.is_dir():
             metrics.update(compbench_metrics(args.compbench_dir))
+            metrics.update(compbench_metrics(args.compbench_dir, "heldout"))
+            if (gap := compbench_gap(metrics)) is not None:
+                metrics["compbench_heldout_gap"] = gap
     acc_rows = quick_rows(rows) if args.quick else rows
     if args.limit:
         acc_rows = acc_rows[: args.limit]
