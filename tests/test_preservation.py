@@ -8,6 +8,7 @@ from limner.agent.preservation import (
     TOLERANCE,
     Targets,
     element_checks,
+    in_context,
     judge,
     outside_difference,
     pixel_check,
@@ -18,7 +19,9 @@ from limner.agent.preservation import (
     with_preservation,
 )
 from limner.reading.prompt import parse_prompt
-from limner.types import Box, Check, Verdict
+from limner.tools.sandbox.artwork import get_artwork
+from limner.tools.sandbox.checker import check_image
+from limner.types import Box, Check, Element, Scene, Verdict
 
 
 def _check(target: str, passed: bool, kind: str = "presence", box: Box | None = None) -> Check:
@@ -88,3 +91,30 @@ def test_judge_and_merge_into_the_verdict() -> None:
     assert not merged.passed and not preserved(merged) and merged.score < target_v.score
     whole = judge(_painted(), damaged, Targets(whole=True), scene, (target_v, target_v), None)
     assert whole.checks == [] and len(whole.skipped) == 2  # never reported as passed
+
+
+def test_in_context_adds_the_other_known_classes_and_nothing_is_judged_about_them():
+    target = parse_prompt("a brown horse and no car")
+    source = parse_prompt("a blue bird and a brown car")
+    seen = in_context(target, source)
+    assert seen.context == ["bird"]  # car and horse are named by the target scene already
+    assert in_context(seen, parse_prompt("a bird and a dog")).context == ["bird", "dog"]
+    assert in_context(target, None) is target
+
+
+def test_a_fragment_of_an_untouched_object_is_not_a_weak_match_that_fails_absence():
+    """After a correct "replace the car with a brown horse", the bird's head and feet match a small car
+    weakly when the checker searches only horse and car: "no car" failed. Knowing the bird is there (the
+    input's description, as context) the fragments are the bird's, and absence holds."""
+    art = get_artwork()
+    img = Image.new("RGB", (512, 512), (245, 244, 240))
+    for cls, size, colour, xy in (("horse", 164, "brown", (57, 9)), ("bird", 164, "blue", (165, 139))):
+        sprite = art.render(cls, size, color=colour).convert("RGBA")
+        img.paste(sprite, xy, sprite)
+    scene = Scene(prompt="a brown horse and no car", elements=[
+        Element(id="e0", noun="horse", cls="horse", color="brown"),
+        Element(id="e1", noun="car", cls="car", count=0, negated=True)])
+    blind = check_image(img, scene)
+    assert not blind.passed and [c.kind for c in blind.failed] == ["absence"]
+    told = check_image(img, scene.model_copy(update={"context": ["bird"]}))
+    assert told.passed and {c.kind for c in told.checks} == {"presence", "color", "absence"}

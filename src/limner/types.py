@@ -207,6 +207,11 @@ class Scene(_Record):
         default_factory=list,
         description="abstract and mood words of the prompt ('beauty', 'a cozy atmosphere'): read, not judged",
     )
+    context: list[str] = Field(
+        default_factory=list,
+        description="classes known to be in the picture that nothing here judges (an edit's untouched objects): "
+        "a checker may use them to explain what it sees; no check is made on them",
+    )
 
     @model_validator(mode="after")
     def _relations_refer_to_elements(self) -> Scene:

@@ -42,6 +42,7 @@ from limner.agent.planner import Planner
 from limner.agent.preservation import (
     Targets,
     element_checks,
+    in_context,
     judge,
     pixel_check,
     preserved,
@@ -485,7 +486,7 @@ class Agent:
     def _before(self, run: _Run, job: _EditJob, scene: Scene) -> Verdict:
         """The input image judged against `scene` (once per scene: every edit of the run is compared with it)."""
         if scene.prompt not in job.before:
-            ev = self.evaluator(run.image(job.input), scene)
+            ev = self.evaluator(run.image(job.input), in_context(scene, job.source))
             run.tool_s += ev.tool_s
             job.before[scene.prompt] = ev.verdict
         return job.before[scene.prompt]
@@ -500,7 +501,8 @@ class Agent:
         kept_scene = untargeted_scene(job.source, job.targets) if job.source is not None else None
         kept = None
         if kept_scene is not None:
-            ev = self.evaluator(image, kept_scene)
+            kept_scene = in_context(kept_scene, scene)  # the instruction's objects are there too
+            ev = self.evaluator(image, in_context(kept_scene, job.source))
             run.tool_s += ev.tool_s
             kept = (self._before(run, job, kept_scene), ev.verdict)
         why_not = "the input image was not described" if job.source is None else "every element is targeted"
@@ -709,7 +711,8 @@ class Agent:
 
     def _judge(self, run: _Run, path: str, image: Image.Image, scene: Scene, rnd: int, subtasks: list[Subtask],
                index: int) -> EvaluationStep:
-        ev = self.evaluator(image, scene)
+        # An edit is judged with the input's other objects as context (`preservation.in_context`).
+        ev = self.evaluator(image, in_context(scene, run.edit.source) if run.edit is not None else scene)
         run.tool_s += ev.tool_s
         verdict, kept_note = ev.verdict, ""
         if run.edit is not None and subtasks and all(s.kind != "generate" for s in subtasks):

@@ -31,8 +31,20 @@ from limner.reading.instructions import EditOp, InstructionError, parse_instruct
 from limner.types import Box, Check, Element, Scene, Verdict
 
 __all__ = [
-    "MARGIN", "TOLERANCE", "Findings", "Targets", "element_checks", "judge", "outside_difference", "pixel_check", "preserved",
-    "read_targets", "target_boxes", "untargeted_scene", "with_preservation",
+    "MARGIN",
+    "TOLERANCE",
+    "Findings",
+    "Targets",
+    "element_checks",
+    "in_context",
+    "judge",
+    "outside_difference",
+    "pixel_check",
+    "preserved",
+    "read_targets",
+    "target_boxes",
+    "untargeted_scene",
+    "with_preservation",
 ]
 
 #: Mean absolute difference (0–255, over the pixels and channels outside the target region) an edit may
@@ -83,6 +95,18 @@ def untargeted_scene(scene: Scene, targets: Targets) -> Scene | None:
     if not kept:
         return None
     return Scene(prompt=scene.prompt, elements=kept, relations=relations)
+
+
+def in_context(scene: Scene, known: Scene | None) -> Scene:
+    """`scene` with the classes of `known` it does not name as its context (`Scene.context`): an edit is
+    judged on what the instruction asks for, yet the picture still holds the input's other objects, and a
+    checker that knows they are there explains them as themselves (a bird's head is not a weak "car" that
+    fails "no car"). Nothing is judged about them here; preservation judges them on their own."""
+    if known is None:
+        return scene
+    named = {e.cls for e in scene.elements} | set(scene.context)
+    extra = [c for c in dict.fromkeys(e.cls for e in known.elements if not e.negated) if c not in named]
+    return scene.model_copy(update={"context": [*scene.context, *extra]}) if extra else scene
 
 
 def element_checks(before: Verdict, after: Verdict) -> list[Check]:

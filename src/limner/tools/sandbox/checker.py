@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -484,7 +485,7 @@ def check_image_timed(
     bg = estimate_background(rgb)
     timings.segment_ms = (time.perf_counter() - t0) * 1000
     fits = _Fits(detector, rgb, bg.fill)
-    dets = _in_view(_perceive(detector, rgb, bg, elements, open_set, timings), detector, fits)
+    dets = _in_view(_perceive(detector, rgb, bg, elements, open_set, timings, scene.context), detector, fits)
     assigned = _assign(elements, dets)
     # 3. Judge elements, relations, text.
     checks: list[Check] = []
@@ -529,7 +530,7 @@ def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[s
 
 def _perceive(
     detector: Detector, rgb: np.ndarray, bg: Background, elements: list[Element], open_set: bool,
-    timings: CheckTimings,
+    timings: CheckTimings, context: Sequence[str] = (),
 ) -> list[Detection]:
     """The detections of the scene's classes (every class if `open_set`), with colours, and textures where
     the scene asks about texture. Fills the detect timing."""
@@ -537,7 +538,11 @@ def _perceive(
     # An element with a shape is searched as its class and as its class in that shape ("clock|round"): the
     # outline the better match has says which shape was drawn.
     shaped = {shaped_class(e.cls, e.shape) for e in elements if e.shape in SHAPES and e.shape not in UNDRAWN_SHAPES}
-    classes = None if open_set else sorted({e.cls for e in elements} | shaped)
+    # The scene's context (objects known to be there, not judged: an edit's untouched bird) is searched too,
+    # so that a fragment of it is explained as what it is, not as a weak match of an asked-for class (the
+    # bird's head read as a small car fails "no car" after a correct "replace the car with a horse").
+    known = {c for c in context if c in detector.classes}
+    classes = None if open_set else sorted({e.cls for e in elements} | shaped | known)
     textures: dict[str, tuple[str, ...]] = {}
     for e in elements:
         if e.texture:
