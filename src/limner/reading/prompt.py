@@ -8,7 +8,9 @@ compositional reader, not a regex per benchmark category:
    plurals (multi-word too: "teddy bears"), number words, colours, textures, shapes, sizes, relation phrases
    ("on the left of", "hidden by"), negations, backgrounds, styles; every other word is `other`;
 3. **chunk** noun phrases: `[no|without] [det|number]* modifier* head`. Modifiers bind to the head that
-   follows them; an unknown word in head position becomes an object of unknown class (named unsupported);
+   follows them; an unknown word in head position becomes an object of unknown class (named unsupported),
+   unless the general noun lexicon (`limner.reading.lexicon`, WordNet 3.0, lowest precedence) knows it as a
+   thing (a class of its own) or an abstract noun (a mood);
 4. **connect** neighbouring noun phrases by what lies between them: a spatial phrase gives a geometric
    relation, a verb gives an action ("holding", "playing with"), "and" or a comma gives none; a noun phrase
    that names a place after a preposition ("in the park") becomes the background;
