@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from limner import vocab
+from limner.reading.lexicon import load_lexicon
 from limner.tools.sandbox.artwork import SUPPORTED_CLASSES, TEXTURE_NAMES
 from limner.types import SPATIAL_2D, SPATIAL_3D
 
@@ -65,6 +66,11 @@ def vocabulary() -> dict[str, Any]:
                 "about": "a noun before a noun names a kind of the second ('a pencil sharpener' is a sharpener)",
                 "modifiers": sorted(vocab.COMPOUND_MODIFIERS),
             },
+            "lexicon": {
+                "about": "a word none of the lists above knows, found in WordNet 3.0's nouns: a thing is an "
+                         "object of its own class, an abstract noun a mood (lowest precedence: every list wins)",
+                **load_lexicon().summary(),
+            },
             "postures": {
                 "about": "a posture before a relation is the relation's placement ('hung above' is above)",
                 "verbs": sorted(vocab.POSE_VERBS),
@@ -100,6 +106,9 @@ def _print(data: dict[str, Any], console: Console) -> None:
     table.add_row("compounds", f"{reader['compounds']['about']}; also: {', '.join(reader['compounds']['modifiers'])}")
     table.add_row("postures", f"{reader['postures']['about']}: {', '.join(reader['postures']['verbs'])}")
     console.print(table)
+    lex = reader["lexicon"]
+    console.print(f"[cyan]lexicon[/] ({lex['about']}): {lex['things']} things, {lex['moods']} abstract nouns; "
+                  f"{lex['source']}; {lex['file']}, {lex['bytes'] // 1000} KB", highlight=False)
     unjudged = reader["read_not_judged"]
     console.print(f"[yellow]read, not judged[/] ({unjudged['about']}): parts ({', '.join(unjudged['parts'])}); "
                   f"{len(unjudged['qualities'])} qualities; {len(unjudged['moods'])} moods; states: "

@@ -8,7 +8,9 @@ compositional reader, not a regex per benchmark category:
    plurals (multi-word too: "teddy bears"), number words, colours, textures, shapes, sizes, relation phrases
    ("on the left of", "hidden by"), negations, backgrounds, styles; every other word is `other`;
 3. **chunk** noun phrases: `[no|without] [det|number]* modifier* head`. Modifiers bind to the head that
-   follows them; an unknown word in head position becomes an object of unknown class (named unsupported);
+   follows them; an unknown word in head position becomes an object of unknown class (named unsupported),
+   unless the general noun lexicon (`limner.reading.lexicon`, WordNet 3.0, lowest precedence) knows it as a
+   thing (a class of its own) or an abstract noun (a mood);
 4. **connect** neighbouring noun phrases by what lies between them: a spatial phrase gives a geometric
    relation, a verb gives an action ("holding", "playing with"), "and" or a comma gives none; a noun phrase
    that names a place after a preposition ("in the park") becomes the background;
@@ -31,6 +33,7 @@ from functools import lru_cache
 from typing import Literal
 
 from limner import vocab
+from limner.reading.lexicon import LexiconKind, load_lexicon
 from limner.types import Element, Relation, Scene
 
 __all__ = ["canonical_class", "parse_prompt", "plural", "singular"]
@@ -182,6 +185,32 @@ def singular(word: str) -> str:
     if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3:
         return w[:-1]
     return w
+
+
+def _lexicon_noun(word: str) -> tuple[str, LexiconKind] | None:
+    """(lemma, "thing" | "mood") for a word that only the general lexicon (WordNet nouns,
+    `limner.reading.lexicon`) knows; None for any word the reader's own lists know in any role (an object, a
+    part, a quality, a mood, a verb, a grammar word), so the vocabulary always wins."""
+    w = word.lower()
+    lemma = singular(w)
+    for known in (w, lemma):
+        if known in _NOUNS or known in _PARTS or known in vocab.BODY_PARTS or known in vocab.QUALITIES \
+                or known in vocab.MOODS or known in _VERBS or known in vocab.POSE_VERBS \
+                or known in vocab.PLACE_VERBS or known in _PARTITIVES or known in _NOUN_READINGS \
+                or known in _phrases():
+            return None
+    lex = load_lexicon()
+    found = lex.lemma(w)
+    if found is None or found in _NOUNS or found in _PARTS or found in vocab.BODY_PARTS:
+        return None
+    kind = lex.kind(found)
+    return (found, kind) if kind is not None else None
+
+
+def _lexicon_body_part(word: str) -> bool:
+    """"its belly", "her elbow": a general noun of WordNet's body file after a possessive is the owner's part."""
+    found = _lexicon_noun(word)
+    return found is not None and load_lexicon().things.get(found[0]) == "body"
 
 
 #: singular -> plural for the one-word irregular plurals (the inverse of `vocab.IRREGULAR_PLURALS`).
@@ -416,7 +445,7 @@ def _looks_like_verb(word: str) -> bool:
         return False
     if word in _VERBS or word in _AUX or (word.endswith("s") and word[:-1] in _VERBS):
         return True
-    if word in _NOUNS or singular(word) in _NOUNS:
+    if word in _NOUNS or singular(word) in _NOUNS or _lexicon_noun(word) is not None:
         return False
     return (len(word) > 4 and word.endswith(("ing", "ed"))) or (len(word) > 3 and word.endswith("ly"))
 
@@ -432,7 +461,7 @@ def _looks_like_adjective(word: str) -> bool:
     an adjective ("polished", "crashing"), or a hyphenated compound of them ("ice-cold", "hand-painted")."""
     if word in vocab.QUALITIES:
         return True
-    if word in _NOUNS or singular(word) in _NOUNS or word in _VERBS:
+    if word in _NOUNS or singular(word) in _NOUNS or word in _VERBS or _lexicon_noun(word) is not None:
         return False
     if "-" in word:
         return _looks_like_adjective(word.rsplit("-", 1)[1]) or word.endswith(("-looking", "-shaped", "-colored"))
@@ -497,14 +526,17 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
     np = _NP(head=head, start=start, end=i, count=count, vague=vague, negated=negated, parts=parts,
              possessive=possessive)
     if head.kind == "other":
-        lemma = singular(head.text)
+        general = None if _is_abstract(head.text) else _lexicon_noun(head.text)
+        lemma = general[0] if general else singular(head.text)
         np.head = _Tok("noun", head.text, lemma, plural=lemma != head.text)
-        np.known = False
-        np.mood = _is_abstract(head.text)  # "airplane noises", "a flower arrangement": the whole phrase
+        # a general noun is a class of its own ("a hammock"), an abstract one a mood; a non-word stays unknown
+        np.known = general is not None and general[1] == "thing"
+        np.mood = _is_abstract(head.text) or (general is not None and general[1] == "mood")
     # "wagging their tails", "a lamp with its round base": the owner's; "her keys" are hers, no part of her
-    np.part_only = possessive and singular(head.text) in (vocab.PARTS if owners == ["its"] else vocab.BODY_PARTS)
+    np.part_only = possessive and (singular(head.text) in (vocab.PARTS if owners == ["its"] else vocab.BODY_PARTS)
+                                   or _lexicon_body_part(head.text))
     body, np.parts = _split_part_modifiers(body, np.parts)
-    for t in body[:-1]:
+    for k, t in enumerate(body[:-1]):
         if t.kind in MODIFIER_KINDS:
             if t.kind in np.mods:
                 np.qualities.append(t.text)  # "the smooth marble floor": one texture judged, the other read
@@ -514,7 +546,9 @@ def _read_np(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
             # "a pencil sharpener", "a kitchen table", "a birthday hat". Not when the head is read through a
             # synonym: a "tea bag" is no handbag, though a bag alone reads as one.
             np.compound.append(t.text)
-        elif _looks_like_adjective(t.text):
+        elif _looks_like_adjective(t.text) or (k == len(body) - 2 and _lexicon_noun(t.text) is not None):
+            # "a brick wall": a general noun right before the head is read, not judged (only that one: in
+            # "a parking lot features trees" the nouns are no qualities of the trees)
             np.qualities.append(t.text)
         else:
             np.unknown_mods.append(t.text)
@@ -530,7 +564,8 @@ _PARTICLES = frozenset(("up", "down", "out", "off", "around", "away", "along", "
 
 def _is_adverb(word: str) -> bool:
     """"happily", "gracefully", "hand in hand": an adverb of manner (the ending), or a listed one."""
-    return (len(word) > 4 and word.endswith("ly") and singular(word) not in _NOUNS) or word in (
+    return (len(word) > 4 and word.endswith("ly") and singular(word) not in _NOUNS
+            and _lexicon_noun(word) is None) or word in (
         "together", "gently", "slowly", "quickly", "high", "low", "proudly", "alone", "still", *_ADVERB_PHRASES)
 
 
@@ -617,7 +652,8 @@ def _read_body(toks: list[_Tok], i: int) -> tuple[list[_Tok], list[str], int]:
             if has_known_head and not (body[-1].kind == "noun" and not body[-1].plural and _ends_phrase(toks, i + 1)):
                 break
             body.append(t)
-        elif t.kind == "conj" and t.text == "," and body and not has_known_head and _np_continues(toks, i + 1):
+        elif t.kind == "conj" and t.text == "," and body and not has_known_head and _np_continues(toks, i + 1) \
+                and _lexicon_noun(body[-1].text) is None:  # "brown cabinetry, sink and ...": a list of things
             pass  # "the plump, juicy grapes": a list of adjectives, not of objects
         elif t.kind == "conj" and t.text == "and" and body and body[-1].kind in MODIFIER_KINDS \
                 and i + 2 < len(toks) and toks[i + 1].kind == body[-1].kind and _is_np_word(toks[i + 2]):
