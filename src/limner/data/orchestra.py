@@ -162,7 +162,7 @@ class ClusterJob(BaseModel):
 
     config: dict[str, Any]
     negatives: int = 10
-    attempts: int = 16
+    attempts: int = 20
     rounds: int = 3
     edit_rounds: int = 1
     pair_filter: bool = True
@@ -178,7 +178,7 @@ class ClusterJob(BaseModel):
         config = config.model_copy(update={"perf": config.perf.model_copy(update={"learn": False})})
         found = load_matrices(config.perf_store_path)
         return cls(config=config.model_dump(mode="json", exclude={"out_dir"}), negatives=negatives,
-                   attempts=attempts if attempts is not None else negatives + 6,
+                   attempts=attempts if attempts is not None else 2 * negatives,
                    rounds=rounds or config.agent.rounds, edit_rounds=edit_rounds, pair_filter=pair_filter,
                    matrices={k: m.to_dict() for k, m in sorted(found.items())})
 

@@ -149,7 +149,9 @@ def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
                 out.append((Edit("reshape", e.id, e.shape, sh, f"make the {noun} {sh}", ((e.id, "shape"),)),
                             _replace(scene, e.id, shape=sh)))
         if e.count >= 2:
-            counts = [n for n in range(1, 7) if n != e.count]
+            # every other count up to three more than asked (at least 1-6), nearest first: a scene of one
+            # counted object offers little else to perturb
+            counts = [n for n in range(1, max(7, e.count + 4)) if n != e.count]
             for n in sorted(counts, key=lambda n: (abs(n - e.count), n)):
                 out.append((Edit("count", e.id, e.count, int(n), f"change the number of {plural(e.cls)} to {n}",
                                  ((e.id, "count"),)),
