@@ -300,12 +300,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metrics["negatives_per_cluster"] = rm["negatives_per_cluster"]
         metrics["negatives_exact_truth"] = rm["truth_exact_negatives"]
         metrics["loads_with_datasets"] = bool(metrics.get("datasets", {}).get("matches_card"))
-    resume = metrics.get("resume", {})
+    resume, tp = metrics.get("resume", {}), metrics.get("throughput", {})
     metrics["acceptance"] = {
-        "speedup_2_vs_1_ge_1.6": tp.get("speedup_2_vs_1", 0) >= 1.6,
+        # None: not measured in this run (--throughput-prompts 0, --no-resume)
+        "speedup_2_vs_1_ge_1.6": tp.get("speedup_2_vs_1", 0) >= 1.6 if tp else None,
         "resume_same_dataset": bool(resume.get("table_equal") and resume.get("records_equal")
                                     and resume.get("images_equal") and resume.get("duplicates") == 0
-                                    and resume.get("lost") == 0),
+                                    and resume.get("lost") == 0) if resume else None,
     }
     if am is not None and rm is not None:
         metrics["acceptance"].update({
