@@ -327,11 +327,11 @@ def _cutting_board(p: Pen) -> None:
 
 
 def _paddle(p: Pen) -> None:
-    """A double-bladed paddle (a kayak's): one long shaft, a blade at each end."""
-    p.rect(4, 32, 68, 40, p.dark)                    # shaft
-    p.polygon([(0, 36), (4, 26), (24, 30), (24, 42), (4, 46)], p.body)    # long blades
-    p.polygon([(72, 36), (68, 26), (48, 30), (48, 42), (68, 46)], p.body)
-    p.rect(28, 30, 44, 42, _DARK, 1)                 # grip
+    """A double-bladed paddle (a kayak's): a long shaft, a narrow spoon-shaped blade at each end."""
+    p.rect(14, 34, 58, 38, p.dark)                   # shaft
+    p.ellipse(0, 29, 24, 43, p.body)                 # blades
+    p.ellipse(48, 29, 72, 43, p.body)
+    p.rect(30, 33, 42, 39, _DARK, 1)                 # grip
 
 
 def _paperweight(p: Pen) -> None:
