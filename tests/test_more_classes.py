@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from limner.reading.prompt import parse_prompt
+from limner.reading.prompt import parse_prompt, plural
 from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, get_artwork
 from limner.tools.sandbox.checker import check_image, unjudged_parts
 from limner.tools.sandbox.detect import Detector
 from limner.tools.sandbox.drawings import DRAWINGS
 from limner.tools.sandbox.render import render_scene
-from limner.tools.sandbox.world import _plural
+from limner.tools.sandbox.world import phrase
+from limner.types import Element
 
 #: The OpenMoji glyphs added, with their fidelity (approx: the closest depiction of the same kind of object).
 GLYPHS: dict[str, str] = {
@@ -116,7 +117,7 @@ def test_detected_as_itself_at_every_size(art, detector, cls, size, color):
 
 @pytest.mark.parametrize("cls", NEW_CLASSES)
 def test_a_prompt_about_it_is_read_as_the_class_and_world_supported(cls):
-    for prompt in (f"a red {cls} on the left of a blue cup", f"two {_plural(cls)}", f"a wooden {cls}"):
+    for prompt in (f"a red {cls} on the left of a blue cup", f"two {plural(cls)}", f"a wooden {cls}"):
         scene = parse_prompt(prompt)
         assert scene.elements[0].cls == cls, (prompt, scene.elements)
         assert not unjudged_parts(scene), (prompt, unjudged_parts(scene))
@@ -138,3 +139,8 @@ def test_a_rendered_scene_of_new_classes_passes_the_checker():
     image, _ = render_scene(scene, seed=1, width=320, height=320)
     verdict = check_image(image, scene, ocr=False)
     assert verdict.passed, [c.evidence for c in verdict.failed]
+
+
+def test_the_world_says_shelves():
+    assert phrase(Element(id="e0", noun="shelf", cls="shelf", count=2)) == "two shelves"
+    assert phrase(Element(id="e0", noun="bookshelf", cls="bookshelf", count=3)) == "three bookshelves"
