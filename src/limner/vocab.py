@@ -145,6 +145,9 @@ CLASS_SYNONYMS: dict[str, str] = {
     "redwood tree": "tree", "oak tree": "tree", "pine tree": "tree", "wine bottle": "bottle",
     "water bottle": "bottle", "tea cup": "cup", "teacup": "cup", "coffee mug": "mug", "baseball cap": "hat",
     "cap": "hat",
+    # the sandbox draws these as the class they are a kind of (issue #23)
+    "carpet": "rug", "tyre": "tire", "filing cabinet": "cabinet", "file cabinet": "cabinet",
+    "yoga mat": "mat", "paint brush": "paintbrush",
 }
 
 #: Plurals that rules cannot derive, and words whose plural equals the singular.

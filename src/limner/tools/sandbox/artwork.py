@@ -34,6 +34,7 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from limner.tools.sandbox.drawings import DRAWINGS
 from limner.vocab import COLORS, GENEVAL_CLASSES
 
 # ----------------------------------------------------------------------------------------------------
@@ -381,6 +382,19 @@ CLASS_ART: dict[str, ClassArt] = {
     "printer": _g(0x1F5A8),
     "building": _g(0x1F3E2),
     "dice": _g(0x1F3B2),
+    # T2I-CompBench nouns of issue #23: the emoji is the object (exact) or the closest depiction of the
+    # same kind of object (approx: 🛞 is a wheel with its tyre, 🗄 a filing cabinet,
+    # and 🗿 one sculpture)
+    "lizard": _g(0x1F98E),
+    "flamingo": _g(0x1F9A9),
+    "soap": _g(0x1F9FC),
+    "ruler": _g(0x1F4CF),
+    "paintbrush": _g(0x1F58C),
+    "tire": _g(0x1F6DE, "approx"),
+    "cabinet": _g(0x1F5C4, "approx"),
+    "sculpture": _g(0x1F5FF, "approx"),
+    # ... and the ones drawn in `drawings.py` (textiles, furniture, jewellery, small things, solids)
+    **{name: _DRAWN for name in DRAWINGS},
 }
 
 SUPPORTED_CLASSES: tuple[str, ...] = tuple(CLASS_ART)
@@ -723,6 +737,7 @@ _VECTOR_ART: dict[str, _VectorArt] = {
     "plate": _VectorArt(_plate, "white"),
     "pillow": _VectorArt(_pillow, "white"),
     "sign": _VectorArt(_sign, "white"),
+    **{name: _VectorArt(draw, color) for name, (draw, color) in DRAWINGS.items()},
 }
 assert {c for c, a in CLASS_ART.items() if a.glyph is None} == set(_VECTOR_ART), "every drawn class needs art"
 

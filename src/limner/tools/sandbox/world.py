@@ -220,7 +220,8 @@ def _plural(noun: str) -> str:
                "toothbrush": "toothbrushes", "dress": "dresses", "box": "boxes", "bus": "buses",
                "cactus": "cacti", "hair drier": "hair driers", "tv": "tvs", "scissors": "scissors",
                "broccoli": "broccoli", "wine glass": "wine glasses", "glass": "glasses", "watch": "watches",
-               "strawberry": "strawberries", "cookie": "cookies", "butterfly": "butterflies", "candle": "candles"}
+               "strawberry": "strawberries", "cookie": "cookies", "butterfly": "butterflies", "candle": "candles",
+               "shelf": "shelves", "bookshelf": "bookshelves"}
     if noun in special:
         return special[noun]
     last = noun.split()[-1]

@@ -1,0 +1,441 @@
+"""More vector-drawn classes of the sandbox world: T2I-CompBench's household nouns that OpenMoji has no glyph for.
+
+Each drawing is made on OpenMoji's 72-unit grid in its style (black 2-unit outline, flat fills) by the
+artwork's pen (`artwork._Pen`): `p.body` is the recolourable fill, `p.dark` its shade; every other colour
+here is fixed, so the artwork's body mask (the pixels a recolouring changes) is exactly the object's own
+material. Silhouettes are made to differ from the classes they could be mistaken for (a rug has fringes, a
+towel hangs from a rail, a frame is empty inside, a single glove has a cuff and five fingers), because the
+sandbox detector matches outline and structure templates and a look-alike would be a confident false
+match. Kept apart from `artwork.py` so that module keeps its font machinery and the first drawings; it
+imports nothing from the sandbox, so `artwork` can import it.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+RGBA = tuple[int, int, int, int]
+
+_GRAY: RGBA = (155, 155, 154, 255)
+_LIGHT: RGBA = (208, 207, 206, 255)
+_DARK: RGBA = (63, 63, 63, 255)
+_WHITE: RGBA = (255, 255, 255, 255)
+_BLUE: RGBA = (146, 211, 245, 255)
+_CLEAR: RGBA = (0, 0, 0, 0)  # a hole: pixels drawn with it are transparent
+
+class Pen(Protocol):
+    """What a drawing needs of `artwork._Pen` (coordinates on the 72-unit grid)."""
+
+    body: RGBA
+    dark: RGBA
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float, fill: RGBA, r: float = 0) -> None: ...
+    def ellipse(self, x0: float, y0: float, x1: float, y1: float, fill: RGBA) -> None: ...
+    def polygon(self, points: list[tuple[float, float]], fill: RGBA) -> None: ...
+    def line(self, points: list[tuple[float, float]], width: float = 2) -> None: ...
+    def chord(self, x0: float, y0: float, x1: float, y1: float, start: float, end: float, fill: RGBA) -> None: ...
+    def arc(self, x0: float, y0: float, x1: float, y1: float, start: float, end: float, fill: RGBA) -> None: ...
+
+
+def _light(p: Pen, step: float = 0.18) -> RGBA:
+    """The body colour lightened (a lit face): still body, since it follows the recolouring."""
+    h, lum, s = colorsys.rgb_to_hls(*(c / 255.0 for c in p.body[:3]))
+    r, g, b = colorsys.hls_to_rgb(h, min(0.96, lum + step), s)
+    return (round(r * 255), round(g * 255), round(b * 255), 255)
+
+
+# --- textiles ------------------------------------------------------------------------------------------
+
+
+def _rug(p: Pen) -> None:
+    for y in range(19, 55, 4):                       # fringes at both ends
+        p.line([(2, y), (9, y)], 1.2)
+        p.line([(63, y), (70, y)], 1.2)
+    p.rect(8, 16, 64, 56, p.body)
+    p.rect(13, 21, 59, 51, p.dark)                   # border band
+    p.rect(17, 25, 55, 47, p.body)
+    p.polygon([(36, 28), (47, 36), (36, 44), (25, 36)], p.dark)  # medallion
+
+
+def _blanket(p: Pen) -> None:
+    p.polygon([(6, 8), (66, 8), (66, 48), (48, 66), (6, 66)], p.body)
+    p.rect(6, 30, 66, 38, p.dark)                    # tartan bands
+    p.rect(26, 8, 34, 66, p.dark)
+    p.rect(6, 8, 66, 16, p.dark)                     # satin binding
+    p.polygon([(66, 48), (48, 48), (48, 66)], _light(p))          # turned-back corner
+
+
+def _towel(p: Pen) -> None:
+    p.rect(22, 12, 50, 66, p.body, 2)                # hanging cloth
+    p.rect(22, 50, 50, 54, _WHITE)                   # woven stripes
+    p.rect(22, 57, 50, 59, _WHITE)
+    p.rect(8, 8, 64, 15, _GRAY, 3)                   # rail
+    p.line([(22, 22), (50, 22)], 1.5)                # fold over the rail
+
+
+def _mat(p: Pen) -> None:
+    """A mat rolled up, lying down: the roll, its spiral end, the last stretch unrolled."""
+    p.polygon([(14, 48), (68, 48), (68, 60), (14, 60)], _light(p, 0.1))   # unrolled tongue
+    p.rect(14, 14, 62, 48, p.body)                   # the roll
+    p.ellipse(2, 14, 26, 48, p.dark)                 # its end
+    p.arc(8, 20, 20, 42, 0, 360, _DARK)              # spiral
+    p.ellipse(11, 26, 17, 36, p.body)
+
+
+def _curtain(p: Pen) -> None:
+    p.polygon([(8, 10), (32, 10), (24, 40), (28, 66), (8, 66)], p.body)   # left drape, tied back
+    p.polygon([(40, 10), (64, 10), (64, 66), (44, 66), (48, 40)], p.body)
+    for x0, x1 in ((18, 16), (54, 56)):                                   # folds
+        p.line([(x0, 12), (x1, 64)], 2)
+    p.rect(20, 38, 28, 43, _DARK, 1)                 # tie-backs
+    p.rect(44, 38, 52, 43, _DARK, 1)
+    p.rect(2, 6, 70, 11, _DARK, 2)                   # rod
+    p.polygon([(4, 10), (68, 10), (68, 20), (60, 16), (52, 20), (44, 16), (36, 20), (28, 16), (20, 20),
+               (12, 16), (4, 20)], p.dark)           # scalloped valance joining the drapes
+
+
+def _cushion(p: Pen) -> None:
+    p.polygon([(8, 8), (36, 13), (64, 8), (59, 36), (64, 64), (36, 59), (8, 64), (13, 36)], p.body)
+    for a, b in (((13, 13), (30, 30)), ((59, 13), (42, 30)), ((13, 59), (30, 42)), ((59, 59), (42, 42))):
+        p.line([a, b], 1.2)                          # tufting seams
+    p.ellipse(31, 31, 41, 41, p.dark)                # button
+
+
+def _sweater(p: Pen) -> None:
+    p.polygon([(22, 8), (50, 8), (66, 22), (66, 58), (58, 58), (56, 30), (52, 30), (52, 64), (20, 64),
+               (20, 30), (16, 30), (14, 58), (6, 58), (6, 22)], p.body)
+    p.chord(27, 2, 45, 16, 0, 180, p.dark)           # neck rib
+    p.rect(20, 58, 52, 64, p.dark)                   # waist rib
+    p.rect(6, 54, 14, 60, p.dark)                    # cuffs
+    p.rect(58, 54, 66, 60, p.dark)
+
+
+def _glove(p: Pen) -> None:
+    """One glove (a pair is the 🧤 glyph): four fingers, a thumb and a cuff."""
+    for x, top in ((20, 12), (27, 7), (34, 6), (41, 10)):
+        p.rect(x, top, x + 7, 36, p.body, 3.5)
+    p.polygon([(20, 36), (10, 24), (6, 28), (16, 46)], p.body)   # thumb
+    p.rect(19, 30, 49, 56, p.body, 4)                # palm
+    p.rect(21, 54, 47, 68, p.dark, 2)                # cuff
+    p.line([(24, 30), (24, 36)], 1.2)
+    p.line([(31, 30), (31, 36)], 1.2)
+    p.line([(38, 30), (38, 36)], 1.2)
+
+
+def _belt(p: Pen) -> None:
+    """A belt buckled into a loop, seen at an angle: the buckle in front, the tongue hanging out."""
+    p.ellipse(4, 14, 68, 50, p.body)                 # strap loop
+    p.ellipse(12, 20, 60, 42, _CLEAR)
+    p.polygon([(40, 44), (52, 44), (56, 66), (46, 70), (40, 60)], p.body)  # free end, pointed
+    for y in (52, 59):
+        p.ellipse(45, y, 49, y + 4, _DARK)           # holes
+    p.rect(24, 38, 42, 54, _GRAY, 3)                 # buckle
+    p.rect(28, 42, 38, 50, p.body, 1)
+
+
+# --- furniture -----------------------------------------------------------------------------------------
+
+
+def _frame(p: Pen) -> None:
+    """An empty picture frame on its stand (the painting glyph is a frame with a picture in it)."""
+    p.polygon([(44, 60), (56, 70), (60, 66), (50, 58)], _DARK)   # easel back stand
+    p.rect(8, 4, 64, 64, p.body, 1)                  # moulding
+    p.rect(18, 14, 54, 54, _WHITE)                   # the empty opening (its white backing card)
+    for a, b in (((8, 4), (18, 14)), ((64, 4), (54, 14)), ((8, 64), (18, 54)), ((64, 64), (54, 54))):
+        p.line([a, b], 1.5)                          # mitred corners
+
+
+def _stool(p: Pen) -> None:
+    p.line([(22, 24), (14, 68)], 3)                  # legs
+    p.line([(50, 24), (58, 68)], 3)
+    p.line([(36, 26), (36, 66)], 3)
+    p.line([(18, 50), (54, 50)], 2)                  # foot ring
+    p.rect(14, 14, 58, 24, p.dark, 3)                # seat edge
+    p.ellipse(14, 6, 58, 20, p.body)                 # round seat
+
+
+def _shelf(p: Pen) -> None:
+    p.polygon([(12, 36), (22, 36), (12, 52)], _DARK)   # brackets
+    p.polygon([(50, 36), (60, 36), (60, 52)], _DARK)
+    p.rect(4, 30, 68, 37, p.body, 1)                 # plank
+    p.rect(16, 16, 22, 30, (210, 47, 39, 255))       # a few books on it
+    p.rect(22, 18, 28, 30, (97, 178, 228, 255))
+    p.rect(44, 22, 56, 30, _LIGHT, 1)
+
+
+def _bookshelf(p: Pen) -> None:
+    p.rect(10, 2, 62, 70, p.body, 1)                 # case
+    books = ((210, 47, 39, 255), (97, 178, 228, 255), (252, 234, 43, 255), (92, 158, 49, 255))
+    for row, y in enumerate((6, 28, 50)):
+        p.rect(14, y, 58, y + 18, p.dark)            # shelf back
+        for i in range(4 - row % 2):
+            x = 16 + 9 * i + 3 * (row % 2)
+            p.rect(x, y + 3 + (i % 2) * 2, x + 7, y + 18, books[(i + row) % 4])
+
+
+def _nightstand(p: Pen) -> None:
+    """A bedside table: one drawer, an open shelf under it, long legs."""
+    p.rect(16, 44, 20, 68, _DARK)                    # legs
+    p.rect(52, 44, 56, 68, _DARK)
+    p.rect(14, 14, 58, 48, p.body, 1)                # case
+    p.rect(10, 8, 62, 15, p.body, 1)                 # top
+    p.rect(18, 18, 54, 28, p.dark, 1)                # drawer
+    p.ellipse(33, 20, 39, 26, _GRAY)
+    p.rect(18, 32, 54, 44, _DARK)                    # open shelf
+    p.rect(22, 36, 34, 44, _LIGHT, 1)                # a book on it
+
+
+def _dresser(p: Pen) -> None:
+    """A wide chest of three full-width drawers, two pulls each, on turned feet."""
+    p.ellipse(6, 58, 16, 68, _DARK)                  # bun feet
+    p.ellipse(56, 58, 66, 68, _DARK)
+    p.rect(4, 16, 68, 62, p.body, 1)                 # chest
+    p.rect(2, 10, 70, 17, p.dark, 2)                 # overhanging top
+    for y in (21, 35, 49):
+        p.rect(9, y, 63, y + 10, _light(p, 0.1), 1)
+        p.rect(17, y + 4, 25, y + 6, _DARK)
+        p.rect(47, y + 4, 55, y + 6, _DARK)
+
+
+def _bookend(p: Pen) -> None:
+    p.polygon([(14, 6), (30, 6), (30, 52), (62, 52), (62, 66), (14, 66)], p.body)  # L-shaped stand
+    p.ellipse(17, 14, 27, 24, p.dark)                # ornament
+    p.rect(34, 26, 42, 52, (210, 47, 39, 255))       # the books it holds
+    p.rect(42, 30, 50, 52, (97, 178, 228, 255))
+
+
+def _fence(p: Pen) -> None:
+    p.rect(2, 26, 70, 32, p.body)                    # rails
+    p.rect(2, 50, 70, 56, p.body)
+    for x in (4, 18, 32, 46, 60):                    # pickets with pointed tops
+        p.polygon([(x, 16), (x + 4, 10), (x + 8, 16), (x + 8, 66), (x, 66)], p.body)
+
+
+# --- small things --------------------------------------------------------------------------------------
+
+
+def _eraser(p: Pen) -> None:
+    p.polygon([(8, 34), (22, 22), (66, 22), (52, 34)], _light(p))  # top face
+    p.polygon([(52, 34), (66, 22), (66, 42), (52, 54)], p.dark)     # end face
+    p.rect(8, 34, 52, 54, p.body)                                  # front face
+    p.rect(30, 34, 52, 54, _BLUE)                    # paper sleeve
+
+
+def _jewelry_box(p: Pen) -> None:
+    p.polygon([(12, 30), (18, 6), (54, 6), (60, 30)], p.body)   # open lid
+    p.polygon([(18, 26), (22, 10), (50, 10), (54, 26)], (120, 30, 50, 255))  # velvet lining
+    p.rect(8, 30, 64, 64, p.body, 2)                 # box
+    p.rect(8, 30, 64, 38, p.dark)                    # tray rim
+    p.ellipse(30, 20, 42, 34, _CLEAR)                # a ring in the tray
+    p.rect(30, 44, 42, 50, (241, 179, 28, 255), 1)   # clasp
+
+
+def _keychain(p: Pen) -> None:
+    p.ellipse(4, 4, 30, 30, _GRAY)                   # split ring
+    p.ellipse(9, 9, 25, 25, _CLEAR)
+    p.line([(25, 25), (34, 34)], 2.5)                # link
+    p.polygon([(32, 30), (50, 30), (66, 46), (66, 66), (46, 66), (32, 52)], p.body)  # charm tag
+    p.ellipse(36, 34, 42, 40, _CLEAR)
+
+
+def _bracelet(p: Pen) -> None:
+    p.ellipse(6, 18, 66, 56, p.body)                 # band seen at an angle
+    p.ellipse(14, 24, 58, 48, _CLEAR)
+    for i in range(9):                               # beads on the near side
+        x = 12 + 6 * i
+        y = 50 - abs(i - 4) * 1.6
+        p.ellipse(x - 3, y - 3, x + 3, y + 3, _light(p, 0.12))
+
+
+def _necklace(p: Pen) -> None:
+    for i in range(13):                              # a string of pearls hanging in a U
+        t = (i - 6) / 6
+        x, y = 36 + 26 * t, 50 - 40 * t * t
+        p.ellipse(x - 3.5, y - 3.5, x + 3.5, y + 3.5, p.body)
+    p.polygon([(36, 54), (42, 62), (36, 70), (30, 62)], (210, 47, 39, 255))  # centre stone
+
+
+def _pendant(p: Pen) -> None:
+    p.line([(14, 4), (36, 30), (58, 4)], 1.2)        # fine chain
+    p.ellipse(32, 26, 40, 34, _GRAY)                 # bail
+    p.polygon([(36, 32), (50, 48), (36, 70), (22, 48)], p.body)  # the pendant stone
+    p.polygon([(36, 38), (44, 48), (36, 60), (28, 48)], _light(p))
+
+
+def _earring(p: Pen) -> None:
+    p.arc(26, 2, 42, 18, 180, 20, _DARK)             # ear hook
+    p.line([(34, 18), (34, 28)], 1.5)
+    p.ellipse(29, 26, 39, 36, _GRAY)                 # bead
+    p.polygon([(34, 36), (46, 56), (34, 70), (22, 56)], p.body)  # drop
+    p.ellipse(30, 52, 38, 60, _light(p))
+
+
+def _brooch(p: Pen) -> None:
+    for i in range(10):                              # scalloped rim
+        a = 2 * math.pi * i / 10
+        x, y = 36 + 24 * math.cos(a), 36 + 24 * math.sin(a)
+        p.ellipse(x - 8, y - 8, x + 8, y + 8, p.body)
+    p.ellipse(14, 14, 58, 58, p.body)
+    p.ellipse(24, 24, 48, 48, (210, 47, 39, 255))    # centre stone
+    p.ellipse(29, 28, 37, 36, _WHITE)
+
+
+def _mug(p: Pen) -> None:
+    """A tall straight mug with a big squared handle (the cup glyph is low, on a saucer)."""
+    p.rect(40, 18, 62, 54, p.body, 8)                # handle
+    p.rect(46, 25, 56, 47, _CLEAR, 4)
+    p.rect(12, 8, 46, 68, p.body, 3)                 # body
+    p.rect(12, 8, 46, 14, p.dark, 2)                 # rim band
+
+
+def _knob(p: Pen) -> None:
+    p.ellipse(10, 52, 62, 66, p.dark)                # rosette
+    p.rect(30, 34, 42, 58, p.body)                   # neck
+    p.ellipse(14, 6, 58, 42, p.body)                 # knob
+    p.ellipse(22, 12, 34, 22, _light(p, 0.3))        # shine
+
+
+def _coaster(p: Pen) -> None:
+    """A square coaster lying flat, seen at an angle (its thickness shows), a cup ring printed on it."""
+    p.polygon([(4, 44), (20, 28), (68, 28), (52, 44)], _light(p, 0.1))    # top face
+    p.line([(52, 44), (68, 28)], 2)
+    p.polygon([(4, 44), (52, 44), (68, 28), (68, 34), (52, 50), (4, 50)], p.dark)  # its thickness
+    p.ellipse(22, 31, 50, 41, p.body)                # ring
+    p.ellipse(27, 33, 45, 39, _light(p, 0.1))
+
+
+def _tray(p: Pen) -> None:
+    """A serving tray from the side: a shallow well between two raised handles."""
+    p.polygon([(8, 36), (64, 36), (58, 52), (14, 52)], p.body)   # well
+    p.rect(2, 22, 16, 40, p.body, 4)                 # handles
+    p.rect(56, 22, 70, 40, p.body, 4)
+    p.rect(6, 26, 12, 32, _CLEAR, 2)
+    p.rect(60, 26, 66, 32, _CLEAR, 2)
+    p.rect(8, 34, 64, 38, p.dark)                    # rim
+
+
+def _cutting_board(p: Pen) -> None:
+    p.rect(54, 28, 70, 46, p.body, 6)                # handle
+    p.ellipse(58, 33, 66, 41, _CLEAR)
+    p.rect(4, 12, 58, 62, p.body, 6)                 # board
+    p.line([(12, 22), (48, 22)], 1)                  # grain
+    p.line([(12, 37), (50, 37)], 1)
+    p.line([(12, 52), (46, 52)], 1)
+
+
+def _paddle(p: Pen) -> None:
+    """A double-bladed paddle (a kayak's): a long shaft, a narrow spoon-shaped blade at each end."""
+    p.rect(14, 34, 58, 38, p.dark)                   # shaft
+    p.ellipse(0, 29, 24, 43, p.body)                 # blades
+    p.ellipse(48, 29, 72, 43, p.body)
+    p.rect(30, 33, 42, 39, _DARK, 1)                 # grip
+
+
+def _paperweight(p: Pen) -> None:
+    p.rect(12, 58, 60, 64, _GRAY, 2)                 # base
+    p.chord(10, 14, 62, 102, 180, 360, p.body)       # glass dome
+    for x, y in ((36, 40), (30, 46), (42, 46), (36, 52)):   # the flower inside
+        p.ellipse(x - 5, y - 5, x + 5, y + 5, (250, 135, 185, 255))
+    p.ellipse(32, 42, 40, 50, (252, 234, 43, 255))
+    p.ellipse(20, 26, 28, 34, _WHITE)                # shine
+
+
+def _skyscraper(p: Pen) -> None:
+    p.line([(36, 2), (36, 12)], 1.5)                 # antenna
+    p.rect(28, 10, 44, 18, p.body)                   # setback crown
+    p.rect(22, 16, 50, 70, p.body)                   # tower
+    for y in range(22, 66, 7):                       # window grid
+        for x in (26, 34, 42):
+            p.rect(x, y, x + 4, y + 4, _BLUE)
+
+
+# --- geometric solids ----------------------------------------------------------------------------------
+
+
+def _cube(p: Pen) -> None:
+    p.polygon([(36, 4), (66, 19), (36, 34), (6, 19)], _light(p))   # top face
+    p.polygon([(6, 19), (36, 34), (36, 68), (6, 53)], p.body)        # left face
+    p.polygon([(36, 34), (66, 19), (66, 53), (36, 68)], p.dark)      # right face
+
+
+def _block(p: Pen) -> None:
+    """A rectangular block (a cuboid longer than it is high): the cube's proportions differ."""
+    p.polygon([(4, 30), (20, 16), (68, 16), (52, 30)], _light(p))
+    p.polygon([(52, 30), (68, 16), (68, 42), (52, 56)], p.dark)
+    p.rect(4, 30, 52, 56, p.body)
+
+
+def _sphere(p: Pen) -> None:
+    p.ellipse(6, 6, 66, 66, p.body)
+    p.chord(6, 6, 66, 66, 20, 160, p.dark)           # shadowed underside
+    p.ellipse(18, 16, 32, 28, _light(p, 0.3))        # highlight
+
+
+def _pyramid(p: Pen) -> None:
+    p.polygon([(36, 4), (4, 58), (40, 68)], p.body)  # lit face
+    p.polygon([(36, 4), (40, 68), (68, 52)], p.dark)  # shaded face
+
+
+def _cylinder(p: Pen) -> None:
+    bottom = [(36 + 20 * math.cos(math.pi * i / 12), 62 + 8 * math.sin(math.pi * i / 12)) for i in range(13)]
+    p.polygon([(56, 12), *bottom, (16, 12)], p.body)  # side, with its rounded bottom edge
+    p.ellipse(16, 4, 56, 20, _light(p))              # top face
+
+
+def _cone(p: Pen) -> None:
+    p.chord(10, 50, 62, 70, 0, 180, p.body)
+    p.polygon([(36, 2), (62, 60), (10, 60)], p.body)
+    p.polygon([(36, 2), (62, 60), (48, 63)], p.dark)  # shaded side
+
+
+def _prism(p: Pen) -> None:
+    """A triangular prism lying on a long face: the triangular end faces the viewer."""
+    p.polygon([(16, 10), (62, 22), (70, 60), (28, 66)], p.body)     # long rectangular face
+    p.polygon([(16, 10), (28, 66), (2, 56)], p.dark)                # triangular end
+
+
+#: Drawn class -> (drawing, the colour family it has when the prompt names none).
+DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
+    "rug": (_rug, "red"),
+    "blanket": (_blanket, "blue"),
+    "towel": (_towel, "teal"),
+    "mat": (_mat, "brown"),
+    "curtain": (_curtain, "maroon"),
+    "cushion": (_cushion, "orange"),
+    "sweater": (_sweater, "green"),
+    "glove": (_glove, "brown"),
+    "belt": (_belt, "brown"),
+    "frame": (_frame, "gold"),
+    "stool": (_stool, "brown"),
+    "shelf": (_shelf, "brown"),
+    "bookshelf": (_bookshelf, "brown"),
+    "nightstand": (_nightstand, "brown"),
+    "dresser": (_dresser, "brown"),
+    "bookend": (_bookend, "gray"),
+    "fence": (_fence, "white"),
+    "eraser": (_eraser, "pink"),
+    "jewelry box": (_jewelry_box, "maroon"),
+    "keychain": (_keychain, "red"),
+    "bracelet": (_bracelet, "gold"),
+    "necklace": (_necklace, "white"),
+    "pendant": (_pendant, "gold"),
+    "earring": (_earring, "gold"),
+    "brooch": (_brooch, "gold"),
+    "mug": (_mug, "white"),
+    "knob": (_knob, "gold"),
+    "tray": (_tray, "silver"),
+    "cutting board": (_cutting_board, "brown"),
+    "paddle": (_paddle, "brown"),
+    "paperweight": (_paperweight, "cyan"),
+    "skyscraper": (_skyscraper, "gray"),
+    "cube": (_cube, "red"),
+    "block": (_block, "beige"),
+    "sphere": (_sphere, "blue"),
+    "pyramid": (_pyramid, "yellow"),
+    "cylinder": (_cylinder, "green"),
+    "cone": (_cone, "orange"),
+    "prism": (_prism, "purple"),
+}
