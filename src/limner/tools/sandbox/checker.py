@@ -10,7 +10,8 @@ so the checker's accuracy can be measured check by check:
 - presence: at least one instance found with a confident match (`PRESENCE_MIN_SCORE`; the truth needs one
   instance in view); `count` is checked exactly when the scene asks for a count
   other than one (GenEval's counting); a negated element is an `absence` check.
-- colour: `count` instances carry it (all found ones if fewer were found); texture: every found one.
+- colour: `count` instances carry it (all found ones if fewer were found); texture: every found one, read
+  with the asked texture (`texture_reader`: an instance it cannot read fails the check, said as unreadable).
 - Several elements of one class ("a red apple and a green apple") share that class's detections:
   each detection goes to the element whose attributes it matches.
 - 2D relations between multi-instance elements compare group centroids (the mean of the instances'
