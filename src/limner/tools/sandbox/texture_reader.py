@@ -46,8 +46,9 @@ WIN = 0.65
 class TextureReading:
     """What one instance's pixels say about its texture.
 
-    `texture`: the texture read (None = plain) when `readable`; `why`: why not, when not readable;
-    `rival`: for a reading that is not the asked texture, the candidate that beat it.
+    `texture`: the texture read (None = plain) when `readable` — the asked one, or the candidate that beat
+    it most clearly; `why`: why not, when not readable; `wins`: the asked texture's share of the votes
+    against each candidate it could be told from (None = plain).
     """
 
     texture: str | None
@@ -139,9 +140,7 @@ def read_instance_texture(
             continue
         share = float((d_mine[votes] < d_other[votes]).mean())
         wins[tex] = share
-        if share < 1 - WIN:
-            pass
-        elif share < WIN:
+        if 1 - WIN <= share < WIN:
             undecided.append(tex or "plain")
     beaten = [t for t, s in wins.items() if s < 1 - WIN]
     if beaten:
