@@ -9,10 +9,9 @@ import pytest
 from PIL import Image
 
 from limner.tools.base import ToolError
-from limner.tools.sandbox.artwork import TEXTURE_NAMES, get_artwork
+from limner.tools.sandbox.artwork import get_artwork
 from limner.tools.sandbox.blemishes import add_blemish
 from limner.tools.sandbox.checker import SandboxChecker, check_image, relation_holds_boxes
-from limner.tools.sandbox.colour_reader import read_texture
 from limner.tools.sandbox.detect import Detection, Detector, DetectorConfig, detect_objects
 from limner.tools.sandbox.painters import Painter, read_prompt
 from limner.tools.sandbox.render import draw_text_plate, render_scene
@@ -181,24 +180,6 @@ def test_accuracy_against_ground_truth_on_random_scenes():
     assert np.mean(agree["presence"]) >= 0.9, agree
     assert np.mean(agree.get("count", [True])) >= 0.75, agree
     assert np.mean(agree.get("color", [True])) >= 0.8, agree
-
-
-@pytest.mark.parametrize("texture", ["furry", "velvet", "leather", "plastic", "paper"])
-def test_texture_is_read_when_the_detected_size_is_a_few_px_off(texture: str) -> None:
-    """Per-pixel patterns change with the sprite size: the reader fits size and place before comparing."""
-    art = get_artwork()
-    size, x0, y0 = 90, 60, 50
-    canvas = Image.new("RGB", (224, 224), (235, 235, 228))
-    sprite = art.render("vase", size, "blue", texture)
-    canvas.paste(sprite, (x0, y0), sprite)
-    rgb = np.asarray(canvas)
-    fill = np.asarray(Image.new("RGB", (224, 224), (235, 235, 228)))
-    h, w = sprite.size[1], sprite.size[0]
-    for off in (-3, -1, 2, 4):  # the detector's size and box are right to a few px only
-        box = Box(x0=x0 + 1, y0=y0 - 1, x1=x0 + w + off, y1=y0 + h + off)
-        det = Detection(cls="vase", box=box, score=1.0, color="blue", size=size + off)
-        read, margin = read_texture(art, det, rgb, fill, list(TEXTURE_NAMES))
-        assert read == texture and margin > 0, (off, read)
 
 
 def test_a_text_plate_alone_is_not_a_sign_but_a_sign_with_text_is() -> None:

@@ -10,7 +10,8 @@ so the checker's accuracy can be measured check by check:
 - presence: at least one instance found with a confident match (`PRESENCE_MIN_SCORE`; the truth needs one
   instance in view); `count` is checked exactly when the scene asks for a count
   other than one (GenEval's counting); a negated element is an `absence` check.
-- colour: `count` instances carry it (all found ones if fewer were found); texture: every found one.
+- colour: `count` instances carry it (all found ones if fewer were found); texture: every found one, read
+  with the asked texture (`texture_reader`: an instance it cannot read fails the check, said as unreadable).
 - Several elements of one class ("a red apple and a green apple") share that class's detections:
   each detection goes to the element whose attributes it matches.
 - 2D relations between multi-instance elements compare group centroids (the mean of the instances'
@@ -63,9 +64,10 @@ from limner.tools.sandbox.artwork import (
     shaped_class,
     split_shaped,
 )
-from limner.tools.sandbox.colour_reader import fit_sprite, texture_errors
+from limner.tools.sandbox.colour_reader import fit_sprite
 from limner.tools.sandbox.detect import CONFIDENT_SCORE, Detection, Detector, get_detector
 from limner.tools.sandbox.segment import Background, estimate_background, load_rgb
+from limner.tools.sandbox.texture_reader import read_instance_texture
 from limner.tools.sandbox.world import relation_check_kind, size_reference_classes
 from limner.types import (
     CONTACT,
@@ -195,15 +197,7 @@ def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
             )
         )
     if e.texture is not None:
-        good = sum(d.texture == e.texture for d in dets)
-        seen = ", ".join(d.texture or "plain" for d in dets) or "nothing"
-        checks.append(
-            Check(
-                target=e.id, kind="texture", passed=found > 0 and good == found,
-                score=good / found if found else 0.0, dimension="texture", box=box,
-                evidence=f"{e.cls} textures read: {seen}; expected {e.texture}",
-            )
-        )
+        checks.append(_texture_check(e, dets, box))
     return checks
 
 
@@ -659,18 +653,28 @@ def unjudged_parts(scene: Scene, classes: set[str] | None = None) -> list[str]:
     return out
 
 
-#: An asked texture is read on an object when it explains the body within this factor of the best
-#: texture's error: subtle overlays (smooth, plastic, ceramic) differ from each other by less than a
-#: blemish or a neighbour's edge changes the error, and a judge asked "is it ceramic?" should not fail
-#: an object that looks ceramic as well as anything else.
-TEXTURE_TOLERANCE = 1.1
+def _texture_check(e: Element, dets: list[Detection], box: Box | None) -> Check:
+    """Every found instance must be read with the asked texture. An instance whose texture could not be
+    read (too hidden, or the asked texture draws like another one on it) is not counted as carrying it:
+    the check says so and fails, rather than claim a texture nobody saw."""
+    found = len(dets)
+    good = sum(d.texture == e.texture and d.texture_unread is None for d in dets)
+    seen = ", ".join(
+        f"unreadable ({d.texture_unread})" if d.texture_unread else (d.texture or "plain") for d in dets
+    ) or "nothing"
+    return Check(
+        target=e.id, kind="texture", passed=found > 0 and good == found,
+        score=good / found if found else 0.0, dimension="texture", box=box,
+        evidence=f"{e.cls} textures read: {seen}; expected {e.texture}",
+    )
 
 
 def _read_textures(
     detector: Detector, rgb: np.ndarray, dets: list[Detection], elements: list[Element], fill: np.ndarray
 ) -> None:
-    """Each detection's texture, read on the part of its body no other detection's silhouette overlaps: an
-    asked texture of its class when it is within `TEXTURE_TOLERANCE` of the best, else the best."""
+    """Each detection's texture, for the textures the scene asks of its class (`texture_reader`), read on
+    the part of its body no other detection's silhouette overlaps (an occluder's pattern says nothing of
+    this object's texture). Sets `texture` (the asked one, another, or None = plain) or `texture_unread`."""
     asked: dict[str, list[str]] = {}
     for e in elements:
         if e.texture:
@@ -680,16 +684,14 @@ def _read_textures(
     sils = _silhouettes(dets, detector, rgb.shape)
     layers = np.sum(sils, axis=0, dtype=np.int32)  # how many silhouettes cover each pixel
     for d, sil in zip(dets, sils, strict=True):
-        if split_shaped(d.cls)[0] not in asked:
+        wanted = asked.get(split_shaped(d.cls)[0])
+        if not wanted:
             continue
-        errors = texture_errors(detector.artwork, d, rgb, fill, list(TEXTURE_NAMES), hidden=layers - sil > 0)
-        if not errors:
-            d.texture = None
-            continue
-        best = min(errors, key=lambda t: errors[t])
-        cap = TEXTURE_TOLERANCE * errors[best]
-        near = [t for t in asked[split_shaped(d.cls)[0]] if errors.get(t, float("inf")) <= cap]
-        d.texture = min(near, key=lambda t: errors[t]) if near else best
+        hidden = layers - sil > 0
+        readings = [read_instance_texture(detector.artwork, d, rgb, fill, t, hidden=hidden) for t in dict.fromkeys(wanted)]
+        hit = next((r for r in readings if r.readable and r.texture in wanted), None)
+        first = hit or next((r for r in readings if r.readable), None) or readings[0]
+        d.texture, d.texture_unread = first.texture, (None if first.readable else first.why)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ colour is then a majority vote of its body pixels over those prototypes, robust 
 anti-aliasing. When the scene says the object is textured, prototypes measured on the textured renders
 join the vote (texture overlays shift every shade).
 
-Texture uses the same idea: render the detected object in each candidate texture and keep the one closest
-to the image (only run when a scene asks about texture).
+Texture uses the same idea, pixel by pixel and pair by pair, in `texture_reader.py` (on the sprite fitted
+here by `fit_sprite`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from limner.tools.sandbox.artwork import COLOR_RGB, Artwork
 from limner.tools.sandbox.segment import darkness
 
 __all__ = [
-    "SpriteFit", "body_pixels", "colour_prototypes", "fit_sprite", "read_colour", "read_texture", "texture_errors",
+    "SpriteFit", "body_pixels", "colour_prototypes", "fit_sprite", "read_colour",
 ]
 
 _PROTO_SIZE = 96
@@ -183,60 +183,3 @@ def fit_sprite(
     likely = sorted(sizes, key=lambda s: fit(s, 1).error)[:3]
     best = min((fit(s, shift) for s in likely), key=lambda f: f.error)
     return best if np.isfinite(best.error) else None
-
-
-def texture_errors(
-    artwork: Artwork,
-    det: Any,
-    rgb: np.ndarray,
-    fill: np.ndarray,
-    textures: list[str],
-    shift: int = 3,
-    size_search: int = 4,
-    hidden: np.ndarray | None = None,
-) -> dict[str | None, float]:
-    """How badly each texture (None = plain) explains a detection's body: analysis by synthesis.
-
-    Each candidate texture is rendered at the fitted size and place (`fit_sprite`, within `size_search` px
-    of the detector's size) — in the colour read from the image and in the texture's own default colour
-    (an unasked "wooden" object is brown) — composited on the background estimate (glass is translucent),
-    and compared with the image by mean squared RGB difference over the body. Why the fit: a pattern
-    rendered one px larger is a different pattern (noise-like overlays are drawn per pixel); with the
-    detector's size as it came, 58 of 139 textured detections were misread, with the exact size 1 of 41
-    (150 scenes, seed 0). `hidden` (image-sized) marks pixels other objects may cover: they are left out
-    of the comparison, since an occluder's pattern there says nothing of this object's texture.
-    Empty when the sprite cannot be fitted or its body is too small to read.
-    """
-    found = fit_sprite(artwork, det, rgb, fill, range(det.size - size_search, det.size + size_search + 1), shift)
-    if found is None:
-        return {}
-    body = np.asarray(artwork.body_mask(det.cls, found.size), dtype=bool)
-    if body.sum() < 30:
-        return {}
-    if hidden is not None:
-        free = body & ~_window(hidden, found.y0, found.x0, body.shape)
-        body = free if free.sum() >= 30 else body
-    errors: dict[str | None, float] = {}
-    for tex in [None, *textures]:
-        colours = {det.color, None} if tex is not None else {det.color}
-        errors[tex] = min(
-            _sprite_error(
-                np.asarray(artwork.render(det.cls, found.size, color=c, texture=tex).convert("RGBA")),
-                found.y0, found.x0, body, rgb, fill,
-            )
-            for c in colours
-        )
-    return errors
-
-
-def read_texture(
-    artwork: Artwork, det: Any, rgb: np.ndarray, fill: np.ndarray, textures: list[str], **fit: Any
-) -> tuple[str | None, float]:
-    """Texture of a detection (None = plain): the one of `texture_errors` (which takes the same `fit`
-    options) that explains its body best, and its margin over the runner-up."""
-    errors = texture_errors(artwork, det, rgb, fill, textures, **fit)
-    if not errors:
-        return None, 0.0
-    ranked = sorted(errors.items(), key=lambda kv: kv[1])
-    margin = ranked[1][1] - ranked[0][1] if len(ranked) > 1 else 0.0
-    return ranked[0][0], margin

@@ -60,6 +60,7 @@ class Detection:
     texture: str | None = None
     size: int = 0  # the artwork size the best template was rendered at
     mask: np.ndarray | None = field(default=None, repr=False)
+    texture_unread: str | None = None  # why its texture could not be read (None: read, or not asked)
 
     @property
     def center(self) -> tuple[float, float]:
