@@ -126,6 +126,23 @@ STYLES: tuple[str, ...] = (
 
 _DIRECTIONAL = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below": (1, 1)}
 
+#: Contact placements (`_Placer._contact_position`), as shares of the placed sprite's own height. A thing
+#: `in` a container is drawn with a side of the square root of IN_AREA of the container's box area (a chair
+#: on a flat skateboard sized by the board's height alone fell under the detector's smallest size) and its
+#: centre this far below the rim: over half of its box lies in the container's (the containment rule,
+#: `geometry.relation_holds_boxes`, holds with a margin) and the boxes overlap less than the detector's
+#: duplicate rule allows (`DetectorConfig.overlap_max`, 0.75 of the smaller box), so both are found. It is
+#: drawn in front of the container, not half hidden behind its front: a pictogram partly hidden is found at
+#: the size of its visible part (a person in a vase was read as a smaller person above the rim, 3 of 18
+#: containment false fails in the probe) and often not at all.
+IN_AREA = 0.35
+IN_DEPTH = 0.12
+#: A worn thing is drawn WORN_SCALE of its wearer's size, in front, its centre this far below the wearer's
+#: top: inside the upper half of the wearer's box (the wearing rule) with its upper part above the wearer,
+#: so it covers little of the wearer and the two boxes overlap less than `overlap_max`.
+WORN_SCALE = 0.45
+WORN_DEPTH = 0.18
+
 
 def background_key(name: str | None) -> str:
     """Map a free background phrase ("a sunny beach", "blue") onto one the renderer paints."""
@@ -243,10 +260,20 @@ def _constraints(scene: Scene, ids: list[str]) -> tuple[_Edges, _Attach]:
             edges[1].append((r.subject, r.object))
             attach.setdefault(r.subject, ("on", r.object))
         elif relation_geometry(r.predicate) == "wearing" and r.object not in attach:
+            edges[1].append((r.object, r.subject))
             attach[r.object] = ("worn by", r.subject)  # the worn thing goes on the wearer, sized to it
         elif r.subject not in attach and r.object not in attach:
+            if relation_geometry(r.predicate) in _RESTS_ON_TOP:
+                edges[1].append((r.subject, r.object))
             attach[r.subject] = (r.predicate, r.object)
     return edges, attach
+
+
+#: Contact relations whose subject is drawn on the anchor's top (a rider on its mount, contents above the
+#: rim): like "on", they order the two along the vertical axis, so the anchor is placed low enough to leave
+#: room above it (else the subject is pushed down into the anchor at the image's top edge, hides it and
+#: breaks the contact rule).
+_RESTS_ON_TOP = ("riding", "in")
 
 
 def _placement_order(elements: list[Element], attach: _Attach) -> list[Element]:
@@ -346,20 +373,20 @@ class _Placer:
     ) -> tuple[float, float, float, bool]:
         """(cx, cy, scale factor, drawn behind the anchor) of a subject in contact with `anchor`, placed so
         the contact rule of `geometry.relation_holds_boxes` holds with a margin (the sprites' real boxes):
-        `in`: smaller, behind the anchor's front, its centre just inside the anchor's top; `holding`:
+        `in`: smaller, in front, its centre just inside the anchor's top (`IN_DEPTH`); `holding`:
         beside it, overlapping its side, level with it; `worn by` (the object of "wearing", placed on its
-        wearer): 0.55 of its size, at its top, in front; `riding`: on the anchor's top, overlapping it
+        wearer): `WORN_SCALE` of its size, at its top (`WORN_DEPTH`), in front; `riding`: on the anchor's top, overlapping it
         by a quarter of the rider's height, drawn in front."""
         aw, ah = self.sprite_wh(anchor.cls, anchor.size)
         side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
         if pred == "in":
-            s_fac = min(1.0, 0.8 * min(aw, ah) / max(1, size))
+            s_fac = min(1.0, (IN_AREA * aw * ah) ** 0.5 / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
             spread = max(0.0, (aw - sw) / 2 - 0.1 * aw)
             cx = anchor.cx + (0 if k == 0 else side * spread * min(1.0, 0.6 * ((k + 1) // 2)))
-            # sitting in it: drawn behind the container's front, its top above the rim (both stay in view)
-            cy = anchor.cy - ah / 2 + 0.2 * ah
-            return cx, cy, s_fac, True
+            # in it: its centre just below the rim (IN_DEPTH of its own height), drawn in front (see IN_DEPTH)
+            cy = anchor.cy - ah / 2 + IN_DEPTH * sh
+            return cx, cy, s_fac, False
         if pred == "holding":
             s_fac = 1.0
             sw, sh = self.sprite_wh(cls, size)
@@ -368,9 +395,10 @@ class _Placer:
             if not (sw / 2 <= cx <= self.width - sw / 2):
                 cx = anchor.cx - side * reach
             return cx, anchor.cy - 0.1 * sh, s_fac, False
-        if pred == "worn by":  # the worn thing, 0.55 of the wearer's size, at its top, in front
-            s_fac = min(1.0, 0.55 * anchor.size / max(1, size))
-            return anchor.cx, anchor.cy - ah / 2 + 0.1 * ah, s_fac, False
+        if pred == "worn by":  # the worn thing, WORN_SCALE of the wearer's size, on its top, in front
+            s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+            return anchor.cx, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
         # riding: on the anchor's top, overlapping it by a third of the rider's height
         s_fac = 0.8
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
