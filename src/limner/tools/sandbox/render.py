@@ -136,6 +136,10 @@ _DIRECTIONAL = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below
 #: the size of its visible part (a person in a vase was read as a smaller person above the rim, 3 of 18
 #: containment false fails in the probe) and often not at all.
 IN_AREA = 0.35
+#: A container is drawn this much larger than the scene's other objects, so what is in it is still large
+#: enough to be seen in a crowded picture (a toilet in an orange among eight stop signs was drawn 36 px,
+#: under the detector's smallest size, `DetectorConfig.min_size_frac`).
+CONTAINER_SCALE = 1.4
 IN_DEPTH = 0.12
 #: A worn thing is drawn WORN_SCALE of its wearer's size, in front, its centre this far below the wearer's
 #: top: inside the upper half of the wearer's box (the wearing rule) with its upper part above the wearer,
@@ -230,8 +234,9 @@ def layout_scene(scene: Scene, rng: np.random.Generator, width: int, height: int
     bands = _Bands.of(ids, edges, width, height, 0.04 * short)
     # 2. Free elements first (anchors before the objects attached to them), then attached ones.
     placer = _Placer(get_artwork(), rng, width, height, bands)
+    containers = {anchor for pred, anchor in attach.values() if relation_geometry(pred) == "in"}
     for e in _placement_order(elements, attach):
-        placer.place(e, base, attach.get(e.id))
+        placer.place(e, base, attach.get(e.id), grow=CONTAINER_SCALE if e.id in containers else 1.0)
     # 3. Texts: on the element's sign if it is one, else on a label plate below the object.
     texts = _place_texts(elements, placer.placed, placer.sprite_wh)
     _renumber_depth(placer.placed)
@@ -334,13 +339,24 @@ class _Placer:
     placed: list[PlacedObject] = field(default_factory=list)
     boxes: list[Rect] = field(default_factory=list)
     z: int = 0
+    _shaped_wh: dict[tuple[str, int, str], tuple[int, int]] = field(default_factory=dict)
 
-    def sprite_wh(self, cls: str, size: int) -> tuple[int, int]:
-        return self.art.render(cls, size).size
+    def sprite_wh(self, cls: str, size: int, shape: str | None = None) -> tuple[int, int]:
+        """The drawn sprite's (width, height), in its shape (`apply_shape` changes the outline's aspect: a
+        rectangular suitcase is flatter than the plain one, and a rider placed by the plain height floated
+        just above it)."""
+        if shape not in SHAPES:
+            return self.art.render(cls, size).size
+        key = (cls, size, shape)
+        if key not in self._shaped_wh:
+            img, _ = apply_shape(self.art.render(cls, size), self.art.body_mask(cls, size), shape)
+            self._shaped_wh[key] = img.size
+        return self._shaped_wh[key]
 
-    def place(self, e: Element, base: int, link: tuple[str, str] | None) -> None:
-        """All `e.count` instances of `e`: beside/on/around its anchor if it has a placed one, else free."""
-        scale = SIZE_SCALE.get(e.size or "", 1.0)
+    def place(self, e: Element, base: int, link: tuple[str, str] | None, grow: float = 1.0) -> None:
+        """All `e.count` instances of `e`: beside/on/around its anchor if it has a placed one, else free;
+        `grow` scales them (a container, `CONTAINER_SCALE`)."""
+        scale = SIZE_SCALE.get(e.size or "", 1.0) * grow
         size = max(12, int(base * scale))
         anchor = [p for p in self.placed if p.element_id == link[1]] if link is not None else []
         for k in range(e.count):
@@ -351,7 +367,7 @@ class _Placer:
             self.z += 1
 
     def _add(self, e: Element, cx: float, cy: float, s: int, z: int, scale: float) -> None:
-        w, h = self.sprite_wh(e.cls, s)
+        w, h = self.sprite_wh(e.cls, s, e.shape)
         self.placed.append(PlacedObject(element_id=e.id, cls=e.cls, color=e.color, texture=e.texture,
                                         shape=e.shape, cx=cx, cy=cy, size=s, z=z, scale=scale))
         self.boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
@@ -359,8 +375,8 @@ class _Placer:
     def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> None:
         geometric = "worn by" if pred == "worn by" else relation_geometry(pred) or "next to"
         if geometric in (*CONTACT, "worn by"):
-            cx, cy, s_fac, behind = self._contact_position(e.cls, geometric, anchor, k, size)
-            w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)))
+            cx, cy, s_fac, behind = self._contact_position(e.cls, e.shape, geometric, anchor, k, size)
+            w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)), e.shape)
             cx = float(min(max(cx, w / 2), self.width - w / 2))
             cy = float(min(max(cy, h / 2), self.height - h / 2))
         else:
@@ -369,7 +385,7 @@ class _Placer:
         self._add(e, cx, cy, max(10, int(size * s_fac)), zz, scale * s_fac)
 
     def _contact_position(
-        self, cls: str, pred: str, anchor: PlacedObject, k: int, size: int
+        self, cls: str, shape: str | None, pred: str, anchor: PlacedObject, k: int, size: int
     ) -> tuple[float, float, float, bool]:
         """(cx, cy, scale factor, drawn behind the anchor) of a subject in contact with `anchor`, placed so
         the contact rule of `geometry.relation_holds_boxes` holds with a margin (the sprites' real boxes):
@@ -377,11 +393,11 @@ class _Placer:
         beside it, overlapping its side, level with it; `worn by` (the object of "wearing", placed on its
         wearer): `WORN_SCALE` of its size, at its top (`WORN_DEPTH`), in front; `riding`: on the anchor's top, overlapping it
         by a quarter of the rider's height, drawn in front."""
-        aw, ah = self.sprite_wh(anchor.cls, anchor.size)
+        aw, ah = self.sprite_wh(anchor.cls, anchor.size, anchor.shape)
         side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
         if pred == "in":
             s_fac = min(1.0, (IN_AREA * aw * ah) ** 0.5 / max(1, size))
-            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             spread = max(0.0, (aw - sw) / 2 - 0.1 * aw)
             cx = anchor.cx + (0 if k == 0 else side * spread * min(1.0, 0.6 * ((k + 1) // 2)))
             # in it: its centre just below the rim (IN_DEPTH of its own height), drawn in front (see IN_DEPTH)
@@ -389,7 +405,7 @@ class _Placer:
             return cx, cy, s_fac, False
         if pred == "holding":
             s_fac = 1.0
-            sw, sh = self.sprite_wh(cls, size)
+            sw, sh = self.sprite_wh(cls, size, shape)
             reach = aw / 2 + sw / 2 - 0.25 * min(aw, sw)
             cx = anchor.cx + side * reach
             if not (sw / 2 <= cx <= self.width - sw / 2):
@@ -397,11 +413,11 @@ class _Placer:
             return cx, anchor.cy - 0.1 * sh, s_fac, False
         if pred == "worn by":  # the worn thing, WORN_SCALE of the wearer's size, on its top, in front
             s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
-            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             return anchor.cx, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
         # riding: on the anchor's top, overlapping it by a third of the rider's height
         s_fac = 0.8
-        sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+        sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
         return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.25 * sh, s_fac, False
 
     def _place_free(self, e: Element, size: int, scale: float) -> None:
@@ -412,7 +428,7 @@ class _Placer:
         for attempt in range(_PLACE_TRIES):
             if attempt and attempt % _SHRINK_EVERY == 0:
                 s = max(10, int(s * 0.88))
-            w, h = self.sprite_wh(e.cls, s)
+            w, h = self.sprite_wh(e.cls, s, e.shape)
             lo_x, hi_x = rx0 + w / 2, rx1 - w / 2
             lo_y, hi_y = ry0 + h / 2, ry1 - h / 2
             cx = self.rng.uniform(lo_x, hi_x) if hi_x > lo_x else (rx0 + rx1) / 2
