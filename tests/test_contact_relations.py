@@ -8,13 +8,17 @@ painter that dropped it does) must fail both. "facing" has no drawable geometry:
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 
 from limner.reading import parse_prompt
 from limner.tools.sandbox import world
 from limner.tools.sandbox.checker import check_image, unjudged_parts
 from limner.tools.sandbox.render import render_scene
-from limner.types import Scene
+from limner.types import RELATION_KINDS, Scene, relation_kind
 
 #: prompt -> (relation kind, predicate the reader gives). "filled with" names the container first and is
 #: read as the contents `in` it.
@@ -69,3 +73,17 @@ def test_facing_is_named_unsupported_and_never_passed_by_the_truth() -> None:
     assert any("'facing'" in u for u in verdict.unsupported) and not verdict.passed
     rid = scene.relations[0].id
     assert [c.passed for c in world.grade_truth(scene, truth) if c.target == rid] == [False]
+
+
+def test_the_benchmark_measures_every_contact_kind() -> None:
+    """`checker_painted`'s random scenes may ask for every contact kind, and a probe measures each alone."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "sandbox.py"
+    spec = importlib.util.spec_from_file_location("bench_sandbox_contact", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    contact = {"support", "containment", "attachment", "wearing", "riding"}
+    assert contact <= set(RELATION_KINDS.values())
+    assert contact <= {relation_kind(p) for p in world.WORLD_PREDICATES}
+    assert contact <= {relation_kind(p) for p in bench.RELATION_PROBES if p != "size"}
