@@ -136,6 +136,9 @@ _DIRECTIONAL = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below
 #: the size of its visible part (a person in a vase was read as a smaller person above the rim, 3 of 18
 #: containment false fails in the probe) and often not at all.
 IN_AREA = 0.35
+#: ... and at least IN_MIN_SIDE of the container's longer side: a tie in a flat bus sized by area alone was
+#: 34 px, under the detector's smallest size.
+IN_MIN_SIDE = 0.45
 #: A container is drawn this much larger than the scene's other objects, so what is in it is still large
 #: enough to be seen in a crowded picture (a toilet in an orange among eight stop signs was drawn 36 px,
 #: under the detector's smallest size, `DetectorConfig.min_size_frac`).
@@ -396,7 +399,7 @@ class _Placer:
         aw, ah = self.sprite_wh(anchor.cls, anchor.size, anchor.shape)
         side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
         if pred == "in":
-            s_fac = min(1.0, (IN_AREA * aw * ah) ** 0.5 / max(1, size))
+            s_fac = min(1.0, max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah)) / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             spread = max(0.0, (aw - sw) / 2 - 0.1 * aw)
             cx = anchor.cx + (0 if k == 0 else side * spread * min(1.0, 0.6 * ((k + 1) // 2)))
@@ -414,11 +417,21 @@ class _Placer:
         if pred == "worn by":  # the worn thing, WORN_SCALE of the wearer's size, on its top, in front
             s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-            return anchor.cx, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
+            # several worn things side by side along the wearer's top (not stacked on one spot, hiding all but one)
+            # (k is the instance's number among all of them; anchors are shared round-robin, so the n-th thing
+            # on one wearer alternates sides, further out each pair)
+            j = k // max(1, self._wearers(anchor))
+            spread = max(0.0, (aw - sw) / 2)
+            cx = anchor.cx + (0 if j == 0 else (1 if j % 2 else -1) * spread * min(1.0, 0.6 * ((j + 1) // 2)))
+            return cx, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
         # riding: on the anchor's top, overlapping it by a third of the rider's height
         s_fac = 0.8
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
         return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.25 * sh, s_fac, False
+
+    def _wearers(self, anchor: PlacedObject) -> int:
+        """How many placed instances the anchor's element has (the worn things are shared among them)."""
+        return sum(p.element_id == anchor.element_id for p in self.placed)
 
     def _place_free(self, e: Element, size: int, scale: float) -> None:
         """The least-overlapping of random spots in the element's region (the first good enough one)."""
