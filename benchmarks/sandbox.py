@@ -26,7 +26,7 @@
    P(checker fails | truth passes), balanced_accuracy = (TPR + TNR) / 2; also split by source
    (`checker_painted_by_source`: painters, editors) with a sample of the disagreements. The random scenes
    here ask for every relation the world draws (`world.WORLD_PREDICATES`) and for shapes; their checks are
-   reported under their relation kind (support, attachment, wearing, riding, action) and `shape`.
+   reported under their relation kind (support, containment, attachment, wearing, riding, action) and `shape`.
 1c. Checker per relation kind (`checker_painted_relations`; `--painted-relations N`, `--probes`): each
    probed relation (`RELATION_PROBES`, and `size`) in N two-object scenes drawn by every painter, judged
    by checker and truth: one row per kind with its base rate.
@@ -354,14 +354,14 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
 
 #: The relations `checker_painted_relations` measures one at a time, and the subjects it gives the ones
 #: people and animals do (an agent holding, wearing, riding, playing with or chasing something).
-RELATION_PROBES: tuple[str, ...] = ("on", "holding", "with", "wearing", "riding", "playing", "chasing", "size")
+RELATION_PROBES: tuple[str, ...] = ("on", "in", "holding", "with", "wearing", "riding", "playing", "chasing", "size")
 AGENTS: tuple[str, ...] = ("person", "dog", "cat", "bear", "monkey", "horse", "elephant", "teddy bear")
 
 
 def relation_scene(pred: str, rng: np.random.Generator) -> Scene:
     """Two objects, one relation `pred` between them, colours on some: the probe of one relation kind.
     The "size" probe instead gives the first object a size word ("a big dog and a cup")."""
-    subject = str(rng.choice(AGENTS)) if pred not in ("on", "size") else str(rng.choice(GENEVAL_CLASSES))
+    subject = str(rng.choice(AGENTS)) if pred not in ("on", "in", "size") else str(rng.choice(GENEVAL_CLASSES))
     obj = str(rng.choice([c for c in GENEVAL_CLASSES if c != subject]))
     colours = [str(rng.choice(GENEVAL_COLORS)) if rng.random() < 0.4 else None for _ in range(2)]
     size = str(rng.choice(SIZES)) if pred == "size" else None

@@ -156,8 +156,8 @@ def test_outside_the_grammar_the_brain_weighs_uniformly_and_checks_the_words() -
 
 
 @pytest.mark.parametrize(("instruction", "dimension", "op"), [
-    # "on top of" reads as the vocabulary (and the prompt reader) read it, not as "on"
-    ("add a cup on top of the table", "add", EditOp(kind="add", cls="cup", count=1, relation="above", anchor="table")),
+    # "on top of" reads as the vocabulary (and the prompt reader) read it: support, "on"
+    ("add a cup on top of the table", "add", EditOp(kind="add", cls="cup", count=1, relation="on", anchor="table")),
     ("add a dog by the car", "add", EditOp(kind="add", cls="dog", count=1, relation="next to", anchor="car")),
     # what the editors did with these decides what the brain weighs
     ("make it red", "style", EditOp(kind="style", style="red")),

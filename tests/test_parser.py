@@ -53,7 +53,7 @@ def test_attributes_bind_to_their_own_noun() -> None:
 @pytest.mark.parametrize(("prompt", "rel"), [
     ("a dog right of a teddy bear", ("dog", "right of", "teddy bear")),
     ("a cup on the left of a cat", ("cup", "left of", "cat")),
-    ("a chicken on the top of a balloon", ("chicken", "above", "balloon")),
+    ("a chicken on the top of a balloon", ("chicken", "on", "balloon")),
     ("a sheep on the bottom of a backpack", ("sheep", "below", "backpack")),
     ("a giraffe hidden by a phone", ("giraffe", "behind", "cell phone")),
     ("a horse in front of a bowl", ("horse", "in front of", "bowl")),

@@ -60,8 +60,8 @@ def _seen(image, classes):
     ("change the colour of the sofa to grey", EditOp(kind="recolor", cls="couch", color="gray", all=True)),
     ("add two red dogs left of the car", EditOp(kind="add", cls="dog", count=2, color="red", relation="left of", anchor="car")),
     ("add a cup", EditOp(kind="add", cls="cup", count=1)),
-    # "on top of" reads as in a prompt (vocab.RELATION_PHRASES): above
-    ("add 3 apples on top of the table", EditOp(kind="add", cls="apple", count=3, relation="above", anchor="table")),
+    # "on top of" reads as in a prompt (vocab.RELATION_PHRASES): support, "on"
+    ("add 3 apples on top of the table", EditOp(kind="add", cls="apple", count=3, relation="on", anchor="table")),
     ("add a cup on the table", EditOp(kind="add", cls="cup", count=1, relation="on", anchor="table")),
     ("remove the dog", EditOp(kind="remove", cls="dog")),
     ("remove all apples", EditOp(kind="remove", cls="apple", all=True)),

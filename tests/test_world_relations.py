@@ -86,10 +86,9 @@ def test_drawn_relations_hold_in_truth_and_checker(prompt: str) -> None:
 def test_unjudged_parts_name_what_the_world_cannot_judge() -> None:
     assert unjudged_parts(parse_prompt("a man riding a horse")) == []
     assert any("admiring" in u for u in unjudged_parts(parse_prompt("a man admiring a horse")))
-    assert any("'in'" in u for u in unjudged_parts(parse_prompt("an apple in a bowl")))
-    assert any("'wearing'" in u for u in unjudged_parts(parse_prompt("a woman wearing a hat")))
-    _image, truth = render_scene(parse_prompt("a woman wearing a hat"), seed=0)  # drawn and graded all the same
-    assert all(c.passed for c in world.grade_truth(parse_prompt("a woman wearing a hat"), truth))
+    assert unjudged_parts(parse_prompt("an apple in a bowl")) == []  # containment and wearing are judged
+    assert unjudged_parts(parse_prompt("a woman wearing a hat")) == []
+    assert any("'facing'" in u for u in unjudged_parts(parse_prompt("a cat facing a dog")))
     assert any("background" in u for u in unjudged_parts(parse_prompt("a dog in the park")))
 
 

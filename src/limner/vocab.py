@@ -200,13 +200,14 @@ SIZE_SYNONYMS: dict[str, str] = {
 }
 
 #: Relation phrases as written → canonical predicate. Longest phrase wins. "A hidden by B" means A is
-#: behind B; "on top of" is read as "above" (T2I-CompBench scores it by 2D position, as GenEval does).
+#: behind B; "on top of" and "atop" are support, read as "on" (touching, above: issue #23 — read as "above",
+#: a frog drawn beside and a little higher than a book passed "a frog on top of a book").
 RELATION_PHRASES: dict[str, str] = {
     "to the left of": "left of", "on the left of": "left of", "on the left side of": "left of",
     "at the left of": "left of", "to the left side of": "left of", "left of": "left of",
     "to the right of": "right of", "on the right of": "right of", "on the right side of": "right of",
     "at the right of": "right of", "to the right side of": "right of", "right of": "right of",
-    "above": "above", "over": "above", "on top of": "above", "on the top of": "above", "atop": "above",
+    "above": "above", "over": "above", "on top of": "on", "on the top of": "on", "atop": "on",
     "at the top of": "above", "higher than": "above",
     "below": "below", "under": "below", "beneath": "below", "underneath": "below", "on the bottom of": "below",
     "at the bottom of": "below", "on the bottom side of": "below", "lower than": "below",

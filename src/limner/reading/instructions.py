@@ -2,7 +2,7 @@
 
 Natural English that real instruction editors understand too; case-insensitive, plurals and synonyms
 through the prompt reader's noun lexicon (`limner.reading.prompt.canonical_class`), relation phrases
-through the vocabulary (`limner.vocab.RELATION_PHRASES`, so "on top of" means "above" here as in a prompt):
+through the vocabulary (`limner.vocab.RELATION_PHRASES`, so "on top of" means "on" here as in a prompt):
 
     make the {noun} {colour|texture|shape}       change the colour of the {noun} to {colour}
     add {n} {colour?} {texture?} {shape?} {noun} [{relation} the {noun}]

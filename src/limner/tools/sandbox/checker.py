@@ -18,9 +18,10 @@ so the checker's accuracy can be measured check by check:
   box centres, GenEval-style), with a dead zone of 5 % of the image side; `on`: subject higher and
   some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side. One rule
   for the truth and the checker: `limner.geometry.relation_holds_boxes` with `GENEVAL_THRESHOLDS`.
-- contact relations (`types.CONTACT`: holding, wearing, riding) and actions with a drawable proxy
+- contact relations (`types.CONTACT`: in, holding, wearing, riding) and actions with a drawable proxy
   (`types.ACTION_PROXIES`: "playing" is judged as "holding", "chasing" as "next to") by the same box rule;
-  an action without a proxy, and containment ("in", see `UNJUDGED`), are named unsupported, never guessed.
+  an action without a proxy (and "facing": no glyph has a facing direction the world records) is named
+  unsupported, never guessed.
 - depth: for every (subject, object) pair where one silhouette hides at least `MIN_OCCLUSION_PX` of the
   other, the object whose artwork explains the shared pixels is in front; pixels neither artwork explains
   (under a third object or a blemish) are left out, and so is a pair whose overlap shows neither object on
@@ -693,17 +694,6 @@ def _in_view(dets: list[Detection], detector: Detector, fits: _Fits) -> list[Det
     return kept
 
 
-#: Relations the world draws and its truth grades, which this checker does not judge, with the reason:
-#: contents sit half hidden behind the container's front, a worn thing sits on its wearer's outline, and
-#: the template detector misses them too often to say whether they are there (measured:
-#: benchmarks/sandbox.py, docs/checker.md). Named unsupported rather than failed or guessed.
-UNJUDGED: dict[str, str] = {
-    "in": "the detector does not find contents half hidden in a container reliably enough",
-    "wearing": "the detector misses the worn thing on its wearer too often (balanced accuracy 0.82, "
-               "benchmarks/sandbox.py checker_painted_relations)",
-}
-
-
 def _relation_checks(
     scene: Scene, judged_ids: set[str], assigned: dict[str, list[Detection]], rgb: np.ndarray,
     fits: _Fits, unsupported: list[str],
@@ -744,8 +734,6 @@ def _relation_unjudged(r: Relation, judged_ids: set[str]) -> str | None:
     geometric = relation_geometry(r.predicate)
     if r.subject not in judged_ids or r.object not in judged_ids:
         return f"{r.id}: relation involves an element the sandbox cannot see"
-    if geometric in UNJUDGED:
-        return f"{r.id}: '{r.predicate}' is drawn by the sandbox but not judged by its checker ({UNJUDGED[geometric]})"
     if geometric is None:
         return (f"{r.id}: '{r.predicate}' has no drawable, checkable arrangement in the sandbox "
                 "(not a spatial, contact or proxied action relation)")

@@ -81,6 +81,7 @@ class DetectorConfig:
     overlap_max: float = 0.75  # max share of the smaller box covered by an accepted detection
     coverage_min: float = 0.8  # share of a detection's silhouette that must be foreground
     own_evidence_min: float = 0.3  # share of its silhouette not explained by better detections
+    front_outline_min_px: int = 40  # outline pixels off the others' outlines that show an object drawn in front
     ink_recall_min: float = 0.8  # share of its own visible outline that must be ink in the image
     ring_fg_max: float = 0.5  # foreground share of a free-standing detection's margin
     weak_score: float = 0.7  # a plain-view match scoring below this is weak ...
@@ -592,7 +593,7 @@ class Detector:
             # `_support`): all of its silhouette counts as its body then.
             body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
             own = (sil & body & ~explained[where]).sum() / area
-            if own < c.own_evidence_min:
+            if own < c.own_evidence_min and not self._drawn_in_front(k, chosen, ink):
                 continue
             hidden = (sil & explained[where]).sum() / area
             if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15):
@@ -610,6 +611,32 @@ class Detector:
             closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
             explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _drawn_in_front(self, k: _Candidate, chosen: list[_Candidate], ink: np.ndarray) -> bool:
+        """Is a match whose silhouette lies on better detections an object drawn in front of them?
+
+        The own-evidence rule takes what a better detection's silhouette covers as explained: right for an
+        object behind it, or a template fitted onto its parts, wrong for one drawn over it (a hat on its
+        wearer, an apple in front of its bowl). Such an object shows its own outline where the artwork of the
+        ones under it draws none: `ink_recall_min` of its outline pixels away from theirs (beyond
+        `ink_precision_px`) must be ink in the image. A template fitted onto another object's parts has its
+        outline there only where that object's own outline runs.
+        """
+        c = self.config
+        if k.score < c.accept_min:  # its margin lies on the object under it, not background: it scores lower
+            return False
+        shape = ink.shape
+        theirs = np.zeros(shape, dtype=bool)
+        box = self._inner_rect(k)
+        for o in chosen:
+            if overlap_of_smaller(self._inner_rect(o), box) > 0:
+                near, _ = self._near_outline_of(o.cls, o.size, o.variant)
+                x0, y0, _, _ = self._inner_rect(o)
+                theirs |= paste_mask(near, round(x0), round(y0), shape)
+        x0, y0, _, _ = box
+        mine = paste_mask(self._outline(k.cls, k.size, k.variant), round(x0), round(y0), shape) & ~theirs
+        total = int(mine.sum())
+        return total >= c.front_outline_min_px and float((mine & ink).sum()) / total >= c.ink_recall_min
 
     def _outline_evidence(
         self, k: _Candidate, fg: np.ndarray, ink: np.ndarray, dark: np.ndarray, explained: np.ndarray, hidden: bool

@@ -126,6 +126,30 @@ STYLES: tuple[str, ...] = (
 
 _DIRECTIONAL = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below": (1, 1)}
 
+#: Contact placements (`_Placer._contact_position`), as shares of the placed sprite's own height. A thing
+#: `in` a container is drawn with a side of the square root of IN_AREA of the container's box area (a chair
+#: on a flat skateboard sized by the board's height alone fell under the detector's smallest size) and its
+#: centre this far below the rim: over half of its box lies in the container's (the containment rule,
+#: `geometry.relation_holds_boxes`, holds with a margin) and the boxes overlap less than the detector's
+#: duplicate rule allows (`DetectorConfig.overlap_max`, 0.75 of the smaller box), so both are found. It is
+#: drawn in front of the container, not half hidden behind its front: a pictogram partly hidden is found at
+#: the size of its visible part (a person in a vase was read as a smaller person above the rim, 3 of 18
+#: containment false fails in the probe) and often not at all.
+IN_AREA = 0.35
+#: ... and at least IN_MIN_SIDE of the container's longer side: a tie in a flat bus sized by area alone was
+#: 34 px, under the detector's smallest size.
+IN_MIN_SIDE = 0.45
+#: A container is drawn this much larger than the scene's other objects, so what is in it is still large
+#: enough to be seen in a crowded picture (a toilet in an orange among eight stop signs was drawn 36 px,
+#: under the detector's smallest size, `DetectorConfig.min_size_frac`).
+CONTAINER_SCALE = 1.4
+IN_DEPTH = 0.12
+#: A worn thing is drawn WORN_SCALE of its wearer's size, in front, its centre this far below the wearer's
+#: top: inside the upper half of the wearer's box (the wearing rule) with its upper part above the wearer,
+#: so it covers little of the wearer and the two boxes overlap less than `overlap_max`.
+WORN_SCALE = 0.45
+WORN_DEPTH = 0.18
+
 
 def background_key(name: str | None) -> str:
     """Map a free background phrase ("a sunny beach", "blue") onto one the renderer paints."""
@@ -213,8 +237,9 @@ def layout_scene(scene: Scene, rng: np.random.Generator, width: int, height: int
     bands = _Bands.of(ids, edges, width, height, 0.04 * short)
     # 2. Free elements first (anchors before the objects attached to them), then attached ones.
     placer = _Placer(get_artwork(), rng, width, height, bands)
+    containers = {anchor for pred, anchor in attach.values() if relation_geometry(pred) == "in"}
     for e in _placement_order(elements, attach):
-        placer.place(e, base, attach.get(e.id))
+        placer.place(e, base, attach.get(e.id), grow=CONTAINER_SCALE if e.id in containers else 1.0)
     # 3. Texts: on the element's sign if it is one, else on a label plate below the object.
     texts = _place_texts(elements, placer.placed, placer.sprite_wh)
     _renumber_depth(placer.placed)
@@ -243,10 +268,20 @@ def _constraints(scene: Scene, ids: list[str]) -> tuple[_Edges, _Attach]:
             edges[1].append((r.subject, r.object))
             attach.setdefault(r.subject, ("on", r.object))
         elif relation_geometry(r.predicate) == "wearing" and r.object not in attach:
+            edges[1].append((r.object, r.subject))
             attach[r.object] = ("worn by", r.subject)  # the worn thing goes on the wearer, sized to it
         elif r.subject not in attach and r.object not in attach:
+            if relation_geometry(r.predicate) in _RESTS_ON_TOP:
+                edges[1].append((r.subject, r.object))
             attach[r.subject] = (r.predicate, r.object)
     return edges, attach
+
+
+#: Contact relations whose subject is drawn on the anchor's top (a rider on its mount, contents above the
+#: rim): like "on", they order the two along the vertical axis, so the anchor is placed low enough to leave
+#: room above it (else the subject is pushed down into the anchor at the image's top edge, hides it and
+#: breaks the contact rule).
+_RESTS_ON_TOP = ("riding", "in")
 
 
 def _placement_order(elements: list[Element], attach: _Attach) -> list[Element]:
@@ -307,13 +342,24 @@ class _Placer:
     placed: list[PlacedObject] = field(default_factory=list)
     boxes: list[Rect] = field(default_factory=list)
     z: int = 0
+    _shaped_wh: dict[tuple[str, int, str], tuple[int, int]] = field(default_factory=dict)
 
-    def sprite_wh(self, cls: str, size: int) -> tuple[int, int]:
-        return self.art.render(cls, size).size
+    def sprite_wh(self, cls: str, size: int, shape: str | None = None) -> tuple[int, int]:
+        """The drawn sprite's (width, height), in its shape (`apply_shape` changes the outline's aspect: a
+        rectangular suitcase is flatter than the plain one, and a rider placed by the plain height floated
+        just above it)."""
+        if shape not in SHAPES:
+            return self.art.render(cls, size).size
+        key = (cls, size, shape)
+        if key not in self._shaped_wh:
+            img, _ = apply_shape(self.art.render(cls, size), self.art.body_mask(cls, size), shape)
+            self._shaped_wh[key] = img.size
+        return self._shaped_wh[key]
 
-    def place(self, e: Element, base: int, link: tuple[str, str] | None) -> None:
-        """All `e.count` instances of `e`: beside/on/around its anchor if it has a placed one, else free."""
-        scale = SIZE_SCALE.get(e.size or "", 1.0)
+    def place(self, e: Element, base: int, link: tuple[str, str] | None, grow: float = 1.0) -> None:
+        """All `e.count` instances of `e`: beside/on/around its anchor if it has a placed one, else free;
+        `grow` scales them (a container, `CONTAINER_SCALE`)."""
+        scale = SIZE_SCALE.get(e.size or "", 1.0) * grow
         size = max(12, int(base * scale))
         anchor = [p for p in self.placed if p.element_id == link[1]] if link is not None else []
         for k in range(e.count):
@@ -324,7 +370,7 @@ class _Placer:
             self.z += 1
 
     def _add(self, e: Element, cx: float, cy: float, s: int, z: int, scale: float) -> None:
-        w, h = self.sprite_wh(e.cls, s)
+        w, h = self.sprite_wh(e.cls, s, e.shape)
         self.placed.append(PlacedObject(element_id=e.id, cls=e.cls, color=e.color, texture=e.texture,
                                         shape=e.shape, cx=cx, cy=cy, size=s, z=z, scale=scale))
         self.boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
@@ -332,8 +378,8 @@ class _Placer:
     def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> None:
         geometric = "worn by" if pred == "worn by" else relation_geometry(pred) or "next to"
         if geometric in (*CONTACT, "worn by"):
-            cx, cy, s_fac, behind = self._contact_position(e.cls, geometric, anchor, k, size)
-            w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)))
+            cx, cy, s_fac, behind = self._contact_position(e.cls, e.shape, geometric, anchor, k, size)
+            w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)), e.shape)
             cx = float(min(max(cx, w / 2), self.width - w / 2))
             cy = float(min(max(cy, h / 2), self.height - h / 2))
         else:
@@ -342,39 +388,50 @@ class _Placer:
         self._add(e, cx, cy, max(10, int(size * s_fac)), zz, scale * s_fac)
 
     def _contact_position(
-        self, cls: str, pred: str, anchor: PlacedObject, k: int, size: int
+        self, cls: str, shape: str | None, pred: str, anchor: PlacedObject, k: int, size: int
     ) -> tuple[float, float, float, bool]:
         """(cx, cy, scale factor, drawn behind the anchor) of a subject in contact with `anchor`, placed so
         the contact rule of `geometry.relation_holds_boxes` holds with a margin (the sprites' real boxes):
-        `in`: smaller, behind the anchor's front, its centre just inside the anchor's top; `holding`:
+        `in`: smaller, in front, its centre just inside the anchor's top (`IN_DEPTH`); `holding`:
         beside it, overlapping its side, level with it; `worn by` (the object of "wearing", placed on its
-        wearer): 0.55 of its size, at its top, in front; `riding`: on the anchor's top, overlapping it
+        wearer): `WORN_SCALE` of its size, at its top (`WORN_DEPTH`), in front; `riding`: on the anchor's top, overlapping it
         by a quarter of the rider's height, drawn in front."""
-        aw, ah = self.sprite_wh(anchor.cls, anchor.size)
+        aw, ah = self.sprite_wh(anchor.cls, anchor.size, anchor.shape)
         side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
         if pred == "in":
-            s_fac = min(1.0, 0.8 * min(aw, ah) / max(1, size))
-            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+            s_fac = min(1.0, max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah)) / max(1, size))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             spread = max(0.0, (aw - sw) / 2 - 0.1 * aw)
             cx = anchor.cx + (0 if k == 0 else side * spread * min(1.0, 0.6 * ((k + 1) // 2)))
-            # sitting in it: drawn behind the container's front, its top above the rim (both stay in view)
-            cy = anchor.cy - ah / 2 + 0.2 * ah
-            return cx, cy, s_fac, True
+            # in it: its centre just below the rim (IN_DEPTH of its own height), drawn in front (see IN_DEPTH)
+            cy = anchor.cy - ah / 2 + IN_DEPTH * sh
+            return cx, cy, s_fac, False
         if pred == "holding":
             s_fac = 1.0
-            sw, sh = self.sprite_wh(cls, size)
+            sw, sh = self.sprite_wh(cls, size, shape)
             reach = aw / 2 + sw / 2 - 0.25 * min(aw, sw)
             cx = anchor.cx + side * reach
             if not (sw / 2 <= cx <= self.width - sw / 2):
                 cx = anchor.cx - side * reach
             return cx, anchor.cy - 0.1 * sh, s_fac, False
-        if pred == "worn by":  # the worn thing, 0.55 of the wearer's size, at its top, in front
-            s_fac = min(1.0, 0.55 * anchor.size / max(1, size))
-            return anchor.cx, anchor.cy - ah / 2 + 0.1 * ah, s_fac, False
+        if pred == "worn by":  # the worn thing, WORN_SCALE of the wearer's size, on its top, in front
+            s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
+            sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
+            # several worn things side by side along the wearer's top (not stacked on one spot, hiding all but one)
+            # (k is the instance's number among all of them; anchors are shared round-robin, so the n-th thing
+            # on one wearer alternates sides, further out each pair)
+            j = k // max(1, self._wearers(anchor))
+            spread = max(0.0, (aw - sw) / 2)
+            cx = anchor.cx + (0 if j == 0 else (1 if j % 2 else -1) * spread * min(1.0, 0.6 * ((j + 1) // 2)))
+            return cx, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
         # riding: on the anchor's top, overlapping it by a third of the rider's height
         s_fac = 0.8
-        sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)))
+        sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
         return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.25 * sh, s_fac, False
+
+    def _wearers(self, anchor: PlacedObject) -> int:
+        """How many placed instances the anchor's element has (the worn things are shared among them)."""
+        return sum(p.element_id == anchor.element_id for p in self.placed)
 
     def _place_free(self, e: Element, size: int, scale: float) -> None:
         """The least-overlapping of random spots in the element's region (the first good enough one)."""
@@ -384,7 +441,7 @@ class _Placer:
         for attempt in range(_PLACE_TRIES):
             if attempt and attempt % _SHRINK_EVERY == 0:
                 s = max(10, int(s * 0.88))
-            w, h = self.sprite_wh(e.cls, s)
+            w, h = self.sprite_wh(e.cls, s, e.shape)
             lo_x, hi_x = rx0 + w / 2, rx1 - w / 2
             lo_y, hi_y = ry0 + h / 2, ry1 - h / 2
             cx = self.rng.uniform(lo_x, hi_x) if hi_x > lo_x else (rx0 + rx1) / 2
