@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
 from limner.agent.preservation import (
@@ -20,7 +21,9 @@ from limner.agent.preservation import (
 )
 from limner.reading.prompt import parse_prompt
 from limner.tools.sandbox.artwork import get_artwork
-from limner.tools.sandbox.checker import check_image
+from limner.tools.sandbox.checker import CheckTimings, _perceive, check_image
+from limner.tools.sandbox.detect import CONFIDENT_SCORE, get_detector
+from limner.tools.sandbox.segment import estimate_background
 from limner.types import Box, Check, Element, Scene, Verdict
 
 
@@ -102,10 +105,11 @@ def test_in_context_adds_the_other_known_classes_and_nothing_is_judged_about_the
     assert in_context(target, None) is target
 
 
-def test_a_fragment_of_an_untouched_object_is_not_a_weak_match_that_fails_absence():
-    """After a correct "replace the car with a brown horse", the bird's head and feet match a small car
-    weakly when the checker searches only horse and car: "no car" failed. Knowing the bird is there (the
-    input's description, as context) the fragments are the bird's, and absence holds."""
+def test_the_checker_searches_the_context_and_judges_nothing_about_it():
+    """After a correct "replace the car with a brown horse", the bird's head and feet matched a small car
+    weakly when the checker searched only horse and car, and "no car" failed (the weak-match rule,
+    `checker.SELF_SHOWN`, now drops those fragments too). Knowing the bird is there, the checker searches it
+    and explains the fragments as the bird's; no check is made about the bird."""
     art = get_artwork()
     img = Image.new("RGB", (512, 512), (245, 244, 240))
     for cls, size, colour, xy in (("horse", 164, "brown", (57, 9)), ("bird", 164, "blue", (165, 139))):
@@ -114,7 +118,14 @@ def test_a_fragment_of_an_untouched_object_is_not_a_weak_match_that_fails_absenc
     scene = Scene(prompt="a brown horse and no car", elements=[
         Element(id="e0", noun="horse", cls="horse", color="brown"),
         Element(id="e1", noun="car", cls="car", count=0, negated=True)])
-    blind = check_image(img, scene)
-    assert not blind.passed and [c.kind for c in blind.failed] == ["absence"]
+    rgb = np.asarray(img)
+    detector = get_detector()
+
+    def seen(context: list[str]) -> list[str]:
+        dets = _perceive(detector, rgb, estimate_background(rgb), scene.elements, False, CheckTimings(), context)
+        return sorted(d.cls for d in dets if d.score >= CONFIDENT_SCORE)
+
+    assert seen([]) == ["horse"] and seen(["bird"]) == ["bird", "horse"]
     told = check_image(img, scene.model_copy(update={"context": ["bird"]}))
     assert told.passed and {c.kind for c in told.checks} == {"presence", "color", "absence"}
+    assert all(c.target in ("e0", "e1") for c in told.checks)
