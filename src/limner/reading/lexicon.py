@@ -21,11 +21,28 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-__all__ = ["LEXICON_FILE", "Lexicon", "LexiconKind", "load_lexicon"]
+__all__ = ["LEXICON_FILE", "Lexicon", "LexiconKind", "load_lexicon", "singular_candidates"]
 
 LexiconKind = Literal["thing", "mood"]
 #: The shipped file, relative to the `limner.resources` package.
 LEXICON_FILE = "lexicon/wordnet_nouns.json.gz"
+
+
+def singular_candidates(word: str, *, shortest_s: int = 3) -> list[str]:
+    """The singulars an English plural may have, most specific first ("berries" -> "berry", "shelves" ->
+    "shelf"/"shelfe", "boxes" -> "box", "cats" -> "cat"); a plain "-s" is dropped only from words of at least
+    `shortest_s` letters. The caller keeps the first one its word list knows: the rules over-generate."""
+    w = word.lower()
+    out: list[str] = []
+    if w.endswith("ies") and len(w) > 4:
+        out.append(w[:-3] + "y")
+    if w.endswith("ves") and len(w) > 4:
+        out += [w[:-3] + "f", w[:-3] + "fe"]
+    if w.endswith("es") and len(w) > 3:
+        out.append(w[:-2])
+    if w.endswith("s") and not w.endswith("ss") and len(w) >= shortest_s:
+        out.append(w[:-1])
+    return out
 
 
 @dataclass(frozen=True)
@@ -50,16 +67,7 @@ class Lexicon:
             return w
         if w in self.plurals:
             return self.plurals[w]
-        candidates: list[str] = []
-        if w.endswith("ies") and len(w) > 4:
-            candidates.append(w[:-3] + "y")
-        if w.endswith("ves") and len(w) > 4:
-            candidates += [w[:-3] + "f", w[:-3] + "fe"]
-        if w.endswith("es") and len(w) > 3:
-            candidates.append(w[:-2])
-        if w.endswith("s") and not w.endswith("ss") and len(w) > 3:
-            candidates.append(w[:-1])
-        return next((c for c in candidates if self.kind(c)), None)
+        return next((c for c in singular_candidates(w, shortest_s=4) if self.kind(c)), None)
 
     def summary(self) -> dict[str, object]:
         """Size and source, for `limner words --json`."""

@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Literal
 
 from limner import vocab
-from limner.reading.lexicon import LexiconKind, load_lexicon
+from limner.reading.lexicon import LexiconKind, load_lexicon, singular_candidates
 from limner.types import Element, Relation, Scene
 
 __all__ = ["canonical_class", "parse_prompt", "plural", "singular"]
@@ -166,16 +166,7 @@ def singular(word: str) -> str:
         return vocab.IRREGULAR_PLURALS[w]
     if w in _NOUNS:
         return w
-    candidates: list[str] = []
-    if w.endswith("ies") and len(w) > 4:
-        candidates.append(w[:-3] + "y")
-    if w.endswith("ves") and len(w) > 4:
-        candidates += [w[:-3] + "f", w[:-3] + "fe"]
-    if w.endswith("es") and len(w) > 3:
-        candidates.append(w[:-2])
-    if w.endswith("s") and not w.endswith("ss") and len(w) > 2:
-        candidates.append(w[:-1])
-    for c in candidates:
+    for c in singular_candidates(w, shortest_s=3):
         if c in _NOUNS or c in vocab.IRREGULAR_PLURALS.values():
             return c
     if w.endswith(("ches", "shes", "xes", "sses", "zes")):
