@@ -11,10 +11,10 @@ from PIL import Image
 
 from limner.tools.sandbox import checker as ck
 from limner.tools.sandbox.checker import check_image
-from limner.tools.sandbox.detect import get_detector
+from limner.tools.sandbox.detect import Detector, get_detector
 from limner.tools.sandbox.painters import Painter, read_prompt
 from limner.tools.sandbox.render import render_scene
-from limner.tools.sandbox.segment import estimate_background, load_rgb
+from limner.tools.sandbox.segment import Background, estimate_background, load_rgb
 from limner.tools.sandbox.world import WorldTruth, grade_truth
 from limner.types import Check, Element, Relation, Scene, ToolCall, Verdict
 
@@ -23,6 +23,16 @@ def _painted(painter: str, prompt: str, seed: int) -> tuple[Image.Image, WorldTr
     out = Painter(painter, profile=f"p-{painter}")(ToolCall(tool=painter, prompt=prompt, seed=seed, width=512, height=512))
     assert out.image is not None and out.ground_truth is not None
     return out.image, WorldTruth.model_validate(out.ground_truth)
+
+
+def _rendered(scene: Scene, seed: int) -> tuple[WorldTruth, np.ndarray, Detector, Background, ck._Fits]:
+    """A faithful render of `scene` and what the checker's fits need: (truth, pixels, detector, background,
+    the shared artwork fits)."""
+    image, truth = render_scene(scene, seed=seed)
+    rgb = load_rgb(image)
+    detector = get_detector()
+    bg = estimate_background(rgb)
+    return truth, rgb, detector, bg, ck._Fits(detector, rgb, bg.fill)
 
 
 def _one(verdict: Verdict, kind: str, cls: str | None = None, scene: Scene | None = None) -> Check:
@@ -73,11 +83,7 @@ def test_a_weak_true_object_is_still_counted() -> None:
                   elements=[Element(id="a", noun="horses", cls="horse", count=3),
                             Element(id="b", noun="clocks", cls="clock", count=3)],
                   relations=[Relation(subject="a", predicate="behind", object="b")])
-    image, truth = render_scene(scene, seed=4)
-    rgb = load_rgb(image)
-    detector = get_detector()
-    bg = estimate_background(rgb)
-    fits = ck._Fits(detector, rgb, bg.fill)
+    truth, rgb, detector, bg, fits = _rendered(scene, seed=4)
     dets = detector.detect(rgb, ["clock", "horse"], background=bg)
     sils = ck._silhouettes(dets, detector, rgb.shape)
     weak = [d for d in dets if d.score < ck.CONFIDENT_SCORE]
@@ -97,11 +103,7 @@ def test_an_overlap_under_a_third_thing_is_read_on_what_shows_or_left_out(hide: 
     scene = Scene(prompt="a bus in front of a person",
                   elements=[Element(id="a", noun="bus", cls="bus"), Element(id="b", noun="person", cls="person")],
                   relations=[Relation(subject="a", predicate="in front of", object="b")])
-    image, _ = render_scene(scene, seed=0)
-    rgb = load_rgb(image)
-    detector = get_detector()
-    bg = estimate_background(rgb)
-    fits = ck._Fits(detector, rgb, bg.fill)
+    _, rgb, detector, bg, fits = _rendered(scene, seed=0)
     bus, person = (next(d for d in detector.detect(rgb, ["bus", "person"], background=bg) if d.cls == c)
                    for c in ("bus", "person"))
     both = fits(bus)[0] & fits(person)[0]

@@ -178,6 +178,7 @@ def singular(word: str) -> str:
     return w
 
 
+@lru_cache(maxsize=8192)
 def _lexicon_noun(word: str) -> tuple[str, LexiconKind] | None:
     """(lemma, "thing" | "mood") for a word that only the general lexicon (WordNet nouns,
     `limner.reading.lexicon`) knows; None for any word the reader's own lists know in any role (an object, a

@@ -387,6 +387,18 @@ def _overlap_order(a: _Placed, b: _Placed, rgb: np.ndarray) -> _Order:
 DEPTH_BACK_SHOWN = 0.45
 
 
+def _explained_share(placed: _Placed, where: np.ndarray, rgb: np.ndarray) -> float:
+    """Share of the pixels `where` (part of `placed`'s silhouette) that its fitted drawing explains: the
+    blurred picture within `DEPTH_SHOWN_ERROR` of the blurred drawing. Blurred over the silhouette's box
+    grown by 4 px, so both rules that ask "is this object seen there" (`_depth_pair`, `_shown_by_itself`)
+    read the same pixels the same way."""
+    sil, drawn = placed
+    ys, xs = np.nonzero(sil)
+    win = np.s_[max(0, int(ys.min()) - 4) : int(ys.max()) + 5, max(0, int(xs.min()) - 4) : int(xs.max()) + 5]
+    diff = np.abs(_blur(rgb[win]) - _blur(drawn[win])).mean(axis=2)
+    return float((diff[where[win]] <= DEPTH_SHOWN_ERROR).mean())
+
+
 def _depth_pair(a: _Placed, b: _Placed, rgb: np.ndarray) -> _Order:
     """The order `_overlap_order` reads, and whether the pair shows an occlusion at all (`occludes`):
     not when fewer than `MIN_OCCLUSION_PX` of the overlap show either object (the truth's `covers`
@@ -399,12 +411,7 @@ def _depth_pair(a: _Placed, b: _Placed, rgb: np.ndarray) -> _Order:
         return order
     front, back = (a, b) if order.front else (b, a)
     rest = back[0] & ~front[0]
-    share = 0.0
-    if rest.any():
-        ys, xs = np.nonzero(back[0])
-        win = np.s_[max(0, int(ys.min()) - 4) : int(ys.max()) + 5, max(0, int(xs.min()) - 4) : int(xs.max()) + 5]
-        diff = np.abs(_blur(rgb[win]) - _blur(back[1][win])).mean(axis=2)
-        share = float((diff[rest[win]] <= DEPTH_SHOWN_ERROR).mean())
+    share = _explained_share(back, rest, rgb) if rest.any() else 0.0
     if share < DEPTH_BACK_SHOWN:
         return _Order(None, order.shown, f"the one read behind shows only {share:.0%} of itself elsewhere: "
                       f"{order.how}", False)
@@ -658,10 +665,7 @@ def _shown_by_itself(i: int, dets: list[Detection], sils: list[np.ndarray], fits
     rest = sil & ~np.logical_or.reduce(others) if others else sil
     if int(rest.sum()) < 20:
         rest = sil
-    ys, xs = np.nonzero(sil)
-    win = np.s_[max(0, int(ys.min()) - 4) : int(ys.max()) + 5, max(0, int(xs.min()) - 4) : int(xs.max()) + 5]
-    diff = np.abs(_blur(fits.rgb[win]) - _blur(drawn[win])).mean(axis=2)
-    return float((diff[rest[win]] <= DEPTH_SHOWN_ERROR).mean())
+    return _explained_share((sil, drawn), rest, fits.rgb)
 
 
 def _in_view(dets: list[Detection], detector: Detector, fits: _Fits) -> list[Detection]:
