@@ -26,7 +26,7 @@ from limner.tools.sandbox.artwork import COLOR_RGB, Artwork
 from limner.tools.sandbox.segment import darkness
 
 __all__ = [
-    "SpriteFit", "body_pixels", "colour_prototypes", "fit_sprite", "read_colour",
+    "SpriteFit", "body_pixels", "colour_prototypes", "composite_over", "fit_sprite", "mask_window", "read_colour",
 ]
 
 _PROTO_SIZE = 96
@@ -114,7 +114,9 @@ class SpriteFit:
     error: float
 
 
-def _composite(sprite: np.ndarray, under: np.ndarray) -> np.ndarray:
+def composite_over(sprite: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """An RGBA sprite alpha-composited over RGB pixels (float RGB): how a drawing looks where it lies, shared
+    by the colour and the texture readers."""
     a = sprite[..., 3:4].astype(np.float32) / 255.0
     return sprite[..., :3].astype(np.float32) * a + under.astype(np.float32) * (1 - a)
 
@@ -126,11 +128,11 @@ def _sprite_error(
     sh, sw = sprite.shape[:2]
     if y < 0 or x < 0 or y + sh > rgb.shape[0] or x + sw > rgb.shape[1] or mask.shape != (sh, sw):
         return float("inf")
-    d = _composite(sprite, fill[y : y + sh, x : x + sw]) - rgb[y : y + sh, x : x + sw].astype(np.float32)
+    d = composite_over(sprite, fill[y : y + sh, x : x + sw]) - rgb[y : y + sh, x : x + sw].astype(np.float32)
     return float((d[mask] ** 2).mean())
 
 
-def _window(mask: np.ndarray, y: int, x: int, shape: tuple[int, ...]) -> np.ndarray:
+def mask_window(mask: np.ndarray, y: int, x: int, shape: tuple[int, ...]) -> np.ndarray:
     """The `shape`-sized part of an image-sized mask at (y, x); outside the image counts as False."""
     out = np.zeros(shape[:2], dtype=bool)
     h, w = shape[:2]

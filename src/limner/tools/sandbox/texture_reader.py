@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from limner.tools.sandbox.artwork import TEXTURE_NAMES, Artwork
-from limner.tools.sandbox.colour_reader import _composite, _window, fit_sprite
+from limner.tools.sandbox.colour_reader import composite_over, fit_sprite, mask_window
 
 __all__ = ["MIN_DISCRIMINATING_PX", "MIN_VISIBLE_BODY_PX", "TextureReading", "read_instance_texture"]
 
@@ -92,7 +92,7 @@ def read_instance_texture(
         return TextureReading(None, False, "its outline could not be fitted")
     body = np.asarray(artwork.body_mask(det.cls, found.size), dtype=bool)
     if hidden is not None:
-        body = body & ~_window(hidden, found.y0, found.x0, body.shape)
+        body = body & ~mask_window(hidden, found.y0, found.x0, body.shape)
     sh, sw = body.shape
     y, x = found.y0, found.x0
     if y < 0 or x < 0 or y + sh > rgb.shape[0] or x + sw > rgb.shape[1]:
@@ -112,7 +112,7 @@ def read_instance_texture(
         for sprite in sprites:
             if sprite.shape[:2] != body.shape:
                 continue
-            px = _composite(sprite[ys, xs][:, None, :], under[:, None, :])[:, 0, :]
+            px = composite_over(sprite[ys, xs][:, None, :], under[:, None, :])[:, 0, :]
             err = float(np.median(np.linalg.norm(px - img, axis=1)))
             if best is None or err < best[0]:
                 best = (err, px)
