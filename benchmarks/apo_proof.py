@@ -35,11 +35,14 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
+from PIL import Image
 
 from limner.data.dataset import difference_mask, write_dataset
 from limner.data.orchestra import IMAGES, RECORDS, ClusterRecord, Member, PairJudgement
@@ -57,7 +60,17 @@ from limner.train.tiny.evaluate import (
 )
 from limner.train.tiny.model import TinyPipeline
 from limner.train.tiny.pretrain import PretrainConfig, pretrain
-from limner.train.tiny.world import Scene, all_pairs, caption, check, edit_list, render, split_pairs
+from limner.train.tiny.world import (
+    PERTURBATIONS,
+    Scene,
+    all_pairs,
+    caption,
+    check,
+    edit_list,
+    perturb,
+    render,
+    split_pairs,
+)
 
 ARMS: dict[str, dict[str, Any]] = {
     "sft": {"loss_type": "sft", "beta_schedule": "constant"},
@@ -146,11 +159,74 @@ def outcomes(path: Path) -> list[float]:
     return [float(r["correct"]) for r in json.loads(path.read_text())]
 
 
+def changes_vs_base(base: Path, run: Path) -> dict[str, int]:
+    """How many of the paired samples an adapter changed: outcomes gained and lost, and readings changed
+    (what the checker saw). An arm whose mean equals the base's either moved nothing or moved both ways;
+    these counts tell which."""
+    before, after = json.loads(base.read_text()), json.loads(run.read_text())
+    return {"gained": sum(a["correct"] > b["correct"] for a, b in zip(after, before, strict=True)),
+            "lost": sum(a["correct"] < b["correct"] for a, b in zip(after, before, strict=True)),
+            "readings_changed": sum(a["reason"] != b["reason"] for a, b in zip(after, before, strict=True))}
+
+
 # --- 3. preference pairs from the model's own samples ----------------------------------------------
+@dataclass(frozen=True)
+class Loser:
+    """A failing picture of a prompt: an own failing sample, or a winner edited by one perturbation."""
+
+    image: Image.Image
+    seed: int
+    kind: str  # "own-sample" or "edited:<perturbation>"
+    distance: int
+    perturbations: list[dict[str, str]]
+    verdict: dict[str, Any]
+    of_winner: int | None = None  # index of the winner it was edited from (edited losers pair with it only)
+
+
+def _own_losers(bad: list[Sample], scene: Scene, k: int) -> list[Loser]:
+    return [Loser(s.image, s.seed, "own-sample", s.verdict.edits, edit_list(s.verdict.seen, scene),
+                  {"passed": False, "edits": s.verdict.edits, "reason": s.verdict.reason}) for s in _spread(bad, k)]
+
+
+def _edited_losers(winners: list[Image.Image], scene: Scene, rng: random.Random,
+                   rejected: dict[str, int]) -> list[Loser]:
+    """Every perturbation of every winner, kept only when the checker reads exactly the intended edit: the
+    edited picture fails the prompt and passes the scene it was edited to show (the data orchestra's rule:
+    a negative fails exactly the perturbed checks)."""
+    out = []
+    for w_index, image in enumerate(winners):
+        for kind in PERTURBATIONS:
+            if kind == "swap_shapes" and scene.left.shape == scene.right.shape:
+                continue  # not applicable: nothing to swap
+            edited = perturb(image, scene, kind, rng)
+            if edited is None:
+                rejected["winner not two clean objects"] = rejected.get("winner not two clean objects", 0) + 1
+                continue
+            fails, shows = check(edited.image, scene), check(edited.image, edited.shows)
+            if fails.correct or not shows.correct:
+                reason = "still passes the prompt" if fails.correct else "not read as the intended edit"
+                rejected[reason] = rejected.get(reason, 0) + 1
+                continue
+            out.append(Loser(edited.image, -1, f"edited:{kind}", edited.distance, edited.perturbations,
+                             {"passed": False, "edits": fails.edits, "reason": fails.reason,
+                              "shows": f"{edited.shows.left.words()} | {edited.shows.right.words()}"},
+                             of_winner=w_index))
+    return out
+
+
 def build_pairs(pipeline: Path, train: list[Scene], data: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Cluster records (one per training prompt) + `write_dataset(masks=True)`: the orchestra's format."""
-    if (data / "pairs.parquet").is_file() and (data / "pairs_summary.json").is_file():
-        return json.loads((data / "pairs_summary.json").read_text())
+    """Cluster records (one per training prompt) + `write_dataset(masks=True)`: the orchestra's format.
+
+    `--losers own`: losers are the model's failing samples of the prompt (distance = the checker's edit
+    count); `edited`: each winner edited by every perturbation of `world.PERTURBATIONS` (distance = the
+    perturbation's atomic edits; an edited loser pairs only with the winner it came from); `mixed`: both."""
+    summary_path = data / "pairs_summary.json"
+    if (data / "pairs.parquet").is_file() and summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("losers", "own") != args.losers:
+            raise SystemExit(f"error: {str(data)!r} holds --losers {summary.get('losers', 'own')} pairs, not "
+                             f"{args.losers}; use another --out")
+        return summary
     pipe = TinyPipeline.load(pipeline)
     prompts = [(caption(s, "left" if i % 2 == 0 else "right"), s) for i, s in enumerate(train)]
     seeds = [PAIR_SEED_BASE + k for k in range(args.samples_per_prompt)]
@@ -160,79 +236,97 @@ def build_pairs(pipeline: Path, train: list[Scene], data: Path, args: argparse.N
     for s in samples:
         by_prompt.setdefault(s.prompt, []).append(s)
 
-    planned: list[tuple[str, Scene, list[Sample | None], list[Sample]]] = []  # None winner = rendered truth
-    for prompt, scene in prompts:
+    rejected: dict[str, int] = {}
+    planned: list[tuple[str, Scene, list[Sample | None], list[Image.Image], list[Loser]]] = []
+    for index, (prompt, scene) in enumerate(prompts):
         group = by_prompt[prompt]
         good = [s for s in group if s.verdict.correct]
         bad = sorted((s for s in group if not s.verdict.correct), key=lambda s: (s.verdict.edits, s.seed))
-        if not bad:
-            continue
-        losers = _spread(bad, args.losers_per_prompt)
-        winners: list[Sample | None] = list(good[: args.winners_per_prompt]) if good else [None]
-        planned.append((prompt, scene, winners, losers))
-    own = sum(len(w) * len(lo) for _, _, w, lo in planned if w[0] is not None)
+        winners: list[Sample | None] = list(good[: args.winners_per_prompt]) if good else [None]  # None = truth
+        pictures = [w.image if w is not None else render(scene, random.Random(index)) for w in winners]
+        losers = _own_losers(bad, scene, args.losers_per_prompt) if args.losers in ("own", "mixed") else []
+        if args.losers in ("edited", "mixed"):
+            losers += _edited_losers(pictures, scene, rng, rejected)
+        if losers:
+            planned.append((prompt, scene, winners, pictures, losers))
+
+    def pair_count(plan: tuple[str, Scene, list[Sample | None], list[Image.Image], list[Loser]]) -> int:
+        return sum(1 for lo in plan[4] for w in range(len(plan[2])) if lo.of_winner in (None, w))
+
+    own = sum(pair_count(p) for p in planned if p[2][0] is not None)
     truth_budget = int(args.max_truth_share * own / (1 - args.max_truth_share)) if args.max_truth_share < 1 else 10**9
     truth_plans = [p for p in planned if p[2][0] is None]
     rng.shuffle(truth_plans)
     kept_truth, used = set(), 0
     for p in truth_plans:
-        if used + len(p[3]) <= truth_budget:
+        if used + pair_count(p) <= truth_budget:
             kept_truth.add(p[0])
-            used += len(p[3])
+            used += pair_count(p)
 
     (data / RECORDS).mkdir(parents=True, exist_ok=True)
     n_pairs = n_truth = 0
-    for index, (prompt, scene, winners, losers) in enumerate(planned):
+    by_kind: dict[str, int] = {}
+    for index, (prompt, scene, winners, pictures, losers) in enumerate(planned):
         if winners[0] is None and prompt not in kept_truth:
             continue
         cid = f"c{index:04d}"
         folder = data / IMAGES / cid
         folder.mkdir(parents=True, exist_ok=True)
-        members, judged, pictures = [], [], {}
-        for w_index, winner in enumerate(winners):
+        members, judged = [], []
+        words = {"left": scene.left.words(), "right": scene.right.words()}
+        for w_index, (winner, image) in enumerate(zip(winners, pictures)):
             wid = "pos" if w_index == 0 else f"pos-{w_index}"
-            image = winner.image if winner is not None else render(scene, random.Random(index))
             image.save(folder / f"{wid}.png")
-            pictures[wid] = image
             members.append(Member(
-                id=wid, prompt=prompt, scene={"left": scene.left.words(), "right": scene.right.words()},
-                image=f"{IMAGES}/{cid}/{wid}.png", seed=winner.seed if winner else -1,
-                tools=["tiny-pipeline" if winner else "render"], kind="positive",
+                id=wid, prompt=prompt, scene=words, image=f"{IMAGES}/{cid}/{wid}.png",
+                seed=winner.seed if winner else -1, tools=["tiny-pipeline" if winner else "render"],
+                kind="positive",
                 verdict={"passed": True, "edits": 0, "source": "sample" if winner else "ground-truth"}))
         for l_index, loser in enumerate(losers):
             lid = f"neg-{l_index:02d}"
             loser.image.save(folder / f"{lid}.png")
-            edits = edit_list(loser.verdict.seen, scene)
             members.append(Member(
-                id=lid, prompt=prompt, scene={"left": scene.left.words(), "right": scene.right.words()},
-                image=f"{IMAGES}/{cid}/{lid}.png", seed=loser.seed, tools=["tiny-pipeline"], kind="own-sample",
-                perturbations=edits, distance=loser.verdict.edits,
-                verdict={"passed": False, "edits": loser.verdict.edits, "reason": loser.verdict.reason}))
-            for w_member in [m for m in members if m.kind == "positive"]:
-                judged.append(PairJudgement(winner=w_member.id, loser=lid, base=w_member.id == "pos", valid=True,
-                                            distance=loser.verdict.edits, failed=[e["kind"] for e in edits],
+                id=lid, prompt=prompt, scene=words, image=f"{IMAGES}/{cid}/{lid}.png", seed=loser.seed,
+                tools=["tiny-pipeline"] if loser.of_winner is None else ["tiny-pipeline", "world.perturb"],
+                kind=loser.kind, perturbations=loser.perturbations, distance=loser.distance,
+                verdict=loser.verdict))
+            for w_index, image in enumerate(pictures):
+                if loser.of_winner not in (None, w_index):
+                    continue
+                wid = "pos" if w_index == 0 else f"pos-{w_index}"
+                judged.append(PairJudgement(winner=wid, loser=lid, base=w_index == 0, valid=True,
+                                            distance=loser.distance, failed=[e["kind"] for e in loser.perturbations],
                                             reason="checker: winner correct, loser fails"))
                 # The data orchestra's mask grows by 9 px (tuned for 512² images); at 32² that would cover
                 # the picture, so the masks are written here first with a 3 px growth (write_dataset keeps them).
-                mask_path = data / "masks" / cid / f"{w_member.id}-{lid}.png"
+                mask_path = data / "masks" / cid / f"{wid}-{lid}.png"
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
-                difference_mask(pictures[w_member.id], loser.image, grow=3).save(mask_path)
+                difference_mask(image, loser.image, grow=3).save(mask_path)
                 n_pairs += 1
                 n_truth += winners[0] is None
+                by_kind[loser.kind] = by_kind.get(loser.kind, 0) + 1
         record = ClusterRecord(key=cid, cluster_id=cid, index=index, prompt=prompt, tag="tiny-world", seed=args.seed,
                                status="ok", members=members, pairs=judged, attempted=len(by_prompt[prompt]))
         atomic_write_text(data / RECORDS / f"{cid}.json", record.model_dump_json(indent=1))
     card = write_dataset(data, masks=True)
     correct = sum(s.verdict.correct for s in samples)
+    mask_share = _mean_mask_share(data)
     summary = {
-        "train_prompts": len(prompts), "samples": len(samples), "samples_correct": correct,
+        "losers": args.losers, "train_prompts": len(prompts), "samples": len(samples), "samples_correct": correct,
         "train_all_correct": correct / len(samples), "prompts_with_a_correct_sample":
             sum(any(s.verdict.correct for s in by_prompt[p]) for p, _ in prompts),
         "pairs": n_pairs, "truth_winner_pairs": n_truth, "truth_winner_share": n_truth / max(1, n_pairs),
-        "distance_histogram": card["distance_histogram"],
+        "pairs_by_loser_kind": dict(sorted(by_kind.items())), "edited_losers_rejected": rejected,
+        "mean_difference_mask_share": mask_share, "distance_histogram": card["distance_histogram"],
     }
-    atomic_write_json(data / "pairs_summary.json", summary)
+    atomic_write_json(summary_path, summary)
     return summary
+
+
+def _mean_mask_share(data: Path) -> float:
+    """The mean share of the picture the pairs' difference masks cover (what `loss_mask` keeps)."""
+    shares = [float((np.asarray(Image.open(p)) > 0).mean()) for p in (data / "masks").rglob("*.png")]
+    return round(sum(shares) / len(shares), 4) if shares else 0.0
 
 
 def _spread(bad: list[Sample], k: int) -> list[Sample]:
@@ -248,6 +342,8 @@ def arm_config(arm: str, seed: int, args: argparse.Namespace, beta: float) -> di
     values = {
         **ARMS[arm], "seed": seed, "beta_base": beta, "learning_rate": args.lr, "max_steps": args.steps,
         "per_device_train_batch_size": args.batch_pairs, "lora_rank": args.lora_rank,
+        "lora_alpha": args.lora_alpha, "lora_target_modules": args.lora_targets,
+        "timestep_fraction": list(args.timestep_fraction),
         "logging_steps": args.logging_steps, "save_steps": 0, "save_total_limit": 1, "use_cpu": True,
     }
     APOConfig.from_dict(values)  # validated before a subprocess is spent on it
@@ -354,11 +450,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--winners-per-prompt", type=int, default=2)
     p.add_argument("--losers-per-prompt", type=int, default=3)
     p.add_argument("--max-truth-share", type=float, default=0.2)
+    p.add_argument("--losers", choices=("own", "edited", "mixed"), default="own",
+                   help="own failing samples, winners edited by one perturbation each, or both (docs/apo_proof.md)")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-pairs", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--beta", type=float, default=5000.0)
     p.add_argument("--lora-rank", type=int, default=8)
+    p.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default: the rank, scale 1)")
+    p.add_argument("--lora-targets", default="to_q,to_k,to_v,to_out.0",
+                   help="comma-separated module names that get a LoRA (default: the attention projections)")
+    p.add_argument("--timestep-fraction", default="0,1",
+                   help="low,high share of the noise schedule training timesteps are drawn from (0.5,1: noisier half)")
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument("--ddim-steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.0,
@@ -370,6 +473,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="runs (fine-tune, then evaluate) at a time")
     args = p.parse_args()
     args.sweep_betas = [float(b) for b in args.sweep_betas.split(",") if b.strip()]
+    args.lora_targets = [m.strip() for m in args.lora_targets.split(",") if m.strip()]
+    args.timestep_fraction = tuple(float(f) for f in args.timestep_fraction.split(","))
     args.guidance_sweep = [float(g) for g in args.guidance_sweep.split(",") if g.strip()]
     if args.quick:
         args.pretrain_minutes, args.pretrain_steps = min(args.pretrain_minutes, 0.5), min(args.pretrain_steps, 30)
@@ -450,6 +555,7 @@ def main() -> None:
                "all_correct": mean_se(outcomes(out / "eval" / f"{name}.json"))[0],
                "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
                "over_optimised": over_optimised(logs),
+               "vs_base": changes_vs_base(out / "eval" / "base.json", out / "eval" / f"{name}.json"),
                "final_implicit_accuracy": logs[-1]["rewards/accuracies"] if logs else None,
                "max_implicit_accuracy_first_100": max(
                    (r["rewards/accuracies"] for r in logs if r["step"] <= OVEROPT_STEPS), default=None)}
@@ -481,7 +587,7 @@ def main() -> None:
         "simulated": False,
         "config": {k: v for k, v in vars(args).items() if k != "json"} | {
             "arms_config": {a: ARMS[a] for a in arms}, "pipeline": str(pipeline),
-            "lora_targets": APOConfig().lora_target_modules},
+            "lora_targets": args.lora_targets},
         "env": environment(args.threads),
         "metrics": {
             "arms": report_arms, "comparisons": comparisons, "heldout_prompts": len(prompts),

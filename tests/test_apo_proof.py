@@ -20,11 +20,12 @@ from PIL import Image
 from limner.train.apo import APOTrainer
 from limner.train.apo_config import APOConfig, APOConfigError
 from limner.train.apo_data import CachedPairDataset, DatasetError, collate
-from limner.train.tiny.evaluate import load_lora, mean_se, paired_se, sample_and_check
+from limner.train.tiny.evaluate import Sample, load_lora, mean_se, paired_se, sample_and_check
 from limner.train.tiny.model import TinyPipeline, TinyTextEncoder
 from limner.train.tiny.pretrain import PretrainConfig, pretrain
 from limner.train.tiny.world import (
     MAX_EDITS,
+    PERTURBATIONS,
     Obj,
     Scene,
     all_pairs,
@@ -32,6 +33,7 @@ from limner.train.tiny.world import (
     check,
     edit_list,
     parse_caption,
+    perturb,
     render,
     split_pairs,
 )
@@ -87,6 +89,49 @@ def test_captions_round_trip_and_the_split_holds_out_combinations_only():
     train, held = split_pairs()
     assert len(train) == 84 and len(held) == 24 and not set(train) & set(held)
     assert {s.left for s in train} == {s.left for s in all_pairs()}  # every object seen in training
+
+
+def test_perturbations_edit_a_correct_picture_into_exactly_the_intended_other_scene():
+    rng = random.Random(3)
+    for scene in all_pairs()[::5]:
+        image = render(scene, rng)
+        for kind, distance in PERTURBATIONS.items():
+            edited = perturb(image, scene, kind, rng)
+            if kind == "swap_shapes" and scene.left.shape == scene.right.shape:
+                assert edited is None  # nothing to swap
+                continue
+            assert edited is not None and edited.distance == distance and edited.kind == kind
+            assert check(edited.image, edited.shows).correct and not check(edited.image, scene).correct
+            if kind == "recolour":
+                assert len(edited.perturbations) == 1 and edited.perturbations[0]["kind"] == "colour"
+                # only the recoloured object moved: the other object's pixels and the background are untouched
+                changed = (np.asarray(edited.image).astype(int) - np.asarray(image).astype(int)).any(-1)
+                side = edited.perturbations[0]["side"]
+                xs = np.nonzero(changed)[1]
+                assert xs.size and ((xs < 16).all() if side == "left" else (xs >= 16).all())
+            if kind == "swap_colours":
+                assert edited.shows == Scene(Obj(scene.right.colour, scene.left.shape),
+                                             Obj(scene.left.colour, scene.right.shape))
+            if kind == "swap_shapes":
+                assert edited.shows == Scene(Obj(scene.left.colour, scene.right.shape),
+                                             Obj(scene.right.colour, scene.left.shape))
+    with pytest.raises(ValueError, match="should be one of"):
+        perturb(image, scene, "blur", rng)
+    other = next(s for s in all_pairs() if s != scene)
+    assert perturb(image, other, "recolour", rng) is None  # not a picture of that scene
+    assert perturb(Image.new("RGB", (32, 32)), scene, "swap_colours", rng) is None
+
+
+def test_recolouring_moves_a_soft_fringe_in_proportion():
+    scene = Scene(Obj("red", "square"), Obj("blue", "square"))
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[10:20, 4:14] = (230, 30, 30)
+    pixels[10:20, 14] = (115, 15, 15)  # a half-dark anti-aliased edge, read as background
+    pixels[10:20, 20:30] = (40, 70, 240)
+    edited = perturb(Image.fromarray(pixels), scene, "swap_colours", random.Random(0))
+    out = np.asarray(edited.image).astype(int)
+    assert tuple(out[15, 8]) == (40, 70, 240) and tuple(out[15, 25]) == (230, 30, 30)
+    assert abs(out[15, 14, 2] - 120) <= 2 and out[15, 14, 0] < 40  # the fringe turned half-blue, no red left
 
 
 # --- the pipeline ----------------------------------------------------------------------------------------
@@ -224,6 +269,18 @@ def test_every_arm_trains_and_its_lora_loads_into_the_tiny_pipeline(tiny):
     assert len(sample_and_check(base, prompts, [0], steps=2)) == 2
 
 
+def test_timesteps_are_drawn_from_the_asked_share_of_the_schedule(tiny):
+    whole = APOTrainer(config(tiny, "t-all"))
+    noisy = APOTrainer(config(tiny, "t-noisy", timestep_fraction=(0.5, 1.0)))
+    ids = torch.arange(64)
+    _, t_all = whole._draw(ids, torch.Size([3, 32, 32]))
+    noise_a, t_noisy = noisy._draw(ids, torch.Size([3, 32, 32]))
+    assert t_all.min() < 500 <= t_noisy.min() and t_noisy.max() < 1000
+    assert torch.equal(noise_a, whole._draw(ids, torch.Size([3, 32, 32]))[0])  # same noise, other timesteps
+    with pytest.raises(APOConfigError, match="timestep_fraction"):
+        config(tiny, "t-bad", timestep_fraction=(0.7, 0.2))
+
+
 def test_mask_and_loss_type_errors_are_clear(tiny, tmp_path):
     with pytest.raises(APOConfigError, match="loss_type='dpo' is unknown"):
         APOConfig(loss_type="dpo")
@@ -251,6 +308,7 @@ def test_standard_errors():
 def _benchmark_module():
     spec = importlib.util.spec_from_file_location("apo_proof_benchmark", REPO / "benchmarks" / "apo_proof.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -263,8 +321,49 @@ def test_benchmark_helpers_pick_losers_and_flag_over_optimisation():
     assert bench.over_optimised(logs)
     assert not bench.over_optimised([{"step": 10, "rewards/accuracies": 0.6}, {"step": 110, "rewards/accuracies": 0.99}])
     values = bench.arm_config("apo_masked", 1, bench.argparse.Namespace(
-        lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, logging_steps=1), 2000.0)
+        lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, lora_alpha=None, lora_targets=["to_q", "to_v"],
+        timestep_fraction=(0.5, 1.0), logging_steps=1), 2000.0)
     assert values["loss_mask"] is True and values["beta_schedule"] == "linear" and values["beta_base"] == 2000.0
+    assert values["timestep_fraction"] == [0.5, 1.0] and values["lora_target_modules"] == ["to_q", "to_v"]
+
+
+def test_changes_vs_base_count_gains_losses_and_readings(tmp_path):
+    bench = _benchmark_module()
+    rows = lambda *cr: [{"correct": c, "reason": r} for c, r in cr]
+    (tmp_path / "b.json").write_text(json.dumps(rows((1, "ok"), (0, "saw a"), (0, "saw b"), (1, "ok"))))
+    (tmp_path / "r.json").write_text(json.dumps(rows((0, "saw c"), (1, "ok"), (0, "saw d"), (1, "ok"))))
+    assert bench.changes_vs_base(tmp_path / "b.json", tmp_path / "r.json") == {
+        "gained": 1, "lost": 1, "readings_changed": 3}
+
+
+def test_edited_losers_pair_only_with_their_own_winner_in_the_orchestra_format(tmp_path, monkeypatch):
+    bench = _benchmark_module()
+    blank = Image.new("RGB", (32, 32))
+
+    def fake_samples(pipe, prompts, seeds, **kw):  # odd seeds draw the scene, even seeds draw nothing
+        return [Sample(p, s, seed, image, check(image, s)) for p, s in prompts for seed in seeds
+                for image in [render(s, random.Random(seed)) if seed % 2 else blank]]
+
+    monkeypatch.setattr(bench, "sample_and_check", fake_samples)
+    monkeypatch.setattr(bench.TinyPipeline, "load", classmethod(lambda cls, path: None))
+    args = bench.argparse.Namespace(samples_per_prompt=4, winners_per_prompt=2, losers_per_prompt=3, seed=0,
+                                    max_truth_share=0.2, ddim_steps=2, guidance=1.0, losers="edited")
+    train = all_pairs()[:3]
+    summary = bench.build_pairs(Path("unused"), train, tmp_path / "pairs", args)
+    # 3 prompts × 2 winners × 4 perturbations (a shape swap only where the shapes differ: 2 of the 3
+    # prompts), each edited loser paired only with the winner it came from
+    assert [s.left.shape == s.right.shape for s in train] == [True, False, False]
+    assert summary["pairs"] == 22 and summary["losers"] == "edited" and summary["truth_winner_pairs"] == 0
+    assert summary["pairs_by_loser_kind"] == {"edited:flip_relation": 6, "edited:recolour": 6,
+                                              "edited:swap_colours": 6, "edited:swap_shapes": 4}
+    assert summary["distance_histogram"] == {"1": 12, "2": 10} and summary["edited_losers_rejected"] == {}
+    assert 0 < summary["mean_difference_mask_share"] < 0.5  # local differences, not the whole picture
+    record = json.loads(next((tmp_path / "pairs" / bench.RECORDS).glob("*.json")).read_text())
+    losers = {m["id"]: m for m in record["members"] if m["kind"] != "positive"}
+    assert len(record["pairs"]) == len(losers) and len(losers) in (6, 8) and {p["winner"] for p in record["pairs"]} == {"pos", "pos-1"}
+    args.losers = "own"
+    with pytest.raises(SystemExit, match="holds --losers edited pairs"):
+        bench.build_pairs(Path("unused"), train, tmp_path / "pairs", args)
 
 
 # --- the whole experiment, tiny -----------------------------------------------------------------------------

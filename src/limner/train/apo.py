@@ -281,8 +281,9 @@ class APOTrainer:
                     cfg.weighting_scheme, 1, logit_mean=cfg.logit_mean, logit_std=cfg.logit_std,
                     mode_scale=cfg.mode_scale, generator=generator))
             else:
-                high = self.noise_scheduler.config.num_train_timesteps
-                draws.append(torch.randint(0, high, (1,), generator=generator).float())
+                n = self.noise_scheduler.config.num_train_timesteps
+                low, high = (round(f * n) for f in cfg.timestep_fraction)
+                draws.append(torch.randint(low, max(low + 1, high), (1,), generator=generator).float())
         device = self.accelerator.device
         return torch.stack(noises).to(device), torch.cat(draws).to(device)
 

@@ -124,6 +124,13 @@ class APOConfig(BaseModel):
         False,
     )
 
+    timestep_fraction: tuple[float, float] = _help(
+        "DDPM families (SD 1.5/2.x, SDXL, pixel): draw training timesteps uniformly from this fraction of "
+        "the schedule, e.g. (0.5, 1.0) for the noisier half only, where a sample's composition is decided "
+        "(which colour lands on which object); the default (0, 1) is the whole schedule, as in the papers.",
+        (0.0, 1.0),
+    )
+
     # --- flow matching (SD3 / FLUX) -----------------------------------------------------------------
     weighting_scheme: WeightingScheme = _help(
         "Timestep density and loss weighting for flow matching (diffusers' SD3/FLUX training schemes).",
@@ -195,6 +202,9 @@ class APOConfig(BaseModel):
         if not 0 < self.beta_f_min <= self.beta_f_max:
             raise ValueError(f"beta_f_min={self.beta_f_min!r} must satisfy 0 < beta_f_min ≤ beta_f_max "
                              f"(beta_f_max={self.beta_f_max!r})")
+        low, high = self.timestep_fraction
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"timestep_fraction={self.timestep_fraction!r} must satisfy 0 ≤ low < high ≤ 1")
         return self
 
     # --- construction helpers -----------------------------------------------------------------------

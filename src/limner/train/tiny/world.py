@@ -22,8 +22,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 __all__ = [
-    "COLOURS", "MAX_EDITS", "SHAPES", "SIZE", "Obj", "Scene", "Verdict", "all_pairs", "caption", "check",
-    "detect", "edit_list", "edits_between", "parse_caption", "render", "split_pairs",
+    "COLOURS", "MAX_EDITS", "PERTURBATIONS", "SHAPES", "SIZE", "Edited", "Obj", "Scene", "Verdict", "all_pairs",
+    "caption", "check", "detect", "edit_list", "edits_between", "parse_caption", "perturb", "render",
+    "split_pairs",
 ]
 
 SIZE = 32
@@ -110,8 +111,9 @@ def parse_caption(text: str) -> Scene:
     return Scene(first, second) if m[3] == "left" else Scene(second, first)
 
 
-def _draw(draw: ImageDraw.ImageDraw, obj: Obj, cx: int, cy: int, r: int) -> None:
-    fill = COLOURS[obj.colour]
+def _draw(draw: ImageDraw.ImageDraw, obj: Obj, cx: int, cy: int, r: int,
+          fill: tuple[int, int, int] | int | None = None) -> None:
+    fill = COLOURS[obj.colour] if fill is None else fill
     if obj.shape == "square":
         draw.rectangle((cx - r, cy - r, cx + r - 1, cy + r - 1), fill=fill)
     elif obj.shape == "circle":
@@ -167,20 +169,14 @@ def _shape_of(mask: np.ndarray) -> str:
     return "circle"
 
 
-def detect(image: Image.Image) -> tuple[Obj, ...]:
-    """Objects in the picture, left to right.
-
-    Pixels snap to the nearest palette entry (black = background); objects are the connected foreground
-    blobs (under 8 px: speckle). A blob takes its dominant colour, or is "mixed" when no colour has 2/3 of
-    its pixels (a binding error); a blob in which two colours each hold a quarter and sit apart is two
-    touching objects and is split by colour. Shape from `_shape_of`.
-    """
+def _blobs(image: Image.Image) -> list[tuple[float, Obj, np.ndarray]]:
+    """(mean x, object, pixel mask) of every object in the picture, unordered; see `detect`."""
     pixels = np.asarray(image.convert("RGB"), np.float32)
     palette = np.array([_BLACK, *COLOURS.values()], np.float32)
     nearest = ((pixels[:, :, None, :] - palette[None, None]) ** 2).sum(-1).argmin(-1)  # 0 = background
     names = ["", *COLOURS]
     labels, count = _label(nearest > 0)
-    found: list[tuple[float, Obj]] = []
+    found: list[tuple[float, Obj, np.ndarray]] = []
     for blob in range(1, count + 1):
         mask = labels == blob
         size = int(mask.sum())
@@ -194,11 +190,22 @@ def detect(image: Image.Image) -> tuple[Obj, ...]:
             if abs(xa - xb) > 6:  # two touching objects, one per colour
                 for colour in (first, second):
                     part = mask & (nearest == colour)
-                    found.append((float(np.nonzero(part)[1].mean()), Obj(names[colour], _shape_of(part))))
+                    found.append((float(np.nonzero(part)[1].mean()), Obj(names[colour], _shape_of(part)), part))
                 continue
         colour = names[first] if counts[first] >= 2 * size / 3 else "mixed"
-        found.append((float(np.nonzero(mask)[1].mean()), Obj(colour, _shape_of(mask))))
-    return tuple(obj for _, obj in sorted(found, key=lambda f: f[0]))
+        found.append((float(np.nonzero(mask)[1].mean()), Obj(colour, _shape_of(mask)), mask))
+    return found
+
+
+def detect(image: Image.Image) -> tuple[Obj, ...]:
+    """Objects in the picture, left to right.
+
+    Pixels snap to the nearest palette entry (black = background); objects are the connected foreground
+    blobs (under 8 px: speckle). A blob takes its dominant colour, or is "mixed" when no colour has 2/3 of
+    its pixels (a binding error); a blob in which two colours each hold a quarter and sit apart is two
+    touching objects and is split by colour. Shape from `_shape_of`.
+    """
+    return tuple(obj for _, obj, _ in sorted(_blobs(image), key=lambda f: f[0]))
 
 
 def edit_list(seen: tuple[Obj, ...], scene: Scene) -> list[dict[str, str]]:
@@ -251,3 +258,102 @@ def check(image: Image.Image, scene: Scene) -> Verdict:
     else:
         reason = "ok"
     return Verdict(edits == 0 and len(seen) == 2, edits, seen, reason)
+
+
+# --- edits of a correct picture: negatives that differ from the winner only where intended ----------------
+#: The structured perturbations `perturb` makes, with their compositional distance (atomic edits): a colour
+#: or shape swap is two edits (as in limner.data.distance), a mirrored picture one (the relation flipped).
+#: They are the base model's own held-out errors (docs/apo_proof.md): swapped colours, objects on the wrong
+#: sides, swapped shapes; a recolour to a third colour is the distance-1 variant of the first.
+PERTURBATIONS: dict[str, int] = {"recolour": 1, "swap_colours": 2, "flip_relation": 1, "swap_shapes": 2}
+
+
+@dataclass(frozen=True)
+class Edited:
+    """A winner edited into a negative: the picture, the scene it now shows, and the edits made."""
+
+    image: Image.Image
+    shows: Scene
+    kind: str
+    distance: int
+    perturbations: list[dict[str, str]]
+
+
+def _grown(mask: np.ndarray) -> np.ndarray:
+    """The mask grown by one pixel (4-neighbourhood): an object's soft edge."""
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= mask[:, :-1]
+    grown[:, :-1] |= mask[:, 1:]
+    return grown
+
+
+def _reshaped(pixels: np.ndarray, mask: np.ndarray, shape: str) -> None:
+    """Redraw the object as `shape` in place: erase its blob (and soft edge) to the picture's background,
+    then draw the new shape over the same box in the object's own mean paint."""
+    grown = _grown(mask)
+    background = np.median(pixels[~grown], axis=0) if (~grown).any() else np.zeros(3, np.float32)
+    paint = tuple(int(v) for v in pixels[mask].mean(axis=0).round())
+    pixels[grown] = background
+    ys, xs = np.nonzero(mask)
+    r = max(3, round((max(xs.max() - xs.min(), ys.max() - ys.min()) + 1) / 2))
+    cx, cy = round((xs.min() + xs.max() + 1) / 2), round((ys.min() + ys.max() + 1) / 2)
+    layer = Image.new("L", (pixels.shape[1], pixels.shape[0]), 0)
+    _draw(ImageDraw.Draw(layer), Obj("red", shape), cx, cy, r, fill=255)
+    drawn = np.asarray(layer) > 0
+    pixels[drawn] = paint
+
+
+def _recoloured(pixels: np.ndarray, mask: np.ndarray, old: str, new: str) -> None:
+    """Move the object's paint from `old` to `new` in place, on its blob grown by one pixel, in proportion
+    to how much of `old` each pixel holds (a dim anti-aliased fringe moves a little, the body all the way),
+    so the edge keeps the sample's own softness and no fringe of the old colour is left behind."""
+    grown = _grown(mask)
+    a, b = np.array(COLOURS[old], np.float32), np.array(COLOURS[new], np.float32)
+    share = np.clip((pixels[grown] @ a) / float(a @ a), 0.0, 1.0)[:, None]
+    pixels[grown] = np.clip(pixels[grown] + share * (b - a), 0, 255)
+
+
+def perturb(image: Image.Image, scene: Scene, kind: str, rng: random.Random) -> Edited | None:
+    """A correct picture of `scene` edited into a picture of a *different* scene by one structured
+    perturbation (`PERTURBATIONS`); None when the picture does not show `scene` as two clean objects.
+
+    Why: preference pairs of two independent samples differ everywhere (other positions, other sizes), so
+    the model can hardly tell which difference the preference is about, and a difference mask covers most
+    of the picture. An edited winner differs only in the perturbed attribute or relation, like the data
+    orchestra's negatives made by editing the positive (limner.data.perturb)."""
+    blobs = sorted(_blobs(image), key=lambda f: f[0])
+    if kind not in PERTURBATIONS:
+        raise ValueError(f"kind={kind!r} should be one of {sorted(PERTURBATIONS)}")
+    if len(blobs) != 2 or (blobs[0][1], blobs[1][1]) != (scene.left, scene.right):
+        return None
+    pixels = np.asarray(image.convert("RGB"), np.float32).copy()
+    if kind == "flip_relation":
+        shows = Scene(scene.right, scene.left)
+        edited = image.convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        edits = [{"kind": "relation", "side": "", "seen": f"{scene.right.words()} left of {scene.left.words()}",
+                  "want": f"{scene.left.words()} left of {scene.right.words()}"}]
+        return Edited(edited, shows, kind, PERTURBATIONS[kind], edits)
+    if kind == "swap_colours":
+        (_, left, lmask), (_, right, rmask) = blobs
+        _recoloured(pixels, lmask, left.colour, right.colour)
+        _recoloured(pixels, rmask, right.colour, left.colour)
+        shows = Scene(Obj(right.colour, left.shape), Obj(left.colour, right.shape))
+    elif kind == "swap_shapes":
+        (_, left, lmask), (_, right, rmask) = blobs
+        if left.shape == right.shape:
+            return None  # nothing to swap
+        _reshaped(pixels, lmask, right.shape)
+        _reshaped(pixels, rmask, left.shape)
+        shows = Scene(Obj(left.colour, right.shape), Obj(right.colour, left.shape))
+    else:
+        index = rng.randrange(2)
+        _, obj, mask = blobs[index]
+        others = {scene.left.colour, scene.right.colour}
+        new = rng.choice([c for c in COLOURS if c not in others])
+        _recoloured(pixels, mask, obj.colour, new)
+        moved = Obj(new, obj.shape)
+        shows = Scene(moved, scene.right) if index == 0 else Scene(scene.left, moved)
+    edited = Image.fromarray(pixels.round().astype(np.uint8))
+    return Edited(edited, shows, kind, PERTURBATIONS[kind], edit_list((shows.left, shows.right), scene))
