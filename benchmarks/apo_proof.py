@@ -62,11 +62,13 @@ from limner.train.tiny.model import TinyPipeline
 from limner.train.tiny.pretrain import PretrainConfig, pretrain
 from limner.train.tiny.world import (
     PERTURBATIONS,
+    Obj,
     Scene,
     all_pairs,
     caption,
     check,
     edit_list,
+    parse_caption,
     perturb,
     render,
     split_pairs,
@@ -157,6 +159,30 @@ def guidance_sweep(pipeline: Path, prompts: list[tuple[str, Scene]], seeds: list
 
 def outcomes(path: Path) -> list[float]:
     return [float(r["correct"]) for r in json.loads(path.read_text())]
+
+
+def error_kinds(path: Path) -> dict[str, int]:
+    """What the failing samples of an evaluation got wrong, by the structure of the error: both objects'
+    colours exchanged, both shapes exchanged, both (the objects on the wrong sides: a relation flip), other
+    attribute errors, or the wrong number of objects. Tells which perturbations match the model's errors."""
+    kinds: dict[str, int] = {}
+    for row in json.loads(path.read_text()):
+        if row["correct"]:
+            continue
+        kind = "wrong object count"
+        if row["reason"].startswith("saw ") and row["reason"].count(" | ") == 1 and "mixed" not in row["reason"]:
+            want = parse_caption(row["prompt"])
+            left, right = (Obj(*words.split()) for words in row["reason"][4:].split(" | "))
+            colours_swapped = (left.colour, right.colour) == (want.right.colour, want.left.colour)
+            shapes_swapped = (left.shape, right.shape) == (want.right.shape, want.left.shape) != (
+                want.left.shape, want.right.shape)
+            kind = ("objects on the wrong sides" if colours_swapped and shapes_swapped else
+                    "colours swapped" if colours_swapped else "shapes swapped" if shapes_swapped else
+                    "other attribute errors")
+        elif "mixed" in row["reason"]:
+            kind = "mixed colours"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def changes_vs_base(base: Path, run: Path) -> dict[str, int]:
@@ -344,6 +370,7 @@ def arm_config(arm: str, seed: int, args: argparse.Namespace, beta: float) -> di
         "per_device_train_batch_size": args.batch_pairs, "lora_rank": args.lora_rank,
         "lora_alpha": args.lora_alpha, "lora_target_modules": args.lora_targets,
         "timestep_fraction": list(args.timestep_fraction),
+        **({"sft_weight": args.sft_weight} if ARMS[arm].get("loss_type") == "apo" else {}),
         "logging_steps": args.logging_steps, "save_steps": 0, "save_total_limit": 1, "use_cpu": True,
     }
     APOConfig.from_dict(values)  # validated before a subprocess is spent on it
@@ -462,6 +489,8 @@ def parse_args() -> argparse.Namespace:
                    help="comma-separated module names that get a LoRA (default: the attention projections)")
     p.add_argument("--timestep-fraction", default="0,1",
                    help="low,high share of the noise schedule training timesteps are drawn from (0.5,1: noisier half)")
+    p.add_argument("--sft-weight", type=float, default=0.0,
+                   help="dpo/apo arms: add this multiple of the winners' denoising loss (APOConfig.sft_weight)")
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument("--ddim-steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.0,
@@ -594,6 +623,7 @@ def main() -> None:
             "seeds_per_prompt": len(seeds), "train_seeds": args.train_seeds,
             "pretrain_minutes": round(pretrain_minutes, 2), "pretrain_steps": pretrain_steps,
             "checker_on_renders": checker, "base_by_guidance": base_guidance,
+            "base_errors": error_kinds(out / "eval" / "base.json"),
             "train_prompts": {"prompts": len(seen), "arms": train_arms, "comparisons": train_comparisons},
             "pairs": pairs, "runs": per_run, "beta_sweep": sweep, "timings_s": {k: round(v, 1) for k, v in timings.items()},
             "wall_minutes": round((time.monotonic() - wall_start) / 60, 2),

@@ -269,6 +269,18 @@ def test_every_arm_trains_and_its_lora_loads_into_the_tiny_pipeline(tiny):
     assert len(sample_and_check(base, prompts, [0], steps=2)) == 2
 
 
+def test_sft_weight_adds_the_winners_denoising_loss(tiny):
+    plain = APOTrainer(config(tiny, "w0"))
+    held = APOTrainer(config(tiny, "w5", sft_weight=5.0))
+    batch = next(iter(plain._loader()))  # the same pairs, noise and timesteps for both
+    loss0, stats0 = plain.compute_loss(batch)
+    loss5, stats5 = held.compute_loss(batch)
+    assert torch.allclose(loss0, stats0["apo_loss"]) and torch.allclose(stats0["apo_loss"], stats5["apo_loss"])
+    assert torch.allclose(loss5, stats5["apo_loss"] + 5.0 * stats5["mse/chosen"], rtol=1e-5)
+    with pytest.raises(APOConfigError, match="sft_weight"):
+        config(tiny, "w-bad", sft_weight=-1.0)
+
+
 def test_timesteps_are_drawn_from_the_asked_share_of_the_schedule(tiny):
     whole = APOTrainer(config(tiny, "t-all"))
     noisy = APOTrainer(config(tiny, "t-noisy", timestep_fraction=(0.5, 1.0)))
@@ -322,9 +334,10 @@ def test_benchmark_helpers_pick_losers_and_flag_over_optimisation():
     assert not bench.over_optimised([{"step": 10, "rewards/accuracies": 0.6}, {"step": 110, "rewards/accuracies": 0.99}])
     values = bench.arm_config("apo_masked", 1, bench.argparse.Namespace(
         lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, lora_alpha=None, lora_targets=["to_q", "to_v"],
-        timestep_fraction=(0.5, 1.0), logging_steps=1), 2000.0)
+        timestep_fraction=(0.5, 1.0), sft_weight=100.0, logging_steps=1), 2000.0)
     assert values["loss_mask"] is True and values["beta_schedule"] == "linear" and values["beta_base"] == 2000.0
     assert values["timestep_fraction"] == [0.5, 1.0] and values["lora_target_modules"] == ["to_q", "to_v"]
+    assert values["sft_weight"] == 100.0
 
 
 def test_changes_vs_base_count_gains_losses_and_readings(tmp_path):
@@ -334,6 +347,14 @@ def test_changes_vs_base_count_gains_losses_and_readings(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(rows((0, "saw c"), (1, "ok"), (0, "saw d"), (1, "ok"))))
     assert bench.changes_vs_base(tmp_path / "b.json", tmp_path / "r.json") == {
         "gained": 1, "lost": 1, "readings_changed": 3}
+    p = "a red square left of a blue circle"
+    failing = [{"prompt": p, "correct": 0, "reason": r} for r in (
+        "saw blue square | red circle", "saw blue circle | red square", "saw red circle | blue square",
+        "saw red square | green circle", "3 objects", "saw mixed square | blue circle")]
+    (tmp_path / "e.json").write_text(json.dumps([{"prompt": p, "correct": 1, "reason": "ok"}, *failing]))
+    assert bench.error_kinds(tmp_path / "e.json") == {
+        "colours swapped": 1, "objects on the wrong sides": 1, "shapes swapped": 1, "other attribute errors": 1,
+        "wrong object count": 1, "mixed colours": 1}
 
 
 def test_edited_losers_pair_only_with_their_own_winner_in_the_orchestra_format(tmp_path, monkeypatch):

@@ -430,7 +430,7 @@ _DEFAULTS = {
     "model": "", "data_dir": "", "output_dir": "", "revision": None, "variant": None, "lora_rank": 32,
     "lora_alpha": None, "lora_dropout": 0.0, "lora_target_modules": ["to_q", "to_k", "to_v", "to_out.0"],
     "beta_base": 5000.0, "beta_schedule": "linear", "beta_f_min": 0.5, "beta_f_max": 1.0,
-    "beta_direction": "increasing", "loss_type": "apo", "loss_mask": False, "timestep_fraction": (0.0, 1.0),
+    "beta_direction": "increasing", "loss_type": "apo", "sft_weight": 0.0, "loss_mask": False, "timestep_fraction": (0.0, 1.0),
     "weighting_scheme": "logit_normal", "logit_mean": 0.0, "logit_std": 1.0,
     "mode_scale": 1.29, "guidance_scale": 1.0, "resolution": None, "max_sequence_length": None, "cache_dir": None,
     "encode_batch_size": 8, "dataloader_num_workers": 0, "max_steps": 1000, "per_device_train_batch_size": 4,

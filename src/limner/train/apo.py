@@ -373,7 +373,7 @@ class APOTrainer:
                                               cfg.beta_f_min, cfg.beta_f_max, cfg.beta_direction)
         out = apo_loss(mse[:b], mse[b:], ref_mse[:b], ref_mse[b:], beta)
         # SFT: the plain denoising loss of the winners; the preference statistics are still logged.
-        loss = mse[:b].mean() if cfg.loss_type == "sft" else out.losses.mean()
+        loss = mse[:b].mean() if cfg.loss_type == "sft" else out.losses.mean() + cfg.sft_weight * mse[:b].mean()
         stats = {
             "loss": loss,
             "apo_loss": out.losses.mean(),

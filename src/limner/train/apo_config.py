@@ -60,6 +60,7 @@ def _rule(ok: Callable[[Any], bool], why: str) -> AfterValidator:
 PositiveInt = Annotated[int, _rule(lambda v: v >= 1, "must be a positive integer")]
 NonNegativeInt = Annotated[int, _rule(lambda v: v >= 0, "must be ≥ 0")]
 PositiveFloat = Annotated[float, _rule(lambda v: v > 0, "must be > 0")]
+NonNegativeFloat = Annotated[float, _rule(lambda v: v >= 0, "must be ≥ 0")]
 UnitInterval = Annotated[float, _rule(lambda v: 0 <= v < 1, "must be in [0, 1)")]
 OptionalPositive = Annotated[float | None, _rule(lambda v: v is None or v > 0, "must be > 0 or None")]
 OptionalAtLeastOne = Annotated[int | None, _rule(lambda v: v is None or v >= 1, "must be None or ≥ 1")]
@@ -116,6 +117,14 @@ class APOConfig(BaseModel):
         "fine-tuning, the denoising loss on the winners alone — the baseline on the same pairs and steps "
         "(the reference pass still runs so implicit accuracy and margins are logged alike).",
         "apo",
+    )
+    sft_weight: NonNegativeFloat = _help(
+        "Add this multiple of the winners' denoising loss to the preference loss (RPO-style, TRL's `rpo_alpha`): "
+        "Diffusion-DPO lowers the reward by raising the loser's error faster than the winner's, and the "
+        "winner's own error rises too (likelihood displacement); this term holds it down. The preference "
+        "gradient is scaled by β/2, so useful values are of the order of β_base/10 to β_base; 0 (default) "
+        "is the papers' loss.",
+        0.0,
     )
     loss_mask: bool = _help(
         "Restrict the per-sample denoising error to the pair's difference mask (manifest column `mask`: an "
