@@ -403,6 +403,11 @@ def test_batches_match_between_one_process_with_accumulation_and_two_ranks():
     assert len({d for batch in one for _, d in batch}) == 24  # every draw id is fresh
 
 
+def test_timestep_fraction_is_refused_for_flow_matching(world):
+    with pytest.raises(APOConfigError, match="timestep_fraction=.*DDPM families only"):
+        APOTrainer(make_config(world, "flux", "tf-flux", timestep_fraction=(0.5, 1.0)))
+
+
 def test_pack_unpack_roundtrip():
     x = torch.randn(2, 4, 6, 8)
     assert pack_latents(x).shape == (2, 12, 16)

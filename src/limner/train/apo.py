@@ -132,6 +132,9 @@ def read_model_index(config: APOConfig) -> tuple[str, Family, str, dict[str, Any
         raise APOConfigError(f"model={config.model!r} is a {class_name or 'unknown'} pipeline; APO supports "
                              f"{sorted(SUPPORTED_PIPELINES)}")
     family, denoiser = SUPPORTED_PIPELINES[class_name]
+    if family in ("sd3", "flux") and tuple(config.timestep_fraction) != (0.0, 1.0):
+        raise APOConfigError(f"timestep_fraction={config.timestep_fraction!r} applies to DDPM families only; "
+                             f"{class_name} draws its timesteps by weighting_scheme")
     return class_name, family, denoiser, index
 
 
