@@ -203,3 +203,24 @@ def test_cli_trains_both_and_keeps_a_finished_model(data: Path, tmp_path: Path) 
     bad = CliRunner().invoke(train_app, ["saliency", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x"),
                                          "--quiet", "--config", str(cfg)])
     assert bad.exit_code == 2 and "not found" in bad.output and "Traceback" not in bad.output
+
+
+def test_film_lets_the_prompt_reach_full_resolution_and_old_configs_load_without_it(tmp_path: Path) -> None:
+    """FiLM starts as the identity (zero init) and, once trained, makes the map depend on the prompt at
+    every pixel; configs saved before the option existed load as models without it."""
+    torch.manual_seed(0)
+    cfg = SaliencyModelConfig(**{**TINY.to_dict(), "text_film": True})
+    model = SaliencyModel(cfg).eval()
+    plain = SaliencyModel(TINY).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("film")})
+    x = torch.rand(2, 3, 32, 32)
+    prompts = ["a cup covered in scribbles", "a cup"]
+    with torch.no_grad():
+        assert torch.allclose(model(x, prompts), plain(x, prompts))
+        torch.nn.init.normal_(model.film1.weight, std=0.5)
+        a, b = model(x, ["a cup covered in scribbles"] * 2), model(x, ["a cup"] * 2)
+    assert (a - b).abs().mean() > 1e-3
+    old = {k: v for k, v in TINY.to_dict().items() if k != "text_film"}
+    assert SaliencyModelConfig.from_dict(old).text_film is False
+    plain.save_pretrained(tmp_path / "old")
+    assert SaliencyModel.from_pretrained(tmp_path / "old").config.text_film is False

@@ -109,7 +109,7 @@ class SaliencyTrainer:
         self.output_dir = Path(config.output_dir)
         self.model = model or SaliencyModel(SaliencyModelConfig(
             image_size=config.image_size, channels=config.channels, dim=config.dim,
-            fusion_layers=config.fusion_layers, image_encoder=config.image_encoder,
+            fusion_layers=config.fusion_layers, text_film=config.text_film, image_encoder=config.image_encoder,
             text_encoder=config.text_encoder))
         self.model.to(config.device)
         size = self.model.config.image_size

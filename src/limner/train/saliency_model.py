@@ -54,6 +54,11 @@ class SaliencyModelConfig:
     max_words: int = 32
     text_layers: int = 1
     fusion_layers: int = 1
+    #: the pooled prompt also scales and shifts the decoder's full-resolution channels (FiLM). Cross-
+    #: attention alone reaches the 1/8-resolution tokens only, and the decoder's skip features — where a
+    #: few-pixel scribble is seen — then never learn to depend on the prompt; asking for "scribbles" must
+    #: be able to switch the scribble detector off. False for models saved before it existed.
+    text_film: bool = False
     #: transformers id or local path of a pretrained vision encoder (ViT / SigLIP / CLIP vision), or None
     image_encoder: str | None = None
     #: transformers id or local path of a pretrained text encoder (T5 / CLIP text), or None
@@ -114,6 +119,12 @@ class _FusionBlock(nn.Module):
         return x + self.ff(self.n3(x))
 
 
+def _film(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """x · (1 + γ) + β per channel, with (γ, β) = `params` (B, 2C)."""
+    gamma, beta = params[..., None, None].chunk(2, dim=1)
+    return x * (1 + gamma) + beta
+
+
 class SaliencyModel(nn.Module):
     """Image + prompt → distortion saliency. `forward` returns logits (B, H, W); `predict` returns S."""
 
@@ -154,6 +165,12 @@ class SaliencyModel(nn.Module):
         self.fusion = nn.ModuleList(_FusionBlock(d, config.heads) for _ in range(config.fusion_layers))
         self.up2 = _conv(d + c1, c1)
         self.up1 = _conv(c1 + c0, c0)
+        if config.text_film:
+            # zero-initialised: training starts from the model without FiLM
+            self.film2, self.film1 = nn.Linear(d, 2 * c1), nn.Linear(d, 2 * c0)
+            for lin in (self.film2, self.film1):
+                nn.init.zeros_(lin.weight)
+                nn.init.zeros_(lin.bias)
         self.head = nn.Conv2d(c0, 1, 1)
         self.hash_tokenizer = HashTokenizer(config.vocab_size, config.max_words)
 
@@ -218,8 +235,13 @@ class SaliencyModel(nn.Module):
         x = x.transpose(1, 2).reshape(b, -1, gh, gw)
         x = F.interpolate(x, size=f2.shape[-2:], mode="bilinear", align_corners=False)
         x = self.up2(torch.cat([x, f2], dim=1))
+        pooled = text.masked_fill(pad[..., None], 0.0).sum(1) / (~pad).sum(1, keepdim=True).clamp(min=1)
+        if self.config.text_film:
+            x = _film(x, self.film2(pooled))
         x = F.interpolate(x, size=f1.shape[-2:], mode="bilinear", align_corners=False)
         x = self.up1(torch.cat([x, f1], dim=1))
+        if self.config.text_film:
+            x = _film(x, self.film1(pooled))
         x = F.interpolate(x, size=images.shape[-2:], mode="bilinear", align_corners=False)
         return self.head(x)[:, 0]
 
