@@ -30,6 +30,9 @@ class SaliencyConfig:
     dim: int = field(default=64, metadata={"help": "token width (fusion, text)"})
     fusion_layers: int = field(default=1, metadata={"help": "self + cross-attention blocks"})
     text_film: bool = field(default=True, metadata={"help": "the pooled prompt also modulates the decoder (FiLM)"})
+    prompt_gate: bool = field(default=True, metadata={"help": "per-pixel defect categories + a per-category "
+                                                      "gate opened by the prompt (the train split's categories)"})
+    category_weight: float = field(default=0.2, metadata={"help": "weight of the per-pixel category loss"})
     image_encoder: str | None = field(default=None, metadata={"help": "transformers vision encoder id/path"})
     text_encoder: str | None = field(default=None, metadata={"help": "transformers text encoder id/path"})
     # loss and optimisation

@@ -59,6 +59,12 @@ class SaliencyModelConfig:
     #: few-pixel scribble is seen — then never learn to depend on the prompt; asking for "scribbles" must
     #: be able to switch the scribble detector off. False for models saved before it existed.
     text_film: bool = False
+    #: defect categories for the prompt gate (empty: none). The decoder also names each pixel's category,
+    #: and the prompt opens a gate per category; S = σ(logit) · (1 − Σ_k P(k | pixel) · gate_k(prompt)). An
+    #: effect the prompt asks for ("covered in scribbles") is then switched off where the pixel looks like
+    #: that category, a rule a linear map from words to categories can learn, where a plain decoder must
+    #: discover category-specific channels on its own first (it did not, in 2,000 steps).
+    gate_categories: tuple[str, ...] = ()
     #: transformers id or local path of a pretrained vision encoder (ViT / SigLIP / CLIP vision), or None
     image_encoder: str | None = None
     #: transformers id or local path of a pretrained text encoder (T5 / CLIP text), or None
@@ -78,8 +84,9 @@ class SaliencyModelConfig:
         if unknown:
             raise ValueError(f"unknown saliency model config keys: {unknown}")
         data = dict(data)
-        if "channels" in data:
-            data["channels"] = tuple(data["channels"])
+        for key in ("channels", "gate_categories"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -172,6 +179,11 @@ class SaliencyModel(nn.Module):
                 nn.init.zeros_(lin.weight)
                 nn.init.zeros_(lin.bias)
         self.head = nn.Conv2d(c0, 1, 1)
+        if config.gate_categories:
+            self.cat_head = nn.Conv2d(c0, len(config.gate_categories), 1)
+            self.gate = nn.Linear(d, len(config.gate_categories))
+            nn.init.zeros_(self.gate.weight)
+            nn.init.constant_(self.gate.bias, -3.0)  # closed at the start: S as without the gate
         self.hash_tokenizer = HashTokenizer(config.vocab_size, config.max_words)
 
     # -- encoders ---------------------------------------------------------------------------------------
@@ -220,8 +232,9 @@ class SaliencyModel(nn.Module):
 
     # -- forward ----------------------------------------------------------------------------------------
 
-    def forward(self, images: torch.Tensor, prompts: list[str]) -> torch.Tensor:
-        """`images`: (B, 3, S, S) floats in [0, 1] at `config.image_size`. Returns logits (B, S, S)."""
+    def forward(self, images: torch.Tensor, prompts: list[str], *, with_categories: bool = False) -> Any:
+        """`images`: (B, 3, S, S) floats in [0, 1] at `config.image_size`. Returns logits (B, S, S), and with
+        `with_categories` also the per-pixel category logits (B, K, S, S) (None without a gate)."""
         f1 = self.stem1(images)
         f2 = self.stem2(f1)
         f3 = self.stem3(f2)
@@ -243,7 +256,14 @@ class SaliencyModel(nn.Module):
         if self.config.text_film:
             x = _film(x, self.film1(pooled))
         x = F.interpolate(x, size=images.shape[-2:], mode="bilinear", align_corners=False)
-        return self.head(x)[:, 0]
+        logits = self.head(x)[:, 0]
+        cats = None
+        if self.config.gate_categories:
+            cats = self.cat_head(x)
+            gate = torch.sigmoid(self.gate(pooled))[..., None, None]
+            keep = 1 - (torch.softmax(cats, dim=1) * gate).sum(1)
+            logits = torch.logit(torch.sigmoid(logits) * keep, eps=1e-6)
+        return (logits, cats) if with_categories else logits
 
     @torch.no_grad()
     def predict(self, images: list[Image.Image], prompts: list[str]) -> list[np.ndarray]:
