@@ -246,8 +246,8 @@ def test_prompt_gate_lowers_saliency_only_where_a_pixel_looks_like_the_asked_for
         assert torch.sigmoid(model(x, ["a cup"])).max() < 1e-3 * base.max() + 1e-5
         model.gate.bias.copy_(torch.tensor([10.0, -10.0]))  # only smears asked for: stray marks stay
         assert torch.allclose(torch.sigmoid(model(x, ["a cup"])), base, atol=1e-3)
-        logits, cats = model(x, ["a cup"], with_categories=True)
-    assert cats.shape == (1, 2, 32, 32) and logits.shape == (1, 32, 32)
+        logits, cats, gates = model(x, ["a cup"], with_categories=True)
+    assert cats.shape == (1, 2, 32, 32) and logits.shape == (1, 32, 32) and gates.shape == (1, 2)
 
 
 def test_category_maps_name_each_defect_pixel() -> None:

@@ -62,8 +62,9 @@ class SaliencyModelConfig:
     #: defect categories for the prompt gate (empty: none). The decoder also names each pixel's category,
     #: and the prompt opens a gate per category; S = σ(logit) · (1 − Σ_k P(k | pixel) · gate_k(prompt)). An
     #: effect the prompt asks for ("covered in scribbles") is then switched off where the pixel looks like
-    #: that category, a rule a linear map from words to categories can learn, where a plain decoder must
-    #: discover category-specific channels on its own first (it did not, in 2,000 steps).
+    #: that category. The gate is trained on which categories the prompt asked for (the data's `requested`
+    #: column), the category head on the defect regions; left to the saliency loss alone the gate became a
+    #: per-category calibration knob that ignored the words.
     gate_categories: tuple[str, ...] = ()
     #: transformers id or local path of a pretrained vision encoder (ViT / SigLIP / CLIP vision), or None
     image_encoder: str | None = None
@@ -234,7 +235,8 @@ class SaliencyModel(nn.Module):
 
     def forward(self, images: torch.Tensor, prompts: list[str], *, with_categories: bool = False) -> Any:
         """`images`: (B, 3, S, S) floats in [0, 1] at `config.image_size`. Returns logits (B, S, S), and with
-        `with_categories` also the per-pixel category logits (B, K, S, S) (None without a gate)."""
+        `with_categories` also the per-pixel category logits (B, K, S, S) and the gate's logits (B, K)
+        (both None without a gate)."""
         f1 = self.stem1(images)
         f2 = self.stem2(f1)
         f3 = self.stem3(f2)
@@ -257,13 +259,13 @@ class SaliencyModel(nn.Module):
             x = _film(x, self.film1(pooled))
         x = F.interpolate(x, size=images.shape[-2:], mode="bilinear", align_corners=False)
         logits = self.head(x)[:, 0]
-        cats = None
+        cats = gate_logits = None
         if self.config.gate_categories:
             cats = self.cat_head(x)
-            gate = torch.sigmoid(self.gate(pooled))[..., None, None]
-            keep = 1 - (torch.softmax(cats, dim=1) * gate).sum(1)
+            gate_logits = self.gate(pooled)
+            keep = 1 - (torch.softmax(cats, dim=1) * torch.sigmoid(gate_logits)[..., None, None]).sum(1)
             logits = torch.logit(torch.sigmoid(logits) * keep, eps=1e-6)
-        return (logits, cats) if with_categories else logits
+        return (logits, cats, gate_logits) if with_categories else logits
 
     @torch.no_grad()
     def predict(self, images: list[Image.Image], prompts: list[str]) -> list[np.ndarray]:
