@@ -9,7 +9,8 @@ Parts (each figure in `metrics`):
   image with a defect; `heldout_images` counts them, `heldout_images_total` counts the split).
   `saliency_prompt_blind`: the same model, the prompt replaced by the empty string (seen in training: 10 %
   prompt dropout); `prompt_gain`: the paired per-image AUC-Judd difference, its standard error and the
-  shares of images where the prompt helps / hurts. `saliency_classical`: local variance + Sobel edge
+  shares of images where the prompt helps / hurts, and the paired NSS and CC differences
+  (`nss_mean_diff`, `nss_se`, `cc_mean_diff`, `cc_se`). `saliency_classical`: local variance + Sobel edge
   energy, no learning. `by_requested`: the same three metric sets and the paired prompt gain, split into
   the test images whose prompt asks for a defect-like effect (`requested`, docs/retouch.md) and the rest.
   `requested_false_alarm`: on the requested effects' pixels (those no defect painted over), the share the
@@ -77,7 +78,7 @@ from limner.runs import MemoryStore
 from limner.tools.classic import Cv2Inpaint
 from limner.tools.registry import ToolRegistry
 from limner.train.saliency import choose_threshold, load_split
-from limner.train.saliency_metrics import auc_judd, saliency_metrics
+from limner.train.saliency_metrics import auc_judd, cc, nss, saliency_metrics
 from limner.train.saliency_regions import region_examples
 from limner.types import EvaluationStep, RetouchStep
 
@@ -138,13 +139,18 @@ def _requested_masks(data: Path, n: int, size: int) -> list[np.ndarray]:
 
 
 def _gain(ours: list[np.ndarray], blind: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, float]:
-    """The paired per-image AUC-Judd difference (prompt minus prompt-blind) and its standard error."""
-    diffs = np.asarray([auc_judd(a, m) - auc_judd(b, m) for a, b, m in zip(ours, blind, masks, strict=True) if m.any()])
-    if len(diffs) < 2:
-        return {"auc_judd_mean_diff": float("nan"), "se": float("nan"), "images": len(diffs)}
-    return {"auc_judd_mean_diff": float(diffs.mean()), "se": float(diffs.std(ddof=1) / np.sqrt(len(diffs))),
-            "images_better": float((diffs > 0).mean()), "images_worse": float((diffs < 0).mean()),
-            "images": len(diffs)}
+    """Paired per-image differences (prompt minus prompt-blind) of AUC-Judd, NSS and CC, with standard errors."""
+    pairs = [(a, b, m) for a, b, m in zip(ours, blind, masks, strict=True) if m.any()]
+    out: dict[str, float] = {"images": len(pairs)}
+    for name, fn in (("auc_judd", auc_judd), ("nss", nss), ("cc", cc)):
+        d = np.asarray([fn(a, m) - fn(b, m) for a, b, m in pairs])
+        ok = len(d) >= 2
+        out[f"{name}_mean_diff"] = float(d.mean()) if ok else float("nan")
+        out[f"{name}_se" if name != "auc_judd" else "se"] = float(d.std(ddof=1) / np.sqrt(len(d))) if ok else float("nan")
+        if name == "auc_judd":
+            out["images_better"] = float((d > 0).mean()) if ok else float("nan")
+            out["images_worse"] = float((d < 0).mean()) if ok else float("nan")
+    return out
 
 
 def _flagged(maps: list[np.ndarray], masks: list[np.ndarray], tau: float) -> tuple[float, float]:
