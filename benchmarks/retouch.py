@@ -9,8 +9,14 @@ Parts (each figure in `metrics`):
   image with a defect; `heldout_images` counts them, `heldout_images_total` counts the split).
   `saliency_prompt_blind`: the same model, the prompt replaced by the empty string (seen in training: 10 %
   prompt dropout); `prompt_gain`: the paired per-image AUC-Judd difference, its standard error and the
-  shares of images where the prompt helps / hurts. `saliency_classical`: local variance + Sobel edge
-  energy, no learning.
+  shares of images where the prompt helps / hurts, and the paired NSS and CC differences
+  (`nss_mean_diff`, `nss_se`, `cc_mean_diff`, `cc_se`). `saliency_classical`: local variance + Sobel edge
+  energy, no learning. `by_requested`: the same three metric sets and the paired prompt gain, split into
+  the test images whose prompt asks for a defect-like effect (`requested`, docs/retouch.md) and the rest.
+  `requested_false_alarm`: on the requested effects' pixels (those no defect painted over), the share the
+  map marks as salient (S > τ_s) and their mean S, with the prompt, prompt-blind, and classical (at the
+  classical map's own τ, chosen on the same images' defect pixels by F1 — for scale only); beside it the
+  share of the same images' defect pixels marked (what a flat "mark less" would also lose).
 - `category_accuracy`: the region classifier on every ground-truth region of the test split (masks dilated
   by the reasoning step's 2 px, as at inference), with `category_base_rate` (the most frequent category's
   share: what always naming it scores) and per-category accuracy. `category_accuracy_detected`: on the
@@ -24,6 +30,8 @@ Parts (each figure in `metrics`):
   blemish's own change threshold (10/255 per channel) of the clean render; `pixels_damaged`: share of the
   other pixels moved by more than that; `verdict_kept`: share of images whose checker verdict on the prompt
   did not drop (score not lower; a pass stays a pass). The checker judges pixels only.
+  `requested_pixels_kept`: on the images with a requested effect, the share of its pixels still within
+  10/255 of the intended image (the loop must not "repair" what was asked for).
 - `train_minutes` / `train_cpu_minutes`: from the weights' `metrics.json` (wall time depends on the machine's
   load; CPU time is this process's own).
 """
@@ -42,12 +50,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
 from limner.agent.loop import Agent
 from limner.config import load_config
-from limner.data.blemish import BlemishJob, Region, build_blemish_dataset, region_mask, render_item
+from limner.data.blemish import (
+    BlemishJob,
+    Region,
+    Requested,
+    build_blemish_dataset,
+    region_mask,
+    render_item,
+    requested_mask,
+)
 from limner.retouch import (
     OfflineReasoner,
     Perceiver,
@@ -60,8 +77,8 @@ from limner.retouch import (
 from limner.runs import MemoryStore
 from limner.tools.classic import Cv2Inpaint
 from limner.tools.registry import ToolRegistry
-from limner.train.saliency import load_split
-from limner.train.saliency_metrics import auc_judd, saliency_metrics
+from limner.train.saliency import choose_threshold, load_split
+from limner.train.saliency_metrics import auc_judd, cc, nss, saliency_metrics
 from limner.train.saliency_regions import region_examples
 from limner.types import EvaluationStep, RetouchStep
 
@@ -107,10 +124,46 @@ def ensure_weights(args: argparse.Namespace, data: Path, out: Path) -> Path:
 # -- perception ---------------------------------------------------------------------------------------
 
 
+def _requested_masks(data: Path, n: int, size: int) -> list[np.ndarray]:
+    """Per test image (load_split's order), the requested effects' pixels at the model's resolution."""
+    table = pq.read_table(data / "test.parquet").slice(0, n)
+    texts = table.column("requested").to_pylist() if "requested" in table.column_names else ["[]"] * table.num_rows
+    out = []
+    for text, mask in zip(texts, table.column("mask").to_pylist(), strict=True):
+        defects = np.asarray(Image.open(io.BytesIO(mask["bytes"])).convert("L")) > 127
+        req = requested_mask([Requested.model_validate(r) for r in json.loads(text or "[]")], defects)
+        if req.shape != (size, size):
+            req = np.asarray(Image.fromarray(req.astype(np.uint8) * 255).resize((size, size), Image.BOX)) > 127
+        out.append(req)
+    return out
+
+
+def _gain(ours: list[np.ndarray], blind: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, float]:
+    """Paired per-image differences (prompt minus prompt-blind) of AUC-Judd, NSS and CC, with standard errors."""
+    pairs = [(a, b, m) for a, b, m in zip(ours, blind, masks, strict=True) if m.any()]
+    out: dict[str, float] = {"images": len(pairs)}
+    for name, fn in (("auc_judd", auc_judd), ("nss", nss), ("cc", cc)):
+        d = np.asarray([fn(a, m) - fn(b, m) for a, b, m in pairs])
+        ok = len(d) >= 2
+        out[f"{name}_mean_diff"] = float(d.mean()) if ok else float("nan")
+        out[f"{name}_se" if name != "auc_judd" else "se"] = float(d.std(ddof=1) / np.sqrt(len(d))) if ok else float("nan")
+        if name == "auc_judd":
+            out["images_better"] = float((d > 0).mean()) if ok else float("nan")
+            out["images_worse"] = float((d < 0).mean()) if ok else float("nan")
+    return out
+
+
+def _flagged(maps: list[np.ndarray], masks: list[np.ndarray], tau: float) -> tuple[float, float]:
+    """Share of the masks' pixels with S > tau, and their mean S (pooled over images)."""
+    vals = np.concatenate([s[m] for s, m in zip(maps, masks, strict=True)]) if masks else np.zeros(0)
+    return (float((vals > tau).mean()), float(vals.mean())) if vals.size else (float("nan"), float("nan"))
+
+
 def saliency_part(perceiver: Perceiver, data: Path, limit: int | None) -> dict[str, Any]:
     model = perceiver.model
     split = load_split(data, "test", model.config.image_size, limit)
     masks = [m > 0 for m in split.masks]
+    req = _requested_masks(data, len(masks), model.config.image_size)
     with torch.no_grad():
         x_all = torch.from_numpy(split.images)
         ours, blind = [], []
@@ -122,12 +175,39 @@ def saliency_part(perceiver: Perceiver, data: Path, limit: int | None) -> dict[s
     out = {name: saliency_metrics(maps, masks) for name, maps in
            (("saliency", ours), ("saliency_prompt_blind", blind), ("saliency_classical", classical))}
     # paired, per image: is the prompt worth anything beyond noise?
-    diffs = np.asarray([auc_judd(a, m) - auc_judd(b, m) for a, b, m in zip(ours, blind, masks, strict=True) if m.any()])
-    out["prompt_gain"] = {"auc_judd_mean_diff": float(diffs.mean()), "se": float(diffs.std(ddof=1) / np.sqrt(len(diffs))),
-                          "images_better": float((diffs > 0).mean()), "images_worse": float((diffs < 0).mean())}
+    out["prompt_gain"] = _gain(ours, blind, masks)
+    # ... on the images whose prompt asks for a defect-like effect, and on the rest
+    by: dict[str, Any] = {}
+    for name, keep in (("with_requested", [r.any() for r in req]), ("without_requested", [not r.any() for r in req])):
+        pick = [i for i, k in enumerate(keep) if k]
+        sub = {arm: [maps[i] for i in pick] for arm, maps in (("ours", ours), ("blind", blind), ("classical", classical))}
+        sub_masks = [masks[i] for i in pick]
+        by[name] = {"images_total": len(pick), "prompt_gain": _gain(sub["ours"], sub["blind"], sub_masks)}
+        if any(m.any() for m in sub_masks):
+            for key, arm in (("saliency", "ours"), ("saliency_prompt_blind", "blind"), ("saliency_classical", "classical")):
+                by[name][key] = saliency_metrics(sub[arm], sub_masks)
+    out["by_requested"] = by
+    # false alarms on what was asked for: requested pixels marked salient, with vs without the prompt
+    pick = [i for i, r in enumerate(req) if r.any()]
+    if pick:
+        r_masks, d_masks = [req[i] for i in pick], [masks[i] for i in pick]
+        tau_c, _ = choose_threshold([classical[i] for i in pick], d_masks)
+        fa: dict[str, Any] = {"images": len(pick), "pixels": int(sum(m.sum() for m in r_masks)),
+                              "threshold": perceiver.threshold, "classical_threshold": tau_c}
+        for key, maps, tau in (("with_prompt", ours, perceiver.threshold), ("prompt_blind", blind, perceiver.threshold),
+                               ("classical", classical, tau_c)):
+            share, mean = _flagged([maps[i] for i in pick], r_masks, tau)
+            d_share, _ = _flagged([maps[i] for i in pick], d_masks, tau)
+            fa[key] = {"requested_pixels_flagged": share, "requested_mean_saliency": mean,
+                       "defect_pixels_flagged": d_share}
+        out["requested_false_alarm"] = fa
     heldout = out["saliency"].pop("images")
     for k in ("saliency_prompt_blind", "saliency_classical"):
         out[k].pop("images")
+    for part in out["by_requested"].values():
+        for k in ("saliency", "saliency_prompt_blind", "saliency_classical"):
+            if k in part:
+                part["images"] = part[k].pop("images")
     out["heldout_images"] = heldout
     out["heldout_images_total"] = len(masks)
     out["_maps"], out["_split"] = ours, split
@@ -205,7 +285,7 @@ def repair_part(weights: Path, n: int, seed: int, single_tool: str) -> dict[str,
                           options=RetouchOptions(rounds=3, seed=seed))
     agent = Agent(cfg, tools=tools, retoucher=retoucher)
     job = BlemishJob(n=10**7, size=256, seed=seed + 1000)
-    arms: dict[str, dict[str, list[float]]] = {a: {"removed": [], "damaged": [], "kept": []}
+    arms: dict[str, dict[str, list[float]]] = {a: {"removed": [], "damaged": [], "kept": [], "asked": []}
                                                for a in ("loop", "single_pass", "none")}
     changed, rounds, tried, kept_repairs, t_loop, t_single = 0, Counter(), 0, 0, 0.0, 0.0
     index = 0
@@ -217,6 +297,7 @@ def repair_part(weights: Path, n: int, seed: int, single_tool: str) -> dict[str,
         blemish = np.zeros((job.size, job.size), bool)
         for r in item.regions:
             blemish |= region_mask(r, job.size, job.size)
+        asked = requested_mask(item.requested, blemish)
         store = MemoryStore()
         t0 = time.perf_counter()
         steps = list(agent.retouch(item.image, item.prompt, store=store))
@@ -241,14 +322,19 @@ def repair_part(weights: Path, n: int, seed: int, single_tool: str) -> dict[str,
             arms[arm]["removed"].append(removed)
             arms[arm]["damaged"].append(damaged)
             arms[arm]["kept"].append(float(_kept(v_in, verdict)))
+            if asked.any():
+                d = np.abs(np.asarray(img.convert("RGB"), np.int16) - np.asarray(item.clean.convert("RGB"), np.int16)).max(-1)
+                arms[arm]["asked"].append(float((d[asked] <= CHANGE).mean()))
         done = len(arms["none"]["kept"])
         if done % 10 == 0:
             log(f"repair {done}/{n}: loop removed {np.mean(arms['loop']['removed']):.3f}, "
                 f"single {np.mean(arms['single_pass']['removed']):.3f}")
     repair = {arm: {"blemish_pixels_removed": float(np.mean(v["removed"])), "pixels_damaged": float(np.mean(v["damaged"])),
-                    "verdict_kept": float(np.mean(v["kept"]))} for arm, v in arms.items()}
+                    "verdict_kept": float(np.mean(v["kept"])),
+                    "requested_pixels_kept": float(np.mean(v["asked"])) if v["asked"] else float("nan")}
+              for arm, v in arms.items()}
     return {"repair": repair,
-            "repair_detail": {"images": n, "size": job.size, "seed": job.seed, "single_tool": single_tool,
+            "repair_detail": {"images": n, "images_with_requested": len(arms["none"]["asked"]), "size": job.size, "seed": job.seed, "single_tool": single_tool,
                               "loop_kept_retouched": changed / n, "rounds": dict(sorted(rounds.items())),
                               "repairs_tried_per_image": tried / n, "repairs_kept_per_image": kept_repairs / n,
                               "loop_s_per_image": t_loop / n, "single_pass_s_per_image": t_single / n},

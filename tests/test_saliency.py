@@ -18,7 +18,13 @@ from typer.testing import CliRunner
 from limner.data.blemish import BlemishJob, build_blemish_dataset
 from limner.train.cli import app as train_app
 from limner.train.errors import SaliencyConfigError
-from limner.train.saliency import SaliencyTrainer, choose_threshold, list_checkpoints
+from limner.train.saliency import (
+    SaliencyTrainer,
+    SplitArrays,
+    category_maps,
+    choose_threshold,
+    list_checkpoints,
+)
 from limner.train.saliency_config import SaliencyConfig
 from limner.train.saliency_metrics import auc_judd, cc, kld, nss, saliency_loss, saliency_metrics
 from limner.train.saliency_model import SaliencyModel, SaliencyModelConfig
@@ -203,3 +209,51 @@ def test_cli_trains_both_and_keeps_a_finished_model(data: Path, tmp_path: Path) 
     bad = CliRunner().invoke(train_app, ["saliency", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x"),
                                          "--quiet", "--config", str(cfg)])
     assert bad.exit_code == 2 and "not found" in bad.output and "Traceback" not in bad.output
+
+
+def test_film_lets_the_prompt_reach_full_resolution_and_old_configs_load_without_it(tmp_path: Path) -> None:
+    """FiLM starts as the identity (zero init) and, once trained, makes the map depend on the prompt at
+    every pixel; configs saved before the option existed load as models without it."""
+    torch.manual_seed(0)
+    cfg = SaliencyModelConfig(**{**TINY.to_dict(), "text_film": True})
+    model = SaliencyModel(cfg).eval()
+    plain = SaliencyModel(TINY).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("film")})
+    x = torch.rand(2, 3, 32, 32)
+    prompts = ["a cup covered in scribbles", "a cup"]
+    with torch.no_grad():
+        assert torch.allclose(model(x, prompts), plain(x, prompts))
+        torch.nn.init.normal_(model.film1.weight, std=0.5)
+        a, b = model(x, ["a cup covered in scribbles"] * 2), model(x, ["a cup"] * 2)
+    assert (a - b).abs().mean() > 1e-3
+    old = {k: v for k, v in TINY.to_dict().items() if k != "text_film"}
+    assert SaliencyModelConfig.from_dict(old).text_film is False
+    plain.save_pretrained(tmp_path / "old")
+    assert SaliencyModel.from_pretrained(tmp_path / "old").config.text_film is False
+
+
+def test_prompt_gate_lowers_saliency_only_where_a_pixel_looks_like_the_asked_for_category() -> None:
+    cfg = SaliencyModelConfig(**{**TINY.to_dict(), "gate_categories": ("smear", "stray_marks")})
+    model = SaliencyModel(cfg).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        # every pixel looks like stray marks; the gate opens for stray marks whatever the prompt says
+        model.cat_head.weight.zero_()
+        model.cat_head.bias.copy_(torch.tensor([-10.0, 10.0]))
+        model.gate.bias.fill_(-10.0)  # closed
+        base = torch.sigmoid(model(x, ["a cup"]))
+        model.gate.bias.copy_(torch.tensor([-10.0, 10.0]))
+        assert torch.sigmoid(model(x, ["a cup"])).max() < 1e-3 * base.max() + 1e-5
+        model.gate.bias.copy_(torch.tensor([10.0, -10.0]))  # only smears asked for: stray marks stay
+        assert torch.allclose(torch.sigmoid(model(x, ["a cup"])), base, atol=1e-3)
+        logits, cats, gates = model(x, ["a cup"], with_categories=True)
+    assert cats.shape == (1, 2, 32, 32) and logits.shape == (1, 32, 32) and gates.shape == (1, 2)
+
+
+def test_category_maps_name_each_defect_pixel() -> None:
+    full = np.zeros((8, 8), bool)
+    region = {"category": "smear", "box": [2, 2, 4, 4], "rle": [0, 4]}
+    data = SplitArrays(images=np.zeros((1, 3, 8, 8), np.uint8), masks=np.zeros((1, 8, 8), np.float32),
+                       prompts=[""], regions=[[region, {**region, "category": "unknown"}]], full_masks=[full])
+    out = category_maps(data, ("noise_patch", "smear"), 8)
+    assert (out[0, 2:4, 2:4] == 1).all() and (out == 1).sum() == 4 and (out[0] == -1).sum() == 60

@@ -167,6 +167,8 @@ def blemish_cmd(
     size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in px.")] = 128,
     rate: Annotated[float, typer.Option("--rate", min=0.0, help="Mean blemishes per image (Poisson, at most 4).")] = 2.2,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every image (with its index).")] = 0,
+    p_requested: Annotated[float, typer.Option("--p-requested", min=0.0, max=1.0, help="Share of images whose "
+                                               "prompt asks for a defect-like effect (not a defect).")] = 0.3,
     ingest: Annotated[Path | None, typer.Option("--ingest", help="Instead of rendering: a folder with "
                                                 "annotations.jsonl, images and masks (docs/retouch.md).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Build at most this many new shards now.")] = None,
@@ -185,7 +187,7 @@ def blemish_cmd(
                 card = ingest_external(ingest, out_dir, progress=lambda d, t: progress.update(task, completed=d, total=t))
             result = {"out": str(out_dir), "card": card}
         else:
-            job = BlemishJob(n=n, size=size, rate=rate, seed=seed)
+            job = BlemishJob(n=n, size=size, rate=rate, seed=seed, p_requested=p_requested)
             executor = make_executor(workers, ray=ray, ray_address=ray_address)
             columns = (TextColumn("shards"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
             try:

@@ -17,7 +17,8 @@ Layout of a dataset folder (every file written atomically; re-running the same c
 Columns: `id`, `split`, `prompt`, `image` and `mask` (HF `datasets` Image structs: {"bytes", "path"}; the
 mask is an L PNG, 255 = defect), `width`, `height`, `regions` (JSON list of {category, dimension, box,
 rle, description}; rle is row-major inside box, first run = off), `categories`, `dimensions`,
-`n_regions`, `source` ("sandbox" or "external"). Load with
+`n_regions`, `source` ("sandbox" or "external"), `requested` (JSON list of {category, dimension, phrase,
+target, box, rle}: effects the prompt asked for, see below; "[]" for external data). Load with
 `datasets.load_dataset("parquet", data_files={"train": "DIR/train.parquet", ...})`.
 
 External data (`ingest_external`): a folder with `annotations.jsonl`, one image a line:
@@ -25,6 +26,14 @@ External data (`ingest_external`): a folder with `annotations.jsonl`, one image 
 "description": "..."}], "split": "train"}` (paths relative to the folder; masks are images whose non-zero
 pixels are the region; `split` optional, else assigned by the id's hash). Categories outside the taxonomy
 are kept and get the dimension "other".
+
+Requested effects (`BlemishJob.p_requested`): in real pictures, content that looks like a defect is sometimes
+what was asked for ("a cup covered in scribbles", "a sign with melting letters"). In that share of images one
+or two effects are painted onto an object with *the same pixel operation* as a defect category
+(`REQUESTED_PHRASES`: the categories with a natural wording) and the prompt names them. They are not defects:
+their pixels are 0 in `mask`, they are not `regions`, and the image's own defects never use a requested
+category (the same effect unrequested still appears as a defect in other images), so only the prompt tells
+the two apart. They are recorded in `requested` so benchmarks can measure false alarms on them.
 """
 
 from __future__ import annotations
@@ -45,14 +54,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from limner.eval.executor import Executor, LocalExecutor
 from limner.files import atomic_write_bytes, atomic_write_json, atomic_write_text
-from limner.tools.sandbox.blemishes import BLEMISH_KINDS, add_random_blemishes
+from limner.tools.sandbox.blemishes import BLEMISH_KINDS, add_random_blemishes, paint_effect
 from limner.tools.sandbox.render import render_scene
-from limner.tools.sandbox.world import Blemish, WorldTruth, random_scene, rle_decode, rle_encode
+from limner.tools.sandbox.world import Blemish, BlemishKind, WorldTruth, random_scene, rle_decode, rle_encode
 
 __all__ = [
-    "CATEGORIES", "DIMENSIONS", "DIMENSION_OF", "SPLITS", "BlemishBuildSummary", "BlemishDataError",
-    "BlemishItem", "BlemishJob", "Region", "build_blemish_dataset", "ingest_external", "iter_split",
-    "region_mask", "render_item", "split_of", "write_splits",
+    "CATEGORIES", "DIMENSIONS", "DIMENSION_OF", "REQUESTED_PHRASES", "SPLITS", "BlemishBuildSummary",
+    "BlemishDataError", "BlemishItem", "BlemishJob", "Region", "Requested", "build_blemish_dataset",
+    "ingest_external", "iter_split", "region_mask", "render_item", "requested_mask", "split_of", "write_splits",
 ]
 
 #: Categories grouped into dimensions, as GenBlemish groups its 12 categories into 6. The grouping is by
@@ -73,6 +82,19 @@ SHARDS = "shards"
 #: context the perception model can only get from the prompt.
 _STYLES: tuple[str, ...] = ("sketch", "pixel art", "watercolor", "oil painting", "pop art")
 
+#: Defect categories a prompt may ask for on purpose, with the words it uses (appended to the object's
+#: name: "the cup covered in scribbles"). Only categories with a natural wording: nobody asks for a
+#: "duplicated fragment". The pixels are painted by the category's own blemish function.
+REQUESTED_PHRASES: dict[BlemishKind, tuple[str, ...]] = {
+    "stray_marks": ("covered in scribbles", "with paint splatters", "with scribbles drawn on it"),
+    "noise_patch": ("with a patch of static", "with a grainy glitched patch"),
+    "smear": ("with a motion-blurred streak", "smudged by a wet brush"),
+    "color_bleed": ("with its paint bleeding past the outline", "with colour running over its edge"),
+    "broken_outline": ("drawn with a broken outline", "with gaps in its outline"),
+    "melted_text": ("with melting letters", "with dripping melted text"),
+}
+assert set(REQUESTED_PHRASES) <= set(BLEMISH_KINDS)
+
 
 class BlemishDataError(RuntimeError):
     """A dataset folder or external layout that cannot be used (other settings, bad annotations)."""
@@ -88,6 +110,8 @@ class BlemishJob(BaseModel):
     rate: float = Field(2.2, ge=0, description="Poisson mean of blemishes per image (at most 4)")
     p_text: float = Field(0.3, ge=0, le=1, description="share of scenes with a sign that carries text")
     p_style: float = Field(0.2, ge=0, le=1, description="share of prompts that ask for a style")
+    p_requested: float = Field(0.3, ge=0, le=1, description="share of images whose prompt asks for a "
+                               "defect-like effect (REQUESTED_PHRASES); not a defect, 0 in the mask")
     seed: int = 0
     splits: tuple[float, float, float] = (0.65, 0.05, 0.30)
     shard_size: int = Field(100, ge=1)
@@ -112,9 +136,21 @@ class Region(BaseModel):
     description: str = ""
 
 
+class Requested(BaseModel):
+    """An effect the prompt asked for, drawn like a defect category but not a defect (0 in the mask)."""
+
+    category: str
+    dimension: str
+    phrase: str = Field(description="the words added to the prompt, e.g. 'the cup covered in scribbles'")
+    target: str = Field(description="the object class (or 'sign') it was painted on")
+    box: tuple[int, int, int, int]
+    rle: list[int]
+
+
 @dataclass
 class BlemishItem:
-    """One built image: the clean render, the blemished image, its truth and regions (for benchmarks)."""
+    """One built image: the intended image (the render with its requested effects: what the prompt asked
+    for), the blemished image, its truth, regions and requested effects (for benchmarks)."""
 
     index: int
     prompt: str
@@ -122,6 +158,7 @@ class BlemishItem:
     image: Image.Image
     truth: WorldTruth
     regions: list[Region]
+    requested: list[Requested]
 
 
 def split_of(key: str, splits: tuple[float, float, float]) -> str:
@@ -142,26 +179,73 @@ def _describe(b: Blemish, truth: WorldTruth) -> str:
     return BLEMISH_KINDS[b.kind] + where
 
 
+def _add_requested(image: Image.Image, truth: WorldTruth, p: float,
+                   rng: np.random.Generator) -> tuple[Image.Image, list[Requested]]:
+    """With probability `p`, paint one (or, a quarter of the time, two) requested effects, each of another
+    category, onto random visible objects (melted letters onto a sign's text) and say so in a phrase."""
+    if rng.random() >= p:
+        return image, []
+    objs = [o for o in truth.objects if o.visible > 0.3 and o.box.area > 0]
+    kinds = [k for k in REQUESTED_PHRASES if (truth.texts if k == "melted_text" else objs)]
+    if not kinds:
+        return image, []
+    n = min(len(kinds), 1 + int(rng.random() < 0.25))
+    out: list[Requested] = []
+    for kind in [kinds[int(i)] for i in rng.choice(len(kinds), size=n, replace=False)]:
+        words = REQUESTED_PHRASES[kind][int(rng.integers(len(REQUESTED_PHRASES[kind])))]
+        if kind == "melted_text":
+            target, name = truth.texts[int(rng.integers(len(truth.texts)))].box, "sign"
+            phrase = f"the sign {words}"
+        else:
+            obj = objs[int(rng.integers(len(objs)))]
+            target, name = obj.box, obj.cls
+            many = sum(o.cls == obj.cls for o in truth.objects) > 1
+            phrase = f"{'one' if many else 'the'} {obj.cls} {words}"
+        painted = paint_effect(image, truth, kind, rng, target)
+        if painted is None:
+            continue
+        image, box, changed = painted
+        out.append(Requested(category=kind, dimension=DIMENSION_OF[kind], phrase=phrase, target=name,
+                             box=(box.x0, box.y0, box.x1, box.y1), rle=rle_encode(changed)))
+    return image, out
+
+
 def render_item(job: BlemishJob, index: int) -> BlemishItem:
-    """Image `index` of the build, deterministically from (job.seed, index)."""
+    """Image `index` of the build, deterministically from (job.seed, index).
+
+    Requested effects draw from their own random stream, so with `p_requested=0` every image is the one
+    a build without them made."""
     rng = np.random.default_rng([job.seed, index, 27])
     scene = random_scene(rng, max_kinds=3, max_count=4, p_text=job.p_text, p_texture=0.2)
     if rng.random() < job.p_style:
         style = str(rng.choice(_STYLES))
         scene = scene.model_copy(update={"style": style, "prompt": f"{scene.prompt}, in {style} style"})
     clean, truth = render_scene(scene, seed=job.seed * 1_000_003 + index, width=job.size, height=job.size)
-    image = add_random_blemishes(clean, truth, job.rate, rng)
+    clean, requested = _add_requested(clean, truth, job.p_requested, np.random.default_rng([job.seed, index, 28]))
+    prompt = ", ".join([scene.prompt, *(r.phrase for r in requested)])
+    image = add_random_blemishes(clean, truth, job.rate, rng,
+                                 exclude=tuple(r.category for r in requested))  # type: ignore[arg-type]
     regions = [Region(category=b.kind, dimension=DIMENSION_OF[b.kind], box=(b.box.x0, b.box.y0, b.box.x1, b.box.y1),
                       rle=b.rle, description=_describe(b, truth)) for b in truth.blemishes]
-    return BlemishItem(index=index, prompt=scene.prompt, clean=clean, image=image, truth=truth, regions=regions)
+    return BlemishItem(index=index, prompt=prompt, clean=clean, image=image, truth=truth, regions=regions,
+                       requested=requested)
 
 
-def region_mask(region: Region, width: int, height: int) -> np.ndarray:
-    """The full-image boolean mask of one region."""
+def region_mask(region: Region | Requested, width: int, height: int) -> np.ndarray:
+    """The full-image boolean mask of one region (or requested effect)."""
     x0, y0, x1, y1 = region.box
     out = np.zeros((height, width), dtype=bool)
     out[y0:y1, x0:x1] = rle_decode(region.rle, y1 - y0, x1 - x0)
     return out
+
+
+def requested_mask(requested: list[Requested], defects: np.ndarray) -> np.ndarray:
+    """The pixels of the requested effects that no defect painted over (`defects`: the defect mask)."""
+    h, w = defects.shape
+    out = np.zeros((h, w), dtype=bool)
+    for r in requested:
+        out |= region_mask(r, w, h)
+    return out & ~defects
 
 
 def _png(image: Image.Image) -> bytes:
@@ -170,7 +254,8 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _row(*, rid: str, split: str, prompt: str, image: Image.Image, regions: list[Region], source: str) -> dict[str, Any]:
+def _row(*, rid: str, split: str, prompt: str, image: Image.Image, regions: list[Region], source: str,
+         requested: list[Requested] | None = None) -> dict[str, Any]:
     w, h = image.size
     union = np.zeros((h, w), dtype=bool)
     for r in regions:
@@ -183,6 +268,7 @@ def _row(*, rid: str, split: str, prompt: str, image: Image.Image, regions: list
         "regions": json.dumps([r.model_dump(mode="json") for r in regions]),
         "categories": [r.category for r in regions], "dimensions": [r.dimension for r in regions],
         "n_regions": len(regions), "source": source,
+        "requested": json.dumps([r.model_dump(mode="json") for r in requested or []]),
     }
 
 
@@ -194,7 +280,7 @@ def build_shard(unit: tuple[BlemishJob, int]) -> tuple[int, list[dict[str, Any]]
         item = render_item(job, index)
         rid = f"{job.seed}-{index:07d}"
         rows.append(_row(rid=rid, split=split_of(rid, job.splits), prompt=item.prompt, image=item.image,
-                         regions=item.regions, source="sandbox"))
+                         regions=item.regions, source="sandbox", requested=item.requested))
     return shard, rows
 
 
@@ -205,7 +291,7 @@ def _schema() -> Any:
     s, i = pa.string(), pa.int64()
     return pa.schema([("id", s), ("split", s), ("prompt", s), ("image", img), ("mask", img), ("width", i),
                       ("height", i), ("regions", s), ("categories", pa.list_(s)), ("dimensions", pa.list_(s)),
-                      ("n_regions", i), ("source", s)])
+                      ("n_regions", i), ("source", s), ("requested", s)])
 
 
 def _parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
@@ -300,18 +386,29 @@ def write_splits(out: Path) -> dict[str, Any]:
     files = sorted((out / SHARDS).glob("shard-*.parquet"))
     if not files:
         raise BlemishDataError(f"{out} holds no shards")
-    table = pa.concat_tables([pq.read_table(f, schema=_schema()) for f in files])
+    table = pa.concat_tables([_read_shard(f) for f in files])
     table = table.sort_by("id")
     for split in SPLITS:
         part = table.filter(pc.equal(table["split"], split))
         sink = io.BytesIO()
         pq.write_table(part, sink, compression="zstd")
         atomic_write_bytes(out / f"{split}.parquet", sink.getvalue())
-    meta = table.select(["split", "categories", "dimensions", "n_regions"]).to_pylist()
+    meta = table.select(["split", "categories", "dimensions", "n_regions", "requested"]).to_pylist()
     card = _card(meta)
     atomic_write_json(out / "card.json", card)
     atomic_write_text(out / "card.md", _card_md(card))
     return card
+
+
+def _read_shard(path: Path) -> Any:
+    """A shard as a table of the current schema (shards written before `requested` existed get "[]")."""
+    import pyarrow as pa  # noqa: PLC0415 - optional, see _schema
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    table = pq.read_table(path)
+    if "requested" not in table.column_names:
+        table = table.append_column("requested", pa.array(["[]"] * table.num_rows, pa.string()))
+    return table.select(_schema().names).cast(_schema())
 
 
 def _card(meta: list[dict[str, Any]]) -> dict[str, Any]:
@@ -320,9 +417,12 @@ def _card(meta: list[dict[str, Any]]) -> dict[str, Any]:
         rows = [m for m in meta if m["split"] == split]
         cats = Counter(c for m in rows for c in m["categories"])
         dims = Counter(d for m in rows for d in m["dimensions"])
+        req = [[r["category"] for r in json.loads(m["requested"] or "[]")] for m in rows]
         per_split[split] = {"images": len(rows), "regions": sum(m["n_regions"] for m in rows),
                             "clean_images": sum(m["n_regions"] == 0 for m in rows),
-                            "categories": dict(sorted(cats.items())), "dimensions": dict(sorted(dims.items()))}
+                            "categories": dict(sorted(cats.items())), "dimensions": dict(sorted(dims.items())),
+                            "requested_images": sum(bool(r) for r in req),
+                            "requested": dict(sorted(Counter(c for r in req for c in r).items()))}
     return {"images": len(meta), "regions": sum(m["n_regions"] for m in meta), "splits": per_split,
             "dimensions": {d: list(ks) for d, ks in DIMENSIONS.items()}, "simulated": True}
 
@@ -330,19 +430,28 @@ def _card(meta: list[dict[str, Any]]) -> dict[str, Any]:
 def _card_md(card: dict[str, Any]) -> str:
     lines = ["# Blemish dataset (SIMULATED sandbox world)", "",
              f"{card['images']} images, {card['regions']} defect regions.", "",
-             "| split | images | regions | clean images |", "|---|---|---|---|"]
+             "| split | images | regions | clean images | images with requested effects |", "|---|---|---|---|---|"]
     for split, s in card["splits"].items():
-        lines.append(f"| {split} | {s['images']} | {s['regions']} | {s['clean_images']} |")
+        lines.append(f"| {split} | {s['images']} | {s['regions']} | {s['clean_images']} | "
+                     f"{s.get('requested_images', 0)} |")
     lines += ["", "| dimension | category | regions (train / val / test) |", "|---|---|---|"]
     cats = sorted({c for s in card["splits"].values() for c in s["categories"]})
     for c in cats:
         counts = " / ".join(str(card["splits"][s]["categories"].get(c, 0)) for s in SPLITS)
         lines.append(f"| {DIMENSION_OF.get(c, 'other')} | {c} | {counts} |")
+    asked = sorted({c for s in card["splits"].values() for c in s.get("requested", {})})
+    if asked:
+        lines += ["", "Requested effects (asked for by the prompt; not defects, 0 in the mask):", "",
+                  "| category | effects (train / val / test) |", "|---|---|"]
+        for c in asked:
+            counts = " / ".join(str(card["splits"][s]["requested"].get(c, 0)) for s in SPLITS)
+            lines.append(f"| {c} | {counts} |")
     return "\n".join(lines) + "\n"
 
 
 def iter_split(data_dir: Path, split: str, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Rows of one split as dicts with decoded `image` (RGB PIL), `mask` (bool array), `regions` (Region)."""
+    """Rows of one split as dicts with decoded `image` (RGB PIL), `mask` (bool array), `regions` (Region),
+    `requested` (Requested; empty for files written before the column existed)."""
     import pyarrow.parquet as pq  # noqa: PLC0415 - optional, see _schema
 
     path = Path(data_dir) / f"{split}.parquet"
@@ -354,7 +463,8 @@ def iter_split(data_dir: Path, split: str, *, limit: int | None = None) -> Itera
         image = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
         mask = np.asarray(Image.open(io.BytesIO(row["mask"]["bytes"])).convert("L")) > 127
         regions = [Region.model_validate(r) for r in json.loads(row["regions"])]
-        yield {**row, "image": image, "mask": mask, "regions": regions}
+        requested = [Requested.model_validate(r) for r in json.loads(row.get("requested") or "[]")]
+        yield {**row, "image": image, "mask": mask, "regions": regions, "requested": requested}
 
 
 class _Annotation(BaseModel):

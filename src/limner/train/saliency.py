@@ -19,12 +19,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -35,7 +36,8 @@ from limner.train.saliency_config import SaliencyConfig
 from limner.train.saliency_metrics import saliency_loss, saliency_metrics
 from limner.train.saliency_model import SaliencyModel, SaliencyModelConfig
 
-__all__ = ["CHECKPOINT_PREFIX", "SaliencyTrainOutput", "SaliencyTrainer", "SplitArrays", "choose_threshold",
+__all__ = ["CHECKPOINT_PREFIX", "SaliencyTrainOutput", "SaliencyTrainer", "SplitArrays", "category_maps",
+           "choose_threshold",
            "finished_model", "list_checkpoints", "load_split"]
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class SplitArrays:
     prompts: list[str]
     regions: list[list[dict[str, Any]]]
     full_masks: list[np.ndarray]
+    #: per image, the categories of the effects its prompt asked for (the `requested` column; [] without it)
+    requested: list[list[str]] = field(default_factory=list)
 
 
 def load_split(data_dir: str | Path, split: str, size: int, limit: int | None = None) -> SplitArrays:
@@ -59,13 +63,15 @@ def load_split(data_dir: str | Path, split: str, size: int, limit: int | None = 
     path = Path(data_dir) / f"{split}.parquet"
     if not path.is_file():
         raise SaliencyConfigError(f"{path} not found: build the data with `limner data blemish --out {data_dir}`")
-    table = pq.read_table(path, columns=["prompt", "image", "mask", "regions"])
+    names = pq.read_schema(path).names
+    table = pq.read_table(path, columns=["prompt", "image", "mask", "regions",
+                                         *(["requested"] if "requested" in names else [])])
     n = table.num_rows if limit is None else min(limit, table.num_rows)
     if n == 0:
         raise SaliencyConfigError(f"{path} has no rows")
     images = np.zeros((n, 3, size, size), np.uint8)
     masks = np.zeros((n, size, size), np.float32)
-    prompts, regions, full = [], [], []
+    prompts, regions, full, requested = [], [], [], []
     for i, row in enumerate(table.slice(0, n).to_pylist()):
         img = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
         m = Image.open(io.BytesIO(row["mask"]["bytes"])).convert("L")
@@ -74,7 +80,30 @@ def load_split(data_dir: str | Path, split: str, size: int, limit: int | None = 
         full.append(np.asarray(m) > 127)
         prompts.append(row["prompt"] or "")
         regions.append(json.loads(row["regions"]))
-    return SplitArrays(images=images, masks=masks, prompts=prompts, regions=regions, full_masks=full)
+        requested.append([r["category"] for r in json.loads(row.get("requested") or "[]")])
+    return SplitArrays(images=images, masks=masks, prompts=prompts, regions=regions, full_masks=full,
+                       requested=requested)
+
+
+def category_maps(data: SplitArrays, categories: tuple[str, ...], size: int) -> np.ndarray:
+    """Per pixel at the model's resolution, the index of the defect category painted there (-1: none;
+    where defects overlap, the later one). The target of the prompt gate's category head."""
+    index = {c: k for k, c in enumerate(categories)}
+    out = np.full((len(data.images), size, size), -1, np.int64)
+    for i, (regions, full) in enumerate(zip(data.regions, data.full_masks, strict=True)):
+        h, w = full.shape
+        for r in regions:
+            if r["category"] not in index:
+                continue
+            x0, y0, x1, y1 = r["box"]
+            values = np.zeros(len(r["rle"]), dtype=bool)
+            values[1::2] = True
+            m = np.zeros((h, w), bool)
+            m[y0:y1, x0:x1] = np.repeat(values, r["rle"]).reshape(y1 - y0, x1 - x0)
+            if (h, w) != (size, size):
+                m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 127
+            out[i][m] = index[r["category"]]
+    return out
 
 
 def choose_threshold(maps: list[np.ndarray], masks: list[np.ndarray]) -> tuple[float, float]:
@@ -107,14 +136,20 @@ class SaliencyTrainer:
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.output_dir = Path(config.output_dir)
-        self.model = model or SaliencyModel(SaliencyModelConfig(
-            image_size=config.image_size, channels=config.channels, dim=config.dim,
-            fusion_layers=config.fusion_layers, image_encoder=config.image_encoder,
-            text_encoder=config.text_encoder))
-        self.model.to(config.device)
-        size = self.model.config.image_size
+        size = model.config.image_size if model is not None else config.image_size
         self.train_data = load_split(config.data_dir, "train", size, config.train_limit)
         self.val_data = load_split(config.data_dir, "val", size, config.val_limit)
+        gate = tuple(sorted({r["category"] for rs in self.train_data.regions for r in rs})) if config.prompt_gate else ()
+        self.model = model or SaliencyModel(SaliencyModelConfig(
+            image_size=config.image_size, channels=config.channels, dim=config.dim,
+            fusion_layers=config.fusion_layers, text_film=config.text_film, gate_categories=gate,
+            image_encoder=config.image_encoder, text_encoder=config.text_encoder))
+        self.model.to(config.device)
+        cats = self.model.config.gate_categories
+        self.train_categories = category_maps(self.train_data, cats, size) if cats else None
+        # the gate's target: which categories each prompt asked for
+        self.train_asked = np.asarray([[c in asked for c in cats] for asked in self.train_data.requested],
+                                      np.float32).reshape(len(self.train_data.images), len(cats))
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -132,7 +167,7 @@ class SaliencyTrainer:
         progress = (step - warm) / max(1, self.config.max_steps - warm)
         return 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))
 
-    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, list[str], torch.Tensor | None, torch.Tensor]:
         """Batch `step`: epoch permutations and prompt dropout drawn from (seed, epoch/step)."""
         n, bs = len(self.train_data.images), self.config.batch_size
         per_epoch = max(1, n // bs)
@@ -143,7 +178,9 @@ class SaliencyTrainer:
         prompts = ["" if d else self.train_data.prompts[i] for i, d in zip(idx, drop, strict=True)]
         x = torch.from_numpy(self.train_data.images[idx]).float().div_(255)
         y = torch.from_numpy(self.train_data.masks[idx])
-        return x.to(self.config.device), y.to(self.config.device), prompts
+        c = None if self.train_categories is None else torch.from_numpy(self.train_categories[idx]).to(self.config.device)
+        asked = torch.from_numpy(self.train_asked[idx]).to(self.config.device)
+        return x.to(self.config.device), y.to(self.config.device), prompts, c, asked
 
     def train(self, on_step: Callable[[int, dict[str, float] | None], None] | None = None) -> SaliencyTrainOutput:
         cfg = self.config
@@ -156,8 +193,13 @@ class SaliencyTrainer:
             if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 >= cfg.max_minutes:
                 logger.info("time budget of %.1f min reached at step %d", cfg.max_minutes, self.global_step)
                 break
-            x, y, prompts = self._batch(self.global_step)
-            loss = saliency_loss(torch.sigmoid(self.model(x, prompts)), y, cfg.alpha)
+            x, y, prompts, cmap, asked = self._batch(self.global_step)
+            logits, cat_logits, gate_logits = self.model(x, prompts, with_categories=True)
+            loss = saliency_loss(torch.sigmoid(logits), y, cfg.alpha)
+            if cat_logits is not None and cmap is not None and bool((cmap >= 0).any()):
+                loss = loss + cfg.category_weight * F.cross_entropy(cat_logits, cmap, ignore_index=-1)
+            if gate_logits is not None:
+                loss = loss + cfg.gate_weight * F.binary_cross_entropy_with_logits(gate_logits, asked)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)

@@ -29,6 +29,12 @@ class SaliencyConfig:
     channels: tuple[int, int, int] = field(default=(16, 32, 64), metadata={"help": "conv stem widths"})
     dim: int = field(default=64, metadata={"help": "token width (fusion, text)"})
     fusion_layers: int = field(default=1, metadata={"help": "self + cross-attention blocks"})
+    text_film: bool = field(default=True, metadata={"help": "the pooled prompt also modulates the decoder (FiLM)"})
+    prompt_gate: bool = field(default=True, metadata={"help": "per-pixel defect categories + a per-category "
+                                                      "gate opened by the prompt (the train split's categories)"})
+    category_weight: float = field(default=0.2, metadata={"help": "weight of the per-pixel category loss"})
+    gate_weight: float = field(default=0.5, metadata={"help": "weight of the gate's loss (which categories "
+                                                      "the prompt asked for: the data's `requested` column)"})
     image_encoder: str | None = field(default=None, metadata={"help": "transformers vision encoder id/path"})
     text_encoder: str | None = field(default=None, metadata={"help": "transformers text encoder id/path"})
     # loss and optimisation

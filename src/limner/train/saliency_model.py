@@ -54,6 +54,18 @@ class SaliencyModelConfig:
     max_words: int = 32
     text_layers: int = 1
     fusion_layers: int = 1
+    #: the pooled prompt also scales and shifts the decoder's full-resolution channels (FiLM). Cross-
+    #: attention alone reaches the 1/8-resolution tokens only, and the decoder's skip features — where a
+    #: few-pixel scribble is seen — then never learn to depend on the prompt; asking for "scribbles" must
+    #: be able to switch the scribble detector off. False for models saved before it existed.
+    text_film: bool = False
+    #: defect categories for the prompt gate (empty: none). The decoder also names each pixel's category,
+    #: and the prompt opens a gate per category; S = σ(logit) · (1 − Σ_k P(k | pixel) · gate_k(prompt)). An
+    #: effect the prompt asks for ("covered in scribbles") is then switched off where the pixel looks like
+    #: that category. The gate is trained on which categories the prompt asked for (the data's `requested`
+    #: column), the category head on the defect regions; left to the saliency loss alone the gate became a
+    #: per-category calibration knob that ignored the words.
+    gate_categories: tuple[str, ...] = ()
     #: transformers id or local path of a pretrained vision encoder (ViT / SigLIP / CLIP vision), or None
     image_encoder: str | None = None
     #: transformers id or local path of a pretrained text encoder (T5 / CLIP text), or None
@@ -73,8 +85,9 @@ class SaliencyModelConfig:
         if unknown:
             raise ValueError(f"unknown saliency model config keys: {unknown}")
         data = dict(data)
-        if "channels" in data:
-            data["channels"] = tuple(data["channels"])
+        for key in ("channels", "gate_categories"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -112,6 +125,12 @@ class _FusionBlock(nn.Module):
         x = x + self.self_attn(h, h, h, need_weights=False)[0]
         x = x + self.cross_attn(self.n2(x), text, text, key_padding_mask=text_pad, need_weights=False)[0]
         return x + self.ff(self.n3(x))
+
+
+def _film(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """x · (1 + γ) + β per channel, with (γ, β) = `params` (B, 2C)."""
+    gamma, beta = params[..., None, None].chunk(2, dim=1)
+    return x * (1 + gamma) + beta
 
 
 class SaliencyModel(nn.Module):
@@ -154,7 +173,18 @@ class SaliencyModel(nn.Module):
         self.fusion = nn.ModuleList(_FusionBlock(d, config.heads) for _ in range(config.fusion_layers))
         self.up2 = _conv(d + c1, c1)
         self.up1 = _conv(c1 + c0, c0)
+        if config.text_film:
+            # zero-initialised: training starts from the model without FiLM
+            self.film2, self.film1 = nn.Linear(d, 2 * c1), nn.Linear(d, 2 * c0)
+            for lin in (self.film2, self.film1):
+                nn.init.zeros_(lin.weight)
+                nn.init.zeros_(lin.bias)
         self.head = nn.Conv2d(c0, 1, 1)
+        if config.gate_categories:
+            self.cat_head = nn.Conv2d(c0, len(config.gate_categories), 1)
+            self.gate = nn.Linear(d, len(config.gate_categories))
+            nn.init.zeros_(self.gate.weight)
+            nn.init.constant_(self.gate.bias, -3.0)  # closed at the start: S as without the gate
         self.hash_tokenizer = HashTokenizer(config.vocab_size, config.max_words)
 
     # -- encoders ---------------------------------------------------------------------------------------
@@ -203,8 +233,10 @@ class SaliencyModel(nn.Module):
 
     # -- forward ----------------------------------------------------------------------------------------
 
-    def forward(self, images: torch.Tensor, prompts: list[str]) -> torch.Tensor:
-        """`images`: (B, 3, S, S) floats in [0, 1] at `config.image_size`. Returns logits (B, S, S)."""
+    def forward(self, images: torch.Tensor, prompts: list[str], *, with_categories: bool = False) -> Any:
+        """`images`: (B, 3, S, S) floats in [0, 1] at `config.image_size`. Returns logits (B, S, S), and with
+        `with_categories` also the per-pixel category logits (B, K, S, S) and the gate's logits (B, K)
+        (both None without a gate)."""
         f1 = self.stem1(images)
         f2 = self.stem2(f1)
         f3 = self.stem3(f2)
@@ -218,10 +250,22 @@ class SaliencyModel(nn.Module):
         x = x.transpose(1, 2).reshape(b, -1, gh, gw)
         x = F.interpolate(x, size=f2.shape[-2:], mode="bilinear", align_corners=False)
         x = self.up2(torch.cat([x, f2], dim=1))
+        pooled = text.masked_fill(pad[..., None], 0.0).sum(1) / (~pad).sum(1, keepdim=True).clamp(min=1)
+        if self.config.text_film:
+            x = _film(x, self.film2(pooled))
         x = F.interpolate(x, size=f1.shape[-2:], mode="bilinear", align_corners=False)
         x = self.up1(torch.cat([x, f1], dim=1))
+        if self.config.text_film:
+            x = _film(x, self.film1(pooled))
         x = F.interpolate(x, size=images.shape[-2:], mode="bilinear", align_corners=False)
-        return self.head(x)[:, 0]
+        logits = self.head(x)[:, 0]
+        cats = gate_logits = None
+        if self.config.gate_categories:
+            cats = self.cat_head(x)
+            gate_logits = self.gate(pooled)
+            keep = 1 - (torch.softmax(cats, dim=1) * torch.sigmoid(gate_logits)[..., None, None]).sum(1)
+            logits = torch.logit(torch.sigmoid(logits) * keep, eps=1e-6)
+        return (logits, cats, gate_logits) if with_categories else logits
 
     @torch.no_grad()
     def predict(self, images: list[Image.Image], prompts: list[str]) -> list[np.ndarray]:

@@ -199,13 +199,13 @@ def _random_target(kind: BlemishKind, truth: WorldTruth, rng: np.random.Generato
     return Box(x0=w // 4, y0=h // 4, x1=3 * w // 4, y1=3 * h // 4)
 
 
-def add_blemish(
+def paint_effect(
     image: Image.Image, truth: WorldTruth, kind: BlemishKind, rng: np.random.Generator, target: Box | None = None
-) -> tuple[Image.Image, Blemish | None]:
-    """Apply one blemish of `kind` near `target` (default: a random object or text); record it in `truth`.
-
-    Returns the new image and the blemish (None when it changed no pixel, e.g. no outline in the patch).
-    """
+) -> tuple[Image.Image, Box, np.ndarray] | None:
+    """Paint the pixel operation of `kind` near `target` (default: a random object or text) *without*
+    recording a blemish: the image, the changed pixels' box and their mask inside it, or None when nothing
+    changed. `add_blemish` records the result as a defect; the blemish dataset also uses it for effects a
+    prompt asks for ("a cup covered in scribbles"), which are the same pixels but not a defect."""
     if kind not in _MAKERS:
         raise KeyError(f"unknown blemish kind {kind!r}; expected one of {list(BLEMISH_KINDS)}")
     w, h = image.size
@@ -214,31 +214,48 @@ def add_blemish(
     if target is None:
         target = _random_target(kind, truth, rng, w, h)
         if target is None:
-            return image, None
+            return None
     patch = _PATCHES[kind](target, rng, w, h)
     if patch[2] - patch[0] < 3 or patch[3] - patch[1] < 3:
-        return image, None
+        return None
     _MAKERS[kind](after, patch, rng)
     changed = (np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=-1) > _CHANGE)
     # pixels that moved by <= _CHANGE are restored, so the mask is exactly the set of altered pixels
     after[~changed] = before[~changed]
     if not changed.any():
-        return image, None
+        return None
     ys, xs = np.nonzero(changed)
     box = Box(x0=int(xs.min()), y0=int(ys.min()), x1=int(xs.max()) + 1, y1=int(ys.max()) + 1)
-    rle = rle_encode(changed[box.y0 : box.y1, box.x0 : box.x1])
-    blemish = Blemish(kind=kind, box=box, rle=rle, description=BLEMISH_KINDS[kind])
+    return Image.fromarray(after, "RGB"), box, changed[box.y0 : box.y1, box.x0 : box.x1]
+
+
+def add_blemish(
+    image: Image.Image, truth: WorldTruth, kind: BlemishKind, rng: np.random.Generator, target: Box | None = None
+) -> tuple[Image.Image, Blemish | None]:
+    """Apply one blemish of `kind` near `target` (default: a random object or text); record it in `truth`.
+
+    Returns the new image and the blemish (None when it changed no pixel, e.g. no outline in the patch).
+    """
+    painted = paint_effect(image, truth, kind, rng, target)
+    if painted is None:
+        return image, None
+    after, box, changed = painted
+    blemish = Blemish(kind=kind, box=box, rle=rle_encode(changed), description=BLEMISH_KINDS[kind])
     truth.blemishes.append(blemish)
-    return Image.fromarray(after, "RGB"), blemish
+    return after, blemish
 
 
 def add_random_blemishes(
     image: Image.Image, truth: WorldTruth, rate: float, rng: np.random.Generator,
-    kinds: tuple[BlemishKind, ...] | None = None,
+    kinds: tuple[BlemishKind, ...] | None = None, exclude: tuple[BlemishKind, ...] = (),
 ) -> Image.Image:
-    """Add Poisson(`rate`) blemishes of random kinds (melted text only where there is text)."""
+    """Add Poisson(`rate`) blemishes of random kinds (melted text only where there is text; none of
+    `exclude`, e.g. the effects the prompt asked for)."""
     n = int(rng.poisson(rate)) if rate > 0 else 0
-    pool: list[BlemishKind] = [k for k in (kinds or tuple(BLEMISH_KINDS)) if k != "melted_text" or truth.texts]
+    pool: list[BlemishKind] = [k for k in (kinds or tuple(BLEMISH_KINDS))
+                               if (k != "melted_text" or truth.texts) and k not in exclude]
+    if not pool:
+        return image
     for _ in range(min(n, 4)):
         kind = pool[int(rng.integers(len(pool)))]
         image, _ = add_blemish(image, truth, kind, rng)
