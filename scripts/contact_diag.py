@@ -14,37 +14,38 @@ and the checker's time, and with `--out` dumps each picture where a contact chec
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import sandbox as sb  # noqa: E402 - the benchmark module, importable once its folder is on the path
+import sandbox as sb
 
-from limner.config import load_config  # noqa: E402
-from limner.tools.base import ToolError  # noqa: E402
-from limner.tools.registry import ToolRegistry  # noqa: E402
-from limner.tools.sandbox.world import WORLD_PREDICATES, WorldTruth, random_scene  # noqa: E402
-from limner.types import ToolCall, relation_kind  # noqa: E402
+from limner.config import load_config
+from limner.tools.base import ToolError
+from limner.tools.registry import ToolRegistry
+from limner.tools.sandbox.world import WORLD_PREDICATES, WorldTruth, random_scene
+from limner.types import ToolCall, relation_kind
 
 CONTACT = ("support", "containment", "attachment", "wearing", "riding")
 
-app = typer.Typer(add_completion=False)
-
-
-@app.command()
-def main(
-    scenes: int = typer.Option(40, help="random scenes, each asking for a contact relation"),
-    seed: int = typer.Option(0),
-    size: int = typer.Option(512),
-    edits: bool = typer.Option(False, help="also judge one planner repair of each picture"),
-    out: Path | None = typer.Option(None, help="dump contact disagreements here"),
-    threads: int = typer.Option(1),
-) -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", type=int, default=40, help="random scenes, each asking for a contact relation")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--edits", action="store_true", help="also judge one planner repair of each picture")
+    ap.add_argument("--out", type=Path, help="dump disagreements here (PNG + JSON)")
+    ap.add_argument("--rows", type=Path, help="write every judged check here (JSON lines), to compare runs")
+    ap.add_argument("--dump", default=",".join(CONTACT), help="dimensions whose disagreements are dumped")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    scenes, seed, size, edits, out, rows, dump, threads = (
+        a.scenes, a.seed, a.size, a.edits, a.out, a.rows, a.dump, a.threads)
     sb._set_threads(threads)
     reg = ToolRegistry.from_config(load_config("sandbox"))
     painters = reg.tools(kind="generate")
@@ -55,20 +56,24 @@ def main(
     dumped = 0
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    log = rows.open("w") if rows is not None else None
+    dims = set(dump.split(","))
 
-    def judge(image, scene, truth, tag: str):  # noqa: ANN001, ANN202 - a local helper
+    def judge(image, scene, truth, tag: str):
         nonlocal dumped
         t = time.perf_counter()
-        rows, verdict = sb._judge_pair(image, scene, truth)
+        judged, verdict = sb._judge_pair(image, scene, truth)
         times.append(time.perf_counter() - t)
-        for d, a, b, _e in rows:
+        for d, a, b, e in judged:
             tally.setdefault(d, []).append((a, b))
-        bad = [r for r in rows if r[0] in CONTACT and r[1] != r[2]]
+            if log is not None:
+                log.write(json.dumps({"tag": tag, "dim": d, "checker": a, "truth": b, "evidence": e}) + "\n")
+        bad = [r for r in judged if r[0] in dims and r[1] != r[2]]
         if bad and out is not None:
             dumped += 1
             image.save(out / f"{dumped:03d}.png")
             (out / f"{dumped:03d}.json").write_text(json.dumps({
-                "tag": tag, "prompt": scene.prompt,
+                "tag": tag, "prompt": scene.prompt, "scene": scene.model_dump(mode="json"),
                 "objects": [o.model_dump(mode="json", include={"cls", "box", "z", "visible", "element_id"})
                             for o in truth.objects],
                 "bad": [{"dim": d, "checker": a, "truth": b, "evidence": e} for d, a, b, e in bad]}, indent=1))
@@ -111,4 +116,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -96,8 +96,9 @@ class DetectorConfig:
     blemish_patch_frac: float = 0.6  # side of that (square) patch, share of the glyph's longer side
     repropose_min_px: int = 400  # unexplained foreground (px) that makes a second proposal pass worth it
     repropose_on_found_px: int = 150  # ... or pixels on found objects their drawings do not explain
+    repropose_min_size_frac: float = 0.05  # smallest size the second pass searches when something lies on found objects
     explain_shift_px: int = 2  # a found object's drawing explains a pixel within this shift ...
-    explain_rgb_tol: int = 40  # ... and this RGB difference (max over channels)
+    explain_rgb_tol: int = 60  # ... and this RGB difference (max over channels; painters shade ~50 off the artwork)
     border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
 
@@ -295,9 +296,11 @@ class Detector:
             return _sign_with_plate(self.artwork, cls, size)
         return np.asarray(self.artwork.render(cls, size, color=variant).convert("RGBA"))
 
-    def sizes(self, w: int, h: int) -> list[int]:
+    def sizes(self, w: int, h: int, min_frac: float | None = None) -> list[int]:
+        """Artwork sizes searched in a w x h picture (from `min_frac` of its short side, `min_size_frac` unless
+        given, to `max_size_frac`, `scale_step` apart)."""
         c = self.config
-        lo, hi = c.min_size_frac * min(w, h), c.max_size_frac * min(w, h)
+        lo, hi = (c.min_size_frac if min_frac is None else min_frac) * min(w, h), c.max_size_frac * min(w, h)
         out, s = [], lo
         while s <= hi:
             out.append(round(s))
@@ -369,11 +372,11 @@ class Detector:
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
         chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
-        extra = self._repropose(
+        extra, over = self._repropose(
             feat, rgb, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame, textures or {}
         )
         if extra:
-            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark)
+            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, over, chosen)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
             self._read_colours(dets, chosen, rgb, bg, textures or {})
@@ -439,7 +442,7 @@ class Detector:
         self, feat: np.ndarray, rgb: np.ndarray, img2: np.ndarray, chosen: list[_Candidate],
         refined: list[_Candidate], classes: list[str], variants: list[Variant | None], fg: np.ndarray,
         ink: np.ndarray, frame: tuple[int, int], textures: dict[str, tuple[str, ...]],
-    ) -> list[_Candidate]:
+    ) -> tuple[list[_Candidate], np.ndarray | None]:
         """Proposals on what the first selection left unexplained (occlusion-aware matching).
 
         The proposal budget is per class: where several objects look alike, the peaks of the found ones
@@ -448,10 +451,12 @@ class Detector:
         the scene's classes are proposed again on the rest; a new proposal is refined there too (its
         occluders erased, so its size is not fitted to its visible part only), then scored at that place
         on the whole picture, and goes through the same selection and evidence rules as every other.
+        Returns the new candidates and the pixels on the found objects that their drawings do not explain
+        (what is drawn over them: the selection counts those as a new candidate's own evidence).
         """
         c = self.config
         if not chosen:
-            return []
+            return [], None
         explained = self._explained_by(chosen, fg.shape)
         # Inside the found objects, only what their own drawings explain is erased: a small object drawn over a
         # big one (a hat on its wearer, contents in front of their container) keeps its structure; erasing the
@@ -459,11 +464,14 @@ class Detector:
         unexplained = fg & ~(explained & self._drawn_by(chosen, rgb, fg, textures))
         on_found = int((unexplained & explained).sum())
         if int((fg & ~explained).sum()) < c.repropose_min_px and on_found < c.repropose_on_found_px:
-            return []
+            return [], None
         resid = feat * unexplained.astype(np.float32)
         levels = {lvl: _blur(_downscale(resid, lvl), lvl) for lvl in (2, 4)}
         out: list[_Candidate] = []
-        for p in self._propose(levels, classes, variants, frame[1], frame[0]):
+        # Things drawn on others are drawn small (a worn thing is under half its wearer's size): on the residual,
+        # where the found objects' own structure no longer makes look-alikes, smaller sizes are searched too.
+        small = c.repropose_min_size_frac if on_found >= c.repropose_on_found_px else None
+        for p in self._propose(levels, classes, variants, frame[1], frame[0], small):
             if any(o.cls == p.cls and _same_place(o, p) for o in refined):
                 continue
             k = self._refine(levels[2], p)
@@ -473,22 +481,24 @@ class Detector:
             # Over a found object, that object's strokes around the new one lower its score on the whole
             # picture; scored on the residual, they are gone.
             alone = self._match_at(levels[2], k, k.size, reach=1)
-            if alone is not None and alone.score > again.score and self._drawn_in_front(alone, chosen, ink):
+            if alone is not None and alone.score > again.score:
                 again = alone
             if self._support(again, fg, ink) < c.coverage_min:
                 continue
             if any(o.cls == again.cls and _same_place(o, again) for o in refined + out):
                 continue
             out.append(again)
-        return out
+        return out, unexplained & explained
 
     def _propose(
-        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int
+        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int,
+        min_frac: float | None = None,
     ) -> list[_Candidate]:
         c = self.config
         cands: list[_Candidate] = []
         var_maps: dict[tuple[int, int, int], np.ndarray] = {}
-        combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in self.sizes(w, h))
+        sizes = self.sizes(w, h, min_frac)
+        combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in sizes)
         for cls, variant, size in combos:
             level = 4 if size / 4 >= c.coarse_min_px else 2
             t = self.template(cls, size, level, variant)
@@ -623,7 +633,8 @@ class Detector:
         return cov if cov >= self.config.coverage_min else max(cov, self._ink_recall(k, ink))
 
     def _select(
-        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray
+        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray,
+        over: np.ndarray | None = None, over_of: Sequence[_Candidate] = (),
     ) -> list[_Candidate]:
         """Greedy choice by score × area^0.2; each new detection must bring its own evidence.
 
@@ -635,8 +646,13 @@ class Detector:
         re-scored with the covered part masked out: a clock half hidden behind an orange.
         Every candidate must also pass `_outline_evidence` (its visible outline is there, and the ink in
         its free silhouette is its own); `ink` is dilated dark ink, `dark` the undilated one.
+        `over` (from `_repropose`): pixels on objects found in the first pass that their own drawings do not
+        explain. What is drawn there lies over them (a hat on its wearer), so a better detection's silhouette
+        does not explain it: it counts as the candidate's own evidence, and its outline there must be ink.
+        `over_of`: those first-pass detections (chosen again, they still do not explain it).
         """
         c = self.config
+        over = over.copy() if over is not None else np.zeros(fg.shape, dtype=bool)
         ok = [k for k in cands if k.score >= c.occluded_min]
         ok.sort(key=lambda k: -(k.score * (k.w * k.h) ** AREA_EXP))
         explained = np.zeros(fg.shape, dtype=bool)
@@ -651,24 +667,29 @@ class Detector:
             # A white object on a light background is not segmented (it got in by its outline, see
             # `_support`): all of its silhouette counts as its body then.
             body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
-            own = (sil & body & ~explained[where]).sum() / area
+            taken = explained & ~over  # what better detections explain (not what is drawn over them)
+            own = (sil & body & ~taken[where]).sum() / area
             if own < c.own_evidence_min and not self._drawn_in_front(k, chosen, ink):
                 continue
-            hidden = (sil & explained[where]).sum() / area
-            if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15):
+            hidden = (sil & taken[where]).sum() / area
+            # what lies on first-pass objects stands in front of them, not inside a bigger unexplained blob
+            ring_fg = fg & ~explained if over_of else fg
+            if not self._outline_evidence(k, ring_fg, ink, dark, taken, hidden >= 0.15):
                 continue
             # a weak plain match passes only if it is partly hidden and matches well once the occluder
             # is masked out
             if k.score < c.accept_min and (
-                hidden < 0.15 or self._masked_score(k, feat2, explained) < c.accept_min + 0.05
+                hidden < 0.15 or self._masked_score(k, feat2, taken) < c.accept_min + 0.05
             ):
                 continue
             chosen.append(k)
             # Holes inside the artwork (a handbag's handle arch) are enclosed, so segmentation calls them
             # foreground; they are explained by the object around them.
             k_px = max(3, (k.size // 16) | 1)
-            closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
-            explained[where] |= _fill_holes(closed)
+            closed = _fill_holes(cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool))
+            explained[where] |= closed
+            if not any(k is o for o in over_of):
+                over[where] &= ~closed  # now explained by this one
         return chosen
 
     def _drawn_in_front(self, k: _Candidate, chosen: list[_Candidate], ink: np.ndarray) -> bool:
