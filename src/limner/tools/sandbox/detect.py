@@ -96,8 +96,8 @@ class DetectorConfig:
     blemish_patch_frac: float = 0.6  # side of that (square) patch, share of the glyph's longer side
     repropose_min_px: int = 400  # unexplained foreground (px) that makes a second proposal pass worth it
     repropose_on_found_px: int = 150  # ... or pixels on found objects their drawings do not explain
-    repropose_min_size_frac: float = 0.05  # smallest size the second pass searches when something lies on found objects
     explain_shift_px: int = 2  # a found object's drawing explains a pixel within this shift ...
+    explain_min_share: float = 0.5  # ... a drawing explaining less of its silhouette is not trusted
     explain_rgb_tol: int = 60  # ... and this RGB difference (max over channels; painters shade ~50 off the artwork)
     border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
@@ -296,11 +296,9 @@ class Detector:
             return _sign_with_plate(self.artwork, cls, size)
         return np.asarray(self.artwork.render(cls, size, color=variant).convert("RGBA"))
 
-    def sizes(self, w: int, h: int, min_frac: float | None = None) -> list[int]:
-        """Artwork sizes searched in a w x h picture (from `min_frac` of its short side, `min_size_frac` unless
-        given, to `max_size_frac`, `scale_step` apart)."""
+    def sizes(self, w: int, h: int) -> list[int]:
         c = self.config
-        lo, hi = (c.min_size_frac if min_frac is None else min_frac) * min(w, h), c.max_size_frac * min(w, h)
+        lo, hi = c.min_size_frac * min(w, h), c.max_size_frac * min(w, h)
         out, s = [], lo
         while s <= hi:
             out.append(round(s))
@@ -435,6 +433,13 @@ class Detector:
                         shifted = np.roll(canvas, (dy, dx), axis=(0, 1))[cy0 : cy0 + win.shape[0], cx0 : cx0 + win.shape[1]]
                         near = np.abs(shifted[..., :3] - win).max(axis=2) <= c.explain_rgb_tol
                         hit |= near & (shifted[..., 3] > 127)
+            sil = np.zeros(hit.shape, dtype=bool)  # its silhouette in the window
+            sil_src, sil_dst = clip_window(bx - wx0, by - wy0, sw, sh, hit.shape[1], hit.shape[0])
+            sil[sil_dst] = sprites[0][..., 3][sil_src] > 127
+            if (hit & sil).sum() < c.explain_min_share * max(1, int(sil.sum())):
+                # Its drawing does not explain it (a colour misread, a shaped variant drawn otherwise): what is
+                # left of it would be structure for look-alikes, so all of its silhouette counts as explained.
+                hit |= sil
             drawn[wy0:wy1, wx0:wx1] |= hit
         return drawn
 
@@ -465,40 +470,42 @@ class Detector:
         on_found = int((unexplained & explained).sum())
         if int((fg & ~explained).sum()) < c.repropose_min_px and on_found < c.repropose_on_found_px:
             return [], None
+        over = unexplained & explained
         resid = feat * unexplained.astype(np.float32)
         levels = {lvl: _blur(_downscale(resid, lvl), lvl) for lvl in (2, 4)}
         out: list[_Candidate] = []
-        # Things drawn on others are drawn small (a worn thing is under half its wearer's size): on the residual,
-        # where the found objects' own structure no longer makes look-alikes, smaller sizes are searched too.
-        small = c.repropose_min_size_frac if on_found >= c.repropose_on_found_px else None
-        for p in self._propose(levels, classes, variants, frame[1], frame[0], small):
+        for p in self._propose(levels, classes, variants, frame[1], frame[0]):
             if any(o.cls == p.cls and _same_place(o, p) for o in refined):
                 continue
             k = self._refine(levels[2], p)
             again = self._match_at(img2, k, k.size, reach=1)  # its score on the whole picture
             if again is None:
                 continue
-            # Over a found object, that object's strokes around the new one lower its score on the whole
-            # picture; scored on the residual, they are gone.
+            # Drawn over a found object, that object's strokes around the new one lower its score on the whole
+            # picture; scored on the residual, they are gone. (Only there: elsewhere the residual is the picture,
+            # or a found object's erased strokes, which a template fitted onto its edge would not miss.)
             alone = self._match_at(levels[2], k, k.size, reach=1)
-            if alone is not None and alone.score > again.score:
+            if alone is not None and alone.score > again.score and self._share_on(alone, over) >= c.own_evidence_min:
                 again = alone
             if self._support(again, fg, ink) < c.coverage_min:
                 continue
             if any(o.cls == again.cls and _same_place(o, again) for o in refined + out):
                 continue
             out.append(again)
-        return out, unexplained & explained
+        return out, over
+
+    def _share_on(self, k: _Candidate, mask: np.ndarray) -> float:
+        """Share of the candidate's silhouette lying on `mask` (image-sized)."""
+        sil, where, area = self._placed_silhouette(k, mask.shape)
+        return float((sil & mask[where]).sum()) / area if area else 0.0
 
     def _propose(
-        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int,
-        min_frac: float | None = None,
+        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int
     ) -> list[_Candidate]:
         c = self.config
         cands: list[_Candidate] = []
         var_maps: dict[tuple[int, int, int], np.ndarray] = {}
-        sizes = self.sizes(w, h, min_frac)
-        combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in sizes)
+        combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in self.sizes(w, h))
         for cls, variant, size in combos:
             level = 4 if size / 4 >= c.coarse_min_px else 2
             t = self.template(cls, size, level, variant)
