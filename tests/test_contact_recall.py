@@ -3,8 +3,8 @@
 The sandbox draws contents in front of their container and a worn thing on its wearer's top. The matcher
 found the big object and then took its whole silhouette as explained, so the small one was missed (false
 fails of containment and wearing, never false passes). The second proposal pass now erases only the pixels
-the found objects' own drawings explain (`Detector._drawn_by`); what is drawn over them stays, is proposed
-there, and counts as the new detection's own evidence. These tests pin both sides: the small object is found at its place, and
+the found objects' own drawings explain (`Detector._drawn_by`); what is drawn over them stays and is
+proposed there. These tests pin both sides: the small object is found at its place, and
 nothing else appears.
 """
 

@@ -97,8 +97,7 @@ class DetectorConfig:
     repropose_min_px: int = 400  # unexplained foreground (px) that makes a second proposal pass worth it
     repropose_on_found_px: int = 150  # ... or pixels on found objects their drawings do not explain
     explain_shift_px: int = 2  # a found object's drawing explains a pixel within this shift ...
-    explain_min_share: float = 0.5  # ... a drawing explaining less of its silhouette is not trusted
-    explain_rgb_tol: int = 60  # ... and this RGB difference (max over channels; painters shade ~50 off the artwork)
+    explain_rgb_tol: int = 40  # ... and this RGB difference (max over channels)
     border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
 
@@ -370,11 +369,11 @@ class Detector:
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
         chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
-        extra, over = self._repropose(
+        extra = self._repropose(
             feat, rgb, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame, textures or {}
         )
         if extra:
-            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, over, chosen)
+            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
             self._read_colours(dets, chosen, rgb, bg, textures or {})
@@ -433,13 +432,6 @@ class Detector:
                         shifted = np.roll(canvas, (dy, dx), axis=(0, 1))[cy0 : cy0 + win.shape[0], cx0 : cx0 + win.shape[1]]
                         near = np.abs(shifted[..., :3] - win).max(axis=2) <= c.explain_rgb_tol
                         hit |= near & (shifted[..., 3] > 127)
-            sil = np.zeros(hit.shape, dtype=bool)  # its silhouette in the window
-            sil_src, sil_dst = clip_window(bx - wx0, by - wy0, sw, sh, hit.shape[1], hit.shape[0])
-            sil[sil_dst] = sprites[0][..., 3][sil_src] > 127
-            if (hit & sil).sum() < c.explain_min_share * max(1, int(sil.sum())):
-                # Its drawing does not explain it (a colour misread, a shaped variant drawn otherwise): what is
-                # left of it would be structure for look-alikes, so all of its silhouette counts as explained.
-                hit |= sil
             drawn[wy0:wy1, wx0:wx1] |= hit
         return drawn
 
@@ -447,7 +439,7 @@ class Detector:
         self, feat: np.ndarray, rgb: np.ndarray, img2: np.ndarray, chosen: list[_Candidate],
         refined: list[_Candidate], classes: list[str], variants: list[Variant | None], fg: np.ndarray,
         ink: np.ndarray, frame: tuple[int, int], textures: dict[str, tuple[str, ...]],
-    ) -> tuple[list[_Candidate], np.ndarray | None]:
+    ) -> list[_Candidate]:
         """Proposals on what the first selection left unexplained (occlusion-aware matching).
 
         The proposal budget is per class: where several objects look alike, the peaks of the found ones
@@ -456,12 +448,10 @@ class Detector:
         the scene's classes are proposed again on the rest; a new proposal is refined there too (its
         occluders erased, so its size is not fitted to its visible part only), then scored at that place
         on the whole picture, and goes through the same selection and evidence rules as every other.
-        Returns the new candidates and the pixels on the found objects that their drawings do not explain
-        (what is drawn over them: the selection counts those as a new candidate's own evidence).
         """
         c = self.config
         if not chosen:
-            return [], None
+            return []
         explained = self._explained_by(chosen, fg.shape)
         # Inside the found objects, only what their own drawings explain is erased: a small object drawn over a
         # big one (a hat on its wearer, contents in front of their container) keeps its structure; erasing the
@@ -469,8 +459,7 @@ class Detector:
         unexplained = fg & ~(explained & self._drawn_by(chosen, rgb, fg, textures))
         on_found = int((unexplained & explained).sum())
         if int((fg & ~explained).sum()) < c.repropose_min_px and on_found < c.repropose_on_found_px:
-            return [], None
-        over = unexplained & explained
+            return []
         resid = feat * unexplained.astype(np.float32)
         levels = {lvl: _blur(_downscale(resid, lvl), lvl) for lvl in (2, 4)}
         out: list[_Candidate] = []
@@ -481,23 +470,17 @@ class Detector:
             again = self._match_at(img2, k, k.size, reach=1)  # its score on the whole picture
             if again is None:
                 continue
-            # Drawn over a found object, that object's strokes around the new one lower its score on the whole
-            # picture; scored on the residual, they are gone. (Only there: elsewhere the residual is the picture,
-            # or a found object's erased strokes, which a template fitted onto its edge would not miss.)
+            # Over a found object, that object's strokes around the new one lower its score on the whole
+            # picture; scored on the residual, they are gone.
             alone = self._match_at(levels[2], k, k.size, reach=1)
-            if alone is not None and alone.score > again.score and self._share_on(alone, over) >= c.own_evidence_min:
+            if alone is not None and alone.score > again.score and self._drawn_in_front(alone, chosen, ink):
                 again = alone
             if self._support(again, fg, ink) < c.coverage_min:
                 continue
             if any(o.cls == again.cls and _same_place(o, again) for o in refined + out):
                 continue
             out.append(again)
-        return out, over
-
-    def _share_on(self, k: _Candidate, mask: np.ndarray) -> float:
-        """Share of the candidate's silhouette lying on `mask` (image-sized)."""
-        sil, where, area = self._placed_silhouette(k, mask.shape)
-        return float((sil & mask[where]).sum()) / area if area else 0.0
+        return out
 
     def _propose(
         self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int
@@ -640,8 +623,7 @@ class Detector:
         return cov if cov >= self.config.coverage_min else max(cov, self._ink_recall(k, ink))
 
     def _select(
-        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray,
-        over: np.ndarray | None = None, over_of: Sequence[_Candidate] = (),
+        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray
     ) -> list[_Candidate]:
         """Greedy choice by score × area^0.2; each new detection must bring its own evidence.
 
@@ -653,13 +635,8 @@ class Detector:
         re-scored with the covered part masked out: a clock half hidden behind an orange.
         Every candidate must also pass `_outline_evidence` (its visible outline is there, and the ink in
         its free silhouette is its own); `ink` is dilated dark ink, `dark` the undilated one.
-        `over` (from `_repropose`): pixels on objects found in the first pass that their own drawings do not
-        explain. What is drawn there lies over them (a hat on its wearer), so a better detection's silhouette
-        does not explain it: it counts as the candidate's own evidence, and its outline there must be ink.
-        `over_of`: those first-pass detections (chosen again, they still do not explain it).
         """
         c = self.config
-        over = over.copy() if over is not None else np.zeros(fg.shape, dtype=bool)
         ok = [k for k in cands if k.score >= c.occluded_min]
         ok.sort(key=lambda k: -(k.score * (k.w * k.h) ** AREA_EXP))
         explained = np.zeros(fg.shape, dtype=bool)
@@ -674,29 +651,24 @@ class Detector:
             # A white object on a light background is not segmented (it got in by its outline, see
             # `_support`): all of its silhouette counts as its body then.
             body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
-            taken = explained & ~over  # what better detections explain (not what is drawn over them)
-            own = (sil & body & ~taken[where]).sum() / area
+            own = (sil & body & ~explained[where]).sum() / area
             if own < c.own_evidence_min and not self._drawn_in_front(k, chosen, ink):
                 continue
-            hidden = (sil & taken[where]).sum() / area
-            # what lies on first-pass objects stands in front of them, not inside a bigger unexplained blob
-            ring_fg = fg & ~explained if over_of else fg
-            if not self._outline_evidence(k, ring_fg, ink, dark, taken, hidden >= 0.15):
+            hidden = (sil & explained[where]).sum() / area
+            if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15):
                 continue
             # a weak plain match passes only if it is partly hidden and matches well once the occluder
             # is masked out
             if k.score < c.accept_min and (
-                hidden < 0.15 or self._masked_score(k, feat2, taken) < c.accept_min + 0.05
+                hidden < 0.15 or self._masked_score(k, feat2, explained) < c.accept_min + 0.05
             ):
                 continue
             chosen.append(k)
             # Holes inside the artwork (a handbag's handle arch) are enclosed, so segmentation calls them
             # foreground; they are explained by the object around them.
             k_px = max(3, (k.size // 16) | 1)
-            closed = _fill_holes(cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool))
-            explained[where] |= closed
-            if not any(k is o for o in over_of):
-                over[where] &= ~closed  # now explained by this one
+            closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
+            explained[where] |= _fill_holes(closed)
         return chosen
 
     def _drawn_in_front(self, k: _Candidate, chosen: list[_Candidate], ink: np.ndarray) -> bool:
