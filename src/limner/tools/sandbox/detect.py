@@ -95,6 +95,9 @@ class DetectorConfig:
     patch_ink_recall_min: float = 0.9  # a clear match's outline recall with its worst blemish-sized patch left out
     blemish_patch_frac: float = 0.6  # side of that (square) patch, share of the glyph's longer side
     repropose_min_px: int = 400  # unexplained foreground (px) that makes a second proposal pass worth it
+    repropose_on_found_px: int = 150  # ... or pixels on found objects their drawings do not explain
+    explain_shift_px: int = 2  # a found object's drawing explains a pixel within this shift ...
+    explain_rgb_tol: int = 40  # ... and this RGB difference (max over channels)
     border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
 
@@ -366,7 +369,9 @@ class Detector:
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
         chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
-        extra = self._repropose(feat, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame)
+        extra = self._repropose(
+            feat, rgb, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame, textures or {}
+        )
         if extra:
             chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
@@ -386,10 +391,54 @@ class Detector:
             explained[where] |= _fill_holes(closed)
         return explained
 
+    def _drawn_by(
+        self, chosen: list[_Candidate], rgb: np.ndarray, fg: np.ndarray, textures: dict[str, tuple[str, ...]]
+    ) -> np.ndarray:
+        """Image-sized mask of the pixels the chosen detections' own drawings explain.
+
+        Each is rendered where it was matched, in the colour read on its body (and in each texture the scene
+        asks of its class), and a pixel is explained where that drawing, shifted by up to `explain_shift_px`
+        (the matcher places to ~1 px and sizes to ~2 %), has (nearly) its colour. What lies *on* a found object
+        (a hat on its wearer, contents in front of a container, a blemish) is not explained by it.
+        """
+        c = self.config
+        H, W = fg.shape
+        drawn = np.zeros((H, W), dtype=bool)
+        r = c.explain_shift_px
+        for k in chosen:
+            x0, y0, _, _ = self._inner_rect(k)
+            bx, by = round(x0), round(y0)
+            if k.variant is None:
+                body = paste_mask(self.artwork.body_mask(k.cls, k.size), bx, by, (H, W))
+                colour = read_colour(self.artwork, k.cls, body_pixels(rgb, body & fg))
+                looks = [(colour, None), *((colour, t) for t in textures.get(k.cls, ()))]
+                sprites = [np.asarray(self.artwork.render(k.cls, k.size, color=col, texture=t).convert("RGBA"))
+                           for col, t in looks]
+            else:
+                sprites = [self._sprite(k.cls, k.size, k.variant)]
+            sh, sw = sprites[0].shape[:2]
+            # the window of the picture the sprite (grown by r on each side) covers
+            wx0, wy0, wx1, wy1 = max(0, bx - r), max(0, by - r), min(W, bx + sw + r), min(H, by + sh + r)
+            if wx1 <= wx0 or wy1 <= wy0:
+                continue
+            win = rgb[wy0:wy1, wx0:wx1].astype(np.int16)
+            hit = np.zeros(win.shape[:2], dtype=bool)
+            for sprite in sprites:
+                canvas = np.zeros((sh + 2 * r, sw + 2 * r, 4), dtype=np.int16)
+                canvas[r : r + sh, r : r + sw] = sprite
+                cx0, cy0 = wx0 - (bx - r), wy0 - (by - r)  # the window inside the canvas
+                for dy in range(-r, r + 1):
+                    for dx in range(-r, r + 1):
+                        shifted = np.roll(canvas, (dy, dx), axis=(0, 1))[cy0 : cy0 + win.shape[0], cx0 : cx0 + win.shape[1]]
+                        near = np.abs(shifted[..., :3] - win).max(axis=2) <= c.explain_rgb_tol
+                        hit |= near & (shifted[..., 3] > 127)
+            drawn[wy0:wy1, wx0:wx1] |= hit
+        return drawn
+
     def _repropose(
-        self, feat: np.ndarray, img2: np.ndarray, chosen: list[_Candidate], refined: list[_Candidate],
-        classes: list[str], variants: list[Variant | None], fg: np.ndarray, ink: np.ndarray,
-        frame: tuple[int, int],
+        self, feat: np.ndarray, rgb: np.ndarray, img2: np.ndarray, chosen: list[_Candidate],
+        refined: list[_Candidate], classes: list[str], variants: list[Variant | None], fg: np.ndarray,
+        ink: np.ndarray, frame: tuple[int, int], textures: dict[str, tuple[str, ...]],
     ) -> list[_Candidate]:
         """Proposals on what the first selection left unexplained (occlusion-aware matching).
 
@@ -404,10 +453,15 @@ class Detector:
         if not chosen:
             return []
         explained = self._explained_by(chosen, fg.shape)
-        if int((fg & ~explained).sum()) < c.repropose_min_px:
+        # Inside the found objects, only what their own drawings explain is erased: a small object drawn over a
+        # big one (a hat on its wearer, contents in front of their container) keeps its structure; erasing the
+        # big one's whole silhouette erased it too.
+        unexplained = fg & ~(explained & self._drawn_by(chosen, rgb, fg, textures))
+        on_found = int((unexplained & explained).sum())
+        if int((fg & ~explained).sum()) < c.repropose_min_px and on_found < c.repropose_on_found_px:
             return []
-        masked = feat * (~explained).astype(np.float32)
-        levels = {lvl: _blur(_downscale(masked, lvl), lvl) for lvl in (2, 4)}
+        resid = feat * unexplained.astype(np.float32)
+        levels = {lvl: _blur(_downscale(resid, lvl), lvl) for lvl in (2, 4)}
         out: list[_Candidate] = []
         for p in self._propose(levels, classes, variants, frame[1], frame[0]):
             if any(o.cls == p.cls and _same_place(o, p) for o in refined):
@@ -416,6 +470,11 @@ class Detector:
             again = self._match_at(img2, k, k.size, reach=1)  # its score on the whole picture
             if again is None:
                 continue
+            # Over a found object, that object's strokes around the new one lower its score on the whole
+            # picture; scored on the residual, they are gone.
+            alone = self._match_at(levels[2], k, k.size, reach=1)
+            if alone is not None and alone.score > again.score and self._drawn_in_front(alone, chosen, ink):
+                again = alone
             if self._support(again, fg, ink) < c.coverage_min:
                 continue
             if any(o.cls == again.cls and _same_place(o, again) for o in refined + out):
