@@ -423,13 +423,15 @@ class Detector:
                 continue
             win = rgb[wy0:wy1, wx0:wx1].astype(np.int16)
             hit = np.zeros(win.shape[:2], dtype=bool)
+            h, w = win.shape[:2]
+            pad = 2 * r  # room for the window (grown by r) shifted by up to r more: a shift is a slice, no copy
             for sprite in sprites:
-                canvas = np.zeros((sh + 2 * r, sw + 2 * r, 4), dtype=np.int16)
-                canvas[r : r + sh, r : r + sw] = sprite
-                cx0, cy0 = wx0 - (bx - r), wy0 - (by - r)  # the window inside the canvas
+                canvas = np.zeros((sh + 2 * pad, sw + 2 * pad, 4), dtype=np.int16)
+                canvas[pad : pad + sh, pad : pad + sw] = sprite
+                oy, ox = wy0 - by + pad, wx0 - bx + pad  # the unshifted window inside the canvas
                 for dy in range(-r, r + 1):
                     for dx in range(-r, r + 1):
-                        shifted = np.roll(canvas, (dy, dx), axis=(0, 1))[cy0 : cy0 + win.shape[0], cx0 : cx0 + win.shape[1]]
+                        shifted = canvas[oy - dy : oy - dy + h, ox - dx : ox - dx + w]
                         near = np.abs(shifted[..., :3] - win).max(axis=2) <= c.explain_rgb_tol
                         hit |= near & (shifted[..., 3] > 127)
             drawn[wy0:wy1, wx0:wx1] |= hit
