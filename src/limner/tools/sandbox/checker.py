@@ -569,7 +569,8 @@ def check_image_timed(
     bg = estimate_background(rgb)
     timings.segment_ms = (time.perf_counter() - t0) * 1000
     fits = _Fits(detector, rgb, bg.fill)
-    dets = _in_view(_perceive(detector, rgb, bg, elements, open_set, timings, scene.context), detector, fits)
+    dets = _in_view(_perceive(detector, rgb, bg, elements, open_set, timings, scene.context, _drawn_small(scene)),
+                    detector, fits)
     assigned = _assign(elements, dets)
     # 3. Judge elements, relations, text.
     checks: list[Check] = []
@@ -614,10 +615,11 @@ def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[s
 
 def _perceive(
     detector: Detector, rgb: np.ndarray, bg: Background, elements: list[Element], open_set: bool,
-    timings: CheckTimings, context: Sequence[str] = (),
+    timings: CheckTimings, context: Sequence[str] = (), small: set[str] | None = None,
 ) -> list[Detection]:
     """The detections of the scene's classes (every class if `open_set`), with colours, and textures where
-    the scene asks about texture. Fills the detect timing."""
+    the scene asks about texture; `small` classes are searched at smaller sizes too (`_drawn_small`). Fills
+    the detect timing."""
     t0 = time.perf_counter()
     # An element with a shape is searched as its class and as its class in that shape ("clock|round"): the
     # outline the better match has says which shape was drawn.
@@ -632,11 +634,21 @@ def _perceive(
         if e.texture:
             for name in (e.cls, *(s for s in shaped if split_shaped(s)[0] == e.cls)):
                 textures[name] = (*textures.get(name, ()), e.texture)
-    dets = detector.detect(rgb, classes, background=bg, textures=textures) if (classes is None or classes) else []
+    small = {name for name in (classes or ()) if split_shaped(name)[0] in (small or set())}
+    dets = (detector.detect(rgb, classes, background=bg, textures=textures, small=small)
+            if (classes is None or classes) else [])
     if any(e.texture for e in elements):
         _read_textures(detector, rgb, dets, elements, bg.fill)
     timings.detect_ms = (time.perf_counter() - t0) * 1000
     return dets
+
+
+def _drawn_small(scene: Scene) -> set[str]:
+    """Classes the scene wears: a worn thing is drawn a fraction of its wearer's size (a hat on a dog), so in
+    a crowded picture it falls under the detector's usual smallest size. Only these are searched smaller:
+    every class that small finds fragments of bigger objects."""
+    ids = {r.object for r in scene.relations if relation_geometry(r.predicate) == "wearing"}
+    return {e.cls for e in scene.elements if e.id in ids}
 
 
 def _silhouettes(dets: list[Detection], detector: Detector, shape: tuple[int, ...]) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,6 +72,7 @@ class DetectorConfig:
     """Knobs of the matcher; defaults measured on the sandbox benchmark (docs/checker.md)."""
 
     min_size_frac: float = 0.07  # smallest artwork size searched, as a fraction of min(W, H)
+    small_size_frac: float = 0.05  # ... for the classes a caller expects drawn small (`detect(small=...)`)
     max_size_frac: float = 0.62  # largest
     scale_step: float = 1.07  # 7 % between scales (the matcher tolerates about ±4 %)
     coarse_min_px: int = 14  # a coarse template is never smaller than this (else use the 1/2 level)
@@ -82,6 +83,7 @@ class DetectorConfig:
     coverage_min: float = 0.8  # share of a detection's silhouette that must be foreground
     own_evidence_min: float = 0.3  # share of its silhouette not explained by better detections
     front_outline_min_px: int = 40  # outline pixels off the others' outlines that show an object drawn in front
+    front_outline_full_size: int = 60  # ... for an artwork this big or bigger; a smaller one needs proportionally fewer
     ink_recall_min: float = 0.8  # share of its own visible outline that must be ink in the image
     ring_fg_max: float = 0.5  # foreground share of a free-standing detection's margin
     weak_score: float = 0.7  # a plain-view match scoring below this is weak ...
@@ -295,9 +297,10 @@ class Detector:
             return _sign_with_plate(self.artwork, cls, size)
         return np.asarray(self.artwork.render(cls, size, color=variant).convert("RGBA"))
 
-    def sizes(self, w: int, h: int) -> list[int]:
+    def sizes(self, w: int, h: int, small: bool = False) -> list[int]:
+        """Artwork sizes searched in a w x h picture; `small` reaches down to `small_size_frac`."""
         c = self.config
-        lo, hi = c.min_size_frac * min(w, h), c.max_size_frac * min(w, h)
+        lo, hi = (c.small_size_frac if small else c.min_size_frac) * min(w, h), c.max_size_frac * min(w, h)
         out, s = [], lo
         while s <= hi:
             out.append(round(s))
@@ -314,11 +317,15 @@ class Detector:
         background: Background | None = None,
         with_color: bool = True,
         textures: dict[str, tuple[str, ...]] | None = None,
+        small: Collection[str] = (),
     ) -> list[Detection]:
         """Objects of `classes` (all drawable classes if None) in the image.
 
         `textures` maps a class to textures its objects may carry, so their colour is read with textured
-        colour prototypes too (the checker passes the scene's textures).
+        colour prototypes too (the checker passes the scene's textures). `small` names classes that may be
+        drawn smaller than `min_size_frac` (a worn thing, a fraction of its wearer's size): they are searched
+        down to `small_size_frac`. Searching every class that small finds fragments of bigger objects (a
+        red patch read as a small toilet), so only a caller who knows why asks for it.
         """
         rgb = load_rgb(image)
         bg = background or estimate_background(rgb)
@@ -329,9 +336,9 @@ class Detector:
         margin = self._border_margin(bg)
         if margin:
             padded = _pad_background(rgb, bg, margin)
-            dets = self._detect(padded[0], padded[1], classes, with_color, textures, frame=rgb.shape[:2])
+            dets = self._detect(padded[0], padded[1], classes, with_color, textures, frame=rgb.shape[:2], small=small)
             return [_unpad(d, margin, rgb.shape[:2]) for d in dets if _mostly_inside(d.box, margin, rgb.shape[:2])]
-        return self._detect(rgb, bg, classes, with_color, textures, frame=rgb.shape[:2])
+        return self._detect(rgb, bg, classes, with_color, textures, frame=rgb.shape[:2], small=small)
 
     def _border_margin(self, bg: Background) -> int:
         """Background margin (px) to add around the picture before matching: none unless foreground comes
@@ -357,20 +364,21 @@ class Detector:
         with_color: bool,
         textures: dict[str, tuple[str, ...]] | None,
         frame: tuple[int, int],
+        small: Collection[str] = (),
     ) -> list[Detection]:
         """`detect` on a picture that may carry a background margin; `frame` (h, w) is the picture's own size,
         which sets the template sizes searched."""
         feat = _features(rgb, bg)
         levels = {lvl: _blur(_downscale(feat, lvl), lvl) for lvl in (2, 4)}
         variants: list[Variant | None] = [None, "black"] if _has_dark_regions(rgb) else [None]
-        proposals = self._propose(levels, classes, variants, frame[1], frame[0])
+        proposals = self._propose(levels, classes, variants, frame[1], frame[0], small)
         refined = [self._refine(levels[2], p) for p in proposals]
         dark = darkness(rgb) > 0.5
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
         chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
         extra = self._repropose(
-            feat, rgb, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame, textures or {}
+            feat, rgb, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame, textures or {}, small
         )
         if extra:
             chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark)
@@ -440,7 +448,7 @@ class Detector:
     def _repropose(
         self, feat: np.ndarray, rgb: np.ndarray, img2: np.ndarray, chosen: list[_Candidate],
         refined: list[_Candidate], classes: list[str], variants: list[Variant | None], fg: np.ndarray,
-        ink: np.ndarray, frame: tuple[int, int], textures: dict[str, tuple[str, ...]],
+        ink: np.ndarray, frame: tuple[int, int], textures: dict[str, tuple[str, ...]], small: Collection[str] = (),
     ) -> list[_Candidate]:
         """Proposals on what the first selection left unexplained (occlusion-aware matching).
 
@@ -465,7 +473,7 @@ class Detector:
         resid = feat * unexplained.astype(np.float32)
         levels = {lvl: _blur(_downscale(resid, lvl), lvl) for lvl in (2, 4)}
         out: list[_Candidate] = []
-        for p in self._propose(levels, classes, variants, frame[1], frame[0]):
+        for p in self._propose(levels, classes, variants, frame[1], frame[0], small):
             if any(o.cls == p.cls and _same_place(o, p) for o in refined):
                 continue
             k = self._refine(levels[2], p)
@@ -485,12 +493,13 @@ class Detector:
         return out
 
     def _propose(
-        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int
+        self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int,
+        small: Collection[str] = (),
     ) -> list[_Candidate]:
         c = self.config
         cands: list[_Candidate] = []
         var_maps: dict[tuple[int, int, int], np.ndarray] = {}
-        combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in self.sizes(w, h))
+        combos = ((a, v, s) for a in classes for v in _class_variants(a, variants) for s in self.sizes(w, h, a in small))
         for cls, variant, size in combos:
             level = 4 if size / 4 >= c.coarse_min_px else 2
             t = self.template(cls, size, level, variant)
@@ -697,7 +706,10 @@ class Detector:
         x0, y0, _, _ = box
         mine = paste_mask(self._outline(k.cls, k.size, k.variant), round(x0), round(y0), shape) & ~theirs
         total = int(mine.sum())
-        return total >= c.front_outline_min_px and float((mine & ink).sum()) / total >= c.ink_recall_min
+        # An outline's length grows with the artwork's size: a worn carrot a third of its wearer's size shows ~30
+        # outline pixels off the wearer's strokes, all of them ink.
+        need = c.front_outline_min_px * min(1.0, k.size / c.front_outline_full_size)
+        return total >= need and total > 0 and float((mine & ink).sum()) / total >= c.ink_recall_min
 
     def _outline_evidence(
         self, k: _Candidate, fg: np.ndarray, ink: np.ndarray, dark: np.ndarray, explained: np.ndarray, hidden: bool
