@@ -17,7 +17,8 @@ drawn by the painters and judged by the checker; this measures the third leg, re
    is not seen), and over (item, editor) pairs `truth_pass` (the relation holds in the world's truth
    afterwards), `checker_pass` (the checker passes it), `kept` (no truth check that passed before fails
    after), `base_rate_truth_pass` (the relation held in the truth before the edit, though the checker
-   failed it).
+   failed it), and `truth_pass_when_full` over the `full` pairs whose editor carried the edit out fully (its
+   hidden profile's draw on the `action` dimension): the geometry of the move, apart from the editor's luck.
 2. Agent (`agent`). The same prompts through the agent of the `sandbox` preset at 3 rounds: per kind the
    share whose relation (`relation`) and whole prompt (`prompt`) hold in the world's truth of the best
    image after 1 and after 3 rounds, and how many contact moves it asked for. Running this file with
@@ -39,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+import limner
 from limner.agent import Agent, MemoryStore
 from limner.config import load_config
 from limner.files import atomic_write_text
@@ -92,7 +94,7 @@ def edit_metrics(scenes: dict[str, list[Scene]], size: int, seed: int) -> dict[s
     out: dict[str, Any] = {}
     for kind, items in scenes.items():
         row = {"items": 0, "planned": 0, "pairs": 0, "truth_pass": 0, "checker_pass": 0, "kept": 0,
-               "base_rate_truth_pass": 0, "instructions": []}
+               "base_rate_truth_pass": 0, "full": 0, "truth_pass_full": 0, "instructions": []}
         for i, scene in enumerate(items):
             image, truth = render_scene(scene.model_copy(update={"relations": []}), seed=seed + i, width=size,
                                         height=size)
@@ -117,8 +119,12 @@ def edit_metrics(scenes: dict[str, list[Scene]], size: int, seed: int) -> dict[s
                 row["base_rate_truth_pass"] += held_before
                 if not res.ok or res.image is None or res.ground_truth is None:
                     continue
-                held, after = _relation_truth(scene, WorldTruth.model_validate(res.ground_truth))
+                after_truth = WorldTruth.model_validate(res.ground_truth)
+                held, after = _relation_truth(scene, after_truth)
                 row["truth_pass"] += held
+                if any(n.endswith("outcome full") for n in after_truth.notes):  # the profile's draw: done fully
+                    row["full"] += 1
+                    row["truth_pass_full"] += held
                 row["checker_pass"] += next(c for c in check_image(res.image, scene).checks if c.target == rid).passed
                 row["kept"] += all(after.get(key, False) for key, ok in before.items() if ok and key[0] != rid)
         pairs = max(1, row["pairs"])
@@ -126,6 +132,7 @@ def edit_metrics(scenes: dict[str, list[Scene]], size: int, seed: int) -> dict[s
                      "pairs": row["pairs"], "truth_pass": row["truth_pass"] / pairs,
                      "checker_pass": row["checker_pass"] / pairs, "kept": row["kept"] / pairs,
                      "base_rate_truth_pass": row["base_rate_truth_pass"] / pairs,
+                     "full": row["full"], "truth_pass_when_full": row["truth_pass_full"] / row["full"] if row["full"] else None,
                      "instructions": row["instructions"][:3]}
         log(f"edits: {kind}: {out[kind]}")
     return out
@@ -203,7 +210,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": {"per_kind": n, "seed": args.seed, "size": args.size, "kinds": list(KINDS),
                    "rounds": list(ROUNDS), "preset": "sandbox",
                    "prompts": {k: [s.prompt for s in v] for k, v in scenes.items()}},
-        "env": {"python": platform.python_version(), "commit": _commit(), "wall_s": round(time.perf_counter() - t0, 1)},
+        "env": {"python": platform.python_version(), "commit": _commit(), "limner_src": str(Path(limner.__file__).parent),
+                "wall_s": round(time.perf_counter() - t0, 1)},
         "metrics": metrics,
         "artifacts": {},
     }
