@@ -112,9 +112,9 @@ def edit_metrics(scenes: dict[str, list[Scene]], size: int, seed: int) -> dict[s
             row["planned"] += 1
             row["instructions"].append(moves[0].instruction)
             for k, tool in enumerate(editors):
-                res = tool(ToolCall(tool=tool.name, prompt=moves[0].instruction, seed=seed * 100 + i * 10 + k,
-                                    width=size, height=size, params={"_truth_in": truth.model_dump(mode="json")}),
-                           image=image)
+                call = ToolCall(tool=tool.name, prompt=moves[0].instruction, seed=seed * 100 + i * 10 + k,
+                                width=size, height=size, params={"_truth_in": truth.model_dump(mode="json")})
+                res = tool(call, image=image)
                 row["pairs"] += 1
                 row["base_rate_truth_pass"] += held_before
                 if not res.ok or res.image is None or res.ground_truth is None:
@@ -122,17 +122,20 @@ def edit_metrics(scenes: dict[str, list[Scene]], size: int, seed: int) -> dict[s
                 after_truth = WorldTruth.model_validate(res.ground_truth)
                 held, after = _relation_truth(scene, after_truth)
                 row["truth_pass"] += held
-                if any(n.endswith("outcome full") for n in after_truth.notes):  # the profile's draw: done fully
+                if any(n.endswith("outcome full") for n in after_truth.notes):  # the profile's draw: all done
                     row["full"] += 1
                     row["truth_pass_full"] += held
-                row["checker_pass"] += next(c for c in check_image(res.image, scene).checks if c.target == rid).passed
-                row["kept"] += all(after.get(key, False) for key, ok in before.items() if ok and key[0] != rid)
+                judged = check_image(res.image, scene)
+                row["checker_pass"] += next(c for c in judged.checks if c.target == rid).passed
+                row["kept"] += all(after.get(key, False) for key, ok in before.items()
+                                   if ok and key[0] != rid)
         pairs = max(1, row["pairs"])
         out[kind] = {"items": row["items"], "planned": row["planned"] / max(1, row["items"]),
                      "pairs": row["pairs"], "truth_pass": row["truth_pass"] / pairs,
                      "checker_pass": row["checker_pass"] / pairs, "kept": row["kept"] / pairs,
                      "base_rate_truth_pass": row["base_rate_truth_pass"] / pairs,
-                     "full": row["full"], "truth_pass_when_full": row["truth_pass_full"] / row["full"] if row["full"] else None,
+                     "full": row["full"],
+                     "truth_pass_when_full": row["truth_pass_full"] / row["full"] if row["full"] else None,
                      "instructions": row["instructions"][:3]}
         log(f"edits: {kind}: {out[kind]}")
     return out
@@ -164,7 +167,8 @@ def agent_metrics(scenes: dict[str, list[Scene]], seed: int) -> dict[str, Any]:
                 whole[r] += all(checks.values())
         n = max(1, len(items))
         out[kind] = {"prompts": len(items), "contact_moves_asked": moves,
-                     **{f"relation_{r}": rel[r] / n for r in ROUNDS}, **{f"prompt_{r}": whole[r] / n for r in ROUNDS}}
+                     **{f"relation_{r}": rel[r] / n for r in ROUNDS},
+                     **{f"prompt_{r}": whole[r] / n for r in ROUNDS}}
         log(f"agent: {kind}: {out[kind]}")
     return out
 
@@ -210,7 +214,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": {"per_kind": n, "seed": args.seed, "size": args.size, "kinds": list(KINDS),
                    "rounds": list(ROUNDS), "preset": "sandbox",
                    "prompts": {k: [s.prompt for s in v] for k, v in scenes.items()}},
-        "env": {"python": platform.python_version(), "commit": _commit(), "limner_src": str(Path(limner.__file__).parent),
+        "env": {"python": platform.python_version(), "commit": _commit(),
+                "limner_src": str(Path(limner.__file__).parent),
                 "wall_s": round(time.perf_counter() - t0, 1)},
         "metrics": metrics,
         "artifacts": {},

@@ -135,16 +135,17 @@ def test_a_missing_end_is_added_first_and_an_action_without_geometry_is_not_move
     verdict = Verdict(score=0.0, global_score=0.0, checks=checks)
     assert missing_elements(verdict) == {"e1"}
     assert repair_subtask(checks[1], scene, "s", can_inpaint=False, missing={"e1"}) is None
-    plan = RuleBrain().plan(scene, [ToolSpec(name="ed", kind="edit", backend="sandbox")], verdict, "repair", 1)
+    tools = [ToolSpec(name="ed", kind="edit", backend="sandbox")]
+    plan = RuleBrain().plan(scene, tools, verdict, "repair", 1)
     assert [s.instruction for s in plan.subtasks] == ["add 2 hats"]
-    assert repair_subtask(_failed(_contact_scene("reading").relations[0].id, "action"), _contact_scene("cooking"),
-                          "s", can_inpaint=False) is None
+    cooking = _contact_scene("cooking")  # an action with no proxy: nothing to move it to
+    assert repair_subtask(_failed(cooking.relations[0].id, "action"), cooking, "s", can_inpaint=False) is None
 
 
 # -- the editor: the relation holds afterwards, for truth and checker, and nothing else breaks ---------
 
-#: (prompt asking for the relation, the scene drawn without it, seed, image side). Each has an uninvolved third
-#: object.
+#: (prompt asking for the relation, the scene drawn without it, seed, image side). Each has an uninvolved
+#: third object.
 CASES = [
     ("a person wearing a hat and a car", "a person and a hat and a car", 0, SIZE),
     ("an apple in a bowl and a clock", "an apple and a bowl and a clock", 0, SIZE),

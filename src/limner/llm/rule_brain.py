@@ -56,7 +56,8 @@ from limner.types import (
 )
 
 __all__ = [
-    "RuleBrain", "edit_target", "edit_weights", "generation_weights", "missing_elements", "plural", "repair_subtask",
+    "RuleBrain", "edit_target", "edit_weights", "generation_weights", "missing_elements", "plural",
+    "repair_subtask",
 ]
 
 #: Share of failed checks above which a fresh generation beats a pile of edits.
@@ -112,7 +113,8 @@ def _noun(e: Element) -> str:
 _TURNABLE = {p: vocab.INVERSE[p] for p in ("left of", "right of", "above", "below")}
 
 
-def _move_instruction(check: Check, scene: Scene, missing: Collection[str] = ()) -> tuple[str, list[str]] | None:
+def _move_instruction(check: Check, scene: Scene,
+                      missing: Collection[str] = ()) -> tuple[str, list[str]] | None:
     """A failed position or depth check: move one end of the relation to where it should be. A failed
     contact check (kind "action": `types.CONTACT`, or an action drawn as one): the contact move
     (`instructions.CONTACT_MOVES` says which end moves), or "next to" for an action drawn side by side; none
@@ -229,7 +231,8 @@ class RuleBrain(Brain):
         seen: set[str] = set()
         missing = missing_elements(verdict)
         for k, check in enumerate(verdict.failed):
-            sub = repair_subtask(check, scene, f"r{round}-fix{k}", can_inpaint="inpaint" in kinds, missing=missing)
+            sub = repair_subtask(check, scene, f"r{round}-fix{k}", can_inpaint="inpaint" in kinds,
+                                 missing=missing)
             if sub is None or sub.instruction in seen:
                 continue
             seen.add(sub.instruction)

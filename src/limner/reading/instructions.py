@@ -49,9 +49,9 @@ from limner.reading.prompt import canonical_class
 from limner.types import EDIT_DIMS
 
 __all__ = [
-    "CONTACT_MOVES", "EDIT_DIMENSION", "EditKind", "EditOp", "InstructionError", "parse_instruction", "read_form",
-    "say_add", "say_attribute", "say_background", "say_contact_move", "say_move", "say_recount", "say_remove_all",
-    "say_style", "say_text",
+    "CONTACT_MOVES", "EDIT_DIMENSION", "EditKind", "EditOp", "InstructionError", "parse_instruction",
+    "read_form", "say_add", "say_attribute", "say_background", "say_contact_move", "say_move", "say_recount",
+    "say_remove_all", "say_style", "say_text",
 ]
 
 EditKind = Literal[
@@ -70,12 +70,13 @@ if not set(EDIT_DIMENSION.values()) <= set(EDIT_DIMS):  # keeps the mapping hone
     raise ImportError(f"unknown edit dimensions: {set(EDIT_DIMENSION.values()) - set(EDIT_DIMS)}")
 
 
-#: A contact relation of the scene (`types.CONTACT`: subject predicate object) -> (the relation a contact move
-#: asks for, whether the *object* is the end that moves). "dog wearing hat": the hat moves, "worn by" the dog;
-#: "person holding umbrella": the umbrella moves, "held by" the person; "apple in bowl" and "cat riding horse":
-#: the subject moves, into or onto the object.
+#: A contact relation of the scene (`types.CONTACT`: subject predicate object) -> (the relation a contact
+#: move asks for, whether the *object* is the end that moves). "dog wearing hat": the hat moves, "worn by" the
+#: dog; "person holding umbrella": the umbrella moves, "held by" the person; "apple in bowl" and "cat riding
+#: horse": the subject moves, into or onto the object.
 CONTACT_MOVES: dict[str, tuple[str, bool]] = {
-    "in": ("in", False), "riding": ("riding", False), "wearing": ("worn by", True), "holding": ("held by", True),
+    "in": ("in", False), "riding": ("riding", False), "wearing": ("worn by", True),
+    "holding": ("held by", True),
 }
 
 
@@ -209,8 +210,8 @@ def _unreadable(text: str) -> InstructionError:
         f"cannot read the edit instruction {text!r}; expected e.g. 'make the cat red', 'add two dogs left of "
         "the car', 'remove the cup', 'replace the cat with a dog', 'change the number of apples to 3', "
         "'move the cat above the table', 'move the apple into the bowl', 'make the dog wear the hat', "
-        "'make the person hold the umbrella', 'make the cat ride the horse', 'change the text to \"OPEN\"', 'change the background to beach', "
-        "'make it watercolor style'"
+        "'make the person hold the umbrella', 'make the cat ride the horse', 'change the text to \"OPEN\"', "
+        "'change the background to beach', 'make it watercolor style'"
     )
 
 
