@@ -23,7 +23,7 @@ from limner.reading.prompt import parse_prompt
 from limner.tools.sandbox.checker import check_image
 from limner.tools.sandbox.editors import Editor
 from limner.tools.sandbox.profiles import EditorProfile
-from limner.tools.sandbox.render import WORN_SCALE, render_scene
+from limner.tools.sandbox.render import RIDER_SCALE, WORN_SCALE, render_scene
 from limner.tools.sandbox.world import WorldTruth, grade_truth
 from limner.types import (
     CONTACT,
@@ -190,6 +190,12 @@ def test_the_move_makes_truth_and_checker_pass_the_relation(case: Case) -> None:
     truth_checks = grade_truth(scene, truth)
     assert all(c.passed for c in truth_checks), [(c.target, c.kind) for c in truth_checks if not c.passed]
     assert next(c for c in after.checks if c.target == rid).passed, after.checks
+    # the moved end is drawn in front of the other (a worn thing, contents, a rider), as the renderer draws it
+    rel = scene.relations[0]
+    object_moves = CONTACT_MOVES.get(rel.predicate, ("on", False))[1]
+    moved, still = (rel.object, rel.subject) if object_moves else (rel.subject, rel.object)
+    z = {o.cls: o.z for o in truth.objects}
+    assert z[scene.element(moved).cls] > z[scene.element(still).cls]
     # the third, uninvolved object keeps its checks (the checker's readings of the two ends in contact are
     # the checker's own business: the renderer's drawings of these relations read the same)
     ends = {scene.relations[0].subject, scene.relations[0].object}
@@ -198,12 +204,15 @@ def test_the_move_makes_truth_and_checker_pass_the_relation(case: Case) -> None:
     assert {(c.target, c.kind): c.passed for c in after.checks if (c.target, c.kind) in kept} == kept
 
 
-def test_a_worn_thing_is_resized_and_drawn_in_front() -> None:
+def test_moved_things_are_resized_as_the_renderer_sizes_them() -> None:
     _, _, _, truth, _ = _perfect(CASES[0])
     wearer = next(o for o in truth.objects if o.cls == "person")
     hat = next(o for o in truth.objects if o.cls == "hat")
-    assert hat.z > wearer.z
-    assert hat.size == pytest.approx(WORN_SCALE * wearer.size, abs=2)
+    assert hat.size == pytest.approx(WORN_SCALE * wearer.size, abs=2)  # a worn thing: WORN_SCALE of its wearer
+    _, _, _, truth, _ = _perfect(CASES[3])
+    _, drawn = render_scene(parse_prompt(CASES[3][1]), seed=CASES[3][2], width=SIZE, height=SIZE)
+    size = {o.cls: o.size for o in truth.objects}
+    assert size["cat"] == pytest.approx(RIDER_SCALE * next(o.size for o in drawn.objects if o.cls == "cat"), abs=2)
 
 
 def test_a_half_done_contact_move_puts_the_object_anywhere_at_its_size() -> None:
