@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limner.imaging import box_mask
-from limner.llm.rule_brain import repair_subtask
+from limner.llm.rule_brain import missing_elements, repair_subtask
 from limner.perf.matrix import MatrixError, PerformanceMatrix
 from limner.reading.prompt import parse_prompt
 from limner.tools.base import ToolError
@@ -180,8 +180,10 @@ def repair_items(
                     continue
                 verdict = check(result.image, scene)
                 before = frozenset((c.target, c.kind) for c in verdict.checks if c.passed)
+                missing = missing_elements(verdict)  # a contact move waits for its ends, as the planner's
                 for k, failed in enumerate(verdict.failed):
-                    sub = repair_subtask(failed, scene, f"profile-{k}", can_inpaint=kind == "inpaint")
+                    sub = repair_subtask(failed, scene, f"profile-{k}", can_inpaint=kind == "inpaint",
+                                         missing=missing)
                     if sub is not None and sub.kind == kind:
                         items.append(RepairItem(result.image, scene, sub, failed, before, width, height))
     return items

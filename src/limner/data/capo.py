@@ -30,7 +30,7 @@ from limner.data.trajectories import Run
 from limner.files import atomic_write_text
 from limner.llm.brain import Brain, NextAction, Plan, Reading, Reflection
 from limner.llm.prompts import PLAN, PlanAnswer, answer_json, chat, json_hint, plan_user
-from limner.llm.rule_brain import RuleBrain, generation_weights, plural, repair_subtask
+from limner.llm.rule_brain import RuleBrain, generation_weights, missing_elements, plural, repair_subtask
 from limner.types import GEN_DIMS, EvaluationStep, FinalStep, PlanStep, Scene, Subtask, ToolSpec, Verdict
 
 __all__ = ["CAPOConfig", "CAPOReport", "Candidate", "PlanMemory", "build_capo", "fresh_candidates", "load_embedder"]
@@ -148,8 +148,10 @@ def _adapt(source: _Step, scene: Scene, verdict: Verdict | None, round: int, kin
                         element_ids=[e.id for e in scene.elements], weights=w)]
     inpaint = any(s.kind == "inpaint" for s in subs) and "inpaint" in kinds
     order = [d for s in subs for d in s.weights]
+    missing = missing_elements(verdict) if verdict else set()
     out = [s for k, c in enumerate(verdict.failed if verdict else [])
-           if (s := repair_subtask(c, scene, f"r{round}-fix{k}", can_inpaint=inpaint)) is not None]
+           if (s := repair_subtask(c, scene, f"r{round}-fix{k}", can_inpaint=inpaint,
+                                   missing=missing)) is not None]
     out.sort(key=lambda s: min((order.index(d) for d in s.weights if d in order), default=len(order)))
     return _dedupe(out)
 

@@ -10,6 +10,10 @@
       remove all {nouns}                          change the number of {nouns} to {n}
       move the {noun} {relation} the {noun}       change the text to "{text}"
       change the background to {background}       make it {style} style
+      move the {noun} into the {noun}             make the {noun} hold|wear|ride the {noun}
+
+  A failed contact check ("a dog wearing a hat", `types.CONTACT`, and actions drawn as one) asks for the
+  contact move once both ends are seen; while one is missing, its presence repair comes first.
 
 - reflect: stop when the goal is met or the rounds are spent; regenerate when most checks failed (an
   edit per failure would cost more than a new picture, and edits compound side effects), when a repair
@@ -21,15 +25,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from limner import vocab
 from limner.llm.brain import Brain, NextAction, Plan, Reading, Reflection
 from limner.reading.instructions import (
+    CONTACT_MOVES,
     read_form,
     say_add,
     say_attribute,
     say_background,
+    say_contact_move,
     say_move,
     say_recount,
     say_remove_all,
@@ -37,9 +43,22 @@ from limner.reading.instructions import (
     say_text,
 )
 from limner.reading.prompt import parse_prompt, plural
-from limner.types import EDIT_DIMS, GEN_DIMS, Check, Element, Scene, Subtask, ToolSpec, Verdict
+from limner.types import (
+    EDIT_DIMS,
+    GEN_DIMS,
+    Check,
+    Element,
+    Scene,
+    Subtask,
+    ToolSpec,
+    Verdict,
+    relation_geometry,
+)
 
-__all__ = ["RuleBrain", "edit_target", "edit_weights", "generation_weights", "plural", "repair_subtask"]
+__all__ = [
+    "RuleBrain", "edit_target", "edit_weights", "generation_weights", "missing_elements", "plural",
+    "repair_subtask",
+]
 
 #: Share of failed checks above which a fresh generation beats a pile of edits.
 REGENERATE_ABOVE = 0.5
@@ -94,12 +113,26 @@ def _noun(e: Element) -> str:
 _TURNABLE = {p: vocab.INVERSE[p] for p in ("left of", "right of", "above", "below")}
 
 
-def _move_instruction(check: Check, scene: Scene) -> tuple[str, list[str]] | None:
-    """A failed position or depth check: move one end of the relation to where it should be."""
+def _move_instruction(check: Check, scene: Scene,
+                      missing: Collection[str] = ()) -> tuple[str, list[str]] | None:
+    """A failed position or depth check: move one end of the relation to where it should be. A failed
+    contact check (kind "action": `types.CONTACT`, or an action drawn as one): the contact move
+    (`instructions.CONTACT_MOVES` says which end moves), or "next to" for an action drawn side by side; none
+    while an end is `missing` (its presence repair comes first: there is nothing to move yet)."""
     rel = next((r for r in scene.relations if r.id == check.target), None)
-    if rel is None or check.kind not in ("position", "depth"):
+    if rel is None or check.kind not in ("position", "depth", "action"):
         return None
     s, o = scene.element(rel.subject), scene.element(rel.object)
+    if check.kind == "action":
+        geometry = relation_geometry(rel.predicate)
+        if s.id in missing or o.id in missing or s.negated or o.negated:
+            return None
+        if geometry in CONTACT_MOVES:
+            # one of each: the contact rules hold when some pair does, and moving one keeps the counts
+            return say_contact_move(geometry, s.cls, o.cls), [s.id, o.id]
+        if geometry == "next to":
+            return say_move(_noun(s), "next to", _noun(o)), [s.id, o.id]
+        return None
     if s.count > 1 and o.count == 1 and rel.predicate in _TURNABLE:
         # Moving one object beside a group is an easier edit than moving the whole group (every
         # instance must land on the right side without merging): "move the cup right of the apples".
@@ -132,9 +165,9 @@ _ELEMENT_REPAIRS: dict[str, Callable[[Element, Scene, str], str | None]] = {
 }
 
 
-def _instruction(check: Check, scene: Scene) -> tuple[str | None, list[str]]:
+def _instruction(check: Check, scene: Scene, missing: Collection[str] = ()) -> tuple[str | None, list[str]]:
     """(instruction that would make `check` pass, element ids it is about); no instruction when no edit can."""
-    moved = _move_instruction(check, scene)
+    moved = _move_instruction(check, scene, missing)
     if moved is not None:
         return moved
     e = next((x for x in scene.elements if x.id == check.target), None)
@@ -148,9 +181,13 @@ def _instruction(check: Check, scene: Scene) -> tuple[str | None, list[str]]:
     return None, []
 
 
-def repair_subtask(check: Check, scene: Scene, sid: str, *, can_inpaint: bool) -> Subtask | None:
-    """One edit (or inpaint) that would make `check` pass, or None when no edit can (e.g. 'global')."""
-    instruction, targets = _instruction(check, scene)
+def repair_subtask(check: Check, scene: Scene, sid: str, *, can_inpaint: bool,
+                   missing: Collection[str] = ()) -> Subtask | None:
+    """One edit (or inpaint) that would make `check` pass, or None when no edit can (e.g. 'global').
+
+    `missing`: ids of elements the verdict did not see (failed presence checks, `missing_elements`); a
+    contact move between them waits for their presence repair."""
+    instruction, targets = _instruction(check, scene, missing)
     if instruction is None:
         return None
     kind = "inpaint" if can_inpaint and check.kind in _LOCAL_KINDS and check.box is not None else "edit"
@@ -160,6 +197,11 @@ def repair_subtask(check: Check, scene: Scene, sid: str, *, can_inpaint: bool) -
         weights = {"add": 0.5, "remove": 0.5}
     return Subtask(id=sid, kind=kind, instruction=instruction, element_ids=targets, weights=weights,
                    region=check.box if kind == "inpaint" else None)
+
+
+def missing_elements(verdict: Verdict) -> set[str]:
+    """Ids of the elements whose presence check failed: not seen, so nothing of them can be moved yet."""
+    return {c.target for c in verdict.failed if c.kind == "presence"}
 
 
 class RuleBrain(Brain):
@@ -187,8 +229,10 @@ class RuleBrain(Brain):
             return Plan(subtasks=[sub], reasoning=why)
         subtasks: list[Subtask] = []
         seen: set[str] = set()
+        missing = missing_elements(verdict)
         for k, check in enumerate(verdict.failed):
-            sub = repair_subtask(check, scene, f"r{round}-fix{k}", can_inpaint="inpaint" in kinds)
+            sub = repair_subtask(check, scene, f"r{round}-fix{k}", can_inpaint="inpaint" in kinds,
+                                 missing=missing)
             if sub is None or sub.instruction in seen:
                 continue
             seen.add(sub.instruction)
@@ -219,8 +263,9 @@ class RuleBrain(Brain):
         if round + 1 >= rounds:
             return Reflection("stop", failed, f"{len(failed)} checks still fail; no rounds left ({rounds})")
         kinds = {t.kind for t in tools} if tools is not None else {"edit", "inpaint"}
-        repairable = [c for c in verdict.failed
-                      if repair_subtask(c, scene, "probe", can_inpaint="inpaint" in kinds) is not None]
+        missing = missing_elements(verdict)
+        repairable = [c for c in verdict.failed if repair_subtask(
+            c, scene, "probe", can_inpaint="inpaint" in kinds, missing=missing) is not None]
         share = len(verdict.failed) / max(1, len(verdict.checks))
         if not kinds & {"edit", "inpaint"}:
             return Reflection("regenerate", failed, "no editor configured: draw again with a new seed")

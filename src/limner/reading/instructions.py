@@ -7,9 +7,13 @@ through the vocabulary (`limner.vocab.RELATION_PHRASES`, so "on top of" means "o
     make the {noun} {colour|texture|shape}       change the colour of the {noun} to {colour}
     add {n} {colour?} {texture?} {shape?} {noun} [{relation} the {noun}]
     remove the {noun} | remove all {nouns}        replace the {noun} with {a|n} {colour?} {noun}
-    change the number of {nouns} to {n}           move the {noun} {relation} the {noun}
+    change the number of {nouns} to {n}           move|put the {noun} {relation} the {noun}
     change the text to "{text}"                   change the background to {background}
     make it {style} style
+    move|put the {noun} into|inside the {noun}    put the {noun} in the {noun}    (containment)
+    make the {noun} hold the {noun}               put the {noun} in the {noun}'s hand (attachment)
+    make the {noun} wear the {noun}               put the {noun} on the {noun}'s head (wearing)
+    make the {noun} ride the {noun}               put the {noun} on the {noun}'s back (riding)
     fix | restore | clean up | remove the defect  (repaint a masked area)   fix the {noun}
 
 Each form is one rule (`_RULES`), read in both directions:
@@ -21,6 +25,13 @@ Each form is one rule (`_RULES`), read in both directions:
   that an editor acts on, and raises `InstructionError` naming what it could not resolve.
 - **writing**: the `say_*` templates are how the rule planner phrases its repairs; every one reads back
   through `parse_instruction` (tests/test_instructions.py).
+
+Contact moves (`types.CONTACT`) are verbs or possessives, never a bare preposition: "on" is support
+("put the cat on the horse" reads as `on`, as in a prompt), "in front of" stays depth, so "in" alone is
+containment only when "front of"/"back of" does not follow. Which end moves: the worn thing onto its wearer
+(`relation="worn by"`, the anchor is the wearer), the held thing to its holder's side (`"held by"`), the
+contents into the container and the rider onto its mount (`"in"`, `"riding"`, the moved thing is the
+relation's subject). `CONTACT_MOVES` maps a scene predicate to the relation of its move.
 
 Backgrounds and styles stay the phrases the instruction used: which of them a tool can paint is the tool's
 business (the sandbox maps them with its renderer's keys).
@@ -38,8 +49,9 @@ from limner.reading.prompt import canonical_class
 from limner.types import EDIT_DIMS
 
 __all__ = [
-    "EDIT_DIMENSION", "EditKind", "EditOp", "InstructionError", "parse_instruction", "read_form", "say_add",
-    "say_attribute", "say_background", "say_move", "say_recount", "say_remove_all", "say_style", "say_text",
+    "CONTACT_MOVES", "EDIT_DIMENSION", "EditKind", "EditOp", "InstructionError", "parse_instruction",
+    "read_form", "say_add", "say_attribute", "say_background", "say_contact_move", "say_move", "say_recount",
+    "say_remove_all", "say_style", "say_text",
 ]
 
 EditKind = Literal[
@@ -56,6 +68,16 @@ EDIT_DIMENSION: dict[EditKind, str] = {
 }
 if not set(EDIT_DIMENSION.values()) <= set(EDIT_DIMS):  # keeps the mapping honest if EDIT_DIMS changes
     raise ImportError(f"unknown edit dimensions: {set(EDIT_DIMENSION.values()) - set(EDIT_DIMS)}")
+
+
+#: A contact relation of the scene (`types.CONTACT`: subject predicate object) -> (the relation a contact
+#: move asks for, whether the *object* is the end that moves). "dog wearing hat": the hat moves, "worn by" the
+#: dog; "person holding umbrella": the umbrella moves, "held by" the person; "apple in bowl" and "cat riding
+#: horse": the subject moves, into or onto the object.
+CONTACT_MOVES: dict[str, tuple[str, bool]] = {
+    "in": ("in", False), "riding": ("riding", False), "wearing": ("worn by", True),
+    "holding": ("held by", True),
+}
 
 
 class InstructionError(ValueError):
@@ -187,8 +209,9 @@ def _unreadable(text: str) -> InstructionError:
     return InstructionError(
         f"cannot read the edit instruction {text!r}; expected e.g. 'make the cat red', 'add two dogs left of "
         "the car', 'remove the cup', 'replace the cat with a dog', 'change the number of apples to 3', "
-        "'move the cat above the table', 'change the text to \"OPEN\"', 'change the background to beach', "
-        "'make it watercolor style'"
+        "'move the cat above the table', 'move the apple into the bowl', 'make the dog wear the hat', "
+        "'make the person hold the umbrella', 'make the cat ride the horse', 'change the text to \"OPEN\"', "
+        "'change the background to beach', 'make it watercolor style'"
     )
 
 
@@ -253,6 +276,46 @@ def _read_move(m: Match, text: str) -> EditOp:
                   anchor_all=anchor_all, all=many or (m["det"] or "").startswith("all"))
 
 
+def _read_contact(relation: str) -> Callable[[Match, str], EditOp]:
+    """A contact move: `m["moved"]` goes into / onto / beside `m["anchor"]` (one of each: the contact rules
+    hold when some pair does, and moving one keeps the counts)."""
+
+    def read(m: Match, text: str) -> EditOp:
+        return EditOp(kind="move", cls=_noun(m["moved"]), relation=relation, anchor=_noun(m["anchor"]))
+
+    return read
+
+
+def _contact_target(relation: str) -> Callable[[Match], str]:
+    """The picture a contact move asks for, as a prompt says it ("a dog wearing a hat")."""
+
+    def target(m: Match) -> str:
+        moved, anchor = _one(m["moved"]), _one(m["anchor"])
+        return {"in": f"{moved} in {anchor}", "riding": f"{moved} riding {anchor}",
+                "worn by": f"{anchor} wearing {moved}", "held by": f"{anchor} holding {moved}"}[relation]
+
+    return target
+
+
+def _one(phrase: str) -> str:
+    """"the dogs" -> "a dog": a contact move moves one thing onto one other (a word outside the lexicon
+    stays as written, for the form's reading)."""
+    said = _drop_article(phrase.strip())
+    found = canonical_class(said.lower())
+    noun = found[0] if found is not None else said
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+_PUT = r"(?:move|put|place)"
+#: "in" that is not the start of "in front of" / "in back of" (depth relations of the vocabulary).
+_IN = r"in(?! (?:the )?(?:front|back) of )"
+_THE = r"(?:the |a |an )?"
+
+
+def _contact_rule(pattern: str, relation: str) -> _Rule:
+    return _rule("action", pattern, _read_contact(relation), _contact_target(relation))
+
+
 def _remove_target(m: Match) -> str:
     said = (m["det"] or "") + m["noun"]
     return "no " + (said[4:] if said.lower().startswith("all ") else _drop_article(said))
@@ -278,6 +341,14 @@ _RULES: tuple[_Rule, ...] = (
           r"(?P<said>(?: an?| the)? (?P<bg>.+?)(?: background)?)",
           lambda m, t: EditOp(kind="background", background=m["bg"]),
           lambda m: f"a scene in {m['said'].strip()}"),
+    # contact moves: before "make it ... style" and "make the cat red", which a verb phrase would also fit
+    _contact_rule(rf"make (?:the |a |an )?(?P<anchor>.+?) (?:hold|carry) {_THE}(?P<moved>.+)", "held by"),
+    _contact_rule(rf"{_PUT} {_THE}(?P<moved>.+?) (?:in|into) {_THE}(?P<anchor>.+?)'s? hands?", "held by"),
+    _contact_rule(rf"make (?:the |a |an )?(?P<anchor>.+?) wear {_THE}(?P<moved>.+)", "worn by"),
+    _contact_rule(rf"{_PUT} {_THE}(?P<moved>.+?) on(?:to)? {_THE}(?P<anchor>.+?)'s? heads?", "worn by"),
+    _contact_rule(rf"make (?:the |a |an )?(?P<moved>.+?) ride {_THE}(?P<anchor>.+)", "riding"),
+    _contact_rule(rf"{_PUT} {_THE}(?P<moved>.+?) on(?:to)? {_THE}(?P<anchor>.+?)'s? backs?", "riding"),
+    _contact_rule(rf"{_PUT} {_THE}(?P<moved>.+?) (?:into|inside(?: of)?|{_IN}) {_THE}(?P<anchor>.+)", "in"),
     _rule("style",
           r"(?:make it|turn it into|render it|change the style to|make the image)"
           r"(?: an?| in)? (?P<style>.+?)(?: style)?",
@@ -309,7 +380,7 @@ _RULES: tuple[_Rule, ...] = (
           _read_replace,
           lambda m: f"{m['new']} and no {_drop_article((m['det'] or '') + m['old'])}"),
     _rule("action",
-          rf"move (?P<said>(?P<det>the |all |all the )?(?P<noun>.+?) (?P<rel>{_REL_RE})"
+          rf"{_PUT} (?P<said>(?P<det>the |all |all the )?(?P<noun>.+?) (?P<rel>{_REL_RE})"
           r" (?:the |a |an )?(?P<anchor>.+))",
           _read_move,
           lambda m: f"a {_drop_article(m['said'])}"),
@@ -390,6 +461,18 @@ def say_recount(nouns: str, n: int) -> str:
 def say_move(noun: str, relation: str, anchor: str) -> str:
     """"move the cup right of the apples": a plural noun moves (or anchors on) every such object."""
     return f"move the {noun} {relation} the {anchor}"
+
+
+def say_contact_move(predicate: str, subject: str, obj: str) -> str:
+    """The move that makes the contact relation `subject predicate obj` (`types.CONTACT`) hold, moving the end
+    `CONTACT_MOVES` names: "move the apple into the bowl", "make the person hold the umbrella", "make the dog
+    wear the hat", "make the cat ride the horse"."""
+    if predicate == "in":
+        return f"move the {subject} into the {obj}"
+    verb = {"holding": "hold", "wearing": "wear", "riding": "ride"}.get(predicate)
+    if verb is None:
+        raise ValueError(f"not a contact relation: {predicate!r}")
+    return f"make the {subject} {verb} the {obj}"
 
 
 def say_text(text: str) -> str:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 
+from limner.geometry import overlap_of_smaller
 from limner.imaging import paste_centered
 from limner.reading.instructions import EditKind, EditOp, InstructionError
 from limner.reading.instructions import parse_instruction as read_instruction
@@ -39,7 +40,15 @@ from limner.tools.sandbox.detect import CONFIDENT_SCORE, detect_objects
 from limner.tools.sandbox.painters import call_rng
 from limner.tools.sandbox.profiles import EditorProfile, editor_profile, garble, near_color
 from limner.tools.sandbox.render import (
+    HOLD_OVERLAP,
+    IN_AREA,
+    IN_DEPTH,
+    IN_MIN_SIDE,
+    RIDER_OVERLAP,
+    RIDER_SCALE,
     STYLES,
+    WORN_DEPTH,
+    WORN_SCALE,
     apply_style,
     background_key,
     draw_text_plate,
@@ -560,6 +569,9 @@ def _move(cv: _Canvas, job: _Job) -> None:
     """The first object (all of them for a plural) to where the relation puts it; half done, anywhere."""
     op = job.op
     targets = _targets(cv, job, "move")
+    if op.relation in _CONTACT_SPOTS:
+        _contact_move(cv, job, targets)
+        return
     anchors = cv.of(op.anchor or "")
     moving = targets if op.all else targets[:1]
     anchor = _group(anchors) if op.anchor_all else (anchors[0] if anchors else None)
@@ -570,6 +582,103 @@ def _move(cv: _Canvas, job: _Job) -> None:
         cx, cy, s = cv.free_spot(t.size, job.rng, rel, anchor)
         cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t,
                 shape=t.shape)
+
+
+def _contact_move(cv: _Canvas, job: _Job, targets: list[_Seen]) -> None:
+    """A contact move ("move the apple into the bowl", "make the dog wear the hat"): the one object of the
+    class nearest the anchor goes where the renderer would have drawn it (`_CONTACT_SPOTS`), resized as the
+    renderer sizes it and drawn in front of the anchor; half done, anywhere at its own size (as other moves).
+
+    One object moves, not every one of the class: the contact rules hold when some pair does, and a pile of
+    things on one spot would break the counts. When the moved thing overlapped the anchor, its erasure left a
+    hole in the anchor, which is drawn again first."""
+    op = job.op
+    anchors = cv.of(op.anchor or "")
+    if not anchors:
+        raise ToolError(f"no {op.anchor} found in the image to move the {op.cls} {op.relation}")
+    anchor = anchors[0]
+    targets = [o for o in targets if o is not anchor]  # "make the cat ride the cat": another one moves
+    if not targets:
+        raise ToolError(f"only one {op.cls} found: nothing to move {op.relation} it")
+    ax, ay = anchor.center
+    t = min(targets, key=lambda o: (o.center[0] - ax) ** 2 + (o.center[1] - ay) ** 2)
+    cv.erase(t)
+    color = t.color if t.color in COLOR_RGB else None
+    if not job.full:
+        cx, cy, size = cv.free_spot(t.size, job.rng)
+        cv.draw(t.cls, size, cx, cy, color=color, texture=None, origin=t, shape=t.shape)
+        return
+    if t.box.overlaps(anchor.box):
+        cv.erase(anchor)
+        anchor = cv.redraw(anchor, origin=anchor.origin or anchor)
+    cx, cy, size = _CONTACT_SPOTS[op.relation or ""](cv, t, anchor)
+    cv.draw(t.cls, size, cx, cy, color=color, texture=None, origin=t, shape=t.shape)
+
+
+def _sprite_wh(cv: _Canvas, s: _Seen, size: int) -> tuple[int, int]:
+    """The (width, height) `s` is drawn at with longer side `size` (`_Canvas.draw`'s sprite)."""
+    return cv.art.render(s.art_name, max(8, size)).size
+
+
+def _anchor_wh(anchor: _Seen) -> tuple[int, int]:
+    return anchor.box.x1 - anchor.box.x0, anchor.box.y1 - anchor.box.y0
+
+
+# Where the renderer's `_Placer._contact_position` puts the moved end of a contact relation, in the numbers
+# it uses (`render.IN_AREA`, `WORN_SCALE`, ...), from the anchor's perceived box: (cx, cy, size).
+ContactSpot = Callable[[_Canvas, _Seen, _Seen], tuple[float, float, int]]
+
+
+def _spot_in(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]:
+    """Contents: IN_AREA of the container's box (at least IN_MIN_SIDE of its longer side, never larger than
+    the thing was), centred, IN_DEPTH of its own height below the rim."""
+    aw, ah = _anchor_wh(anchor)
+    side = max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah))
+    size = max(8, int(t.size * min(1.0, side / max(1, t.size))))
+    _, sh = _sprite_wh(cv, t, size)
+    return anchor.center[0], anchor.box.y0 + IN_DEPTH * sh, size
+
+
+def _spot_worn(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]:
+    """A worn thing: WORN_SCALE of its wearer's size (never larger than it was), on the wearer's top, its
+    centre WORN_DEPTH of its own height below it."""
+    size = max(8, int(t.size * min(1.0, WORN_SCALE * anchor.size / max(1, t.size))))
+    _, sh = _sprite_wh(cv, t, size)
+    return anchor.center[0], anchor.box.y0 + WORN_DEPTH * sh, size
+
+
+def _spot_held(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]:
+    """A held thing: beside its holder, overlapping its side by HOLD_OVERLAP of the narrower one, level with
+    it; on the side that fits in the picture and overlaps the other objects least."""
+    aw, _ = _anchor_wh(anchor)
+    sw, sh = _sprite_wh(cv, t, t.size)
+    reach = aw / 2 + sw / 2 - HOLD_OVERLAP * min(aw, sw)
+    ax, ay = anchor.center
+    cy = min(max(ay, sh / 2), cv.height - sh / 2)
+
+    def cost(cx: float) -> tuple[bool, float]:
+        inside = sw / 2 <= cx <= cv.width - sw / 2
+        others = [o for o in cv.seen if o is not anchor]
+        box = (cx - sw / 2, cy - sh / 2, cx + sw / 2, cy + sh / 2)
+        worst = max((overlap_of_smaller(box, (o.box.x0, o.box.y0, o.box.x1, o.box.y1), floor=1.0)
+                     for o in others), default=0.0)
+        return not inside, worst
+
+    cx = min((ax + reach, ax - reach), key=cost)
+    return cx, cy, t.size
+
+
+def _spot_riding(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]:
+    """A rider: RIDER_SCALE of its size, on its mount's top, overlapping it by RIDER_OVERLAP of its height."""
+    size = max(8, int(t.size * RIDER_SCALE))
+    _, sh = _sprite_wh(cv, t, size)
+    return anchor.center[0], anchor.box.y0 - sh / 2 + RIDER_OVERLAP * sh, size
+
+
+#: Contact move relation (`instructions.CONTACT_MOVES`) -> where the moved thing goes.
+_CONTACT_SPOTS: dict[str, ContactSpot] = {
+    "in": _spot_in, "worn by": _spot_worn, "held by": _spot_held, "riding": _spot_riding,
+}
 
 
 def _restore_objects(cv: _Canvas, job: _Job) -> None:

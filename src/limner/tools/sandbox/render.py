@@ -149,6 +149,13 @@ IN_DEPTH = 0.12
 #: so it covers little of the wearer and the two boxes overlap less than `overlap_max`.
 WORN_SCALE = 0.45
 WORN_DEPTH = 0.18
+#: A holder and what it holds side by side, overlapping by HOLD_OVERLAP of the smaller one's width (the
+#: holding rule asks for touching boxes, level with each other).
+HOLD_OVERLAP = 0.25
+#: A rider is drawn RIDER_SCALE of its size, on its mount's top, overlapping it by RIDER_OVERLAP of the
+#: rider's height, in front. The sandbox editors' contact moves place with these numbers too.
+RIDER_SCALE = 0.8
+RIDER_OVERLAP = 0.25
 
 
 def background_key(name: str | None) -> str:
@@ -409,7 +416,7 @@ class _Placer:
         if pred == "holding":
             s_fac = 1.0
             sw, sh = self.sprite_wh(cls, size, shape)
-            reach = aw / 2 + sw / 2 - 0.25 * min(aw, sw)
+            reach = aw / 2 + sw / 2 - HOLD_OVERLAP * min(aw, sw)
             cx = anchor.cx + side * reach
             if not (sw / 2 <= cx <= self.width - sw / 2):
                 cx = anchor.cx - side * reach
@@ -424,10 +431,10 @@ class _Placer:
             spread = max(0.0, (aw - sw) / 2)
             cx = anchor.cx + (0 if j == 0 else (1 if j % 2 else -1) * spread * min(1.0, 0.6 * ((j + 1) // 2)))
             return cx, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
-        # riding: on the anchor's top, overlapping it by a third of the rider's height
-        s_fac = 0.8
+        # riding: on the anchor's top, overlapping it by RIDER_OVERLAP of the rider's height
+        s_fac = RIDER_SCALE
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-        return anchor.cx, anchor.cy - ah / 2 - sh / 2 + 0.25 * sh, s_fac, False
+        return anchor.cx, anchor.cy - ah / 2 - sh / 2 + RIDER_OVERLAP * sh, s_fac, False
 
     def _wearers(self, anchor: PlacedObject) -> int:
         """How many placed instances the anchor's element has (the worn things are shared among them)."""

@@ -315,7 +315,8 @@ def size_reference_classes(scene: Scene, element_id: str) -> list[str]:
 
 def relation_check_kind(pred: str) -> CheckKind:
     """The `Check.kind` of a relation check, for the truth and the checker alike: depth for 3D, position
-    for 2D, action for contact relations and actions (no edit moves those; the agent redraws)."""
+    for 2D, action for contact relations and actions (the rule planner repairs those with a contact move,
+    `instructions.say_contact_move`)."""
     if pred in SPATIAL_3D:
         return "depth"
     return "position" if relation_dimension(pred) == "spatial_2d" else "action"
