@@ -40,8 +40,8 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 
 def body_pixels(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """RGB pixels (N×3) under `mask`, minus outline ink."""
-    sel = mask & (darkness(rgb) < 0.05)
-    return rgb[sel]
+    px = rgb[mask]  # ink is measured on the masked pixels only (same pixels, same order as masking after)
+    return px[darkness(px) < 0.05]
 
 
 @functools.cache
@@ -128,8 +128,12 @@ def _sprite_error(
     sh, sw = sprite.shape[:2]
     if y < 0 or x < 0 or y + sh > rgb.shape[0] or x + sw > rgb.shape[1] or mask.shape != (sh, sw):
         return float("inf")
-    d = composite_over(sprite, fill[y : y + sh, x : x + sw]) - rgb[y : y + sh, x : x + sw].astype(np.float32)
-    return float((d[mask] ** 2).mean())
+    # Only the masked pixels are composited (the outline, a fraction of the sprite): the same values as
+    # compositing the whole window and masking after, in the same order.
+    d = composite_over(sprite[mask], fill[y : y + sh, x : x + sw][mask]) - rgb[y : y + sh, x : x + sw][mask].astype(
+        np.float32
+    )
+    return float((d**2).mean())
 
 
 def mask_window(mask: np.ndarray, y: int, x: int, shape: tuple[int, ...]) -> np.ndarray:
