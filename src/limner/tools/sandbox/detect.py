@@ -143,25 +143,28 @@ def _ncc(img: np.ndarray, t: np.ndarray, cache: dict[tuple[int, int, int], np.nd
         sq = cv2.boxFilter(img * img, cv2.CV_32F, (tw, th), anchor=(0, 0), normalize=True)
         var = (sq - mean * mean)[: r.shape[0], : r.shape[1]]
         cache[key] = var
-    r[var < 0.2 * _template_var(t)] = 0.0
-    return np.nan_to_num(r, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # r is ours: no copy
+    r[var < 0.2 * _template_stats(t)[0]] = 0.0
+    r[~np.isfinite(r)] = 0.0  # what np.nan_to_num(nan=0, posinf=0, neginf=0) did, in place
+    return r
 
 
-#: id(template) -> (the template, its variance): templates are cached and matched thousands of times per
-#: picture; their variance was recomputed every time. Holding the template keeps its id from being reused.
-_TEMPLATE_VAR: dict[int, tuple[np.ndarray, float]] = {}
-_TEMPLATE_VAR_MAX = 8192
+#: id(template) -> (the template, its variance, its standard deviation): templates are cached and matched
+#: thousands of times per picture; their statistics were recomputed every time. Holding the template keeps
+#: its id from being reused while the entry lives.
+_TEMPLATE_STATS: dict[int, tuple[np.ndarray, float, float]] = {}
+_TEMPLATE_STATS_MAX = 8192
 
 
-def _template_var(t: np.ndarray) -> float:
-    hit = _TEMPLATE_VAR.get(id(t))
+def _template_stats(t: np.ndarray) -> tuple[float, float]:
+    """(float(t.var()), float(t.std())) of a template, memoised."""
+    hit = _TEMPLATE_STATS.get(id(t))
     if hit is not None and hit[0] is t:
-        return hit[1]
-    if len(_TEMPLATE_VAR) >= _TEMPLATE_VAR_MAX:
-        _TEMPLATE_VAR.clear()
-    v = float(t.var())
-    _TEMPLATE_VAR[id(t)] = (t, v)
-    return v
+        return hit[1], hit[2]
+    if len(_TEMPLATE_STATS) >= _TEMPLATE_STATS_MAX:
+        _TEMPLATE_STATS.clear()
+    v, sd = float(t.var()), float(t.std())
+    _TEMPLATE_STATS[id(t)] = (t, v, sd)
+    return v, sd
 
 
 #: How a template may look besides the artwork's own colours: body drawn near-black (it then reads as
@@ -231,7 +234,7 @@ def _blur(a: np.ndarray, level: int) -> np.ndarray:
 
 def _peaks(r: np.ndarray, thresh: float, k: int) -> list[tuple[int, int, float]]:
     """Local maxima of a score map above `thresh`, best `k` first, as (x, y, score)."""
-    if r.size == 0:
+    if r.size == 0 or float(r.max()) < thresh:  # no peak can pass: skip the dilation (most template maps)
         return []
     dil = cv2.dilate(r, np.ones((5, 5), np.uint8))
     ys, xs = np.nonzero((r >= dil) & (r >= thresh))
@@ -522,7 +525,7 @@ class Detector:
             img = levels[level]
             if t.shape[0] >= img.shape[0] or t.shape[1] >= img.shape[1] or min(t.shape) < 3:
                 continue
-            if float(t.std()) < 1e-3:
+            if _template_stats(t)[1] < 1e-3:
                 continue
             r = _ncc(img, t, var_maps)
             for x, y, s in _peaks(r, c.propose_min, 8):
@@ -885,13 +888,16 @@ class Detector:
             full = np.zeros(rgb.shape[:2], dtype=bool)
             full[where] = sil
             sils.append(full)
+        # how many silhouettes cover each pixel: "another one covers it" is then one subtraction per
+        # detection, not an OR over all the others (the same mask)
+        covers = np.zeros(rgb.shape[:2], dtype=np.int32)
+        for m in sils:
+            covers += m
+        fg = bg.foreground
         for i, d in enumerate(dets):
             assert d.mask is not None
-            others = np.zeros(rgb.shape[:2], dtype=bool)
-            for j, m in enumerate(sils):
-                if j != i:
-                    others |= m
-            body = d.mask & bg.foreground
+            others = (covers - sils[i]) > 0
+            body = d.mask & fg
             free = body & ~others
             # an object hidden almost entirely keeps its shared pixels rather than read nothing
             px = body_pixels(rgb, free if free.sum() >= 30 else body)
