@@ -282,7 +282,7 @@ class Detector:
         self._near_outline_of = functools.cache(self._build_near_outline)
         # The artwork's silhouette is drawn from its font on every call (~1 ms); the matcher asks for the same
         # (class, size) hundreds of times per picture. Read-only, so no caller can change a shared one.
-        self._silhouette_of = functools.lru_cache(maxsize=4096)(self._build_silhouette)
+        self._silhouette_of = functools.lru_cache(maxsize=2048)(self._build_silhouette)
 
     # -- artwork -----------------------------------------------------------------------------------
 
