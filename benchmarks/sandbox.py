@@ -57,22 +57,18 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from limner.config import load_config
+from limner.eval.painted import PAINTED_DIM, RELATION_DIM, PaintedStream, judge, judged_rows, png_roundtrip
 from limner.geometry import MIN_VISIBLE_SHARE
-from limner.imaging import box_mask
-from limner.llm.rule_brain import repair_subtask
 from limner.tools import ocr
-from limner.tools.base import ToolError
 from limner.tools.registry import ToolRegistry
 from limner.tools.sandbox.artwork import TEXTURE_NAMES
-from limner.tools.sandbox.checker import check_image, check_image_timed
+from limner.tools.sandbox.checker import check_image_timed
 from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
 from limner.tools.sandbox.render import render_scene
 from limner.tools.sandbox.world import (
     TEXT_WORDS,
-    WORLD_PREDICATES,
     WorldTruth,
     describe,
     grade_truth,
@@ -160,12 +156,6 @@ _METRIC_OF = {"presence": "presence", "absence": "presence", "count": "count", "
               "position": "relation", "depth": "relation_3d", "text": "text", "texture": "texture"}
 
 
-def png_roundtrip(image: Any) -> Any:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return Image.open(io.BytesIO(buf.getvalue()))
-
-
 def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     hits: dict[str, list[bool]] = {k: [] for k in set(_METRIC_OF.values())}
@@ -241,29 +231,16 @@ def measure_checker(n_scenes: int, seed: int, out: Path | None) -> dict[str, Any
 # 1b. Checker on painted and edited images (the painters' and editors' real errors and blemishes)
 # ----------------------------------------------------------------------------------------------------
 
-#: Check kind -> the `checker_painted` dimension it is reported under (BENCHMARKS.md names).
-_PAINTED_DIM = {"presence": "presence", "absence": "presence", "count": "count", "color": "colour",
-                "position": "relation", "depth": "depth", "texture": "texture", "text": "text", "shape": "shape",
-                "size": "size"}
-
-
-#: Relation kind (`types.relation_kind`) -> its own `checker_painted` dimension; directional and "next to"
-#: relations stay under "relation", depth under "depth".
-_RELATION_DIM = {"support": "support", "containment": "containment", "attachment": "attachment",
-                 "wearing": "wearing", "riding": "riding", "action": "action"}
+#: Check kind / relation kind -> the `checker_painted` dimension (BENCHMARKS.md names); defined beside the
+#: painted-picture generator the section draws from (`limner.eval.painted`).
+_PAINTED_DIM = PAINTED_DIM
+_RELATION_DIM = RELATION_DIM
 
 
 def _judge_pair(image: Any, scene: Any, truth: WorldTruth) -> tuple[list[tuple[str, bool, bool, str]], Any]:
     """(dimension, checker passed, truth passed, evidence) for every checker check the truth also grades."""
-    verdict = check_image(png_roundtrip(image), scene, ocr=True)
-    want = {(c.target, c.kind): c.passed for c in grade_truth(scene, truth)}
-    kinds = {r.id: r.kind for r in scene.relations}
-    out = []
-    for c in verdict.checks:
-        dim = _RELATION_DIM.get(kinds.get(c.target) or "") or _PAINTED_DIM.get(c.kind)
-        if dim is not None and (c.target, c.kind) in want:
-            out.append((dim, c.passed, want[(c.target, c.kind)], c.evidence))
-    return out, verdict
+    verdict = judge(image, scene)
+    return judged_rows(verdict, scene, truth), verdict
 
 
 def rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
@@ -282,72 +259,32 @@ def rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
             "false_fail": false_fail, "balanced_accuracy": balanced}
 
 
-def _edit_call(tools: list[Any], scene: Any, verdict: Any, truth: WorldTruth, k: int,
-               rng: np.random.Generator) -> tuple[Any, ToolCall, Any] | None:
-    """The repair the rule planner would ask for (its first failed check; a random check's restatement
-    when every check passes), as (tool, call, mask) for the k-th tool of that kind, or None."""
-    checks = [c for c in verdict.checks if not c.passed] or list(verdict.checks)
-    if not checks:
-        return None
-    check = checks[0] if not checks[0].passed else checks[int(rng.integers(0, len(checks)))]
-    sub = repair_subtask(check, scene, "bench", can_inpaint=True)
-    if sub is None:
-        return None
-    kind = sub.kind
-    of_kind = [t for t in tools if t.kind == kind]
-    if not of_kind:
-        return None
-    tool = of_kind[k % len(of_kind)]
-    call = ToolCall(tool=tool.name, prompt=sub.instruction, seed=k, width=truth.width, height=truth.height,
-                    params={"_truth_in": truth.model_dump(mode="json")})
-    mask = box_mask((truth.width, truth.height), sub.region) if kind == "inpaint" and sub.region else None
-    return tool, call, mask
-
-
 def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, Any]:
     """Checker vs truth on every sandbox painter's picture of random scenes, and on one planner repair
-    of each picture by an editor or inpainter (rotating); per dimension and per source (SIMULATED)."""
-    registry = ToolRegistry.from_config(load_config("sandbox"))
-    painters = registry.tools(kind="generate")
-    editors = registry.tools(kind="edit") + registry.tools(kind="inpaint")
-    rng = np.random.default_rng([seed, 22])
+    of each picture by an editor or inpainter (rotating); per dimension and per source (SIMULATED).
+    The pictures come from `limner.eval.painted.PaintedStream` (shared with scripts/contact_diag.py)."""
+    stream = PaintedStream(n_scenes, seed, size)
     judged: dict[str, dict[str, list[tuple[bool, bool]]]] = {"painters": {}, "editors": {}}
     errors: list[dict[str, Any]] = []
-    edits = edit_failures = 0
     t0 = time.perf_counter()
-    k = 0
-    for i in range(n_scenes):
-        scene = random_scene(rng, predicates=WORLD_PREDICATES, p_relation=0.7, p_shape=0.25)
-        for p in painters:
-            res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
-            truth = WorldTruth.model_validate(res.ground_truth)
-            rows, verdict = _judge_pair(res.image, scene, truth)
-            _collect(judged["painters"], rows, errors, {"scene": i, "tool": p.name})
-            job = _edit_call(editors, scene, verdict, truth, k, rng)
-            k += 1
-            if job is None:
-                continue
-            tool, call, mask = job
-            try:
-                out = tool(call, image=res.image, mask=mask)
-            except ToolError:
-                edit_failures += 1
-                continue
-            if out.image is None or out.ground_truth is None:
-                edit_failures += 1
-                continue
-            edits += 1
-            rows, _ = _judge_pair(out.image, scene, WorldTruth.model_validate(out.ground_truth))
-            _collect(judged["editors"], rows, errors, {"scene": i, "tool": tool.name, "instruction": call.prompt})
-        if (i + 1) % 10 == 0:
-            log(f"checker_painted: {i + 1}/{n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
+    n_painters = len(stream.painters)
+    for pic in stream:
+        if pic.source == "painter" and pic.tool == stream.painters[0].name and pic.scene_index and pic.scene_index % 10 == 0:
+            log(f"checker_painted: {pic.scene_index}/{n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
+        rows = judged_rows(pic.verdict, pic.scene, pic.truth)
+        if pic.source == "painter":
+            _collect(judged["painters"], rows, errors, {"scene": pic.scene_index, "tool": pic.tool})
+            continue
+        _collect(judged["editors"], rows, errors,
+                 {"scene": pic.scene_index, "tool": pic.tool, "instruction": pic.instruction})
+    log(f"checker_painted: {n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
     dims = list(dict.fromkeys([*_PAINTED_DIM.values(), *_RELATION_DIM.values()]))
     both = {d: judged["painters"].get(d, []) + judged["editors"].get(d, []) for d in dims}
     return {
         "checker_painted": {d: rates(both[d]) for d in dims},
         "checker_painted_by_source": {src: {d: rates(v.get(d, [])) for d in dims} for src, v in judged.items()},
-        "checker_painted_images": {"painted": n_scenes * len(painters), "edited": edits,
-                                   "edit_tool_errors": edit_failures},
+        "checker_painted_images": {"painted": n_scenes * n_painters, "edited": stream.edits,
+                                   "edit_tool_errors": stream.edit_failures},
         "checker_painted_errors_sample": errors,
     }
 

@@ -40,8 +40,8 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 
 def body_pixels(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """RGB pixels (N×3) under `mask`, minus outline ink."""
-    sel = mask & (darkness(rgb) < 0.05)
-    return rgb[sel]
+    px = rgb[mask]  # ink is measured on the masked pixels only (same pixels, same order as masking after)
+    return px[darkness(px) < 0.05]
 
 
 @functools.cache
@@ -94,13 +94,21 @@ def read_colour(
         names, protos = names + tn, np.concatenate([protos, tp]) if len(tp) else protos
     if not names:
         return None
+    counts = None
+    if pixels.dtype == np.uint8:
+        # A body is a few hundred distinct colours over thousands of pixels: each distinct colour is
+        # converted and compared once and votes with its pixel count (the same votes, a fraction of the work;
+        # the Lab conversion is per pixel, so a colour converts alike wherever it stands).
+        key = (pixels[:, 0].astype(np.int32) << 16) | (pixels[:, 1].astype(np.int32) << 8) | pixels[:, 2]
+        _keys, first, counts = np.unique(key, return_index=True, return_counts=True)
+        pixels = pixels[first]
     lab = _lab(pixels)
     # Lightness matters less than hue/chroma: shading spreads L, a colour word is mostly about a*b*.
     wts = np.array([0.5, 1.0, 1.0], dtype=np.float32)
     d = (((lab[:, None, :] - protos[None, :, :]) * wts) ** 2).sum(-1)
     owners = sorted(set(names))
     owner_of = np.array([owners.index(n) for n in names])
-    votes = np.bincount(owner_of[d.argmin(1)], minlength=len(owners))
+    votes = np.bincount(owner_of[d.argmin(1)], weights=counts, minlength=len(owners))
     return owners[int(votes.argmax())]
 
 
@@ -121,15 +129,17 @@ def composite_over(sprite: np.ndarray, under: np.ndarray) -> np.ndarray:
     return sprite[..., :3].astype(np.float32) * a + under.astype(np.float32) * (1 - a)
 
 
-def _sprite_error(
-    sprite: np.ndarray, y: int, x: int, mask: np.ndarray, rgb: np.ndarray, fill: np.ndarray
-) -> float:
-    """Mean squared RGB difference over `mask` between the image and the sprite composited at (y, x)."""
-    sh, sw = sprite.shape[:2]
-    if y < 0 or x < 0 or y + sh > rgb.shape[0] or x + sw > rgb.shape[1] or mask.shape != (sh, sw):
-        return float("inf")
-    d = composite_over(sprite, fill[y : y + sh, x : x + sw]) - rgb[y : y + sh, x : x + sw].astype(np.float32)
-    return float((d[mask] ** 2).mean())
+def _sprite_errors(px: np.ndarray, at: np.ndarray, rgb: np.ndarray, fill: np.ndarray) -> list[float]:
+    """Mean squared RGB difference between the image and the sprite's masked pixels `px` (N×4, row-major)
+    composited where they land, for K placements at once: `at` (K×N) holds their flat indices into the image
+    (`rgb`, `fill` flattened to (H·W)×3).
+
+    Only the masked pixels are gathered and composited (an outline is a fraction of its sprite), all K
+    placements in one go; each placement's mean is taken on its own contiguous N×3 block, so every error
+    is the very number compositing the whole window and masking after gave.
+    """
+    d = composite_over(px[None], fill[at]) - rgb[at].astype(np.float32)
+    return [float((d[k] ** 2).mean()) for k in range(len(d))]
 
 
 def mask_window(mask: np.ndarray, y: int, x: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -157,28 +167,45 @@ def fit_sprite(
     if not sizes:
         return None
 
-    sprites: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # the coarse and fine passes share them
+    H, W = rgb.shape[:2]
+    rgb_flat, fill_flat = rgb.reshape(-1, 3), fill.reshape(-1, 3)
+    # per size: (sprite, outline, the outline's sprite pixels N×4, their flat offsets in the image); the coarse
+    # and fine passes share them
+    sprites: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def sprite_of(size: int) -> tuple[np.ndarray, np.ndarray]:
+    def sprite_of(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if size not in sprites:
             plain = np.asarray(artwork.render(det.cls, size, color=det.color).convert("RGBA"))
             outline = (plain[..., 3] > 128) & (darkness(plain[..., :3]) > 0.5)
             if outline.sum() < 10:
                 outline = plain[..., 3] > 128
-            sprites[size] = plain, outline
+            ys, xs = np.nonzero(outline)
+            sprites[size] = plain, outline, plain[outline], ys * W + xs
         return sprites[size]
 
+    def row_errors(size: int, y: int, xs: list[int]) -> list[float]:
+        """The sprite's error at (y, x) for every x of `xs` (inf where it leaves the image)."""
+        plain, _outline, px, flat = sprite_of(size)
+        sh, sw = plain.shape[:2]
+        out = [float("inf")] * len(xs)
+        inside = [j for j, x in enumerate(xs) if x >= 0 and x + sw <= W]
+        if y < 0 or y + sh > H or not inside:
+            return out
+        at = flat[None, :] + np.array([y * W + xs[j] for j in inside], dtype=np.int64)[:, None]
+        for j, err in zip(inside, _sprite_errors(px, at, rgb_flat, fill_flat), strict=True):
+            out[j] = err
+        return out
+
     def fit(size: int, reach: int) -> SpriteFit:
-        plain, outline = sprite_of(size)
+        plain, outline, _px, _flat = sprite_of(size)
         if not outline.any():
             return SpriteFit(size, b.x0, b.y0, float("inf"))
         cy = round((b.y0 + b.y1 - plain.shape[0]) / 2)
         cx = round((b.x0 + b.x1 - plain.shape[1]) / 2)
         offsets = range(-reach, reach + 1)
+        xs = [cx + dx for dx in offsets]
         err, y, x = min(
-            (_sprite_error(plain, cy + dy, cx + dx, outline, rgb, fill), cy + dy, cx + dx)
-            for dy in offsets
-            for dx in offsets
+            (e, cy + dy, x) for dy in offsets for e, x in zip(row_errors(size, cy + dy, xs), xs, strict=True)
         )
         return SpriteFit(size, x, y, err)
 

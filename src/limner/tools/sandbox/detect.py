@@ -145,8 +145,28 @@ def _ncc(img: np.ndarray, t: np.ndarray, cache: dict[tuple[int, int, int], np.nd
         sq = cv2.boxFilter(img * img, cv2.CV_32F, (tw, th), anchor=(0, 0), normalize=True)
         var = (sq - mean * mean)[: r.shape[0], : r.shape[1]]
         cache[key] = var
-    r[var < 0.2 * float(t.var())] = 0.0
-    return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+    r[var < 0.2 * _template_stats(t)[0]] = 0.0
+    r[~np.isfinite(r)] = 0.0  # what np.nan_to_num(nan=0, posinf=0, neginf=0) did, in place
+    return r
+
+
+#: id(template) -> (the template, its variance, its standard deviation): templates are cached and matched
+#: thousands of times per picture; their statistics were recomputed every time. Holding the template keeps
+#: its id from being reused while the entry lives.
+_TEMPLATE_STATS: dict[int, tuple[np.ndarray, float, float]] = {}
+_TEMPLATE_STATS_MAX = 8192
+
+
+def _template_stats(t: np.ndarray) -> tuple[float, float]:
+    """(float(t.var()), float(t.std())) of a template, memoised."""
+    hit = _TEMPLATE_STATS.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1], hit[2]
+    if len(_TEMPLATE_STATS) >= _TEMPLATE_STATS_MAX:
+        _TEMPLATE_STATS.clear()
+    v, sd = float(t.var()), float(t.std())
+    _TEMPLATE_STATS[id(t)] = (t, v, sd)
+    return v, sd
 
 
 #: How a template may look besides the artwork's own colours: body drawn near-black (it then reads as
@@ -216,7 +236,7 @@ def _blur(a: np.ndarray, level: int) -> np.ndarray:
 
 def _peaks(r: np.ndarray, thresh: float, k: int) -> list[tuple[int, int, float]]:
     """Local maxima of a score map above `thresh`, best `k` first, as (x, y, score)."""
-    if r.size == 0:
+    if r.size == 0 or float(r.max()) < thresh:  # no peak can pass: skip the dilation (most template maps)
         return []
     dil = cv2.dilate(r, np.ones((5, 5), np.uint8))
     ys, xs = np.nonzero((r >= dil) & (r >= thresh))
@@ -262,6 +282,9 @@ class Detector:
         self._outline_of = functools.cache(self._build_outline)
         self._bare_outline_of = functools.cache(self._build_bare_outline)
         self._near_outline_of = functools.cache(self._build_near_outline)
+        # The artwork's silhouette is drawn from its font on every call (~1 ms); the matcher asks for the same
+        # (class, size) hundreds of times per picture. Read-only, so no caller can change a shared one.
+        self._silhouette_of = functools.lru_cache(maxsize=2048)(self._build_silhouette)
 
     # -- artwork -----------------------------------------------------------------------------------
 
@@ -429,20 +452,25 @@ class Detector:
             wx0, wy0, wx1, wy1 = max(0, bx - r), max(0, by - r), min(W, bx + sw + r), min(H, by + sh + r)
             if wx1 <= wx0 or wy1 <= wy0:
                 continue
-            win = rgb[wy0:wy1, wx0:wx1].astype(np.int16)
-            hit = np.zeros(win.shape[:2], dtype=bool)
+            win = np.ascontiguousarray(rgb[wy0:wy1, wx0:wx1], dtype=np.uint8)
+            hit = np.zeros(win.shape[:2], dtype=np.uint8)
             h, w = win.shape[:2]
             pad = 2 * r  # room for the window (grown by r) shifted by up to r more: a shift is a slice, no copy
+            tol = (c.explain_rgb_tol,) * 3
+            # uint8 OpenCV ops, exact: |sprite - picture| <= tol in every channel (inRange is inclusive), on
+            # opaque sprite pixels (alpha > 127) -- the int16 NumPy version cost ~10x more.
             for sprite in sprites:
-                canvas = np.zeros((sh + 2 * pad, sw + 2 * pad, 4), dtype=np.int16)
-                canvas[pad : pad + sh, pad : pad + sw] = sprite
+                colour = np.zeros((sh + 2 * pad, sw + 2 * pad, 3), dtype=np.uint8)
+                colour[pad : pad + sh, pad : pad + sw] = sprite[..., :3]
+                opaque = np.zeros((sh + 2 * pad, sw + 2 * pad), dtype=np.uint8)
+                opaque[pad : pad + sh, pad : pad + sw] = (sprite[..., 3] > 127).astype(np.uint8) * 255
                 oy, ox = wy0 - by + pad, wx0 - bx + pad  # the unshifted window inside the canvas
                 for dy in range(-r, r + 1):
                     for dx in range(-r, r + 1):
-                        shifted = canvas[oy - dy : oy - dy + h, ox - dx : ox - dx + w]
-                        near = np.abs(shifted[..., :3] - win).max(axis=2) <= c.explain_rgb_tol
-                        hit |= near & (shifted[..., 3] > 127)
-            drawn[wy0:wy1, wx0:wx1] |= hit
+                        ys, xs = slice(oy - dy, oy - dy + h), slice(ox - dx, ox - dx + w)
+                        near = cv2.inRange(cv2.absdiff(np.ascontiguousarray(colour[ys, xs]), win), (0, 0, 0), tol)
+                        hit |= cv2.bitwise_and(near, np.ascontiguousarray(opaque[ys, xs]))
+            drawn[wy0:wy1, wx0:wx1] |= hit.astype(bool)
         return drawn
 
     def _repropose(
@@ -506,7 +534,7 @@ class Detector:
             img = levels[level]
             if t.shape[0] >= img.shape[0] or t.shape[1] >= img.shape[1] or min(t.shape) < 3:
                 continue
-            if float(t.std()) < 1e-3:
+            if _template_stats(t)[1] < 1e-3:
                 continue
             r = _ncc(img, t, var_maps)
             for x, y, s in _peaks(r, c.propose_min, 8):
@@ -572,9 +600,14 @@ class Detector:
     def _placed_silhouette(self, k: _Candidate, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[slice, slice], int]:
         """(clipped silhouette, the image slices it covers, full silhouette area) of a candidate."""
         x0, y0, _, _ = self._inner_rect(k)
-        sil = np.asarray(self.artwork.silhouette(k.cls, k.size), dtype=bool)
+        sil = self._silhouette_of(k.cls, k.size)
         src, dst = clip_window(round(x0), round(y0), sil.shape[1], sil.shape[0], shape[1], shape[0])
         return sil[src], dst, int(sil.sum())
+
+    def _build_silhouette(self, cls: str, size: int) -> np.ndarray:
+        sil = np.asarray(self.artwork.silhouette(cls, size), dtype=bool)
+        sil.flags.writeable = False
+        return sil
 
     def _coverage(self, k: _Candidate, fg: np.ndarray) -> float:
         """Share of the candidate's silhouette that is foreground in the image.
@@ -758,7 +791,7 @@ class Detector:
         r = self.config.ink_precision_px
         own = self._outline(cls, size, variant).astype(np.uint8)
         near = cv2.dilate(own, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
-        zone = np.asarray(self.artwork.silhouette(cls, size), dtype=bool)
+        zone = self._silhouette_of(cls, size)
         if variant == "text":
             zone = zone & ~_plate_zone(zone.shape[1], zone.shape[0])
         return near, zone
@@ -867,13 +900,16 @@ class Detector:
             full = np.zeros(rgb.shape[:2], dtype=bool)
             full[where] = sil
             sils.append(full)
+        # how many silhouettes cover each pixel: "another one covers it" is then one subtraction per
+        # detection, not an OR over all the others (the same mask)
+        covers = np.zeros(rgb.shape[:2], dtype=np.int32)
+        for m in sils:
+            covers += m
+        fg = bg.foreground
         for i, d in enumerate(dets):
             assert d.mask is not None
-            others = np.zeros(rgb.shape[:2], dtype=bool)
-            for j, m in enumerate(sils):
-                if j != i:
-                    others |= m
-            body = d.mask & bg.foreground
+            others = (covers - sils[i]) > 0
+            body = d.mask & fg
             free = body & ~others
             # an object hidden almost entirely keeps its shared pixels rather than read nothing
             px = body_pixels(rgb, free if free.sum() >= 30 else body)

@@ -1,0 +1,137 @@
+"""Checker regression harness: does a change to the sandbox checker leave every verdict as it was? (SIMULATED)
+
+A speed-up of the checker (caches, vectorised loops) must not change a single verdict. This harness keeps
+a fixed set of judged pictures and re-checks them:
+
+    # 1. draw and record: painted + edited pictures of random scenes, from the generator the benchmark's
+    #    `checker_painted` section uses (`limner.eval.painted.PaintedStream`, seed --seed), each saved as
+    #    NNN.png + NNN.json (its scene) with the checker's verdict in verdicts.jsonl
+    PYTHONPATH=src python scripts/checker_regression.py record --out /tmp/checker_reg --scenes 24 --seed 5
+    # 2. after a change (or with another PYTHONPATH): re-check every saved picture and compare
+    PYTHONPATH=src python scripts/checker_regression.py compare /tmp/checker_reg
+
+`compare` judges each PNG as the benchmark does (OCR on) and compares the whole verdict (score, every
+check's kind, target, pass, score, evidence and box, the unsupported parts) with the recorded one; it
+prints each difference, the CPU time per check (`time.process_time`, first check of each picture in
+this process) and exits 1 if any verdict differs. The folder also suits `scripts/checker_cpu_time.py
+--reuse --out DIR` (warm CPU time, OCR off). Pictures are never drawn again by `compare`: the saved
+pixels are the fixture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from limner.eval.painted import PaintedStream
+from limner.files import atomic_write_text
+from limner.tools import ocr
+from limner.tools.sandbox.checker import check_image
+from limner.types import Scene, Verdict
+
+VERDICTS = "verdicts.jsonl"
+
+
+def record(out: Path, scenes: int, seed: int, size: int) -> None:
+    """Draw the pictures, save them with their scenes, and write each one's verdict."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[str] = []
+    t0 = time.perf_counter()
+    for n, pic in enumerate(PaintedStream(scenes, seed, size)):
+        name = f"{n:03d}"
+        pic.image.save(out / f"{name}.png")  # the generator judged the PNG round trip: the same pixels
+        atomic_write_text(out / f"{name}.json", pic.scene.model_dump_json())
+        rows.append(json.dumps({"file": name, "scene_index": pic.scene_index, "source": pic.source,
+                                "tool": pic.tool, "painted_by": pic.painted_by,
+                                "verdict": pic.verdict.model_dump(mode="json")}))
+        if (n + 1) % 20 == 0:
+            print(f"{n + 1} pictures, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+    atomic_write_text(out / VERDICTS, "\n".join(rows) + "\n")
+    atomic_write_text(out / "meta.json", json.dumps({"scenes": scenes, "seed": seed, "size": size,
+                                                     "pictures": len(rows), "generator": "PaintedStream"}))
+    sources = [json.loads(r)["source"] for r in rows]
+    print(f"recorded {len(rows)} pictures ({sources.count('painter')} painted, {sources.count('editor')} edited) "
+          f"in {out}, {time.perf_counter() - t0:.0f}s")
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between two verdict dumps, in words (empty: identical)."""
+    out = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+           if k != "checks" and old.get(k) != new.get(k)]
+    a, b = old.get("checks", []), new.get("checks", [])
+    if len(a) != len(b):
+        out.append(f"{len(a)} checks -> {len(b)}")
+    for ca, cb in zip(a, b, strict=False):
+        if ca != cb:
+            keys = [k for k in sorted(set(ca) | set(cb)) if ca.get(k) != cb.get(k)]
+            out.append(f"{ca.get('kind')} {ca.get('target')}: " + "; ".join(
+                f"{k} {ca.get(k)!r} -> {cb.get(k)!r}" for k in keys))
+    return out
+
+
+def compare(folder: Path, limit: int | None, write: Path | None) -> int:
+    """Re-check every saved picture; print the differences and the CPU time per check. 0 = all identical."""
+    rows = [json.loads(line) for line in (folder / VERDICTS).read_text().splitlines() if line.strip()]
+    if not rows:
+        raise SystemExit(f"{folder / VERDICTS} holds no verdicts; run `record` first")
+    rows = rows[:limit] if limit else rows
+    ms: list[float] = []
+    differ = checks = 0
+    fresh: list[str] = []
+    t0 = time.perf_counter()
+    for n, row in enumerate(rows):
+        name = row["file"]
+        scene = Scene.model_validate_json((folder / f"{name}.json").read_text())
+        image = Image.open(folder / f"{name}.png")
+        t = time.process_time()
+        verdict: Verdict = check_image(image, scene, ocr=True)
+        ms.append((time.process_time() - t) * 1000)
+        new = verdict.model_dump(mode="json")
+        fresh.append(json.dumps({**row, "verdict": new}))
+        checks += len(new["checks"])
+        diff = _differences(row["verdict"], new)
+        if diff:
+            differ += 1
+            print(f"DIFFERS {name} ({row['source']} {row['tool']}): " + " | ".join(diff))
+        if (n + 1) % 20 == 0:
+            print(f"{n + 1}/{len(rows)} pictures, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+    if write is not None:
+        atomic_write_text(write, "\n".join(fresh) + "\n")
+    v = np.asarray(ms)
+    print(f"{len(rows)} pictures, {checks} checks: {differ} verdicts differ; CPU per check (OCR on) median "
+          f"{np.median(v):.0f} ms, p90 {np.percentile(v, 90):.0f} ms, mean {v.mean():.0f} ms; "
+          f"{time.perf_counter() - t0:.0f}s wall")
+    return 1 if differ else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    rec = sub.add_parser("record", help="draw, save and judge the fixed pictures")
+    rec.add_argument("--out", type=Path, required=True)
+    rec.add_argument("--scenes", type=int, default=24, help="random scenes; each painter draws each, + repairs")
+    rec.add_argument("--seed", type=int, default=5)
+    rec.add_argument("--size", type=int, default=512)
+    cmp_ = sub.add_parser("compare", help="re-check the saved pictures against their recorded verdicts")
+    cmp_.add_argument("folder", type=Path)
+    cmp_.add_argument("--limit", type=int, default=None, help="only the first N pictures")
+    cmp_.add_argument("--write", type=Path, default=None, help="also write the fresh verdicts (JSON lines)")
+    a = ap.parse_args(argv)
+    cv2.setNumThreads(1)  # as benchmarks/sandbox.py runs the checker
+    ocr.configure(threads=1)
+    if a.cmd == "record":
+        record(a.out, a.scenes, a.seed, a.size)
+        return 0
+    return compare(a.folder, a.limit, a.write)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""One painted-then-edited generator (`limner.eval.painted`) for the benchmark and the diagnostics.
+
+`benchmarks/sandbox.py`'s `checker_painted` numbers must be what its own loop gave before the loop moved
+into the library: the loop as it was written there is kept below, verbatim but for names, as the reference.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from limner.config import load_config
+from limner.eval.painted import PAINTED_DIM, RELATION_DIM, PaintedStream, png_roundtrip
+from limner.imaging import box_mask
+from limner.llm.rule_brain import repair_subtask
+from limner.tools.base import ToolError
+from limner.tools.registry import ToolRegistry
+from limner.tools.sandbox.checker import check_image
+from limner.tools.sandbox.world import WORLD_PREDICATES, WorldTruth, grade_truth, random_scene
+from limner.types import ToolCall
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_sandbox_stream", REPO / "benchmarks" / "sandbox.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- the benchmark's loop before the refactor (commit 951e583), the reference ---------------------------
+
+
+def _old_judge_pair(image: Any, scene: Any, truth: WorldTruth) -> tuple[list[tuple[str, bool, bool, str]], Any]:
+    verdict = check_image(png_roundtrip(image), scene, ocr=True)
+    want = {(c.target, c.kind): c.passed for c in grade_truth(scene, truth)}
+    kinds = {r.id: r.kind for r in scene.relations}
+    out = []
+    for c in verdict.checks:
+        dim = RELATION_DIM.get(kinds.get(c.target) or "") or PAINTED_DIM.get(c.kind)
+        if dim is not None and (c.target, c.kind) in want:
+            out.append((dim, c.passed, want[(c.target, c.kind)], c.evidence))
+    return out, verdict
+
+
+def _old_edit_call(tools: list[Any], scene: Any, verdict: Any, truth: WorldTruth, k: int,
+                   rng: np.random.Generator) -> tuple[Any, ToolCall, Any] | None:
+    checks = [c for c in verdict.checks if not c.passed] or list(verdict.checks)
+    if not checks:
+        return None
+    check = checks[0] if not checks[0].passed else checks[int(rng.integers(0, len(checks)))]
+    sub = repair_subtask(check, scene, "bench", can_inpaint=True)
+    if sub is None:
+        return None
+    of_kind = [t for t in tools if t.kind == sub.kind]
+    if not of_kind:
+        return None
+    tool = of_kind[k % len(of_kind)]
+    call = ToolCall(tool=tool.name, prompt=sub.instruction, seed=k, width=truth.width, height=truth.height,
+                    params={"_truth_in": truth.model_dump(mode="json")})
+    mask = box_mask((truth.width, truth.height), sub.region) if sub.kind == "inpaint" and sub.region else None
+    return tool, call, mask
+
+
+def _old_measure(sandbox: ModuleType, n_scenes: int, seed: int, size: int) -> dict[str, Any]:
+    registry = ToolRegistry.from_config(load_config("sandbox"))
+    painters = registry.tools(kind="generate")
+    editors = registry.tools(kind="edit") + registry.tools(kind="inpaint")
+    rng = np.random.default_rng([seed, 22])
+    judged: dict[str, dict[str, list[tuple[bool, bool]]]] = {"painters": {}, "editors": {}}
+    errors: list[dict[str, Any]] = []
+    edits = edit_failures = 0
+    k = 0
+    for i in range(n_scenes):
+        scene = random_scene(rng, predicates=WORLD_PREDICATES, p_relation=0.7, p_shape=0.25)
+        for p in painters:
+            res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
+            truth = WorldTruth.model_validate(res.ground_truth)
+            rows, verdict = _old_judge_pair(res.image, scene, truth)
+            sandbox._collect(judged["painters"], rows, errors, {"scene": i, "tool": p.name})
+            job = _old_edit_call(editors, scene, verdict, truth, k, rng)
+            k += 1
+            if job is None:
+                continue
+            tool, call, mask = job
+            try:
+                out = tool(call, image=res.image, mask=mask)
+            except ToolError:
+                edit_failures += 1
+                continue
+            if out.image is None or out.ground_truth is None:
+                edit_failures += 1
+                continue
+            edits += 1
+            rows, _ = _old_judge_pair(out.image, scene, WorldTruth.model_validate(out.ground_truth))
+            sandbox._collect(judged["editors"], rows, errors, {"scene": i, "tool": tool.name, "instruction": call.prompt})
+    dims = list(dict.fromkeys([*PAINTED_DIM.values(), *RELATION_DIM.values()]))
+    both = {d: judged["painters"].get(d, []) + judged["editors"].get(d, []) for d in dims}
+    return {
+        "checker_painted": {d: sandbox.rates(both[d]) for d in dims},
+        "checker_painted_by_source": {src: {d: sandbox.rates(v.get(d, [])) for d in dims}
+                                      for src, v in judged.items()},
+        "checker_painted_images": {"painted": n_scenes * len(painters), "edited": edits,
+                                   "edit_tool_errors": edit_failures},
+        "checker_painted_errors_sample": errors,
+    }
+
+
+# -- tests ----------------------------------------------------------------------------------------------
+
+
+def test_the_benchmark_numbers_are_those_of_its_loop_before_the_refactor(sandbox: ModuleType) -> None:
+    new = sandbox.measure_checker_painted(1, seed=4, size=192)
+    old = _old_measure(sandbox, 1, seed=4, size=192)
+    assert new == old
+    assert new["checker_painted_images"]["painted"] == 5 and new["checker_painted"]["presence"]["n"] > 0
+
+
+def test_the_stream_yields_each_painting_then_its_repair_and_filters_scenes() -> None:
+    stream = PaintedStream(1, seed=2, size=160, edits=False, accept=lambda s: len(s.elements) >= 2,
+                           first_index=7)
+    pics = list(stream)
+    assert [p.source for p in pics] == ["painter"] * len(stream.painters)
+    assert {p.scene_index for p in pics} == {7} and all(len(p.scene.elements) >= 2 for p in pics)
+    assert [p.tool for p in pics] == [t.name for t in stream.painters] == [p.painted_by for p in pics]
+    assert stream.edits == stream.edit_failures == 0
+    with pytest.raises(ValueError, match="n_scenes"):
+        PaintedStream(-1, seed=0)
