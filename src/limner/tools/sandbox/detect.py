@@ -83,7 +83,7 @@ class DetectorConfig:
     coverage_min: float = 0.8  # share of a detection's silhouette that must be foreground
     own_evidence_min: float = 0.3  # share of its silhouette not explained by better detections
     front_outline_min_px: int = 40  # outline pixels off the others' outlines that show an object drawn in front
-    front_outline_full_size: int = 60  # ... for an artwork this big or bigger; a smaller one needs proportionally fewer
+    front_outline_full_size: int = 60  # ... for an artwork this big; a smaller one of a `small` class needs fewer
     ink_recall_min: float = 0.8  # share of its own visible outline that must be ink in the image
     ring_fg_max: float = 0.5  # foreground share of a free-standing detection's margin
     weak_score: float = 0.7  # a plain-view match scoring below this is weak ...
@@ -399,12 +399,12 @@ class Detector:
         dark = darkness(rgb) > 0.5
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
-        chosen = self._select(refined, bg.foreground, levels[2], ink, dark)
+        chosen = self._select(refined, bg.foreground, levels[2], ink, dark, small)
         extra = self._repropose(
             feat, rgb, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame, textures or {}, small
         )
         if extra:
-            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark)
+            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, small)
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
             self._read_colours(dets, chosen, rgb, bg, textures or {})
@@ -511,7 +511,7 @@ class Detector:
             # Over a found object, that object's strokes around the new one lower its score on the whole
             # picture; scored on the residual, they are gone.
             alone = self._match_at(levels[2], k, k.size, reach=1)
-            if alone is not None and alone.score > again.score and self._drawn_in_front(alone, chosen, ink):
+            if alone is not None and alone.score > again.score and self._drawn_in_front(alone, chosen, ink, small):
                 again = alone
             if self._support(again, fg, ink) < c.coverage_min:
                 continue
@@ -667,7 +667,8 @@ class Detector:
         return cov if cov >= self.config.coverage_min else max(cov, self._ink_recall(k, ink))
 
     def _select(
-        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray
+        self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray,
+        small: Collection[str] = (),
     ) -> list[_Candidate]:
         """Greedy choice by score × area^0.2; each new detection must bring its own evidence.
 
@@ -696,7 +697,7 @@ class Detector:
             # `_support`): all of its silhouette counts as its body then.
             body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
             own = (sil & body & ~explained[where]).sum() / area
-            if own < c.own_evidence_min and not self._drawn_in_front(k, chosen, ink):
+            if own < c.own_evidence_min and not self._drawn_in_front(k, chosen, ink, small):
                 continue
             hidden = (sil & explained[where]).sum() / area
             if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15):
@@ -715,7 +716,9 @@ class Detector:
             explained[where] |= _fill_holes(closed)
         return chosen
 
-    def _drawn_in_front(self, k: _Candidate, chosen: list[_Candidate], ink: np.ndarray) -> bool:
+    def _drawn_in_front(
+        self, k: _Candidate, chosen: list[_Candidate], ink: np.ndarray, small: Collection[str] = ()
+    ) -> bool:
         """Is a match whose silhouette lies on better detections an object drawn in front of them?
 
         The own-evidence rule takes what a better detection's silhouette covers as explained: right for an
@@ -740,8 +743,11 @@ class Detector:
         mine = paste_mask(self._outline(k.cls, k.size, k.variant), round(x0), round(y0), shape) & ~theirs
         total = int(mine.sum())
         # An outline's length grows with the artwork's size: a worn carrot a third of its wearer's size shows ~30
-        # outline pixels off the wearer's strokes, all of them ink.
-        need = c.front_outline_min_px * min(1.0, k.size / c.front_outline_full_size)
+        # outline pixels off the wearer's strokes, all of them ink. Only for the classes the caller expects drawn
+        # small (`detect(small=...)`): for every class, thin look-alike fits (a white knife on a chair's legs)
+        # pass the lower bar too.
+        full = c.front_outline_full_size if k.cls in small else 0
+        need = c.front_outline_min_px * (min(1.0, k.size / full) if full else 1.0)
         return total >= need and total > 0 and float((mine & ink).sum()) / total >= c.ink_recall_min
 
     def _outline_evidence(
