@@ -23,7 +23,9 @@ once to warm the template caches before it is timed.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import subprocess
 import sys
 import time
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="where the painted images (and scenes) are kept")
     ap.add_argument("--reuse", action="store_true", help="time the images already in --out")
     ap.add_argument("--against", type=Path, help="another checkout's src/: time both in one run, taking turns")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="also print cProfile's N most costly functions of the timed pass (own time, and cumulative)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -136,11 +140,20 @@ def main(argv: list[str] | None = None) -> None:
     for image, scene in items:
         check_image(image, scene, ocr=False)  # warm the template caches
     ms = []
+    prof = cProfile.Profile() if a.profile else None
     for image, scene in items:
+        if prof is not None:
+            prof.enable()
         t = time.process_time()
         check_image(image, scene, ocr=False)
         ms.append((time.process_time() - t) * 1000)
-    print(_row("", ms))
+        if prof is not None:
+            prof.disable()
+    print(_row("", ms) + (" -- under cProfile, so slower than without" if prof is not None else ""))
+    if prof is not None:
+        stats = pstats.Stats(prof)
+        stats.sort_stats("tottime").print_stats(a.profile)
+        stats.sort_stats("cumulative").print_stats(a.profile)
 
 
 if __name__ == "__main__":

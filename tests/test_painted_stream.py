@@ -123,7 +123,8 @@ def test_the_benchmark_numbers_are_those_of_its_loop_before_the_refactor(sandbox
     new = sandbox.measure_checker_painted(1, seed=4, size=192)
     old = _old_measure(sandbox, 1, seed=4, size=192)
     assert new == old
-    assert new["checker_painted_images"]["painted"] == 5 and new["checker_painted"]["presence"]["n"] > 0
+    images = new["checker_painted_images"]
+    assert images["painted"] == 5 and images["edited"] > 0 and new["checker_painted"]["presence"]["n"] > 0
 
 
 def test_the_stream_yields_each_painting_then_its_repair_and_filters_scenes() -> None:
