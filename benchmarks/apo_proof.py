@@ -367,6 +367,8 @@ def _spread(bad: list[Sample], k: int) -> list[Sample]:
 def arm_config(arm: str, seed: int, args: argparse.Namespace, beta: float) -> dict[str, Any]:
     values = {
         **ARMS[arm], "seed": seed, "beta_base": beta, "learning_rate": args.lr, "max_steps": args.steps,
+        "lr_scheduler": args.lr_scheduler, "lr_warmup_steps": args.lr_warmup_steps,
+        "train_text_encoder": args.train_text_encoder, "text_encoder_learning_rate": args.text_encoder_lr,
         "per_device_train_batch_size": args.batch_pairs, "lora_rank": args.lora_rank,
         "lora_alpha": args.lora_alpha, "lora_target_modules": args.lora_targets,
         "timestep_fraction": list(args.timestep_fraction),
@@ -482,6 +484,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-pairs", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr-scheduler", default="cosine", choices=("constant", "constant_with_warmup", "linear", "cosine"),
+                   help="learning-rate schedule; the LoRA that is sampled is the last iterate, so a schedule that "
+                        "decays to 0 is what keeps its gradient noise out of the samples (docs/apo_proof.md)")
+    p.add_argument("--lr-warmup-steps", type=int, default=0)
+    p.add_argument("--train-text-encoder", action="store_true",
+                   help="also fine-tune the word encoder (APOConfig.train_text_encoder): swaps may live in the prompt's encoding")
+    p.add_argument("--text-encoder-lr", type=float, default=None, help="its learning rate (default: --lr)")
     p.add_argument("--beta", type=float, default=5000.0)
     p.add_argument("--lora-rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default: the rank, scale 1)")

@@ -334,10 +334,12 @@ def test_benchmark_helpers_pick_losers_and_flag_over_optimisation():
     assert not bench.over_optimised([{"step": 10, "rewards/accuracies": 0.6}, {"step": 110, "rewards/accuracies": 0.99}])
     values = bench.arm_config("apo_masked", 1, bench.argparse.Namespace(
         lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, lora_alpha=None, lora_targets=["to_q", "to_v"],
-        timestep_fraction=(0.5, 1.0), sft_weight=100.0, logging_steps=1), 2000.0)
+        timestep_fraction=(0.5, 1.0), sft_weight=100.0, logging_steps=1, lr_scheduler="cosine", lr_warmup_steps=0,
+        train_text_encoder=True, text_encoder_lr=None), 2000.0)
     assert values["loss_mask"] is True and values["beta_schedule"] == "linear" and values["beta_base"] == 2000.0
     assert values["timestep_fraction"] == [0.5, 1.0] and values["lora_target_modules"] == ["to_q", "to_v"]
     assert values["sft_weight"] == 100.0
+    assert values["lr_scheduler"] == "cosine" and values["train_text_encoder"] is True
 
 
 def test_changes_vs_base_count_gains_losses_and_readings(tmp_path):
