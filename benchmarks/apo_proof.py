@@ -49,6 +49,7 @@ from limner.data.orchestra import IMAGES, RECORDS, ClusterRecord, Member, PairJu
 from limner.files import atomic_write_json, atomic_write_text
 from limner.train.apo import LORA_WEIGHT_NAME
 from limner.train.apo_config import APOConfig
+from limner.train.apo_data import load_pairs
 from limner.train.tiny.evaluate import (
     Sample,
     heldout_prompts,
@@ -398,6 +399,37 @@ def finetune(pipeline: Path, data: Path, run: Path, values: dict[str, Any], cach
     return time.monotonic() - start
 
 
+def sanity_check(pipeline: Path, data: Path, seen: list[tuple[str, Scene]], seeds: list[int], out: Path,
+                 args: argparse.Namespace) -> dict[str, Any] | None:
+    """Plain fine-tuning on the winners of `--sanity-prompts` training prompts only, for `--sanity-steps`,
+    then those prompts sampled again: accuracy must rise. Fitting a prompt's correct samples cannot make that
+    prompt worse unless training and sampling disagree (conditioning, noising, target, LoRA scale, which
+    weights are sampled); the check runs on every experiment so such a mismatch cannot hide in the arms."""
+    if args.sanity_prompts <= 0 or not seen:
+        return None
+    chosen = seen[: args.sanity_prompts]
+    names = {prompt for prompt, _ in chosen}
+    rows = [{"prompt": p.prompt, "winner": str(p.winner), "loser": str(p.loser),
+             "normalized_distance": p.normalized_distance} for p in load_pairs(data) if p.prompt in names]
+    folder = out / "sanity"
+    (folder / "pairs").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "pairs" / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    values = {**arm_config("sft", args.seed, args, args.beta), "max_steps": args.sanity_steps}
+    train_s = finetune(pipeline, folder / "pairs", folder / "sft", values, folder / "cache", args.threads)
+    evaluate(pipeline, None, chosen, seeds, folder / "base.json", args)
+    evaluate(pipeline, folder / "sft", chosen, seeds, folder / "sft.json", args)
+    before, after = outcomes(folder / "base.json"), outcomes(folder / "sft.json")
+    gain, gain_se = paired_se(after, before)
+    result = {"prompts": len(chosen), "pairs": len(rows), "winners": len({r["winner"] for r in rows}),
+              "steps": args.sanity_steps, "base": mean_se(before)[0], "sft": mean_se(after)[0], "gain": gain,
+              "gain_se": gain_se, "passed": gain > 2 * gain_se, "train_s": round(train_s, 1)}
+    log(f"sanity (SFT on {len(chosen)} prompts' winners, sampled on them): {result}")
+    if not result["passed"]:
+        log("WARNING: fitting these prompts' correct samples did not raise their accuracy: look for a "
+            "train/sample mismatch before reading the arms")
+    return result
+
+
 def read_logs(run: Path) -> list[dict[str, float]]:
     path = run / "logs.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
@@ -500,6 +532,9 @@ def parse_args() -> argparse.Namespace:
                    help="low,high share of the noise schedule training timesteps are drawn from (0.5,1: noisier half)")
     p.add_argument("--sft-weight", type=float, default=0.0,
                    help="dpo/apo arms: add this multiple of the winners' denoising loss (APOConfig.sft_weight)")
+    p.add_argument("--sanity-prompts", type=int, default=4,
+                   help="train-sample check: SFT on this many training prompts' winners alone, sampled on them (0: skip)")
+    p.add_argument("--sanity-steps", type=int, default=300)
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument("--ddim-steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.0,
@@ -519,6 +554,7 @@ def parse_args() -> argparse.Namespace:
         args.eval_seeds, args.train_seeds, args.samples_per_prompt, args.train_eval_prompts = 2, 1, 2, 4
         args.steps, args.batch_pairs, args.logging_steps, args.ddim_steps = 3, 2, 1, 4
         args.guidance_sweep = args.guidance_sweep[:2]
+        args.sanity_prompts = 0  # an untrained model has no correct samples to fit
         args.max_truth_share = 1.0  # a 30-step model draws no correct sample: ground-truth winners only
     unknown = set(args.arms.split(",")) - set(ARMS)
     if unknown:
@@ -567,6 +603,9 @@ def main() -> None:
     pairs = build_pairs(pipeline, train, out / "pairs", args)
     timings["pairs_s"] = time.monotonic() - t
     log(f"pairs: {pairs}")
+    t = time.monotonic()
+    sanity = sanity_check(pipeline, out / "pairs", seen, seeds, out, args)
+    timings["sanity_s"] = time.monotonic() - t
 
     arms = args.arms.split(",")
     # (run name, arm, training seed, β): every arm × seed at --beta, then the optional β sweep (one seed).
@@ -634,7 +673,7 @@ def main() -> None:
             "checker_on_renders": checker, "base_by_guidance": base_guidance,
             "base_errors": error_kinds(out / "eval" / "base.json"),
             "train_prompts": {"prompts": len(seen), "arms": train_arms, "comparisons": train_comparisons},
-            "pairs": pairs, "runs": per_run, "beta_sweep": sweep, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+            "pairs": pairs, "sanity": sanity, "runs": per_run, "beta_sweep": sweep, "timings_s": {k: round(v, 1) for k, v in timings.items()},
             "wall_minutes": round((time.monotonic() - wall_start) / 60, 2),
         },
         "artifacts": artifacts,
