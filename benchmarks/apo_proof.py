@@ -633,6 +633,7 @@ def main() -> None:
                "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
                "over_optimised": over_optimised(logs),
                "vs_base": changes_vs_base(out / "eval" / "base.json", out / "eval" / f"{name}.json"),
+               "errors": error_kinds(out / "eval" / f"{name}.json"),  # binding errors, or rendering drift?
                "final_implicit_accuracy": logs[-1]["rewards/accuracies"] if logs else None,
                "max_implicit_accuracy_first_100": max(
                    (r["rewards/accuracies"] for r in logs if r["step"] <= OVEROPT_STEPS), default=None)}
