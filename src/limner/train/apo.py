@@ -17,7 +17,9 @@ Two switches make the baselines and the variant of docs/apo_proof.md with the sa
 
 The winner and the loser of a pair share noise and timestep. The reference is the same network with the
 adapter disabled, run under no_grad, so no second copy of the weights is held. The VAE and the text
-encoders run once (apo_data.py caches their outputs as safetensors) and are freed before training.
+encoders run once (apo_data.py caches their outputs as safetensors) and are freed before training — except
+the tiny pipeline's word encoder under `train_text_encoder`, which trains beside the LoRA (the reference
+keeps its cached, frozen embeddings).
 
 Run it (the same code under one process or `accelerate launch`):
 
