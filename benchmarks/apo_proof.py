@@ -49,6 +49,7 @@ from limner.data.orchestra import IMAGES, RECORDS, ClusterRecord, Member, PairJu
 from limner.files import atomic_write_json, atomic_write_text
 from limner.train.apo import LORA_WEIGHT_NAME
 from limner.train.apo_config import APOConfig
+from limner.train.apo_data import load_pairs
 from limner.train.tiny.evaluate import (
     Sample,
     heldout_prompts,
@@ -367,6 +368,8 @@ def _spread(bad: list[Sample], k: int) -> list[Sample]:
 def arm_config(arm: str, seed: int, args: argparse.Namespace, beta: float) -> dict[str, Any]:
     values = {
         **ARMS[arm], "seed": seed, "beta_base": beta, "learning_rate": args.lr, "max_steps": args.steps,
+        "lr_scheduler": args.lr_scheduler, "lr_warmup_steps": args.lr_warmup_steps,
+        "train_text_encoder": args.train_text_encoder, "text_encoder_learning_rate": args.text_encoder_lr,
         "per_device_train_batch_size": args.batch_pairs, "lora_rank": args.lora_rank,
         "lora_alpha": args.lora_alpha, "lora_target_modules": args.lora_targets,
         "timestep_fraction": list(args.timestep_fraction),
@@ -394,6 +397,37 @@ def finetune(pipeline: Path, data: Path, run: Path, values: dict[str, Any], cach
     if done.returncode != 0:
         raise SystemExit(f"error: limner train apo failed for {run}:\n{done.stderr[-3000:]}")
     return time.monotonic() - start
+
+
+def sanity_check(pipeline: Path, data: Path, seen: list[tuple[str, Scene]], seeds: list[int], out: Path,
+                 args: argparse.Namespace) -> dict[str, Any] | None:
+    """Plain fine-tuning on the winners of `--sanity-prompts` training prompts only, for `--sanity-steps`,
+    then those prompts sampled again: accuracy must rise. Fitting a prompt's correct samples cannot make that
+    prompt worse unless training and sampling disagree (conditioning, noising, target, LoRA scale, which
+    weights are sampled); the check runs on every experiment so such a mismatch cannot hide in the arms."""
+    if args.sanity_prompts <= 0 or not seen:
+        return None
+    chosen = seen[: args.sanity_prompts]
+    names = {prompt for prompt, _ in chosen}
+    rows = [{"prompt": p.prompt, "winner": str(p.winner), "loser": str(p.loser),
+             "normalized_distance": p.normalized_distance} for p in load_pairs(data) if p.prompt in names]
+    folder = out / "sanity"
+    (folder / "pairs").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "pairs" / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    values = {**arm_config("sft", args.seed, args, args.beta), "max_steps": args.sanity_steps}
+    train_s = finetune(pipeline, folder / "pairs", folder / "sft", values, folder / "cache", args.threads)
+    evaluate(pipeline, None, chosen, seeds, folder / "base.json", args)
+    evaluate(pipeline, folder / "sft", chosen, seeds, folder / "sft.json", args)
+    before, after = outcomes(folder / "base.json"), outcomes(folder / "sft.json")
+    gain, gain_se = paired_se(after, before)
+    result = {"prompts": len(chosen), "pairs": len(rows), "winners": len({r["winner"] for r in rows}),
+              "steps": args.sanity_steps, "base": mean_se(before)[0], "sft": mean_se(after)[0], "gain": gain,
+              "gain_se": gain_se, "passed": gain > 2 * gain_se, "train_s": round(train_s, 1)}
+    log(f"sanity (SFT on {len(chosen)} prompts' winners, sampled on them): {result}")
+    if not result["passed"]:
+        log("WARNING: fitting these prompts' correct samples did not raise their accuracy: look for a "
+            "train/sample mismatch before reading the arms")
+    return result
 
 
 def read_logs(run: Path) -> list[dict[str, float]]:
@@ -482,6 +516,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-pairs", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr-scheduler", default="cosine", choices=("constant", "constant_with_warmup", "linear", "cosine"),
+                   help="learning-rate schedule; the LoRA that is sampled is the last iterate, so a schedule that "
+                        "decays to 0 is what keeps its gradient noise out of the samples (docs/apo_proof.md)")
+    p.add_argument("--lr-warmup-steps", type=int, default=0)
+    p.add_argument("--train-text-encoder", action="store_true",
+                   help="also fine-tune the word encoder (APOConfig.train_text_encoder): swaps may live in the prompt's encoding")
+    p.add_argument("--text-encoder-lr", type=float, default=None, help="its learning rate (default: --lr)")
     p.add_argument("--beta", type=float, default=5000.0)
     p.add_argument("--lora-rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default: the rank, scale 1)")
@@ -491,6 +532,9 @@ def parse_args() -> argparse.Namespace:
                    help="low,high share of the noise schedule training timesteps are drawn from (0.5,1: noisier half)")
     p.add_argument("--sft-weight", type=float, default=0.0,
                    help="dpo/apo arms: add this multiple of the winners' denoising loss (APOConfig.sft_weight)")
+    p.add_argument("--sanity-prompts", type=int, default=4,
+                   help="train-sample check: SFT on this many training prompts' winners alone, sampled on them (0: skip)")
+    p.add_argument("--sanity-steps", type=int, default=300)
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument("--ddim-steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.0,
@@ -510,6 +554,7 @@ def parse_args() -> argparse.Namespace:
         args.eval_seeds, args.train_seeds, args.samples_per_prompt, args.train_eval_prompts = 2, 1, 2, 4
         args.steps, args.batch_pairs, args.logging_steps, args.ddim_steps = 3, 2, 1, 4
         args.guidance_sweep = args.guidance_sweep[:2]
+        args.sanity_prompts = 0  # an untrained model has no correct samples to fit
         args.max_truth_share = 1.0  # a 30-step model draws no correct sample: ground-truth winners only
     unknown = set(args.arms.split(",")) - set(ARMS)
     if unknown:
@@ -558,6 +603,9 @@ def main() -> None:
     pairs = build_pairs(pipeline, train, out / "pairs", args)
     timings["pairs_s"] = time.monotonic() - t
     log(f"pairs: {pairs}")
+    t = time.monotonic()
+    sanity = sanity_check(pipeline, out / "pairs", seen, seeds, out, args)
+    timings["sanity_s"] = time.monotonic() - t
 
     arms = args.arms.split(",")
     # (run name, arm, training seed, β): every arm × seed at --beta, then the optional β sweep (one seed).
@@ -585,6 +633,7 @@ def main() -> None:
                "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
                "over_optimised": over_optimised(logs),
                "vs_base": changes_vs_base(out / "eval" / "base.json", out / "eval" / f"{name}.json"),
+               "errors": error_kinds(out / "eval" / f"{name}.json"),  # binding errors, or rendering drift?
                "final_implicit_accuracy": logs[-1]["rewards/accuracies"] if logs else None,
                "max_implicit_accuracy_first_100": max(
                    (r["rewards/accuracies"] for r in logs if r["step"] <= OVEROPT_STEPS), default=None)}
@@ -625,7 +674,7 @@ def main() -> None:
             "checker_on_renders": checker, "base_by_guidance": base_guidance,
             "base_errors": error_kinds(out / "eval" / "base.json"),
             "train_prompts": {"prompts": len(seen), "arms": train_arms, "comparisons": train_comparisons},
-            "pairs": pairs, "runs": per_run, "beta_sweep": sweep, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+            "pairs": pairs, "sanity": sanity, "runs": per_run, "beta_sweep": sweep, "timings_s": {k: round(v, 1) for k, v in timings.items()},
             "wall_minutes": round((time.monotonic() - wall_start) / 60, 2),
         },
         "artifacts": artifacts,

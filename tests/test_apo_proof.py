@@ -334,10 +334,12 @@ def test_benchmark_helpers_pick_losers_and_flag_over_optimisation():
     assert not bench.over_optimised([{"step": 10, "rewards/accuracies": 0.6}, {"step": 110, "rewards/accuracies": 0.99}])
     values = bench.arm_config("apo_masked", 1, bench.argparse.Namespace(
         lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, lora_alpha=None, lora_targets=["to_q", "to_v"],
-        timestep_fraction=(0.5, 1.0), sft_weight=100.0, logging_steps=1), 2000.0)
+        timestep_fraction=(0.5, 1.0), sft_weight=100.0, logging_steps=1, lr_scheduler="cosine", lr_warmup_steps=0,
+        train_text_encoder=True, text_encoder_lr=None), 2000.0)
     assert values["loss_mask"] is True and values["beta_schedule"] == "linear" and values["beta_base"] == 2000.0
     assert values["timestep_fraction"] == [0.5, 1.0] and values["lora_target_modules"] == ["to_q", "to_v"]
     assert values["sft_weight"] == 100.0
+    assert values["lr_scheduler"] == "cosine" and values["train_text_encoder"] is True
 
 
 def test_changes_vs_base_count_gains_losses_and_readings(tmp_path):
@@ -403,3 +405,34 @@ def test_benchmark_quick_prints_the_agreed_json(tmp_path):
     assert metrics["pretrain_minutes"] > 0
     assert set(metrics["base_by_guidance"]) == {"1.0", "1.5"} and all(0 <= v <= 1 for v in metrics["base_by_guidance"].values())
     assert Path(report["artifacts"]["curves"]).is_file() and report["artifacts"]["grids"]
+
+
+def test_sanity_stage_fits_only_the_chosen_prompts_and_judges_the_gain(tiny, tmp_path, monkeypatch):
+    bench = _benchmark_module()
+    seen = [(caption(s), s) for s in all_pairs()[:2]]
+    calls = {}
+
+    def fake_finetune(pipeline, data, run, values, cache, threads):
+        calls["rows"] = [json.loads(line) for line in (data / "pairs.jsonl").read_text().splitlines()]
+        calls["values"] = values
+        return 1.0
+
+    def fake_evaluate(pipeline, lora, prompts, seeds, path, args):
+        good = lora is not None  # the fitted model gets every sample right, the base half of them
+        rows = [{"prompt": p, "seed": seed, "correct": int(good or seed % 2 == 0), "edits": 0, "reason": ""}
+                for p, _ in prompts for seed in seeds]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
+
+    monkeypatch.setattr(bench, "finetune", fake_finetune)
+    monkeypatch.setattr(bench, "evaluate", fake_evaluate)
+    args = bench.argparse.Namespace(
+        sanity_prompts=1, sanity_steps=7, lr=1e-3, steps=300, batch_pairs=2, lora_rank=4, lora_alpha=None,
+        lora_targets=["to_q"], timestep_fraction=(0.0, 1.0), sft_weight=0.0, logging_steps=1, lr_scheduler="cosine",
+        lr_warmup_steps=0, train_text_encoder=False, text_encoder_lr=None, seed=0, beta=5000.0, threads=1)
+    result = bench.sanity_check(tiny["pipe"], tiny["data"], seen, list(range(8)), tmp_path, args)
+    assert {r["prompt"] for r in calls["rows"]} == {seen[0][0]} and len(calls["rows"]) == 1
+    assert calls["values"]["loss_type"] == "sft" and calls["values"]["max_steps"] == 7
+    assert result["base"] == 0.5 and result["sft"] == 1.0 and result["passed"] and result["prompts"] == 1
+    args.sanity_prompts = 0
+    assert bench.sanity_check(tiny["pipe"], tiny["data"], seen, [0], tmp_path, args) is None

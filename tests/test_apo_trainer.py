@@ -434,6 +434,7 @@ def test_config_errors_quote_the_bad_value(tmp_path):
 _DEFAULTS = {
     "model": "", "data_dir": "", "output_dir": "", "revision": None, "variant": None, "lora_rank": 32,
     "lora_alpha": None, "lora_dropout": 0.0, "lora_target_modules": ["to_q", "to_k", "to_v", "to_out.0"],
+    "train_text_encoder": False, "text_encoder_learning_rate": None,
     "beta_base": 5000.0, "beta_schedule": "linear", "beta_f_min": 0.5, "beta_f_max": 1.0,
     "beta_direction": "increasing", "loss_type": "apo", "sft_weight": 0.0, "loss_mask": False, "timestep_fraction": (0.0, 1.0),
     "weighting_scheme": "logit_normal", "logit_mean": 0.0, "logit_std": 1.0,

@@ -17,7 +17,9 @@ Two switches make the baselines and the variant of docs/apo_proof.md with the sa
 
 The winner and the loser of a pair share noise and timestep. The reference is the same network with the
 adapter disabled, run under no_grad, so no second copy of the weights is held. The VAE and the text
-encoders run once (apo_data.py caches their outputs as safetensors) and are freed before training.
+encoders run once (apo_data.py caches their outputs as safetensors) and are freed before training — except
+the tiny pipeline's word encoder under `train_text_encoder`, which trains beside the LoRA (the reference
+keeps its cached, frozen embeddings).
 
 Run it (the same code under one process or `accelerate launch`):
 
@@ -49,7 +51,6 @@ from diffusers.training_utils import (
     compute_density_for_timestep_sampling,
     compute_loss_weighting_for_sd3,
 )
-from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
@@ -71,7 +72,7 @@ from limner.train.apo_data import (
 from limner.train.checkpoint import CHECKPOINT_PREFIX, list_checkpoints, load_optimizer, save_optimizer
 from limner.train.losses import apo_loss, distance_scale, implicit_accuracy
 from limner.train.tiny.model import PIPELINE_CLASS as TINY_PIPELINE
-from limner.train.tiny.model import TinyPipeline
+from limner.train.tiny.model import TEXT_ENCODER_WEIGHT_NAME, TinyPipeline, TinyTextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ SUPPORTED_PIPELINES: dict[str, tuple[Family, str]] = {
 LORA_FORMAT = {"pixel": "StableDiffusionPipeline"}
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+TEXT_PREFIX = "text_encoder."  # its parameters' names in a checkpoint's adapter.safetensors
 
 
 @dataclass
@@ -132,6 +134,9 @@ def read_model_index(config: APOConfig) -> tuple[str, Family, str, dict[str, Any
         raise APOConfigError(f"model={config.model!r} is a {class_name or 'unknown'} pipeline; APO supports "
                              f"{sorted(SUPPORTED_PIPELINES)}")
     family, denoiser = SUPPORTED_PIPELINES[class_name]
+    if config.train_text_encoder and family != "pixel":
+        raise APOConfigError(f"train_text_encoder=True is implemented for limner's tiny pixel pipeline only, not "
+                             f"{class_name} (its text encoders are large and frozen in the papers' recipes)")
     if family in ("sd3", "flux") and tuple(config.timestep_fraction) != (0.0, 1.0):
         raise APOConfigError(f"timestep_fraction={config.timestep_fraction!r} applies to DDPM families only; "
                              f"{class_name} draws its timesteps by weighting_scheme")
@@ -171,16 +176,27 @@ class APOTrainer:
         # 3. The denoiser alone, frozen, with a trainable LoRA.
         self.denoiser = self._load_denoiser()
         self.noise_scheduler = self._load_noise_scheduler()
+        self.text_encoder = self._load_text_encoder()  # None unless train_text_encoder
         self.trainable = [p for p in self.denoiser.parameters() if p.requires_grad]
+        groups: list[dict[str, Any]] = [{"params": list(self.trainable)}]
+        if self.text_encoder is not None:
+            text_params = list(self.text_encoder.parameters())
+            self.trainable += text_params
+            groups.append({"params": text_params, "lr": config.text_encoder_learning_rate or config.learning_rate})
         # 4. Optimizer, schedule, accelerate wrapping, optional resume.
         self.optimizer = torch.optim.AdamW(
-            self.trainable, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
+            groups, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
             eps=config.adam_epsilon, weight_decay=config.weight_decay,
         )
         self.lr_scheduler = get_scheduler(config.lr_scheduler, self.optimizer,
                                           num_warmup_steps=config.lr_warmup_steps,
                                           num_training_steps=config.max_steps)
-        self.model, self.optimizer = self.accelerator.prepare(self.denoiser, self.optimizer)
+        self.text_model: Any = None
+        if self.text_encoder is None:
+            self.model, self.optimizer = self.accelerator.prepare(self.denoiser, self.optimizer)
+        else:
+            self.model, self.text_model, self.optimizer = self.accelerator.prepare(
+                self.denoiser, self.text_encoder, self.optimizer)
         if config.resume_from_checkpoint:
             self.load_checkpoint(self._resolve_checkpoint(config.resume_from_checkpoint))
         if config.report_to != "none":
@@ -193,6 +209,8 @@ class APOTrainer:
             "model": cfg.model, "revision": cfg.revision, "variant": cfg.variant, "family": self.family,
             "resolution": cfg.resolution, "max_sequence_length": cfg.max_sequence_length,
             "text_dtype": str(self.weight_dtype),
+            # pixel text files hold the token ids since the text encoder can train (older caches rebuild)
+            **({"text_files": "embeds+ids"} if self.family == "pixel" else {}),
         })
         cache = LatentCache(cfg.cache_dir or self.output_dir / "cache", fingerprint)
         complete = cache.is_complete(len(self.pairs))
@@ -259,6 +277,16 @@ class APOTrainer:
             denoiser.enable_gradient_checkpointing()
         denoiser.train()
         return denoiser
+
+    def _load_text_encoder(self) -> TinyTextEncoder | None:
+        """The tiny pipeline's word encoder, trainable in fp32, when `train_text_encoder` (else None)."""
+        if not self.config.train_text_encoder:
+            return None
+        encoder = TinyTextEncoder.load(Path(self.config.model) / "text_encoder")
+        encoder.to(self.accelerator.device)
+        encoder.requires_grad_(True)
+        encoder.train()
+        return encoder
 
     def _load_noise_scheduler(self) -> Any:
         kind = FlowMatchEulerDiscreteScheduler if self.family in ("sd3", "flux") else DDPMScheduler
@@ -354,7 +382,13 @@ class APOTrainer:
                 if k in ("prompt_embeds", "pooled_prompt_embeds", "time_ids")}
 
         with torch.no_grad(), adapter_disabled(self.unwrapped):
-            reference = self._predict(self.unwrapped, noisy, timesteps, cond)
+            reference = self._predict(self.unwrapped, noisy, timesteps, cond)  # frozen encoder: cached embeds
+        if self.text_model is not None:
+            if "input_ids" not in batch:
+                raise DatasetError("train_text_encoder=True but the cached prompts carry no token ids (rebuild "
+                                   "the cache)")
+            embeds = self.text_model(batch["input_ids"].to(device))
+            cond = {**cond, "prompt_embeds": embeds.repeat(2, 1, 1)}
         prediction = self._predict(self.model, noisy, timesteps, cond)
 
         mask = None
@@ -408,6 +442,8 @@ class APOTrainer:
         batches = iter(self._loader())
         window: list[dict[str, float]] = []
         self.model.train()
+        if self.text_model is not None:
+            self.text_model.train()
         while self.global_step < cfg.max_steps:
             micro_stats = []
             for micro in range(accumulation):
@@ -488,17 +524,33 @@ class APOTrainer:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             model = self.unwrapped
-            layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
+            # PEFT's own key names (`lora_A`/`lora_B`), as diffusers' FLUX/SD3 scripts save them. Not
+            # `convert_state_dict_to_diffusers`: it renames attention keys to the old `lora.down/up` form but
+            # leaves others (convs, feed-forward) as `lora_A/B`, and diffusers' loader, seeing PEFT keys,
+            # then silently drops the renamed attention weights (docs/apo_proof.md, "LoRA everywhere").
+            layers = get_peft_model_state_dict(model)
             getattr(diffusers, LORA_FORMAT.get(self.family, self.pipeline_class_name)).save_lora_weights(
                 directory, safe_serialization=True, weight_name=LORA_WEIGHT_NAME,
                 **{f"{self.denoiser_name}_lora_layers": layers,
                    f"{self.denoiser_name}_lora_adapter_metadata": model.peft_config["default"].to_dict()},
             )
+            if self.text_model is not None:  # the whole (tiny) encoder: what sampling must use with the LoRA
+                text = self.accelerator.unwrap_model(self.text_model)
+                save_file({k: v.detach().cpu().contiguous() for k, v in text.state_dict().items()},
+                          directory / TEXT_ENCODER_WEIGHT_NAME)
         self.accelerator.wait_for_everyone()
         return directory
 
+    def _trainable_params(self) -> dict[str, torch.nn.Parameter]:
+        """Every trained tensor by name: the adapter's, then the text encoder's under TEXT_PREFIX."""
+        params = {name: p for name, p in self.unwrapped.named_parameters() if p.requires_grad}
+        if self.text_model is not None:
+            text = self.accelerator.unwrap_model(self.text_model)
+            params.update({TEXT_PREFIX + name: p for name, p in text.named_parameters()})
+        return params
+
     def _trainable_state(self) -> dict[str, torch.Tensor]:
-        return {name: p.detach().cpu() for name, p in self.unwrapped.named_parameters() if p.requires_grad}
+        return {name: p.detach().cpu() for name, p in self._trainable_params().items()}
 
     def save_checkpoint(self) -> Path:
         """Adapter, optimizer and schedule state as safetensors + JSON (no pickle), written atomically.
@@ -554,7 +606,7 @@ class APOTrainer:
         path = Path(path)
         state = json.loads((path / "trainer_state.json").read_text())
         adapter = load_file(path / "adapter.safetensors")
-        params = {n: p for n, p in self.unwrapped.named_parameters() if p.requires_grad}
+        params = self._trainable_params()
         if set(adapter) != set(params):
             raise APOConfigError(f"checkpoint {str(path)!r} does not match this LoRA setup "
                                  f"({len(adapter)} saved tensors, {len(params)} trainable)")
@@ -572,5 +624,5 @@ class APOTrainer:
 
 
 
-__all__ = ["APOTrainer", "DatasetError", "TrainOutput", "adapter_disabled", "list_checkpoints",
+__all__ = ["TEXT_ENCODER_WEIGHT_NAME", "APOTrainer", "DatasetError", "TrainOutput", "adapter_disabled", "list_checkpoints",
            "pack_latents", "read_model_index", "unpack_latents"]

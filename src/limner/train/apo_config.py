@@ -96,6 +96,18 @@ class APOConfig(BaseModel):
         description="Module names that get a LoRA adapter (attention projections by default).",
     )
 
+    train_text_encoder: bool = _help(
+        "Also train the text encoder, fully (family 'pixel' only: limner's tiny pipeline, whose word encoder "
+        "has 68k parameters, so an adapter would save nothing). Why: a model that swaps which colour goes "
+        "with which shape may hold the error in the prompt's encoding, which a denoiser LoRA cannot change. "
+        "The reference stays the frozen encoder (its cached embeddings); the trained encoder is saved next "
+        "to the LoRA as `text_encoder.safetensors` and `limner.train.tiny.evaluate.load_lora` loads both.",
+        False,
+    )
+    text_encoder_learning_rate: OptionalPositive = _help(
+        "Adam learning rate of the text encoder when `train_text_encoder`; None uses `learning_rate`.", None
+    )
+
     # --- APO loss -----------------------------------------------------------------------------------
     beta_base: PositiveFloat = _help(
         "β_base in β(d) = β_base·f(d), in the paper's −½ convention (scripts without the ½ use β/2). "

@@ -208,8 +208,8 @@ def encode_prompts(
 ) -> list[dict[str, torch.Tensor]]:
     """Text conditioning exactly as the pipeline computes it at inference (no classifier-free branch)."""
     extra = {} if max_sequence_length is None else {"max_sequence_length": max_sequence_length}
-    if family == "pixel":
-        tensors = {"prompt_embeds": pipe.encode_prompt(prompts)}
+    if family == "pixel":  # the token ids too: a trained text encoder (`train_text_encoder`) re-encodes them
+        tensors = {"prompt_embeds": pipe.encode_prompt(prompts), "input_ids": pipe.text_encoder.tokenize(prompts)}
     elif family == "sd":
         embeds, _ = pipe.encode_prompt(prompts, device, 1, False)
         tensors = {"prompt_embeds": embeds}

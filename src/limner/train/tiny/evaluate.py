@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file
 
-from limner.train.tiny.model import TinyPipeline
+from limner.train.tiny.model import TEXT_ENCODER_WEIGHT_NAME, TinyPipeline
 from limner.train.tiny.world import Scene, Verdict, caption, check
 
 __all__ = ["Sample", "heldout_prompts", "load_lora", "mean_se", "paired_se", "sample_and_check", "save_grid",
@@ -51,13 +53,21 @@ def sample_and_check(pipe: TinyPipeline, prompts: list[tuple[str, Scene]], seeds
 
 
 def load_lora(pipe: TinyPipeline, lora_dir: str | Path, weight_name: str) -> TinyPipeline:
-    """Attach an adapter `APOTrainer.save_lora` wrote (SD's `unet_lora_layers` format) to the pipeline's UNet."""
+    """Attach an adapter `APOTrainer.save_lora` wrote (SD's `unet_lora_layers` format) to the pipeline's UNet,
+    and the fine-tuned text encoder when the run trained one (`APOConfig.train_text_encoder`)."""
     pipe.unet.load_lora_adapter(str(lora_dir), weight_name=weight_name, prefix="unet", adapter_name="default")
     # diffusers builds adapters under accelerate's init_empty_weights, which patches torch globally: a model
     # loaded at the same time in another thread can leave the weights on the meta device (silently a no-op).
     lora = [p for name, p in pipe.unet.named_parameters() if "lora_" in name]
     if not lora or any(p.is_meta for p in lora):
         raise RuntimeError(f"the LoRA in {str(lora_dir)!r} did not load (load models one thread at a time)")
+    with safe_open(Path(lora_dir) / weight_name, "pt") as saved:
+        stored = sum(1 for key in saved.keys() if key.startswith("unet."))  # noqa: SIM118 - safe_open has no __iter__
+    if stored != len(lora):  # a loader that skips keys it does not recognise gives a different model, silently
+        raise RuntimeError(f"the LoRA in {str(lora_dir)!r} holds {stored} tensors but {len(lora)} were loaded")
+    text = Path(lora_dir) / TEXT_ENCODER_WEIGHT_NAME  # written when the run trained the text encoder too
+    if text.is_file():
+        pipe.text_encoder.load_state_dict(load_file(text))
     return pipe
 
 

@@ -31,6 +31,7 @@ from limner.train.tiny.world import COLOURS, SHAPES, SIZE
 
 __all__ = [
     "PIPELINE_CLASS",
+    "TEXT_ENCODER_WEIGHT_NAME",
     "VOCAB",
     "TextEncoderConfig",
     "TinyPipeline",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 PIPELINE_CLASS = "LimnerTinyPipeline"
+#: A fine-tuned text encoder's weights, saved next to a LoRA (APOConfig.train_text_encoder).
+TEXT_ENCODER_WEIGHT_NAME = "text_encoder.safetensors"
 #: Word vocabulary; index 0 pads (and the all-pad sequence is the unconditional prompt for guidance).
 VOCAB: tuple[str, ...] = ("<pad>", "a", "left", "right", "of", *COLOURS, *SHAPES)
 
