@@ -234,13 +234,14 @@ def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rg
             target=r.id, kind=kind, passed=ok, score=1.0 if ok else 0.0, dimension=dim, box=box,
             evidence=f"{r.subject} {r.predicate} {r.object} {'holds' if ok else 'does not hold'}: {how}",
         )
-    orders = [o for x in subj for y in obj if (o := _depth_order(x, y, fits, rgb)) is not None]
-    if not orders:
+    pairs = [(x, y) for x in subj for y in obj if int((fits(x)[0] & fits(y)[0]).sum()) >= MIN_OCCLUSION_PX]
+    if not pairs:
         return Check(
             target=r.id, kind=kind, passed=False, score=0.0, dimension=dim, box=box,
             evidence=f"neither {r.subject} nor {r.object} hides the other, so no depth order is seen",
         )
     want_front = geometric == "in front of"
+    orders = [_depth_pair(fits(x), fits(y), rgb) for x, y in pairs]
     # Pairs whose overlap is hidden under something else, or whose object behind is not seen outside it (a
     # match made of the other's strokes), show no occlusion, as the truth's `covers` counts only what is seen.
     seen = [o for o in orders if o.occludes]
@@ -288,33 +289,6 @@ class _Fits:
             self._done[id(d)] = _placed(d, self.detector, self.rgb, self.fill)
         return self._done[id(d)]
 
-    def unfitted(self, d: Detection) -> _Placed:
-        """The artwork where and as big as the matcher placed it (no fit to the outline ink)."""
-        key = -id(d)
-        if key not in self._done:
-            self._done[key] = _placed(d, self.detector, self.rgb, self.fill, fitted=False)
-        return self._done[key]
-
-
-def _depth_order(x: Detection, y: Detection, fits: _Fits, rgb: np.ndarray) -> _Order | None:
-    """What the overlap of two detections shows (`_depth_pair`), None where they do not overlap.
-
-    They are compared as fitted to the ink. The fit follows the outline it sees, so an object partly hidden
-    is fitted to its visible part, often smaller (a frisbee behind an apple shrank by a quarter, and its
-    overlap with the apple fell to 79 px, under `MIN_OCCLUSION_PX`): the very overlap the reading needs is
-    what the fit loses. So where the fits do not overlap, the two are compared where the matcher put them,
-    and that pair counts only if its overlap shows an order: matcher placements of two neighbours may
-    overlap by a few pixels that neither draws, which the better placement (the fit) says are not there.
-    """
-    a, b = fits(x), fits(y)
-    if int((a[0] & b[0]).sum()) >= MIN_OCCLUSION_PX:
-        return _depth_pair(a, b, rgb)
-    a, b = fits.unfitted(x), fits.unfitted(y)
-    if int((a[0] & b[0]).sum()) < MIN_OCCLUSION_PX:
-        return None
-    order = _depth_pair(a, b, rgb)
-    return order if order.occludes and order.front is not None else None
-
 
 #: Sizes (× the matched size) tried when an object's artwork is fitted to the picture for a depth
 #: judgement (`colour_reader.fit_sprite`, within `FIT_SHIFT_PX`): the matcher's size can be off by a fifth
@@ -324,11 +298,11 @@ FIT_SCALES = (0.76, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.16, 1.22)
 FIT_SHIFT_PX = 8
 
 
-def _placed(d: Detection, detector: Detector, rgb: np.ndarray, fill: np.ndarray, fitted: bool = True) -> _Placed:
+def _placed(d: Detection, detector: Detector, rgb: np.ndarray, fill: np.ndarray) -> _Placed:
     """The detection's artwork, in the colour and texture read on it, fitted to the picture's outline ink
-    (`fit_sprite`; with `fitted=False` where the matcher put it) and pasted there."""
+    (`fit_sprite`) and pasted there."""
     art = detector.artwork
-    fit = fit_sprite(art, d, rgb, fill, [round(d.size * f) for f in FIT_SCALES], FIT_SHIFT_PX) if fitted else None
+    fit = fit_sprite(art, d, rgb, fill, [round(d.size * f) for f in FIT_SCALES], FIT_SHIFT_PX)
     size, x0, y0 = (fit.size, fit.x0, fit.y0) if fit is not None else (d.size, d.box.x0, d.box.y0)
     color = d.color if d.color in COLOR_RGB else None
     texture = d.texture if d.texture in TEXTURE_NAMES else None
