@@ -1,7 +1,8 @@
 """One painted-then-edited generator (`limner.eval.painted`) for the benchmark and the diagnostics.
 
 `benchmarks/sandbox.py`'s `checker_painted` numbers must be what its own loop gave before the loop moved
-into the library: the loop as it was written there is kept below, verbatim but for names, as the reference.
+into the library: the loop as it was written there is kept below, verbatim but for names and for one change
+made since (the repair choices draw from their own random stream, `[seed, 22, 1]`), as the reference.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from limner.config import load_config
+from limner.eval import painted
 from limner.eval.painted import PAINTED_DIM, RELATION_DIM, PaintedStream, png_roundtrip
 from limner.imaging import box_mask
 from limner.llm.rule_brain import repair_subtask
@@ -77,6 +79,7 @@ def _old_measure(sandbox: ModuleType, n_scenes: int, seed: int, size: int) -> di
     painters = registry.tools(kind="generate")
     editors = registry.tools(kind="edit") + registry.tools(kind="inpaint")
     rng = np.random.default_rng([seed, 22])
+    choices = np.random.default_rng([seed, 22, 1])
     judged: dict[str, dict[str, list[tuple[bool, bool]]]] = {"painters": {}, "editors": {}}
     errors: list[dict[str, Any]] = []
     edits = edit_failures = 0
@@ -88,7 +91,7 @@ def _old_measure(sandbox: ModuleType, n_scenes: int, seed: int, size: int) -> di
             truth = WorldTruth.model_validate(res.ground_truth)
             rows, verdict = _old_judge_pair(res.image, scene, truth)
             sandbox._collect(judged["painters"], rows, errors, {"scene": i, "tool": p.name})
-            job = _old_edit_call(editors, scene, verdict, truth, k, rng)
+            job = _old_edit_call(editors, scene, verdict, truth, k, choices)
             k += 1
             if job is None:
                 continue
@@ -137,3 +140,16 @@ def test_the_stream_yields_each_painting_then_its_repair_and_filters_scenes() ->
     assert stream.edits == stream.edit_failures == 0
     with pytest.raises(ValueError, match="n_scenes"):
         PaintedStream(-1, seed=0)
+
+
+def test_the_scenes_do_not_depend_on_the_verdicts_or_the_repairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checker change that alters one verdict alters the repair asked for (and what it draws from the random
+    stream); the scenes after it must stay the same, so two versions of the checker are measured on the same
+    painters' pictures. Here every repair choice draws, and none is made."""
+    def choose_nothing(tools: Any, scene: Any, verdict: Any, truth: Any, k: int, rng: np.random.Generator) -> None:
+        rng.integers(0, 1000)
+
+    monkeypatch.setattr(painted, "repair_call", choose_nothing)
+    with_choices = [p.scene.prompt for p in PaintedStream(2, seed=3, size=96)]
+    without = [p.scene.prompt for p in PaintedStream(2, seed=3, size=96, edits=False)]
+    assert with_choices == without and len(set(without)) == 2

@@ -5,9 +5,11 @@ errors and blemishes, and on one repair of each picture that the rule planner wo
 editor or inpainter. `benchmarks/sandbox.py` (`checker_painted`), `scripts/contact_diag.py` and the checker
 regression harness (`scripts/checker_regression.py`) all draw their pictures here.
 
-Why one generator: which repair is asked for depends on the checker's verdict on the painted picture, and
-the scene sampler and the repair share one random stream, so "the same seed" means the same pictures only
-while every caller runs the very same loop. Two copies of the loop drift apart one fix at a time.
+Why one generator: which repair is asked for depends on the checker's verdict on the painted picture, so
+two copies of the loop drift apart one fix at a time. The scenes and the repair choices draw from two random
+streams: when they shared one, a checker change that altered one verdict altered the repair choice and with
+it every later scene, so two versions of the checker were measured on different samples (the painters'
+pictures of a seed are now the same whatever the checker and the planner do).
 
     stream = PaintedStream(n_scenes=12, seed=0)
     for pic in stream:                       # painter pictures, each followed by its repair (if any)
@@ -130,7 +132,8 @@ class PaintedStream:
 
     Scenes come from `world.random_scene` (every relation the world draws, shapes on a quarter of the
     objects) on `np.random.default_rng([seed, rng_key])`; `accept` skips scenes (the skipped ones still use
-    the stream). The k-th painted picture's repair (`repair_call`) goes to the k-th tool of its kind
+    the stream). Repair choices draw from their own stream (`[seed, rng_key, 1]`), so the scenes do not
+    depend on the verdicts. The k-th painted picture's repair (`repair_call`) goes to the k-th tool of its kind
     (rotating editors and inpainters, their side effects included, the truth carried through `_truth_in`).
     `edits=False` judges the painters' pictures only (and leaves the random stream to the scenes).
     After iterating, `edits` and `edit_failures` count the repairs made and the tool errors.
@@ -160,6 +163,7 @@ class PaintedStream:
 
     def __iter__(self) -> Iterator[Picture]:
         rng = np.random.default_rng([self.seed, self.rng_key])
+        choices = np.random.default_rng([self.seed, self.rng_key, 1])
         k = 0
         done = 0
         while done < self.n_scenes:
@@ -176,7 +180,7 @@ class PaintedStream:
                 yield Picture(i, scene, "painter", p.name, res.image, truth, verdict, dt, p.name)
                 if not self.with_edits:
                     continue
-                job = repair_call(self.editors, scene, verdict, truth, k, rng)
+                job = repair_call(self.editors, scene, verdict, truth, k, choices)
                 k += 1
                 if job is None:
                     continue
