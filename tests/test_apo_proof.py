@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_apo import tiny_apo_config, write_tiny_apo
 
 from limner.train.apo import APOTrainer
 from limner.train.apo_config import APOConfig, APOConfigError
@@ -172,30 +173,10 @@ def test_pretraining_resumes_where_it_stopped(tmp_path):
 # --- the trainer on the tiny pipeline -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("apo-proof")
-    TinyPipeline.new(seed=0).save(root / "pipe")
-    data = root / "data"
-    data.mkdir()
-    rng = random.Random(0)
-    rows = []
-    for i, scene in enumerate(all_pairs()[:4]):
-        render(scene, rng).save(data / f"{i}_w.png")
-        render(Scene(scene.right, scene.left), rng).save(data / f"{i}_l.png")  # a binding error
-        mask = np.zeros((32, 32), np.uint8)
-        mask[:, :16] = 255  # the left half differs
-        Image.fromarray(mask).save(data / f"{i}_m.png")
-        rows.append({"prompt": caption(scene), "winner": f"{i}_w.png", "loser": f"{i}_l.png",
-                     "distance": float(i + 1), "mask": f"{i}_m.png"})
-    (data / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"root": root, "pipe": root / "pipe", "data": data}
+    return write_tiny_apo(tmp_path_factory.mktemp("apo-proof"), masks=True)
 
 
-def config(tiny: dict[str, Path], out: str, **overrides) -> APOConfig:
-    values = {"model": str(tiny["pipe"]), "data_dir": str(tiny["data"]), "output_dir": str(tiny["root"] / out),
-              "cache_dir": str(tiny["root"] / "cache"), "lora_rank": 4, "learning_rate": 1e-3,
-              "per_device_train_batch_size": 2, "max_steps": 2, "logging_steps": 1, "save_steps": 0,
-              "use_cpu": True}
-    return APOConfig(**{**values, **overrides})
+config = tiny_apo_config
 
 
 def batch_of(trainer: APOTrainer) -> dict[str, torch.Tensor]:

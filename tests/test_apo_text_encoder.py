@@ -6,43 +6,29 @@ and other families are refused with a clear error."""
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 import torch
+from tiny_apo import tiny_apo_config, write_tiny_apo
 
 from limner.train.apo import APOTrainer, read_model_index
 from limner.train.apo_config import APOConfig, APOConfigError
 from limner.train.apo_data import CachedPairDataset, collate
 from limner.train.tiny.evaluate import load_lora
 from limner.train.tiny.model import TEXT_ENCODER_WEIGHT_NAME, TinyPipeline
-from limner.train.tiny.world import Scene, all_pairs, caption, render
+from limner.train.tiny.world import all_pairs, caption
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("apo-text")
-    TinyPipeline.new(seed=0).save(root / "pipe")
-    data = root / "data"
-    data.mkdir()
-    rng, rows = random.Random(0), []
-    for i, scene in enumerate(all_pairs()[:4]):
-        render(scene, rng).save(data / f"{i}_w.png")
-        render(Scene(scene.right, scene.left), rng).save(data / f"{i}_l.png")
-        rows.append({"prompt": caption(scene), "winner": f"{i}_w.png", "loser": f"{i}_l.png", "distance": 2.0})
-    (data / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"root": root, "pipe": root / "pipe", "data": data}
+    return write_tiny_apo(tmp_path_factory.mktemp("apo-text"))
 
 
 def config(tiny: dict[str, Path], out: str, **overrides) -> APOConfig:
-    values = {"model": str(tiny["pipe"]), "data_dir": str(tiny["data"]), "output_dir": str(tiny["root"] / out),
-              "cache_dir": str(tiny["root"] / "cache"), "lora_rank": 4, "learning_rate": 1e-3,
-              "per_device_train_batch_size": 2, "max_steps": 2, "logging_steps": 1, "save_steps": 0,
-              "use_cpu": True, "train_text_encoder": True}
-    return APOConfig(**{**values, **overrides})
+    return tiny_apo_config(tiny, out, **{"train_text_encoder": True, **overrides})
 
 
 def test_untrained_text_encoder_gives_the_frozen_loss_and_the_reference_stays_frozen(tiny):
