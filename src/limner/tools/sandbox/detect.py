@@ -24,6 +24,7 @@ path the checker uses (~10x fewer templates); `classes=None` searches every clas
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Collection, Sequence
@@ -100,6 +101,7 @@ class DetectorConfig:
     repropose_on_found_px: int = 150  # ... or pixels on found objects their drawings do not explain
     explain_shift_px: int = 2  # a found object's drawing explains a pixel within this shift ...
     explain_rgb_tol: int = 40  # ... and this RGB difference (max over channels)
+    neighbour_mask_max: float = 0.3  # a weak detection is re-scored without its neighbours' pixels up to this share
     border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
 
@@ -405,6 +407,7 @@ class Detector:
         )
         if extra:
             chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, small)
+        chosen = self._rescored_beside_neighbours(chosen, rgb, bg.foreground, levels[2], textures or {})
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
             self._read_colours(dets, chosen, rgb, bg, textures or {})
@@ -715,6 +718,41 @@ class Detector:
             closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
             explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _rescored_beside_neighbours(
+        self, chosen: list[_Candidate], rgb: np.ndarray, fg: np.ndarray, feat2: np.ndarray,
+        textures: dict[str, tuple[str, ...]],
+    ) -> list[_Candidate]:
+        """Weak detections (under `CONFIDENT_SCORE`) scored again without the pixels their neighbours' own
+        drawings explain.
+
+        An object in contact with another (a pillow on a round bed) has the other's strokes inside its
+        template window: its plain score falls under the confidence the presence rule asks (0.75), so the
+        checker said "only weak matches" of an object drawn whole. Masking what the touching detections'
+        drawings explain (`_drawn_by`) leaves its own structure; the mask may cover at most
+        `neighbour_mask_max` of the window, so a fit made of another object's strokes (all of them
+        explained by it) keeps its weak score.
+        """
+        c = self.config
+        out = []
+        for k in chosen:
+            if k.score >= CONFIDENT_SCORE:
+                out.append(k)
+                continue
+            box = self._inner_rect(k)
+            near = [o for o in chosen if o is not k and overlap_of_smaller(self._inner_rect(o), box) > 0]
+            if not near:
+                out.append(k)
+                continue
+            theirs = self._drawn_by(near, rgb, fg, textures)
+            x0, y0, x1, y1 = (max(0, round(v)) for v in k.rect)
+            window = theirs[y0:y1, x0:x1]
+            if window.size == 0 or window.mean() > c.neighbour_mask_max:
+                out.append(k)
+                continue
+            score = self._masked_score(k, feat2, theirs)
+            out.append(dataclasses.replace(k, score=score) if score > k.score else k)
+        return out
 
     def _drawn_in_front(
         self, k: _Candidate, chosen: list[_Candidate], ink: np.ndarray, small: Collection[str] = ()
