@@ -9,6 +9,11 @@ a fixed set of judged pictures and re-checks them:
     PYTHONPATH=src python scripts/checker_regression.py record --out /tmp/checker_reg --scenes 24 --seed 5
     # 2. after a change (or with another PYTHONPATH): re-check every saved picture and compare
     PYTHONPATH=src python scripts/checker_regression.py compare /tmp/checker_reg
+    # 3. is the checker right? per dimension against the world's truth, e.g. with a detector setting off/on,
+    #    on the pictures whose scene asks for a relation kind; --against counts the checks that changed
+    PYTHONPATH=src python scripts/checker_regression.py accuracy /tmp/checker_reg --only wearing --write a.jsonl
+    PYTHONPATH=src python scripts/checker_regression.py accuracy /tmp/checker_reg --only wearing \
+        --set neighbour_mask_max=-1 --against a.jsonl
 
 `compare` judges each PNG as the benchmark does (OCR on) and compares the whole verdict (score, every
 check's kind, target, pass, score, evidence and box, the unsupported parts) with the recorded one; it
@@ -21,6 +26,7 @@ pixels are the fixture.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -31,11 +37,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from limner.eval.painted import PaintedStream
+from limner.eval.painted import PaintedStream, judged_rows
 from limner.files import atomic_write_text
 from limner.tools import ocr
 from limner.tools.sandbox.checker import check_image
-from limner.types import Scene, Verdict
+from limner.tools.sandbox.detect import Detector, DetectorConfig
+from limner.tools.sandbox.world import WorldTruth
+from limner.types import Scene, Verdict, relation_kind
 
 VERDICTS = "verdicts.jsonl"
 
@@ -49,6 +57,7 @@ def record(out: Path, scenes: int, seed: int, size: int) -> None:
         name = f"{n:03d}"
         pic.image.save(out / f"{name}.png")  # the generator judged the PNG round trip: the same pixels
         atomic_write_text(out / f"{name}.json", pic.scene.model_dump_json())
+        atomic_write_text(out / f"{name}.truth.json", pic.truth.model_dump_json())  # for `accuracy`
         rows.append(json.dumps({"file": name, "scene_index": pic.scene_index, "source": pic.source,
                                 "tool": pic.tool, "painted_by": pic.painted_by,
                                 "verdict": pic.verdict.model_dump(mode="json")}))
@@ -112,6 +121,70 @@ def compare(folder: Path, limit: int | None, write: Path | None) -> int:
     return 1 if differ else 0
 
 
+def _rates(pairs: list[tuple[bool, bool]]) -> str:
+    fails = [c for c, t in pairs if not t]
+    passes = [c for c, t in pairs if t]
+    fp = sum(fails) / len(fails) if fails else float("nan")
+    ff = sum(not c for c in passes) / len(passes) if passes else float("nan")
+    return (f"n {len(pairs):4d}  base rate fail {len(fails) / max(1, len(pairs)):.3f}  false pass {fp:.3f}  "
+            f"false fail {ff:.3f}  balanced accuracy {1 - (fp + ff) / 2:.3f}")
+
+
+def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], write: Path | None,
+             against: Path | None) -> int:
+    """Judge every recorded picture (with its truth) by the checker *and* the world's truth, per dimension.
+
+    Where `compare` asks "did any verdict change", this asks "is the checker right": an A/B of a checker
+    change on the very same pictures (run it with each code, or with `--set` detector overrides, and
+    `--against` the other run's `--write` rows to count the checks that changed for the better or worse).
+    `only` keeps the pictures whose scene asks for one of these relation kinds (`types.relation_kind`).
+    """
+    base = DetectorConfig()
+    fields = {f.name: f.type for f in dataclasses.fields(base)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise SystemExit(f"unknown detector setting(s): {', '.join(unknown)}")
+    detector = Detector(dataclasses.replace(base, **{k: type(getattr(base, k))(v) for k, v in overrides.items()}))
+    per_dim: dict[str, list[tuple[bool, bool]]] = {}
+    rows: list[dict[str, Any]] = []
+    n = 0
+    for truth_file in sorted(folder.glob("*.truth.json")):
+        name = truth_file.name.removesuffix(".truth.json")
+        scene = Scene.model_validate_json((folder / f"{name}.json").read_text())
+        if only is not None and not ({relation_kind(r.predicate) for r in scene.relations} & only):
+            continue
+        n += 1
+        truth = WorldTruth.model_validate_json(truth_file.read_text())
+        image = Image.open(folder / f"{name}.png").convert("RGB")
+        verdict = check_image(image, scene, ocr=True, detector=detector)
+        for dim, checker, truth_passed, evidence in judged_rows(verdict, scene, truth):
+            per_dim.setdefault(dim, []).append((checker, truth_passed))
+            rows.append({"file": name, "dim": dim, "checker": checker, "truth": truth_passed, "evidence": evidence})
+    print(f"{n} pictures judged in {folder}")
+    for dim, pairs in sorted(per_dim.items()):
+        print(f"  {dim:12s} {_rates(pairs)}")
+    if write is not None:
+        atomic_write_text(write, "".join(json.dumps(r) + "\n" for r in rows))
+    if against is not None:
+        old: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for line in against.read_text().splitlines():
+            r = json.loads(line)
+            old.setdefault((r["file"], r["dim"]), []).append(r)
+        new: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in rows:
+            new.setdefault((r["file"], r["dim"]), []).append(r)
+        better = worse = 0
+        for key, rs in new.items():
+            for was, now in zip(old.get(key, []), rs):
+                if was["checker"] != now["checker"]:
+                    right = now["checker"] == now["truth"]
+                    better, worse = better + right, worse + (not right)
+                    if not right:
+                        print(f"  worse: {key[0]} {key[1]}: {was['evidence'][:80]} -> {now['evidence'][:80]}")
+        print(f"checks changed against {against}: {better} for the better, {worse} for the worse")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -124,12 +197,25 @@ def main(argv: list[str] | None = None) -> int:
     cmp_.add_argument("folder", type=Path)
     cmp_.add_argument("--limit", type=int, default=None, help="only the first N pictures")
     cmp_.add_argument("--write", type=Path, default=None, help="also write the fresh verdicts (JSON lines)")
+    acc = sub.add_parser("accuracy", help="judge the saved pictures by the checker and the world's truth")
+    acc.add_argument("folder", type=Path)
+    acc.add_argument("--only", default=None, help="comma-separated relation kinds (e.g. wearing,support)")
+    acc.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="a DetectorConfig override, e.g. --set neighbour_mask_max=-1 (repeatable)")
+    acc.add_argument("--write", type=Path, default=None, help="write every judged check (JSON lines)")
+    acc.add_argument("--against", type=Path, default=None, help="rows of another run: count changed checks")
     a = ap.parse_args(argv)
     cv2.setNumThreads(1)  # as benchmarks/sandbox.py runs the checker
     ocr.configure(threads=1)
     if a.cmd == "record":
         record(a.out, a.scenes, a.seed, a.size)
         return 0
+    if a.cmd == "accuracy":
+        bad = [kv for kv in a.set if "=" not in kv]
+        if bad:
+            raise SystemExit(f"--set takes KEY=VALUE, got {bad[0]!r}")
+        only = set(a.only.split(",")) if a.only else None
+        return accuracy(a.folder, only, dict(kv.split("=", 1) for kv in a.set), a.write, a.against)
     return compare(a.folder, a.limit, a.write)
 
 
