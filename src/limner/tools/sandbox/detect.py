@@ -784,9 +784,8 @@ class Detector:
         # outline pixels off the wearer's strokes, all of them ink. Only for the classes the caller expects drawn
         # small (`detect(small=...)`): for every class, thin look-alike fits (a white knife on a chair's legs)
         # pass the lower bar too.
-        full = c.front_outline_full_size if k.cls in small else 0
-        need = c.front_outline_min_px * (min(1.0, k.size / full) if full else 1.0)
-        return total >= need and total > 0 and float((mine & ink).sum()) / total >= c.ink_recall_min
+        scale = min(1.0, k.size / c.front_outline_full_size) if k.cls in small else 1.0
+        return total > 0 and total >= c.front_outline_min_px * scale and float((mine & ink).sum()) / total >= c.ink_recall_min
 
     def _outline_evidence(
         self, k: _Candidate, fg: np.ndarray, ink: np.ndarray, dark: np.ndarray, explained: np.ndarray, hidden: bool
