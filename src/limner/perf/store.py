@@ -96,7 +96,7 @@ class PerfStore:
         try:
             self._conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            _set_wal(self._conn, busy_timeout_s)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
@@ -311,3 +311,20 @@ class PerfStore:
                 raise StoreError(f"{p}: {e}") from None
             state, target = None, name or "default"
         return self.put(matrix, target, state=state, kind="import", evidence={"file": str(p)})
+
+
+def _set_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch to WAL, retrying while another process holds the lock.
+
+    Changing the journal mode of a new database needs an exclusive lock that SQLite's busy handler does not
+    wait for: two runs creating one store at once got "database is locked" at once (a run marked failed,
+    tests/reliability/test_concurrency.py under load). Retried up to the busy timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
