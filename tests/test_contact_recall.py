@@ -121,3 +121,30 @@ def test_an_object_touching_another_is_seen_with_confidence() -> None:
     assert pillow.score >= CONFIDENT_SCORE
     presence = [c for c in check_image(image, scene, ocr=False).checks if c.kind == "presence"]
     assert presence and all(c.passed for c in presence), [c.evidence for c in presence]
+
+
+#: (prompt, seed) of clean renders whose contents sit in front of their container and were missed before:
+#: a hair drier's handle rests on the bed's black mattress (the first pass scored it 0.55 beside the bed's
+#: ink and refused it; the residual pass skipped it as "already proposed there"), a hot dog lies over a
+#: parking meter's head (a third of its template window on the meter: the neighbour re-scoring refused it
+#: by that window share, though its whole body is its own).
+IN_FRONT_OF_CONTAINER = [
+    ("a hair drier in a bed", 0),
+    ("a hair drier in a bed", 1),
+    ("a hair drier in a black bed", 3),
+    ("a hot dog in a parking meter", 0),
+    ("a hot dog in a parking meter", 2),
+]
+
+
+@pytest.mark.parametrize(("prompt", "seed"), IN_FRONT_OF_CONTAINER)
+def test_contents_drawn_in_front_of_their_container_are_found(prompt: str, seed: int) -> None:
+    scene = parse_prompt(prompt)
+    image, truth = render_scene(scene, seed=seed)
+    assert all(c.passed for c in world.grade_truth(scene, truth))
+    verdict = check_image(image, scene, ocr=False)
+    assert [c.evidence for c in verdict.checks if not c.passed] == []
+    contents = scene.relations[0].subject
+    drawn = next(o.box for o in truth.objects if o.element_id == contents)
+    found = [c.box for c in verdict.checks if c.target == contents and c.kind == "presence"]
+    assert found and found[0] is not None and _near(found[0], drawn, 8)
