@@ -821,7 +821,7 @@ class Detector:
         if hidden:
             if self._ink_recall(k, ink, explained) < c.hidden_ink_recall_min:
                 return False
-        elif not self._plain_view_evidence(k, fg, ink):
+        elif not self._plain_view_evidence(k, fg & ~explained, ink):
             return False  # in plain view, yet its outline is missing or it sits inside a bigger blob
         if k.score >= c.ink_precision_score_max:
             return True  # the artwork's structure itself: stray ink on it is a blemish (a scribble)
@@ -858,6 +858,10 @@ class Detector:
 
     def _plain_view_evidence(self, k: _Candidate, fg: np.ndarray, ink: np.ndarray) -> bool:
         """Does a candidate nothing accepted covers show its own outline, standing free?
+
+        `fg` is the foreground the accepted detections do not explain: one object touching another of its
+        kind (a dining table drawn right under another) has the other's body in its margin, which is no
+        bigger object it could be a part of.
 
         A sign with a text plate is judged on the outline no plate can hide (its post, the board's
         edges): the plate alone, a white box with dark text, is not a sign, and a plate-template can
