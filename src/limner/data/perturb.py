@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
@@ -208,11 +209,12 @@ def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
             out.append((Edit("drop_object", e.id, e.cls, None, said, every),
                         scene.model_copy(update={"elements": rest, "relations": kept_rel}, deep=True)))
         if _replaceable(e):
-            pool = [c for c in _CLASSES if c not in classes]
-            for z in rng.choice(pool, REPLACEMENTS, replace=False).tolist():
-                out.append((Edit("replace_object", e.id, e.cls, str(z),
-                                 f"replace the {noun} with {_replacement_words(e, str(z))}", every),
-                            _replace(scene, e.id, cls=str(z), noun=str(z) if e.count == 1 else plural(str(z)))))
+            # REPLACEMENTS classes whose instruction the grammar reads ("a blue orange" names no object)
+            pool = [str(c) for c in rng.permutation([c for c in _CLASSES if c not in classes])]
+            said_all = ((z, f"replace the {noun} with {_replacement_words(e, z)}") for z in pool)
+            for z, said in islice((x for x in said_all if _readable(x[1])), REPLACEMENTS):
+                out.append((Edit("replace_object", e.id, e.cls, z, said, every),
+                            _replace(scene, e.id, cls=z, noun=z if e.count == 1 else plural(z))))
     for r in scene.relations:
         if r.predicate not in OPPOSITE:
             continue
