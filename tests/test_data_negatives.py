@@ -172,3 +172,16 @@ def test_the_agent_tells_its_editors_what_the_described_picture_holds(tmp_path):
         agent.run("a blue dog", store=store, rounds=1, image=image, instruction="make the dog blue", source=source)
         calls = [s.call for s in store.steps if isinstance(s, ToolStep)]
         assert calls and all(c.params.get("context") == want for c in calls)
+
+
+def test_a_scene_of_one_counted_object_gets_replacements_up_to_half_the_budget():
+    """"five boys" offered 7 counts and 3 replacements (8 kept of 10 tried): more replacement classes fill the
+    atomic part of the budget, each a distinct class the grammar reads."""
+    scene = parse_prompt("five boys")
+    found = candidates(scene, np.random.default_rng(0), limit=30)
+    atomic = [p for p in found if p.distance == 1]
+    assert len(atomic) == 15
+    replaced = [p.edits[0].after for p in atomic if p.kind == "replace_object"]
+    assert len(replaced) == 15 - 7 and len(set(replaced)) == len(replaced)
+    for p in atomic:
+        parse_instruction(p.edits[0].instruction)

@@ -157,6 +157,38 @@ def _replaceable(e: Element) -> bool:
     return not e.text and not e.size
 
 
+def _replacements(scene: Scene, e: Element, rng: np.random.Generator, k: int,
+                  taken: set[str]) -> list[tuple[Edit, Scene]]:
+    """`k` replacements of `e` by classes not in `taken` whose instruction the grammar reads ("a blue
+    orange" names no object)."""
+    noun = _noun(e)
+    every = ((e.id, None),) + tuple((r.id, None) for r in _relations_of(scene, e.id))
+    pool = [str(c) for c in rng.permutation([c for c in _CLASSES if c not in taken])]
+    said = ((z, f"replace the {noun} with {_replacement_words(e, z)}") for z in pool)
+    return [(Edit("replace_object", e.id, e.cls, z, line, every),
+             _replace(scene, e.id, cls=z, noun=z if e.count == 1 else plural(z)))
+            for z, line in islice((x for x in said if _readable(x[1])), k)]
+
+
+def _more_replacements(scene: Scene, atomic: list[tuple[Edit, Scene]], rng: np.random.Generator,
+                       missing: int) -> list[tuple[Edit, Scene]]:
+    """When a scene offers fewer atomic perturbations than asked ("five boys": counts and three
+    replacements), more replacement classes, shared out over the elements that can be replaced: each is
+    another atomic negative the world can draw."""
+    shared = _shared_classes(scene)
+    open_ = [e for e in scene.elements if not e.negated and e.cls not in shared and _replaceable(e)]
+    if missing <= 0 or not open_:
+        return []
+    taken = {e.cls for e in scene.elements} | {str(ed.after) for ed, _ in atomic if ed.kind == "replace_object"}
+    per = -(-missing // len(open_))
+    out: list[tuple[Edit, Scene]] = []
+    for e in open_:
+        more = _replacements(scene, e, rng, per, taken)
+        taken |= {str(ed.after) for ed, _ in more}
+        out.extend(more)
+    return out[:missing]
+
+
 def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
     """Every single-edit perturbation of `scene` this module knows, each with its resulting scene."""
     out: list[tuple[Edit, Scene]] = []
@@ -209,12 +241,7 @@ def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
             out.append((Edit("drop_object", e.id, e.cls, None, said, every),
                         scene.model_copy(update={"elements": rest, "relations": kept_rel}, deep=True)))
         if _replaceable(e):
-            # REPLACEMENTS classes whose instruction the grammar reads ("a blue orange" names no object)
-            pool = [str(c) for c in rng.permutation([c for c in _CLASSES if c not in classes])]
-            said_all = ((z, f"replace the {noun} with {_replacement_words(e, z)}") for z in pool)
-            for z, said in islice((x for x in said_all if _readable(x[1])), REPLACEMENTS):
-                out.append((Edit("replace_object", e.id, e.cls, z, said, every),
-                            _replace(scene, e.id, cls=z, noun=z if e.count == 1 else plural(z))))
+            out.extend(_replacements(scene, e, rng, REPLACEMENTS, classes))
     for r in scene.relations:
         if r.predicate not in OPPOSITE:
             continue
@@ -261,8 +288,11 @@ def _touched(edit: Edit) -> set[str]:
 
 def candidates(scene: Scene, rng: np.random.Generator, limit: int) -> list[Perturbation]:
     """Up to `limit` perturbations of `scene`: every atomic one first (shuffled, kinds interleaved so that a
-    cluster gets variety), then pairs of atomic ones on disjoint targets (distance 2) to fill the budget."""
+    cluster gets variety), then pairs of atomic ones on disjoint targets (distance 2) to fill the budget.
+    A scene that offers fewer than half the budget of atomic ones gets more replacement classes first
+    (`_more_replacements`): a negative one edit away is the contrast AgentComp wants most."""
     atomic = _atomic(scene, rng)
+    atomic += _more_replacements(scene, atomic, rng, limit // 2 - len(atomic))
     order = rng.permutation(len(atomic)).tolist()
     by_kind: dict[str, list[tuple[Edit, Scene]]] = {}
     for i in order:

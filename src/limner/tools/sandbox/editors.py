@@ -294,9 +294,9 @@ class _Canvas:
         self.touched.append(s.box)
 
     def draw(self, cls: str, size: int, cx: float, cy: float, color: str | None, texture: str | None,
-             origin: _Seen | None = None, shape: str | None = None) -> _Seen:
+             origin: _Seen | None = None, shape: str | None = None, beneath: bool = True) -> _Seen:
         """Paste a new sprite. Redrawing an erased object in its place (`origin`, same place) keeps it behind
-        whatever was in front of it: those pixels are put back over it."""
+        whatever was in front of it: those pixels are put back over it (unless not `beneath`)."""
         sprite = self.art.render(_art_name(cls, shape), max(8, size), color, texture)
         w, h = sprite.size
         cx = min(max(cx, w / 2), self.width - w / 2)
@@ -306,7 +306,8 @@ class _Canvas:
         self.image = canvas.convert("RGB")
         under = False
         kept = self._front.pop(id(origin), None) if origin is not None else None
-        if kept is not None and origin is not None and abs(cx - origin.center[0]) + abs(cy - origin.center[1]) < 3:
+        if (beneath and kept is not None and origin is not None
+                and abs(cx - origin.center[0]) + abs(cy - origin.center[1]) < 3):
             cover, pixels = kept
             out = np.asarray(self.image).copy()
             out[cover] = pixels[cover]
@@ -319,10 +320,11 @@ class _Canvas:
         self.touched.append(box)
         return new
 
-    def redraw(self, s: _Seen, origin: _Seen | None = None) -> _Seen:
-        """Draw a perceived object again where it is, in its own colour when that is one the artwork paints."""
+    def redraw(self, s: _Seen, origin: _Seen | None = None, on_top: bool = False) -> _Seen:
+        """Draw a perceived object again where it is, in its own colour when that is one the artwork paints;
+        `on_top`: in front of everything (else beneath what was in front of it when it was erased)."""
         return self.draw(s.cls, s.size, *s.center, color=s.color if s.color in COLOR_RGB else None, texture=None,
-                         origin=origin or s, shape=s.shape)
+                         origin=origin or s, shape=s.shape, beneath=not on_top)
 
     def paste_faint(self, sprite: Image.Image, center: tuple[float, float], alpha: float) -> None:
         """A half-transparent copy of `sprite` (the ghost a half-done removal leaves)."""
@@ -670,7 +672,7 @@ def _place(cv: _Canvas, job: _Job, existing: list[_Seen], n: int, color: str | N
         cv.draw(op.cls or "", s, cx, cy, color=color, texture=op.texture, shape=shape)
         if rel == "behind" and anchor is not None:  # redraw the anchor on top: it is in front
             cv.erase(anchor)
-            anchor = cv.redraw(anchor, origin=anchor.origin or anchor)
+            anchor = cv.redraw(anchor, origin=anchor.origin or anchor, on_top=True)
 
 
 def _remove(cv: _Canvas, job: _Job) -> None:
@@ -718,13 +720,18 @@ def _move(cv: _Canvas, job: _Job) -> None:
     anchors = cv.find(op.anchor or "")
     moving = targets if op.all else targets[:1]
     anchor = _group(anchors) if op.anchor_all else (anchors[0] if anchors else None)
+    colors = [cv.own_color(t) for t in moving]  # read before anything is erased
     for t in moving:
         cv.erase(t)
     rel = op.relation if job.full else None
-    for t in moving:
+    for t, color in zip(moving, colors, strict=True):
         cx, cy, s = cv.free_spot(t.size, job.rng, rel, anchor)
-        cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t,
-                shape=t.shape)
+        cv.draw(t.cls, s, cx, cy, color=color, texture=None, origin=t, shape=t.shape)
+    if rel == "behind" and anchor is not None and not op.anchor_all and any(o is anchor for o in cv.seen):
+        color = cv.own_color(anchor)
+        cv.erase(anchor)  # moved behind it: the anchor is drawn again, in front
+        cv.draw(anchor.cls, anchor.size, *anchor.center, color=color, texture=None, origin=anchor.origin or anchor,
+                shape=anchor.shape, beneath=False)
 
 
 def _contact_move(cv: _Canvas, job: _Job, targets: list[_Seen]) -> None:
