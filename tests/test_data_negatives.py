@@ -185,3 +185,16 @@ def test_a_scene_of_one_counted_object_gets_replacements_up_to_half_the_budget()
     assert len(replaced) == 15 - 7 and len(set(replaced)) == len(replaced)
     for p in atomic:
         parse_instruction(p.edits[0].instruction)
+
+
+def test_a_move_behind_an_object_leaves_it_in_front(hidden_couch):
+    """"move the couch in front of the horse" and back: the moved object lands behind its anchor, which is
+    drawn again on top (the editor drew the moved one last, in front, before)."""
+    scene, image, truth = hidden_couch
+    front, t = _edit(image, "move the couch in front of the horse", truth, context=CONTEXT)
+    flipped = scene.model_copy(update={"relations": [Relation(subject="e0", predicate="in front of", object="e1")]})
+    assert check_image(front, flipped).passed and all(c.passed for c in grade_truth(flipped, t))
+    back, t2 = _edit(front, "move the couch behind the horse", t, context=CONTEXT)
+    v = check_image(back, scene)
+    assert v.passed, [c.evidence for c in v.checks]
+    assert all(c.passed for c in grade_truth(scene, t2))
