@@ -27,7 +27,7 @@ from limner.data import (
     write_prompts,
 )
 from limner.data.orchestra import PairJudgement, plan_items
-from limner.data.perturb import apply_edits, intended, scene_prompt
+from limner.data.perturb import RESHAPES, apply_edits, intended, scene_prompt
 from limner.data.prompts import PromptItem
 from limner.reading.instructions import parse_instruction
 from limner.reading.prompt import parse_prompt
@@ -66,7 +66,7 @@ def test_a_shaped_object_gets_a_reshape_to_an_outline_that_draws_differently():
     scene = Scene(prompt="p", elements=[Element(id="e0", noun="clock", cls="clock", shape="round"),
                                         Element(id="e1", noun="dog", cls="dog")])
     found = [p for p in candidates(scene, np.random.default_rng(3), limit=40) if p.kind == "reshape"]
-    assert len(found) == 3  # several outlines, each its own atomic negative (perturb.ALTERNATIVES)
+    assert len(found) == RESHAPES  # perturb.RESHAPES outlines, each its own atomic negative
     afters = [p.edits[0].after for p in found]
     assert not any(same_shape(a, b) for i, a in enumerate(afters) for b in afters[i + 1:])
     for p in found:

@@ -12,7 +12,15 @@ import pytest
 
 from limner.agent import Agent, MemoryStore
 from limner.config import load_config
-from limner.data.perturb import ALTERNATIVES, REPLACEMENTS, _atomic, apply_edits, candidates, scene_distance
+from limner.data.perturb import (
+    ALTERNATIVES,
+    REPLACEMENTS,
+    RESHAPES,
+    _atomic,
+    apply_edits,
+    candidates,
+    scene_distance,
+)
 from limner.reading.instructions import parse_instruction
 from limner.reading.prompt import parse_prompt
 from limner.tools.base import ToolError
@@ -60,7 +68,7 @@ def test_shaped_elements_get_several_outlines_and_shape_keeping_replacements():
     scene = parse_prompt("a diamond earring and a round necklace")
     atomic = _atomic(scene, np.random.default_rng(1))
     reshapes = [e for e, _ in atomic if e.kind == "reshape"]
-    assert len(reshapes) == 2 * ALTERNATIVES
+    assert len(reshapes) == 2 * RESHAPES
     for e in reshapes:
         assert not same_shape(e.after, e.before)
     replaced = [(e, s) for e, s in atomic if e.kind == "replace_object"]

@@ -129,6 +129,11 @@ def _readable(instruction: str) -> bool:
 #: with one of each, fewer than the 10 negatives asked; each alternative is a separate atomic negative.
 ALTERNATIVES = 3
 REPLACEMENTS = 3
+#: Reshapes per shaped element: one. The sandbox checker searches a shaped element as its class and its
+#: class in the asked outline only, so an object redrawn in another outline is "not found" against the
+#: positive's scene (presence fails with the shape, where the world's truth fails only the shape) and the
+#: negative is discarded: more outlines would mostly spend attempts (reported to the checker's owners).
+RESHAPES = 1
 
 
 def _shared_classes(scene: Scene) -> set[str]:
@@ -217,7 +222,7 @@ def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
             # other outlines that draw differently (not "circular" for "round": `same_shape`), and differently
             # from each other
             shapes = [x for x in DRAWN_SHAPES if not same_shape(x, e.shape)]
-            for sh in rng.permutation(shapes).tolist()[:ALTERNATIVES]:
+            for sh in rng.permutation(shapes).tolist()[:RESHAPES]:
                 sh = str(sh)
                 out.append((Edit("reshape", e.id, e.shape, sh, f"make the {noun} {sh}", ((e.id, "shape"),)),
                             _replace(scene, e.id, shape=sh)))

@@ -11,6 +11,14 @@ area from its surroundings) and "fix the {noun}" (also redraw that object cleanl
 Each operation kind is one small function in `_EDITS`; how well this call does it (`Done`: full, partial or
 not at all) is drawn once from the profile before it runs.
 
+Overlapping objects are re-composited as an editor that understands the picture would: erasing an object
+keeps the pixels of those in front of it and draws in the parts of those behind it that it hid; an object
+redrawn in its place (recolour, retexture, reshape, replace) goes back beneath what was in front of it. The
+detector sees only the classes it is told, so `call.params["context"]` (public: the input's description,
+class names or {"cls", "shape"}; the agent passes it when editing a described image) names what else the
+picture holds; a class the instruction names is also looked for in every outline the world draws when it is
+not found as drawn plainly (a round bed is a bed).
+
 Benchmark-only private channel: `call.params["_truth_in"]` may carry the previous `WorldTruth` (JSON) so
 the editor returns an updated truth in `ToolResult.ground_truth`. Editors never *read* it to decide what
 to do; without it they work the same and return `ground_truth=None`.
