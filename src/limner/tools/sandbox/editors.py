@@ -72,6 +72,8 @@ __all__ = ["MIN_SCORE", "EditOp", "Editor", "Inpainter", "load_image", "parse_in
 
 #: Detections below this template-match score are not acted on (the detector's confident match).
 MIN_SCORE = CONFIDENT_SCORE
+#: How far outside its fitted silhouette an erased object's own pixels may lie (fit error, anti-aliasing).
+_EDGE_PX = 5
 #: Two perceived objects whose drawings share fewer pixels than this do not hide each other.
 _MIN_OVERLAP_PX = 20
 
@@ -207,7 +209,10 @@ class _Canvas:
 
     def footprint(self, s: _Seen) -> np.ndarray:
         """Image-sized mask of an object: its silhouette at its place plus the non-background pixels of
-        its (slightly grown) box that no other perceived object claims, so anti-aliased edges go too."""
+        its (slightly grown) box near the silhouette that no other perceived object claims, so anti-aliased
+        edges go too. Only near it (`_EDGE_PX`): an object the editor does not perceive (told nothing of it)
+        that lies partly in the box keeps what the silhouette does not cover, rather than being cut along the
+        box."""
         sil = self.art.silhouette(s.art_name, s.size)
         out = np.zeros((self.height, self.width), dtype=bool)
         h, w = sil.shape
@@ -225,7 +230,8 @@ class _Canvas:
         for o in self.seen:
             if o is not s and o.box.overlaps(s.box):
                 others[o.box.y0 : o.box.y1, o.box.x0 : o.box.x1] = True
-        return out | (box & fg & ~others)
+        near = np.asarray(Image.fromarray(out.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * _EDGE_PX + 1))) > 127
+        return out | (box & fg & ~others & near)
 
     def layer(self, s: _Seen, color: str | None) -> tuple[np.ndarray, np.ndarray]:
         """(silhouette, RGB) of `s` drawn alone where it is perceived, image-sized, as `draw` would paste it."""
