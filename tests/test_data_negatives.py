@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from PIL import Image, ImageFilter
 
 from limner.agent import Agent, MemoryStore
 from limner.config import load_config
@@ -24,7 +25,7 @@ from limner.data.perturb import (
 from limner.reading.instructions import parse_instruction
 from limner.reading.prompt import parse_prompt
 from limner.tools.base import ToolError
-from limner.tools.sandbox.artwork import same_shape
+from limner.tools.sandbox.artwork import get_artwork, same_shape
 from limner.tools.sandbox.checker import check_image
 from limner.tools.sandbox.editors import Editor, context_names
 from limner.tools.sandbox.profiles import EditorProfile
@@ -206,3 +207,24 @@ def test_a_move_behind_an_object_leaves_it_in_front(hidden_couch):
     v = check_image(back, scene)
     assert v.passed, [c.evidence for c in v.checks]
     assert all(c.passed for c in grade_truth(scene, t2))
+
+
+def test_an_object_the_editor_was_told_nothing_of_is_not_cut_along_the_box(hidden_couch):
+    """Without context the editor does not perceive the couch; removing the horse erases the horse's own
+    pixels (its silhouette and a few pixels around it), not every non-background pixel of its box."""
+    _, image, truth = hidden_couch
+    after, _ = _edit(image, "remove the horse", truth)
+    horse = next(o for o in truth.objects if o.cls == "horse")
+    sil = get_artwork().silhouette("horse", horse.size or max(horse.box.x1 - horse.box.x0, horse.box.y1 - horse.box.y0))
+    h, w = sil.shape
+    near = np.zeros((image.height, image.width), dtype=bool)
+    near[horse.box.y0:horse.box.y0 + h, horse.box.x0:horse.box.x0 + w] = sil[: image.height - horse.box.y0,
+                                                                             : image.width - horse.box.x0]
+    near = np.asarray(Image.fromarray(near.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(17))) > 127
+    in_box = np.zeros_like(near)
+    in_box[horse.box.y0:horse.box.y1, horse.box.x0:horse.box.x1] = True
+    before, now = np.asarray(image, np.int16), np.asarray(after, np.int16)
+    ink = np.abs(before - before[0, 0]).max(axis=-1) > 40  # drawn pixels (the couch's) in the horse's box
+    kept = in_box & ~near & ink
+    assert kept.sum() > 50  # the couch shows there
+    assert np.abs(now - before).max(axis=-1)[kept].mean() < 5
