@@ -156,8 +156,9 @@ class ClusterRecord(BaseModel):
 
 
 #: Perturbations tried per negative wanted (`ClusterJob.attempts`, `--attempts`): a scene with overlapping
-#: objects still loses about half its edits, and the pool of a simple scene is larger than it was; 2 ×
-#: stopped clusters with edits left to try (measured in docs/data.md).
+#: objects still loses about half its edits (in docs/data.md's 32-prompt run three clusters used all 30
+#: tries and kept 8, 8 and 5). Tries cost only where negatives are hard to make: a cluster stops at
+#: `negatives` kept.
 ATTEMPTS_PER_NEGATIVE = 3
 
 
