@@ -45,7 +45,7 @@ from limner.agent.evaluator import Evaluator
 from limner.config import LimnerConfig, load_config
 from limner.data import ClusterJob, ClusterRecord, build_clusters, fully_read, load_records, write_dataset
 from limner.data.dataset import card, dataset_rows
-from limner.data.orchestra import cluster_id
+from limner.data.orchestra import ATTEMPTS_PER_NEGATIVE, cluster_id
 from limner.data.prompts import PromptItem, read_prompts
 from limner.eval.executor import make_executor
 from limner.reading.prompt import parse_prompt
@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--all-mix", type=int, default=100, help="prompts drawn evenly from the eight lists")
     ap.add_argument("--read-mix", type=int, default=100, help="prompts drawn from the fully read ones")
     ap.add_argument("--negatives", type=int, default=10)
+    ap.add_argument("--attempts", type=int, default=None,
+                    help="perturbations tried at most per cluster (default: the job's, 3 × negatives)")
     ap.add_argument("--workers", type=int, default=2, help="local workers for the main build")
     ap.add_argument("--throughput-prompts", type=int, default=8, help="0: skip the throughput and resume parts")
     ap.add_argument("--throughput-negatives", type=int, default=10)
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metrics: dict[str, Any] = {"mixes": mix_info}
         if not args.no_main:
             main_out = args.out or root / "main"
-            job = ClusterJob.build(cfg, negatives=args.negatives)
+            job = ClusterJob.build(cfg, negatives=args.negatives, attempts=args.attempts)
             ex = make_executor(args.workers)
             t0 = time.perf_counter()
             done = [0]
@@ -319,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = {"benchmark": "data", "simulated": True,
            "config": {"preset": "sandbox", "seed": args.seed, "all_mix": args.all_mix, "read_mix": args.read_mix,
                       "negatives": args.negatives, "workers": args.workers,
+                      "attempts": args.attempts if args.attempts is not None else ATTEMPTS_PER_NEGATIVE * args.negatives,
                       "throughput_prompts": args.throughput_prompts, "throughput_negatives": args.throughput_negatives},
            "env": _env(), "wall_s": time.perf_counter() - t_start, "metrics": metrics}
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))

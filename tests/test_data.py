@@ -27,10 +27,11 @@ from limner.data import (
     write_prompts,
 )
 from limner.data.orchestra import PairJudgement, plan_items
-from limner.data.perturb import apply_edits, intended, scene_prompt
+from limner.data.perturb import RESHAPES, apply_edits, intended, scene_prompt
 from limner.data.prompts import PromptItem
 from limner.reading.instructions import parse_instruction
 from limner.reading.prompt import parse_prompt
+from limner.tools.sandbox.artwork import same_shape
 from limner.types import Element, Relation, Scene
 
 
@@ -65,12 +66,15 @@ def test_a_shaped_object_gets_a_reshape_to_an_outline_that_draws_differently():
     scene = Scene(prompt="p", elements=[Element(id="e0", noun="clock", cls="clock", shape="round"),
                                         Element(id="e1", noun="dog", cls="dog")])
     found = [p for p in candidates(scene, np.random.default_rng(3), limit=40) if p.kind == "reshape"]
-    assert len(found) == 1
-    (edit,) = found[0].edits
-    assert edit.before == "round" and edit.after not in ("round", "circular")
-    assert parse_instruction(edit.instruction).kind == "reshape"
-    assert found[0].scene.element("e0").shape == edit.after and intended(scene, found[0]) == {("e0", "shape")}
-    assert scene_distance(scene, found[0].scene) == 1 and apply_edits(scene, found[0].edits) == found[0].scene
+    assert len(found) == RESHAPES  # perturb.RESHAPES outlines, each its own atomic negative
+    afters = [p.edits[0].after for p in found]
+    assert not any(same_shape(a, b) for i, a in enumerate(afters) for b in afters[i + 1:])
+    for p in found:
+        (edit,) = p.edits
+        assert edit.before == "round" and not same_shape(edit.after, "round")
+        assert parse_instruction(edit.instruction).kind == "reshape"
+        assert p.scene.element("e0").shape == edit.after and intended(scene, p) == {("e0", "shape")}
+        assert scene_distance(scene, p.scene) == 1 and apply_edits(scene, p.edits) == p.scene
 
 
 def test_an_add_is_never_a_negative_and_a_single_object_is_never_dropped():

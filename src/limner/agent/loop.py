@@ -665,7 +665,7 @@ class Agent:
                 width=self.config.width, height=self.config.height, image=image, input_path=path, skip=tried,
                 avoid=run.ineffective.get(sub.instruction), only=only,
                 # The truth of the input rides along (sandbox only); tools never decide from it.
-                params=run.truths.params_for(path) if image is not None else None,
+                params=_edit_params(run, path) if image is not None else None,
             )
             for attempt in attempts:
                 yield run.emit(self._tool_step(run, sub, rnd, k, retry, attempt))
@@ -788,6 +788,19 @@ class Agent:
                                                 passed=final.passed, timings=timings))
             run.writer.flush()
         yield final
+
+
+def _edit_params(run: _Run, path: str | None) -> dict[str, Any] | None:
+    """A tool call's parameters on an image: its truth (private, sandbox only) and, when editing an image the
+    user described (`source`), the objects it holds as `context` ({"cls", "shape"} each), as the checker is
+    told them (`in_context`): an editor that perceives only what it is told to look for then sees the
+    objects overlapping the one it edits and keeps them in place. Tools that take no such parameter drop it."""
+    params = dict(run.truths.params_for(path) or {})
+    source = run.edit.source if run.edit is not None else None
+    if source is not None:
+        known = {(e.cls, e.shape): None for e in source.elements if not e.negated}
+        params["context"] = [{"cls": c, "shape": sh} for c, sh in known]
+    return params or None
 
 
 def _redraw_note(action: NextAction) -> str:

@@ -69,7 +69,7 @@ def clusters(
     prompts: Annotated[list[Path], typer.Option("--prompts", "-p", help="Prompt file: one a line, GenEval JSONL, or a T2I-CompBench list (repeatable).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder (pairs.parquet, images/, clusters/, card).")],
     negatives: Annotated[int, typer.Option("--negatives", "-n", min=1, help="Verified negatives wanted per cluster.")] = 10,
-    attempts: Annotated[int | None, typer.Option("--attempts", min=1, help="Perturbations tried at most per cluster.", show_default="2 × negatives")] = None,
+    attempts: Annotated[int | None, typer.Option("--attempts", min=1, help="Perturbations tried at most per cluster.", show_default="3 × negatives")] = None,
     rounds: Annotated[int | None, typer.Option("--rounds", help="Agent rounds for the positive.", show_default="from the config")] = None,
     edit_rounds: Annotated[int, typer.Option("--edit-rounds", min=1, help="Agent rounds per edit of a negative.")] = 1,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every cluster (with the prompt).", show_default="from the config")] = None,

@@ -155,6 +155,13 @@ class ClusterRecord(BaseModel):
     time_s: float = 0.0
 
 
+#: Perturbations tried per negative wanted (`ClusterJob.attempts`, `--attempts`): a scene with overlapping
+#: objects still loses about half its edits (in docs/data.md's 32-prompt run three clusters used all 30
+#: tries and kept 8, 8 and 5). Tries cost only where negatives are hard to make: a cluster stops at
+#: `negatives` kept.
+ATTEMPTS_PER_NEGATIVE = 3
+
+
 class ClusterJob(BaseModel):
     """Everything a worker needs, picklable and JSON-able; its digest names the build (resume checks it)."""
 
@@ -162,7 +169,7 @@ class ClusterJob(BaseModel):
 
     config: dict[str, Any]
     negatives: int = 10
-    attempts: int = 20
+    attempts: int = ATTEMPTS_PER_NEGATIVE * 10
     rounds: int = 3
     edit_rounds: int = 1
     pair_filter: bool = True
@@ -171,14 +178,18 @@ class ClusterJob(BaseModel):
     @classmethod
     def build(cls, config: LimnerConfig, *, negatives: int = 10, attempts: int | None = None,
               rounds: int | None = None, edit_rounds: int = 1, pair_filter: bool = True) -> ClusterJob:
+        """The job of a build; `attempts` (perturbations tried at most per cluster) defaults to
+        ATTEMPTS_PER_NEGATIVE × negatives."""
         if negatives < 1:
             raise ValueError(f"negatives must be at least 1, got {negatives}")
+        if attempts is not None and attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
         # Frozen routing (as in an evaluation): what a cluster gets must not depend on which clusters a
         # worker built before it.
         config = config.model_copy(update={"perf": config.perf.model_copy(update={"learn": False})})
         found = load_matrices(config.perf_store_path)
         return cls(config=config.model_dump(mode="json", exclude={"out_dir"}), negatives=negatives,
-                   attempts=attempts if attempts is not None else 2 * negatives,
+                   attempts=attempts if attempts is not None else ATTEMPTS_PER_NEGATIVE * negatives,
                    rounds=rounds or config.agent.rounds, edit_rounds=edit_rounds, pair_filter=pair_filter,
                    matrices={k: m.to_dict() for k, m in sorted(found.items())})
 

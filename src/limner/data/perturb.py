@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
@@ -123,29 +124,106 @@ def _readable(instruction: str) -> bool:
     return True
 
 
+#: How many alternatives of one attribute a scene offers per element (recolours, retextures, reshapes) and
+#: how many replacement classes: a simple scene ("a fabric hat and a leather wallet") had 7 perturbations
+#: with one of each, fewer than the 10 negatives asked; each alternative is a separate atomic negative.
+ALTERNATIVES = 3
+REPLACEMENTS = 3
+#: Reshapes per shaped element: one. The sandbox checker searches a shaped element as its class and its
+#: class in the asked outline only, so an object redrawn in another outline is "not found" against the
+#: positive's scene (presence fails with the shape, where the world's truth fails only the shape) and the
+#: negative is discarded: more outlines would mostly spend attempts (reported to the checker's owners).
+RESHAPES = 1
+
+
+def _shared_classes(scene: Scene) -> set[str]:
+    """Classes more than one element of the scene has ("a man talking to his friend": two persons). An edit
+    says "the person", which the editors and the edit's own judgement read as every person: such an element
+    cannot be changed alone, so it offers no atomic perturbation."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for e in scene.elements:
+        (shared if e.cls in seen else seen).add(e.cls)
+    return shared
+
+
+def _replacement_words(e: Element, z: str) -> str:
+    """How the instruction names the replacement: its count, the element's colour, texture and shape kept."""
+    noun = z if e.count == 1 else plural(z)
+    words = " ".join(w for w in (e.color, e.shape, e.texture, noun) if w)
+    return f"{_article(words)} {words}" if e.count == 1 else f"{_NUMBER.get(e.count, e.count)} {words}"
+
+
+def _replaceable(e: Element) -> bool:
+    """A replacement keeps what the element states besides its class (a fabric hat becomes a fabric cup, a
+    round clock a round plate): colour, texture and shape carry over to any class the world draws. A size is
+    judged against the other objects' ordinary sizes, which a new class changes, and a text belongs to its
+    sign: elements with those are not replaced."""
+    return not e.text and not e.size
+
+
+def _replacements(scene: Scene, e: Element, rng: np.random.Generator, k: int,
+                  taken: set[str]) -> list[tuple[Edit, Scene]]:
+    """`k` replacements of `e` by classes not in `taken` whose instruction the grammar reads ("a blue
+    orange" names no object)."""
+    noun = _noun(e)
+    every = ((e.id, None),) + tuple((r.id, None) for r in _relations_of(scene, e.id))
+    pool = [str(c) for c in rng.permutation([c for c in _CLASSES if c not in taken])]
+    said = ((z, f"replace the {noun} with {_replacement_words(e, z)}") for z in pool)
+    return [(Edit("replace_object", e.id, e.cls, z, line, every),
+             _replace(scene, e.id, cls=z, noun=z if e.count == 1 else plural(z)))
+            for z, line in islice((x for x in said if _readable(x[1])), k)]
+
+
+def _more_replacements(scene: Scene, atomic: list[tuple[Edit, Scene]], rng: np.random.Generator,
+                       missing: int) -> list[tuple[Edit, Scene]]:
+    """When a scene offers fewer atomic perturbations than asked ("five boys": counts and three
+    replacements), more replacement classes, shared out over the elements that can be replaced: each is
+    another atomic negative the world can draw."""
+    shared = _shared_classes(scene)
+    open_ = [e for e in scene.elements if not e.negated and e.cls not in shared and _replaceable(e)]
+    if missing <= 0 or not open_:
+        return []
+    taken = {e.cls for e in scene.elements} | {str(ed.after) for ed, _ in atomic if ed.kind == "replace_object"}
+    per = -(-missing // len(open_))
+    out: list[tuple[Edit, Scene]] = []
+    for e in open_:
+        more = _replacements(scene, e, rng, per, taken)
+        taken |= {str(ed.after) for ed, _ in more}
+        out.extend(more)
+    return out[:missing]
+
+
 def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
     """Every single-edit perturbation of `scene` this module knows, each with its resulting scene."""
     out: list[tuple[Edit, Scene]] = []
     elements = [e for e in scene.elements if not e.negated]
     classes = {e.cls for e in scene.elements}
+    shared = _shared_classes(scene)
     for e in elements:
+        if e.cls in shared:
+            continue
         noun = _noun(e)
         if e.color:
             others = [c for c in _COLORS if c != e.color]
-            c1, c2 = (str(x) for x in rng.choice(others, 2, replace=False))
-            out.append((Edit("recolor", e.id, e.color, c1, f"make the {noun} {c1}", ((e.id, "color"),)),
-                        _replace(scene, e.id, color=c1)))
+            picked = [str(x) for x in rng.choice(others, min(len(others), ALTERNATIVES + 1), replace=False)]
+            for c1 in picked[:ALTERNATIVES]:
+                out.append((Edit("recolor", e.id, e.color, c1, f"make the {noun} {c1}", ((e.id, "color"),)),
+                            _replace(scene, e.id, color=c1)))
+            c2 = picked[-1]
             out.append((Edit("drop_attribute", e.id, e.color, None, f"make the {noun} {c2}", ((e.id, "color"),)),
                         _replace(scene, e.id, color=None)))
         if e.texture:
-            t = str(rng.choice([x for x in vocab.TEXTURES if x != e.texture]))
-            out.append((Edit("retexture", e.id, e.texture, t, f"make the {noun} {t}", ((e.id, "texture"),)),
-                        _replace(scene, e.id, texture=t)))
+            others = [x for x in vocab.TEXTURES if x != e.texture]
+            for t in rng.choice(others, min(len(others), ALTERNATIVES), replace=False).tolist():
+                out.append((Edit("retexture", e.id, e.texture, str(t), f"make the {noun} {t}", ((e.id, "texture"),)),
+                            _replace(scene, e.id, texture=str(t))))
         if e.shape:
-            # another outline that draws differently (not "circular" for "round": `same_shape`)
+            # other outlines that draw differently (not "circular" for "round": `same_shape`), and differently
+            # from each other
             shapes = [x for x in DRAWN_SHAPES if not same_shape(x, e.shape)]
-            if shapes:
-                sh = str(rng.choice(shapes))
+            for sh in rng.permutation(shapes).tolist()[:RESHAPES]:
+                sh = str(sh)
                 out.append((Edit("reshape", e.id, e.shape, sh, f"make the {noun} {sh}", ((e.id, "shape"),)),
                             _replace(scene, e.id, shape=sh)))
         if e.count >= 2:
@@ -167,16 +245,14 @@ def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
             said = f"remove the {e.cls}" if e.count == 1 else f"remove all {plural(e.cls)}"
             out.append((Edit("drop_object", e.id, e.cls, None, said, every),
                         scene.model_copy(update={"elements": rest, "relations": kept_rel}, deep=True)))
-        if not e.texture and not e.shape and not e.text and not e.size:
-            for z in rng.choice([c for c in _CLASSES if c not in classes], 3, replace=False).tolist():
-                words = " ".join(w for w in (e.color, str(z) if e.count == 1 else plural(str(z))) if w)
-                said = f"{_article(words)} {words}" if e.count == 1 else f"{_NUMBER.get(e.count, e.count)} {words}"
-                out.append((Edit("replace_object", e.id, e.cls, str(z), f"replace the {noun} with {said}", every),
-                            _replace(scene, e.id, cls=str(z), noun=str(z) if e.count == 1 else plural(str(z)))))
+        if _replaceable(e):
+            out.extend(_replacements(scene, e, rng, REPLACEMENTS, classes))
     for r in scene.relations:
         if r.predicate not in OPPOSITE:
             continue
         a, b = scene.element(r.subject), scene.element(r.object)
+        if {a.cls, b.cls} & shared:
+            continue
         flipped = OPPOSITE[r.predicate]
         new = r.model_copy(update={"predicate": flipped})
         s2 = scene.model_copy(update={"relations": [new if x.id == r.id else x for x in scene.relations]}, deep=True)
@@ -185,7 +261,7 @@ def _atomic(scene: Scene, rng: np.random.Generator) -> list[tuple[Edit, Scene]]:
                 else f"move the {_noun(a)} {flipped} the {_noun(b)}")
         out.append((Edit("relation", r.id, r.predicate, flipped, said,
                          ((r.id, "depth" if r.predicate in SPATIAL_3D else "position"),)), s2))
-    coloured = [e for e in elements if e.color]
+    coloured = [e for e in elements if e.color and e.cls not in shared]
     for i, x in enumerate(coloured):
         for y in coloured[i + 1:]:
             if x.color == y.color or x.cls == y.cls:
@@ -217,8 +293,11 @@ def _touched(edit: Edit) -> set[str]:
 
 def candidates(scene: Scene, rng: np.random.Generator, limit: int) -> list[Perturbation]:
     """Up to `limit` perturbations of `scene`: every atomic one first (shuffled, kinds interleaved so that a
-    cluster gets variety), then pairs of atomic ones on disjoint targets (distance 2) to fill the budget."""
+    cluster gets variety), then pairs of atomic ones on disjoint targets (distance 2) to fill the budget.
+    A scene that offers fewer than half the budget of atomic ones gets more replacement classes first
+    (`_more_replacements`): a negative one edit away is the contrast AgentComp wants most."""
     atomic = _atomic(scene, rng)
+    atomic += _more_replacements(scene, atomic, rng, limit // 2 - len(atomic))
     order = rng.permutation(len(atomic)).tolist()
     by_kind: dict[str, list[tuple[Edit, Scene]]] = {}
     for i in order:

@@ -11,6 +11,14 @@ area from its surroundings) and "fix the {noun}" (also redraw that object cleanl
 Each operation kind is one small function in `_EDITS`; how well this call does it (`Done`: full, partial or
 not at all) is drawn once from the profile before it runs.
 
+Overlapping objects are re-composited as an editor that understands the picture would: erasing an object
+keeps the pixels of those in front of it and draws in the parts of those behind it that it hid; an object
+redrawn in its place (recolour, retexture, reshape, replace) goes back beneath what was in front of it. The
+detector sees only the classes it is told, so `call.params["context"]` (public: the input's description,
+class names or {"cls", "shape"}; the agent passes it when editing a described image) names what else the
+picture holds; a class the instruction names is also looked for in every outline the world draws when it is
+not found as drawn plainly (a round bed is a bed).
+
 Benchmark-only private channel: `call.params["_truth_in"]` may carry the previous `WorldTruth` (JSON) so
 the editor returns an updated truth in `ToolResult.ground_truth`. Editors never *read* it to decide what
 to do; without it they work the same and return `ground_truth=None`.
@@ -57,13 +65,17 @@ from limner.tools.sandbox.render import (
     style_key,
 )
 from limner.tools.sandbox.segment import estimate_background
-from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth, rle_encode
+from limner.tools.sandbox.world import DRAWN_SHAPES, WorldObject, WorldText, WorldTruth, rle_encode
 from limner.types import EDIT_DIMS, Box, ToolCall, ToolResult
 
 __all__ = ["MIN_SCORE", "EditOp", "Editor", "Inpainter", "load_image", "parse_instruction"]
 
 #: Detections below this template-match score are not acted on (the detector's confident match).
 MIN_SCORE = CONFIDENT_SCORE
+#: How far outside its fitted silhouette an erased object's own pixels may lie (fit error, anti-aliasing).
+_EDGE_PX = 5
+#: Two perceived objects whose drawings share fewer pixels than this do not hide each other.
+_MIN_OVERLAP_PX = 20
 
 #: How much of an edit one call carries out (drawn from the profile's skill on the edit's dimension).
 Done = Literal["full", "partial", "none"]
@@ -118,6 +130,7 @@ class _Seen:
     texture: str | None = None
     origin: _Seen | None = None  # the perceived object this one redraws (recolour, move, restore)
     shape: str | None = None  # the shape it was drawn in ("round"); None: its artwork's own
+    under: bool = False  # redrawn in place beneath the objects that were in front of it (keeps its depth)
 
     @property
     def center(self) -> tuple[float, float]:
@@ -152,26 +165,54 @@ class _Canvas:
         self.image = image
         self.width, self.height = image.size
         self.bg = estimate_background(image)
-        # Told which classes to look for, the detector also offers weak matches on other objects;
-        # an editor acts only on confident ones (true matches score ~0.99, look-alikes ~0.6).
-        dets = [d for d in detect_objects(image, classes) if d.score >= MIN_SCORE]
-        self.seen = [_Seen(cls=split_shaped(d.cls)[0], shape=split_shaped(d.cls)[1], box=d.box, color=d.color,
-                           size=d.size or max(d.box.x1 - d.box.x0, d.box.y1 - d.box.y0)) for d in dets]
-        self.initial = list(self.seen)  # what the editor saw before changing anything
+        self.classes = sorted(set(classes or ()))
+        self._widened: set[str] = set()
+        self.seen: list[_Seen] = []
+        self.initial: list[_Seen] = []  # what the editor saw before changing anything
+        self._perceive(self.classes)
         self.region = _region_box(region) if region is not None else None  # an inpainter's mask: place inside
         self.touched: list[Box] = []     # boxes the edit itself erased or drew
+        # erased objects that had others in front of them: (those others' silhouettes, the pixels after the
+        # erase), so that a redraw in place goes beneath them again
+        self._front: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.side_effects: list[_SideEffect] = []
         # integral image of the foreground: new objects avoid everything drawn, even unnamed classes
         fg = (~self.bg.mask).astype(np.int64)
         self._fg = np.pad(fg.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
         self.art = get_artwork()
 
+    def _perceive(self, classes: list[str]) -> None:
+        # Told which classes to look for, the detector also offers weak matches on other objects;
+        # an editor acts only on confident ones (true matches score ~0.99, look-alikes ~0.6).
+        dets = [d for d in detect_objects(self.image, classes) if d.score >= MIN_SCORE]
+        self.seen = [_Seen(cls=split_shaped(d.cls)[0], shape=split_shaped(d.cls)[1], box=d.box, color=d.color,
+                           size=d.size or max(d.box.x1 - d.box.x0, d.box.y1 - d.box.y0)) for d in dets]
+        self.initial = list(self.seen)
+
     def of(self, cls: str) -> list[_Seen]:
         return sorted((s for s in self.seen if s.cls == cls), key=lambda s: (s.box.x0, s.box.y0))
 
+    def find(self, cls: str) -> list[_Seen]:
+        """The perceived objects of `cls`; when there are none, the class is looked for again in every outline
+        the world draws it in. An instruction names the class ("remove the bed"), a real editor sees a round
+        bed as a bed; the detector matches a reshaped sprite only under its shaped name ("bed|round"), and
+        searching every shape of every class up front would multiply its work, so only a miss pays for it.
+        Only before anything was changed (what the editor saw is then the picture as given)."""
+        found = self.of(cls)
+        if found or not cls or cls in self._widened or self.touched or cls not in CLASS_ART:
+            return found
+        self._widened.add(cls)
+        names = [shaped_class(cls, sh) for sh in DRAWN_SHAPES if self.art.supports(shaped_class(cls, sh))]
+        self.classes = sorted({*self.classes, *names})
+        self._perceive(self.classes)
+        return self.of(cls)
+
     def footprint(self, s: _Seen) -> np.ndarray:
         """Image-sized mask of an object: its silhouette at its place plus the non-background pixels of
-        its (slightly grown) box that no other perceived object claims, so anti-aliased edges go too."""
+        its (slightly grown) box near the silhouette that no other perceived object claims, so anti-aliased
+        edges go too. Only near it (`_EDGE_PX`): an object the editor does not perceive (told nothing of it)
+        that lies partly in the box keeps what the silhouette does not cover, rather than being cut along the
+        box."""
         sil = self.art.silhouette(s.art_name, s.size)
         out = np.zeros((self.height, self.width), dtype=bool)
         h, w = sil.shape
@@ -189,15 +230,87 @@ class _Canvas:
         for o in self.seen:
             if o is not s and o.box.overlaps(s.box):
                 others[o.box.y0 : o.box.y1, o.box.x0 : o.box.x1] = True
-        return out | (box & fg & ~others)
+        near = np.asarray(Image.fromarray(out.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * _EDGE_PX + 1))) > 127
+        return out | (box & fg & ~others & near)
+
+    def layer(self, s: _Seen, color: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(silhouette, RGB) of `s` drawn alone where it is perceived, image-sized, as `draw` would paste it."""
+        sprite = self.art.render(s.art_name, max(8, s.size), color)
+        w, h = sprite.size
+        cx = min(max(s.center[0], w / 2), self.width - w / 2)
+        cy = min(max(s.center[1], h / 2), self.height - h / 2)
+        canvas = Image.new("RGBA", (self.width, self.height), (0, 0, 0, 0))
+        paste_centered(canvas, sprite, (cx, cy))
+        arr = np.asarray(canvas)
+        return arr[..., 3] > 127, arr[..., :3]
+
+    def fitted_layer(self, s: _Seen, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, str | None]:
+        """`s`'s layer in the colouring that best explains its pixels outside `hidden` (its artwork's own
+        colours, None, or the colour read on it): (silhouette, RGB, mean absolute error there, colour)."""
+        rgb = np.asarray(self.image.convert("RGB"), np.int16)
+        best: tuple[np.ndarray, np.ndarray, float, str | None] | None = None
+        for color in dict.fromkeys((None, s.color if s.color in COLOR_RGB else None)):
+            sil, layer = self.layer(s, color)
+            seen = sil & ~hidden
+            if not seen.any():
+                seen = sil
+            err = float(np.abs(rgb[seen] - layer[seen].astype(np.int16)).mean()) if seen.any() else 255.0
+            if best is None or err < best[2]:
+                best = (sil, layer, err, color)
+        assert best is not None
+        return best
+
+    def own_color(self, s: _Seen) -> str | None:
+        """The colour to redraw `s` in, keeping its look: None (its artwork's own colours) when they explain
+        its pixels better than the colour read on it (a light-blue couch read as silver would turn silver)."""
+        return self.fitted_layer(s, np.zeros((self.height, self.width), dtype=bool))[3]
+
+    def depth_neighbours(self, s: _Seen) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+        """The perceived objects `s` overlaps, split by what the pixels of the overlap show: the silhouettes
+        of those in front of `s`, and (silhouette, RGB) of those behind it. The one whose drawing explains
+        the overlap's pixels better is in front (as a painter composites them)."""
+        rgb = np.asarray(self.image.convert("RGB"), np.int16)
+        own = self.fitted_layer(s, np.zeros((self.height, self.width), dtype=bool))
+        front: list[np.ndarray] = []
+        behind: list[tuple[np.ndarray, np.ndarray]] = []
+        for o in self.seen:
+            if o is s or not o.box.overlaps(s.box):
+                continue
+            sil, layer, *_ = self.fitted_layer(o, own[0])
+            both = sil & own[0]
+            if int(both.sum()) < _MIN_OVERLAP_PX:
+                continue
+            err_o = float(np.abs(rgb[both] - layer[both].astype(np.int16)).mean())
+            err_s = float(np.abs(rgb[both] - own[1][both].astype(np.int16)).mean())
+            if err_o < err_s:
+                front.append(sil)
+            else:
+                behind.append((sil, layer))
+        return front, behind
 
     def erase(self, s: _Seen) -> None:
-        self.image = self.bg.erase(self.image, self.footprint(s))
+        """Remove `s` and re-composite what it overlapped: the pixels of objects in front of it stay, and
+        the parts of objects behind it that it hid are drawn in (as an editor that removes an object fills
+        in what was behind it, rather than leaving a hole of background in it). Objects the editor does not
+        perceive cannot be completed; the caller's `context` names what the picture holds."""
+        front, behind = self.depth_neighbours(s)
+        region = self.footprint(s)
+        for sil in front:
+            region &= ~sil
+        image = np.asarray(self.bg.erase(self.image, region)).copy()
+        for sil, layer in behind:
+            hole = region & sil
+            image[hole] = layer[hole]
+        self.image = Image.fromarray(image)
+        if front:  # a redraw in place goes beneath them again (`draw`, origin)
+            self._front[id(s)] = (np.logical_or.reduce(front), np.asarray(self.image).copy())
         self.seen = [o for o in self.seen if o is not s]
         self.touched.append(s.box)
 
     def draw(self, cls: str, size: int, cx: float, cy: float, color: str | None, texture: str | None,
-             origin: _Seen | None = None, shape: str | None = None) -> _Seen:
+             origin: _Seen | None = None, shape: str | None = None, beneath: bool = True) -> _Seen:
+        """Paste a new sprite. Redrawing an erased object in its place (`origin`, same place) keeps it behind
+        whatever was in front of it: those pixels are put back over it (unless not `beneath`)."""
         sprite = self.art.render(_art_name(cls, shape), max(8, size), color, texture)
         w, h = sprite.size
         cx = min(max(cx, w / 2), self.width - w / 2)
@@ -205,17 +318,27 @@ class _Canvas:
         canvas = self.image.convert("RGBA")
         x0, y0 = paste_centered(canvas, sprite, (cx, cy))
         self.image = canvas.convert("RGB")
+        under = False
+        kept = self._front.pop(id(origin), None) if origin is not None else None
+        if (beneath and kept is not None and origin is not None
+                and abs(cx - origin.center[0]) + abs(cy - origin.center[1]) < 3):
+            cover, pixels = kept
+            out = np.asarray(self.image).copy()
+            out[cover] = pixels[cover]
+            self.image = Image.fromarray(out)
+            under = True
         box = Box(x0=max(0, x0), y0=max(0, y0), x1=min(self.width, x0 + w), y1=min(self.height, y0 + h))
         new = _Seen(cls=cls, box=box, color=color or self.art.default_color(cls), size=max(8, size),
-                    texture=texture, origin=origin, shape=shape)
+                    texture=texture, origin=origin, shape=shape, under=under)
         self.seen.append(new)
         self.touched.append(box)
         return new
 
-    def redraw(self, s: _Seen, origin: _Seen | None = None) -> _Seen:
-        """Draw a perceived object again where it is, in its own colour when that is one the artwork paints."""
+    def redraw(self, s: _Seen, origin: _Seen | None = None, on_top: bool = False) -> _Seen:
+        """Draw a perceived object again where it is, in its own colour when that is one the artwork paints;
+        `on_top`: in front of everything (else beneath what was in front of it when it was erased)."""
         return self.draw(s.cls, s.size, *s.center, color=s.color if s.color in COLOR_RGB else None, texture=None,
-                         origin=origin or s, shape=s.shape)
+                         origin=origin or s, shape=s.shape, beneath=not on_top)
 
     def paste_faint(self, sprite: Image.Image, center: tuple[float, float], alpha: float) -> None:
         """A half-transparent copy of `sprite` (the ghost a half-done removal leaves)."""
@@ -346,6 +469,7 @@ class _Job:
     rng: np.random.Generator
     region: np.ndarray | None
     notes: list[str] = field(default_factory=list)
+    context: tuple[str, ...] = ()  # artwork names of objects the caller says the picture holds
 
     @property
     def full(self) -> bool:
@@ -371,12 +495,38 @@ def _draw_done(profile: EditorProfile, dimension: str, rng: np.random.Generator)
 
 
 def _edit(op: EditOp, image: Image.Image, profile: EditorProfile, rng: np.random.Generator,
-          region: np.ndarray | None) -> _Edited:
+          region: np.ndarray | None, context: tuple[str, ...] = ()) -> _Edited:
     """Apply `op` to the image with the profile's success rate and side effects."""
     done = _draw_done(profile, op.dimension, rng)
     if done == "none":
         return _Edited(image, "none", [f"{op.kind} not carried out"])
-    return _EDITS[op.kind](image, _Job(op, done, profile, rng, region))
+    return _EDITS[op.kind](image, _Job(op, done, profile, rng, region, context=context))
+
+
+def context_names(raw: Any) -> tuple[str, ...]:
+    """The artwork names of a call's `context` parameter: what the caller knows the picture holds (the
+    input's description), as class names or {"cls": ..., "shape": ...} objects. A real editor sees every
+    object of the picture; the sandbox's detector looks only for the classes it is told, so without them
+    an object that overlaps the edited one is not seen (a couch behind a horse matches weakly alone) and
+    cannot be kept in its place. Classes the world does not draw are left out; a malformed entry is a
+    ToolError."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, (list, tuple)):
+        raise ToolError(f"the context parameter must be a list of objects, got {type(raw).__name__}")
+    art = get_artwork()
+    out: list[str] = []
+    for item in raw:
+        if isinstance(item, str):
+            cls, shape = item, None
+        elif isinstance(item, dict) and isinstance(item.get("cls"), str):
+            cls, shape = item["cls"], item.get("shape")
+        else:
+            raise ToolError(f"a context entry must be a class name or {{'cls': ..., 'shape': ...}}, got {item!r}")
+        name = shaped_class(cls, shape) if isinstance(shape, str) and art.supports(shaped_class(cls, shape)) else cls
+        if art.supports(name):
+            out.append(name)
+    return tuple(dict.fromkeys(out))
 
 
 # -- whole-picture operations ------------------------------------------------------------------------
@@ -457,7 +607,7 @@ def _on_objects(edit: ObjectEdit) -> Operation:
             raise ToolError(f"the sandbox world cannot draw or find {undrawable}")
         # The editor looks for the class in the shape the instruction names too ("change the number of round
         # clocks to 3" finds the round ones): searching every shape would multiply the detector's work.
-        cv = _Canvas(image, sorted({*classes, *_shaped(op)}), job.region)
+        cv = _Canvas(image, sorted({*classes, *_shaped(op), *job.context}), job.region)
         edit(cv, job)
         _disturb_neighbours(cv, job)
         return _Edited(cv.image, job.done, job.notes, cv)
@@ -476,7 +626,7 @@ def _shaped(op: EditOp) -> list[str]:
 
 def _targets(cv: _Canvas, job: _Job, verb: str) -> list[_Seen]:
     """The perceived objects of the operation's class; a ToolError when there are none."""
-    targets = cv.of(job.op.cls or "")
+    targets = cv.find(job.op.cls or "")
     if not targets:
         raise ToolError(f"no {job.op.cls} found in the image to {verb}")
     return targets
@@ -491,7 +641,8 @@ def _repaint(cv: _Canvas, job: _Job) -> None:
         targets = targets[: len(targets) // 2]
         job.notes.append("only some objects changed")
     for t in targets:
-        color = op.color if op.kind == "recolor" else t.color
+        # what the instruction does not name is kept: the colouring that explains the object's pixels best
+        color = op.color if op.kind == "recolor" else cv.own_color(t)
         if not job.full and len(targets) == 1 and op.kind == "recolor":
             color = near_color(op.color or "")
             job.notes.append(f"painted {color} instead of {op.color}")
@@ -508,7 +659,7 @@ def _add(cv: _Canvas, job: _Job) -> None:
 
 def _recount(cv: _Canvas, job: _Job) -> None:
     """Erase the surplus (half of it when half done) or add the missing ones (one too few)."""
-    existing = cv.of(job.op.cls or "")
+    existing = cv.find(job.op.cls or "")
     want = job.op.count or 0
     missing = want - len(existing)
     if missing < 0:
@@ -525,7 +676,7 @@ def _place(cv: _Canvas, job: _Job, existing: list[_Seen], n: int, color: str | N
     """Draw `n` new objects of the class, sized like those present, where the relation asks (anywhere when
     half done); one placed behind its anchor has the anchor redrawn on top."""
     op = job.op
-    anchor = (cv.of(op.anchor) or [None])[0] if op.anchor else None
+    anchor = (cv.find(op.anchor) or [None])[0] if op.anchor else None
     if op.anchor and anchor is None:
         job.notes.append(f"anchor {op.anchor} not found; placed freely")
     size = existing[0].size if existing else cv.typical_size()
@@ -535,7 +686,7 @@ def _place(cv: _Canvas, job: _Job, existing: list[_Seen], n: int, color: str | N
         cv.draw(op.cls or "", s, cx, cy, color=color, texture=op.texture, shape=shape)
         if rel == "behind" and anchor is not None:  # redraw the anchor on top: it is in front
             cv.erase(anchor)
-            anchor = cv.redraw(anchor, origin=anchor.origin or anchor)
+            anchor = cv.redraw(anchor, origin=anchor.origin or anchor, on_top=True)
 
 
 def _remove(cv: _Canvas, job: _Job) -> None:
@@ -555,14 +706,22 @@ def _remove(cv: _Canvas, job: _Job) -> None:
 
 
 def _replace(cv: _Canvas, job: _Job) -> None:
-    """The first object becomes the new one, in its place and size; half done, the old one is redrawn."""
-    t = _targets(cv, job, "replace")[0]
-    cv.erase(t)
-    new_cls = job.op.new_cls if job.full else job.op.cls
-    if not job.full:
+    """The first object becomes the new one, in its place and size; a plural ("replace the cups with three
+    bowls") replaces as many as it names, each in its place. Half done: one object, the old one redrawn;
+    several, only half of them replaced."""
+    op = job.op
+    targets = _targets(cv, job, "replace")
+    chosen = targets[: max(1, op.count or 1)]
+    redo_old = not job.full and len(chosen) == 1
+    if redo_old:
         job.notes.append("redrew the old object instead of the new one")
-    cv.draw(new_cls or t.cls, t.size, *t.center, color=job.op.color, texture=job.op.texture, origin=t,
-            shape=job.op.shape if job.full else t.shape)
+    elif not job.full:
+        chosen = chosen[: len(chosen) // 2]
+        job.notes.append("only some objects replaced")
+    for t in chosen:
+        cv.erase(t)
+        cv.draw((op.cls if redo_old else op.new_cls) or t.cls, t.size, *t.center, color=op.color,
+                texture=op.texture, origin=t, shape=t.shape if redo_old else op.shape)
 
 
 def _move(cv: _Canvas, job: _Job) -> None:
@@ -572,16 +731,21 @@ def _move(cv: _Canvas, job: _Job) -> None:
     if op.relation in _CONTACT_SPOTS:
         _contact_move(cv, job, targets)
         return
-    anchors = cv.of(op.anchor or "")
+    anchors = cv.find(op.anchor or "")
     moving = targets if op.all else targets[:1]
     anchor = _group(anchors) if op.anchor_all else (anchors[0] if anchors else None)
+    colors = [cv.own_color(t) for t in moving]  # read before anything is erased
     for t in moving:
         cv.erase(t)
     rel = op.relation if job.full else None
-    for t in moving:
+    for t, color in zip(moving, colors, strict=True):
         cx, cy, s = cv.free_spot(t.size, job.rng, rel, anchor)
-        cv.draw(t.cls, s, cx, cy, color=t.color if t.color in COLOR_RGB else None, texture=None, origin=t,
-                shape=t.shape)
+        cv.draw(t.cls, s, cx, cy, color=color, texture=None, origin=t, shape=t.shape)
+    if rel == "behind" and anchor is not None and not op.anchor_all and any(o is anchor for o in cv.seen):
+        color = cv.own_color(anchor)
+        cv.erase(anchor)  # moved behind it: the anchor is drawn again, in front
+        cv.draw(anchor.cls, anchor.size, *anchor.center, color=color, texture=None, origin=anchor.origin or anchor,
+                shape=anchor.shape, beneath=False)
 
 
 def _contact_move(cv: _Canvas, job: _Job, targets: list[_Seen]) -> None:
@@ -593,7 +757,7 @@ def _contact_move(cv: _Canvas, job: _Job, targets: list[_Seen]) -> None:
     things on one spot would break the counts. When the moved thing overlapped the anchor, its erasure left a
     hole in the anchor, which is drawn again first."""
     op = job.op
-    anchors = cv.of(op.anchor or "")
+    anchors = cv.find(op.anchor or "")
     if not anchors:
         raise ToolError(f"no {op.anchor} found in the image to move the {op.cls} {op.relation}")
     anchor = anchors[0]
@@ -836,10 +1000,13 @@ def _objects_after(truth: WorldTruth, t: WorldTruth, cv: _Canvas) -> list[WorldO
         while root.origin is not None:
             root = root.origin
         prev = next((o for o in truth.objects if o.box.iou(root.box) > 0.3 and o.cls == root.cls), None)
+        # redrawn in place beneath what was in front of it (`_Canvas.draw`): it keeps its depth
+        under = s.under and prev is not None and not any(o.z == prev.z for o in keep)
         keep.append(WorldObject(element_id=prev.element_id if prev else None, cls=s.cls,
-                                color=s.color or "gray", texture=s.texture, shape=s.shape, box=s.box, z=z,
+                                color=s.color or "gray", texture=s.texture, shape=s.shape, box=s.box,
+                                z=prev.z if under and prev is not None else z,
                                 scale=prev.scale if prev else 1.0, size=s.size))
-        z += 1
+        z += not under
     for effect in cv.side_effects:
         for o in keep:
             if o.box.iou(effect.box) > 0.5:
@@ -889,7 +1056,7 @@ class _SandboxEditTool(Tool):
         src = load_image(image)
         rng = call_rng(self.name, call.prompt, call.seed, np.asarray(src.resize((16, 16))).tobytes().hex())
         # 2. edit with this tool's hidden profile
-        edited = _edit(op, src, self.profile, rng, region)
+        edited = _edit(op, src, self.profile, rng, region, context_names(call.params.get("context")))
         image_out = edited.image
         if region is not None:  # an inpainter changes nothing outside its (slightly grown) mask
             grown = np.asarray(Image.fromarray(region.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))) > 127
