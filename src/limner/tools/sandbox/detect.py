@@ -102,8 +102,8 @@ class DetectorConfig:
     explain_shift_px: int = 2  # a found object's drawing explains a pixel within this shift ...
     explain_rgb_tol: int = 40  # ... and this RGB difference (max over channels)
     neighbour_mask_max: float = 0.3  # a weak detection is re-scored without its neighbours' pixels up to this
-    # share of its silhouette ...
-    neighbour_window_max: float = 0.5  # ... and of its template window
+    # share of its window, or of its silhouette ...
+    neighbour_window_max: float = 0.5  # ... when they cover at most this share of its window
     border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
 
@@ -742,11 +742,10 @@ class Detector:
         template window: its plain score falls under the confidence the presence rule asks (0.75), so the
         checker said "only weak matches" of an object drawn whole. Masking what the touching detections'
         drawings explain (`_drawn_by`) leaves its own structure. The mask may cover at most
-        `neighbour_mask_max` of its silhouette, so a fit made of another object's strokes (all of them
-        explained by it) keeps its weak score; and at most `neighbour_window_max` of its template window,
-        so enough pixels are left to score. (A window share alone, the first rule, also refused an object
-        drawn in front of a bigger one: a hot dog over a parking meter's head has a third of its window on
-        the meter and its whole body its own.)
+        `neighbour_mask_max` of its template window, so a fit made of another object's strokes (all of them
+        explained by it) keeps its weak score; or, up to `neighbour_window_max` of the window, at most
+        `neighbour_mask_max` of its silhouette: an object drawn in front of a bigger one (a hot dog over a
+        parking meter's head) has a third of its window on the other and its whole body its own.
         """
         c = self.config
         out = []
@@ -764,7 +763,8 @@ class Detector:
             window = theirs[y0:y1, x0:x1]
             sil, where, area = self._placed_silhouette(k, fg.shape)
             made_of_theirs = (sil & theirs[where]).sum() / area if area else 1.0
-            if window.size == 0 or window.mean() > c.neighbour_window_max or made_of_theirs > c.neighbour_mask_max:
+            share = window.mean() if window.size else 1.0
+            if share > c.neighbour_mask_max and (share > c.neighbour_window_max or made_of_theirs > c.neighbour_mask_max):
                 out.append(k)
                 continue
             score = self._masked_score(k, feat2, theirs)
