@@ -143,10 +143,10 @@ def test_a_hidden_object_redrawn_in_place_stays_behind(hidden_couch):
     assert all(c.passed for c in grade_truth(red, t))
 
 
-def test_a_shaped_object_is_found_by_its_class_alone():
+def test_a_shaped_object_is_found_by_its_class_when_the_context_names_its_outline():
     scene = Scene(prompt="a round clock", elements=[Element(id="e0", noun="clock", cls="clock", shape="round")])
     image, truth = render_scene(scene, seed=2, width=320, height=320)
-    after, t = _edit(image, "make the clock triangular", truth)
+    after, t = _edit(image, "make the clock triangular", truth, context=[{"cls": "clock", "shape": "round"}])
     assert [o.shape for o in t.objects if o.cls == "clock"] == ["triangular"]
     tri = Scene(prompt="a triangular clock", elements=[Element(id="e0", noun="clock", cls="clock", shape="triangular")])
     assert check_image(after, tri).passed
@@ -228,3 +228,26 @@ def test_an_object_the_editor_was_told_nothing_of_is_not_cut_along_the_box(hidde
     kept = in_box & ~near & ink
     assert kept.sum() > 50  # the couch shows there
     assert np.abs(now - before).max(axis=-1)[kept].mean() < 5
+
+
+def test_without_context_other_objects_in_an_outline_are_not_taken_for_the_named_class():
+    """A shaped object is looked for in its outline only when the context names it: searched in every
+    outline, "hot dog|teardrop" fitted teardrop teddy bears, and the editor redrew them as hot dogs."""
+    scene = Scene(prompt="two diamond hot dogs and two teardrop teddy bears", elements=[
+        Element(id="e0", noun="hot dogs", cls="hot dog", count=2, shape="diamond"),
+        Element(id="e1", noun="teddy bears", cls="teddy bear", count=2, shape="teardrop")])
+    image, truth = render_scene(scene, seed=1, width=384, height=384)
+    tool = Editor("fern", profile="e-fern")
+    tool.profile = PERFECT
+    call = ToolCall(tool="fern", prompt="make the hot dogs red", seed=3,
+                    params={"_truth_in": truth.model_dump(mode="json")})
+    try:
+        result = tool(call, image=image)
+    except ToolError as e:  # the hot dogs are not found as drawn plainly: the edit is refused, nothing drawn
+        assert "no hot dog found" in str(e)
+        return
+    t = WorldTruth.model_validate(result.ground_truth)
+    assert sorted(o.cls for o in t.objects) == sorted(o.cls for o in truth.objects)
+    assert all(o.visible > 0.9 for o in t.objects if o.cls == "teddy bear")
+    verdict = check_image(result.image, scene)
+    assert [c.passed for c in verdict.checks if c.target == "e1" and c.kind == "presence"] == [True]

@@ -16,8 +16,7 @@ keeps the pixels of those in front of it and draws in the parts of those behind 
 redrawn in its place (recolour, retexture, reshape, replace) goes back beneath what was in front of it. The
 detector sees only the classes it is told, so `call.params["context"]` (public: the input's description,
 class names or {"cls", "shape"}; the agent passes it when editing a described image) names what else the
-picture holds; a class the instruction names is also looked for in every outline the world draws when it is
-not found as drawn plainly (a round bed is a bed).
+picture holds, shaped classes included (a round bed is a bed when the context says "round bed").
 
 Benchmark-only private channel: `call.params["_truth_in"]` may carry the previous `WorldTruth` (JSON) so
 the editor returns an updated truth in `ToolResult.ground_truth`. Editors never *read* it to decide what
@@ -65,7 +64,7 @@ from limner.tools.sandbox.render import (
     style_key,
 )
 from limner.tools.sandbox.segment import estimate_background
-from limner.tools.sandbox.world import DRAWN_SHAPES, WorldObject, WorldText, WorldTruth, rle_encode
+from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth, rle_encode
 from limner.types import EDIT_DIMS, Box, ToolCall, ToolResult
 
 __all__ = ["MIN_SCORE", "EditOp", "Editor", "Inpainter", "load_image", "parse_instruction"]
@@ -166,7 +165,6 @@ class _Canvas:
         self.width, self.height = image.size
         self.bg = estimate_background(image)
         self.classes = sorted(set(classes or ()))
-        self._widened: set[str] = set()
         self.seen: list[_Seen] = []
         self.initial: list[_Seen] = []  # what the editor saw before changing anything
         self._perceive(self.classes)
@@ -193,18 +191,14 @@ class _Canvas:
         return sorted((s for s in self.seen if s.cls == cls), key=lambda s: (s.box.x0, s.box.y0))
 
     def find(self, cls: str) -> list[_Seen]:
-        """The perceived objects of `cls`; when there are none, the class is looked for again in every outline
-        the world draws it in. An instruction names the class ("remove the bed"), a real editor sees a round
-        bed as a bed; the detector matches a reshaped sprite only under its shaped name ("bed|round"), and
-        searching every shape of every class up front would multiply its work, so only a miss pays for it.
-        Only before anything was changed (what the editor saw is then the picture as given)."""
-        found = self.of(cls)
-        if found or not cls or cls in self._widened or self.touched or cls not in CLASS_ART:
-            return found
-        self._widened.add(cls)
-        names = [shaped_class(cls, sh) for sh in DRAWN_SHAPES if self.art.supports(shaped_class(cls, sh))]
-        self.classes = sorted({*self.classes, *names})
-        self._perceive(self.classes)
+        """The perceived objects of `cls`, in whatever outline they were drawn when the caller's `context`
+        names it (a round bed is a bed: `context` {"cls": "bed", "shape": "round"} has "bed|round" perceived).
+
+        Without context a shaped object is not looked for in every outline the world draws: the detector
+        sees only the classes it is told, and an outline-shaped template of the named class fits other
+        objects drawn in that outline ("make the hot dogs orange" matched teardrop teddy bears as teardrop
+        hot dogs and redrew two of them, in the repair pictures of `benchmarks/sandbox.py`'s painted section,
+        seed 1)."""
         return self.of(cls)
 
     def footprint(self, s: _Seen) -> np.ndarray:
