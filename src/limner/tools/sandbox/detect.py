@@ -507,8 +507,9 @@ class Detector:
         levels = {lvl: _blur(_downscale(resid, lvl), lvl) for lvl in (2, 4)}
         out: list[_Candidate] = []
         for p in self._propose(levels, classes, variants, frame[1], frame[0], small):
-            if any(o.cls == p.cls and _same_place(o, p) for o in chosen):
-                continue
+            first = [o.score for o in refined if o.cls == p.cls and _same_place(o, p)]
+            if any(o.cls == p.cls and _same_place(o, p) for o in chosen) or max(first, default=0.0) >= c.weak_score:
+                continue  # found already, or a first-pass candidate here stands (see below)
             k = self._refine(levels[2], p)
             again = self._match_at(img2, k, k.size, reach=1)  # its score on the whole picture
             if again is None:
@@ -534,6 +535,11 @@ class Detector:
                 continue
             out.append(again)
         return out
+
+    def _share_on(self, k: _Candidate, mask: np.ndarray) -> float:
+        """Share of the candidate's placed silhouette that lies on `mask` (image-sized)."""
+        sil, where, area = self._placed_silhouette(k, mask.shape)
+        return float((sil & mask[where]).sum() / area) if area else 1.0
 
     def _propose(
         self, levels: dict[int, np.ndarray], classes: list[str], variants: list[Variant | None], w: int, h: int,
@@ -761,10 +767,10 @@ class Detector:
             theirs = self._drawn_by(near, rgb, fg, textures)
             x0, y0, x1, y1 = (max(0, round(v)) for v in k.rect)
             window = theirs[y0:y1, x0:x1]
-            sil, where, area = self._placed_silhouette(k, fg.shape)
-            made_of_theirs = (sil & theirs[where]).sum() / area if area else 1.0
             share = window.mean() if window.size else 1.0
-            if share > c.neighbour_mask_max and (share > c.neighbour_window_max or made_of_theirs > c.neighbour_mask_max):
+            if share > c.neighbour_window_max or (
+                share > c.neighbour_mask_max and self._share_on(k, theirs) > c.neighbour_mask_max
+            ):
                 out.append(k)
                 continue
             score = self._masked_score(k, feat2, theirs)
@@ -821,7 +827,7 @@ class Detector:
         if hidden:
             if self._ink_recall(k, ink, explained) < c.hidden_ink_recall_min:
                 return False
-        elif not self._plain_view_evidence(k, fg & ~explained, ink):
+        elif not self._plain_view_evidence(k, fg, ink, explained):
             return False  # in plain view, yet its outline is missing or it sits inside a bigger blob
         if k.score >= c.ink_precision_score_max:
             return True  # the artwork's structure itself: stray ink on it is a blemish (a scribble)
@@ -856,12 +862,12 @@ class Detector:
             zone = zone & ~_plate_zone(zone.shape[1], zone.shape[0])
         return near, zone
 
-    def _plain_view_evidence(self, k: _Candidate, fg: np.ndarray, ink: np.ndarray) -> bool:
+    def _plain_view_evidence(self, k: _Candidate, fg: np.ndarray, ink: np.ndarray, explained: np.ndarray) -> bool:
         """Does a candidate nothing accepted covers show its own outline, standing free?
 
-        `fg` is the foreground the accepted detections do not explain: one object touching another of its
-        kind (a dining table drawn right under another) has the other's body in its margin, which is no
-        bigger object it could be a part of.
+        Its margin's foreground leaves out what accepted detections explain (`explained`): one object
+        touching another of its kind (a dining table drawn right under another) has the other's body in its
+        margin, which is no bigger object it could be a part of.
 
         A sign with a text plate is judged on the outline no plate can hide (its post, the board's
         edges): the plate alone, a white box with dark text, is not a sign, and a plate-template can
@@ -880,7 +886,7 @@ class Detector:
             k.score >= c.weak_score and self._ink_recall_but_one_patch(k, ink) >= c.patch_ink_recall_min
         ):
             return False
-        return self._ring_foreground(k, fg) <= c.ring_fg_max
+        return self._ring_foreground(k, fg, explained) <= c.ring_fg_max
 
     def _ink_recall_but_one_patch(self, k: _Candidate, ink: np.ndarray) -> float:
         """Outline recall with the one square patch (`blemish_patch_frac` of the glyph's longer side) where
@@ -913,17 +919,18 @@ class Detector:
         own = self._outline(cls, size)
         return own & ~_plate_zone(own.shape[1], own.shape[0])
 
-    def _ring_foreground(self, k: _Candidate, fg: np.ndarray) -> float:
-        """Foreground share of the margin around the candidate's box (high inside a bigger object)."""
+    def _ring_foreground(self, k: _Candidate, fg: np.ndarray, explained: np.ndarray) -> float:
+        """Share of the margin around the candidate's box that is foreground no accepted detection explains
+        (high inside a bigger object)."""
         H, W = fg.shape
         ox0, oy0, ox1, oy1 = (round(v) for v in k.rect)
         ix0, iy0, ix1, iy1 = (round(v) for v in self._inner_rect(k))
         ox0, oy0, ox1, oy1 = max(0, ox0), max(0, oy0), min(W, ox1), min(H, oy1)
-        outer = fg[oy0:oy1, ox0:ox1]
-        total, on = outer.size, int(outer.sum())
+        free = fg[oy0:oy1, ox0:ox1] & ~explained[oy0:oy1, ox0:ox1]
+        total, on = free.size, int(free.sum())
         ix0, iy0, ix1, iy1 = max(ox0, ix0), max(oy0, iy0), min(ox1, ix1), min(oy1, iy1)
         if ix1 > ix0 and iy1 > iy0:
-            inner = fg[iy0:iy1, ix0:ix1]
+            inner = free[iy0 - oy0 : iy1 - oy0, ix0 - ox0 : ix1 - ox0]
             total -= inner.size
             on -= int(inner.sum())
         return on / total if total > 0 else 0.0
