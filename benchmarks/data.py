@@ -161,19 +161,26 @@ def resume_test(job: ClusterJob, prompts: list[PromptItem], reference: Path, ref
     rng = np.random.default_rng(seed + 99)
     args = (job.model_dump(mode="json"), [(p.index, p.text, p.tag) for p in prompts], str(out))
     kills = []
+    n = len(prompts)
+    per_cluster = ref_wall / max(1, n)
     for k in range(3):
         proc = ctx.Process(target=_child_build, args=args)
         proc.start()
-        # somewhere inside what is left of the build (past the child's start-up of a few seconds)
-        left = (len(prompts) - len(load_records(out))) / max(1, len(prompts))
-        delay = 5.0 + float(rng.uniform(0.2, 0.8) * ref_wall * left)
-        proc.join(delay)
+        # A random point inside the build, never past its last cluster: wait until the child has finished
+        # a random number of clusters (at most all but one), then kill it part-way into the next one.
+        # Timing the kill from the start instead let a kill land after the build had finished.
+        done = len(load_records(out))
+        target = int(rng.integers(done, max(done + 1, n - 1)))
+        while proc.is_alive() and len(load_records(out)) < target:
+            time.sleep(0.2)
+        time.sleep(float(rng.uniform(0.1, 0.6)) * per_cluster)
         if proc.is_alive():
+            done_at_kill = len(load_records(out))
             proc.kill()  # SIGKILL
             proc.join()
-            kills.append({"after_s": round(delay, 1), "done_at_kill": len(load_records(out))})
+            kills.append({"target_done": target, "done_at_kill": done_at_kill})
         else:
-            kills.append({"after_s": round(delay, 1), "done_at_kill": len(load_records(out)), "finished_first": True})
+            kills.append({"target_done": target, "done_at_kill": len(load_records(out)), "finished_first": True})
         log(f"[resume] kill {k}: {kills[-1]}")
     proc = ctx.Process(target=_child_build, args=args)
     proc.start()
@@ -182,7 +189,8 @@ def resume_test(job: ClusterJob, prompts: list[PromptItem], reference: Path, ref
     keys = [json.dumps([r["prompt"], r["seed"]]) for r in b["records"].values()]
     pair_keys = [(r["cluster_id"], r["winner_id"], r["loser_id"]) for r in b["table"]]
     return {
-        "kills": kills, "clusters": len(b["records"]), "expected": len(a["records"]),
+        "kills": kills, "kills_landed": sum(1 for k in kills if not k.get("finished_first")),
+        "clusters": len(b["records"]), "expected": len(a["records"]),
         "duplicates": len(keys) - len(set(keys)) + len(pair_keys) - len(set(pair_keys)),
         "lost": len(set(a["records"]) - set(b["records"])),
         "records_equal": a["records"] == b["records"], "images_equal": a["images"] == b["images"],

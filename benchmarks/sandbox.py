@@ -24,7 +24,9 @@
    colour, relation, depth, texture, text): n, base_rate_fail (the share of truth-failing checks, what an
    always-"pass" judge gets wrong), false_pass = P(checker passes | truth fails), false_fail =
    P(checker fails | truth passes), balanced_accuracy = (TPR + TNR) / 2; also split by source
-   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements. The random scenes
+   (`checker_painted_by_source`: painters, editors) with a sample of the disagreements. Parts the checker
+   names unchecked instead of judging (a texture it cannot read on that object) are outside those rates
+   and counted beside them: `unjudged`, `unjudged_share`, `unjudged_truth_pass`. The random scenes
    here ask for every relation the world draws (`world.WORLD_PREDICATES`) and for shapes; their checks are
    reported under their relation kind (support, containment, attachment, wearing, riding, action) and `shape`.
 1c. Checker per relation kind (`checker_painted_relations`; `--painted-relations N`, `--probes`): each
@@ -59,7 +61,15 @@ import cv2
 import numpy as np
 
 from limner.config import load_config
-from limner.eval.painted import PAINTED_DIM, RELATION_DIM, PaintedStream, judge, judged_rows, png_roundtrip
+from limner.eval.painted import (
+    PAINTED_DIM,
+    RELATION_DIM,
+    PaintedStream,
+    judge,
+    judged_rows,
+    png_roundtrip,
+    unjudged_rows,
+)
 from limner.geometry import MIN_VISIBLE_SHARE
 from limner.tools import ocr
 from limner.tools.registry import ToolRegistry
@@ -259,12 +269,21 @@ def rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
             "false_fail": false_fail, "balanced_accuracy": balanced}
 
 
+def _unjudged(truth_passed: list[bool], judged: int) -> dict[str, Any]:
+    """How many parts of a dimension the checker named unchecked instead of judging (outside the rates:
+    `unjudged_rows`), their share of all the dimension's parts, and how many of them the truth passes."""
+    n = len(truth_passed)
+    return {"unjudged": n, "unjudged_share": n / (n + judged) if n + judged else None,
+            "unjudged_truth_pass": sum(truth_passed)}
+
+
 def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, Any]:
     """Checker vs truth on every sandbox painter's picture of random scenes, and on one planner repair
     of each picture by an editor or inpainter (rotating); per dimension and per source (SIMULATED).
     The pictures come from `limner.eval.painted.PaintedStream` (shared with scripts/contact_diag.py)."""
     stream = PaintedStream(n_scenes, seed, size)
     judged: dict[str, dict[str, list[tuple[bool, bool]]]] = {"painters": {}, "editors": {}}
+    unjudged: dict[str, list[bool]] = {}
     errors: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     n_painters = len(stream.painters)
@@ -272,6 +291,8 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
         if pic.source == "painter" and pic.tool == stream.painters[0].name and pic.scene_index and pic.scene_index % 10 == 0:
             log(f"checker_painted: {pic.scene_index}/{n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
         rows = judged_rows(pic.verdict, pic.scene, pic.truth)
+        for dim, truth_passed in unjudged_rows(pic.verdict, pic.scene, pic.truth):
+            unjudged.setdefault(dim, []).append(truth_passed)
         if pic.source == "painter":
             _collect(judged["painters"], rows, errors, {"scene": pic.scene_index, "tool": pic.tool})
             continue
@@ -281,7 +302,7 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
     dims = list(dict.fromkeys([*_PAINTED_DIM.values(), *_RELATION_DIM.values()]))
     both = {d: judged["painters"].get(d, []) + judged["editors"].get(d, []) for d in dims}
     return {
-        "checker_painted": {d: rates(both[d]) for d in dims},
+        "checker_painted": {d: {**rates(both[d]), **_unjudged(unjudged.get(d, []), len(both[d]))} for d in dims},
         "checker_painted_by_source": {src: {d: rates(v.get(d, [])) for d in dims} for src, v in judged.items()},
         "checker_painted_images": {"painted": n_scenes * n_painters, "edited": stream.edits,
                                    "edit_tool_errors": stream.edit_failures},

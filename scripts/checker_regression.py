@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from limner.eval.painted import PaintedStream, judged_rows
+from limner.eval.painted import PaintedStream, judged_rows, unjudged_rows
 from limner.files import atomic_write_text
 from limner.tools import ocr
 from limner.tools.sandbox.checker import check_image
@@ -146,6 +146,7 @@ def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], wri
         raise SystemExit(f"unknown detector setting(s): {', '.join(unknown)}")
     detector = Detector(dataclasses.replace(base, **{k: type(getattr(base, k))(v) for k, v in overrides.items()}))
     per_dim: dict[str, list[tuple[bool, bool]]] = {}
+    unjudged: dict[str, list[bool]] = {}  # parts the checker named unchecked (outside the rates)
     rows: list[dict[str, Any]] = []
     n = 0
     for truth_file in sorted(folder.glob("*.truth.json")):
@@ -160,9 +161,12 @@ def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], wri
         for dim, checker, truth_passed, evidence in judged_rows(verdict, scene, truth):
             per_dim.setdefault(dim, []).append((checker, truth_passed))
             rows.append({"file": name, "dim": dim, "checker": checker, "truth": truth_passed, "evidence": evidence})
+        for dim, truth_passed in unjudged_rows(verdict, scene, truth):
+            unjudged.setdefault(dim, []).append(truth_passed)
     print(f"{n} pictures judged in {folder}")
     for dim, pairs in sorted(per_dim.items()):
-        print(f"  {dim:12s} {_rates(pairs)}")
+        left = unjudged.get(dim, [])
+        print(f"  {dim:12s} {_rates(pairs)}  unjudged {len(left)} ({sum(left)} truth pass)")
     if write is not None:
         atomic_write_text(write, "".join(json.dumps(r) + "\n" for r in rows))
     if against is not None:

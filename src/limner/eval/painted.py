@@ -46,6 +46,7 @@ __all__ = [
     "judged_rows",
     "png_roundtrip",
     "repair_call",
+    "unjudged_rows",
 ]
 
 #: Check kind -> the `checker_painted` dimension it is reported under (BENCHMARKS.md names).
@@ -86,6 +87,21 @@ def judged_rows(verdict: Verdict, scene: Scene, truth: WorldTruth) -> list[Row]:
         dim = RELATION_DIM.get(kinds.get(c.target) or "") or PAINTED_DIM.get(c.kind)
         if dim is not None and (c.target, c.kind) in want:
             out.append((dim, c.passed, want[(c.target, c.kind)], c.evidence))
+    return out
+
+
+def unjudged_rows(verdict: Verdict, scene: Scene, truth: WorldTruth) -> list[tuple[str, bool]]:
+    """(dimension, truth passed) for every part the truth grades that the checker made no check of (it
+    named it unchecked: a texture it cannot read, a relation it has no geometry for). These are outside
+    `judged_rows`' rates, so a benchmark reports their number beside them: a checker that declined more
+    would otherwise look more accurate."""
+    kinds = {r.id: r.kind for r in scene.relations}
+    made = {(c.target, c.kind) for c in verdict.checks}
+    out: list[tuple[str, bool]] = []
+    for c in grade_truth(scene, truth):
+        dim = RELATION_DIM.get(kinds.get(c.target) or "") or PAINTED_DIM.get(c.kind)
+        if dim is not None and (c.target, c.kind) not in made:
+            out.append((dim, c.passed))
     return out
 
 

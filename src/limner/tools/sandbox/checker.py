@@ -11,7 +11,8 @@ so the checker's accuracy can be measured check by check:
   instance in view); `count` is checked exactly when the scene asks for a count
   other than one (GenEval's counting); a negated element is an `absence` check.
 - colour: `count` instances carry it (all found ones if fewer were found); texture: every found one, read
-  with the asked texture (`texture_reader`: an instance it cannot read fails the check, said as unreadable).
+  with the asked texture (`texture_reader`); one read plain or otherwise fails it, and when the only
+  doubt is instances it cannot read, the texture is named unchecked, not failed nor passed.
 - Several elements of one class ("a red apple and a green apple") share that class's detections:
   each detection goes to the element whose attributes it matches.
 - 2D relations between multi-instance elements compare group centroids (the mean of the instances'
@@ -147,7 +148,9 @@ def _names(dets: list[Detection], e: Element) -> str:
 PRESENCE_MIN_SCORE = CONFIDENT_SCORE
 
 
-def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
+def _element_checks(e: Element, dets: list[Detection], unjudged: list[str] | None = None) -> list[Check]:
+    """The element's own checks (presence or absence, count, colour, shape, texture). A texture the
+    picture does not let the reader tell (`_texture_check`) is said in `unjudged` instead of checked."""
     box = Box.union([d.box for d in dets])
     found = len(dets)
     if e.negated:
@@ -203,7 +206,11 @@ def _element_checks(e: Element, dets: list[Detection]) -> list[Check]:
             )
         )
     if e.texture is not None:
-        checks.append(_texture_check(e, dets, box))
+        texture = _texture_check(e, dets, box)
+        if isinstance(texture, Check):
+            checks.append(texture)
+        elif unjudged is not None:
+            unjudged.append(texture)
     return checks
 
 
@@ -575,7 +582,7 @@ def check_image_timed(
     # 3. Judge elements, relations, text.
     checks: list[Check] = []
     for e in elements:
-        checks.extend(_element_checks(e, assigned[e.id]))
+        checks.extend(_element_checks(e, assigned[e.id], unsupported))
     checks += _size_checks(scene, elements, assigned)
     checks += _relation_checks(scene, {e.id for e in elements}, assigned, rgb, fits, unsupported)
     texts = [e for e in scene.elements if e.text and not e.negated]
@@ -769,15 +776,22 @@ def unjudged_parts(scene: Scene, classes: set[str] | None = None) -> list[str]:
     return out
 
 
-def _texture_check(e: Element, dets: list[Detection], box: Box | None) -> Check:
-    """Every found instance must be read with the asked texture. An instance whose texture could not be
-    read (too hidden, or the asked texture draws like another one on it) is not counted as carrying it:
-    the check says so and fails, rather than claim a texture nobody saw."""
+def _texture_check(e: Element, dets: list[Detection], box: Box | None) -> Check | str:
+    """Every found instance must be read with the asked texture: a check that passes when all are, and
+    fails when one is read plain or with another texture (or nothing is found). An instance whose texture
+    could not be read (too hidden, or the asked texture draws like another one on it) carries no evidence
+    either way: when the others are read right, the texture is not judged (the reason, for the verdict's
+    unchecked parts) rather than failed, which would claim it wrong, or passed, which would claim a texture
+    nobody saw."""
     found = len(dets)
     good = sum(d.texture == e.texture and d.texture_unread is None for d in dets)
+    unread = [d for d in dets if d.texture_unread]
     seen = ", ".join(
         f"unreadable ({d.texture_unread})" if d.texture_unread else (d.texture or "plain") for d in dets
     ) or "nothing"
+    if unread and good + len(unread) == found:
+        return (f"{e.id}: texture '{e.texture}' of {e.cls} not judged: {len(unread)} of {found} instance(s) "
+                f"cannot be read ({seen})")
     return Check(
         target=e.id, kind="texture", passed=found > 0 and good == found,
         score=good / found if found else 0.0, dimension="texture", box=box,

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from limner.geometry import Rect, clip_window, overlap_of_smaller, paste_mask
-from limner.tools.sandbox.artwork import Artwork, get_artwork
+from limner.tools.sandbox.artwork import Artwork, get_artwork, split_shaped
 from limner.tools.sandbox.colour_reader import body_pixels, read_colour
 from limner.tools.sandbox.render import draw_text_plate
 from limner.tools.sandbox.segment import Background, darkness, estimate_background, load_rgb
@@ -104,6 +104,9 @@ class DetectorConfig:
     neighbour_mask_max: float = 0.3  # a weak detection is re-scored without its neighbours' pixels up to this
     # share of its window, or of its silhouette ...
     neighbour_window_max: float = 0.5  # ... when they cover at most this share of its window
+    outline_fg_agree: float = 0.65  # share of the pixels where two outlines of a class differ that must agree
+    outline_diff_min_px: int = 60  # ... with the other outline (foreground in it, background out) to swap
+    outline_band_px: int = 2  # ... leaving out this band along the outlines (anti-aliased rims)
     border_frac: float = 0.07  # background margin added around a picture whose objects touch its border
 
 
@@ -409,6 +412,7 @@ class Detector:
         )
         if extra:
             chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, small)
+        chosen = self._outline_by_foreground(chosen, refined + extra, bg.foreground)
         chosen = self._rescored_beside_neighbours(chosen, rgb, bg.foreground, levels[2], textures or {})
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
@@ -736,6 +740,54 @@ class Detector:
             closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
             explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _outline_by_foreground(
+        self, chosen: list[_Candidate], cands: list[_Candidate], fg: np.ndarray
+    ) -> list[_Candidate]:
+        """Between two outlines of one class at one place (a plain sandwich and a "square" one), keep the
+        one whose silhouette the foreground agrees with where the two differ.
+
+        The matcher's score favours the outline that lines up with the most structure, and a neighbour
+        supplies structure: a plain sandwich touching a rectangular bowl scored 0.79 as a "square" sandwich
+        (the glyph on a square of its body colour, the square's corner lying on the bowl) against 0.74 as
+        itself (painted pictures, seed 0), so its shape was misread, and its square silhouette then showed
+        the bowl "in front" of it. Where the two silhouettes differ, away from every other detection's
+        silhouette, the picture shows foreground where the outline is drawn and background where it is not:
+        the outline with clearly more of those pixels on its side (`outline_fg_agree`) is kept. White
+        objects on a light background are not segmented and are left as matched.
+        """
+        c = self.config
+        out = list(chosen)
+        for i, k in enumerate(chosen):
+            base = split_shaped(k.cls)[0]
+            rivals = [o for o in cands if o.cls != k.cls and split_shaped(o.cls)[0] == base
+                      and o.score >= c.accept_min and _same_place(o, k)]
+            if not rivals:
+                continue
+            o = max(rivals, key=lambda r: r.score)
+            if self._coverage(k, fg) < c.coverage_min and self._coverage(o, fg) < c.coverage_min:
+                continue
+            # a band of `outline_band_px` along every other outline is left out: anti-aliased rims and
+            # wavy edges (a sandwich's lettuce) are foreground on either side of a silhouette's edge
+            band = np.ones((2 * c.outline_band_px + 1,) * 2, np.uint8)
+            grow = lambda m: cv2.dilate(m.astype(np.uint8), band).astype(bool)  # noqa: E731
+            others = grow(self._explained_by([x for x in out if x is not out[i]], fg.shape))
+            mine, theirs = self._full_silhouette(k, fg.shape), self._full_silhouette(o, fg.shape)
+            only_mine, only_theirs = mine & ~grow(theirs) & ~others, theirs & ~grow(mine) & ~others
+            n = int(only_mine.sum() + only_theirs.sum())
+            if n < c.outline_diff_min_px:
+                continue
+            for_theirs = int(fg[only_theirs].sum() + (~fg[only_mine]).sum())
+            if for_theirs >= c.outline_fg_agree * n:
+                out[i] = o
+        return out
+
+    def _full_silhouette(self, k: _Candidate, shape: tuple[int, int]) -> np.ndarray:
+        """Image-sized silhouette of a candidate at its place."""
+        sil, where, _ = self._placed_silhouette(k, shape)
+        full = np.zeros(shape, dtype=bool)
+        full[where] = sil
+        return full
 
     def _rescored_beside_neighbours(
         self, chosen: list[_Candidate], rgb: np.ndarray, fg: np.ndarray, feat2: np.ndarray,

@@ -178,6 +178,16 @@ class _Canvas:
         fg = (~self.bg.mask).astype(np.int64)
         self._fg = np.pad(fg.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
         self.art = get_artwork()
+        self._rgb_of: Image.Image | None = None
+        self._rgb = np.zeros((0, 0, 3), np.int16)
+
+    def _rgb16(self) -> np.ndarray:
+        """The picture as int16 RGB, converted once per state of the picture: the layer fits of
+        `depth_neighbours` read it once per overlapping object. Every change assigns a new `self.image`,
+        and the cache holds the image it was made from, so identity tells a stale copy."""
+        if self._rgb_of is not self.image:
+            self._rgb_of, self._rgb = self.image, np.asarray(self.image.convert("RGB"), np.int16)
+        return self._rgb
 
     def _perceive(self, classes: list[str]) -> None:
         # Told which classes to look for, the detector also offers weak matches on other objects;
@@ -241,7 +251,7 @@ class _Canvas:
     def fitted_layer(self, s: _Seen, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, str | None]:
         """`s`'s layer in the colouring that best explains its pixels outside `hidden` (its artwork's own
         colours, None, or the colour read on it): (silhouette, RGB, mean absolute error there, colour)."""
-        rgb = np.asarray(self.image.convert("RGB"), np.int16)
+        rgb = self._rgb16()
         best: tuple[np.ndarray, np.ndarray, float, str | None] | None = None
         for color in dict.fromkeys((None, s.color if s.color in COLOR_RGB else None)):
             sil, layer = self.layer(s, color)
@@ -263,7 +273,7 @@ class _Canvas:
         """The perceived objects `s` overlaps, split by what the pixels of the overlap show: the silhouettes
         of those in front of `s`, and (silhouette, RGB) of those behind it. The one whose drawing explains
         the overlap's pixels better is in front (as a painter composites them)."""
-        rgb = np.asarray(self.image.convert("RGB"), np.int16)
+        rgb = self._rgb16()
         own = self.fitted_layer(s, np.zeros((self.height, self.width), dtype=bool))
         front: list[np.ndarray] = []
         behind: list[tuple[np.ndarray, np.ndarray]] = []
