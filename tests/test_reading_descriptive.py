@@ -100,7 +100,8 @@ def test_parts_belong_to_their_thing() -> None:
     s = parse_prompt("five dogs happily wagged their tails")
     assert s.elements[0].parts == ["tails"] and s.elements[0].count == 5
     s = parse_prompt("A woman is holding a purse and searching for her keys.")
-    assert [e.cls for e in s.elements] == ["person", "purse", "key"]  # her keys are hers, no part of her
+    assert [e.cls for e in s.elements] == ["person", "handbag", "key"]  # her keys are hers, no part of her
+    assert s.elements[1].noun == "purse"  # a purse reads as the handbag it is (vocab.CLASS_SYNONYMS)
     s = parse_prompt("A dog is jumping through a hoop and wagging its tail.")
     assert [e.parts for e in s.elements] == [["tail"], []]  # the dog's tail, not the hoop's
     s = parse_prompt("The pentagonal wall shelf with its diamond brackets was a practical addition.")

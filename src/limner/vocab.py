@@ -118,7 +118,7 @@ CLASS_SYNONYMS: dict[str, str] = {
     "blow dryer": "hair drier", "teddy": "teddy bear", "hotdog": "hot dog", "wineglass": "wine glass",
     "computer mouse": "computer mouse", "glove": "glove", "baseball mitt": "baseball glove", "mitt": "baseball glove",
     "hydrant": "fire hydrant", "stoplight": "traffic light", "traffic signal": "traffic light",
-    "suit case": "suitcase", "luggage": "suitcase", "bag": "handbag", "purse": "purse", "rucksack": "backpack",
+    "suit case": "suitcase", "luggage": "suitcase", "bag": "handbag", "rucksack": "backpack",
     "puppy": "dog", "kitten": "cat", "kitty": "cat", "calf": "cow", "cattle": "cow", "lamb": "sheep",
     "pony": "horse", "automobile": "car", "lorry": "truck", "ship": "ship", "sailboat": "sailboat",
     "armchair": "armchair", "stool": "stool", "laptop computer": "laptop", "notebook computer": "laptop",
@@ -148,6 +148,16 @@ CLASS_SYNONYMS: dict[str, str] = {
     # the sandbox draws these as the class they are a kind of (issue #23)
     "carpet": "rug", "tyre": "tire", "filing cabinet": "cabinet", "file cabinet": "cabinet",
     "yoga mat": "mat", "paint brush": "paintbrush",
+    # ... and the second round: words for the same thing a drawn class shows (👖 is a pair of trousers, 🧥 a
+    # coat, 👜 what American English calls a purse, 🗿 a statue)
+    "pants": "jeans", "trousers": "jeans", "coat": "jacket", "overcoat": "jacket", "raincoat": "jacket",
+    "purse": "handbag", "statue": "sculpture", "tortoise": "turtle", "seashell": "shell", "journal": "notebook",
+    "rhino": "rhinoceros", "shrub": "bush", "pencil sharpener": "sharpener",
+    "ladybird": "ladybug", "cellphone case": "phone case", "stone": "rock",
+    # compounds of those that name the same kind of thing (a synonym head takes no compound on its own: a
+    # tea bag is no handbag); a coin purse is what 👛, the wallet class, shows
+    "lab coat": "jacket", "award statue": "sculpture",
+    "coin purse": "wallet",
 }
 
 #: Plurals that rules cannot derive, and words whose plural equals the singular.

@@ -73,6 +73,7 @@ from limner.tools.sandbox.artwork import (
 )
 from limner.tools.sandbox.colour_reader import fit_sprite
 from limner.tools.sandbox.detect import CONFIDENT_SCORE, Detection, Detector, get_detector
+from limner.tools.sandbox.drawings import DRAWN_WITH
 from limner.tools.sandbox.segment import Background, estimate_background, load_rgb
 from limner.tools.sandbox.texture_reader import read_instance_texture
 from limner.tools.sandbox.world import relation_check_kind, size_reference_classes
@@ -617,6 +618,12 @@ def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[s
         if e.size is not None and not (set(size_reference_classes(scene, e.id)) <= supported
                                        and size_reference_classes(scene, e.id)):
             unsupported.append(f"{e.id}: size '{e.size}' has no other drawn object to be judged against")
+    named = {e.cls for e in elements}
+    for e in elements:
+        if inside := sorted(named & set(DRAWN_WITH.get(e.cls, ()))):
+            *rest, last = (f"a {c}" for c in DRAWN_WITH[e.cls])
+            unsupported.append(f"{e.id}: the sandbox draws '{e.cls}' as {', '.join(rest)} and {last}, so it "
+                               f"cannot tell the scene's {', '.join(inside)} from its parts")
     return elements, unsupported
 
 

@@ -397,6 +397,96 @@ def _prism(p: Pen) -> None:
     p.polygon([(16, 10), (28, 66), (2, 56)], p.dark)                # triangular end
 
 
+# --- more of T2I-CompBench's nouns (issue #23, second round) ---------------------------------------------
+
+
+def _rubber_band(p: Pen) -> None:
+    """A rubber band dropped on a table: one loop twisted once into a big and a small lobe (a bracelet is
+    one round ring with beads; a lone thin ring was taken for a tyre)."""
+    p.ellipse(2, 16, 50, 58, p.body)                 # the big lobe
+    p.ellipse(8, 22, 44, 52, _CLEAR)
+    p.ellipse(40, 24, 70, 50, p.body)                # the small lobe, crossing over the big one
+    p.ellipse(46, 30, 64, 44, _CLEAR)
+    p.polygon([(40, 31), (50, 35), (50, 41), (40, 45)], p.body)   # the twist
+    p.line([(43, 33), (47, 43)], 1.2)
+
+
+def _cutlery(p: Pen) -> None:
+    """A set of cutlery bundled in a napkin: fork, knife and spoon side by side, their handles held by a wide
+    band (🍴, the fork class, shows a fork and a knife, no spoon; three loose utensils drawn thin were
+    matched, small, on any other object's stripes)."""
+    p.rect(6, 30, 20, 70, p.body, 5)                 # fork: handle, head, four tines
+    p.polygon([(6, 32), (20, 32), (22, 18), (4, 18)], p.body)
+    for x in (5, 10.5, 16, 21.5):
+        p.rect(x - 2, 2, x + 2, 20, p.body, 1)
+    p.rect(29, 30, 43, 70, p.body, 5)                # knife: handle and a blade rounded at the tip
+    p.polygon([(29, 32), (43, 32), (44, 2), (36, 2), (29, 12)], p.body)
+    p.rect(52, 30, 66, 70, p.body, 5)                # spoon: handle and an oval bowl
+    p.ellipse(46, 0, 72, 30, p.body)
+    p.ellipse(51, 4, 61, 18, _light(p, 0.15))
+    p.polygon([(2, 42), (70, 38), (70, 54), (2, 58)], _WHITE)   # the napkin wrapped round the handles,
+    for x in range(12, 66, 9):                                   # slanting, its folds showing
+        p.line([(x, 42 - (x - 2) / 17 + 1), (x - 3, 58 - (x - 2) / 17 - 1)], 1)
+
+
+def _phone_case(p: Pen) -> None:
+    """An empty phone case seen from the back: the camera opening cut through it, a raised rim, the side
+    button covers (the cell phone glyph shows a screen; a case has none)."""
+    p.rect(58, 18, 62, 28, p.dark, 1)                # button covers on the side
+    p.rect(58, 32, 62, 38, p.dark, 1)
+    p.rect(16, 2, 60, 70, p.body, 9)                 # shell
+    p.rect(20, 6, 56, 66, _light(p, 0.08), 7)        # the back, inside the raised rim
+    p.rect(22, 8, 38, 26, p.dark, 5)                 # camera opening: a bumper ring ...
+    p.rect(25, 11, 35, 23, _CLEAR, 4)                # ... around the hole
+
+
+def _sharpener(p: Pen) -> None:
+    """A pencil sharpener from the front: a long, low block, the cone-shaped pencil hole at one end, the
+    blade screwed flat into its top, finger grooves at the other end (a taller block with the hole in the
+    middle and a raised top read as the camera glyph)."""
+    p.rect(2, 22, 70, 52, p.body, 3)                 # block
+    p.rect(30, 22, 66, 30, _GRAY, 1)                 # blade, flush with the top
+    p.ellipse(56, 23, 62, 29, _LIGHT)                # its screw
+    p.ellipse(7, 26, 29, 48, p.dark)                 # the hole's rim
+    p.polygon([(11, 37), (25, 31), (25, 43)], _DARK)  # the cone going in
+    for x in (38, 44, 50, 56, 62):                   # finger grip grooves
+        p.line([(x, 35), (x, 48)], 1.2)
+
+
+def _bush(p: Pen) -> None:
+    """A bush: a low, wide mound of leafy lobes on a strip of earth, its stems showing at the foot, no trunk
+    (the tree glyph stands on one)."""
+    p.rect(0, 62, 72, 68, (165, 121, 57, 255), 1)   # the strip of earth
+    for x in (20, 30, 42, 52):                       # stems
+        p.rect(x - 1.5, 50, x + 1.5, 63, (106, 70, 47, 255))
+    for x0, y0, x1, y1 in ((0, 28, 26, 56), (46, 28, 72, 56), (10, 14, 38, 46), (34, 12, 62, 44),
+                           (20, 26, 52, 56)):
+        p.ellipse(x0, y0, x1, y1, p.body)
+    for x, y in ((14, 40), (28, 26), (48, 26), (58, 42), (36, 44)):   # leaf clusters
+        p.arc(x - 6, y - 5, x + 6, y + 5, 200, 340, p.dark)
+
+
+def _snowflake(p: Pen) -> None:
+    """A six-armed snowflake drawn solid (the ❄ glyph is lines only: nothing to colour): each arm a bar with
+    two side branches, around a hexagonal centre."""
+    for k in range(6):
+        a = math.pi / 2 + k * math.pi / 3
+        ca, sa = math.cos(a), math.sin(a)
+
+        def at(r: float, s: float) -> tuple[float, float]:
+            return (36 + r * ca - s * sa, 36 - r * sa - s * ca)
+
+        p.polygon([at(8, -3), at(33, -3), at(35, 0), at(33, 3), at(8, 3)], p.body)       # arm
+        for side in (-1, 1):                                                              # branches
+            p.polygon([at(18, 2.5 * side), at(27, 11 * side), at(29, 9 * side), at(23, 2.5 * side)], p.body)
+    p.polygon([(36 + 11 * math.cos(k * math.pi / 3), 36 + 11 * math.sin(k * math.pi / 3)) for k in range(6)],
+              _light(p, 0.1))
+
+
+#: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
+#: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
+DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon")}
+
 #: Drawn class -> (drawing, the colour family it has when the prompt names none).
 DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "rug": (_rug, "red"),
@@ -438,4 +528,10 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "cylinder": (_cylinder, "green"),
     "cone": (_cone, "orange"),
     "prism": (_prism, "purple"),
+    "rubber band": (_rubber_band, "beige"),
+    "cutlery": (_cutlery, "silver"),
+    "phone case": (_phone_case, "blue"),
+    "sharpener": (_sharpener, "red"),
+    "bush": (_bush, "green"),
+    "snowflake": (_snowflake, "white"),
 }

@@ -221,7 +221,8 @@ def _plural(noun: str) -> str:
                "cactus": "cacti", "hair drier": "hair driers", "tv": "tvs", "scissors": "scissors",
                "broccoli": "broccoli", "wine glass": "wine glasses", "glass": "glasses", "watch": "watches",
                "strawberry": "strawberries", "cookie": "cookies", "butterfly": "butterflies", "candle": "candles",
-               "shelf": "shelves", "bookshelf": "bookshelves"}
+               "shelf": "shelves", "bookshelf": "bookshelves", "potato": "potatoes", "cutlery": "cutlery",
+               "jellyfish": "jellyfish", "goldfish": "goldfish"}
     if noun in special:
         return special[noun]
     last = noun.split()[-1]
