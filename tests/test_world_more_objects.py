@@ -66,7 +66,7 @@ SYNONYMS: dict[str, str] = {
     "pants": "jeans", "trousers": "jeans", "coat": "jacket", "raincoat": "jacket", "purse": "handbag",
     "statue": "sculpture", "tortoise": "turtle", "seashell": "shell", "journal": "notebook", "rhino": "rhinoceros",
     "shrub": "bush", "pencil sharpener": "sharpener", "stone": "rock", "ladybird": "ladybug",
-    "lab coat": "jacket", "coin purse": "wallet",
+    "lab coat": "jacket",
 }
 #: Scenes of three new classes each, in three colours none of them has by default where possible.
 COLOURS: tuple[str, ...] = ("red", "blue", "green")
