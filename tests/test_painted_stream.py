@@ -125,7 +125,11 @@ def _old_measure(sandbox: ModuleType, n_scenes: int, seed: int, size: int) -> di
 def test_the_benchmark_numbers_are_those_of_its_loop_before_the_refactor(sandbox: ModuleType) -> None:
     new = sandbox.measure_checker_painted(1, seed=4, size=192)
     old = _old_measure(sandbox, 1, seed=4, size=192)
-    assert new == old
+    # the counts of unchecked parts were added after the refactor, beside the rates (which must not move)
+    extra = ("unjudged", "unjudged_share", "unjudged_truth_pass")
+    assert all(set(extra) <= set(row) for row in new["checker_painted"].values())
+    rates_only = {d: {k: v for k, v in row.items() if k not in extra} for d, row in new["checker_painted"].items()}
+    assert {**new, "checker_painted": rates_only} == old
     images = new["checker_painted_images"]
     assert images["painted"] == 5 and images["edited"] > 0 and new["checker_painted"]["presence"]["n"] > 0
 
