@@ -412,7 +412,7 @@ class Detector:
         )
         if extra:
             chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, small)
-        chosen = self._outline_by_foreground(chosen, refined + extra, bg.foreground)
+        chosen = self._outline_by_foreground(chosen, refined + extra, bg.foreground, levels[2], classes)
         chosen = self._rescored_beside_neighbours(chosen, rgb, bg.foreground, levels[2], textures or {})
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
         if with_color:
@@ -742,7 +742,8 @@ class Detector:
         return chosen
 
     def _outline_by_foreground(
-        self, chosen: list[_Candidate], cands: list[_Candidate], fg: np.ndarray
+        self, chosen: list[_Candidate], cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray,
+        classes: Sequence[str],
     ) -> list[_Candidate]:
         """Between two outlines of one class at one place (a plain sandwich and a "square" one), keep the
         one whose silhouette the foreground agrees with where the two differ.
@@ -755,13 +756,19 @@ class Detector:
         silhouette, the picture shows foreground where the outline is drawn and background where it is not:
         the outline with clearly more of those pixels on its side (`outline_fg_agree`) is kept. White
         objects on a light background are not segmented and are left as matched.
+        The rivals are the other outlines' candidates at that place and each other asked outline of the class
+        matched at the detection's own size and place: the neighbour in a template's margin can keep an
+        outline from being proposed at its size at all (a square sandwich touching the bowl).
         """
         c = self.config
         out = list(chosen)
         for i, k in enumerate(chosen):
             base = split_shaped(k.cls)[0]
-            rivals = [o for o in cands if o.cls != k.cls and split_shaped(o.cls)[0] == base
-                      and o.score >= c.accept_min and _same_place(o, k)]
+            here = [self._match_at(feat2, dataclasses.replace(k, cls=a), k.size, reach=2)
+                    for a in classes if a != k.cls and split_shaped(a)[0] == base]
+            rivals = [o for o in [*cands, *(h for h in here if h is not None)]
+                      if o.cls != k.cls and split_shaped(o.cls)[0] == base and o.score >= c.accept_min
+                      and _same_place(o, k)]
             if not rivals:
                 continue
             o = max(rivals, key=lambda r: r.score)
