@@ -163,14 +163,14 @@ def resume_test(job: ClusterJob, prompts: list[PromptItem], reference: Path, ref
     kills = []
     n = len(prompts)
     per_cluster = ref_wall / max(1, n)
+    # Three random points inside the build, never past its last cluster, at different clusters where the
+    # build has enough: wait until the child has finished that many clusters, then kill it part-way into
+    # the next one. Timing the kills from the start instead let one land after the build had finished.
+    targets = sorted(rng.choice(max(1, n - 1), size=3, replace=n - 1 < 3).tolist())
     for k in range(3):
         proc = ctx.Process(target=_child_build, args=args)
         proc.start()
-        # A random point inside the build, never past its last cluster: wait until the child has finished
-        # a random number of clusters (at most all but one), then kill it part-way into the next one.
-        # Timing the kill from the start instead let a kill land after the build had finished.
-        done = len(load_records(out))
-        target = int(rng.integers(done, max(done + 1, n - 1)))
+        target = max(int(targets[k]), len(load_records(out)))
         while proc.is_alive() and len(load_records(out)) < target:
             time.sleep(0.2)
         time.sleep(float(rng.uniform(0.1, 0.6)) * per_cluster)
