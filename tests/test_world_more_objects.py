@@ -6,11 +6,16 @@ four sizes and colours is `slow`: `pytest -m slow tests/test_world_more_objects.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from limner.reading.prompt import parse_prompt, plural
+from class_checks import (
+    assert_read_as_itself_and_world_supported,
+    assert_recolours_keeping_outline,
+    assert_seen_as_itself,
+    best_matches,
+)
+
+from limner.reading.prompt import parse_prompt
 from limner.tools.sandbox.artwork import CLASS_ART, COLOR_RGB, get_artwork
 from limner.tools.sandbox.checker import check_image, unjudged_parts
 from limner.tools.sandbox.detect import Detector
@@ -91,23 +96,13 @@ def test_the_new_classes_are_registered_each_with_a_look_of_its_own():
 
 @pytest.mark.parametrize("cls", NEW_CLASSES)
 def test_recolours_its_body_and_keeps_its_outline(art, cls):
-    body = art.body_mask(cls, 64)
-    assert body.sum() > 40, f"{cls} has no recolourable body"
-    red = np.asarray(art.render(cls, 64, "red"))[..., :3].astype(int)
-    blue = np.asarray(art.render(cls, 64, "blue"))[..., :3].astype(int)
-    r_mean, b_mean = red[body].mean(axis=0), blue[body].mean(axis=0)
-    assert r_mean[0] > r_mean[2] + 50 and b_mean[2] > b_mean[0] + 50, (r_mean, b_mean)
-    outline = (red.max(axis=-1) < 40) & (np.asarray(art.render(cls, 64, "red"))[..., 3] > 200)
-    assert outline.sum() > 20 and (blue[outline].max(axis=-1) < 40).mean() > 0.9
+    assert_recolours_keeping_outline(art, cls)
     assert art.default_color(cls) in COLOR_RGB
 
 
 @pytest.mark.parametrize("cls", NEW_CLASSES)
 def test_a_prompt_about_it_is_read_as_the_class_and_world_supported(cls):
-    for prompt in (f"a red {cls} on the left of a blue cup", f"two {plural(cls)}", f"a wooden {cls}"):
-        scene = parse_prompt(prompt)
-        assert scene.elements[0].cls == cls, (prompt, scene.elements)
-        assert not unjudged_parts(scene), (prompt, unjudged_parts(scene))
+    assert_read_as_itself_and_world_supported(cls)
 
 
 @pytest.mark.parametrize(("word", "cls"), SYNONYMS.items())
@@ -157,20 +152,6 @@ def test_drawn_in_a_scene_the_checker_finds_each_in_its_colour_and_not_one_left_
         assert not checks[(f"e{i}", "presence")].passed, (cls, checks[(f"e{i}", "presence")].evidence)
 
 
-def _best_matches(art, detector, cls: str, size: int, color: str | None) -> list[tuple[str, float]]:
-    canvas = Image.new("RGB", (256, 256), (255, 255, 255))
-    sprite = art.render(cls, size, color)
-    canvas.paste(sprite, ((256 - sprite.width) // 2, (256 - sprite.height) // 2), sprite)
-    classes = [cls, *(c for c in LOOKALIKES[cls] if c in CLASS_ART)]
-    return sorted(((d.cls, d.score) for d in detector.detect(canvas, classes=classes)), key=lambda t: -t[1])
-
-
-def _assert_seen_as_itself(found: list[tuple[str, float]], cls: str) -> None:
-    assert found and found[0][0] == cls and found[0][1] >= 0.9, f"{cls} not seen as itself: {found}"
-    rivals = [(c, round(s, 2)) for c, s in found if c != cls and s >= found[0][1] - 0.05]
-    assert not rivals, f"{cls}: look-alikes match nearly as well: {rivals}"
-
-
 @pytest.fixture(scope="module")
 def detector():
     return Detector()
@@ -187,11 +168,11 @@ QUICK = ("paper", "potato", "pie", "steak", "croissant", "cutlery", "phone case"
 
 @pytest.mark.parametrize("cls", QUICK)
 def test_detected_as_itself_not_as_a_lookalike(art, detector, cls):
-    _assert_seen_as_itself(_best_matches(art, detector, cls, 72, "blue"), cls)
+    assert_seen_as_itself(best_matches(art, detector, cls, 72, "blue", tuple(LOOKALIKES[cls])), cls)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", NEW_CLASSES)
 @pytest.mark.parametrize(("size", "color"), [(48, "red"), (64, None), (110, "blue"), (150, "green")])
 def test_detected_as_itself_at_every_size(art, detector, cls, size, color):
-    _assert_seen_as_itself(_best_matches(art, detector, cls, size, color), cls)
+    assert_seen_as_itself(best_matches(art, detector, cls, size, color, tuple(LOOKALIKES[cls])), cls)
