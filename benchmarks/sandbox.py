@@ -66,9 +66,9 @@ from limner.eval.painted import (
     RELATION_DIM,
     PaintedStream,
     judge,
+    compared_rows,
     judged_rows,
     png_roundtrip,
-    unjudged_rows,
 )
 from limner.geometry import MIN_VISIBLE_SHARE
 from limner.tools import ocr
@@ -271,7 +271,7 @@ def rates(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
 
 def _unjudged(truth_passed: list[bool], judged: int) -> dict[str, Any]:
     """How many parts of a dimension the checker named unchecked instead of judging (outside the rates:
-    `unjudged_rows`), their share of all the dimension's parts, and how many of them the truth passes."""
+    `compared_rows`), their share of all the dimension's parts, and how many of them the truth passes."""
     n = len(truth_passed)
     return {"unjudged": n, "unjudged_share": n / (n + judged) if n + judged else None,
             "unjudged_truth_pass": sum(truth_passed)}
@@ -290,8 +290,8 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
     for pic in stream:
         if pic.source == "painter" and pic.tool == stream.painters[0].name and pic.scene_index and pic.scene_index % 10 == 0:
             log(f"checker_painted: {pic.scene_index}/{n_scenes} scenes, {time.perf_counter() - t0:.0f}s")
-        rows = judged_rows(pic.verdict, pic.scene, pic.truth)
-        for dim, truth_passed in unjudged_rows(pic.verdict, pic.scene, pic.truth):
+        rows, declined = compared_rows(pic.verdict, pic.scene, pic.truth)
+        for dim, truth_passed in declined:
             unjudged.setdefault(dim, []).append(truth_passed)
         if pic.source == "painter":
             _collect(judged["painters"], rows, errors, {"scene": pic.scene_index, "tool": pic.tool})

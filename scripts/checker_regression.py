@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from limner.eval.painted import PaintedStream, judged_rows, unjudged_rows
+from limner.eval.painted import PaintedStream, compared_rows
 from limner.files import atomic_write_text
 from limner.tools import ocr
 from limner.tools.sandbox.checker import check_image
@@ -158,10 +158,11 @@ def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], wri
         truth = WorldTruth.model_validate_json(truth_file.read_text())
         image = Image.open(folder / f"{name}.png").convert("RGB")
         verdict = check_image(image, scene, ocr=True, detector=detector)
-        for dim, checker, truth_passed, evidence in judged_rows(verdict, scene, truth):
+        judged, declined = compared_rows(verdict, scene, truth)
+        for dim, checker, truth_passed, evidence in judged:
             per_dim.setdefault(dim, []).append((checker, truth_passed))
             rows.append({"file": name, "dim": dim, "checker": checker, "truth": truth_passed, "evidence": evidence})
-        for dim, truth_passed in unjudged_rows(verdict, scene, truth):
+        for dim, truth_passed in declined:
             unjudged.setdefault(dim, []).append(truth_passed)
     print(f"{n} pictures judged in {folder}")
     for dim, pairs in sorted(per_dim.items()):

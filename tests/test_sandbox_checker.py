@@ -296,12 +296,12 @@ def test_presence_needs_a_confident_match_while_counts_use_every_detection() -> 
         return Detection(cls="knife", box=Box(x0=10, y0=10, x1=40, y1=60), score=score, color="gray")
 
     two = Element(id="e0", noun="knives", cls="knife", count=2)
-    weak = {c.kind: c for c in _element_checks(two, [det(0.6), det(0.62)])}
+    weak = {c.kind: c for c in _element_checks(two, [det(0.6), det(0.62)], [])}
     assert not weak["presence"].passed and "not counted as seen" in weak["presence"].evidence
     assert weak["count"].passed  # two matches, two asked: the count's best estimate
-    strong = {c.kind: c for c in _element_checks(two, [det(PRESENCE_MIN_SCORE), det(0.6)])}
+    strong = {c.kind: c for c in _element_checks(two, [det(PRESENCE_MIN_SCORE), det(0.6)], [])}
     assert strong["presence"].passed and strong["count"].passed
-    absent = _element_checks(Element(id="e1", noun="knife", cls="knife", count=0, negated=True), [det(0.5)])
+    absent = _element_checks(Element(id="e1", noun="knife", cls="knife", count=0, negated=True), [det(0.5)], [])
     assert [c.passed for c in absent] == [False]
 
 

@@ -42,11 +42,11 @@ __all__ = [
     "RELATION_DIM",
     "PaintedStream",
     "Picture",
+    "compared_rows",
     "judge",
     "judged_rows",
     "png_roundtrip",
     "repair_call",
-    "unjudged_rows",
 ]
 
 #: Check kind -> the `checker_painted` dimension it is reported under (BENCHMARKS.md names).
@@ -80,29 +80,27 @@ def judge(image: Image.Image, scene: Scene) -> Verdict:
 
 def judged_rows(verdict: Verdict, scene: Scene, truth: WorldTruth) -> list[Row]:
     """(dimension, checker passed, truth passed, evidence) for every checker check the truth also grades."""
-    want = {(c.target, c.kind): c.passed for c in grade_truth(scene, truth)}
-    kinds = {r.id: r.kind for r in scene.relations}
-    out: list[Row] = []
-    for c in verdict.checks:
-        dim = RELATION_DIM.get(kinds.get(c.target) or "") or PAINTED_DIM.get(c.kind)
-        if dim is not None and (c.target, c.kind) in want:
-            out.append((dim, c.passed, want[(c.target, c.kind)], c.evidence))
-    return out
+    return compared_rows(verdict, scene, truth)[0]
 
 
-def unjudged_rows(verdict: Verdict, scene: Scene, truth: WorldTruth) -> list[tuple[str, bool]]:
-    """(dimension, truth passed) for every part the truth grades that the checker made no check of (it
-    named it unchecked: a texture it cannot read, a relation it has no geometry for). These are outside
-    `judged_rows`' rates, so a benchmark reports their number beside them: a checker that declined more
-    would otherwise look more accurate."""
+def compared_rows(verdict: Verdict, scene: Scene, truth: WorldTruth) -> tuple[list[Row], list[tuple[str, bool]]]:
+    """`judged_rows`, and (dimension, truth passed) for every part the truth grades that the checker made no
+    check of (it named it unchecked: a texture it cannot read, a relation it has no geometry for), from one
+    grading by the truth. The second list lies outside the rates of the first, so a benchmark reports its
+    size beside them: a checker that declined more would otherwise look more accurate."""
+    graded = grade_truth(scene, truth)
+    want = {(c.target, c.kind): c.passed for c in graded}
     kinds = {r.id: r.kind for r in scene.relations}
+
+    def dim_of(target: str, kind: str) -> str | None:
+        return RELATION_DIM.get(kinds.get(target) or "") or PAINTED_DIM.get(kind)
+
+    judged: list[Row] = [(d, c.passed, want[(c.target, c.kind)], c.evidence) for c in verdict.checks
+                         if (d := dim_of(c.target, c.kind)) is not None and (c.target, c.kind) in want]
     made = {(c.target, c.kind) for c in verdict.checks}
-    out: list[tuple[str, bool]] = []
-    for c in grade_truth(scene, truth):
-        dim = RELATION_DIM.get(kinds.get(c.target) or "") or PAINTED_DIM.get(c.kind)
-        if dim is not None and (c.target, c.kind) not in made:
-            out.append((dim, c.passed))
-    return out
+    unjudged = [(d, c.passed) for c in graded
+                if (d := dim_of(c.target, c.kind)) is not None and (c.target, c.kind) not in made]
+    return judged, unjudged
 
 
 def repair_call(tools: list[Any], scene: Scene, verdict: Verdict, truth: WorldTruth, k: int,

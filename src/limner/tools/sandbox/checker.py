@@ -149,7 +149,7 @@ def _names(dets: list[Detection], e: Element) -> str:
 PRESENCE_MIN_SCORE = CONFIDENT_SCORE
 
 
-def _element_checks(e: Element, dets: list[Detection], unjudged: list[str] | None = None) -> list[Check]:
+def _element_checks(e: Element, dets: list[Detection], unjudged: list[str]) -> list[Check]:
     """The element's own checks (presence or absence, count, colour, shape, texture). A texture the
     picture does not let the reader tell (`_texture_check`) is said in `unjudged` instead of checked."""
     box = Box.union([d.box for d in dets])
@@ -210,7 +210,7 @@ def _element_checks(e: Element, dets: list[Detection], unjudged: list[str] | Non
         texture = _texture_check(e, dets, box)
         if isinstance(texture, Check):
             checks.append(texture)
-        elif unjudged is not None:
+        else:
             unjudged.append(texture)
     return checks
 

@@ -762,6 +762,13 @@ class Detector:
         """
         c = self.config
         out = list(chosen)
+        # a band of `outline_band_px` along every other outline is left out: anti-aliased rims and wavy
+        # edges (a sandwich's lettuce) are foreground on either side of a silhouette's edge
+        band = np.ones((2 * c.outline_band_px + 1,) * 2, np.uint8)
+
+        def grow(m: np.ndarray) -> np.ndarray:
+            return cv2.dilate(m.astype(np.uint8), band).astype(bool)
+
         for i, k in enumerate(chosen):
             base = split_shaped(k.cls)[0]
             here = [self._match_at(feat2, dataclasses.replace(k, cls=a), k.size, reach=2)
@@ -774,10 +781,6 @@ class Detector:
             o = max(rivals, key=lambda r: r.score)
             if self._coverage(k, fg) < c.coverage_min and self._coverage(o, fg) < c.coverage_min:
                 continue
-            # a band of `outline_band_px` along every other outline is left out: anti-aliased rims and
-            # wavy edges (a sandwich's lettuce) are foreground on either side of a silhouette's edge
-            band = np.ones((2 * c.outline_band_px + 1,) * 2, np.uint8)
-            grow = lambda m: cv2.dilate(m.astype(np.uint8), band).astype(bool)  # noqa: E731
             others = grow(self._explained_by([x for x in out if x is not out[i]], fg.shape))
             mine, theirs = self._full_silhouette(k, fg.shape), self._full_silhouette(o, fg.shape)
             only_mine, only_theirs = mine & ~grow(theirs) & ~others, theirs & ~grow(mine) & ~others
@@ -791,10 +794,8 @@ class Detector:
 
     def _full_silhouette(self, k: _Candidate, shape: tuple[int, int]) -> np.ndarray:
         """Image-sized silhouette of a candidate at its place."""
-        sil, where, _ = self._placed_silhouette(k, shape)
-        full = np.zeros(shape, dtype=bool)
-        full[where] = sil
-        return full
+        x0, y0, _, _ = self._inner_rect(k)
+        return paste_mask(self._silhouette_of(k.cls, k.size), round(x0), round(y0), shape)
 
     def _rescored_beside_neighbours(
         self, chosen: list[_Candidate], rgb: np.ndarray, fg: np.ndarray, feat2: np.ndarray,
