@@ -21,7 +21,11 @@ from limner.tools.sandbox.artwork import (
 )
 from limner.tools.sandbox.render import (
     BACKGROUNDS,
+    Layout,
+    PlacedObject,
+    PlacedText,
     layout_scene,
+    measure_occlusion,
     paint_background,
     render_layout,
     render_scene,
@@ -201,6 +205,56 @@ def test_a_sign_is_not_hidden_by_its_own_text_plate():
     _, truth = render_scene(scene, seed=0)
     assert truth.objects[0].visible == 1.0
     assert all(c.passed for c in grade_truth(scene, truth))
+
+
+def _sign_with_clock_in_front(clock_cy: float) -> tuple[np.ndarray, WorldTruth, Scene]:
+    """A sign saying OPEN (its plate written at the sign's depth) and a clock drawn after it at (160, clock_cy)."""
+    layout = Layout(objects=[PlacedObject(element_id="s", cls="sign", cx=160, cy=160, size=220, z=0),
+                             PlacedObject(element_id="c", cls="clock", cx=160, cy=clock_cy, size=60, z=1)],
+                    texts=[PlacedText(element_id="s", text="OPEN", cx=160, cy=160 - 110 + 220 * 0.37,
+                                      width=int(220 * 0.86), on=0)])
+    image, truth = render_layout(layout, 320, 320)
+    scene = _scene(Element(id="s", noun="sign", cls="sign", text="OPEN"), Element(id="c", noun="clock", cls="clock"))
+    return np.asarray(image), truth, scene
+
+
+def test_a_text_is_written_at_its_signs_depth():
+    """What stands in front of a sign stands in front of its text: the clock over the plate is drawn whole
+    and in view, and the word it hides is not counted as written."""
+    cy = truth_plate_cy(220)
+    rgb, truth, scene = _sign_with_clock_in_front(clock_cy=cy)
+    clock, text = truth.objects_of("c")[0], truth.texts[0]
+    assert text.z == truth.objects_of("s")[0].z < clock.z
+    assert clock.visible == 1.0  # the plate did not hide it
+    assert text.plate is not None and clock.box.intersection(text.plate) is not None
+    assert text.visible is not None and text.visible < 0.95
+    c = clock.box  # every pixel of the clock's silhouette shows the clock, as drawn with no text at all
+    sil = np.asarray(get_artwork().render("clock", 60))[..., 3] == 255
+    alone, _ = render_layout(Layout(objects=[PlacedObject(element_id="c", cls="clock", cx=160, cy=cy, size=60)]),
+                             320, 320)
+    window = (slice(c.y0, c.y0 + sil.shape[0]), slice(c.x0, c.x0 + sil.shape[1]))
+    assert (rgb[window][sil] == np.asarray(alone)[window][sil]).all()
+    checks = {ch.kind: ch.passed for ch in grade_truth(scene, truth)}
+    assert checks["text"] is False and checks["presence"] is True
+
+
+def test_a_text_clear_of_whatever_is_in_front_is_written():
+    _, truth, scene = _sign_with_clock_in_front(clock_cy=250)  # the clock on the sign's lower part
+    assert truth.texts[0].visible == 1.0
+    assert all(c.passed for c in grade_truth(scene, truth) if c.kind == "text")
+
+
+def test_a_text_written_over_everything_still_hides_what_is_under_its_plate():
+    """An editor's new text (z None) is drawn last: its plate hides the clock under it."""
+    _, truth, _ = _sign_with_clock_in_front(clock_cy=truth_plate_cy(220))
+    truth.texts[0].z = None
+    measure_occlusion(truth)
+    assert truth.objects_of("c")[0].visible < 1.0 and truth.texts[0].visible == 1.0
+
+
+def truth_plate_cy(sign_size: int) -> float:
+    """Where `_place_texts` centres a sign's plate, for a sign of this size centred at y = 160."""
+    return 160 - sign_size / 2 + sign_size * 0.37
 
 
 @pytest.mark.parametrize("count", [1, 2, 4, 6, 9])

@@ -716,6 +716,13 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
     canvas = paint_background(layout.background, width, height).convert("RGBA")
     boxes: dict[int, Box] = {}
     drawn_color: dict[int, str] = {}
+    written: dict[int, WorldText] = {}
+
+    def write(k: int, z: int | None) -> None:
+        t = layout.texts[k]
+        ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
+        written[k] = WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate, z=z)
+
     for i in sorted(range(len(layout.objects)), key=lambda j: layout.objects[j].z):
         obj = layout.objects[i]
         sprite, _ = sprite_for(art, obj)
@@ -725,10 +732,14 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
         cx1, cy1 = max(cx0, min(width, x0 + w)), max(cy0, min(height, y0 + h))
         boxes[i] = Box(x0=cx0, y0=cy0, x1=cx1, y1=cy1)
         drawn_color[i] = obj.color or TEXTURE_DEFAULT_COLOR.get(obj.texture or "") or art.default_color(obj.cls)
-    texts: list[WorldText] = []
-    for t in layout.texts:
-        ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
-        texts.append(WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate))
+        # A text is written on its carrier, so what stands in front of the carrier stands in front of it too.
+        for k, t in enumerate(layout.texts):
+            if t.on == i:
+                write(k, obj.z)
+    for k in range(len(layout.texts)):
+        if k not in written:  # a free label (or one whose carrier is gone): over everything
+            write(k, None)
+    texts = [written[k] for k in range(len(layout.texts))]
     image = apply_style(canvas.convert("RGB"), layout.style)
     objects = [
         WorldObject(
@@ -744,27 +755,48 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
     return image, truth
 
 
+#: `measure_occlusion` labels the pixels of text k's plate `_PLATE_LABEL - k` (objects are 0, 1, ...).
+_PLATE_LABEL = -10
+
+
 def measure_occlusion(truth: WorldTruth) -> None:
     """Fill every object's `visible` share and `covers` from the silhouettes, in drawing order.
 
     One rule for everything that draws (the renderer, and the editors after an edit): each object's
-    silhouette is placed at its box, later (larger `z`) objects hide earlier ones, text plates hide what
-    lies under them, except a plate on a sign, which is part of that sign (a sign carrying its text is a
-    sign in plain view). An object `covers` another when the finished picture shows it on at least
-    `MIN_OCCLUSION_PX` of the other's silhouette: what a viewer sees cut the other's outline.
+    silhouette is placed at its box, later (larger `z`) objects hide earlier ones, a text plate hides what
+    was drawn before it (at its carrier's depth, or over everything when its `z` is None), except a plate on
+    a sign, which is part of that sign (a sign carrying its text is a sign in plain view), and objects drawn
+    after it hide the plate. An object `covers` another when the finished picture shows it on at least
+    `MIN_OCCLUSION_PX` of the other's silhouette: what a viewer sees cut the other's outline. Each text's
+    `visible` is the share of its ink box shown (on its plate or its sign).
     """
     w, h = truth.width, truth.height
     label = np.full((h, w), -1, dtype=np.int32)
     placed: dict[int, tuple[np.ndarray, tuple[slice, slice]]] = {}
     areas: dict[int, int] = {}
+    laid: set[int] = set()
+
+    def lay_plate(k: int) -> None:  # text k's plate hides what lies under it, except the sign it is part of
+        t = truth.texts[k]
+        laid.add(k)
+        if t.plate is not None:
+            region = label[t.plate.y0 : t.plate.y1, t.plate.x0 : t.plate.x1]
+            region[region != _sign_under_plate(truth, t)] = _PLATE_LABEL - k
+
     for i in sorted(range(len(truth.objects)), key=lambda j: (truth.objects[j].z, j)):
         sil, where, areas[i] = _placed_silhouette(truth.objects[i], w, h)
         placed[i] = (sil, where)
         label[where][sil] = i
-    for t in truth.texts:
-        if t.plate is not None:
-            region = label[t.plate.y0 : t.plate.y1, t.plate.x0 : t.plate.x1]
-            region[region != _sign_under_plate(truth, t)] = -2
+        for k, t in enumerate(truth.texts):
+            if k not in laid and t.z is not None and t.z <= truth.objects[i].z:
+                lay_plate(k)
+    for k in range(len(truth.texts)):
+        if k not in laid:
+            lay_plate(k)
+    for k, t in enumerate(truth.texts):  # how much of the ink shows: on its plate or on the sign under it
+        ink = label[t.box.y0 : t.box.y1, t.box.x0 : t.box.x1]
+        shown = (ink == _PLATE_LABEL - k) | ((ink == _sign_under_plate(truth, t)) if t.plate is not None else False)
+        t.visible = round(float(shown.mean()), 4) if ink.size else 0.0
     visible = np.bincount(label[label >= 0].ravel(), minlength=len(truth.objects))
     covers: list[list[int]] = [[] for _ in truth.objects]
     for i, o in enumerate(truth.objects):

@@ -65,6 +65,19 @@ class WorldText(_Truth):
     text: str
     box: Box
     plate: Box | None = None
+    z: int | None = Field(
+        default=None,
+        description="depth it was written at: its carrier's `z` (objects drawn later stand in front of it); "
+        "None when written over everything (a free label, an editor's new text)",
+    )
+    visible: float | None = Field(
+        default=None, description="share of the ink's box in view; None when not measured (taken as in view)"
+    )
+
+
+#: A text counts as written only with at least this share of its ink box in view: a word with a letter hidden
+#: behind something in front of its sign is not the word (the checker's reading needs it whole).
+TEXT_MIN_VISIBLE = 0.95
 
 
 #: The defect taxonomy of `blemishes.BLEMISH_KINDS` (which says what each looks like).
@@ -356,7 +369,7 @@ def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth
         ok = size_holds(SIZE_DIRECTION[e.size or ""], [_drawn_size(o) for o in objs], [_drawn_size(o) for o in refs])
         checks.append(TruthCheck(target=e.id, kind="size", dimension="shape", passed=ok))
     if e.text:
-        ok = any(t.text == e.text for t in truth.texts)
+        ok = any(t.text == e.text and (t.visible is None or t.visible >= TEXT_MIN_VISIBLE) for t in truth.texts)
         checks.append(TruthCheck(target=e.id, kind="text", dimension="text", passed=ok))
     return checks
 
