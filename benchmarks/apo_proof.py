@@ -15,7 +15,8 @@ Stages (each one resumes: a finished stage's files are reused, so a killed run i
    ground truth as winner (prompts the model never got right);
 4. fine-tune one LoRA per arm × training seed with `limner train apo` (subprocess, one YAML per run):
    sft (plain fine-tuning on the winners), dpo (β constant), apo (β linear in distance), apo_masked (apo
-   with the loss restricted to the difference mask) — the same pairs, steps and seeds;
+   with the loss restricted to the difference mask) — the same pairs, steps and seeds; `--arms` may add
+   apo_decreasing (f reversed: β shrinks with distance) and `--sweep-betas` extra dpo/apo runs;
 5. evaluate every run on the same (prompt, seed) list as the base; report all-correct with standard
    errors, paired gains, the over-optimisation flag (implicit accuracy > 0.85 within 100 steps), and
    curves and sample grids as PNG.
@@ -80,10 +81,14 @@ ARMS: dict[str, dict[str, Any]] = {
     "dpo": {"loss_type": "apo", "beta_schedule": "constant"},
     "apo": {"loss_type": "apo", "beta_schedule": "linear"},
     "apo_masked": {"loss_type": "apo", "beta_schedule": "linear", "loss_mask": True},
+    # f's direction reversed (β shrinks with distance): the issue's "f direction" question; not a default arm
+    "apo_decreasing": {"loss_type": "apo", "beta_schedule": "linear", "beta_direction": "decreasing"},
 }
+DEFAULT_ARMS = ("sft", "dpo", "apo", "apo_masked")
 EVAL_SEED_BASE = 10_000  # evaluation noise seeds: disjoint from the pair-sampling seeds below
 PAIR_SEED_BASE = 50_000
 OVEROPT_ACCURACY, OVEROPT_STEPS = 0.85, 100
+TARGET_GAIN = 0.10  # the issue's target: APO at least this much all-correct over the base, held-out
 _LOAD_LOCK = threading.Lock()
 
 
@@ -459,11 +464,26 @@ def summarise(folder: Path, prefix: str, arms: list[str], args: argparse.Namespa
                        "per_train_seed": seed_scores, "se_over_train_seeds": mean_se(seed_scores)[1],
                        "over_optimised_runs": sum(per_run[name]["over_optimised"] for name in names)}
     comparisons = {}
-    for a, b in (("apo", "dpo"), ("apo", "sft"), ("apo_masked", "apo"), ("apo_masked", "dpo"), ("dpo", "sft")):
+    for a, b in (("apo", "dpo"), ("apo", "sft"), ("apo_masked", "apo"), ("apo_masked", "dpo"), ("dpo", "sft"),
+                 ("apo_decreasing", "apo"), ("apo_decreasing", "dpo")):
         if a in averaged and b in averaged:
             diff, se = paired_se(averaged[a], averaged[b])
             comparisons[f"{a}_minus_{b}"] = {"diff": diff, "se": se}
     return report, comparisons
+
+
+def acceptance(arms: dict[str, Any], comparisons: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets, read off the held-out numbers: APO at least 10 points over the base, and APO over
+    Diffusion-DPO and over plain fine-tuning by more than the paired standard error. A target whose arms did
+    not run is None (not met, not missed)."""
+    out: dict[str, Any] = {"apo_gain_min": TARGET_GAIN}
+    apo = arms.get("apo")
+    out["apo_gain_vs_base"] = None if apo is None else {
+        "gain": apo["gain_vs_base"], "se": apo["gain_se"], "met": apo["gain_vs_base"] >= TARGET_GAIN}
+    for other in ("dpo", "sft"):
+        c = comparisons.get(f"apo_minus_{other}")
+        out[f"apo_beats_{other}"] = None if c is None else {**c, "met": c["diff"] > c["se"]}
+    return out
 
 
 # --- 5. figures ----------------------------------------------------------------------------------------
@@ -541,8 +561,9 @@ def parse_args() -> argparse.Namespace:
                    help="classifier-free guidance for pair sampling and every evaluation (see --guidance-sweep)")
     p.add_argument("--guidance-sweep", default="1,1.5,2,3",
                    help="guidance scales the base is also evaluated at (held-out prompts x 4 seeds); '' skips")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of " + ",".join(ARMS))
-    p.add_argument("--sweep-betas", default="", help="extra dpo/apo runs (first seed) at these β, e.g. 2000,10000")
+    p.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma-separated subset of " + ",".join(ARMS))
+    p.add_argument("--sweep-betas", default="",
+                   help="extra dpo and apo runs (first seed, whatever --arms says) at these β, e.g. 2000,10000")
     p.add_argument("--workers", type=int, default=1, help="runs (fine-tune, then evaluate) at a time")
     args = p.parse_args()
     args.sweep_betas = [float(b) for b in args.sweep_betas.split(",") if b.strip()]
@@ -611,8 +632,7 @@ def main() -> None:
     # (run name, arm, training seed, β): every arm × seed at --beta, then the optional β sweep (one seed).
     plan = [(f"{arm}-s{args.seed + k}", arm, args.seed + k, args.beta)
             for arm in arms for k in range(args.train_seeds)]
-    plan += [(f"{arm}-b{int(b)}-s{args.seed}", arm, args.seed, b) for b in args.sweep_betas
-             for arm in ("dpo", "apo") if arm in arms]
+    plan += [(f"{arm}-b{int(b)}-s{args.seed}", arm, args.seed, b) for b in args.sweep_betas for arm in ("dpo", "apo")]
     first_s = 0.0
     if not (out / "cache").is_dir() and plan:  # build the shared cache once, before runs race for it
         name, arm, seed, beta = plan[0]
@@ -628,8 +648,10 @@ def main() -> None:
         if seen and beta == args.beta:
             evaluate(pipeline, run, seen, seeds, out / "eval" / f"train-{name}.json", args)
         logs = read_logs(run)
+        gain, gain_se = paired_se(outcomes(out / "eval" / f"{name}.json"), outcomes(out / "eval" / "base.json"))
         row = {"arm": arm, "seed": seed, "beta": beta,
                "all_correct": mean_se(outcomes(out / "eval" / f"{name}.json"))[0],
+               "gain_vs_base": gain, "gain_se": gain_se,
                "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
                "over_optimised": over_optimised(logs),
                "vs_base": changes_vs_base(out / "eval" / "base.json", out / "eval" / f"{name}.json"),
@@ -654,7 +676,7 @@ def main() -> None:
 
     report_arms, comparisons = summarise(out / "eval", "", arms, args, per_run)
     train_arms, train_comparisons = summarise(out / "eval", "train-", arms, args, per_run) if seen else ({}, {})
-    sweep = {name: {k: row[k] for k in ("arm", "beta", "all_correct", "over_optimised")}
+    sweep = {name: {k: row[k] for k in ("arm", "beta", "all_correct", "gain_vs_base", "gain_se", "over_optimised")}
              for name, row in per_run.items() if row["beta"] != args.beta}
 
     figures = out / "figures"
@@ -668,7 +690,8 @@ def main() -> None:
             "lora_targets": args.lora_targets},
         "env": environment(args.threads),
         "metrics": {
-            "arms": report_arms, "comparisons": comparisons, "heldout_prompts": len(prompts),
+            "arms": report_arms, "comparisons": comparisons, "acceptance": acceptance(report_arms, comparisons),
+            "heldout_prompts": len(prompts),
             "seeds_per_prompt": len(seeds), "train_seeds": args.train_seeds,
             "pretrain_minutes": round(pretrain_minutes, 2), "pretrain_steps": pretrain_steps,
             "checker_on_renders": checker, "base_by_guidance": base_guidance,

@@ -321,6 +321,12 @@ def test_benchmark_helpers_pick_losers_and_flag_over_optimisation():
     assert values["timestep_fraction"] == [0.5, 1.0] and values["lora_target_modules"] == ["to_q", "to_v"]
     assert values["sft_weight"] == 100.0
     assert values["lr_scheduler"] == "cosine" and values["train_text_encoder"] is True
+    reversed_f = bench.arm_config("apo_decreasing", 1, bench.argparse.Namespace(
+        lr=1e-4, steps=5, batch_pairs=8, lora_rank=8, lora_alpha=None, lora_targets=["to_q"],
+        timestep_fraction=(0.0, 1.0), sft_weight=0.0, logging_steps=1, lr_scheduler="cosine", lr_warmup_steps=0,
+        train_text_encoder=False, text_encoder_lr=None), 5000.0)
+    assert reversed_f["beta_direction"] == "decreasing" and reversed_f["beta_schedule"] == "linear"
+    assert "apo_decreasing" not in bench.DEFAULT_ARMS  # the four arms run by default
 
 
 def test_changes_vs_base_count_gains_losses_and_readings(tmp_path):
@@ -370,6 +376,20 @@ def test_edited_losers_pair_only_with_their_own_winner_in_the_orchestra_format(t
         bench.build_pairs(Path("unused"), train, tmp_path / "pairs", args)
 
 
+def test_acceptance_reads_the_targets_off_the_held_out_numbers():
+    bench = _benchmark_module()
+    arms = {"apo": {"gain_vs_base": 0.12, "gain_se": 0.02}}
+    comparisons = {"apo_minus_dpo": {"diff": 0.01, "se": 0.02}, "apo_minus_sft": {"diff": 0.05, "se": 0.02}}
+    got = bench.acceptance(arms, comparisons)
+    assert got["apo_gain_vs_base"]["met"] is True
+    assert got["apo_beats_dpo"]["met"] is False  # inside its standard error
+    assert got["apo_beats_sft"]["met"] is True
+    arms["apo"]["gain_vs_base"] = 0.09
+    assert bench.acceptance(arms, comparisons)["apo_gain_vs_base"]["met"] is False
+    assert bench.acceptance({}, {}) == {"apo_gain_min": 0.10, "apo_gain_vs_base": None, "apo_beats_dpo": None,
+                                        "apo_beats_sft": None}  # arms that did not run: neither met nor missed
+
+
 # --- the whole experiment, tiny -----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_benchmark_quick_prints_the_agreed_json(tmp_path):
@@ -381,6 +401,7 @@ def test_benchmark_quick_prints_the_agreed_json(tmp_path):
     assert report["benchmark"] == "apo_proof" and report["simulated"] is False
     metrics = report["metrics"]
     assert set(metrics["arms"]) == {"base", "sft", "dpo", "apo", "apo_masked"}
+    assert {"apo_gain_vs_base", "apo_beats_dpo", "apo_beats_sft"} <= set(metrics["acceptance"])
     assert all({"all_correct", "se"} <= set(row) for row in metrics["arms"].values())
     assert metrics["heldout_prompts"] == 24 and metrics["seeds_per_prompt"] == 2 and metrics["train_seeds"] == 1
     assert metrics["pretrain_minutes"] > 0
