@@ -486,6 +486,38 @@ def acceptance(arms: dict[str, Any], comparisons: dict[str, Any]) -> dict[str, A
     return out
 
 
+def tables(report: dict[str, Any]) -> str:
+    """The report's held-out and training-prompt results as the Markdown tables of docs/apo_proof.md."""
+    m = report["metrics"]
+    pct = lambda v: f"{v:.3f}"  # noqa: E731
+    lines: list[str] = []
+    for title, block, comps in (("Held-out prompts", m["arms"], m["comparisons"]),
+                                ("Training prompts", m["train_prompts"]["arms"], m["train_prompts"]["comparisons"])):
+        if not block:
+            continue
+        lines += [f"**{title}**", "", "| arm | all-correct | SE | gain vs base (paired SE) | per training seed | "
+                  "over-optimised runs |", "|---|---|---|---|---|---|"]
+        for arm, row in block.items():
+            if arm == "base":
+                lines.append(f"| base | {pct(row['all_correct'])} | {pct(row['se'])} | — | — | — |")
+                continue
+            seeds = ", ".join(pct(v) for v in row["per_train_seed"])
+            lines.append(f"| {arm} | {pct(row['all_correct'])} | {pct(row['se'])} | {row['gain_vs_base']:+.3f} "
+                         f"({row['gain_se']:.3f}) | {seeds} | {row['over_optimised_runs']}/{len(row['per_train_seed'])} |")
+        lines += ["", "| paired difference | value | SE |", "|---|---|---|"]
+        lines += [f"| {k.replace('_minus_', ' − ')} | {c['diff']:+.3f} | {c['se']:.3f} |" for k, c in comps.items()]
+        lines.append("")
+    lines += ["| run | β | held-out all-correct (gain, paired SE) | gained / lost vs base | max implicit acc. ≤ "
+              "step 100 | final implicit acc. | train s | eval s |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in m["runs"].items():
+        gain = f" ({r['gain_vs_base']:+.3f}, {r['gain_se']:.3f})" if "gain_vs_base" in r else ""
+        first, final = r["max_implicit_accuracy_first_100"], r["final_implicit_accuracy"]
+        lines.append(f"| {name} | {r['beta']:g} | {pct(r['all_correct'])}{gain} | {r['vs_base']['gained']} / "
+                     f"{r['vs_base']['lost']} | {'—' if first is None else pct(first)} | "
+                     f"{'—' if final is None else pct(final)} | {r['train_s']} | {r['eval_s']} |")
+    return "\n".join(lines) + "\n"
+
+
 # --- 5. figures ----------------------------------------------------------------------------------------
 def plot_curves(runs: dict[str, list[list[dict[str, float]]]], path: Path) -> Path:
     import matplotlib  # noqa: PLC0415 - optional plotting dependency, only for the figures
@@ -565,6 +597,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sweep-betas", default="",
                    help="extra dpo and apo runs (first seed, whatever --arms says) at these β, e.g. 2000,10000")
     p.add_argument("--workers", type=int, default=1, help="runs (fine-tune, then evaluate) at a time")
+    p.add_argument("--tables", action="store_true",
+                   help="print <out>/report.json's results as the Markdown tables of docs/apo_proof.md, and exit")
     args = p.parse_args()
     args.sweep_betas = [float(b) for b in args.sweep_betas.split(",") if b.strip()]
     args.lora_targets = [m.strip() for m in args.lora_targets.split(",") if m.strip()]
@@ -591,8 +625,11 @@ def environment(threads: int) -> dict[str, Any]:
 
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(args.threads)
     out = Path(args.out).resolve()
+    if args.tables:
+        print(tables(json.loads((out / "report.json").read_text())), end="")
+        return
+    torch.set_num_threads(args.threads)
     out.mkdir(parents=True, exist_ok=True)
     wall_start = time.monotonic()
     timings: dict[str, float] = {}

@@ -390,6 +390,23 @@ def test_acceptance_reads_the_targets_off_the_held_out_numbers():
                                         "apo_beats_sft": None}  # arms that did not run: neither met nor missed
 
 
+def test_tables_print_every_arm_comparison_and_run_of_a_report():
+    bench = _benchmark_module()
+    arm = {"all_correct": 0.25, "se": 0.02, "gain_vs_base": 0.01, "gain_se": 0.005, "per_train_seed": [0.24, 0.26],
+           "over_optimised_runs": 0}
+    run = {"beta": 5000.0, "all_correct": 0.24, "gain_vs_base": -0.01, "gain_se": 0.004,
+           "vs_base": {"gained": 2, "lost": 5}, "max_implicit_accuracy_first_100": 0.6,
+           "final_implicit_accuracy": None, "train_s": 12.5, "eval_s": 3.0}
+    report = {"metrics": {"arms": {"base": {"all_correct": 0.24, "se": 0.02}, "apo": arm},
+                          "comparisons": {"apo_minus_dpo": {"diff": 0.002, "se": 0.001}},
+                          "train_prompts": {"arms": {}, "comparisons": {}}, "runs": {"apo-s0": run}}}
+    text = bench.tables(report)
+    assert "| apo | 0.250 | 0.020 | +0.010 (0.005) | 0.240, 0.260 | 0/2 |" in text
+    assert "| apo − dpo | +0.002 | 0.001 |" in text
+    assert "| apo-s0 | 5000 | 0.240 (-0.010, 0.004) | 2 / 5 | 0.600 | — | 12.5 | 3.0 |" in text
+    assert "Training prompts" not in text  # no training-prompt evaluation: no table
+
+
 # --- the whole experiment, tiny -----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_benchmark_quick_prints_the_agreed_json(tmp_path):
