@@ -415,20 +415,24 @@ def sanity_check(pipeline: Path, data: Path, seen: list[tuple[str, Scene]], seed
     chosen = seen[: args.sanity_prompts]
     names = {prompt for prompt, _ in chosen}
     rows = [{"prompt": p.prompt, "winner": str(p.winner), "loser": str(p.loser),
-             "normalized_distance": p.normalized_distance} for p in load_pairs(data) if p.prompt in names]
-    folder = out / "sanity"
+             "normalized_distance": p.normalized_distance, **({"mask": str(p.mask)} if p.mask else {})}
+            for p in load_pairs(data) if p.prompt in names]  # the whole dataset's distance scale and masks
+    arm = args.sanity_arm
+    # one folder per (arm, prompts, steps): a finished fit is reused, so another setting must not find it
+    default = arm == "sft" and args.sanity_prompts == 4 and args.sanity_steps == 300
+    folder = out / ("sanity" if default else f"sanity-{arm}-{len(chosen)}p-{args.sanity_steps}s")
     (folder / "pairs").mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "pairs" / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    values = {**arm_config("sft", args.seed, args, args.beta), "max_steps": args.sanity_steps}
+    values = {**arm_config(arm, args.seed, args, args.beta), "max_steps": args.sanity_steps}
     train_s = finetune(pipeline, folder / "pairs", folder / "sft", values, folder / "cache", args.threads)
     evaluate(pipeline, None, chosen, seeds, folder / "base.json", args)
     evaluate(pipeline, folder / "sft", chosen, seeds, folder / "sft.json", args)
     before, after = outcomes(folder / "base.json"), outcomes(folder / "sft.json")
     gain, gain_se = paired_se(after, before)
-    result = {"prompts": len(chosen), "pairs": len(rows), "winners": len({r["winner"] for r in rows}),
+    result = {"arm": arm, "prompts": len(chosen), "pairs": len(rows), "winners": len({r["winner"] for r in rows}),
               "steps": args.sanity_steps, "base": mean_se(before)[0], "sft": mean_se(after)[0], "gain": gain,
               "gain_se": gain_se, "passed": gain > 2 * gain_se, "train_s": round(train_s, 1)}
-    log(f"sanity (SFT on {len(chosen)} prompts' winners, sampled on them): {result}")
+    log(f"sanity ({arm} on {len(chosen)} prompts' pairs, sampled on them): {result}")
     if not result["passed"]:
         log("WARNING: fitting these prompts' correct samples did not raise their accuracy: look for a "
             "train/sample mismatch before reading the arms")
@@ -587,6 +591,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sanity-prompts", type=int, default=4,
                    help="train-sample check: SFT on this many training prompts' winners alone, sampled on them (0: skip)")
     p.add_argument("--sanity-steps", type=int, default=300)
+    p.add_argument("--sanity-arm", default="sft", choices=tuple(ARMS),
+                   help="what the sanity stage fits on its prompts' pairs (sft: the check; dpo/apo: the same few "
+                        "prompts with a preference loss, for the data-size question in docs/apo_proof.md)")
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument("--ddim-steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.0,

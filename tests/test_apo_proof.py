@@ -448,10 +448,17 @@ def test_sanity_stage_fits_only_the_chosen_prompts_and_judges_the_gain(tiny, tmp
     args = bench.argparse.Namespace(
         sanity_prompts=1, sanity_steps=7, lr=1e-3, steps=300, batch_pairs=2, lora_rank=4, lora_alpha=None,
         lora_targets=["to_q"], timestep_fraction=(0.0, 1.0), sft_weight=0.0, logging_steps=1, lr_scheduler="cosine",
-        lr_warmup_steps=0, train_text_encoder=False, text_encoder_lr=None, seed=0, beta=5000.0, threads=1)
+        lr_warmup_steps=0, train_text_encoder=False, text_encoder_lr=None, seed=0, beta=5000.0, threads=1,
+        sanity_arm="sft")
     result = bench.sanity_check(tiny["pipe"], tiny["data"], seen, list(range(8)), tmp_path, args)
     assert {r["prompt"] for r in calls["rows"]} == {seen[0][0]} and len(calls["rows"]) == 1
     assert calls["values"]["loss_type"] == "sft" and calls["values"]["max_steps"] == 7
     assert result["base"] == 0.5 and result["sft"] == 1.0 and result["passed"] and result["prompts"] == 1
+    # the same few prompts fitted with a preference loss: its own folder, the whole dataset's distances and masks
+    args.sanity_arm = "apo_masked"
+    result = bench.sanity_check(tiny["pipe"], tiny["data"], seen, list(range(8)), tmp_path, args)
+    assert calls["values"]["loss_type"] == "apo" and calls["values"]["loss_mask"] is True
+    assert all("mask" in r and 0 <= r["normalized_distance"] <= 1 for r in calls["rows"])
+    assert result["arm"] == "apo_masked" and (tmp_path / "sanity-apo_masked-1p-7s" / "sft.json").is_file()
     args.sanity_prompts = 0
     assert bench.sanity_check(tiny["pipe"], tiny["data"], seen, [0], tmp_path, args) is None
