@@ -508,8 +508,9 @@ def tables(report: dict[str, Any]) -> str:
             seeds = ", ".join(pct(v) for v in row["per_train_seed"])
             lines.append(f"| {arm} | {pct(row['all_correct'])} | {pct(row['se'])} | {row['gain_vs_base']:+.3f} "
                          f"({row['gain_se']:.3f}) | {seeds} | {row['over_optimised_runs']}/{len(row['per_train_seed'])} |")
-        lines += ["", "| paired difference | value | SE |", "|---|---|---|"]
-        lines += [f"| {k.replace('_minus_', ' − ')} | {c['diff']:+.3f} | {c['se']:.3f} |" for k, c in comps.items()]
+        if comps:
+            lines += ["", "| paired difference | value | SE |", "|---|---|---|"]
+            lines += [f"| {k.replace('_minus_', ' − ')} | {c['diff']:+.3f} | {c['se']:.3f} |" for k, c in comps.items()]
         lines.append("")
     lines += ["| run | β | held-out all-correct (gain, paired SE) | gained / lost vs base | max implicit acc. ≤ "
               "step 100 | final implicit acc. | train s | eval s |", "|---|---|---|---|---|---|---|---|"]
@@ -634,6 +635,8 @@ def main() -> None:
     args = parse_args()
     out = Path(args.out).resolve()
     if args.tables:
+        if not (out / "report.json").is_file():
+            raise SystemExit(f"error: no report.json in {out}: run the experiment with this --out first")
         print(tables(json.loads((out / "report.json").read_text())), end="")
         return
     torch.set_num_threads(args.threads)
