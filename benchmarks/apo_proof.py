@@ -27,6 +27,7 @@ The last stdout line is one JSON object (benchmarks' shape, `"simulated": false`
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -386,12 +387,21 @@ def arm_config(arm: str, seed: int, args: argparse.Namespace, beta: float) -> di
 
 
 def finetune(pipeline: Path, data: Path, run: Path, values: dict[str, Any], cache: Path, threads: int) -> float:
-    """One LoRA via the CLI (`python -m limner.train.cli apo`); returns its wall seconds (0 if reused)."""
+    """One LoRA via the CLI (`python -m limner.train.cli apo`); returns its wall seconds (0 if reused).
+
+    A finished run is reused only when it was trained with these very settings: resuming with other flags
+    into the same `--out` would otherwise report an old adapter under a new name."""
+    config = {**values, "cache_dir": str(cache)}
     if (run / LORA_WEIGHT_NAME).is_file():
+        before = yaml.safe_load((run / "arm.yaml").read_text()) if (run / "arm.yaml").is_file() else None
+        if before != yaml.safe_load(yaml.safe_dump(config)):
+            changed = sorted(k for k in set(config) | set(before or {}) if (before or {}).get(k) != config.get(k))
+            raise SystemExit(f"error: {run} holds a run trained with other settings ({', '.join(changed)}); "
+                             f"use another --out or remove it")
         return 0.0
     run.mkdir(parents=True, exist_ok=True)
     (run / "logs.jsonl").unlink(missing_ok=True)
-    atomic_write_text(run / "arm.yaml", yaml.safe_dump({**values, "cache_dir": str(cache)}))
+    atomic_write_text(run / "arm.yaml", yaml.safe_dump(config))
     command = [sys.executable, "-m", "limner.train.cli", "apo", "--data", str(data), "--model", str(pipeline),
                "--out", str(run), "--config", str(run / "arm.yaml"), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
@@ -418,12 +428,13 @@ def sanity_check(pipeline: Path, data: Path, seen: list[tuple[str, Scene]], seed
              "normalized_distance": p.normalized_distance, **({"mask": str(p.mask)} if p.mask else {})}
             for p in load_pairs(data) if p.prompt in names]  # the whole dataset's distance scale and masks
     arm = args.sanity_arm
-    # one folder per (arm, prompts, steps): a finished fit is reused, so another setting must not find it
+    values = {**arm_config(arm, args.seed, args, args.beta), "max_steps": args.sanity_steps}
+    # one folder per setting (a finished fit is reused only with its own settings: `finetune`)
     default = arm == "sft" and args.sanity_prompts == 4 and args.sanity_steps == 300
-    folder = out / ("sanity" if default else f"sanity-{arm}-{len(chosen)}p-{args.sanity_steps}s")
+    digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+    folder = out / ("sanity" if default else f"sanity-{arm}-{len(chosen)}p-{args.sanity_steps}s-{digest}")
     (folder / "pairs").mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "pairs" / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    values = {**arm_config(arm, args.seed, args, args.beta), "max_steps": args.sanity_steps}
     train_s = finetune(pipeline, folder / "pairs", folder / "sft", values, folder / "cache", args.threads)
     evaluate(pipeline, None, chosen, seeds, folder / "base.json", args)
     evaluate(pipeline, folder / "sft", chosen, seeds, folder / "sft.json", args)

@@ -459,6 +459,18 @@ def test_sanity_stage_fits_only_the_chosen_prompts_and_judges_the_gain(tiny, tmp
     result = bench.sanity_check(tiny["pipe"], tiny["data"], seen, list(range(8)), tmp_path, args)
     assert calls["values"]["loss_type"] == "apo" and calls["values"]["loss_mask"] is True
     assert all("mask" in r and 0 <= r["normalized_distance"] <= 1 for r in calls["rows"])
-    assert result["arm"] == "apo_masked" and (tmp_path / "sanity-apo_masked-1p-7s" / "sft.json").is_file()
+    assert result["arm"] == "apo_masked" and len(list(tmp_path.glob("sanity-apo_masked-1p-7s-*/sft.json"))) == 1
     args.sanity_prompts = 0
     assert bench.sanity_check(tiny["pipe"], tiny["data"], seen, [0], tmp_path, args) is None
+
+
+def test_a_finished_run_is_reused_only_with_its_own_settings(tmp_path):
+    bench = _benchmark_module()
+    run = tmp_path / "arms" / "dpo-s0"
+    run.mkdir(parents=True)
+    (run / bench.LORA_WEIGHT_NAME).write_bytes(b"trained")
+    values = {"loss_type": "apo", "beta_base": 5000.0, "lora_target_modules": ["to_q"]}
+    (run / "arm.yaml").write_text(bench.yaml.safe_dump({**values, "cache_dir": str(tmp_path / "cache")}))
+    assert bench.finetune(tmp_path, tmp_path, run, values, tmp_path / "cache", 1) == 0.0  # same settings: reused
+    with pytest.raises(SystemExit, match="other settings \\(beta_base\\)"):
+        bench.finetune(tmp_path, tmp_path, run, {**values, "beta_base": 2000.0}, tmp_path / "cache", 1)
