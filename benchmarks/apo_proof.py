@@ -393,9 +393,12 @@ def finetune(pipeline: Path, data: Path, run: Path, values: dict[str, Any], cach
     into the same `--out` would otherwise report an old adapter under a new name."""
     config = {**values, "cache_dir": str(cache)}
     if (run / LORA_WEIGHT_NAME).is_file():
-        before = yaml.safe_load((run / "arm.yaml").read_text()) if (run / "arm.yaml").is_file() else None
-        if before != yaml.safe_load(yaml.safe_dump(config)):
-            changed = sorted(k for k in set(config) | set(before or {}) if (before or {}).get(k) != config.get(k))
+        # where the cache lives is not a setting (a folder seeded with another run's files has its own)
+        before = yaml.safe_load((run / "arm.yaml").read_text()) if (run / "arm.yaml").is_file() else {}
+        before.pop("cache_dir", None)
+        now = yaml.safe_load(yaml.safe_dump(values))
+        if before != now:
+            changed = sorted(k for k in set(now) | set(before) if before.get(k) != now.get(k))
             raise SystemExit(f"error: {run} holds a run trained with other settings ({', '.join(changed)}); "
                              f"use another --out or remove it")
         return 0.0

@@ -472,5 +472,6 @@ def test_a_finished_run_is_reused_only_with_its_own_settings(tmp_path):
     values = {"loss_type": "apo", "beta_base": 5000.0, "lora_target_modules": ["to_q"]}
     (run / "arm.yaml").write_text(bench.yaml.safe_dump({**values, "cache_dir": str(tmp_path / "cache")}))
     assert bench.finetune(tmp_path, tmp_path, run, values, tmp_path / "cache", 1) == 0.0  # same settings: reused
+    assert bench.finetune(tmp_path, tmp_path, run, values, tmp_path / "elsewhere", 1) == 0.0  # a seeded folder's cache
     with pytest.raises(SystemExit, match="other settings \\(beta_base\\)"):
         bench.finetune(tmp_path, tmp_path, run, {**values, "beta_base": 2000.0}, tmp_path / "cache", 1)
