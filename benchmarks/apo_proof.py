@@ -439,6 +439,11 @@ def sanity_check(pipeline: Path, data: Path, seen: list[tuple[str, Scene]], seed
     (folder / "pairs").mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "pairs" / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     train_s = finetune(pipeline, folder / "pairs", folder / "sft", values, folder / "cache", args.threads)
+    spent = folder / "timings.json"  # a reused fit reports when it was trained (as the arms' runs do)
+    if train_s or not spent.is_file():
+        atomic_write_json(spent, {"train_s": round(train_s, 1)})
+    else:
+        train_s = json.loads(spent.read_text())["train_s"]
     evaluate(pipeline, None, chosen, seeds, folder / "base.json", args)
     evaluate(pipeline, folder / "sft", chosen, seeds, folder / "sft.json", args)
     before, after = outcomes(folder / "base.json"), outcomes(folder / "sft.json")
@@ -705,15 +710,22 @@ def main() -> None:
         train_s = finetune(pipeline, out / "pairs", out / "arms" / name, arm_config(arm, seed, args, beta),
                            out / "cache", args.threads) or (first_s if name == plan[0][0] else 0.0)
         run, t = out / "arms" / name, time.monotonic()
-        evaluate(pipeline, run, prompts, seeds, out / "eval" / f"{name}.json", args)
+        evaluated = evaluate(pipeline, run, prompts, seeds, out / "eval" / f"{name}.json", args) is not None
         if seen and beta == args.beta:
             evaluate(pipeline, run, seen, seeds, out / "eval" / f"train-{name}.json", args)
+        eval_s = time.monotonic() - t
+        # a resumed run reports the times of when it was trained and evaluated, not the 0 s of reusing them
+        spent = run / "timings.json"
+        if train_s or evaluated or not spent.is_file():
+            atomic_write_json(spent, {"train_s": round(train_s, 1), "eval_s": round(eval_s, 1)})
+        else:
+            train_s, eval_s = (json.loads(spent.read_text())[k] for k in ("train_s", "eval_s"))
         logs = read_logs(run)
         gain, gain_se = paired_se(outcomes(out / "eval" / f"{name}.json"), outcomes(out / "eval" / "base.json"))
         row = {"arm": arm, "seed": seed, "beta": beta,
                "all_correct": mean_se(outcomes(out / "eval" / f"{name}.json"))[0],
                "gain_vs_base": gain, "gain_se": gain_se,
-               "train_s": round(train_s, 1), "eval_s": round(time.monotonic() - t, 1),
+               "train_s": round(train_s, 1), "eval_s": round(eval_s, 1),
                "over_optimised": over_optimised(logs),
                "vs_base": changes_vs_base(out / "eval" / "base.json", out / "eval" / f"{name}.json"),
                "errors": error_kinds(out / "eval" / f"{name}.json"),  # binding errors, or rendering drift?
