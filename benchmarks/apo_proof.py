@@ -417,6 +417,15 @@ def finetune(pipeline: Path, data: Path, run: Path, values: dict[str, Any], cach
     return time.monotonic() - start
 
 
+def remembered_seconds(path: Path, fresh: bool, seconds: dict[str, float]) -> dict[str, float]:
+    """`seconds` as measured when the work was done now (`fresh`), else as saved when it was done: a resumed
+    run reports the times of when it was trained and evaluated, not the 0 s of reusing them."""
+    if fresh or not path.is_file():
+        atomic_write_json(path, {k: round(v, 1) for k, v in seconds.items()})
+        return seconds
+    return json.loads(path.read_text())
+
+
 def sanity_check(pipeline: Path, data: Path, seen: list[tuple[str, Scene]], seeds: list[int], out: Path,
                  args: argparse.Namespace) -> dict[str, Any] | None:
     """Plain fine-tuning on the winners of `--sanity-prompts` training prompts only, for `--sanity-steps`,
@@ -439,11 +448,7 @@ def sanity_check(pipeline: Path, data: Path, seen: list[tuple[str, Scene]], seed
     (folder / "pairs").mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "pairs" / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     train_s = finetune(pipeline, folder / "pairs", folder / "sft", values, folder / "cache", args.threads)
-    spent = folder / "timings.json"  # a reused fit reports when it was trained (as the arms' runs do)
-    if train_s or not spent.is_file():
-        atomic_write_json(spent, {"train_s": round(train_s, 1)})
-    else:
-        train_s = json.loads(spent.read_text())["train_s"]
+    train_s = remembered_seconds(folder / "timings.json", train_s > 0, {"train_s": train_s})["train_s"]
     evaluate(pipeline, None, chosen, seeds, folder / "base.json", args)
     evaluate(pipeline, folder / "sft", chosen, seeds, folder / "sft.json", args)
     before, after = outcomes(folder / "base.json"), outcomes(folder / "sft.json")
@@ -713,13 +718,9 @@ def main() -> None:
         evaluated = evaluate(pipeline, run, prompts, seeds, out / "eval" / f"{name}.json", args) is not None
         if seen and beta == args.beta:
             evaluate(pipeline, run, seen, seeds, out / "eval" / f"train-{name}.json", args)
-        eval_s = time.monotonic() - t
-        # a resumed run reports the times of when it was trained and evaluated, not the 0 s of reusing them
-        spent = run / "timings.json"
-        if train_s or evaluated or not spent.is_file():
-            atomic_write_json(spent, {"train_s": round(train_s, 1), "eval_s": round(eval_s, 1)})
-        else:
-            train_s, eval_s = (json.loads(spent.read_text())[k] for k in ("train_s", "eval_s"))
+        spent = remembered_seconds(run / "timings.json", train_s > 0 or evaluated,
+                                   {"train_s": train_s, "eval_s": time.monotonic() - t})
+        train_s, eval_s = spent["train_s"], spent["eval_s"]
         logs = read_logs(run)
         gain, gain_se = paired_se(outcomes(out / "eval" / f"{name}.json"), outcomes(out / "eval" / "base.json"))
         row = {"arm": arm, "seed": seed, "beta": beta,

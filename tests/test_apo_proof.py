@@ -464,6 +464,14 @@ def test_sanity_stage_fits_only_the_chosen_prompts_and_judges_the_gain(tiny, tmp
     assert bench.sanity_check(tiny["pipe"], tiny["data"], seen, [0], tmp_path, args) is None
 
 
+def test_a_resumed_run_reports_the_seconds_of_when_it_was_done(tmp_path):
+    bench = _benchmark_module()
+    path = tmp_path / "timings.json"
+    assert bench.remembered_seconds(path, True, {"train_s": 12.34}) == {"train_s": 12.34}
+    assert bench.remembered_seconds(path, False, {"train_s": 0.0}) == {"train_s": 12.3}  # reused: as saved
+    assert bench.remembered_seconds(path, True, {"train_s": 5.0}) == {"train_s": 5.0}  # done again: new time
+
+
 def test_a_finished_run_is_reused_only_with_its_own_settings(tmp_path):
     bench = _benchmark_module()
     run = tmp_path / "arms" / "dpo-s0"

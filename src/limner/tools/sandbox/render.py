@@ -717,6 +717,10 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
     boxes: dict[int, Box] = {}
     drawn_color: dict[int, str] = {}
     written: dict[int, WorldText] = {}
+    carried: dict[int, list[int]] = {}  # object index -> the texts written on it
+    for k, t in enumerate(layout.texts):
+        if t.on is not None:
+            carried.setdefault(t.on, []).append(k)
 
     def write(k: int, z: int | None) -> None:
         t = layout.texts[k]
@@ -733,9 +737,8 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
         boxes[i] = Box(x0=cx0, y0=cy0, x1=cx1, y1=cy1)
         drawn_color[i] = obj.color or TEXTURE_DEFAULT_COLOR.get(obj.texture or "") or art.default_color(obj.cls)
         # A text is written on its carrier, so what stands in front of the carrier stands in front of it too.
-        for k, t in enumerate(layout.texts):
-            if t.on == i:
-                write(k, obj.z)
+        for k in carried.get(i, ()):
+            write(k, obj.z)
     for k in range(len(layout.texts)):
         if k not in written:  # a free label (or one whose carrier is gone): over everything
             write(k, None)
@@ -775,13 +778,15 @@ def measure_occlusion(truth: WorldTruth) -> None:
     placed: dict[int, tuple[np.ndarray, tuple[slice, slice]]] = {}
     areas: dict[int, int] = {}
     laid: set[int] = set()
+    # the sign each plate is part of (-3: none), found once per text
+    signs = [_sign_under_plate(truth, t) if t.plate is not None else -3 for t in truth.texts]
 
     def lay_plate(k: int) -> None:  # text k's plate hides what lies under it, except the sign it is part of
-        t = truth.texts[k]
+        plate = truth.texts[k].plate
         laid.add(k)
-        if t.plate is not None:
-            region = label[t.plate.y0 : t.plate.y1, t.plate.x0 : t.plate.x1]
-            region[region != _sign_under_plate(truth, t)] = _PLATE_LABEL - k
+        if plate is not None:
+            region = label[plate.y0 : plate.y1, plate.x0 : plate.x1]
+            region[region != signs[k]] = _PLATE_LABEL - k
 
     for i in sorted(range(len(truth.objects)), key=lambda j: (truth.objects[j].z, j)):
         sil, where, areas[i] = _placed_silhouette(truth.objects[i], w, h)
@@ -795,7 +800,7 @@ def measure_occlusion(truth: WorldTruth) -> None:
             lay_plate(k)
     for k, t in enumerate(truth.texts):  # how much of the ink shows: on its plate or on the sign under it
         ink = label[t.box.y0 : t.box.y1, t.box.x0 : t.box.x1]
-        shown = (ink == _PLATE_LABEL - k) | ((ink == _sign_under_plate(truth, t)) if t.plate is not None else False)
+        shown = (ink == _PLATE_LABEL - k) | (ink == signs[k])
         t.visible = round(float(shown.mean()), 4) if ink.size else 0.0
     visible = np.bincount(label[label >= 0].ravel(), minlength=len(truth.objects))
     covers: list[list[int]] = [[] for _ in truth.objects]
