@@ -481,14 +481,39 @@ def find_plates(rgb: np.ndarray) -> list[Box]:
     return out
 
 
+#: A line read this close (px) to a plate crop's left or right edge may go on past it ...
+CROP_EDGE_PX = 2
+
+
+def _read_plate(rgb: np.ndarray, plate: Box) -> list[tuple[str, Box, float]]:
+    """OCR lines of one plate crop (image coordinates).
+
+    The crop is the white plate's region plus a margin; a blemish over the plate's end (a colour bleed, a
+    smear) cuts the white region short, and a crop that cuts a word reads less of it: "BAKERYY" read as
+    "BAKERY", a false pass. A line that runs to a side of the crop (`CROP_EDGE_PX`) is read again with that
+    side widened by the plate's height.
+    """
+    h, w = rgb.shape[:2]
+    for widened in (False, True):
+        crop = Image.fromarray(np.ascontiguousarray(rgb[plate.y0 : plate.y1, plate.x0 : plate.x1]))
+        upscale = 2.0 if crop.height < 48 else 1.0  # small text reads better enlarged (ocr-trial.md)
+        found = read_text(crop, upscale=upscale)
+        left = plate.x0 > 0 and any(b.x0 <= CROP_EDGE_PX for _, b, _ in found)
+        right = plate.x1 < w and any(b.x1 >= crop.width - CROP_EDGE_PX for _, b, _ in found)
+        if widened or not (left or right):
+            break
+        pad = plate.y1 - plate.y0
+        plate = Box(x0=max(0, plate.x0 - pad) if left else plate.x0, y0=plate.y0,
+                    x1=min(w, plate.x1 + pad) if right else plate.x1, y1=plate.y1)
+    return [(text, Box(x0=b.x0 + plate.x0, y0=b.y0 + plate.y0, x1=b.x1 + plate.x0, y1=b.y1 + plate.y0), score)
+            for text, b, score in found]
+
+
 def _read_scene_text(rgb: np.ndarray, wanted: list[str]) -> list[tuple[str, Box, float]]:
     """OCR lines (image coordinates): plate crops first, the whole image only if a wanted text is unread."""
     lines: list[tuple[str, Box, float]] = []
     for plate in find_plates(rgb)[:8]:
-        crop = Image.fromarray(np.ascontiguousarray(rgb[plate.y0 : plate.y1, plate.x0 : plate.x1]))
-        upscale = 2.0 if crop.height < 48 else 1.0  # small text reads better enlarged (ocr-trial.md)
-        for text, b, score in read_text(crop, upscale=upscale):
-            lines.append((text, Box(x0=b.x0 + plate.x0, y0=b.y0 + plate.y0, x1=b.x1 + plate.x0, y1=b.y1 + plate.y0), score))
+        lines.extend(_read_plate(rgb, plate))
     read = {normalise_text(t) for t, _, _ in lines}
     if all(normalise_text(t) in read for t in wanted):
         return lines

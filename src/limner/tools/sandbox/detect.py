@@ -101,6 +101,7 @@ class DetectorConfig:
     repropose_on_found_px: int = 150  # ... or pixels on found objects their drawings do not explain
     explain_shift_px: int = 2  # a found object's drawing explains a pixel within this shift ...
     explain_rgb_tol: int = 40  # ... and this RGB difference (max over channels)
+    front_drawn_max: float = 0.5  # share of a match's body drawn by the bigger ones around it (`_in_front_of_bigger`)
     neighbour_mask_max: float = 0.3  # a weak detection is re-scored without its neighbours' pixels up to this
     # share of its window, or of its silhouette ...
     neighbour_window_max: float = 0.5  # ... when they cover at most this share of its window
@@ -406,12 +407,12 @@ class Detector:
         dark = darkness(rgb) > 0.5
         ink = cv2.dilate(dark.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         refined = [k for k in refined if self._support(k, bg.foreground, ink) >= self.config.coverage_min]
-        chosen = self._select(refined, bg.foreground, levels[2], ink, dark, small)
+        chosen = self._select(refined, bg.foreground, levels[2], ink, dark, small, rgb, textures)
         extra = self._repropose(
             feat, rgb, levels[2], chosen, refined, classes, variants, bg.foreground, ink, frame, textures or {}, small
         )
         if extra:
-            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, small)
+            chosen = self._select(refined + extra, bg.foreground, levels[2], ink, dark, small, rgb, textures)
         chosen = self._outline_by_foreground(chosen, refined + extra, bg.foreground, levels[2], classes)
         chosen = self._rescored_beside_neighbours(chosen, rgb, bg.foreground, levels[2], textures or {})
         dets = [self._to_detection(c, rgb, bg) for c in chosen]
@@ -693,7 +694,7 @@ class Detector:
 
     def _select(
         self, cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray, ink: np.ndarray, dark: np.ndarray,
-        small: Collection[str] = (),
+        small: Collection[str] = (), rgb: np.ndarray | None = None, textures: dict[str, tuple[str, ...]] | None = None,
     ) -> list[_Candidate]:
         """Greedy choice by score × area^0.2; each new detection must bring its own evidence.
 
@@ -713,8 +714,12 @@ class Detector:
         chosen: list[_Candidate] = []
         for k in ok:
             inner = self._inner_rect(k)
-            if any(overlap_of_smaller(self._inner_rect(o), inner) > c.overlap_max for o in chosen):
+            # `in_front`: is it drawn over the better detections it overlaps (None: not asked)
+            in_front: bool | None = None
+            covering = [o for o in chosen if overlap_of_smaller(self._inner_rect(o), inner) > c.overlap_max]
+            if covering and not self._in_front_of_bigger(k, covering, chosen, ink, fg, small, rgb, textures or {}):
                 continue
+            in_front = True if covering else None
             sil, where, area = self._placed_silhouette(k, fg.shape)
             if area == 0 or sil.size == 0:
                 continue
@@ -722,10 +727,17 @@ class Detector:
             # `_support`): all of its silhouette counts as its body then.
             body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
             own = (sil & body & ~explained[where]).sum() / area
-            if own < c.own_evidence_min and not self._drawn_in_front(k, chosen, ink, small):
-                continue
+            if own < c.own_evidence_min:
+                in_front = in_front or self._drawn_in_front(k, chosen, ink, small)
+                if not in_front:
+                    continue
+            # Drawn in front, its whole outline is in view: a confident match is judged as in plain view, not by
+            # the part of its outline the (better) detections under it leave free (a cup on a handbag has little
+            # of it there). A weak one still is: the weak matches lying on found objects were fits onto their
+            # strokes (a small bicycle on a pile of clocks, 0.62).
             hidden = (sil & explained[where]).sum() / area
-            if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15):
+            plain_front = bool(in_front) and k.score >= CONFIDENT_SCORE
+            if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15 and not plain_front):
                 continue
             # a weak plain match passes only if it is partly hidden and matches well once the occluder
             # is masked out
@@ -740,6 +752,37 @@ class Detector:
             closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
             explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _in_front_of_bigger(
+        self, k: _Candidate, covering: list[_Candidate], chosen: list[_Candidate], ink: np.ndarray, fg: np.ndarray,
+        small: Collection[str], rgb: np.ndarray | None, textures: dict[str, tuple[str, ...]],
+    ) -> bool:
+        """May a match whose box lies (nearly) inside better detections' boxes stand beside them?
+
+        The duplicate rule (`overlap_max`) drops it: most such matches are the same object found again at
+        another size, or a template fitted onto a part of it. An object of another class drawn over a bigger
+        one is not (a cup an editor left on a handbag, a traffic light in front of a toilet). It is kept when it
+        is smaller than every detection covering it, shows its own outline off theirs (`_drawn_in_front`), and
+        its body is not what their own drawings explain (`_drawn_by`, at most `front_drawn_max`, half of it): a
+        sandwich fitted onto a frisbee's strokes is made of the pixels the frisbee's drawing explains. Only a
+        confident match (`CONFIDENT_SCORE`) is kept so: the weak ones lying on a bigger object were fits onto its
+        texture or its neighbours' strokes (a small motorcycle on a pile of rough black chairs, 0.71, whose
+        texture a drawing does not reproduce pixel for pixel). A match of a covering detection's own class
+        stays a duplicate; the black variant (a whole dark silhouette, which fits any dark region) is not kept.
+        """
+        base = split_shaped(k.cls)[0]
+        if rgb is None or k.variant == "black" or k.score < CONFIDENT_SCORE:
+            return False
+        if any(split_shaped(o.cls)[0] == base or o.w * o.h <= k.w * k.h for o in covering):
+            return False
+        if not self._drawn_in_front(k, chosen, ink, small):
+            return False
+        sil, where, area = self._placed_silhouette(k, fg.shape)
+        body = sil & fg[where]
+        if not body.any():
+            return False
+        theirs = self._drawn_by(covering, rgb, fg, textures)[where]
+        return float((body & theirs).sum()) / float(body.sum()) <= self.config.front_drawn_max
 
     def _outline_by_foreground(
         self, chosen: list[_Candidate], cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray,

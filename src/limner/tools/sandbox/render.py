@@ -789,7 +789,7 @@ def measure_occlusion(truth: WorldTruth) -> None:
             region[region != signs[k]] = _PLATE_LABEL - k
 
     for i in sorted(range(len(truth.objects)), key=lambda j: (truth.objects[j].z, j)):
-        sil, where, areas[i] = _placed_silhouette(truth.objects[i], w, h)
+        sil, where, areas[i] = placed_silhouette(truth.objects[i], w, h)
         placed[i] = (sil, where)
         label[where][sil] = i
         for k, t in enumerate(truth.texts):
@@ -816,7 +816,7 @@ def measure_occlusion(truth: WorldTruth) -> None:
         o.covers = sorted(zs)
 
 
-def _placed_silhouette(o: WorldObject, width: int, height: int) -> tuple[np.ndarray, tuple[slice, slice], int]:
+def placed_silhouette(o: WorldObject, width: int, height: int) -> tuple[np.ndarray, tuple[slice, slice], int]:
     """(the silhouette clipped to the image, the image slices it covers, its whole area) of a drawn object;
     a part outside the image counts as hidden.
 

@@ -73,10 +73,16 @@ class WorldText(_Truth):
     visible: float | None = Field(
         default=None, description="share of the ink's box in view; None when not measured (taken as in view)"
     )
+    intact: float | None = Field(
+        default=None,
+        description="share of the ink's box that later edits left as written (an edit's object drawn over it, "
+        "a sign erased under it); None when no edit touched it",
+    )
 
 
 #: A text counts as written only with at least this share of its ink box in view: a word with a letter hidden
-#: behind something in front of its sign is not the word (the checker's reading needs it whole).
+#: behind something in front of its sign is not the word (the checker's reading needs it whole). The same share
+#: must be left as written by later edits and not erased by a blemish (`TEXT_ERASING_BLEMISHES`).
 TEXT_MIN_VISIBLE = 0.95
 
 
@@ -85,6 +91,13 @@ BlemishKind = Literal[
     "smear", "broken_outline", "duplicated_fragment", "missing_part", "noise_patch", "melted_text",
     "color_bleed", "warped_shape", "stray_marks",
 ]
+
+#: The blemishes that take letters away: a smear drags them into a streak, a broken outline or a missing part
+#: paints their dark strokes over, a duplicated fragment pastes something else on them. A word with a letter
+#: gone this way is not the word, as with a letter hidden behind an object (`TEXT_MIN_VISIBLE`). The others
+#: leave the strokes where they were (melted letters run but stay, noise and a colour bleed tint them, stray
+#: marks and a warp add or bend strokes): the word is still written, if harder to read.
+TEXT_ERASING_BLEMISHES: frozenset[str] = frozenset({"smear", "broken_outline", "missing_part", "duplicated_fragment"})
 
 
 class Blemish(_Truth):
@@ -369,9 +382,26 @@ def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth
         ok = size_holds(SIZE_DIRECTION[e.size or ""], [_drawn_size(o) for o in objs], [_drawn_size(o) for o in refs])
         checks.append(TruthCheck(target=e.id, kind="size", dimension="shape", passed=ok))
     if e.text:
-        ok = any(t.text == e.text and (t.visible is None or t.visible >= TEXT_MIN_VISIBLE) for t in truth.texts)
+        ok = any(t.text == e.text and text_legible(t, truth) for t in truth.texts)
         checks.append(TruthCheck(target=e.id, kind="text", dimension="text", passed=ok))
     return checks
+
+
+def text_legible(t: WorldText, truth: WorldTruth) -> bool:
+    """Is the text there to be read: at least `TEXT_MIN_VISIBLE` of its ink box in view, left as written by
+    later edits, and not erased by a blemish (`TEXT_ERASING_BLEMISHES`)?"""
+    if t.visible is not None and t.visible < TEXT_MIN_VISIBLE:
+        return False
+    if t.intact is not None and t.intact < TEXT_MIN_VISIBLE:
+        return False
+    b = t.box
+    if b.area <= 0:
+        return False
+    erased = np.zeros((b.y1 - b.y0, b.x1 - b.x0), dtype=bool)
+    for bl in truth.blemishes:
+        if bl.kind in TEXT_ERASING_BLEMISHES and bl.box.intersection(b) is not None:
+            erased |= bl.mask(truth.width, truth.height)[b.y0 : b.y1, b.x0 : b.x1]
+    return float(erased.mean()) <= 1 - TEXT_MIN_VISIBLE
 
 
 def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = MIN_VISIBLE_SHARE) -> list[TruthCheck]:
