@@ -11,13 +11,16 @@ nothing else appears.
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 from limner.config import load_config
 from limner.eval.painted import png_roundtrip
 from limner.geometry import MIN_VISIBLE_SHARE, paste_mask
+from limner.imaging import paste_centered
 from limner.reading import parse_prompt
 from limner.tools.registry import ToolRegistry
 from limner.tools.sandbox import world
+from limner.tools.sandbox.artwork import get_artwork
 from limner.tools.sandbox.checker import _drawn_small, check_image
 from limner.tools.sandbox.detect import CONFIDENT_SCORE, Detector, _Candidate, get_detector
 from limner.tools.sandbox.render import render_scene
@@ -188,12 +191,7 @@ def test_an_instance_touching_another_is_counted(painter: str, prompt: str, seed
 INSIDE_THE_BOX = [("handbag", 150, "cup", 60, 15), ("bowl", 150, "apple", 56, 10), ("suitcase", 150, "clock", 60, 0)]
 
 
-def _small_in_big(big: str, big_size: int, small: str, small_size: int, dy: int):
-    from PIL import Image
-
-    from limner.imaging import paste_centered
-    from limner.tools.sandbox.artwork import get_artwork
-
+def _small_in_big(big: str, big_size: int, small: str, small_size: int, dy: int) -> Image.Image:
     art = get_artwork()
     canvas = Image.new("RGBA", (512, 512), (235, 235, 235, 255))
     paste_centered(canvas, art.render(big, big_size), (256, 256))

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from limner.tools.sandbox.blemishes import add_blemish
+from limner.tools.sandbox.checker import _read_scene_text, find_plates
 from limner.tools.sandbox.editors import _SideEffect, _update_truth, parse_instruction
 from limner.tools.sandbox.render import Layout, PlacedObject, PlacedText, render_layout
 from limner.tools.sandbox.segment import estimate_background
 from limner.tools.sandbox.world import TEXT_MIN_VISIBLE, WorldTruth, grade_truth, text_legible
-from limner.types import Element, Scene
+from limner.types import Box, Element, Scene
 
 
 def _sign(word: str = "HELLO", size: int = 200) -> tuple[Image.Image, WorldTruth, Scene]:
@@ -66,10 +68,8 @@ def test_a_blemish_that_leaves_the_strokes_keeps_the_word(kind: str) -> None:
 
 def _sign_blob(image: Image.Image) -> np.ndarray:
     """The sign's foreground pixels (the one blob in the picture), as `editors._neighbour_blob` finds it."""
-    import cv2
-
     fg = estimate_background(np.asarray(image)).foreground
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
     biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     return labels == biggest
 
@@ -92,8 +92,6 @@ def test_a_sign_pushed_aside_takes_its_text_and_its_blemishes_along() -> None:
     after = rgb.copy()
     after[blob] = estimate_background(rgb).fill[blob]
     after[ys + dy, xs + dx] = rgb[ys, xs]
-    from limner.types import Box
-
     effect = _SideEffect("shift", Box(x0=int(x0), y0=int(y0), x1=int(x1), y1=int(y1)), (dx, dy), None, blob)
     new = _edit(truth, image, after, [effect])
     old_box, new_box = truth.texts[0].box, new.texts[0].box
@@ -128,8 +126,6 @@ def test_a_word_running_to_the_plate_crops_edge_is_read_on_a_wider_crop() -> Non
     """A colour bleed over the plate's right end stops its white region before the last letter: the crop around
     that region cut "BAKERYY" to "BAKERY" (a false pass, painted images, seed 1)."""
     pytest.importorskip("rapidocr")
-    from limner.tools.sandbox.checker import _read_scene_text, find_plates
-
     image, truth, _ = _sign("BAKERYY", size=110)
     rgb = np.asarray(image).copy()
     ink = truth.texts[0].box
@@ -154,8 +150,6 @@ def test_a_shifted_blob_carries_every_object_on_it() -> None:
     rgb = np.asarray(image)
     blob = _sign_blob(image)
     ys, xs = np.nonzero(blob)
-    from limner.types import Box
-
     dx, dy = 25, -20
     after = rgb.copy()
     after[blob] = estimate_background(rgb).fill[blob]

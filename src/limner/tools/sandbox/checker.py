@@ -493,7 +493,7 @@ def _read_plate(rgb: np.ndarray, plate: Box) -> list[tuple[str, Box, float]]:
     "BAKERY", a false pass. A line that runs to a side of the crop (`CROP_EDGE_PX`) is read again with that
     side widened by the plate's height.
     """
-    h, w = rgb.shape[:2]
+    w = rgb.shape[1]
     for widened in (False, True):
         crop = Image.fromarray(np.ascontiguousarray(rgb[plate.y0 : plate.y1, plate.x0 : plate.x1]))
         upscale = 2.0 if crop.height < 48 else 1.0  # small text reads better enlarged (ocr-trial.md)

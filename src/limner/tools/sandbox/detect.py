@@ -714,12 +714,11 @@ class Detector:
         chosen: list[_Candidate] = []
         for k in ok:
             inner = self._inner_rect(k)
-            # `in_front`: is it drawn over the better detections it overlaps (None: not asked)
-            in_front: bool | None = None
             covering = [o for o in chosen if overlap_of_smaller(self._inner_rect(o), inner) > c.overlap_max]
             if covering and not self._in_front_of_bigger(k, covering, chosen, ink, fg, small, rgb, textures or {}):
                 continue
-            in_front = True if covering else None
+            # is it drawn over the better detections it overlaps (None: not asked yet)
+            in_front: bool | None = True if covering else None
             sil, where, area = self._placed_silhouette(k, fg.shape)
             if area == 0 or sil.size == 0:
                 continue
@@ -777,7 +776,7 @@ class Detector:
             return False
         if not self._drawn_in_front(k, chosen, ink, small):
             return False
-        sil, where, area = self._placed_silhouette(k, fg.shape)
+        sil, where, _ = self._placed_silhouette(k, fg.shape)
         body = sil & fg[where]
         if not body.any():
             return False

@@ -97,7 +97,7 @@ BlemishKind = Literal[
 #: gone this way is not the word, as with a letter hidden behind an object (`TEXT_MIN_VISIBLE`). The others
 #: leave the strokes where they were (melted letters run but stay, noise and a colour bleed tint them, stray
 #: marks and a warp add or bend strokes): the word is still written, if harder to read.
-TEXT_ERASING_BLEMISHES: frozenset[str] = frozenset({"smear", "broken_outline", "missing_part", "duplicated_fragment"})
+TEXT_ERASING_BLEMISHES: frozenset[BlemishKind] = frozenset({"smear", "broken_outline", "missing_part", "duplicated_fragment"})
 
 
 class Blemish(_Truth):
