@@ -2,7 +2,7 @@
 crops a plate whose end a blemish cut off (issues #22, #23; SIMULATED).
 
 - A blemish that takes letters away (a smear, a broken outline, a missing part, a pasted fragment) over more
-  than 5 % of a word's ink box unwrites the word, as an object in front of it does (`TEXT_MIN_VISIBLE`); one
+  than 5 % of a word's letter pixels unwrites the word, as an object in front of it does (`TEXT_MIN_VISIBLE`); one
   that leaves the strokes in place (noise, a colour bleed) does not.
 - A sign a sloppy edit pushes aside takes its text, and the blemishes on it, along; a word an edit paints
   over or erases is no longer written (`WorldText.intact`).
@@ -21,7 +21,7 @@ from PIL import Image
 from limner.tools.sandbox.blemishes import add_blemish
 from limner.tools.sandbox.checker import _read_scene_text, find_plates
 from limner.tools.sandbox.editors import _SideEffect, _update_truth, parse_instruction
-from limner.tools.sandbox.render import Layout, PlacedObject, PlacedText, render_layout
+from limner.tools.sandbox.render import Layout, PlacedObject, PlacedText, placed_silhouette, render_layout
 from limner.tools.sandbox.segment import estimate_background
 from limner.tools.sandbox.world import TEXT_MIN_VISIBLE, WorldTruth, grade_truth, text_legible
 from limner.types import Box, Element, Scene
@@ -41,13 +41,48 @@ def _text_passes(scene: Scene, truth: WorldTruth) -> bool:
 
 
 def _erased_share(truth: WorldTruth) -> float:
-    b = truth.texts[0].box
-    return float(truth.blemish_mask()[b.y0 : b.y1, b.x0 : b.x1].mean())
+    """Share of the letters' pixels the blemishes changed."""
+    t = truth.texts[0]
+    b = t.box
+    return float(truth.blemish_mask()[b.y0 : b.y1, b.x0 : b.x1][t.ink_mask()].mean())
 
 
-def test_a_clean_word_is_written() -> None:
-    _, truth, scene = _sign()
-    assert text_legible(truth.texts[0], truth) and _text_passes(scene, truth)
+def test_a_clean_word_is_written_and_its_letters_recorded() -> None:
+    image, truth, scene = _sign()
+    t = truth.texts[0]
+    letters = t.ink_mask()
+    dark = np.asarray(image)[t.box.y0 : t.box.y1, t.box.x0 : t.box.x1].max(axis=-1) < 128
+    assert t.ink is not None and (letters == dark).all() and 0.1 < letters.mean() < 0.9  # letters, not the box
+    assert text_legible(t, truth) and _text_passes(scene, truth)
+
+
+def test_an_object_over_an_empty_part_of_the_words_box_leaves_it_written() -> None:
+    """Visibility is measured on the letters: clocks over the empty band above the lower-case letters hide
+    more than 5 % of the word's box but none of its letters (measured on the box, the word was unwritten)."""
+    base = Layout(objects=[PlacedObject(element_id="s", cls="sign", cx=160, cy=160, size=200)],
+                  texts=[PlacedText(element_id="s", text="Teaa", cx=160, cy=160 - 100 + 200 * 0.37,
+                                    width=int(200 * 0.86), on=0)])
+    _, alone = render_layout(base, 320, 320)
+    b, letters = alone.texts[0].box, alone.texts[0].ink_mask()
+    band = letters.shape[0] // 4
+    empty = ~letters[:band].any(axis=0)
+    c1 = int(np.flatnonzero(empty)[-1])  # the last empty column ...
+    c0 = c1
+    while c0 > 0 and empty[c0 - 1]:
+        c0 -= 1  # ... and the empty run it ends
+    size = 2 * band  # clocks centred on the box's top edge: their lower halves fill the band
+    assert c1 - c0 >= 3 * size
+    clocks = [PlacedObject(element_id="c", cls="clock", cx=b.x0 + c0 + size * (i + 0.5), cy=b.y0, size=size, z=1 + i)
+              for i in range(3)]
+    _, truth = render_layout(base.model_copy(update={"objects": [*base.objects, *clocks]}), 320, 320)
+    t = truth.texts[0]
+    on_box = np.zeros((320, 320), dtype=bool)
+    for c in truth.objects_of("c"):
+        sil, (ys, xs), _ = placed_silhouette(c, 320, 320)
+        on_box[ys, xs] |= sil
+    assert on_box[b.y0 : b.y1, b.x0 : b.x1].mean() > 1 - TEXT_MIN_VISIBLE  # a box-based measure unwrites it
+    assert t.visible is not None and t.visible >= TEXT_MIN_VISIBLE
+    assert text_legible(t, truth)
 
 
 @pytest.mark.parametrize("kind", ["smear", "missing_part"])
@@ -98,7 +133,7 @@ def test_a_sign_pushed_aside_takes_its_text_and_its_blemishes_along() -> None:
     assert (new_box.x0 - old_box.x0, new_box.y0 - old_box.y0) == (dx, dy)
     assert new.texts[0].intact is None  # its pixels were copied as they were
     # the smear moved with the sign: it is on the word at its new place, and the word is still not written
-    moved = new.blemish_mask()[new_box.y0 : new_box.y1, new_box.x0 : new_box.x1]
+    moved = new.blemish_mask()[new_box.y0 : new_box.y1, new_box.x0 : new_box.x1][new.texts[0].ink_mask()]
     assert moved.mean() > 1 - TEXT_MIN_VISIBLE
     assert not _text_passes(scene, new)
 

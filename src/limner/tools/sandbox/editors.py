@@ -1026,7 +1026,8 @@ def _shifted_blemishes(t: WorldTruth, effect: _SideEffect) -> list[Blemish]:
 
 
 def _measure_intact(truth: WorldTruth, t: WorldTruth, before: Image.Image, after: Image.Image) -> None:
-    """Each text's share of its ink box the edit left as it was written (at the place a shift moved it to):
+    """Each text's share of its ink (the letters' pixels) the edit left as it was written (at the place a shift
+    moved it to):
     an object drawn over it, or its sign erased or redrawn without it, leaves less than `TEXT_MIN_VISIBLE`
     (`world.text_legible`). The lowest share over all edits is kept."""
     a, b = np.asarray(before.convert("RGB"), np.int16), np.asarray(after.convert("RGB"), np.int16)
@@ -1037,7 +1038,10 @@ def _measure_intact(truth: WorldTruth, t: WorldTruth, before: Image.Image, after
             continue
         was = a[old.box.y0 : old.box.y0 + h, old.box.x0 : old.box.x0 + w]
         now = b[new.box.y0 : new.box.y0 + h, new.box.x0 : new.box.x0 + w]
-        kept = float((np.abs(now - was).max(axis=-1) <= 10).mean()) * (h * w) / max(1, old.box.area)
+        letters = old.ink_mask()
+        same = np.zeros(letters.shape, dtype=bool)  # a part the move pushed out of the picture is lost
+        same[:h, :w] = np.abs(now - was).max(axis=-1) <= 10
+        kept = float(same[letters].mean()) if letters.any() else 0.0
         if kept < 1.0:
             new.intact = round(min(kept, 1.0 if old.intact is None else old.intact), 4)
 

@@ -34,7 +34,7 @@ from limner.tools.sandbox.artwork import (
     get_artwork,
     hash_text,
 )
-from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth
+from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth, rle_encode
 from limner.types import CONTACT, Box, Element, Scene, relation_geometry
 
 # ----------------------------------------------------------------------------------------------------
@@ -725,7 +725,11 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
     def write(k: int, z: int | None) -> None:
         t = layout.texts[k]
         ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
-        written[k] = WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate, z=z)
+        # the letters' own pixels, read off the plate right after writing (nothing drawn over them yet): the
+        # truth measures what hides or erases the letters, not the corners of their box
+        letters = np.asarray(canvas.convert("RGB"))[ink.y0 : ink.y1, ink.x0 : ink.x1].max(axis=-1) < 128
+        written[k] = WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate, z=z,
+                               ink=rle_encode(letters) if letters.any() else None)
 
     for i in sorted(range(len(layout.objects)), key=lambda j: layout.objects[j].z):
         obj = layout.objects[i]
@@ -771,7 +775,8 @@ def measure_occlusion(truth: WorldTruth) -> None:
     a sign, which is part of that sign (a sign carrying its text is a sign in plain view), and objects drawn
     after it hide the plate. An object `covers` another when the finished picture shows it on at least
     `MIN_OCCLUSION_PX` of the other's silhouette: what a viewer sees cut the other's outline. Each text's
-    `visible` is the share of its ink box shown (on its plate or its sign).
+    `visible` is the share of its ink (the letters' pixels, `WorldText.ink`; its box when not recorded) shown
+    on its plate or its sign.
     """
     w, h = truth.width, truth.height
     label = np.full((h, w), -1, dtype=np.int32)
@@ -799,9 +804,12 @@ def measure_occlusion(truth: WorldTruth) -> None:
         if k not in laid:
             lay_plate(k)
     for k, t in enumerate(truth.texts):  # how much of the ink shows: on its plate or on the sign under it
-        ink = label[t.box.y0 : t.box.y1, t.box.x0 : t.box.x1]
-        shown = (ink == _PLATE_LABEL - k) | (ink == signs[k])
-        t.visible = round(float(shown.mean()), 4) if ink.size else 0.0
+        region = label[t.box.y0 : t.box.y1, t.box.x0 : t.box.x1]
+        letters = t.ink_mask()
+        if letters.shape != region.shape:  # the box runs out of the picture
+            letters = np.ones(region.shape, dtype=bool)
+        shown = ((region == _PLATE_LABEL - k) | (region == signs[k]))[letters]
+        t.visible = round(float(shown.mean()), 4) if shown.size else 0.0
     visible = np.bincount(label[label >= 0].ravel(), minlength=len(truth.objects))
     covers: list[list[int]] = [[] for _ in truth.objects]
     for i, o in enumerate(truth.objects):

@@ -71,18 +71,33 @@ class WorldText(_Truth):
         "None when written over everything (a free label, an editor's new text)",
     )
     visible: float | None = Field(
-        default=None, description="share of the ink's box in view; None when not measured (taken as in view)"
+        default=None, description="share of the ink in view; None when not measured (taken as in view)"
     )
     intact: float | None = Field(
         default=None,
-        description="share of the ink's box that later edits left as written (an edit's object drawn over it, "
+        description="share of the ink that later edits left as written (an edit's object drawn over it, "
         "a sign erased under it); None when no edit touched it",
     )
+    ink: list[int] | None = Field(
+        default=None,
+        description="the letters' own pixels inside `box`, run-length encoded as a blemish's mask; None when not "
+        "recorded (then the whole box counts as ink)",
+    )
+
+    def ink_mask(self) -> np.ndarray:
+        """The letters' pixels, `box`-sized (all of the box when not recorded)."""
+        h, w = self.box.y1 - self.box.y0, self.box.x1 - self.box.x0
+        if self.ink is not None:
+            try:
+                return rle_decode(self.ink, h, w)
+            except ValueError:
+                pass  # a box clipped after the mask was recorded: fall back to the box
+        return np.ones((max(0, h), max(0, w)), dtype=bool)
 
 
-#: A text counts as written only with at least this share of its ink box in view: a word with a letter hidden
-#: behind something in front of its sign is not the word (the checker's reading needs it whole). The same share
-#: must be left as written by later edits and not erased by a blemish (`TEXT_ERASING_BLEMISHES`).
+#: A text counts as written only with at least this share of its ink (the letters' pixels) in view: a word with
+#: a letter hidden behind something in front of its sign is not the word (the checker's reading needs it whole).
+#: The same share must be left as written by later edits and not erased by a blemish (`TEXT_ERASING_BLEMISHES`).
 TEXT_MIN_VISIBLE = 0.95
 
 
@@ -388,20 +403,21 @@ def _element_truth_checks(e: Element, objs: list[WorldObject], truth: WorldTruth
 
 
 def text_legible(t: WorldText, truth: WorldTruth) -> bool:
-    """Is the text there to be read: at least `TEXT_MIN_VISIBLE` of its ink box in view, left as written by
-    later edits, and not erased by a blemish (`TEXT_ERASING_BLEMISHES`)?"""
+    """Is the text there to be read: at least `TEXT_MIN_VISIBLE` of its ink (the letters' pixels) in view, left
+    as written by later edits, and not erased by a blemish (`TEXT_ERASING_BLEMISHES`)?"""
     if t.visible is not None and t.visible < TEXT_MIN_VISIBLE:
         return False
     if t.intact is not None and t.intact < TEXT_MIN_VISIBLE:
         return False
     b = t.box
-    if b.area <= 0:
+    ink = t.ink_mask()
+    if not ink.any():
         return False
-    erased = np.zeros((b.y1 - b.y0, b.x1 - b.x0), dtype=bool)
+    erased = np.zeros(ink.shape, dtype=bool)
     for bl in truth.blemishes:
         if bl.kind in TEXT_ERASING_BLEMISHES and bl.box.intersection(b) is not None:
             erased |= bl.mask(truth.width, truth.height)[b.y0 : b.y1, b.x0 : b.x1]
-    return float(erased.mean()) <= 1 - TEXT_MIN_VISIBLE
+    return float(erased[ink].mean()) <= 1 - TEXT_MIN_VISIBLE
 
 
 def grade_truth(scene: Scene, truth: WorldTruth, min_visible: float = MIN_VISIBLE_SHARE) -> list[TruthCheck]:
