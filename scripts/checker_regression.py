@@ -14,6 +14,9 @@ a fixed set of judged pictures and re-checks them:
     PYTHONPATH=src python scripts/checker_regression.py accuracy /tmp/checker_reg --only wearing --write a.jsonl
     PYTHONPATH=src python scripts/checker_regression.py accuracy /tmp/checker_reg --only wearing \
         --set neighbour_mask_max=-1 --against a.jsonl
+    # 4. the recorded verdicts as rows, judging nothing again: the baseline of an A/B of a code change (record
+    #    with the old code, then `accuracy --against` with the new)
+    PYTHONPATH=src python scripts/checker_regression.py rows /tmp/checker_reg --write old.jsonl
 
 `compare` judges each PNG as the benchmark does (OCR on) and compares the whole verdict (score, every
 check's kind, target, pass, score, evidence and box, the unsupported parts) with the recorded one; it
@@ -130,6 +133,38 @@ def _rates(pairs: list[tuple[bool, bool]]) -> str:
             f"false fail {ff:.3f}  balanced accuracy {1 - (fp + ff) / 2:.3f}")
 
 
+def _print_rates(per_dim: dict[str, list[tuple[bool, bool]]], unjudged: dict[str, list[bool]]) -> None:
+    for dim, pairs in sorted(per_dim.items()):
+        left = unjudged.get(dim, [])
+        print(f"  {dim:12s} {_rates(pairs)}  unjudged {len(left)} ({sum(left)} truth pass)")
+
+
+def recorded_rows(folder: Path, write: Path | None) -> int:
+    """The rows `accuracy --write` writes, from the verdicts `record` saved (no picture is judged again): the
+    baseline of an A/B, taken with the code that recorded the folder. Rates per dimension as `accuracy` prints."""
+    lines = [json.loads(line) for line in (folder / VERDICTS).read_text().splitlines() if line.strip()]
+    if not lines:
+        raise SystemExit(f"{folder / VERDICTS} holds no verdicts; run `record` first")
+    per_dim: dict[str, list[tuple[bool, bool]]] = {}
+    unjudged: dict[str, list[bool]] = {}
+    rows: list[dict[str, Any]] = []
+    for line in lines:
+        name = line["file"]
+        scene = Scene.model_validate_json((folder / f"{name}.json").read_text())
+        truth = WorldTruth.model_validate_json((folder / f"{name}.truth.json").read_text())
+        judged, declined = compared_rows(Verdict.model_validate(line["verdict"]), scene, truth)
+        for dim, checker, truth_passed, evidence in judged:
+            per_dim.setdefault(dim, []).append((checker, truth_passed))
+            rows.append({"file": name, "dim": dim, "checker": checker, "truth": truth_passed, "evidence": evidence})
+        for dim, truth_passed in declined:
+            unjudged.setdefault(dim, []).append(truth_passed)
+    print(f"{len(lines)} recorded verdicts in {folder}")
+    _print_rates(per_dim, unjudged)
+    if write is not None:
+        atomic_write_text(write, "".join(json.dumps(r) + "\n" for r in rows))
+    return 0
+
+
 def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], write: Path | None,
              against: Path | None) -> int:
     """Judge every recorded picture (with its truth) by the checker *and* the world's truth, per dimension.
@@ -165,9 +200,7 @@ def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], wri
         for dim, truth_passed in declined:
             unjudged.setdefault(dim, []).append(truth_passed)
     print(f"{n} pictures judged in {folder}")
-    for dim, pairs in sorted(per_dim.items()):
-        left = unjudged.get(dim, [])
-        print(f"  {dim:12s} {_rates(pairs)}  unjudged {len(left)} ({sum(left)} truth pass)")
+    _print_rates(per_dim, unjudged)
     if write is not None:
         atomic_write_text(write, "".join(json.dumps(r) + "\n" for r in rows))
     if against is not None:
@@ -209,12 +242,17 @@ def main(argv: list[str] | None = None) -> int:
                      help="a DetectorConfig override, e.g. --set neighbour_mask_max=-1 (repeatable)")
     acc.add_argument("--write", type=Path, default=None, help="write every judged check (JSON lines)")
     acc.add_argument("--against", type=Path, default=None, help="rows of another run: count changed checks")
+    rows = sub.add_parser("rows", help="the recorded verdicts as `accuracy --write` rows, judging nothing again")
+    rows.add_argument("folder", type=Path)
+    rows.add_argument("--write", type=Path, default=None, help="write every recorded check (JSON lines)")
     a = ap.parse_args(argv)
     cv2.setNumThreads(1)  # as benchmarks/sandbox.py runs the checker
     ocr.configure(threads=1)
     if a.cmd == "record":
         record(a.out, a.scenes, a.seed, a.size)
         return 0
+    if a.cmd == "rows":
+        return recorded_rows(a.folder, a.write)
     if a.cmd == "accuracy":
         bad = [kv for kv in a.set if "=" not in kv]
         if bad:
