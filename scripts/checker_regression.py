@@ -133,10 +133,29 @@ def _rates(pairs: list[tuple[bool, bool]]) -> str:
             f"false fail {ff:.3f}  balanced accuracy {1 - (fp + ff) / 2:.3f}")
 
 
-def _print_rates(per_dim: dict[str, list[tuple[bool, bool]]], unjudged: dict[str, list[bool]]) -> None:
-    for dim, pairs in sorted(per_dim.items()):
-        left = unjudged.get(dim, [])
-        print(f"  {dim:12s} {_rates(pairs)}  unjudged {len(left)} ({sum(left)} truth pass)")
+@dataclasses.dataclass
+class _Tally:
+    """Checker-vs-truth rows per dimension, and the parts the checker named unchecked (outside the rates)."""
+
+    per_dim: dict[str, list[tuple[bool, bool]]] = dataclasses.field(default_factory=dict)
+    unjudged: dict[str, list[bool]] = dataclasses.field(default_factory=dict)
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def add(self, name: str, verdict: Verdict, scene: Scene, truth: WorldTruth) -> None:
+        judged, declined = compared_rows(verdict, scene, truth)
+        for dim, checker, truth_passed, evidence in judged:
+            self.per_dim.setdefault(dim, []).append((checker, truth_passed))
+            self.rows.append({"file": name, "dim": dim, "checker": checker, "truth": truth_passed,
+                              "evidence": evidence})
+        for dim, truth_passed in declined:
+            self.unjudged.setdefault(dim, []).append(truth_passed)
+
+    def report(self, write: Path | None) -> None:
+        for dim, pairs in sorted(self.per_dim.items()):
+            left = self.unjudged.get(dim, [])
+            print(f"  {dim:12s} {_rates(pairs)}  unjudged {len(left)} ({sum(left)} truth pass)")
+        if write is not None:
+            atomic_write_text(write, "".join(json.dumps(r) + "\n" for r in self.rows))
 
 
 def recorded_rows(folder: Path, write: Path | None) -> int:
@@ -145,23 +164,14 @@ def recorded_rows(folder: Path, write: Path | None) -> int:
     lines = [json.loads(line) for line in (folder / VERDICTS).read_text().splitlines() if line.strip()]
     if not lines:
         raise SystemExit(f"{folder / VERDICTS} holds no verdicts; run `record` first")
-    per_dim: dict[str, list[tuple[bool, bool]]] = {}
-    unjudged: dict[str, list[bool]] = {}
-    rows: list[dict[str, Any]] = []
+    tally = _Tally()
     for line in lines:
         name = line["file"]
         scene = Scene.model_validate_json((folder / f"{name}.json").read_text())
         truth = WorldTruth.model_validate_json((folder / f"{name}.truth.json").read_text())
-        judged, declined = compared_rows(Verdict.model_validate(line["verdict"]), scene, truth)
-        for dim, checker, truth_passed, evidence in judged:
-            per_dim.setdefault(dim, []).append((checker, truth_passed))
-            rows.append({"file": name, "dim": dim, "checker": checker, "truth": truth_passed, "evidence": evidence})
-        for dim, truth_passed in declined:
-            unjudged.setdefault(dim, []).append(truth_passed)
+        tally.add(name, Verdict.model_validate(line["verdict"]), scene, truth)
     print(f"{len(lines)} recorded verdicts in {folder}")
-    _print_rates(per_dim, unjudged)
-    if write is not None:
-        atomic_write_text(write, "".join(json.dumps(r) + "\n" for r in rows))
+    tally.report(write)
     return 0
 
 
@@ -180,9 +190,7 @@ def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], wri
     if unknown:
         raise SystemExit(f"unknown detector setting(s): {', '.join(unknown)}")
     detector = Detector(dataclasses.replace(base, **{k: type(getattr(base, k))(v) for k, v in overrides.items()}))
-    per_dim: dict[str, list[tuple[bool, bool]]] = {}
-    unjudged: dict[str, list[bool]] = {}  # parts the checker named unchecked (outside the rates)
-    rows: list[dict[str, Any]] = []
+    tally = _Tally()
     n = 0
     for truth_file in sorted(folder.glob("*.truth.json")):
         name = truth_file.name.removesuffix(".truth.json")
@@ -192,24 +200,16 @@ def accuracy(folder: Path, only: set[str] | None, overrides: dict[str, str], wri
         n += 1
         truth = WorldTruth.model_validate_json(truth_file.read_text())
         image = Image.open(folder / f"{name}.png").convert("RGB")
-        verdict = check_image(image, scene, ocr=True, detector=detector)
-        judged, declined = compared_rows(verdict, scene, truth)
-        for dim, checker, truth_passed, evidence in judged:
-            per_dim.setdefault(dim, []).append((checker, truth_passed))
-            rows.append({"file": name, "dim": dim, "checker": checker, "truth": truth_passed, "evidence": evidence})
-        for dim, truth_passed in declined:
-            unjudged.setdefault(dim, []).append(truth_passed)
+        tally.add(name, check_image(image, scene, ocr=True, detector=detector), scene, truth)
     print(f"{n} pictures judged in {folder}")
-    _print_rates(per_dim, unjudged)
-    if write is not None:
-        atomic_write_text(write, "".join(json.dumps(r) + "\n" for r in rows))
+    tally.report(write)
     if against is not None:
         old: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for line in against.read_text().splitlines():
             r = json.loads(line)
             old.setdefault((r["file"], r["dim"]), []).append(r)
         new: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in rows:
+        for r in tally.rows:
             new.setdefault((r["file"], r["dim"]), []).append(r)
         better = worse = 0
         for key, rs in new.items():
