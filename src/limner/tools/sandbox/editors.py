@@ -969,17 +969,17 @@ def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Ima
     t = truth.model_copy(deep=True)
     t.tool = tool
     t.notes = list(truth.notes) + [f"{tool}: {n}" for n in notes]
-    changed = np.abs(np.asarray(after, np.int16) - np.asarray(before, np.int16)).max(axis=-1) > 10
+    was, now = np.asarray(before.convert("RGB"), np.int16), np.asarray(after.convert("RGB"), np.int16)
+    changed = np.abs(now - was).max(axis=-1) > 10
     if op.kind == "background" and op.background:
         t.background = op.background
     if op.kind == "style" and op.style:
         t.style = op.style
     shifts = [e for e in cv.side_effects if e.kind == "shift" and e.mask is not None] if cv is not None else []
     moved = [m for e in shifts for m in _shifted_blemishes(t, e)]  # taken before the clip drops their old pixels
-    for e in shifts:
-        _shift_texts(t, e)
+    offsets = {k: d for e in shifts for k, d in _shift_texts(t, e).items()}
     if op.kind not in ("style", "background"):  # a new look or backdrop leaves every letter where it was
-        _measure_intact(truth, t, before, after)
+        _measure_intact(truth, t, was, now, offsets)
     if op.kind == "retext" and t.texts and changed.any():
         _update_text(t, after)
     if cv is not None:
@@ -990,18 +990,42 @@ def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Ima
     return t
 
 
-def _shift_texts(t: WorldTruth, effect: _SideEffect) -> None:
-    """A text (and its plate) lying on a shifted blob moved with it (a sign pushed aside by a sloppy edit)."""
+def _shift_texts(t: WorldTruth, effect: _SideEffect) -> dict[int, tuple[int, int]]:
+    """Texts (and plates) whose letters lie on a shifted blob moved with it (a sign pushed aside by a sloppy
+    edit), by the rule objects follow (`_half_on`); the letters' mask is cut to what stays in the picture.
+    Returns each moved text's shift, by index."""
+    assert effect.mask is not None
     dx, dy = effect.shift
-    for x in t.texts:
-        inside = effect.box.intersection(x.box)
-        if inside is not None and inside.area >= x.box.area:
-            x.box = _moved_box(x.box, dx, dy, t.width, t.height)
-            if x.plate is not None:
-                x.plate = _moved_box(x.plate, dx, dy, t.width, t.height)
+    out: dict[int, tuple[int, int]] = {}
+    for k, x in enumerate(t.texts):
+        old, letters = x.box, x.ink_mask()
+        if not _half_on(letters, old.y0, old.x0, effect.mask):
+            continue
+        out[k] = (dx, dy)
+        x.box = _moved_box(old, dx, dy, t.width, t.height)
+        if x.plate is not None:
+            x.plate = _moved_box(x.plate, dx, dy, t.width, t.height)
+        if x.ink is not None:
+            oy, ox = x.box.y0 - (old.y0 + dy), x.box.x0 - (old.x0 + dx)
+            kept = letters[oy : oy + x.box.y1 - x.box.y0, ox : ox + x.box.x1 - x.box.x0]
+            fits = kept.shape == (x.box.y1 - x.box.y0, x.box.x1 - x.box.x0) and kept.any()
+            x.ink = rle_encode(kept) if fits else None
+    return out
+
+
+def _half_on(pixels: np.ndarray, y0: int, x0: int, blob: np.ndarray) -> bool:
+    """Do at least half of `pixels` (a mask whose top-left corner is at y0, x0; its part outside the picture
+    counts as off) lie on the blob's pixels?"""
+    total = int(pixels.sum())
+    h, w = blob.shape
+    ys, xs = np.nonzero(pixels)
+    ys, xs = ys + y0, xs + x0
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    return total > 0 and int(blob[ys[inside], xs[inside]].sum()) >= 0.5 * total
 
 
 def _moved_box(b: Box, dx: int, dy: int, w: int, h: int) -> Box:
+    """`b` shifted by (dx, dy), clipped to the picture (at least one pixel left inside)."""
     return Box(x0=min(w - 1, max(0, b.x0 + dx)), y0=min(h - 1, max(0, b.y0 + dy)),
                x1=min(w, max(1, b.x1 + dx)), y1=min(h, max(1, b.y1 + dy)))
 
@@ -1025,23 +1049,21 @@ def _shifted_blemishes(t: WorldTruth, effect: _SideEffect) -> list[Blemish]:
     return out
 
 
-def _measure_intact(truth: WorldTruth, t: WorldTruth, before: Image.Image, after: Image.Image) -> None:
-    """Each text's share of its ink (the letters' pixels) the edit left as it was written (at the place a shift
-    moved it to):
-    an object drawn over it, or its sign erased or redrawn without it, leaves less than `TEXT_MIN_VISIBLE`
-    (`world.text_legible`). The lowest share over all edits is kept."""
-    a, b = np.asarray(before.convert("RGB"), np.int16), np.asarray(after.convert("RGB"), np.int16)
-    for old, new in zip(truth.texts, t.texts, strict=True):
-        h, w = min(old.box.y1 - old.box.y0, new.box.y1 - new.box.y0), min(old.box.x1 - old.box.x0, new.box.x1 - new.box.x0)
-        if h <= 0 or w <= 0:
-            new.intact = 0.0
-            continue
-        was = a[old.box.y0 : old.box.y0 + h, old.box.x0 : old.box.x0 + w]
-        now = b[new.box.y0 : new.box.y0 + h, new.box.x0 : new.box.x0 + w]
-        letters = old.ink_mask()
-        same = np.zeros(letters.shape, dtype=bool)  # a part the move pushed out of the picture is lost
-        same[:h, :w] = np.abs(now - was).max(axis=-1) <= 10
-        kept = float(same[letters].mean()) if letters.any() else 0.0
+def _measure_intact(truth: WorldTruth, t: WorldTruth, was: np.ndarray, now: np.ndarray,
+                    offsets: dict[int, tuple[int, int]]) -> None:
+    """Each text's share of its letters' pixels the edit left as they were written (at the place a shift moved
+    them to, `offsets`; a letter pushed out of the picture is lost): an object drawn over it, or its sign erased
+    or redrawn without it, leaves less than `TEXT_MIN_VISIBLE` (`world.text_legible`). The lowest share over all
+    edits is kept. `was`, `now`: the pictures before and after, int16 RGB."""
+    h, w = was.shape[:2]
+    for k, (old, new) in enumerate(zip(truth.texts, t.texts, strict=True)):
+        dx, dy = offsets.get(k, (0, 0))
+        ys, xs = np.nonzero(old.ink_mask())
+        ys, xs = ys + old.box.y0, xs + old.box.x0
+        ty, tx = ys + dy, xs + dx
+        inside = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+        same = np.abs(now[ty[inside], tx[inside]] - was[ys[inside], xs[inside]]).max(axis=-1) <= 10
+        kept = float(same.sum()) / ys.size if ys.size else 0.0
         if kept < 1.0:
             new.intact = round(min(kept, 1.0 if old.intact is None else old.intact), 4)
 
@@ -1080,9 +1102,7 @@ def _objects_after(truth: WorldTruth, t: WorldTruth, cv: _Canvas) -> list[WorldO
         for o in keep:
             if _on_blob(o, effect, t.width, t.height):
                 if effect.kind == "shift":
-                    b, (dx, dy) = o.box, effect.shift
-                    o.box = Box(x0=max(0, b.x0 + dx), y0=max(0, b.y0 + dy),
-                                x1=min(t.width, b.x1 + dx), y1=min(t.height, b.y1 + dy))
+                    o.box = _moved_box(o.box, *effect.shift, t.width, t.height)
                 elif effect.color is not None:
                     o.color = effect.color
     return keep

@@ -727,7 +727,7 @@ def render_layout(layout: Layout, width: int, height: int) -> tuple[Image.Image,
         ink, plate = draw_text_plate(canvas, t.text, t.cx, t.cy, t.width)
         # the letters' own pixels, read off the plate right after writing (nothing drawn over them yet): the
         # truth measures what hides or erases the letters, not the corners of their box
-        letters = np.asarray(canvas.convert("RGB"))[ink.y0 : ink.y1, ink.x0 : ink.x1].max(axis=-1) < 128
+        letters = np.asarray(canvas.crop((ink.x0, ink.y0, ink.x1, ink.y1)).convert("RGB")).max(axis=-1) < 128
         written[k] = WorldText(element_id=t.element_id, text=t.text, box=ink, plate=plate, z=z,
                                ink=rle_encode(letters) if letters.any() else None)
 
@@ -805,10 +805,7 @@ def measure_occlusion(truth: WorldTruth) -> None:
             lay_plate(k)
     for k, t in enumerate(truth.texts):  # how much of the ink shows: on its plate or on the sign under it
         region = label[t.box.y0 : t.box.y1, t.box.x0 : t.box.x1]
-        letters = t.ink_mask()
-        if letters.shape != region.shape:  # the box runs out of the picture
-            letters = np.ones(region.shape, dtype=bool)
-        shown = ((region == _PLATE_LABEL - k) | (region == signs[k]))[letters]
+        shown = ((region == _PLATE_LABEL - k) | (region == signs[k]))[t.ink_mask()]
         t.visible = round(float(shown.mean()), 4) if shown.size else 0.0
     visible = np.bincount(label[label >= 0].ravel(), minlength=len(truth.objects))
     covers: list[list[int]] = [[] for _ in truth.objects]

@@ -87,12 +87,7 @@ class WorldText(_Truth):
     def ink_mask(self) -> np.ndarray:
         """The letters' pixels, `box`-sized (all of the box when not recorded)."""
         h, w = self.box.y1 - self.box.y0, self.box.x1 - self.box.x0
-        if self.ink is not None:
-            try:
-                return rle_decode(self.ink, h, w)
-            except ValueError:
-                pass  # a box clipped after the mask was recorded: fall back to the box
-        return np.ones((max(0, h), max(0, w)), dtype=bool)
+        return rle_decode(self.ink, h, w) if self.ink is not None else np.ones((max(0, h), max(0, w)), dtype=bool)
 
 
 #: A text counts as written only with at least this share of its ink (the letters' pixels) in view: a word with
