@@ -76,6 +76,8 @@ class DetectorConfig:
     small_size_frac: float = 0.05  # ... for the classes a caller expects drawn small (`detect(small=...)`)
     max_size_frac: float = 0.62  # largest
     scale_step: float = 1.07  # 7 % between scales (the matcher tolerates about ±4 %)
+    front_margin_min: float = 0.15  # share of a match's template margin on better detections that refits it
+    front_refit_steps: int = 10  # 3.5 % scale steps the margin-masked refit tries below the match (2 above)
     coarse_min_px: int = 14  # a coarse template is never smaller than this (else use the 1/2 level)
     propose_min: float = 0.42  # NCC a coarse peak needs to become a proposal
     proposals_per_class: int = 24  # refined per class, after NMS of proposals
@@ -293,6 +295,7 @@ class Detector:
         # The artwork's silhouette is drawn from its font on every call (~1 ms); the matcher asks for the same
         # (class, size) hundreds of times per picture. Read-only, so no caller can change a shared one.
         self._silhouette_of = functools.lru_cache(maxsize=2048)(self._build_silhouette)
+        self._own_mask2 = functools.lru_cache(maxsize=2048)(self._build_own_mask2)
 
     # -- artwork -----------------------------------------------------------------------------------
 
@@ -705,52 +708,155 @@ class Detector:
         A candidate whose plain score is too low but which is partly covered by accepted detections is
         re-scored with the covered part masked out: a clock half hidden behind an orange.
         Every candidate must also pass `_outline_evidence` (its visible outline is there, and the ink in
-        its free silhouette is its own); `ink` is dilated dark ink, `dark` the undilated one.
+        its free silhouette is its own); `ink` is dilated dark ink, `dark` the undilated one. The rules are
+        `_admit`; a worn class's candidate they reject gets one margin-masked refit (`_refit_beside`).
         """
         c = self.config
         ok = [k for k in cands if k.score >= c.occluded_min]
         ok.sort(key=lambda k: -(k.score * (k.w * k.h) ** AREA_EXP))
         explained = np.zeros(fg.shape, dtype=bool)
         chosen: list[_Candidate] = []
+        explained2: np.ndarray | None = None  # `explained` at 1/2 resolution, for the margin-masked refit
         for k in ok:
-            inner = self._inner_rect(k)
-            covering = [o for o in chosen if overlap_of_smaller(self._inner_rect(o), inner) > c.overlap_max]
-            if covering and not self._in_front_of_bigger(k, covering, chosen, ink, fg, small, rgb, textures or {}):
+            admitted = self._admit(k, chosen, explained, fg, feat2, ink, dark, small, rgb, textures or {})
+            # A class the scene draws on others (`small`: the worn ones) rejected for want of evidence may be
+            # fitted wrongly because the object under it lies in its template margin: fitted again without
+            # that margin, it must show its own outline off theirs (`_drawn_in_front`), not lie on its own
+            # kind, and pass every rule.
+            if (admitted is None and chosen and split_shaped(k.cls)[0] in small
+                    and self._margin_on(k, explained) >= c.front_margin_min):
+                if explained2 is None:
+                    explained2 = _downscale(explained.astype(np.float32), 2) >= 0.5
+                refit = self._refit_beside(k, feat2, explained2)
+                if (refit is not k and not self._on_own_kind(refit, chosen)
+                        and self._drawn_in_front(refit, chosen, ink, small)
+                        and self._admit(refit, chosen, explained, fg, feat2, ink, dark, small, rgb, textures or {})):
+                    k, admitted = refit, True
+            if not admitted:
                 continue
-            # is it drawn over the better detections it overlaps (None: not asked yet)
-            in_front: bool | None = True if covering else None
-            sil, where, area = self._placed_silhouette(k, fg.shape)
-            if area == 0 or sil.size == 0:
-                continue
-            # A white object on a light background is not segmented (it got in by its outline, see
-            # `_support`): all of its silhouette counts as its body then.
-            body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
-            own = (sil & body & ~explained[where]).sum() / area
-            if own < c.own_evidence_min:
-                in_front = in_front or self._drawn_in_front(k, chosen, ink, small)
-                if not in_front:
-                    continue
-            # Drawn in front, its whole outline is in view: a confident match is judged as in plain view, not by
-            # the part of its outline the (better) detections under it leave free (a cup on a handbag has little
-            # of it there). A weak one still is: the weak matches lying on found objects were fits onto their
-            # strokes (a small bicycle on a pile of clocks, 0.62).
-            hidden = (sil & explained[where]).sum() / area
-            plain_front = bool(in_front) and k.score >= CONFIDENT_SCORE
-            if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15 and not plain_front):
-                continue
-            # a weak plain match passes only if it is partly hidden and matches well once the occluder
-            # is masked out
-            if k.score < c.accept_min and (
-                hidden < 0.15 or self._masked_score(k, feat2, explained) < c.accept_min + 0.05
-            ):
-                continue
+            sil, where, _ = self._placed_silhouette(k, fg.shape)
             chosen.append(k)
+            explained2 = None
             # Holes inside the artwork (a handbag's handle arch) are enclosed, so segmentation calls them
             # foreground; they are explained by the object around them.
             k_px = max(3, (k.size // 16) | 1)
             closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
             explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _admit(
+        self, k: _Candidate, chosen: list[_Candidate], explained: np.ndarray, fg: np.ndarray, feat2: np.ndarray,
+        ink: np.ndarray, dark: np.ndarray, small: Collection[str], rgb: np.ndarray | None,
+        textures: dict[str, tuple[str, ...]],
+    ) -> bool | None:
+        """May `k` join the better detections `chosen` (see `_select`)? True: yes. False: no (a duplicate, or
+        no silhouette). None: no, for want of its own evidence, outline or score, which a better fit of an
+        object drawn against the chosen ones may still show (`_refit_beside`)."""
+        c = self.config
+        inner = self._inner_rect(k)
+        covering = [o for o in chosen if overlap_of_smaller(self._inner_rect(o), inner) > c.overlap_max]
+        if covering and not self._in_front_of_bigger(k, covering, chosen, ink, fg, small, rgb, textures):
+            # the same object found again is a duplicate; another kind may be one drawn on it, badly fitted
+            base = split_shaped(k.cls)[0]
+            return False if any(split_shaped(o.cls)[0] == base for o in covering) else None
+        # is it drawn over the better detections it overlaps (None: not asked yet)
+        in_front: bool | None = True if covering else None
+        sil, where, area = self._placed_silhouette(k, fg.shape)
+        if area == 0 or sil.size == 0:
+            return False
+        # A white object on a light background is not segmented (it got in by its outline, see
+        # `_support`): all of its silhouette counts as its body then.
+        body = fg[where] if self._coverage(k, fg) >= c.coverage_min else True
+        own = (sil & body & ~explained[where]).sum() / area
+        if own < c.own_evidence_min:
+            in_front = in_front or self._drawn_in_front(k, chosen, ink, small)
+            if not in_front:
+                return None
+        # Drawn in front, its whole outline is in view: a confident match is judged as in plain view, not by
+        # the part of its outline the (better) detections under it leave free (a cup on a handbag has little
+        # of it there). A weak one still is: the weak matches lying on found objects were fits onto their
+        # strokes (a small bicycle on a pile of clocks, 0.62).
+        hidden = (sil & explained[where]).sum() / area
+        plain_front = bool(in_front) and k.score >= CONFIDENT_SCORE
+        if not self._outline_evidence(k, fg, ink, dark, explained, hidden >= 0.15 and not plain_front):
+            return None
+        # a weak plain match passes only if it is partly hidden and matches well once the occluder
+        # is masked out
+        if k.score < c.accept_min and (
+            hidden < 0.15 or self._masked_score(k, feat2, explained) < c.accept_min + 0.05
+        ):
+            return None
+        return True
+
+    def _on_own_kind(self, k: _Candidate, chosen: list[_Candidate]) -> bool:
+        """Does the candidate's box lie largely (a third) on a chosen detection of its own class? A refit there
+        would be that object, or its neighbour of the same kind, found again."""
+        base, inner = split_shaped(k.cls)[0], self._inner_rect(k)
+        return any(split_shaped(o.cls)[0] == base and overlap_of_smaller(self._inner_rect(o), inner) > 1 / 3
+                   for o in chosen)
+
+    def _build_own_mask2(self, cls: str, size: int) -> np.ndarray:
+        """Template-sized (1/2 resolution) mask of the pixels the artwork itself covers, margin excluded."""
+        pad = max(1, round(self.config.pad_frac * size))
+        sil = np.pad(self._silhouette_of(cls, size).astype(np.float32), pad)
+        return _downscale(sil, 2) > 0.25
+
+    def _margin_on(self, k: _Candidate, explained: np.ndarray) -> float:
+        """Share of the candidate's template margin (its window less its silhouette) on better detections."""
+        x0, y0, x1, y1 = (round(v) for v in k.rect)
+        h, w = explained.shape
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h or x1 <= x0 or y1 <= y0:
+            return 0.0
+        window = explained[y0:y1, x0:x1]
+        pad = max(1, round(self.config.pad_frac * k.size))
+        sil = self._silhouette_of(k.cls, k.size)
+        own = np.zeros(window.shape, dtype=bool)
+        sh, sw = min(sil.shape[0], window.shape[0] - pad), min(sil.shape[1], window.shape[1] - pad)
+        own[pad : pad + sh, pad : pad + sw] = sil[:sh, :sw]
+        margin = ~own
+        return float((window & margin).sum()) / max(1, int(margin.sum()))
+
+    def _refit_beside(self, k: _Candidate, feat2: np.ndarray, explained2: np.ndarray) -> _Candidate:
+        """The candidate re-fitted (size and place) with the template margin that lies on better detections
+        left out, when that matches better than its plain score.
+
+        A template's margin is background by design, which is what makes a fit spill-averse; an object drawn
+        on another one (a sink worn on a traffic light's head) has the other object in its margin, so its plain
+        NCC falls at its true size and the climb settles on a wrong, bigger size (a 40 px sink fitted at 50 px)
+        whose outline then misses the ink. Only margin pixels are masked: the candidate's own body, which lies
+        over the other's silhouette, still has to match. Sizes from `front_refit_steps` 3.5 % steps below the
+        match to 2 above, places within 3 px (1/2 resolution) of its centre.
+        """
+        c, reach = self.config, 3
+        sizes = sorted({max(8, round(k.size * 1.035**i)) for i in range(-c.front_refit_steps, 3)})
+        cx, cy = (k.x + k.w / 2) / 2, (k.y + k.h / 2) / 2
+        best = k
+        for size in sizes:
+            t = self.template(k.cls, size, 2, k.variant)
+            th, tw = t.shape
+            x0, y0 = round(cx - tw / 2) - reach, round(cy - th / 2) - reach
+            if x0 < 0 or y0 < 0 or y0 + th + 2 * reach > feat2.shape[0] or x0 + tw + 2 * reach > feat2.shape[1]:
+                continue
+            region = feat2[y0 : y0 + th + 2 * reach, x0 : x0 + tw + 2 * reach]
+            masked = explained2[y0 : y0 + th + 2 * reach, x0 : x0 + tw + 2 * reach]
+            own = self._own_mask2(k.cls, size)[:th, :tw]
+            wins = np.lib.stride_tricks.sliding_window_view(region, (th, tw))  # (oy, ox, th, tw)
+            keep = (~(np.lib.stride_tricks.sliding_window_view(masked, (th, tw)) & ~own)).astype(np.float32)
+            n = keep.sum(axis=(2, 3))
+            if n.min() < 20:
+                continue
+            # masked NCC from sums over the kept pixels (t: template, w: window)
+            kw = keep * wins
+            st, stt = np.einsum("abij,ij->ab", keep, t), np.einsum("abij,ij->ab", keep, t * t)
+            sw, sww, stw = kw.sum(axis=(2, 3)), np.einsum("abij,abij->ab", kw, wins), np.einsum("abij,ij->ab", kw, t)
+            cov, vt, vw = stw - st * sw / n, stt - st * st / n, sww - sw * sw / n
+            den = np.sqrt(np.maximum(vt, 0.0) * np.maximum(vw, 0.0))
+            score = np.where(den > 1e-9, cov / np.maximum(den, 1e-9), 0.0)
+            oy, ox = np.unravel_index(int(np.argmax(score)), score.shape)
+            s = float(score[oy, ox])
+            if s > best.score:
+                best = _Candidate(k.cls, size, (x0 + ox) * 2, (y0 + oy) * 2, tw * 2, th * 2, s, k.variant)
+        return best
 
     def _in_front_of_bigger(
         self, k: _Candidate, covering: list[_Candidate], chosen: list[_Candidate], ink: np.ndarray, fg: np.ndarray,
