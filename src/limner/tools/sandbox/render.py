@@ -156,6 +156,18 @@ HOLD_OVERLAP = 0.25
 #: rider's height, in front. The sandbox editors' contact moves place with these numbers too.
 RIDER_SCALE = 0.8
 RIDER_OVERLAP = 0.25
+#: Things side by side on one anchor (in it, or worn) overlap by at most 1 - SLOT_STEP of their width.
+SLOT_STEP = 0.7
+
+
+def _slot_offset(j: int, width: float, reach: float) -> float | None:
+    """Horizontal offset from its anchor's centre of the `j`-th thing placed on that anchor: the first at the
+    centre, then alternately right and left, `SLOT_STEP` of its `width` apart, so each shows most of itself.
+    None when the slot lies beyond `reach` (the furthest the relation's rule allows)."""
+    if j == 0:
+        return 0.0
+    off = SLOT_STEP * width * ((j + 1) // 2)
+    return None if off > reach else (off if j % 2 else -off)
 
 
 def background_key(name: str | None) -> str:
@@ -370,9 +382,8 @@ class _Placer:
         size = max(12, int(base * scale))
         anchor = [p for p in self.placed if p.element_id == link[1]] if link is not None else []
         for k in range(e.count):
-            if link is not None and anchor:
-                self._place_attached(e, link[0], anchor[k % len(anchor)], k, size, scale)
-            else:
+            if not (link is not None and anchor and self._place_attached(e, link[0], anchor[k % len(anchor)], k,
+                                                                         size, scale)):
                 self._place_free(e, size, scale)
             self.z += 1
 
@@ -382,10 +393,15 @@ class _Placer:
                                         shape=e.shape, cx=cx, cy=cy, size=s, z=z, scale=scale))
         self.boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
 
-    def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> None:
+    def _place_attached(self, e: Element, pred: str, anchor: PlacedObject, k: int, size: int, scale: float) -> bool:
+        """Place instance `k` of `e` against `anchor`; False when its anchor has no room left for it (a content
+        or worn thing beyond the ones side by side on it, `_contact_position`): the caller places it free."""
         geometric = "worn by" if pred == "worn by" else relation_geometry(pred) or "next to"
         if geometric in (*CONTACT, "worn by"):
-            cx, cy, s_fac, behind = self._contact_position(e.cls, e.shape, geometric, anchor, k, size)
+            spot = self._contact_position(e.cls, e.shape, geometric, anchor, k, size)
+            if spot is None:
+                return False
+            cx, cy, s_fac, behind = spot
             w, h = self.sprite_wh(e.cls, max(10, int(size * s_fac)), e.shape)
             cx = float(min(max(cx, w / 2), self.width - w / 2))
             cy = float(min(max(cy, h / 2), self.height - h / 2))
@@ -393,23 +409,29 @@ class _Placer:
             cx, cy, s_fac, behind = _attached_position(geometric, anchor, k, size, self.rng, self.width, self.height)
         zz = (anchor.z - 1) if behind else self.z + 1
         self._add(e, cx, cy, max(10, int(size * s_fac)), zz, scale * s_fac)
+        return True
 
     def _contact_position(
         self, cls: str, shape: str | None, pred: str, anchor: PlacedObject, k: int, size: int
-    ) -> tuple[float, float, float, bool]:
+    ) -> tuple[float, float, float, bool] | None:
         """(cx, cy, scale factor, drawn behind the anchor) of a subject in contact with `anchor`, placed so
         the contact rule of `geometry.relation_holds_boxes` holds with a margin (the sprites' real boxes):
         `in`: smaller, in front, its centre just inside the anchor's top (`IN_DEPTH`); `holding`:
         beside it, overlapping its side, level with it; `worn by` (the object of "wearing", placed on its
         wearer): `WORN_SCALE` of its size, at its top (`WORN_DEPTH`), in front; `riding`: on the anchor's top, overlapping it
-        by a quarter of the rider's height, drawn in front."""
+        by a quarter of the rider's height, drawn in front.
+        Several things in or worn by one anchor stand side by side (`_slot_offset`); None for one beyond those
+        that fit on it, which the caller places free: piled on one spot, all but the top one were hidden
+        and the pile read as one misplaced object (five clocks in a sign)."""
         aw, ah = self.sprite_wh(anchor.cls, anchor.size, anchor.shape)
         side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
         if pred == "in":
             s_fac = min(1.0, max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah)) / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-            spread = max(0.0, (aw - sw) / 2 - 0.1 * aw)
-            cx = anchor.cx + (0 if k == 0 else side * spread * min(1.0, 0.6 * ((k + 1) // 2)))
+            offset = _slot_offset(k // max(1, self._wearers(anchor)), sw, max(0.0, (aw - sw) / 2 - 0.1 * aw))
+            if offset is None:
+                return None
+            cx = anchor.cx + offset
             # in it: its centre just below the rim (IN_DEPTH of its own height), drawn in front (see IN_DEPTH)
             cy = anchor.cy - ah / 2 + IN_DEPTH * sh
             return cx, cy, s_fac, False
@@ -424,13 +446,11 @@ class _Placer:
         if pred == "worn by":  # the worn thing, WORN_SCALE of the wearer's size, on its top, in front
             s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-            # several worn things side by side along the wearer's top (not stacked on one spot, hiding all but one)
-            # (k is the instance's number among all of them; anchors are shared round-robin, so the n-th thing
-            # on one wearer alternates sides, further out each pair)
-            j = k // max(1, self._wearers(anchor))
-            spread = max(0.0, (aw - sw) / 2)
-            cx = anchor.cx + (0 if j == 0 else (1 if j % 2 else -1) * spread * min(1.0, 0.6 * ((j + 1) // 2)))
-            return cx, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
+            # k is the instance's number among all of them; anchors are shared round-robin
+            offset = _slot_offset(k // max(1, self._wearers(anchor)), sw, max(0.0, (aw - sw) / 2))
+            if offset is None:
+                return None
+            return anchor.cx + offset, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
         # riding: on the anchor's top, overlapping it by RIDER_OVERLAP of the rider's height
         s_fac = RIDER_SCALE
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
