@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from class_checks import (
     assert_read_as_itself_and_world_supported,
     assert_recolours_keeping_outline,

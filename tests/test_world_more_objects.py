@@ -7,7 +7,6 @@ four sizes and colours is `slow`: `pytest -m slow tests/test_world_more_objects.
 from __future__ import annotations
 
 import pytest
-
 from class_checks import (
     assert_read_as_itself_and_world_supported,
     assert_recolours_keeping_outline,

@@ -473,7 +473,7 @@ def _snowflake(p: Pen) -> None:
         a = math.pi / 2 + k * math.pi / 3
         ca, sa = math.cos(a), math.sin(a)
 
-        def at(r: float, s: float) -> tuple[float, float]:
+        def at(r: float, s: float, ca: float = ca, sa: float = sa) -> tuple[float, float]:
             return (36 + r * ca - s * sa, 36 - r * sa - s * ca)
 
         p.polygon([at(8, -3), at(33, -3), at(35, 0), at(33, 3), at(8, 3)], p.body)       # arm
