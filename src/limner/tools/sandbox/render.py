@@ -382,8 +382,9 @@ class _Placer:
         size = max(12, int(base * scale))
         anchor = [p for p in self.placed if p.element_id == link[1]] if link is not None else []
         for k in range(e.count):
-            if not (link is not None and anchor and self._place_attached(e, link[0], anchor[k % len(anchor)], k,
-                                                                         size, scale)):
+            attached = link is not None and bool(anchor) and self._place_attached(
+                e, link[0], anchor[k % len(anchor)], k, size, scale)
+            if not attached:
                 self._place_free(e, size, scale)
             self.z += 1
 
@@ -428,7 +429,7 @@ class _Placer:
         if pred == "in":
             s_fac = min(1.0, max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah)) / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-            offset = _slot_offset(k // max(1, self._wearers(anchor)), sw, max(0.0, (aw - sw) / 2 - 0.1 * aw))
+            offset = _slot_offset(k // max(1, self._anchor_instances(anchor)), sw, max(0.0, (aw - sw) / 2 - 0.1 * aw))
             if offset is None:
                 return None
             cx = anchor.cx + offset
@@ -447,7 +448,7 @@ class _Placer:
             s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             # k is the instance's number among all of them; anchors are shared round-robin
-            offset = _slot_offset(k // max(1, self._wearers(anchor)), sw, max(0.0, (aw - sw) / 2))
+            offset = _slot_offset(k // max(1, self._anchor_instances(anchor)), sw, max(0.0, (aw - sw) / 2))
             if offset is None:
                 return None
             return anchor.cx + offset, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
@@ -456,8 +457,8 @@ class _Placer:
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
         return anchor.cx, anchor.cy - ah / 2 - sh / 2 + RIDER_OVERLAP * sh, s_fac, False
 
-    def _wearers(self, anchor: PlacedObject) -> int:
-        """How many placed instances the anchor's element has (the worn things are shared among them)."""
+    def _anchor_instances(self, anchor: PlacedObject) -> int:
+        """How many placed instances the anchor's element has (the things on it are shared among them)."""
         return sum(p.element_id == anchor.element_id for p in self.placed)
 
     def _place_free(self, e: Element, size: int, scale: float) -> None:
