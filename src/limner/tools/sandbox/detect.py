@@ -749,9 +749,10 @@ class Detector:
         ink: np.ndarray, dark: np.ndarray, small: Collection[str], rgb: np.ndarray | None,
         textures: dict[str, tuple[str, ...]],
     ) -> bool | None:
-        """May `k` join the better detections `chosen` (see `_select`)? True: yes. False: no (a duplicate, or
-        no silhouette). None: no, for want of its own evidence, outline or score, which a better fit of an
-        object drawn against the chosen ones may still show (`_refit_beside`)."""
+        """May `k` join the better detections `chosen` (see `_select`)? True: yes. False: no (a duplicate of a
+        found object of its class, or no silhouette). None: no, for want of its own evidence, outline or score,
+        or lying inside a bigger found object of another class without showing itself drawn over it: what a
+        better fit of an object drawn on the chosen ones may still show (`_refit_beside`)."""
         c = self.config
         inner = self._inner_rect(k)
         covering = [o for o in chosen if overlap_of_smaller(self._inner_rect(o), inner) > c.overlap_max]
