@@ -42,8 +42,17 @@ def test_nearest_gap_is_the_smallest_pairwise_box_gap() -> None:
         ("right of", [_box(100, 200, 150, 250)], [_box(0, 200, 50, 250)], True),
         ("above", [_box(0, 0, 50, 50)], [_box(0, 200, 50, 250)], True),
         ("below", [_box(0, 0, 50, 50)], [_box(0, 200, 50, 250)], False),
-        ("on", [_box(0, 0, 50, 50)], [_box(0, 60, 50, 110)], True),  # bottom within 10 % of the top
+        ("on", [_box(0, 0, 50, 50)], [_box(0, 55, 50, 105)], True),  # bottom within 2 % (10 px) of the top
+        ("on", [_box(0, 0, 50, 60)], [_box(0, 55, 50, 105)], True),  # resting on it, overlapping its top
+        ("on", [_box(0, 0, 50, 50)], [_box(0, 65, 50, 115)], False),  # floating 15 px above it
         ("on", [_box(0, 0, 50, 50)], [_box(0, 200, 50, 250)], False),
+        ("on", [_box(0, 30, 50, 90)], [_box(0, 55, 50, 105)], True),  # its bottom inside the object, centre higher
+        ("on", [_box(0, 50, 50, 110)], [_box(0, 55, 50, 105)], False),  # its bottom below the object's
+        ("on", [_box(0, 60, 50, 100)], [_box(0, 55, 50, 105)], False),  # its centre as low as the object's
+        ("on", [_box(60, 40, 110, 60)], [_box(0, 55, 50, 105)], False),  # touching it, but beside it
+        # one pair judged as a pair: another subject standing higher does not lift a bus beside a knife onto it
+        ("on", [_box(60, 40, 110, 60), _box(300, 0, 350, 20)], [_box(0, 55, 50, 70)], False),
+        ("on", [_box(10, 40, 40, 58), _box(300, 300, 350, 320)], [_box(0, 55, 50, 70)], True),
         ("next to", [_box(0, 0, 50, 50)], [_box(140, 0, 190, 50)], True),  # gap 90 < 0.2 × 512
         ("next to", [_box(0, 0, 50, 50)], [_box(160, 0, 210, 50)], False),
     ],

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from limner.geometry import relation_holds_boxes
 from limner.tools.base import ToolError
 from limner.tools.ocr import read_text
 from limner.tools.sandbox.blemishes import add_blemish
@@ -139,6 +140,20 @@ def test_add_with_relation(scene_image):
     assert len(dogs) == 1 and dogs[0].color == "yellow"
     assert dogs[0].center[0] < cat.center[0]
     assert len([d for d in seen if d.cls == "car"]) == 2  # nothing else disturbed
+
+
+@pytest.mark.parametrize("instruction", ["add a bus on the knife", "move the bus on the knife"])
+def test_a_thing_put_on_a_flat_one_rests_on_it(instruction):
+    """"on" by the thing's drawn height: placed by its longer side, a bus floated 30 px above a flat knife,
+    and the support rule (touching, above) fails that."""
+    scene = Scene(prompt="a bus and a knife", elements=[
+        Element(id="e0", noun="bus", cls="bus"), Element(id="e1", noun="knife", cls="knife")])
+    image, truth = render_scene(scene, seed=2, width=384, height=384)
+    res = _edit_with(image, instruction, _truth_in=truth.model_dump(mode="json"))
+    after = WorldTruth.model_validate(res.ground_truth)
+    buses = [o for o in after.objects if o.cls == "bus"]
+    knives = [o for o in after.objects if o.cls == "knife"]
+    assert relation_holds_boxes("on", [o.box for o in buses], [o.box for o in knives], after.width, after.height)
 
 
 def test_replace_recount_move(scene_image):

@@ -16,9 +16,9 @@ so the checker's accuracy can be measured check by check:
 - Several elements of one class ("a red apple and a green apple") share that class's detections:
   each detection goes to the element whose attributes it matches.
 - 2D relations between multi-instance elements compare group centroids (the mean of the instances'
-  box centres, GenEval-style), with a dead zone of 5 % of the image side; `on`: subject higher and
-  some pair overlapping or touching; `next to`: nearest gap under 20 % of the short side. One rule
-  for the truth and the checker: `limner.geometry.relation_holds_boxes` with `GENEVAL_THRESHOLDS`.
+  box centres, GenEval-style), with a dead zone of 5 % of the image side; `on`: some subject resting
+  on some object (touching its top, over its span; judged per pair); `next to`: nearest gap under 20 %
+  of the short side. One rule for the truth and the checker: `limner.geometry.relation_holds_boxes` with `GENEVAL_THRESHOLDS`.
 - contact relations (`types.CONTACT`: in, holding, wearing, riding) and actions with a drawable proxy
   (`types.ACTION_PROXIES`: "playing" is judged as "holding", "chasing" as "next to") by the same box rule;
   an action without a proxy (and "facing": no glyph has a facing direction the world records) is named
@@ -234,7 +234,7 @@ def _relation_check(r: Relation, subj: list[Detection], obj: list[Detection], rg
         proxy = f" (drawn as '{geometric}')" if geometric != r.predicate else ""
         if geometric in ("next to", "holding"):
             how = f"nearest gap {nearest_gap(a, b):.0f}px{proxy}"
-        elif geometric in CONTACT:
+        elif geometric in CONTACT or geometric == "on":
             how = f"boxes of {r.subject} {[_xy(x) for x in a]}, of {r.object} {[_xy(x) for x in b]}{proxy}"
         else:
             how = f"centre of {r.subject} at ({ax:.0f},{ay:.0f}), of {r.object} at ({bx:.0f},{by:.0f})"

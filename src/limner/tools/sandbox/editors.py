@@ -51,6 +51,7 @@ from limner.tools.sandbox.render import (
     IN_AREA,
     IN_DEPTH,
     IN_MIN_SIDE,
+    ON_OVERLAP,
     RIDER_OVERLAP,
     RIDER_SCALE,
     STYLES,
@@ -355,14 +356,17 @@ class _Canvas:
         self.image = canvas.convert("RGB")
 
     def free_spot(self, size: int, rng: np.random.Generator, relation: str | None = None,
-                  anchor: _Seen | None = None) -> tuple[float, float, int]:
+                  anchor: _Seen | None = None, art_name: str | None = None) -> tuple[float, float, int]:
         """(cx, cy, size) for a new object that satisfies `relation` to `anchor` and overlaps least;
-        the object shrinks (down to 60 %) when the picture is too crowded for it."""
+        the object shrinks (down to 60 %) when the picture is too crowded for it. `art_name`: what will be
+        drawn, whose real height puts a thing `on` its anchor touching it (a flat one sized by its longer
+        side floated above)."""
         best: tuple[float, float, float, int] | None = None
         for shrink in (1.0, 0.85, 0.72, 0.6):
             s = max(8, int(size * shrink))
+            drawn_h = self.art.render(art_name, max(8, s)).size[1] if art_name else None
             for _ in range(60):
-                cx, cy = self._candidate(s, rng, relation, anchor)
+                cx, cy = self._candidate(s, rng, relation, anchor, drawn_h)
                 ov = self._overlap((cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2), s, relation, anchor)
                 if best is None or ov < best[0]:
                     best = (ov, cx, cy, s)
@@ -374,7 +378,7 @@ class _Canvas:
         return best[1], best[2], best[3]
 
     def _candidate(self, s: int, rng: np.random.Generator, relation: str | None,
-                   anchor: _Seen | None) -> tuple[float, float]:
+                   anchor: _Seen | None, drawn_h: int | None = None) -> tuple[float, float]:
         W, H = self.width, self.height
         half = s / 2
         free_x, free_y = rng.uniform(half, max(half + 1, W - half)), rng.uniform(half, max(half + 1, H - half))
@@ -388,7 +392,7 @@ class _Canvas:
                 cx = min(max(cx, self.region.x0 + half), max(self.region.x0 + half, self.region.x1 - half))
                 cy = min(max(cy, self.region.y0 + half), max(self.region.y0 + half, self.region.y1 - half))
             return float(min(max(cx, half), W - half)), float(min(max(cy, half), H - half))
-        cx, cy = _beside(anchor, relation, half, (free_x, free_y), (W, H), rng)
+        cx, cy = _beside(anchor, relation, half, (free_x, free_y), (W, H), rng, drawn_h)
         if self.region is not None:  # new things go where the inpainting mask allows them
             r = self.region
             cx = min(max(cx, r.x0 + half), max(r.x0 + half, r.x1 - half))
@@ -420,9 +424,9 @@ class _Canvas:
 
 
 def _beside(anchor: _Seen, relation: str, half: float, free: tuple[float, float], size: tuple[int, int],
-            rng: np.random.Generator) -> tuple[float, float]:
-    """A centre that puts a new object of half-size `half` in `relation` to `anchor` (`free` where the
-    relation leaves an axis open)."""
+            rng: np.random.Generator, drawn_h: int | None = None) -> tuple[float, float]:
+    """A centre that puts a new object of half-size `half` (drawn `drawn_h` high, when known) in `relation`
+    to `anchor` (`free` where the relation leaves an axis open)."""
     (W, H), (free_x, free_y) = size, free
     ax, ay = anchor.center
     aw, ah = anchor.box.x1 - anchor.box.x0, anchor.box.y1 - anchor.box.y0
@@ -434,8 +438,9 @@ def _beside(anchor: _Seen, relation: str, half: float, free: tuple[float, float]
         return free_x, rng.uniform(half, max(half + 1, anchor.box.y0 - half * 0.4))
     if relation == "below":
         return free_x, rng.uniform(min(H - half - 1, anchor.box.y1 + half * 0.4), H - half)
-    if relation == "on":
-        return ax + rng.uniform(-0.25, 0.25) * aw, anchor.box.y0 - half * 0.6
+    if relation == "on":  # resting on its top, as the renderer draws it (`render.ON_OVERLAP`)
+        h = drawn_h if drawn_h is not None else 1.2 * half
+        return ax + rng.uniform(-0.25, 0.25) * aw, anchor.box.y0 - h / 2 + ON_OVERLAP * min(h, ah)
     if relation == "next to":
         side = 1 if rng.random() < 0.5 else -1
         return ax + side * (aw / 2 + half + rng.uniform(2, 0.15 * W)), ay + rng.uniform(-0.4, 0.4) * ah
@@ -688,7 +693,7 @@ def _place(cv: _Canvas, job: _Job, existing: list[_Seen], n: int, color: str | N
     size = existing[0].size if existing else cv.typical_size()
     rel = op.relation if job.full else None
     for _ in range(n):
-        cx, cy, s = cv.free_spot(size, job.rng, rel, anchor)
+        cx, cy, s = cv.free_spot(size, job.rng, rel, anchor, _art_name(op.cls or "", shape))
         cv.draw(op.cls or "", s, cx, cy, color=color, texture=op.texture, shape=shape)
         if rel == "behind" and anchor is not None:  # redraw the anchor on top: it is in front
             cv.erase(anchor)
@@ -745,7 +750,7 @@ def _move(cv: _Canvas, job: _Job) -> None:
         cv.erase(t)
     rel = op.relation if job.full else None
     for t, color in zip(moving, colors, strict=True):
-        cx, cy, s = cv.free_spot(t.size, job.rng, rel, anchor)
+        cx, cy, s = cv.free_spot(t.size, job.rng, rel, anchor, t.art_name)
         cv.draw(t.cls, s, cx, cy, color=color, texture=None, origin=t, shape=t.shape)
     if rel == "behind" and anchor is not None and not op.anchor_all and any(o is anchor for o in cv.seen):
         color = cv.own_color(anchor)
