@@ -517,14 +517,16 @@ def acceptance(arms: dict[str, Any], comparisons: dict[str, Any]) -> dict[str, A
 def tables(report: dict[str, Any]) -> str:
     """The report's held-out and training-prompt results as the Markdown tables of docs/apo_proof.md."""
     m = report["metrics"]
-    pct = lambda v: f"{v:.3f}"  # noqa: E731
+    def pct(v: float) -> str:
+        return f"{v:.3f}"
+
     lines: list[str] = []
     for title, block, comps in (("Held-out prompts", m["arms"], m["comparisons"]),
                                 ("Training prompts", m["train_prompts"]["arms"], m["train_prompts"]["comparisons"])):
         if not block:
             continue
-        lines += [f"**{title}**", "", "| arm | all-correct | SE | gain vs base (paired SE) | per training seed | "
-                  "over-optimised runs |", "|---|---|---|---|---|---|"]
+        lines += [f"**{title}**", "", ("| arm | all-correct | SE | gain vs base (paired SE) | per training seed | "
+                                        "over-optimised runs |"), "|---|---|---|---|---|---|"]
         for arm, row in block.items():
             if arm == "base":
                 lines.append(f"| base | {pct(row['all_correct'])} | {pct(row['se'])} | — | — | — |")
@@ -536,8 +538,8 @@ def tables(report: dict[str, Any]) -> str:
             lines += ["", "| paired difference | value | SE |", "|---|---|---|"]
             lines += [f"| {k.replace('_minus_', ' − ')} | {c['diff']:+.3f} | {c['se']:.3f} |" for k, c in comps.items()]
         lines.append("")
-    lines += ["| run | β | held-out all-correct (gain, paired SE) | gained / lost vs base | max implicit acc. ≤ "
-              "step 100 | final implicit acc. | train s | eval s |", "|---|---|---|---|---|---|---|---|"]
+    lines += [("| run | β | held-out all-correct (gain, paired SE) | gained / lost vs base | max implicit acc. ≤ "
+               "step 100 | final implicit acc. | train s | eval s |"), "|---|---|---|---|---|---|---|---|"]
     for name, r in m["runs"].items():
         gain = f" ({r['gain_vs_base']:+.3f}, {r['gain_se']:.3f})" if "gain_vs_base" in r else ""
         first, final = r["max_implicit_accuracy_first_100"], r["final_implicit_accuracy"]

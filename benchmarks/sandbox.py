@@ -65,8 +65,8 @@ from limner.eval.painted import (
     PAINTED_DIM,
     RELATION_DIM,
     PaintedStream,
-    judge,
     compared_rows,
+    judge,
     judged_rows,
     png_roundtrip,
 )

@@ -22,8 +22,9 @@ import numpy as np
 
 
 def record(out: Path, scenes: int, p_text: float, seed: int) -> None:
-    from limner.tools.sandbox.render import render_scene
-    from limner.tools.sandbox.world import WORLD_PREDICATES, grade_truth, random_scene
+    # imported here: `compare` runs without limner (on two recordings made by two checkouts)
+    from limner.tools.sandbox.render import render_scene  # noqa: PLC0415
+    from limner.tools.sandbox.world import WORLD_PREDICATES, grade_truth, random_scene  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
     rows = []
