@@ -113,8 +113,12 @@ def same_run_twice(tmp: Path, slow_config: Path) -> dict[str, Any]:
     deadline = time.time() + 60
     while time.time() < deadline and not (out / "shared" / "manifest.json").exists():
         time.sleep(0.02)
-    again = subprocess.run(base, env=env, capture_output=True, text=True, timeout=120, check=False)
-    resume = subprocess.run([*base, "--resume"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    # Both started at once, while the first is young: one after the other, on a loaded machine the first run
+    # finished before the second interpreter had started, and the resume was no longer concurrent.
+    others = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for cmd in (base, [*base, "--resume"])]
+    outputs = [p.communicate(timeout=120) for p in others]  # (stdout, stderr), read to the end before exit
+    again, resume = (subprocess.CompletedProcess(p.args, p.returncode, *o) for p, o in zip(others, outputs, strict=True))
     first_err = first.communicate(timeout=120)[1]
     status = json.loads((out / "shared" / "manifest.json").read_text())["status"]
 
