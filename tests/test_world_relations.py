@@ -145,13 +145,19 @@ def test_things_on_one_anchor_stand_side_by_side_or_free_never_piled(prompt: str
     assert [c.passed for c in world.grade_truth(scene, truth) if c.target == rid] == [True]
 
 
-@pytest.mark.parametrize("prompt", PILE_PROMPTS)
-def test_the_checker_agrees_with_the_truth_on_things_sharing_an_anchor(prompt: str) -> None:
+def _checker_and_truth(prompt: str) -> tuple[dict[str, bool], dict[str, bool]]:
+    """(checker, truth) pass per check target of the prompt's render at seed 0, for the targets both judge."""
     scene = parse_prompt(prompt)
     image, truth = render_scene(scene, seed=0)
     want = {c.target: c.passed for c in world.grade_truth(scene, truth)}
     got = {c.target: c.passed for c in check_image(image, scene, ocr=False).checks if c.target in want}
-    assert got == {t: want[t] for t in got} and got
+    return got, {t: want[t] for t in got}
+
+
+@pytest.mark.parametrize("prompt", PILE_PROMPTS)
+def test_the_checker_agrees_with_the_truth_on_things_sharing_an_anchor(prompt: str) -> None:
+    got, want = _checker_and_truth(prompt)
+    assert got == want and got
 
 
 #: Support on anchors of every build: the world placed the thing from the anchor's longer side, so on a flat
@@ -179,8 +185,5 @@ def test_a_thing_on_another_rests_on_its_drawn_top(prompt: str, seed: int) -> No
 
 @pytest.mark.parametrize("prompt", SUPPORT_PROMPTS)
 def test_the_checker_agrees_with_the_truth_on_support(prompt: str) -> None:
-    scene = parse_prompt(prompt)
-    image, truth = render_scene(scene, seed=0)
-    want = {c.target: c.passed for c in world.grade_truth(scene, truth)}
-    got = {c.target: c.passed for c in check_image(image, scene, ocr=False).checks if c.target in want}
-    assert got == {t: want[t] for t in got} and scene.relations[0].id in got
+    got, want = _checker_and_truth(prompt)
+    assert got == want and parse_prompt(prompt).relations[0].id in got
