@@ -307,6 +307,26 @@ def test_sandbox_truth_rides_to_editors_but_stays_out_of_the_trajectory() -> Non
     assert all("_truth_in" not in s.call.params for s in store.steps if isinstance(s, ToolStep))
 
 
+class ContextEditor(FakeEditor):
+    """Records the `context` (the objects the picture holds) each repair is told."""
+
+    def _run(self, call: ToolCall, image: Image.Image | None, mask: Image.Image | None) -> ToolResult:
+        self.context = call.params.get("context")
+        return super()._run(call, image, mask)
+
+
+def test_repairs_are_told_the_objects_the_prompt_asks_for() -> None:
+    """A sandbox editor perceives only the classes it is told: told only of the cat, a cat sitting on a table
+    matched weakly and "make the cat black" found no cat. Generate's repairs carry the prompt's objects, as
+    an edit's carry the described input's."""
+    painter, editor = FakePainter("p", failures=1), ContextEditor("e")
+    store = MemoryStore()
+    _agent([painter], [editor]).run(PROMPT, store=store)
+    scene = next(s for s in store.steps if isinstance(s, AnalysisStep)).scene
+    assert editor.context == [{"cls": e.cls, "shape": e.shape} for e in scene.elements if not e.negated]
+    assert editor.context
+
+
 def test_a_store_write_error_stops_the_run() -> None:
     class FullDisk(MemoryStore):
         def save_image(self, image, stem):

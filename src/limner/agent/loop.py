@@ -139,6 +139,7 @@ class _Run:
     last_tool: dict[str, str] = field(default_factory=dict)  # subtask id -> tool of its last good attempt
     ineffective: dict[str, set[str]] = field(default_factory=dict)  # instruction -> tools whose repair did not help
     edit: _EditJob | None = None  # set when the run edits a given image
+    scene: Scene | None = None  # what the prompt asks for, once analysed (the objects repairs are told of)
     subtask_kinds: dict[str, str] = field(default_factory=dict)  # subtask id -> its kind, from the plans
     drawn: set[str] = field(default_factory=set)  # images drawn from scratch (not edits of another image)
     tool_s: float = 0.0  # time inside tools (painters, editors, checker)
@@ -342,6 +343,7 @@ class Agent:
         analysis = run.replay_or(AnalysisStep, functools.partial(self._analysis, prompt))
         yield analysis
         scene, goal = analysis.scene, analysis.goal
+        run.scene = scene
 
         # Editing: the given image, edited as instructed, is the first candidate.
         best = self._input_candidate(run, input_image) if input_image is not None else None
@@ -791,12 +793,14 @@ class Agent:
 
 
 def _edit_params(run: _Run, path: str | None) -> dict[str, Any] | None:
-    """A tool call's parameters on an image: its truth (private, sandbox only) and, when editing an image the
-    user described (`source`), the objects it holds as `context` ({"cls", "shape"} each), as the checker is
-    told them (`in_context`): an editor that perceives only what it is told to look for then sees the
-    objects overlapping the one it edits and keeps them in place. Tools that take no such parameter drop it."""
+    """A tool call's parameters on an image: its truth (private, sandbox only) and the objects it holds as
+    `context` ({"cls", "shape"} each), as the checker is told them: those of the image the user described
+    (`source`) when editing one, else those the prompt asks for. An editor that perceives only what it is told
+    to look for then sees the objects touching the one it edits: told only of the cat, a cat sitting on a
+    table matched weakly (the table's strokes in its template's margin) and "make the cat black" found no
+    cat. Tools that take no such parameter drop it."""
     params = dict(run.truths.params_for(path) or {})
-    source = run.edit.source if run.edit is not None else None
+    source = run.edit.source if run.edit is not None and run.edit.source is not None else run.scene
     if source is not None:
         known = {(e.cls, e.shape): None for e in source.elements if not e.negated}
         params["context"] = [{"cls": c, "shape": sh} for c, sh in known]
