@@ -794,13 +794,14 @@ class Agent:
 
 def _edit_params(run: _Run, path: str | None) -> dict[str, Any] | None:
     """A tool call's parameters on an image: its truth (private, sandbox only) and the objects it holds as
-    `context` ({"cls", "shape"} each), as the checker is told them: those of the image the user described
-    (`source`) when editing one, else those the prompt asks for. An editor that perceives only what it is told
-    to look for then sees the objects touching the one it edits: told only of the cat, a cat sitting on a
-    table matched weakly (the table's strokes in its template's margin) and "make the cat black" found no
-    cat. Tools that take no such parameter drop it."""
+    `context` ({"cls", "shape"} each), as the checker is told them: when generating, those the prompt asks
+    for; when editing, those of the image the user described (`source`), and none without a description (the
+    prompt then says what the edit must make, not what the input holds). An editor that perceives only what
+    it is told to look for then sees the objects touching the one it edits: told only of the cat, a cat
+    sitting on a table matched weakly (the table's strokes in its template's margin) and "make the cat
+    black" found no cat. Tools that take no such parameter drop it."""
     params = dict(run.truths.params_for(path) or {})
-    source = run.edit.source if run.edit is not None and run.edit.source is not None else run.scene
+    source = run.scene if run.edit is None else run.edit.source
     if source is not None:
         known = {(e.cls, e.shape): None for e in source.elements if not e.negated}
         params["context"] = [{"cls": c, "shape": sh} for c, sh in known]
