@@ -51,7 +51,6 @@ from limner.tools.sandbox.render import (
     IN_AREA,
     IN_DEPTH,
     IN_MIN_SIDE,
-    ON_OVERLAP,
     RIDER_OVERLAP,
     RIDER_SCALE,
     STYLES,
@@ -63,6 +62,7 @@ from limner.tools.sandbox.render import (
     measure_occlusion,
     paint_background,
     placed_silhouette,
+    resting_cy,
     style_key,
 )
 from limner.tools.sandbox.segment import estimate_background
@@ -364,7 +364,7 @@ class _Canvas:
         best: tuple[float, float, float, int] | None = None
         for shrink in (1.0, 0.85, 0.72, 0.6):
             s = max(8, int(size * shrink))
-            drawn_h = self.art.render(art_name, max(8, s)).size[1] if art_name else None
+            drawn_h = self.art.render(art_name, max(8, s)).size[1] if art_name and relation == "on" else None
             for _ in range(60):
                 cx, cy = self._candidate(s, rng, relation, anchor, drawn_h)
                 ov = self._overlap((cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2), s, relation, anchor)
@@ -438,9 +438,9 @@ def _beside(anchor: _Seen, relation: str, half: float, free: tuple[float, float]
         return free_x, rng.uniform(half, max(half + 1, anchor.box.y0 - half * 0.4))
     if relation == "below":
         return free_x, rng.uniform(min(H - half - 1, anchor.box.y1 + half * 0.4), H - half)
-    if relation == "on":  # resting on its top, as the renderer draws it (`render.ON_OVERLAP`)
+    if relation == "on":  # resting on its top, as the renderer draws it (`render.resting_cy`)
         h = drawn_h if drawn_h is not None else 1.2 * half
-        return ax + rng.uniform(-0.25, 0.25) * aw, anchor.box.y0 - h / 2 + ON_OVERLAP * min(h, ah)
+        return ax + rng.uniform(-0.25, 0.25) * aw, resting_cy(anchor.box.y0, h, ah)
     if relation == "next to":
         side = 1 if rng.random() < 0.5 else -1
         return ax + side * (aw / 2 + half + rng.uniform(2, 0.15 * W)), ay + rng.uniform(-0.4, 0.4) * ah

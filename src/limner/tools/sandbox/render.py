@@ -168,6 +168,13 @@ ON_OVERLAP = 0.1
 SLOT_STEP = 0.7
 
 
+def resting_cy(top: float, height: float, anchor_height: float) -> float:
+    """The centre height of a thing `height` tall resting `on` a top at `top` (of an anchor `anchor_height`
+    tall): its bottom ON_OVERLAP of the thinner one's height below the top. The renderer and the sandbox
+    editors' `on` placements share it."""
+    return top - height / 2 + ON_OVERLAP * min(height, anchor_height)
+
+
 def _slot_offset(j: int, width: float, reach: float) -> float | None:
     """Horizontal offset from its anchor's centre of the `j`-th thing placed on that anchor: the first at the
     centre, then alternately right and left, `SLOT_STEP` of its `width` apart, so each shows most of itself.
@@ -438,7 +445,7 @@ class _Placer:
         if pred == "in":
             s_fac = min(1.0, max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah)) / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-            offset = _slot_offset(k // max(1, self._anchor_instances(anchor)), sw, max(0.0, (aw - sw) / 2 - 0.1 * aw))
+            offset = self._slot(anchor, k, sw, max(0.0, (aw - sw) / 2 - 0.1 * aw))
             if offset is None:
                 return None
             cx = anchor.cx + offset
@@ -448,10 +455,10 @@ class _Placer:
         if pred == "on":  # resting on the anchor's drawn top, side by side when several
             s_fac = ON_SCALE
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-            offset = _slot_offset(k // max(1, self._anchor_instances(anchor)), sw, max(0.0, aw / 2 - 0.1 * sw))
+            offset = self._slot(anchor, k, sw, max(0.0, aw / 2 - 0.1 * sw))
             if offset is None:
                 return None
-            return anchor.cx + offset, anchor.cy - ah / 2 - sh / 2 + ON_OVERLAP * min(sh, ah), s_fac, False
+            return anchor.cx + offset, resting_cy(anchor.cy - ah / 2, sh, ah), s_fac, False
         if pred == "holding":
             s_fac = 1.0
             sw, sh = self.sprite_wh(cls, size, shape)
@@ -464,7 +471,7 @@ class _Placer:
             s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             # k is the instance's number among all of them; anchors are shared round-robin
-            offset = _slot_offset(k // max(1, self._anchor_instances(anchor)), sw, max(0.0, (aw - sw) / 2))
+            offset = self._slot(anchor, k, sw, max(0.0, (aw - sw) / 2))
             if offset is None:
                 return None
             return anchor.cx + offset, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
@@ -472,6 +479,11 @@ class _Placer:
         s_fac = RIDER_SCALE
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
         return anchor.cx, anchor.cy - ah / 2 - sh / 2 + RIDER_OVERLAP * sh, s_fac, False
+
+    def _slot(self, anchor: PlacedObject, k: int, width: float, reach: float) -> float | None:
+        """`_slot_offset` of instance `k` of a thing on `anchor`: the instances are shared round-robin among
+        the anchor element's placed instances, so each anchor counts its own."""
+        return _slot_offset(k // max(1, self._anchor_instances(anchor)), width, reach)
 
     def _anchor_instances(self, anchor: PlacedObject) -> int:
         """How many placed instances the anchor's element has (the things on it are shared among them)."""
