@@ -86,6 +86,9 @@ class DetectorConfig:
     # painted pictures of seeds 0 and 1 (scripts/checker_regression.py accuracy --set): 16 checks better, 7 worse.
     peaks_per_template: int = 12
     accept_min: float = 0.55  # refined NCC a detection needs
+    # A smaller match of a found object's outline, inside it and scoring this much better, replaces it when it
+    # leaves free a clear match of another class the bigger one swallowed (`_unswallow`; > 1: never).
+    part_lead: float = 0.05
     overlap_max: float = 0.75  # max share of the smaller box covered by an accepted detection
     coverage_min: float = 0.8  # share of a detection's silhouette that must be foreground
     own_evidence_min: float = 0.3  # share of its silhouette not explained by better detections
@@ -736,6 +739,10 @@ class Detector:
                         and self._drawn_in_front(refit, chosen, ink, small)
                         and self._admit(refit, chosen, explained, fg, feat2, ink, dark, small, rgb, textures or {})):
                     k, admitted = refit, True
+            if admitted is None and k.score >= c.weak_score:
+                unswallowed = self._unswallow(k, chosen, ok, fg, feat2, ink, dark, small, rgb, textures or {})
+                if unswallowed is not None:
+                    chosen, explained, admitted = unswallowed, self._explained_by(unswallowed, fg.shape), True
             if not admitted:
                 continue
             sil, where, _ = self._placed_silhouette(k, fg.shape)
@@ -747,6 +754,47 @@ class Detector:
             closed = cv2.dilate(sil.astype(np.uint8), np.ones((k_px, k_px), np.uint8)).astype(bool)
             explained[where] |= _fill_holes(closed)
         return chosen
+
+    def _unswallow(
+        self, k: _Candidate, chosen: list[_Candidate], cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray,
+        ink: np.ndarray, dark: np.ndarray, small: Collection[str], rgb: np.ndarray | None,
+        textures: dict[str, tuple[str, ...]],
+    ) -> list[_Candidate] | None:
+        """`chosen` with the bigger detection that swallowed `k` replaced by a smaller match of its outline that
+        leaves `k` free, when that match scores `part_lead` better and both it and `k` pass `_admit` then; else
+        None.
+
+        The selection order (score × area^AREA_EXP) lets a whole multi-part glyph beat the parts of itself that
+        match smaller templates. A thing resting on another is the other way round: a triangular truck on a car
+        matched 0.94 at its own size and 0.84 at 72 px for 51, the bigger triangle's apex and sides on the
+        truck's and its extra area on the car; the bigger went first by its area, and the car (0.77, a clear
+        match: `weak_score`), lying inside it, was rejected. Reordering every such pair up front instead found
+        extra parts of whole glyphs (a toilet's bowl beside the toilet): 29 checks worse for 12 better on the
+        recorded pictures. Asked only when a clear match of another class is rejected inside a bigger one."""
+        c = self.config
+        inner, base = self._inner_rect(k), split_shaped(k.cls)[0]
+        for i, o in enumerate(chosen):
+            outer = self._inner_rect(o)
+            if (split_shaped(o.cls)[0] == base or o.w * o.h <= k.w * k.h
+                    or overlap_of_smaller(outer, inner) <= c.overlap_max):
+                continue
+            alternatives = sorted(
+                (j for j in cands if j.cls == o.cls and j.size < o.size and j.score >= o.score + c.part_lead
+                 and overlap_of_smaller(outer, self._inner_rect(j)) > c.overlap_max
+                 and overlap_of_smaller(self._inner_rect(j), inner) <= c.overlap_max),
+                key=lambda j: -j.score)
+            if not alternatives:
+                continue
+            rest = chosen[:i] + chosen[i + 1 :]
+            explained = self._explained_by(rest, fg.shape)
+            for j in alternatives[:3]:
+                if self._admit(j, rest, explained, fg, feat2, ink, dark, small, rgb, textures) is not True:
+                    continue
+                swapped = [*chosen[:i], j, *chosen[i + 1 :]]
+                if self._admit(k, swapped, self._explained_by(swapped, fg.shape), fg, feat2, ink, dark, small, rgb,
+                               textures) is True:
+                    return swapped
+        return None
 
     def _admit(
         self, k: _Candidate, chosen: list[_Candidate], explained: np.ndarray, fg: np.ndarray, feat2: np.ndarray,
