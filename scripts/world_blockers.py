@@ -1,6 +1,6 @@
-"""Which undrawable classes keep the most T2I-CompBench prompts from being world-supported.
+"""Which undrawable classes (and, with --kinds, which kinds of part) keep T2I-CompBench prompts from being world-supported.
 
-    PYTHONPATH=src python scripts/world_blockers.py [--split train|heldout] [--top 30]
+    PYTHONPATH=src python scripts/world_blockers.py [--split train|heldout] [--top 30] [--kinds]
 
 A prompt is world-supported when `checker.unjudged_parts` is empty. For every prompt that is not, this
 counts the classes it names that the sandbox cannot draw (`blocking`), and separately the class when it is
@@ -11,7 +11,9 @@ prompts one new class would win. Used to choose the classes of issue #23.
 from __future__ import annotations
 
 import argparse
+import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from limner.reading.prompt import parse_prompt
@@ -41,14 +43,69 @@ def blockers(directory: Path, split: str) -> tuple[Counter[str], Counter[str]]:
     return blocking, sole
 
 
+#: (kind, pattern on an `unjudged_parts` reason with its element/relation id prefix removed), first match wins.
+PART_KINDS: list[tuple[str, str]] = [
+    ("background", r"^background"), ("style", r"^(second )?style"), ("mood", r"^mood"), ("state", r"^state"),
+    ("quality", r"^quality"), ("part", r"^part"), ("class", r"cannot draw or see|draws '"),
+    ("unknown object", r"not in the vocabulary"), ("relation", r"relation|arrangement"),
+    ("words", r"^words|without quoted"), ("size", r"^size"), ("position", r"^absolute position"),
+    ("attribute", r"^attribute"),
+]
+#: Kinds no drawing can make checkable from pixels in the sandbox: they need a proxy or another judge.
+ABSTRACT_KINDS = frozenset({"mood", "state", "quality", "style"})
+
+
+def part_kind(reason: str) -> str:
+    """The kind of one `unjudged_parts` reason (`other` when no pattern matches)."""
+    text = re.sub(r"^[\w:]+: ", "", reason)
+    return next((kind for kind, pattern in PART_KINDS if re.search(pattern, text)), "other")
+
+
+@dataclass
+class KindsReport:
+    prompts: int
+    world_supported: float
+    ceiling_without_abstract: float  # supported if every part not of `ABSTRACT_KINDS` were drawn and judged
+    blocking: Counter[str]  # kind -> prompts it blocks
+    sole: Counter[str]  # kind -> prompts it alone blocks
+
+
+def kinds_report(directory: Path, split: str) -> KindsReport:
+    """Per kind of unjudged part: prompts it blocks, prompts it alone blocks; and the non-abstract ceiling."""
+    suffix = "_val" if split == "heldout" else "_train"
+    total = supported = ceiling = 0
+    blocking: Counter[str] = Counter()
+    sole: Counter[str] = Counter()
+    for f in sorted(directory.glob(f"*{suffix}.txt")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            total += 1
+            kinds = {part_kind(r) for r in unjudged_parts(parse_prompt(line.strip()))}
+            supported += not kinds
+            ceiling += not (kinds & ABSTRACT_KINDS)
+            blocking.update(kinds)
+            if len(kinds) == 1:
+                sole.update(kinds)
+    return KindsReport(total, supported / max(1, total), ceiling / max(1, total), blocking, sole)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", type=Path, default=REPO / "benchmarks/data/t2i-compbench")
     ap.add_argument("--split", choices=("train", "heldout"), default="train")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--kinds", action="store_true", help="count blockers by kind of part, with the ceiling")
     args = ap.parse_args()
     if not args.dir.is_dir():
         raise SystemExit(f"no prompt lists in {args.dir}")
+    if args.kinds:
+        r = kinds_report(args.dir, args.split)
+        print(f"{r.prompts} prompts; world supported {r.world_supported:.3f}; if every part not of kinds "
+              f"{sorted(ABSTRACT_KINDS)} were drawn and judged: {r.ceiling_without_abstract:.3f}")
+        print("blocking:", ", ".join(f"{k} {n}" for k, n in r.blocking.most_common()))
+        print("sole:", ", ".join(f"{k} {n}" for k, n in r.sole.most_common()))
+        return
     blocking, sole = blockers(args.dir, args.split)
     print("blocking:", ", ".join(f"{c} {n}" for c, n in blocking.most_common(args.top)))
     print("sole:", ", ".join(f"{c} {n}" for c, n in sole.most_common(args.top)))
