@@ -742,7 +742,7 @@ class Detector:
             if admitted is None and k.score >= c.weak_score:
                 unswallowed = self._unswallow(k, chosen, ok, fg, feat2, ink, dark, small, rgb, textures or {})
                 if unswallowed is not None:
-                    chosen, explained, admitted = unswallowed, self._explained_by(unswallowed, fg.shape), True
+                    (chosen, explained), admitted = unswallowed, True
             if not admitted:
                 continue
             sil, where, _ = self._placed_silhouette(k, fg.shape)
@@ -759,10 +759,10 @@ class Detector:
         self, k: _Candidate, chosen: list[_Candidate], cands: list[_Candidate], fg: np.ndarray, feat2: np.ndarray,
         ink: np.ndarray, dark: np.ndarray, small: Collection[str], rgb: np.ndarray | None,
         textures: dict[str, tuple[str, ...]],
-    ) -> list[_Candidate] | None:
+    ) -> tuple[list[_Candidate], np.ndarray] | None:
         """`chosen` with the bigger detection that swallowed `k` replaced by a smaller match of its outline that
-        leaves `k` free, when that match scores `part_lead` better and both it and `k` pass `_admit` then; else
-        None.
+        leaves `k` free, and what those explain (`_explained_by`), when that match scores `part_lead` better and
+        both it and `k` pass `_admit` then; else None.
 
         The selection order (score × area^AREA_EXP) lets a whole multi-part glyph beat the parts of itself that
         match smaller templates. A thing resting on another is the other way round: a triangular truck on a car
@@ -791,9 +791,9 @@ class Detector:
                 if self._admit(j, rest, explained, fg, feat2, ink, dark, small, rgb, textures) is not True:
                     continue
                 swapped = [*chosen[:i], j, *chosen[i + 1 :]]
-                if self._admit(k, swapped, self._explained_by(swapped, fg.shape), fg, feat2, ink, dark, small, rgb,
-                               textures) is True:
-                    return swapped
+                now = self._explained_by(swapped, fg.shape)
+                if self._admit(k, swapped, now, fg, feat2, ink, dark, small, rgb, textures) is True:
+                    return swapped, now
         return None
 
     def _admit(
