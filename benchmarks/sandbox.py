@@ -74,6 +74,7 @@ from limner.geometry import MIN_VISIBLE_SHARE
 from limner.tools import ocr
 from limner.tools.registry import ToolRegistry
 from limner.tools.sandbox.artwork import TEXTURE_NAMES
+from limner.tools.sandbox.backdrops import BACKGROUND_NAMES
 from limner.tools.sandbox.checker import check_image_timed
 from limner.tools.sandbox.painters import measure_dimensions, measure_geneval
 from limner.tools.sandbox.render import render_scene
@@ -312,22 +313,44 @@ def measure_checker_painted(n_scenes: int, seed: int, size: int) -> dict[str, An
 
 #: The relations `checker_painted_relations` measures one at a time, and the subjects it gives the ones
 #: people and animals do (an agent holding, wearing, riding, playing with or chasing something).
-RELATION_PROBES: tuple[str, ...] = ("on", "in", "holding", "with", "wearing", "riding", "playing", "chasing", "size")
+RELATION_PROBES: tuple[str, ...] = (
+    "on", "in", "holding", "with", "wearing", "riding", "playing", "chasing", "size", "background",
+)
+#: The backdrops the "background" probe asks for: every named one and a few flat colours.
+PROBE_BACKGROUNDS: tuple[str, ...] = (*BACKGROUND_NAMES, "red", "blue", "yellow", "black")
 AGENTS: tuple[str, ...] = ("person", "dog", "cat", "bear", "monkey", "horse", "elephant", "teddy bear")
 
 
 def relation_scene(pred: str, rng: np.random.Generator) -> Scene:
     """Two objects, one relation `pred` between them, colours on some: the probe of one relation kind.
-    The "size" probe instead gives the first object a size word ("a big dog and a cup")."""
+    The "size" probe instead gives the first object a size word ("a big dog and a cup"), the "background"
+    probe asks for a backdrop (`PROBE_BACKGROUNDS`)."""
     subject = str(rng.choice(AGENTS)) if pred not in ("on", "in", "size") else str(rng.choice(GENEVAL_CLASSES))
     obj = str(rng.choice([c for c in GENEVAL_CLASSES if c != subject]))
     colours = [str(rng.choice(GENEVAL_COLORS)) if rng.random() < 0.4 else None for _ in range(2)]
     size = str(rng.choice(SIZES)) if pred == "size" else None
     elements = [Element(id=f"e{i}", noun=c, cls=c, color=col, size=size if i == 0 else None)
                 for i, (c, col) in enumerate(zip((subject, obj), colours, strict=True))]
-    relations = [] if pred == "size" else [Relation(subject="e0", predicate=pred, object="e1")]
-    scene = Scene(prompt="", elements=elements, relations=relations)
+    relations = [] if pred in _NOT_RELATIONS else [Relation(subject="e0", predicate=pred, object="e1")]
+    background = str(rng.choice(PROBE_BACKGROUNDS)) if pred == "background" else None
+    scene = Scene(prompt="", elements=elements, relations=relations, background=background)
     return scene.model_copy(update={"prompt": describe(scene)})
+
+
+#: Probes of one attribute rather than a relation.
+_NOT_RELATIONS = ("size", "background")
+#: The `checker_painted` dimensions the relation probes report besides the relation kinds.
+PROBED_DIMS = ("relation", "size", "background")
+
+
+def asked_scenes(pred: str, scene: Scene, rng: np.random.Generator) -> list[Scene]:
+    """The scenes a probe's picture is judged against: its own, and for the background probe also the same
+    scene asking for another backdrop (the truth fails it: painters rarely leave a backdrop out, so without it
+    the probe would have few failing cases, and none between two backdrops)."""
+    if pred != "background":
+        return [scene]
+    other = str(rng.choice([b for b in PROBE_BACKGROUNDS if b != scene.background]))
+    return [scene, scene.model_copy(update={"background": other})]
 
 
 def measure_checker_relations(per_kind: int, seed: int, size: int,
@@ -345,9 +368,11 @@ def measure_checker_relations(per_kind: int, seed: int, size: int,
             scene = relation_scene(pred, rng)
             for p in painters:
                 res = p(ToolCall(tool=p.name, prompt=scene.prompt, seed=seed * 1000 + i, width=size, height=size))
-                rows, _ = _judge_pair(res.image, scene, WorldTruth.model_validate(res.ground_truth))
-                _collect(judged, [r for r in rows if r[0] in (*_RELATION_DIM.values(), "relation", "size")], errors,
-                         {"predicate": pred, "prompt": scene.prompt, "tool": p.name})
+                truth = WorldTruth.model_validate(res.ground_truth)
+                for asked in asked_scenes(pred, scene, rng):
+                    rows, _ = _judge_pair(res.image, asked, truth)
+                    _collect(judged, [r for r in rows if r[0] in (*_RELATION_DIM.values(), *PROBED_DIMS)], errors,
+                             {"predicate": pred, "prompt": asked.prompt, "background": asked.background, "tool": p.name})
         log(f"checker_painted_relations: {pred} done, {time.perf_counter() - t0:.0f}s")
     return {"checker_painted_relations": {k: rates(v) for k, v in judged.items()},
             "checker_painted_relations_errors_sample": errors[:30],

@@ -27,6 +27,8 @@ from limner.types import Element
 GLYPHS: dict[str, str] = {
     "lizard": "exact", "flamingo": "exact", "soap": "exact", "ruler": "exact", "paintbrush": "exact",
     "tire": "approx", "cabinet": "approx", "sculpture": "approx",
+    # third round (session 47)
+    "toy": "approx", "hamster": "approx", "baseball": "exact", "satellite": "exact",
 }
 NEW_CLASSES: tuple[str, ...] = (*GLYPHS, *DRAWINGS)
 
@@ -51,6 +53,17 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "prism": ("pyramid", "tent", "cube"), "tire": ("clock", "donut"), "cabinet": ("dresser", "nightstand", "refrigerator"),
     "sculpture": ("person", "rock"), "lizard": ("snake",), "flamingo": ("bird", "swan"), "soap": ("bread",),
     "ruler": ("pencil", "belt"), "paintbrush": ("pencil", "pen", "crayon", "toothbrush"),
+    "toy": ("teddy bear", "person", "vase", "bottle", "bell"), "hamster": ("mouse", "rabbit", "squirrel", "bear", "cat"),
+    "baseball": ("sports ball", "volleyball", "orange", "clock", "sphere"),
+    "satellite": ("airplane", "telescope", "kite"),
+    "placemat": ("rug", "mat", "tray", "computer keyboard", "cutting board", "book", "fence"),
+    "napkin": ("tie", "ribbon", "butterfly", "scarf", "towel"),
+    "charger": ("cell phone", "battery", "mouse", "phone case", "keychain"),
+    "pencil holder": ("cup", "mug", "jar", "cylinder", "bucket", "vase"),
+    "container": ("box", "bucket", "suitcase", "tray", "jar", "bowl"),
+    "vanity": ("sink", "cabinet", "dresser", "nightstand", "oven", "microwave"),
+    "tablecloth": ("rug", "blanket", "curtain", "tent", "dining table", "towel"),
+    "basketball hoop": ("tv", "frame", "sign", "stop sign", "basket", "computer"),
 }
 #: The default-suite subset of the detection check: the classes with the closest look-alikes.
 QUICK = ("rug", "blanket", "towel", "frame", "glove", "dresser", "mug", "cube", "block")

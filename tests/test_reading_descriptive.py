@@ -45,7 +45,7 @@ def test_a_relation_to_a_place_is_read_by_the_background() -> None:
     s = parse_prompt("The shiny sports car raced on the winding road and the dusty desert.")
     assert s.background == "winding road and dusty desert" and not s.unsupported  # the setting holds both
     assert s.elements[0].states == ["raced"] and not s.relations
-    assert "background 'winding road and dusty desert' is not judged by the sandbox checker" in unjudged_parts(s)
+    assert "background 'winding road and dusty desert' is not judged by the sandbox checker (no backdrop of its own)" in unjudged_parts(s)
 
 
 def test_a_verb_without_a_second_object_is_a_state_read_but_not_judged() -> None:

@@ -19,6 +19,7 @@ from limner.tools.sandbox.artwork import (
     TEXTURE_NAMES,
     get_artwork,
 )
+from limner.tools.sandbox.backdrops import BACKGROUND_NAMES
 from limner.tools.sandbox.render import (
     BACKGROUNDS,
     Layout,
@@ -31,7 +32,6 @@ from limner.tools.sandbox.render import (
     render_scene,
 )
 from limner.tools.sandbox.world import (
-    BACKGROUND_NAMES,
     WorldTruth,
     grade_truth,
     random_scene,

@@ -13,8 +13,8 @@ def test_kinds_counts_blockers_and_the_ceiling_without_abstract_parts(tmp_path: 
     (tmp_path / "demo_train.txt").write_text(
         "a red apple to the left of a blue cup\n"  # drawn and judged whole
         "A person is weeping in sadness.\n"  # a state and a mood: only abstract parts
-        "a red apple on a blue cup on a beach background\n"  # a background only
-        "a toy next to a cup\n",  # an undrawable class (and the relation on it)
+        "a red apple on a blue cup on a sunny beach background\n"  # the beach is judged, 'sunny' is not
+        "a holder next to a cup\n",  # an undrawable class (and the relation on it)
         encoding="utf-8",
     )
     out = subprocess.run([sys.executable, str(SCRIPT), "--kinds", "--dir", str(tmp_path)], capture_output=True,

@@ -89,7 +89,9 @@ def test_unjudged_parts_name_what_the_world_cannot_judge() -> None:
     assert unjudged_parts(parse_prompt("an apple in a bowl")) == []  # containment and wearing are judged
     assert unjudged_parts(parse_prompt("a woman wearing a hat")) == []
     assert any("'facing'" in u for u in unjudged_parts(parse_prompt("a cat facing a dog")))
-    assert any("background" in u for u in unjudged_parts(parse_prompt("a dog in the park")))
+    assert unjudged_parts(parse_prompt("a dog in the park")) == []  # the park backdrop is judged
+    assert any("background" in u for u in unjudged_parts(parse_prompt("a dog on the mountain")))  # a stand-in
+    assert unjudged_parts(parse_prompt("a dog in a sunny park")) == ["background word 'sunny' of 'sunny park' is not judged"]
 
 
 @pytest.mark.parametrize("prompt", ["a triangular clock and a round mirror", "a red square cup",

@@ -77,7 +77,7 @@ class Evaluator:
 def unchecked_parts(scene: Scene, verdict: Verdict) -> list[str]:
     """Parts the scene asks for that the checker neither checked nor named unsupported, each named.
 
-    A checker that silently skips a part (the sandbox checker has no eyes for backgrounds or styles) would
+    A checker that silently skips a part (the sandbox checker has no eyes for styles) would
     otherwise let a verdict claim more than it checked. The unit is the element, the relation, the
     background and the style: an element counts as accounted for when some check targets it or an
     unsupported entry starts with its id ("e0: the sandbox cannot draw ..."); its attributes are the

@@ -18,12 +18,18 @@ from rich.table import Table
 from limner import vocab
 from limner.reading.lexicon import load_lexicon
 from limner.tools.sandbox.artwork import SUPPORTED_CLASSES, TEXTURE_NAMES
-from limner.types import SPATIAL_2D, SPATIAL_3D
+from limner.tools.sandbox.backdrops import BACKGROUND_NAMES, BACKGROUND_SYNONYMS
+from limner.tools.sandbox.world import WORLD_PREDICATES
+from limner.types import ACTION_PROXIES
 
 __all__ = ["vocabulary", "words"]
 
-_NOT_CHECKED = ("shape", "size", "background", "style", "actions (holding, riding...)", "absolute positions",
-                "qualities, states, parts and moods (read, not judged)", "between")
+_NOT_CHECKED = (
+    "backgrounds without a backdrop of their own (drawn with a stand-in: mountain as snow, office as a room)",
+    "words of a background no backdrop shows ('quiet' of 'a quiet room')", "style",
+    "actions without a proxy ('admiring', 'writing in')", "facing", "between", "absolute positions",
+    "heart shapes", "qualities, states, parts and moods (read, not judged)",
+)
 
 
 def _phrases_by_value(table: dict[str, str], canon: tuple[str, ...] = ()) -> dict[str, list[str]]:
@@ -81,8 +87,13 @@ def vocabulary() -> dict[str, Any]:
             "simulated": True,
             "draws_and_sees": sorted(SUPPORTED_CLASSES),
             "textures_checked": list(TEXTURE_NAMES),
-            "relations_checked": [*SPATIAL_2D, *SPATIAL_3D],
-            "checks": ["presence", "absence (no X)", "count", "color", "texture", "position", "depth", "text"],
+            "relations_checked": [*WORLD_PREDICATES, *(p for p in ACTION_PROXIES if p not in WORLD_PREDICATES)],
+            "action_proxies": dict(ACTION_PROXIES),
+            "backgrounds_checked": {"backdrops": list(BACKGROUND_NAMES), "synonyms": dict(BACKGROUND_SYNONYMS),
+                                    "flat colours": "every colour ('a red background')"},
+            "checks": ["presence", "absence (no X)", "count", "color", "texture", "shape", "size", "position",
+                       "depth", "contact (on, in, holding, wearing, riding)", "action (by its proxy)", "text",
+                       "background"],
             "not_checked": list(_NOT_CHECKED),
         },
     }
@@ -116,6 +127,8 @@ def _print(data: dict[str, Any], console: Console) -> None:
     console.print(f"[bold]sandbox (simulated)[/] draws and sees {len(sandbox['draws_and_sees'])} classes: "
                   f"{', '.join(sandbox['draws_and_sees'])}", highlight=False)
     console.print(f"checks: {', '.join(sandbox['checks'])}; relations: {', '.join(sandbox['relations_checked'])}",
+                  highlight=False)
+    console.print(f"backgrounds judged: {', '.join(sandbox['backgrounds_checked']['backdrops'])} and flat colours",
                   highlight=False)
     console.print(f"[yellow]not checked[/] (named unsupported, so the verdict does not pass): "
                   f"{', '.join(sandbox['not_checked'])}", highlight=False)

@@ -53,6 +53,7 @@ __all__ = [
 PAINTED_DIM: dict[str, str] = {
     "presence": "presence", "absence": "presence", "count": "count", "color": "colour", "position": "relation",
     "depth": "depth", "texture": "texture", "text": "text", "shape": "shape", "size": "size",
+    "background": "background",
 }
 
 #: Relation kind (`types.relation_kind`) -> its own `checker_painted` dimension; directional and "next to"

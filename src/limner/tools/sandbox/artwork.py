@@ -440,6 +440,12 @@ CLASS_ART: dict[str, ClassArt] = {
     "pretzel": _g(0x1F968),
     "croissant": _g(0x1F950),
     "butter": _g(0x1F9C8),
+    # issue #23, third round (session 47): the glyph nouns left among the classes that alone keep a train
+    # prompt from the world. Approx: 🪆 nesting dolls are one toy, drawn for the generic "toy".
+    "toy": _g(0x1FA86, "approx", body=("red",)),
+    "hamster": _g(0x1F439, "approx"),
+    "baseball": _g(0x26BE),
+    "satellite": _g(0x1F6F0),
     # ... and the ones drawn in `drawings.py` (textiles, furniture, jewellery, small things, solids)
     **{name: _DRAWN for name in DRAWINGS},
 }

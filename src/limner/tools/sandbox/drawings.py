@@ -298,15 +298,6 @@ def _knob(p: Pen) -> None:
     p.ellipse(22, 12, 34, 22, _light(p, 0.3))        # shine
 
 
-def _coaster(p: Pen) -> None:
-    """A square coaster lying flat, seen at an angle (its thickness shows), a cup ring printed on it."""
-    p.polygon([(4, 44), (20, 28), (68, 28), (52, 44)], _light(p, 0.1))    # top face
-    p.line([(52, 44), (68, 28)], 2)
-    p.polygon([(4, 44), (52, 44), (68, 28), (68, 34), (52, 50), (4, 50)], p.dark)  # its thickness
-    p.ellipse(22, 31, 50, 41, p.body)                # ring
-    p.ellipse(27, 33, 45, 39, _light(p, 0.1))
-
-
 def _tray(p: Pen) -> None:
     """A serving tray from the side: a shallow well between two raised handles."""
     p.polygon([(8, 36), (64, 36), (58, 52), (14, 52)], p.body)   # well
@@ -485,6 +476,111 @@ def _snowflake(p: Pen) -> None:
               _light(p, 0.1))
 
 
+# --- issue #23, third round (session 47): household nouns that alone keep train prompts from the world ---
+
+
+def _placemat(p: Pen) -> None:
+    """A woven placemat, long and low: vertical weave strips, a hemmed band at each end, no fringe (a rug has
+    fringes and a medallion)."""
+    p.rect(2, 16, 70, 56, p.body, 3)
+    for x in range(8, 66, 6):                        # weave
+        p.line([(x, 20), (x, 52)], 1)
+    p.rect(2, 16, 10, 56, p.dark, 2)                 # hems
+    p.rect(62, 16, 70, 56, p.dark, 2)
+    p.line([(10, 36), (62, 36)], 1.2)                # the weft thread across
+
+
+def _napkin(p: Pen) -> None:
+    """A cloth napkin drawn through a napkin ring: the cloth fans out on both sides of the ring, its folds
+    showing (a bow tie is flat and small in the middle, a ribbon has tails)."""
+    p.polygon([(4, 12), (30, 28), (30, 44), (4, 60), (10, 36)], p.body)     # left fan
+    p.polygon([(68, 12), (42, 28), (42, 44), (68, 60), (62, 36)], p.body)   # right fan
+    for a, b in (((8, 18), (28, 32)), ((8, 54), (28, 40)), ((64, 18), (44, 32)), ((64, 54), (44, 40))):
+        p.line([a, b], 1.2)                          # folds
+    p.rect(28, 22, 44, 50, _GRAY, 3)                 # the ring
+    p.rect(31, 25, 41, 47, _LIGHT, 2)
+
+
+def _charger(p: Pen) -> None:
+    """A phone charger: a square plug block with two prongs on top, its cable looping down to a small
+    connector (a cell phone has a screen, a battery terminals)."""
+    p.rect(25, 2, 29, 14, _GRAY, 1)                  # prongs
+    p.rect(39, 2, 43, 14, _GRAY, 1)
+    p.rect(16, 12, 52, 40, p.body, 5)                # block
+    p.rect(30, 30, 38, 36, p.dark, 1)                # the port
+    p.line([(34, 40), (34, 50), (22, 60), (12, 56), (14, 46), (30, 50), (50, 62), (58, 58)], 2.5)  # cable
+    p.rect(56, 50, 68, 66, p.dark, 2)                # connector
+
+
+def _pencil_holder(p: Pen) -> None:
+    """An empty desk pencil cup of wire mesh: a tall, narrow open cylinder, its mouth seen from above, a
+    diamond mesh (a mug has a handle, a cup a saucer, a jar a lid; a wider cup matched the cup glyph within
+    0.05)."""
+    p.rect(18, 10, 54, 68, p.body, 3)                # the cup
+    for x in range(18, 50, 6):                       # mesh
+        p.line([(x, 12), (x + 6, 64)], 1)
+        p.line([(x + 6, 12), (x, 64)], 1)
+    p.ellipse(16, 2, 56, 18, p.dark)                 # rim
+    p.ellipse(21, 5, 51, 15, _DARK)                  # the open mouth
+    p.rect(16, 62, 56, 68, p.dark, 2)                # base band
+
+
+def _container(p: Pen) -> None:
+    """A food storage container: a low rectangular tub, its snap-on lid with a tab at each end, the lid's
+    latches down the sides (a box has no lid rim, a suitcase a handle)."""
+    p.polygon([(8, 30), (64, 30), (58, 64), (14, 64)], _light(p, 0.2))   # translucent tub, tapering
+    p.rect(4, 20, 68, 32, p.body, 3)                 # lid
+    p.rect(0, 23, 6, 29, p.body, 1)                  # tabs
+    p.rect(66, 23, 72, 29, p.body, 1)
+    for x in (10, 56):                               # latches
+        p.rect(x, 30, x + 6, 40, p.dark, 1)
+    p.line([(16, 56), (56, 56)], 1)                  # the fill line
+
+
+def _vanity(p: Pen) -> None:
+    """A bathroom vanity: a cabinet with two doors under a countertop, a basin sunk in the top and its tap
+    (a dresser has drawers, a sink alone no cabinet)."""
+    p.rect(8, 30, 64, 68, p.body, 1)                 # cabinet
+    p.rect(12, 36, 34, 64, _light(p, 0.1), 1)        # doors
+    p.rect(38, 36, 60, 64, _light(p, 0.1), 1)
+    p.rect(29, 46, 32, 54, _DARK)                    # pulls
+    p.rect(40, 46, 43, 54, _DARK)
+    p.rect(4, 24, 68, 31, _LIGHT, 1)                 # countertop
+    p.ellipse(22, 25, 50, 31, _WHITE)                # basin
+    p.rect(33, 12, 39, 26, _GRAY, 1)                 # tap
+    p.rect(33, 12, 46, 17, _GRAY, 2)
+
+
+def _tablecloth(p: Pen) -> None:
+    """A tablecloth laid over a table: the flat top seen at an angle, the cloth falling in folds to a scalloped
+    hem, a checked pattern (a curtain hangs from a rod, a rug lies flat)."""
+    p.polygon([(16, 10), (56, 10), (70, 26), (2, 26)], p.body)   # the top
+    p.polygon([(2, 26), (70, 26), (70, 62), (2, 62)], p.body)    # the drop
+    for x in range(2, 70, 12):                       # scalloped hem
+        p.chord(x, 56, x + 12, 68, 0, 180, p.body)
+    for x in (14, 26, 38, 50, 62):                   # checks on the drop
+        p.line([(x, 28), (x, 60)], 1.2)
+    for y in (36, 46):
+        p.line([(4, y), (68, y)], 1.2)
+    p.line([(24, 12), (14, 24)], 1)                  # checks on the top
+    p.line([(48, 12), (58, 24)], 1)
+
+
+def _basketball_hoop(p: Pen) -> None:
+    """A basketball hoop on its pole: a backboard with its square, the orange rim, the net below it."""
+    p.rect(52, 24, 58, 70, _DARK)                    # pole
+    p.rect(8, 4, 66, 40, p.body, 2)                  # backboard
+    p.rect(26, 18, 48, 34, _WHITE, 1)                # shooting square
+    p.rect(29, 21, 45, 34, p.body)
+    p.ellipse(20, 34, 54, 42, (245, 130, 20, 255))   # rim
+    p.ellipse(24, 36, 50, 40, _CLEAR)
+    p.polygon([(22, 39), (52, 39), (46, 62), (28, 62)], _WHITE)   # net
+    for x0, x1 in ((26, 31), (32, 35), (38, 39), (44, 43), (50, 47)):
+        p.line([(x0, 40), (x1, 61)], 1)
+    p.line([(24, 48), (50, 48)], 1)
+    p.line([(26, 55), (48, 55)], 1)
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
 DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon")}
@@ -536,4 +632,12 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "sharpener": (_sharpener, "red"),
     "bush": (_bush, "green"),
     "snowflake": (_snowflake, "white"),
+    "placemat": (_placemat, "beige"),
+    "napkin": (_napkin, "white"),
+    "charger": (_charger, "white"),
+    "pencil holder": (_pencil_holder, "silver"),
+    "container": (_container, "blue"),
+    "vanity": (_vanity, "white"),
+    "tablecloth": (_tablecloth, "red"),
+    "basketball hoop": (_basketball_hoop, "white"),
 }

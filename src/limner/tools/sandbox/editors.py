@@ -564,6 +564,10 @@ def _restyle(image: Image.Image, job: _Job) -> Image.Image:
     return styled
 
 
+#: The note of a background edit that repainted only the upper half (the truth keeps the old lower half).
+PARTLY_REPAINTED = "background only partly changed"
+
+
 def _new_background(image: Image.Image, job: _Job) -> Image.Image:
     bg = estimate_background(image)
     w, h = image.size
@@ -572,7 +576,7 @@ def _new_background(image: Image.Image, job: _Job) -> Image.Image:
     mask = bg.mask.copy()
     if not job.full:  # only the upper part was repainted
         mask[h // 2 :] = False
-        job.notes.append("background only partly changed")
+        job.notes.append(PARTLY_REPAINTED)
     out[mask] = fresh[mask]
     return Image.fromarray(out)
 
@@ -969,16 +973,19 @@ def _neighbour_blob(cv: _Canvas, rng: np.random.Generator) -> tuple[np.ndarray, 
 
 
 def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Image.Image,
-                  cv: _Canvas | None, tool: str, notes: list[str]) -> WorldTruth:
-    """The truth after the edit: objects the editor erased leave, objects it drew join (matched by box)."""
+                  cv: _Canvas | None, tool: str, notes: list[str], done: Done = "full") -> WorldTruth:
+    """The truth after the edit: objects the editor erased leave, objects it drew join (matched by box); a new
+    background or style only when the edit was carried out (`done`: an edit not carried out changed nothing,
+    and the truth once said otherwise, which the background check showed)."""
     t = truth.model_copy(deep=True)
     t.tool = tool
     t.notes = list(truth.notes) + [f"{tool}: {n}" for n in notes]
     was, now = np.asarray(before.convert("RGB"), np.int16), np.asarray(after.convert("RGB"), np.int16)
     changed = np.abs(now - was).max(axis=-1) > 10
-    if op.kind == "background" and op.background:
-        t.background = op.background
-    if op.kind == "style" and op.style:
+    if op.kind == "background" and op.background and done != "none":
+        partly = PARTLY_REPAINTED in notes
+        t.background, t.background_left = op.background, (truth.background if partly else None)
+    if op.kind == "style" and op.style and done != "none":
         t.style = op.style
     shifts = [e for e in cv.side_effects if e.kind == "shift" and e.mask is not None] if cv is not None else []
     moved = [m for e in shifts for m in _shifted_blemishes(t, e)]  # taken before the clip drops their old pixels
@@ -1185,7 +1192,7 @@ class _SandboxEditTool(Tool):
             return None
         prior = truth_in if isinstance(truth_in, WorldTruth) else WorldTruth.model_validate(truth_in)
         return _update_truth(prior, op, src, out, edited.canvas, self.name,
-                             [f"outcome {edited.done}", *edited.notes])
+                             [f"outcome {edited.done}", *edited.notes], edited.done)
 
     @staticmethod
     def _scratch_truth(src: Image.Image, cv: _Canvas | None) -> WorldTruth:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
@@ -25,7 +24,6 @@ from limner.geometry import MIN_OCCLUSION_PX, Rect, clip_window, overlap_of_smal
 from limner.imaging import paste_centered
 from limner.tools.sandbox.artwork import (
     CLASS_ART,
-    COLOR_RGB,
     SHAPES,
     TEXTURE_DEFAULT_COLOR,
     TEXTURE_NAMES,
@@ -34,6 +32,7 @@ from limner.tools.sandbox.artwork import (
     get_artwork,
     hash_text,
 )
+from limner.tools.sandbox.backdrops import BACKGROUNDS, Pattern, background_key
 from limner.tools.sandbox.world import WorldObject, WorldText, WorldTruth, rle_encode
 from limner.types import CONTACT, Box, Element, Scene, relation_geometry
 
@@ -92,33 +91,6 @@ SIZE_SCALE: dict[str, float] = {
     "tiny": 0.55, "small": 0.72, "short": 0.85, "big": 1.3, "large": 1.3, "huge": 1.5, "tall": 1.25,
     "long": 1.25,
 }
-#: The light, low-contrast pattern drawn over a background's gradient ("horizon" bends the gradient).
-Pattern = Literal[
-    "none", "grain", "blades", "horizon", "clouds", "waves", "dunes", "trunks", "tiles", "bricks", "planks", "stars",
-]
-#: Background name -> (top colour, bottom colour, pattern).
-BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], Pattern]] = {
-    "plain": ((246, 244, 238), (246, 244, 238), "none"),
-    "white": ((252, 252, 252), (252, 252, 252), "none"),
-    "paper": ((245, 240, 225), (245, 240, 225), "grain"),
-    "grass": ((200, 230, 180), (170, 215, 140), "blades"),
-    "park": ((205, 228, 245), (175, 215, 150), "horizon"),
-    "beach": ((200, 228, 245), (240, 222, 170), "horizon"),
-    "snow": ((228, 236, 244), (248, 250, 252), "grain"),
-    "sky": ((185, 215, 245), (225, 238, 250), "clouds"),
-    "ocean": ((190, 220, 245), (150, 195, 225), "waves"),
-    "desert": ((240, 228, 200), (232, 205, 150), "dunes"),
-    "forest": ((205, 225, 195), (180, 205, 165), "trunks"),
-    "kitchen": ((240, 236, 228), (215, 210, 200), "tiles"),
-    "room": ((238, 228, 214), (214, 196, 170), "horizon"),
-    "street": ((225, 225, 230), (190, 190, 195), "tiles"),
-    "wall": ((232, 222, 210), (232, 222, 210), "bricks"),
-    "wooden floor": ((222, 196, 160), (210, 180, 140), "planks"),
-    "night": ((70, 80, 120), (105, 110, 150), "stars"),
-}
-for _c, _rgb in COLOR_RGB.items():  # "a red background"
-    BACKGROUNDS.setdefault(_c, (_rgb, _rgb, "none"))
-
 STYLES: tuple[str, ...] = (
     "cartoon", "photo", "sketch", "pencil", "watercolor", "pixel art", "oil painting", "vintage", "sepia",
     "black and white", "monochrome", "neon", "pop art",
@@ -183,26 +155,6 @@ def _slot_offset(j: int, width: float, reach: float) -> float | None:
         return 0.0
     off = SLOT_STEP * width * ((j + 1) // 2)
     return None if off > reach else (off if j % 2 else -off)
-
-
-def background_key(name: str | None) -> str:
-    """Map a free background phrase ("a sunny beach", "blue") onto one the renderer paints."""
-    if not name:
-        return "plain"
-    text = name.lower().strip()
-    if text in BACKGROUNDS:
-        return text
-    for key in sorted(BACKGROUNDS, key=len, reverse=True):
-        if key in text:
-            return key
-    aliases = {"sea": "ocean", "water": "ocean", "field": "grass", "meadow": "grass", "lawn": "grass",
-               "garden": "park", "woods": "forest", "jungle": "forest", "city": "street", "road": "street",
-               "bedroom": "room", "living room": "room", "bathroom": "kitchen", "office": "room",
-               "sand": "beach", "space": "night", "dark": "night", "mountain": "snow", "floor": "wooden floor"}
-    for word, key in aliases.items():
-        if word in text:
-            return key
-    return "plain"
 
 
 def style_key(name: str | None) -> str | None:
