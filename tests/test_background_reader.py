@@ -106,6 +106,9 @@ def test_the_truth_changes_the_background_only_as_far_as_the_edit_went() -> None
     assert (whole.background, whole.background_left) == ("snow", None)
     half = _update_truth(truth, op, image, image, None, "ed", ["outcome partial", PARTLY_REPAINTED], "partial")
     assert (half.background, half.background_left) == ("snow", "plain")
+    night = parse_instruction("change the background to night")
+    again = _update_truth(half, night, image, image, None, "ed", ["outcome partial", PARTLY_REPAINTED], "partial")
+    assert (again.background, again.background_left) == ("night", "plain")  # the lower half is still plain
     snow = parse_prompt("a red car on a snow background")
     assert [c.passed for c in grade_truth(snow, half) if c.kind == "background"] == [False]
     assert [c.passed for c in grade_truth(snow, whole) if c.kind == "background"] == [True]

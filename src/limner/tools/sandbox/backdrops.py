@@ -64,24 +64,26 @@ BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], Pattern
 for _c, _rgb in COLOR_RGB.items():  # "a red background"
     BACKGROUNDS.setdefault(_c, (_rgb, _rgb, "none"))
 
-#: The named (non-colour) backdrops, plain first: what random scenes draw (`world.random_scene`).
+#: The named (non-colour) backdrops, plain first (the benchmark's background probe asks for each; random scenes
+#: draw `world.RANDOM_BACKGROUNDS`).
 BACKGROUND_NAMES: tuple[str, ...] = tuple(k for k in BACKGROUNDS if k not in COLOR_RGB or k == "white")
 
 #: Words the world draws with a backdrop that depicts them as well as their own name would.
 BACKGROUND_SYNONYMS: dict[str, str] = {
-    "sea": "ocean", "seaside": "beach", "shore": "beach", "sand": "beach", "field": "grass", "meadow": "grass",
-    "lawn": "grass", "backyard": "grass", "yard": "grass", "woods": "forest", "jungle": "forest", "road": "street",
-    "city": "street", "city street": "street", "bedroom": "room", "living room": "room", "dark": "night",
-    "night sky": "night", "floor": "wooden floor", "wood floor": "wooden floor", "lake": "pond",
+    "sea": "ocean", "seaside": "beach", "shore": "beach", "field": "grass", "meadow": "grass", "lawn": "grass",
+    "woods": "forest", "jungle": "forest", "road": "street", "city street": "street", "bedroom": "room",
+    "living room": "room", "dining room": "room", "dark": "night", "night sky": "night", "wood floor": "wooden floor",
+    "lake": "pond",
 }
 #: Words the world paints with another place's backdrop, for want of its own: drawn, never judged.
 STAND_INS: dict[str, str] = {
     "water": "ocean", "mountain": "snow", "mountains": "snow", "space": "night", "office": "room",
-    "classroom": "room", "studio": "room", "garage": "street", "river": "ocean", "pool": "ocean",
+    "classroom": "room", "studio": "room", "garage": "street", "river": "ocean", "pool": "ocean", "city": "street",
+    "sand": "beach", "floor": "wooden floor", "backyard": "grass", "yard": "grass",
 }
 #: Colour words a backdrop shows (so "a blue sky" is judged as the sky, "a green sky" is not judged).
 BACKDROP_COLOURS: dict[str, frozenset[str]] = {
-    "sky": frozenset({"blue", "light blue"}), "ocean": frozenset({"blue"}), "pond": frozenset({"green"}),
+    "sky": frozenset({"blue"}), "ocean": frozenset({"blue"}), "pond": frozenset({"green"}),
     "grass": frozenset({"green"}), "park": frozenset({"green"}), "garden": frozenset({"green"}),
     "forest": frozenset({"green"}), "beach": frozenset({"sandy", "golden"}), "snow": frozenset({"white"}),
     "desert": frozenset({"sandy", "golden"}), "night": frozenset({"dark", "black", "starry"}),

@@ -883,7 +883,8 @@ def unjudged_parts(scene: Scene, classes: set[str] | None = None) -> list[str]:
     """Every part of `scene` the sandbox checker would name unsupported, without an image: the reader's
     leftovers, classes it cannot draw or see (`classes`: the detector's, default every drawn class),
     attributes it does not check, relations without a judged geometry, a background without a backdrop of its
-    own (or the words of it no backdrop shows), and the style (the checker has no eyes for it). Empty: the sandbox draws and judges all of the prompt."""
+    own (or the words of it no backdrop shows), and the style (the checker has no eyes for it). Empty: the
+    sandbox draws and judges all of the prompt."""
     elements, out = _judgeable(scene, set(CLASS_ART) if classes is None else classes)
     ids = {e.id for e in elements}
     out += [why for r in scene.relations if (why := _relation_unjudged(r, ids)) is not None]
