@@ -480,15 +480,17 @@ def _snowflake(p: Pen) -> None:
 
 
 def _placemat(p: Pen) -> None:
-    """A woven placemat, long and low: vertical weave strips, a hemmed band at each end, no fringe (a rug has
-    fringes and a medallion)."""
-    p.rect(2, 16, 70, 56, p.body, 3)
-    for x in range(8, 66, 6):                        # weave
-        p.line([(x, 20), (x, 52)], 1)
-    p.rect(2, 16, 10, 56, p.dark, 2)                 # hems
-    p.rect(62, 16, 70, 56, p.dark, 2)
-    p.line([(10, 36), (62, 36)], 1.2)                # the weft thread across
-
+    """A placemat, long and low: scalloped short ends, two woven bands across it and a stitched hem line (a
+    rug has fringes and a medallion; vertical weave lines read as a keyboard's keys at 48 px)."""
+    p.rect(6, 16, 66, 56, p.body, 3)
+    for y in (18, 28, 38, 48):                       # scalloped ends
+        p.chord(0, y, 12, y + 10, 90, 270, p.body)
+        p.chord(60, y, 72, y + 10, 270, 450, p.body)
+    p.rect(6, 24, 66, 29, p.dark)                    # woven bands
+    p.rect(6, 43, 66, 48, p.dark)
+    for x in range(12, 62, 6):                       # stitches along the hem
+        p.line([(x, 20), (x + 3, 20)], 1)
+        p.line([(x, 52), (x + 3, 52)], 1)
 
 def _napkin(p: Pen) -> None:
     """A cloth napkin drawn through a napkin ring: the cloth fans out on both sides of the ring, its folds
