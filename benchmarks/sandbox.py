@@ -371,8 +371,9 @@ def measure_checker_relations(per_kind: int, seed: int, size: int,
                 truth = WorldTruth.model_validate(res.ground_truth)
                 for asked in asked_scenes(pred, scene, rng):
                     rows, _ = _judge_pair(res.image, asked, truth)
+                    where = {"predicate": pred, "prompt": asked.prompt, "background": asked.background, "tool": p.name}
                     _collect(judged, [r for r in rows if r[0] in (*_RELATION_DIM.values(), *PROBED_DIMS)], errors,
-                             {"predicate": pred, "prompt": asked.prompt, "background": asked.background, "tool": p.name})
+                             where)
         log(f"checker_painted_relations: {pred} done, {time.perf_counter() - t0:.0f}s")
     return {"checker_painted_relations": {k: rates(v) for k, v in judged.items()},
             "checker_painted_relations_errors_sample": errors[:30],

@@ -91,7 +91,8 @@ EXTRA_CLASSES: tuple[str, ...] = (
     "pumpkin", "gift", "present", "cupcake", "dice", "coin", "wrench", "screwdriver", "axe", "sword", "shield",
     "bow", "arrow", "cane", "crutch", "wheelchair", "stroller", "cradle", "crib", "suit", "tuxedo", "skirt",
     "pants", "jeans", "coat", "mitten", "purse", "keychain", "clip", "pendant", "bookend", "paperweight",
-    "sharpener", "holder", "pencil holder", "basketball hoop", "cutlery", "knob", "cufflink", "container", "jewelry box", "candlestick", "vine",
+    "sharpener", "holder", "pencil holder", "basketball hoop", "cutlery", "knob", "cufflink", "container",
+    "jewelry box", "candlestick", "vine",
     "wall", "floor", "counter", "countertop", "stove", "gem", "ladder", "raincoat", "bush", "swan",
     "skyscraper", "lid", "rubber band", "note", "windmill", "planet", "torch", "seed", "cork", "mat",
     "placemat", "tablecloth", "clipboard", "snowflake", "eggplant", "dove", "pancake", "zucchini", "snowball",
@@ -160,7 +161,8 @@ CLASS_SYNONYMS: dict[str, str] = {
     "lab coat": "jacket",
     # third round (session 47)
     "serviette": "napkin", "place mat": "placemat",
-    "phone charger": "charger", "pen holder": "pencil holder", "pencil cup": "pencil holder", "pen cup": "pencil holder",
+    "phone charger": "charger", "pen holder": "pencil holder", "pencil cup": "pencil holder",
+    "pen cup": "pencil holder",
     "food container": "container", "storage container": "container", "table cloth": "tablecloth",
     "bathroom vanity": "vanity",
 }

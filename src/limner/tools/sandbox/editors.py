@@ -983,8 +983,9 @@ def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Ima
     was, now = np.asarray(before.convert("RGB"), np.int16), np.asarray(after.convert("RGB"), np.int16)
     changed = np.abs(now - was).max(axis=-1) > 10
     if op.kind == "background" and op.background and done != "none":
-        partly = PARTLY_REPAINTED in notes  # the lower half keeps what it showed (an earlier partial repaint's too)
-        t.background, t.background_left = op.background, ((truth.background_left or truth.background) if partly else None)
+        # a partial repaint leaves the lower half as it was (an earlier partial repaint's lower half too)
+        left = (truth.background_left or truth.background) if PARTLY_REPAINTED in notes else None
+        t.background, t.background_left = op.background, left
     if op.kind == "style" and op.style and done != "none":
         t.style = op.style
     shifts = [e for e in cv.side_effects if e.kind == "shift" and e.mask is not None] if cv is not None else []

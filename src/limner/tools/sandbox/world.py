@@ -137,7 +137,9 @@ class WorldTruth(_Truth):
     tool: str = ""
     background: str = "plain"
     background_left: str | None = Field(
-        default=None, description="the backdrop a partial repaint left on the lower half (None: the whole is `background`)")
+        default=None,
+        description="the backdrop a partial repaint left on the lower half (None: the whole is `background`)",
+    )
     style: str | None = None
     objects: list[WorldObject] = Field(default_factory=list)
     texts: list[WorldText] = Field(default_factory=list)
