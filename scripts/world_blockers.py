@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,22 +26,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 def blockers(directory: Path, split: str) -> tuple[Counter[str], Counter[str]]:
     """(blocking, sole) counts over the split's prompt lists (`*_train.txt` or `*_val.txt`)."""
-    suffix = "_val" if split == "heldout" else "_train"
     blocking: Counter[str] = Counter()
     sole: Counter[str] = Counter()
     drawable = set(CLASS_ART)
-    for f in sorted(directory.glob(f"*{suffix}.txt")):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            scene = parse_prompt(line.strip())
-            if not unjudged_parts(scene):
-                continue
-            missing = {e.cls for e in scene.elements if e.cls not in drawable}
-            blocking.update(missing)
-            if len(missing) == 1 and not unjudged_parts(scene, drawable | missing):
-                sole.update(missing)
+    for prompt in prompts(directory, split):
+        scene = parse_prompt(prompt)
+        if not unjudged_parts(scene):
+            continue
+        missing = {e.cls for e in scene.elements if e.cls not in drawable}
+        blocking.update(missing)
+        if len(missing) == 1 and not unjudged_parts(scene, drawable | missing):
+            sole.update(missing)
     return blocking, sole
+
+
+def prompts(directory: Path, split: str) -> Iterator[str]:
+    """Every prompt of the split's lists (`*_train.txt`, or `*_val.txt` for heldout), in file order."""
+    suffix = "_val" if split == "heldout" else "_train"
+    for f in sorted(directory.glob(f"*{suffix}.txt")):
+        yield from (line.strip() for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
 #: (kind, pattern on an `unjudged_parts` reason with its element/relation id prefix removed), first match wins.
@@ -72,21 +76,17 @@ class KindsReport:
 
 def kinds_report(directory: Path, split: str) -> KindsReport:
     """Per kind of unjudged part: prompts it blocks, prompts it alone blocks; and the non-abstract ceiling."""
-    suffix = "_val" if split == "heldout" else "_train"
     total = supported = ceiling = 0
     blocking: Counter[str] = Counter()
     sole: Counter[str] = Counter()
-    for f in sorted(directory.glob(f"*{suffix}.txt")):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            total += 1
-            kinds = {part_kind(r) for r in unjudged_parts(parse_prompt(line.strip()))}
-            supported += not kinds
-            ceiling += not (kinds & ABSTRACT_KINDS)
-            blocking.update(kinds)
-            if len(kinds) == 1:
-                sole.update(kinds)
+    for prompt in prompts(directory, split):
+        total += 1
+        kinds = {part_kind(r) for r in unjudged_parts(parse_prompt(prompt))}
+        supported += not kinds
+        ceiling += not (kinds & ABSTRACT_KINDS)
+        blocking.update(kinds)
+        if len(kinds) == 1:
+            sole.update(kinds)
     return KindsReport(total, supported / max(1, total), ceiling / max(1, total), blocking, sole)
 
 

@@ -13,7 +13,7 @@ Nothing here decides pass or fail: `checker._background_check` does, from the sh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class BackdropReading:
     seen_share: float  # share of the picture seen as background
     style: str | None  # the style filter the candidates were painted through (None: unfiltered)
 
-    @property
+    @cached_property
     def shares(self) -> dict[str, float]:
         return {k: float(m.mean()) for k, m in self.matches.items()}
 

@@ -564,7 +564,8 @@ def _restyle(image: Image.Image, job: _Job) -> Image.Image:
     return styled
 
 
-#: The note of a background edit that repainted only the upper half (the truth keeps the old lower half).
+#: The note of a background edit that repainted only the upper half (a "partial" outcome: the truth keeps the
+#: old lower half).
 PARTLY_REPAINTED = "background only partly changed"
 
 
@@ -983,8 +984,8 @@ def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Ima
     was, now = np.asarray(before.convert("RGB"), np.int16), np.asarray(after.convert("RGB"), np.int16)
     changed = np.abs(now - was).max(axis=-1) > 10
     if op.kind == "background" and op.background and done != "none":
-        # a partial repaint leaves the lower half as it was (an earlier partial repaint's lower half too)
-        left = (truth.background_left or truth.background) if PARTLY_REPAINTED in notes else None
+        # a partial repaint (`_new_background`) leaves the lower half as it was (an earlier one's lower half too)
+        left = (truth.background_left or truth.background) if done == "partial" else None
         t.background, t.background_left = op.background, left
     if op.kind == "style" and op.style and done != "none":
         t.style = op.style
