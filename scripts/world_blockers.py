@@ -1,16 +1,22 @@
 """Which undrawable classes (and, with --kinds, which kinds of part) keep T2I-CompBench prompts from being world-supported.
 
     PYTHONPATH=src python scripts/world_blockers.py [--split train|heldout] [--top 30] [--kinds]
+    PYTHONPATH=src python scripts/world_blockers.py --by-category [--json]
 
 A prompt is world-supported when `checker.unjudged_parts` is empty. For every prompt that is not, this
 counts the classes it names that the sandbox cannot draw (`blocking`), and separately the class when it is
 the prompt's only undrawable one and drawing it would make the prompt world-supported (`sole`): the
 prompts one new class would win. Used to choose the classes of issue #23.
+
+`--by-category` gives, per prompt list, the share supported now and two ceilings: with every part drawn and
+judged but the abstract ones (moods, states, qualities, style), and with states and qualities proxied too
+(only moods and style left). They show which categories no class or relation work can bring to a given rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -44,7 +50,7 @@ def prompts(directory: Path, split: str) -> Iterator[str]:
     """Every prompt of the split's lists (`*_train.txt`, or `*_val.txt` for heldout), in file order."""
     suffix = "_val" if split == "heldout" else "_train"
     for f in sorted(directory.glob(f"*{suffix}.txt")):
-        yield from (line.strip() for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
+        yield from _lines(f)
 
 
 #: (kind, pattern on an `unjudged_parts` reason with its element/relation id prefix removed), first match wins.
@@ -72,22 +78,49 @@ class KindsReport:
     ceiling_without_abstract: float  # supported if every part not of `ABSTRACT_KINDS` were drawn and judged
     blocking: Counter[str]  # kind -> prompts it blocks
     sole: Counter[str]  # kind -> prompts it alone blocks
+    ceiling_without_moods: float = 0.0  # ... and states and qualities too: only moods (and style) left unjudged
 
 
 def kinds_report(directory: Path, split: str) -> KindsReport:
     """Per kind of unjudged part: prompts it blocks, prompts it alone blocks; and the non-abstract ceiling."""
-    total = supported = ceiling = 0
+    return _kinds_of(list(prompts(directory, split)))
+
+
+def kinds_by_list(directory: Path, split: str) -> dict[str, KindsReport]:
+    """`kinds_report` for each prompt list of the split (its category: `colour`, `non_spatial`...) and for all
+    of them (`all`). The per-list ceilings say which categories a pixel world can bring to a support rate at
+    all: a prompt with a mood in it is not world-supported however many classes and relations are drawn."""
+    suffix = "_val" if split == "heldout" else "_train"
+    out = {f.name.removesuffix(f"{suffix}.txt"): _kinds_of(list(_lines(f)))
+           for f in sorted(directory.glob(f"*{suffix}.txt"))}
+    out["all"] = _kinds_of(list(prompts(directory, split)))
+    return out
+
+
+#: What is left unjudged in the last ceiling: words no drawing and no proxy shows (`mood`: 'a testament to',
+#: 'a touch of elegance'), and the style, which the checker has no eyes for.
+MOOD_KINDS = frozenset({"mood", "style"})
+
+
+def _kinds_of(texts: list[str]) -> KindsReport:
+    total = supported = ceiling = no_moods = 0
     blocking: Counter[str] = Counter()
     sole: Counter[str] = Counter()
-    for prompt in prompts(directory, split):
+    for prompt in texts:
         total += 1
         kinds = {part_kind(r) for r in unjudged_parts(parse_prompt(prompt))}
         supported += not kinds
         ceiling += not (kinds & ABSTRACT_KINDS)
+        no_moods += not (kinds & MOOD_KINDS)
         blocking.update(kinds)
         if len(kinds) == 1:
             sole.update(kinds)
-    return KindsReport(total, supported / max(1, total), ceiling / max(1, total), blocking, sole)
+    n = max(1, total)
+    return KindsReport(total, supported / n, ceiling / n, blocking, sole, no_moods / n)
+
+
+def _lines(f: Path) -> Iterator[str]:
+    yield from (line.strip() for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
 def main() -> None:
@@ -96,9 +129,25 @@ def main() -> None:
     ap.add_argument("--split", choices=("train", "heldout"), default="train")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--kinds", action="store_true", help="count blockers by kind of part, with the ceiling")
+    ap.add_argument("--by-category", action="store_true",
+                    help="per prompt list: supported, and the ceilings without abstract parts and without moods")
+    ap.add_argument("--json", action="store_true", help="with --by-category: print JSON")
     args = ap.parse_args()
     if not args.dir.is_dir():
         raise SystemExit(f"no prompt lists in {args.dir}")
+    if args.by_category:
+        reports = kinds_by_list(args.dir, args.split)
+        rows = {name: {"prompts": r.prompts, "world_supported": round(r.world_supported, 3),
+                       "ceiling_without_abstract": round(r.ceiling_without_abstract, 3),
+                       "ceiling_without_moods": round(r.ceiling_without_moods, 3)} for name, r in reports.items()}
+        if args.json:
+            print(json.dumps({"split": args.split, "simulated": True, "categories": rows}, indent=2))
+            return
+        print(f"{'list':<12} {'prompts':>7} {'supported':>9} {'no abstract':>11} {'no moods':>8}")
+        for name, row in rows.items():
+            print(f"{name:<12} {row['prompts']:>7} {row['world_supported']:>9.3f} "
+                  f"{row['ceiling_without_abstract']:>11.3f} {row['ceiling_without_moods']:>8.3f}")
+        return
     if args.kinds:
         r = kinds_report(args.dir, args.split)
         print(f"{r.prompts} prompts; world supported {r.world_supported:.3f}; if every part not of kinds "
