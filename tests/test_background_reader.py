@@ -112,3 +112,15 @@ def test_the_truth_changes_the_background_only_as_far_as_the_edit_went() -> None
     snow = parse_prompt("a red car on a snow background")
     assert [c.passed for c in grade_truth(snow, half) if c.kind == "background"] == [False]
     assert [c.passed for c in grade_truth(snow, whole) if c.kind == "background"] == [True]
+
+
+def test_the_truth_says_a_style_was_half_applied() -> None:
+    image, truth = render_scene(parse_prompt("a red car"), seed=1)
+    op = parse_instruction("make it a watercolor")
+    assert op.kind == "style"
+    assert _update_truth(truth, op, image, image, None, "ed", ["outcome none"], "none").style is None
+    whole = _update_truth(truth, op, image, image, None, "ed", ["outcome full"], "full")
+    assert (whole.style, whole.style_half) == ("watercolor", False)
+    half = _update_truth(truth, op, image, image, None, "ed", ["outcome partial", "style half applied"], "partial")
+    assert (half.style, half.style_half) == ("watercolor", True)
+    assert WorldTruth.model_validate_json(half.model_dump_json()).style_half

@@ -161,6 +161,13 @@ def _names(dets: list[Detection], e: Element) -> str:
 PRESENCE_MIN_SCORE = CONFIDENT_SCORE
 
 
+def _weakly_seen(dets: list[Detection]) -> float | None:
+    """The best match score when `dets` were found but none confidently (`PRESENCE_MIN_SCORE`), else None: the
+    one rule by which presence counts a thing unseen and a relation on it is not judged."""
+    best = max((d.score for d in dets), default=None)
+    return best if best is not None and best < PRESENCE_MIN_SCORE else None
+
+
 def _element_checks(e: Element, dets: list[Detection], unjudged: list[str]) -> list[Check]:
     """The element's own checks (presence or absence, count, colour, shape, texture). A texture the
     picture does not let the reader tell (`_texture_check`) is said in `unjudged` instead of checked."""
@@ -174,12 +181,12 @@ def _element_checks(e: Element, dets: list[Detection], unjudged: list[str]) -> l
                 evidence=f"found {_names(dets, e)}, expected none" if found else f"no {e.cls} found, as expected",
             )
         ]
-    best = max((d.score for d in dets), default=0.0)
-    seen = best >= PRESENCE_MIN_SCORE
+    weak = _weakly_seen(dets)
+    seen = found > 0 and weak is None
     if seen:
         why = f"found {_names(dets, e)}"
-    elif found:
-        why = (f"only weak matches of {e.cls} ({_names(dets, e)}; best match {best:.2f} < {PRESENCE_MIN_SCORE}): "
+    elif weak is not None:
+        why = (f"only weak matches of {e.cls} ({_names(dets, e)}; best match {weak:.2f} < {PRESENCE_MIN_SCORE}): "
                "not counted as seen")
     else:
         why = f"no {e.cls} found, expected {max(1, e.count)}"
@@ -840,10 +847,8 @@ def _weakly_seen_side(r: Relation, assigned: dict[str, list[Detection]]) -> str 
     relation is named unchecked until the side is seen. A side not found at all is judged: the relation
     fails, as the thing is not in the picture."""
     for side in (r.subject, r.object):
-        dets = assigned.get(side) or []
-        best = max((d.score for d in dets), default=None)
-        if best is not None and best < PRESENCE_MIN_SCORE:
-            return (f"{r.id}: '{r.predicate}' not judged: {side} is found only in weak matches (best {best:.2f} "
+        if (weak := _weakly_seen(assigned.get(side) or [])) is not None:
+            return (f"{r.id}: '{r.predicate}' not judged: {side} is found only in weak matches (best {weak:.2f} "
                     f"< {PRESENCE_MIN_SCORE}), not counted as seen")
     return None
 

@@ -47,23 +47,20 @@ from limner.tools.sandbox.detect import CONFIDENT_SCORE, detect_objects
 from limner.tools.sandbox.painters import call_rng
 from limner.tools.sandbox.profiles import EditorProfile, editor_profile, garble, near_color
 from limner.tools.sandbox.render import (
-    HOLD_OVERLAP,
-    IN_AREA,
-    IN_DEPTH,
-    IN_MIN_SIDE,
-    RIDER_OVERLAP,
     RIDER_SCALE,
     STYLES,
-    WORN_DEPTH,
-    WORN_SCALE,
     apply_style,
     background_key,
+    contents_side,
     draw_text_plate,
+    held_reach,
     measure_occlusion,
+    on_top_cy,
     paint_background,
     placed_silhouette,
     resting_cy,
     style_key,
+    worn_factor,
 )
 from limner.tools.sandbox.segment import estimate_background
 from limner.tools.sandbox.world import Blemish, WorldObject, WorldText, WorldTruth, rle_encode
@@ -804,8 +801,8 @@ def _anchor_wh(anchor: _Seen) -> tuple[int, int]:
     return anchor.box.x1 - anchor.box.x0, anchor.box.y1 - anchor.box.y0
 
 
-# Where the renderer's `_Placer._contact_position` puts the moved end of a contact relation, in the numbers
-# it uses (`render.IN_AREA`, `WORN_SCALE`, ...), from the anchor's perceived box: (cx, cy, size).
+# Where the renderer's `_Placer._contact_position` puts the moved end of a contact relation, by the rules
+# it uses (`render.contents_side`, `on_top_cy`, ...), from the anchor's perceived box: (cx, cy, size).
 ContactSpot = Callable[[_Canvas, _Seen, _Seen], tuple[float, float, int]]
 
 
@@ -813,18 +810,17 @@ def _spot_in(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]:
     """Contents: IN_AREA of the container's box (at least IN_MIN_SIDE of its longer side, never larger than
     the thing was), centred, IN_DEPTH of its own height below the rim."""
     aw, ah = _anchor_wh(anchor)
-    side = max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah))
-    size = max(8, int(t.size * min(1.0, side / max(1, t.size))))
+    size = max(8, int(t.size * min(1.0, contents_side(aw, ah) / max(1, t.size))))
     _, sh = _sprite_wh(cv, t, size)
-    return anchor.center[0], anchor.box.y0 + IN_DEPTH * sh, size
+    return anchor.center[0], on_top_cy("in", anchor.box.y0, sh), size
 
 
 def _spot_worn(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]:
     """A worn thing: WORN_SCALE of its wearer's size (never larger than it was), on the wearer's top, its
     centre WORN_DEPTH of its own height below it."""
-    size = max(8, int(t.size * min(1.0, WORN_SCALE * anchor.size / max(1, t.size))))
+    size = max(8, int(t.size * worn_factor(anchor.size, t.size)))
     _, sh = _sprite_wh(cv, t, size)
-    return anchor.center[0], anchor.box.y0 + WORN_DEPTH * sh, size
+    return anchor.center[0], on_top_cy("worn by", anchor.box.y0, sh), size
 
 
 def _spot_held(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]:
@@ -832,7 +828,7 @@ def _spot_held(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, int]
     it; on the side that fits in the picture and overlaps the other objects least."""
     aw, _ = _anchor_wh(anchor)
     sw, sh = _sprite_wh(cv, t, t.size)
-    reach = aw / 2 + sw / 2 - HOLD_OVERLAP * min(aw, sw)
+    reach = held_reach(aw, sw)
     ax, ay = anchor.center
     cy = min(max(ay, sh / 2), cv.height - sh / 2)
 
@@ -852,7 +848,7 @@ def _spot_riding(cv: _Canvas, t: _Seen, anchor: _Seen) -> tuple[float, float, in
     """A rider: RIDER_SCALE of its size, on its mount's top, overlapping it by RIDER_OVERLAP of its height."""
     size = max(8, int(t.size * RIDER_SCALE))
     _, sh = _sprite_wh(cv, t, size)
-    return anchor.center[0], anchor.box.y0 - sh / 2 + RIDER_OVERLAP * sh, size
+    return anchor.center[0], on_top_cy("riding", anchor.box.y0, sh), size
 
 
 #: Contact move relation (`instructions.CONTACT_MOVES`) -> where the moved thing goes.
@@ -988,7 +984,7 @@ def _update_truth(truth: WorldTruth, op: EditOp, before: Image.Image, after: Ima
         left = (truth.background_left or truth.background) if done == "partial" else None
         t.background, t.background_left = op.background, left
     if op.kind == "style" and op.style and done != "none":
-        t.style = op.style
+        t.style, t.style_half = op.style, done == "partial"  # `_restyle`: a partial one blends half of it
     shifts = [e for e in cv.side_effects if e.kind == "shift" and e.mask is not None] if cv is not None else []
     moved = [m for e in shifts for m in _shifted_blemishes(t, e)]  # taken before the clip drops their old pixels
     offsets = {k: d for e in shifts for k, d in _shift_texts(t, e).items()}

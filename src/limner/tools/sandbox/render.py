@@ -147,6 +147,39 @@ def resting_cy(top: float, height: float, anchor_height: float) -> float:
     return top - height / 2 + ON_OVERLAP * min(height, anchor_height)
 
 
+def contents_side(anchor_w: float, anchor_h: float) -> float:
+    """The longest side a thing `in` a container of that box may be drawn at: the square root of IN_AREA of
+    the box, at least IN_MIN_SIDE of its longer side. The renderer and the sandbox editors' `in` moves share
+    it (a thing already smaller is not grown)."""
+    return max((IN_AREA * anchor_w * anchor_h) ** 0.5, IN_MIN_SIDE * max(anchor_w, anchor_h))
+
+
+def worn_factor(wearer_size: float, size: float) -> float:
+    """The scale of a worn thing of `size` on a wearer of `wearer_size`: WORN_SCALE of the wearer, never
+    larger than it was."""
+    return min(1.0, WORN_SCALE * wearer_size / max(1, size))
+
+
+def held_reach(anchor_w: float, width: float) -> float:
+    """How far from its holder's centre a held thing `width` wide is drawn: beside it, overlapping its side
+    by HOLD_OVERLAP of the narrower one."""
+    return anchor_w / 2 + width / 2 - HOLD_OVERLAP * min(anchor_w, width)
+
+
+def on_top_cy(pred: str, top: float, height: float) -> float:
+    """The centre height of a thing `height` tall placed at an anchor's drawn top `top` by the contact
+    relation `pred`: `in` it (IN_DEPTH of its own height below the rim), `worn by` it (WORN_DEPTH below its
+    top) or `riding` it (on its top, overlapping it by RIDER_OVERLAP of the rider's height). `on` is
+    `resting_cy`, which also needs the anchor's height."""
+    if pred == "in":
+        return top + IN_DEPTH * height
+    if pred == "worn by":
+        return top + WORN_DEPTH * height
+    if pred == "riding":
+        return top - height / 2 + RIDER_OVERLAP * height
+    raise ValueError(f"no on-top placement for {pred!r}; expected 'in', 'worn by' or 'riding'")
+
+
 def _slot_offset(j: int, width: float, reach: float) -> float | None:
     """Horizontal offset from its anchor's centre of the `j`-th thing placed on that anchor: the first at the
     centre, then alternately right and left, `SLOT_STEP` of its `width` apart, so each shows most of itself.
@@ -395,15 +428,14 @@ class _Placer:
         aw, ah = self.sprite_wh(anchor.cls, anchor.size, anchor.shape)
         side = 1 if (k % 2 == 0) == (self.rng.random() < 0.5) else -1
         if pred == "in":
-            s_fac = min(1.0, max((IN_AREA * aw * ah) ** 0.5, IN_MIN_SIDE * max(aw, ah)) / max(1, size))
+            s_fac = min(1.0, contents_side(aw, ah) / max(1, size))
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             offset = self._slot(anchor, k, sw, max(0.0, (aw - sw) / 2 - 0.1 * aw))
             if offset is None:
                 return None
             cx = anchor.cx + offset
             # in it: its centre just below the rim (IN_DEPTH of its own height), drawn in front (see IN_DEPTH)
-            cy = anchor.cy - ah / 2 + IN_DEPTH * sh
-            return cx, cy, s_fac, False
+            return cx, on_top_cy("in", anchor.cy - ah / 2, sh), s_fac, False
         if pred == "on":  # resting on the anchor's drawn top, side by side when several
             s_fac = ON_SCALE
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
@@ -414,23 +446,23 @@ class _Placer:
         if pred == "holding":
             s_fac = 1.0
             sw, sh = self.sprite_wh(cls, size, shape)
-            reach = aw / 2 + sw / 2 - HOLD_OVERLAP * min(aw, sw)
+            reach = held_reach(aw, sw)
             cx = anchor.cx + side * reach
             if not (sw / 2 <= cx <= self.width - sw / 2):
                 cx = anchor.cx - side * reach
             return cx, anchor.cy - 0.1 * sh, s_fac, False
         if pred == "worn by":  # the worn thing, WORN_SCALE of the wearer's size, on its top, in front
-            s_fac = min(1.0, WORN_SCALE * anchor.size / max(1, size))
+            s_fac = worn_factor(anchor.size, size)
             sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
             # k is the instance's number among all of them; anchors are shared round-robin
             offset = self._slot(anchor, k, sw, max(0.0, (aw - sw) / 2))
             if offset is None:
                 return None
-            return anchor.cx + offset, anchor.cy - ah / 2 + WORN_DEPTH * sh, s_fac, False
+            return anchor.cx + offset, on_top_cy("worn by", anchor.cy - ah / 2, sh), s_fac, False
         # riding: on the anchor's top, overlapping it by RIDER_OVERLAP of the rider's height
         s_fac = RIDER_SCALE
         sw, sh = self.sprite_wh(cls, max(10, int(size * s_fac)), shape)
-        return anchor.cx, anchor.cy - ah / 2 - sh / 2 + RIDER_OVERLAP * sh, s_fac, False
+        return anchor.cx, on_top_cy("riding", anchor.cy - ah / 2, sh), s_fac, False
 
     def _slot(self, anchor: PlacedObject, k: int, width: float, reach: float) -> float | None:
         """`_slot_offset` of instance `k` of a thing on `anchor`: the instances are shared round-robin among

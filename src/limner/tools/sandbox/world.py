@@ -141,6 +141,10 @@ class WorldTruth(_Truth):
         description="the backdrop a partial repaint left on the lower half (None: the whole is `background`)",
     )
     style: str | None = None
+    style_half: bool = Field(
+        default=False,
+        description="`style` was blended half over the old look (an editor's partial restyle): neither look whole",
+    )
     objects: list[WorldObject] = Field(default_factory=list)
     texts: list[WorldText] = Field(default_factory=list)
     blemishes: list[Blemish] = Field(default_factory=list)
