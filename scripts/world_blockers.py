@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python scripts/world_blockers.py [--split train|heldout] [--top 30] [--kinds]
     PYTHONPATH=src python scripts/world_blockers.py --by-category [--json]
+    PYTHONPATH=src python scripts/world_blockers.py --words [--top 30]
 
 A prompt is world-supported when `checker.unjudged_parts` is empty. For every prompt that is not, this
 counts the classes it names that the sandbox cannot draw (`blocking`), and separately the class when it is
@@ -119,6 +120,18 @@ def _kinds_of(texts: list[str]) -> KindsReport:
     return KindsReport(total, supported / n, ceiling / n, blocking, sole, no_moods / n)
 
 
+def abstract_words(directory: Path, split: str) -> dict[str, Counter[str]]:
+    """Per abstract kind (mood, state, quality): how often each word is named unjudged over the split's
+    prompts. How many distinct words a proxy would have to draw."""
+    out: dict[str, Counter[str]] = {k: Counter() for k in ("mood", "state", "quality")}
+    for prompt in prompts(directory, split):
+        for reason in unjudged_parts(parse_prompt(prompt)):
+            kind = part_kind(reason)
+            if kind in out and (word := re.search(r"'([^']+)'", reason)) is not None:
+                out[kind][word.group(1)] += 1
+    return out
+
+
 def _lines(f: Path) -> Iterator[str]:
     yield from (line.strip() for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
 
@@ -132,9 +145,16 @@ def main() -> None:
     ap.add_argument("--by-category", action="store_true",
                     help="per prompt list: supported, and the ceilings without abstract parts and without moods")
     ap.add_argument("--json", action="store_true", help="with --by-category: print JSON")
+    ap.add_argument("--words", action="store_true",
+                    help="the mood, state and quality words named unjudged: how many distinct, the most named")
     args = ap.parse_args()
     if not args.dir.is_dir():
         raise SystemExit(f"no prompt lists in {args.dir}")
+    if args.words:
+        for kind, words in abstract_words(args.dir, args.split).items():
+            print(f"{kind}: {len(words)} distinct words, named {sum(words.values())} times; most named: "
+                  + ", ".join(f"{w} {n}" for w, n in words.most_common(args.top)))
+        return
     if args.by_category:
         reports = kinds_by_list(args.dir, args.split)
         rows = {name: {"prompts": r.prompts, "world_supported": round(r.world_supported, 3),

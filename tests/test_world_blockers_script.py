@@ -45,3 +45,15 @@ def test_by_category_reports_each_list_with_both_ceilings(tmp_path: Path) -> Non
     assert rows["prose"] == {"prompts": 2, "world_supported": 0.0, "ceiling_without_abstract": 0.0,
                              "ceiling_without_moods": 0.5}
     assert rows["all"]["prompts"] == 4 and rows["all"]["world_supported"] == 0.25
+
+
+def test_words_counts_the_abstract_words_by_kind(tmp_path: Path) -> None:
+    (tmp_path / "prose_train.txt").write_text(
+        "A person is weeping in sadness.\nA man is weeping.\nthe juicy apple\n", encoding="utf-8"
+    )
+    out = subprocess.run([sys.executable, str(SCRIPT), "--words", "--dir", str(tmp_path)], capture_output=True,
+                         text=True, check=True).stdout
+    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    assert lines["state"].startswith("1 distinct words, named 2 times") and "weeping 2" in lines["state"]
+    assert lines["mood"].startswith("1 distinct words, named 1 times") and "sadness 1" in lines["mood"]
+    assert lines["quality"].startswith("1 distinct words") and "juicy 1" in lines["quality"]
