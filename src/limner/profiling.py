@@ -160,9 +160,14 @@ def repair_items(
     check: Checker | None = None,
     width: int = 512,
     height: int = 512,
+    drawn: Mapping[str, str] | None = None,
 ) -> list[RepairItem]:
     """Draw every prompt × seed with every painter, judge it, and turn each failed check that the rule
-    planner repairs with a tool of `kind` ("edit" or "inpaint") into a `RepairItem`."""
+    planner repairs with a tool of `kind` ("edit" or "inpaint") into a `RepairItem`.
+
+    `drawn` maps a prompt to the one the painters are given instead (the picture is still judged against
+    the prompt): a repair painters seldom need is profiled on pictures drawn without that part, as a painter
+    that ignored it would draw them ("a cat on a beach background" drawn as "a cat")."""
     if kind not in ("edit", "inpaint"):
         raise MatrixError(f"repairs are made by 'edit' or 'inpaint' tools, not {kind!r}")
     parse = parse or parse_prompt
@@ -173,7 +178,8 @@ def repair_items(
         for painter in painters:
             for seed in seeds:
                 try:
-                    result = painter(ToolCall(tool=painter.name, prompt=prompt, seed=seed, width=width, height=height))
+                    given = (drawn or {}).get(prompt, prompt)
+                    result = painter(ToolCall(tool=painter.name, prompt=given, seed=seed, width=width, height=height))
                 except ToolError:
                     continue
                 if not result.ok or result.image is None:
