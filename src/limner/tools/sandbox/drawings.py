@@ -583,6 +583,129 @@ def _basketball_hoop(p: Pen) -> None:
     p.line([(26, 55), (48, 55)], 1)
 
 
+# --- fourth round (session 48) -------------------------------------------------------------------------
+
+
+def _locket(p: Pen) -> None:
+    """A closed locket on its chain: a deep oval case with a raised rim, the hinge knuckle at its top and a
+    heart engraved on the lid (a pendant is a flat cut stone on a fine chain, an earring hangs from a
+    hook)."""
+    for i in range(9):                               # a chain of round links, hanging in a V
+        t = i / 8
+        p.ellipse(6 + 11 * t - 2, 2 + 24 * t - 2, 6 + 11 * t + 2, 2 + 24 * t + 2, _GRAY)
+        p.ellipse(66 - 11 * t - 2, 2 + 24 * t - 2, 66 - 11 * t + 2, 2 + 24 * t + 2, _GRAY)
+    p.rect(31, 22, 41, 30, _GRAY, 2)                 # hinge knuckle
+    p.ellipse(14, 26, 58, 70, p.dark)                # the case's rim
+    p.ellipse(18, 30, 54, 66, p.body)                # the lid
+    heart = [(36, 58), (26, 46), (27, 40), (31, 38), (36, 42), (41, 38), (45, 40), (46, 46)]
+    p.polygon(heart, _light(p, 0.2))                # the engraved heart
+    p.line([(54, 48), (58, 48)], 1.5)                # the clasp's lip
+
+
+def _zucchini(p: Pen) -> None:
+    """A zucchini lying down: long, straight and club-ended, dark with pale speckled stripes along it, a
+    woody stem cap at its narrow end (the cucumber glyph is curved, bumpy and uniformly bright)."""
+    p.polygon([(10, 32), (56, 26), (66, 30), (68, 38), (64, 45), (56, 48), (10, 42), (6, 37)], p.body)
+    for y0, y1 in ((31, 29), (37, 37), (42, 44)):   # speckled stripes
+        for i in range(7):
+            x = 14 + 7 * i
+            y = y0 + (y1 - y0) * i / 6
+            p.ellipse(x - 1.2, y - 0.8, x + 1.2, y + 0.8, _light(p, 0.3))
+    p.polygon([(10, 30), (14, 32), (14, 42), (10, 44)], (120, 160, 60, 255))  # the calyx
+    p.rect(0, 34, 10, 40, (150, 130, 90, 255), 1)   # the cut stem
+    p.ellipse(62, 35, 67, 40, p.dark)                # blossom end
+
+
+def _acorn(p: Pen) -> None:
+    """An acorn: the smooth nut pointed at its foot, in a scaly cup with a short stalk (an egg has no cup, a
+    mushroom's cap sits on a stem, an onion has roots and a sprout)."""
+    p.polygon([(20, 30), (52, 30), (54, 44), (48, 58), (36, 70), (24, 58), (18, 44)], p.body)  # the nut
+    p.ellipse(24, 36, 30, 50, _light(p, 0.2))        # its shine
+    p.chord(12, 14, 60, 46, 180, 360, p.dark)        # the cup
+    p.rect(12, 28, 60, 34, p.dark, 2)
+    for x in range(18, 56, 6):                       # its scales
+        p.line([(x, 22), (x + 3, 26), (x + 6, 22)], 1)
+        p.line([(x - 2, 28), (x + 1, 32), (x + 4, 28)], 1)
+    p.rect(34, 4, 38, 16, (120, 80, 40, 255), 1)     # the stalk
+
+
+def _tripod(p: Pen) -> None:
+    """A camera tripod, empty: three long legs splayed from a head plate, each with a lock collar, a centre
+    column and a pan handle (the telescope's glyph carries a tube on thin legs; an easel has a ledge)."""
+    p.polygon([(32, 22), (36, 22), (10, 68), (5, 68)], p.body)     # legs
+    p.polygon([(36, 22), (40, 22), (67, 68), (62, 68)], p.body)
+    p.polygon([(34, 22), (38, 22), (38, 62), (34, 62)], p.dark)    # the back leg, between them
+    for (x0, y0) in ((16, 46), (53, 46)):            # leg locks
+        p.rect(x0 - 3, y0 - 2, x0 + 4, y0 + 3, _DARK, 1)
+    p.rect(33, 14, 39, 30, _GRAY, 1)                 # centre column
+    p.rect(22, 8, 50, 15, p.dark, 2)                 # head plate
+    p.line([(50, 12), (64, 20)], 3)                  # pan handle
+    p.rect(30, 4, 42, 9, _GRAY, 1)                   # quick-release plate
+
+
+def _seaweed(p: Pen) -> None:
+    """Seaweed: three wavy kelp fronds rising from a holdfast on a rock, air bladders at their joints (a vine
+    climbs with tendrils and leaves, a bush is a round mound)."""
+    p.ellipse(14, 60, 58, 72, _GRAY)                 # the rock
+    fronds = ((14, 0.0, 58), (32, 1.6, 66), (50, 3.1, 54))
+    for x0, phase, h in fronds:
+        left = [(x0 - 3 + 5 * math.sin(phase + y / 8), 64 - y) for y in range(0, h, 4)]
+        right = [(x + 10, y) for x, y in reversed(left)]
+        p.polygon([*left, *right], p.body)
+        p.line([(x + 5, y) for x, y in left], 1)  # midrib
+        for x, y in left[3::4]:                      # bladders
+            p.ellipse(x + 7, y - 2.5, x + 13, y + 3.5, p.dark)
+
+
+def _pencil_case(p: Pen) -> None:
+    """A zipped pencil case: a long soft pouch, the zip running its full length with its teeth, the pull tab
+    hanging at one end, a seam line below (a wallet is folded and flat, a handbag has handles)."""
+    p.rect(4, 22, 68, 56, p.body, 10)                # the pouch
+    p.rect(8, 24, 64, 30, _LIGHT, 2)                 # the zip tape
+    for x in range(10, 62, 3):                       # teeth
+        p.line([(x, 26), (x, 28)], 1)
+    p.rect(56, 22, 62, 32, _GRAY, 1)                 # the slider
+    p.polygon([(57, 32), (61, 32), (63, 44), (55, 44)], _DARK)   # its pull tab
+    p.line([(10, 50), (50, 50)], 1)                  # seam
+
+
+def _marker(p: Pen) -> None:
+    """A felt-tip marker, uncapped: a fat straight barrel with its colour band and end plug, the wedge of a
+    chisel nib, and the clipped cap pushed on the back end (a pen is slim and pointed, a crayon wrapped)."""
+    p.polygon([(10, 30), (52, 30), (52, 42), (10, 42)], _LIGHT)   # the barrel
+    p.rect(30, 30, 44, 42, p.body)                   # colour band
+    p.polygon([(52, 31), (60, 33), (60, 39), (52, 41)], _LIGHT)  # the neck
+    p.polygon([(60, 33), (70, 35), (66, 39), (60, 39)], p.body)  # chisel nib
+    p.rect(0, 28, 20, 44, p.body, 3)                 # the cap, posted on the end
+    p.rect(4, 24, 18, 28, p.dark, 1)                 # its clip
+
+
+def _fern(p: Pen) -> None:
+    """A fern: five arching fronds from one crown, each cut into pinnae that shorten to its tip (a saw-edged
+    blade), no pot and no trunk (a palm has a trunk, a potted plant a pot, a feather one smooth vane)."""
+    fronds = ((36, 2, 0.0), (12, 10, -6.0), (60, 10, 6.0), (2, 36, -5.0), (70, 36, 5.0))
+    for tx, ty, bend in fronds:
+        n = 9                                        # the stalk, bowed sideways by `bend`
+        pts = [(36 + (tx - 36) * i / n + bend * math.sin(math.pi * i / n), 66 + (ty - 66) * i / n)
+               for i in range(n + 1)]
+        left: list[tuple[float, float]] = []
+        right: list[tuple[float, float]] = []
+        for i in range(1, n):
+            (xa, ya), (xb, yb) = pts[i - 1], pts[i + 1]
+            dx, dy = xb - xa, yb - ya
+            norm = math.hypot(dx, dy) or 1
+            nx, ny = -dy / norm, dx / norm
+            ux, uy = dx / norm, dy / norm
+            length = 7 * (1 - i / n) + 2.5
+            x, y = pts[i]
+            for side, out in ((1, left), (-1, right)):     # a notch, then a pinna's tip
+                out += [(x + side * nx * length * 0.5, y + side * ny * length * 0.5),
+                        (x + side * nx * length + ux * 2, y + side * ny * length + uy * 2)]
+        p.polygon([pts[0], *left, pts[-1], *reversed(right)], p.body)
+        p.line(pts, 1)                               # the stalk
+    p.ellipse(30, 62, 42, 70, (120, 80, 40, 255))    # the crown
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
 DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon")}
@@ -642,4 +765,12 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "vanity": (_vanity, "white"),
     "tablecloth": (_tablecloth, "red"),
     "basketball hoop": (_basketball_hoop, "white"),
+    "locket": (_locket, "gold"),
+    "zucchini": (_zucchini, "green"),
+    "acorn": (_acorn, "brown"),
+    "tripod": (_tripod, "gray"),
+    "seaweed": (_seaweed, "green"),
+    "pencil case": (_pencil_case, "blue"),
+    "marker": (_marker, "red"),
+    "fern": (_fern, "green"),
 }
