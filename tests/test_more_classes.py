@@ -82,6 +82,16 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "marker": ("pen", "pencil", "crayon", "lipstick", "paintbrush", "battery", "knife", "toothbrush"),
     "pen": ("marker",), "crayon": ("marker",),
     "fern": ("potted plant", "palm tree", "leaf", "bush", "feather", "tree", "seaweed"),
+    "saddle": ("chair", "boot", "shoe", "handbag", "couch", "stool", "bench"),
+    "leash": ("rope", "belt", "keychain", "rubber band", "snake", "necklace", "charger"),
+    "birdhouse": ("house", "mailbox", "tent", "church", "clock", "lamp"),
+    "tiara": ("crown", "necklace", "bracelet", "brooch", "ring"),
+    "lily pad": ("leaf", "plate", "clock", "pie", "pizza", "cookie", "lettuce", "lime"),
+    "mouse pad": ("mat", "placemat", "rug", "tray", "cutting board", "book", "laptop", "computer keyboard"),
+    "cufflink": ("knob", "earring", "ring", "coin", "brooch", "pendant", "lollipop", "mushroom", "bell"),
+    "lime": ("lemon", "orange", "kiwi", "clock", "pie", "melon", "avocado", "lily pad"),
+    "lemon": ("lime",), "kiwi": ("lime",),
+    "daffodil": ("flower", "tulip", "rose", "sunflower", "bell", "trumpet"),
 }
 #: Older classes a new one could pass for: checked the other way round too (the new class must not be
 #: preferred when the older one is drawn).

@@ -531,6 +531,8 @@ MORE_CLASSES: tuple[str, ...] = (
     # compounds whose head would read as another thing ("a candy cane" is no walking cane)
     "candy cane", "toilet bowl", "spaceship", "starfish", "sea star", "ice cream cone", "sleeping bag",
     "tea bag", "shopping bag", "sandwich bag",
+    # ... and things of their own whose head is a generic word ("a lily pad", "a mouse pad": no pad is drawn)
+    "lily pad", "mouse pad",
 )
 #: Places (read as the background after in/at/on...), beyond `BACKGROUNDS`.
 MORE_BACKGROUNDS: tuple[str, ...] = (

@@ -706,6 +706,138 @@ def _fern(p: Pen) -> None:
     p.ellipse(30, 62, 42, 70, (120, 80, 40, 255))    # the crown
 
 
+
+_GREEN: RGBA = (92, 178, 71, 255)    # stems and leaves of the drawn flowers
+
+
+def _band(p: Pen, path: list[tuple[float, float]], width: float, fill: RGBA) -> None:
+    """A flat strap of `width` following `path`, outlined (Pen.line only draws ink)."""
+    left: list[tuple[float, float]] = []
+    right: list[tuple[float, float]] = []
+    for i, (x, y) in enumerate(path):
+        (xa, ya), (xb, yb) = path[max(0, i - 1)], path[min(len(path) - 1, i + 1)]
+        norm = math.hypot(xb - xa, yb - ya) or 1
+        nx, ny = -(yb - ya) / norm * width / 2, (xb - xa) / norm * width / 2
+        left.append((x + nx, y + ny))
+        right.append((x - nx, y - ny))
+    p.polygon([*left, *reversed(right)], fill)
+
+
+def _saddle(p: Pen) -> None:
+    """A riding saddle from the side: the seat dipping between a raised pommel and cantle, the flap hanging
+    below it, a stirrup on its leather, the saddle cloth showing under it (a chair has legs, a boot a sole)."""
+    p.rect(4, 30, 68, 46, _LIGHT, 5)                 # saddle cloth
+    seat = [(6, 22), (10, 16), (16, 18), (22, 26), (36, 30), (50, 26), (58, 14), (64, 10), (68, 14), (66, 28),
+            (58, 38), (14, 38), (6, 32)]
+    p.polygon(seat, p.body)                          # the seat, pommel at the front, cantle behind
+    p.line([(18, 30), (36, 34), (54, 30)], 1)        # the seat's welt
+    p.rect(22, 34, 48, 56, p.dark, 6)                # the flap
+    p.line([(35, 38), (35, 58)], 2)                  # stirrup leather
+    p.polygon([(28, 58), (42, 58), (46, 70), (24, 70)], _GRAY)   # stirrup iron
+    p.polygon([(31, 61), (39, 61), (41, 67), (29, 67)], _CLEAR)
+
+
+def _leash(p: Pen) -> None:
+    """A dog leash laid down: the hand loop at one end, the strap in a loose S, the snap hook at the other
+    end (a rope is twisted and tied, a belt has a buckle, a keychain a ring and a tag)."""
+    p.ellipse(4, 2, 30, 26, p.body)                  # hand loop
+    p.ellipse(9, 7, 25, 21, _CLEAR)
+    path = [(24, 22), (34, 30), (46, 32), (58, 38), (60, 46), (50, 52), (36, 52), (26, 58), (30, 64), (42, 64)]
+    _band(p, path, 6, p.body)
+    p.rect(40, 61, 46, 67, _GRAY, 1)                 # swivel
+    p.rect(46, 60, 60, 68, _GRAY, 3)                 # snap hook
+    p.arc(54, 56, 68, 72, 270, 90, _DARK)
+    p.line([(52, 62), (56, 62)], 1)
+
+
+def _birdhouse(p: Pen) -> None:
+    """A birdhouse on its post: a small box under a steep overhanging roof, a round entrance hole with a
+    perch peg under it (a house has a door and windows, a mailbox a flag and a slot)."""
+    p.rect(32, 52, 40, 72, p.dark)                   # post
+    p.rect(16, 26, 56, 56, p.body, 1)                # the box
+    p.polygon([(8, 30), (36, 4), (64, 30), (58, 32), (36, 12), (14, 32)], p.dark)  # roof
+    p.ellipse(28, 28, 44, 44, _DARK)                 # entrance hole
+    p.ellipse(34, 46, 38, 50, _GRAY)                 # perch peg
+    p.line([(16, 38), (20, 38)], 1)                  # plank joints
+    p.line([(52, 38), (56, 38)], 1)
+
+
+def _tiara(p: Pen) -> None:
+    """A tiara from the front: a curved band rising to a tall centre peak and lower side peaks in scrolls,
+    a stone in each (a crown is a full ring with even points, a necklace hangs from a chain)."""
+    outer = [(4, 56), (10, 40), (18, 36), (24, 24), (30, 22), (36, 6), (42, 22), (48, 24), (54, 36), (62, 40),
+             (68, 56), (60, 52), (36, 46), (12, 52)]
+    p.polygon(outer, p.body)
+    p.polygon([(36, 16), (40, 26), (36, 38), (32, 26)], (97, 178, 228, 255))   # centre stone
+    p.ellipse(22, 32, 30, 40, (210, 47, 39, 255))    # side stones
+    p.ellipse(42, 32, 50, 40, (210, 47, 39, 255))
+    for x, y in ((10, 46), (20, 43), (52, 43), (62, 46)):
+        p.ellipse(x - 2.5, y - 2.5, x + 2.5, y + 2.5, _WHITE)   # pearls along the band
+    p.line([(12, 52), (36, 46), (60, 52)], 1.5)      # the band's edge
+
+
+def _lily_pad(p: Pen) -> None:
+    """A lily pad: a round floating leaf cut by a V-shaped slit to its centre, its veins radiating from there
+    (a leaf is long and pointed, a plate has a rim, a pie a crust)."""
+    rim = (math.radians(-70 + 320 * i / 48) for i in range(49))   # the round edge, a 40° slit left open
+    p.polygon([(36, 36), *((36 + 32 * math.cos(a), 36 + 28 * math.sin(a)) for a in rim)], p.body)
+    for i in range(1, 8):                            # veins
+        a = math.radians(-70 + 320 * i / 8)
+        p.line([(36, 36), (36 + 26 * math.cos(a), 36 + 22 * math.sin(a))], 1)
+    p.ellipse(33, 33, 39, 39, p.dark)
+
+
+def _mouse_pad(p: Pen) -> None:
+    """A mouse pad seen from above at a slant: a thin rounded sheet with a gel wrist rest along its front
+    edge and a printed swoosh (a placemat has scalloped ends, a mat is rolled, a tray has a rim)."""
+    p.polygon([(14, 10), (70, 10), (58, 58), (2, 58)], p.body)      # the pad
+    p.polygon([(2, 58), (58, 58), (60, 50), (4, 50)], p.dark)       # its edge band
+    p.rect(6, 48, 56, 66, p.dark, 7)                 # wrist rest
+    p.line([(12, 56), (50, 56)], 1)
+    p.arc(24, 14, 64, 44, 200, 320, _light(p, 0.35))  # printed swoosh
+
+
+def _cufflink(p: Pen) -> None:
+    """A cufflink from the side: a broad round face with a set stone, a short post under it and the
+    swivelling toggle bar at the post's foot, turned across (a knob sits on a rosette, an earring hangs
+    from a hook)."""
+    p.rect(31, 34, 41, 50, _GRAY)                    # the post
+    p.polygon([(14, 56), (56, 46), (60, 52), (18, 62)], p.dark)   # toggle bar, turned
+    p.ellipse(4, 4, 68, 42, p.body)                  # the face, tilted
+    p.ellipse(10, 8, 62, 34, _light(p, 0.15))
+    p.ellipse(26, 12, 46, 28, (97, 178, 228, 255))   # the stone
+
+
+def _lime(p: Pen) -> None:
+    """A lime and the half cut from it: the small round fruit with its nub, and the cut face of the half,
+    pale green segments in a thin rind (a lemon is an oval with two nubs, a kiwi's face is seeded)."""
+    p.ellipse(4, 4, 46, 44, p.body)                  # whole lime
+    p.ellipse(2, 20, 8, 28, p.dark)                  # nub
+    p.ellipse(12, 10, 20, 18, _light(p, 0.25))       # shine
+    p.ellipse(26, 26, 70, 70, p.body)                # the cut half
+    p.ellipse(30, 30, 66, 66, (230, 245, 200, 255))  # pith
+    p.ellipse(33, 33, 63, 63, _light(p, 0.3))        # flesh
+    for i in range(8):                               # segments
+        a = 2 * math.pi * i / 8
+        p.line([(48, 48), (48 + 15 * math.cos(a), 48 + 15 * math.sin(a))], 1)
+
+
+def _daffodil(p: Pen) -> None:
+    """A daffodil turned aside: six pointed petals round a trumpet that juts out at a slant, on a bent stem
+    with a strap leaf (a tulip is a closed cup, a sunflower a disc of seeds, a flower's face is flat)."""
+    p.polygon([(18, 72), (14, 46), (20, 38), (24, 46), (24, 72)], _GREEN)      # strap leaf
+    p.line([(40, 72), (38, 52), (30, 40)], 2.5)      # stem
+    cx, cy = 30, 28
+    for i in range(6):                               # petals: pointed lenses round the centre
+        a = 2 * math.pi * i / 6 + 0.5
+        ux, uy, nx, ny = math.cos(a), math.sin(a), -math.sin(a), math.cos(a)
+        p.polygon([(cx, cy), (cx + 12 * ux + 6 * nx, cy + 12 * uy + 6 * ny), (cx + 24 * ux, cy + 24 * uy),
+                   (cx + 12 * ux - 6 * nx, cy + 12 * uy - 6 * ny)], p.body)
+    p.polygon([(24, 22), (44, 30), (38, 48), (24, 34)], p.dark)     # the trumpet
+    p.ellipse(34, 26, 54, 50, _light(p, 0.15))       # its frilled mouth
+    p.ellipse(39, 32, 49, 44, p.dark)
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
 DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon")}
@@ -773,4 +905,13 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "pencil case": (_pencil_case, "blue"),
     "marker": (_marker, "red"),
     "fern": (_fern, "green"),
+    "saddle": (_saddle, "brown"),
+    "leash": (_leash, "red"),
+    "birdhouse": (_birdhouse, "brown"),
+    "tiara": (_tiara, "silver"),
+    "lily pad": (_lily_pad, "green"),
+    "mouse pad": (_mouse_pad, "blue"),
+    "cufflink": (_cufflink, "gold"),
+    "lime": (_lime, "green"),
+    "daffodil": (_daffodil, "yellow"),
 }
