@@ -91,7 +91,22 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "cufflink": ("knob", "earring", "ring", "coin", "brooch", "pendant", "lollipop", "mushroom", "bell"),
     "lime": ("lemon", "orange", "kiwi", "clock", "pie", "melon", "avocado", "lily pad"),
     "lemon": ("lime",), "kiwi": ("lime",),
-    "daffodil": ("flower", "tulip", "rose", "sunflower", "bell", "trumpet"),
+    "daffodil": ("flower", "tulip", "rose", "sunflower", "bell", "trumpet", "lily", "carnation"),
+    "lily": ("tulip", "flower", "rose", "daffodil", "bell", "trumpet", "carnation"),
+    "carnation": ("rose", "flower", "tulip", "sunflower", "brooch", "daffodil", "lily"),
+    "rose": ("carnation", "lily"), "tulip": ("lily", "carnation", "daffodil"), "flower": ("daffodil",),
+    "soda can": ("cylinder", "cup", "battery", "jar", "mug", "bottle", "pencil holder", "bucket", "candle"),
+    "fig": ("pear", "onion", "garlic", "eggplant", "avocado", "peach", "apple", "lime"),
+    "pear": ("fig",),
+    "papaya": ("avocado", "mango", "melon", "watermelon", "eggplant", "pear", "lemon", "kiwi", "fig"),
+    "avocado": ("papaya",),
+    "album": ("book", "notebook", "frame", "painting", "clipboard", "box", "wallet", "laptop"),
+    "book": ("album",),
+    "lampshade": ("lamp", "bucket", "cone", "cup", "bell", "pyramid", "tent"),
+    "lamp": ("lampshade",),
+    "snowball": ("sphere", "snowman", "rock", "cloud", "egg", "baseball", "onion"),
+    "toast": ("bread", "sandwich", "cheese", "cutting board", "cookie", "book", "eraser"),
+    "bread": ("toast",),
 }
 #: Older classes a new one could pass for: checked the other way round too (the new class must not be
 #: preferred when the older one is drawn).

@@ -838,6 +838,150 @@ def _daffodil(p: Pen) -> None:
     p.ellipse(39, 32, 49, 44, p.dark)
 
 
+
+def _lily(p: Pen) -> None:
+    """A lily from the side: a long trumpet of six pointed petals whose tips curl back, stamens reaching out
+    of it, on a stem with narrow leaves (a tulip is a closed cup, a daffodil's trumpet sits in a star)."""
+    p.line([(10, 72), (16, 52), (24, 40)], 2.5)      # stem
+    p.polygon([(14, 60), (2, 50), (4, 46), (16, 54)], _GREEN)       # leaves
+    p.polygon([(14, 58), (26, 62), (26, 66), (13, 63)], _GREEN)
+    p.polygon([(22, 42), (52, 10), (64, 4), (60, 16), (44, 30)], p.body)      # upper petals, tips curled
+    p.polygon([(22, 42), (56, 40), (70, 34), (66, 46), (48, 48)], p.body)     # lower petals
+    p.polygon([(22, 42), (48, 24), (62, 22), (58, 34), (42, 40)], p.dark)     # the petal between, behind
+    p.polygon([(20, 38), (28, 36), (30, 46), (22, 48)], _GREEN)              # the green base of the trumpet
+    for x1, y1 in ((60, 26), (64, 30), (58, 32)):   # stamens
+        p.line([(34, 36), (x1, y1)], 1)
+        p.ellipse(x1 - 1.5, y1 - 2.5, x1 + 2, y1 + 1, (140, 60, 20, 255))
+
+
+def _carnation(p: Pen) -> None:
+    """A carnation: a round head of ruffled petals, its edge finely toothed, held in a long green calyx with
+    pointed sepals, on a straight stem with slim leaves (a rose is spiral, a tulip a smooth cup)."""
+    p.line([(36, 44), (36, 72)], 2.5)                # stem
+    p.polygon([(36, 60), (20, 52), (20, 56), (36, 64)], _GREEN)     # leaves
+    p.polygon([(36, 56), (52, 48), (52, 52), (36, 60)], _GREEN)
+    ruff: list[tuple[float, float]] = []
+    for i in range(33):                              # toothed edge of the head
+        a = math.pi * (1 + i / 32)
+        r = 26 if i % 2 == 0 else 21
+        ruff.append((36 + r * math.cos(a), 30 + r * 0.9 * math.sin(a)))
+    p.polygon([*ruff, (58, 34), (14, 34)], p.body)
+    for y in (18, 26):                               # the inner ruffles
+        w = 16 - (y - 18)
+        p.line([(36 - w, y + 2), (28, y - 2), (36, y + 2), (44, y - 2), (36 + w, y + 2)], 1)
+    p.polygon([(24, 32), (48, 32), (42, 48), (30, 48)], _GREEN)      # calyx
+    for x in (26, 36, 46):                           # its sepals
+        p.polygon([(x - 4, 34), (x, 28), (x + 4, 34)], _GREEN)
+
+
+def _soda_can(p: Pen) -> None:
+    """A soda can standing: a short wide can narrowing to its rim at the top and to its foot, the lid with its
+    ring pull, a printed wave round it (a cylinder is plain, a candle is slim with a wick, a cup has a handle;
+    a slimmer can matched the candle within 0.05 at 48 px)."""
+    p.polygon([(14, 18), (58, 18), (56, 64), (16, 64)], p.body)     # the can
+    p.polygon([(14, 18), (20, 10), (52, 10), (58, 18)], _GRAY)      # the neck
+    p.ellipse(20, 4, 52, 16, _LIGHT)                 # the lid
+    p.rect(31, 6, 45, 12, _GRAY, 2)                  # the ring pull
+    p.ellipse(36, 7, 41, 11, _DARK)
+    wave = [(15, 38), (26, 30), (40, 40), (57, 32), (57, 44), (40, 52), (26, 42), (15, 50)]
+    p.polygon(wave, _WHITE)                          # the printed wave
+    p.polygon([(16, 64), (56, 64), (50, 70), (22, 70)], _GRAY)      # the foot
+
+
+def _fig(p: Pen) -> None:
+    """A fig and the half cut from it: the teardrop fruit with its short stalk, and the cut face of the half,
+    pink flesh full of seeds in a thin skin (a pear is long-necked with a leaf, an onion has roots)."""
+    whole = [(24, 4), (28, 6), (36, 18), (44, 30), (46, 40), (40, 50), (26, 54), (10, 48), (6, 38), (10, 26),
+             (20, 12)]
+    p.polygon(whole, p.body)                         # the whole fig
+    p.rect(22, 0, 28, 8, (120, 90, 40, 255), 1)      # stalk
+    half = [(52, 22), (56, 26), (62, 38), (68, 50), (66, 62), (54, 70), (40, 68), (32, 58), (36, 46),
+            (46, 32)]
+    p.polygon(half, p.body)                          # the cut half
+    inner = [(53, 30), (58, 40), (63, 50), (61, 60), (53, 65), (43, 63), (38, 56), (41, 46), (48, 36)]
+    p.polygon(inner, (238, 120, 140, 255))           # its flesh
+    for x, y in ((46, 50), (52, 46), (56, 54), (50, 58), (44, 58), (56, 60), (52, 40)):
+        p.ellipse(x - 1, y - 1, x + 1, y + 1, (250, 230, 200, 255))   # seeds
+
+
+def _papaya(p: Pen) -> None:
+    """A papaya cut in half lengthwise, lying aslant: the long pear-shaped fruit, its rind, the flesh and the
+    hollow full of black seeds (an avocado half has one big stone, a melon a round rind)."""
+    outer = [(8, 62), (4, 50), (10, 34), (26, 18), (44, 8), (60, 4), (68, 10), (66, 24), (54, 40), (36, 58),
+             (20, 68)]
+    p.polygon(outer, (150, 190, 60, 255))            # the rind
+    inner = [(12, 60), (9, 50), (14, 37), (28, 22), (45, 12), (59, 8), (64, 12), (62, 22), (51, 37), (34, 54),
+             (20, 63)]
+    p.polygon(inner, p.body)                         # the flesh
+    cavity = [(18, 54), (16, 46), (24, 36), (38, 26), (50, 18), (56, 18), (54, 24), (44, 34), (30, 48)]
+    p.polygon(cavity, _light(p, 0.2))                # the hollow
+    for i in range(9):                               # seeds
+        t = i / 8
+        x, y = 22 + 30 * t, 46 - 26 * t
+        p.ellipse(x - 2, y - 2, x + 2, y + 2, _DARK)
+
+
+def _album(p: Pen) -> None:
+    """A photo album, closed: a thick padded cover with a photo set in it by four corners, the bound spine and
+    the stack of page edges (a book's cover is plain, a picture frame is empty or hangs, a clipboard
+    clips)."""
+    p.rect(14, 10, 66, 64, _WHITE, 2)                # page edges, behind
+    for y in (58, 61):
+        p.line([(16, y), (64, y)], 0.8)
+    p.rect(6, 6, 62, 60, p.body, 3)                  # the cover
+    p.rect(6, 6, 16, 60, p.dark, 2)                  # the spine
+    p.line([(6, 16), (16, 16)], 1)
+    p.line([(6, 50), (16, 50)], 1)
+    p.rect(24, 16, 54, 44, _WHITE)                   # the photo
+    p.polygon([(26, 42), (36, 30), (44, 38), (48, 34), (52, 42)], (92, 178, 71, 255))   # hills in it
+    p.ellipse(44, 20, 50, 26, (252, 234, 43, 255))   # the sun
+    for (x, y, dx, dy) in ((24, 16, 6, 6), (54, 16, -6, 6), (24, 44, 6, -6), (54, 44, -6, -6)):
+        p.polygon([(x, y), (x + dx, y), (x, y + dy)], _DARK)   # photo corners
+
+
+def _lampshade(p: Pen) -> None:
+    """A lampshade alone: a pleated drum flaring to its wide lower rim, seen a little from below so its dark
+    inside and the wire fitter show (a lamp has a stem and a foot, a bucket a handle, a cone a point)."""
+    p.polygon([(18, 10), (54, 10), (68, 56), (4, 56)], p.body)      # the shade
+    p.ellipse(4, 50, 68, 66, _DARK)                  # the inside, seen from below
+    p.ellipse(18, 6, 54, 14, p.dark)                 # top rim
+    for x in range(8, 68, 8):                        # pleats, converging upwards
+        p.line([(36 + (x - 36) * 0.5, 12), (x, 54)], 1)
+    p.line([(20, 58), (52, 58)], 1.5)                # the fitter's spokes
+    p.line([(36, 52), (36, 64)], 1.5)
+
+
+def _snowball(p: Pen) -> None:
+    """A snowball: a ball of packed snow, its outline lumpy, its shadowed side blue-grey, the dents of the
+    hands that packed it (a sphere is smooth and shaded, a ball has seams, a snowman is two balls and a
+    face)."""
+    pts: list[tuple[float, float]] = []
+    for i in range(40):                              # lumpy round outline
+        a = 2 * math.pi * i / 40
+        r = 30 + 1.8 * math.sin(5 * a) + 1.2 * math.sin(11 * a + 1)
+        pts.append((36 + r * math.cos(a), 36 + r * math.sin(a)))
+    p.polygon(pts, p.body)
+    p.chord(8, 8, 66, 66, 10, 120, (190, 210, 225, 255))   # the shadowed side
+    for x, y in ((20, 22), (34, 16), (46, 26), (22, 42), (36, 34), (28, 54)):
+        p.arc(x - 5, y - 3, x + 5, y + 3, 20, 160, _DARK)   # dents
+
+
+def _toast(p: Pen) -> None:
+    """A slice of toast lying aslant, its thickness showing: the bread slice's domed top, a dark crust round
+    it and the toasted face with its crumb (the bread glyph is two pale slices upright, side
+    by side; an upright slice matched it within 0.05)."""
+    side = [(14, 68), (64, 58), (68, 62), (18, 72)]
+    p.polygon(side, p.dark)                          # the slice's thickness
+    outline = [(14, 68), (6, 30), (2, 20), (8, 8), (22, 4), (36, 6), (50, 0), (62, 4), (66, 16), (60, 26),
+               (64, 58)]
+    p.polygon(outline, p.dark)                       # crust
+    inner = [(18, 62), (11, 30), (8, 20), (12, 12), (23, 9), (36, 12), (50, 6), (58, 9), (60, 16), (55, 26),
+             (59, 54)]
+    p.polygon(inner, p.body)                         # the toasted face
+    for x, y in ((24, 26), (40, 22), (46, 38), (28, 42), (38, 50), (24, 54)):
+        p.ellipse(x - 1.5, y - 1, x + 1.5, y + 1, _light(p, 0.2))   # crumb
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
 DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon")}
@@ -914,4 +1058,13 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "cufflink": (_cufflink, "gold"),
     "lime": (_lime, "green"),
     "daffodil": (_daffodil, "yellow"),
+    "lily": (_lily, "pink"),
+    "carnation": (_carnation, "pink"),
+    "soda can": (_soda_can, "red"),
+    "fig": (_fig, "purple"),
+    "papaya": (_papaya, "orange"),
+    "album": (_album, "brown"),
+    "lampshade": (_lampshade, "beige"),
+    "snowball": (_snowball, "white"),
+    "toast": (_toast, "brown"),
 }
