@@ -74,7 +74,6 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "zucchini": ("cucumber", "eggplant", "banana", "corn", "carrot", "bread"),
     "cucumber": ("zucchini",),
     "acorn": ("egg", "mushroom", "onion", "garlic", "bell", "pear", "knob"),
-    "tripod": ("telescope", "camera", "tent", "ladder", "lamp", "pyramid", "cone"),
     "telescope": ("tripod",),
     "seaweed": ("bush", "leaf", "snake", "potted plant", "cactus", "tree", "fern", "feather"),
     "pencil case": ("wallet", "handbag", "briefcase", "suitcase", "phone case", "box", "eraser",
@@ -107,6 +106,20 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "snowball": ("sphere", "snowman", "rock", "cloud", "egg", "baseball", "onion"),
     "toast": ("bread", "sandwich", "cheese", "cutting board", "cookie", "book", "eraser"),
     "bread": ("toast",),
+    "paperclip": ("rubber band", "ruler", "key", "hook", "tie clip", "ring"),
+    "pizza cutter": ("magnifying glass", "tennis racket", "lollipop", "clock", "spoon", "tire", "pizza"),
+    "magnifying glass": ("pizza cutter",),
+    "coat rack": ("tripod", "lamp", "tree", "ladder", "traffic light", "umbrella"),
+    "tripod": ("telescope", "camera", "tent", "ladder", "lamp", "pyramid", "cone", "coat rack"),
+    "tuxedo": ("jacket", "shirt", "tie", "dress", "sweater", "suitcase"),
+    "jacket": ("tuxedo",),
+    "post-it": ("notepad", "paper", "clipboard", "envelope", "notebook", "book", "sign", "napkin", "album"),
+    "yam": ("potato", "carrot", "cucumber", "zucchini", "eggplant", "bread", "banana"),
+    "potato": ("yam",),
+    "cardinal": ("bird", "parrot", "dove", "chicken", "owl", "duck", "penguin", "flamingo"),
+    "bird": ("cardinal",),
+    "tie clip": ("ruler", "paperclip", "pencil", "knife", "belt", "battery", "key", "cufflink"),
+    "paper clip holder": ("pencil holder", "cup", "mug", "jar", "bucket", "cylinder", "bowl", "paperclip"),
 }
 #: Older classes a new one could pass for: checked the other way round too (the new class must not be
 #: preferred when the older one is drawn).

@@ -982,9 +982,133 @@ def _toast(p: Pen) -> None:
         p.ellipse(x - 1.5, y - 1, x + 1.5, y + 1, _light(p, 0.2))   # crumb
 
 
+
+def _arc_path(cx: float, cy: float, r: float, a0: float, a1: float, n: int = 8) -> list[tuple[float, float]]:
+    """Points on a circular arc from angle a0 to a1 (degrees, y down)."""
+    return [(cx + r * math.cos(math.radians(a0 + (a1 - a0) * i / n)),
+             cy + r * math.sin(math.radians(a0 + (a1 - a0) * i / n))) for i in range(n + 1)]
+
+
+def _paperclip(p: Pen) -> None:
+    """A paper clip, its wire coated in colour: three nested loops of one bent wire (the 📎 glyph is lines
+    only, nothing to colour; a rubber band is one twisted loop, a hook one curve)."""
+    path = [(26, 22), *_arc_path(32, 50, 6, 180, 0), *_arc_path(27, 16, 11, 0, -180),
+            *_arc_path(32, 52, 16, 180, 0), (48, 24)]
+    _band(p, path, 5, p.body)
+
+
+def _pizza_cutter(p: Pen) -> None:
+    """A pizza cutter: a round steel wheel on an axle held by a fork from its hub, a finger guard, a long
+    handle (a magnifying glass's handle holds a lens by its rim, a pan's a bowl)."""
+    p.polygon([(40, 34), (62, 6), (70, 12), (46, 40)], p.body)       # handle
+    p.rect(40, 30, 48, 42, p.dark, 2)                # finger guard
+    p.ellipse(4, 26, 48, 70, _LIGHT)                 # the wheel
+    p.ellipse(9, 31, 43, 65, _GRAY)
+    p.polygon([(24, 44), (40, 32), (46, 38), (30, 50)], p.dark)      # the fork
+    p.ellipse(21, 43, 31, 53, _DARK)                 # axle
+
+
+def _coat_rack(p: Pen) -> None:
+    """A standing coat rack: a tall pole on three splayed feet, a ball finial, curved hooks branching from its
+    top (a tripod's legs are long and meet at a head, a lamp has a shade, a tree leaves)."""
+    p.rect(33, 10, 39, 62, p.body, 1)                # pole
+    p.polygon([(33, 58), (39, 58), (14, 70), (8, 68)], p.dark)      # feet
+    p.polygon([(33, 58), (39, 58), (64, 68), (58, 70)], p.dark)
+    p.rect(33, 60, 39, 72, p.dark, 1)
+    for side in (-1, 1):                             # hooks: arm out, then up, ball tip
+        for y, reach in ((16, 18), (26, 12)):
+            x1 = 36 + side * reach
+            p.polygon([(36, y), (x1, y + 6), (x1, y + 2), (36, y - 3)], p.body)
+            p.ellipse(x1 - 3, y - 3, x1 + 3, y + 3, p.dark)
+    p.ellipse(31, 2, 41, 12, p.dark)                 # finial
+
+
+def _tuxedo(p: Pen) -> None:
+    """A tuxedo jacket from the front: broad satin lapels in a deep V, the white shirt front and the black bow
+    tie, one button at the waist (a coat hangs long and plain, a shirt has no lapels). The lapels are drawn
+    lighter than the cloth: in the body's dark shade a blue or green one reads as outline ink, and the
+    tuxedo matched itself at only 0.83."""
+    p.polygon([(10, 12), (26, 4), (46, 4), (62, 12), (68, 68), (4, 68)], p.body)     # the jacket
+    p.polygon([(26, 4), (46, 4), (36, 46)], _LIGHT)                                   # shirt front
+    p.polygon([(26, 4), (36, 46), (14, 24)], _light(p, 0.12))                         # satin lapels, shining
+    p.polygon([(46, 4), (36, 46), (58, 24)], _light(p, 0.12))
+    p.polygon([(26, 8), (36, 12), (46, 8), (46, 18), (36, 14), (26, 18)], _DARK)     # bow tie
+    p.ellipse(32, 50, 40, 58, _DARK)                 # the button
+
+
+def _post_it(p: Pen) -> None:
+    """A sticky note stuck on aslant: a small square sheet, its glued strip along the top, a few handwritten
+    lines, the lower corner curling up off the surface (a notepad has a spiral, a page is tall, a sign has a
+    post; square and level, it matched the sign and the album within 0.05 at 48 px)."""
+    def turn(x: float, y: float) -> tuple[float, float]:
+        a = math.radians(-10)
+        return (36 + (x - 36) * math.cos(a) - (y - 36) * math.sin(a),
+                36 + (x - 36) * math.sin(a) + (y - 36) * math.cos(a))
+    p.polygon([turn(x, y) for x, y in ((10, 10), (62, 10), (62, 42), (42, 62), (10, 62))], p.body)
+    p.polygon([turn(x, y) for x, y in ((10, 10), (62, 10), (62, 18), (10, 18))], p.dark)    # glued strip
+    p.polygon([turn(x, y) for x, y in ((62, 42), (42, 62), (46, 46))], _light(p, 0.25))    # curled corner
+    p.polygon([turn(x, y) for x, y in ((62, 42), (66, 48), (48, 66), (42, 62))], _LIGHT)   # its shadow
+    for y, x1 in ((28, 52), (38, 50), (48, 34)):    # handwriting
+        p.line([turn(x, y + dy) for x, dy in ((16, 0), (24, -2), (32, 1), (42, -2), (x1, 0))], 1.2)
+
+
+def _yam(p: Pen) -> None:
+    """A yam: a long tuber, thickest past its middle and tapering to both ends, slightly bent, its skin
+    ringed, hair roots along it (a potato is short and round, a carrot has leaves, a zucchini a stem)."""
+    spine = [(2 + 68 * i / 24, 42 - 3 * math.sin(math.pi * i / 24) - 10 * i / 24) for i in range(25)]
+    half = [12 * math.sin(math.pi * (i / 24) ** 0.8) ** 1.2 + 0.5 for i in range(25)]
+    p.polygon([*((x, y - h) for (x, y), h in zip(spine, half)),
+               *((x, y + h) for (x, y), h in reversed(list(zip(spine, half))))], p.body)
+    for i in (7, 12, 17):                            # rings round the skin
+        (x, y), h = spine[i], half[i]
+        p.arc(x - 3, y - h + 1, x + 3, y + h - 1, 100, 260, p.dark)
+    for i in (5, 10, 15, 20):                        # hair roots
+        (x, y), h = spine[i], half[i]
+        p.line([(x, y + h), (x + 2, y + h + 4)], 1)
+
+
+def _cardinal(p: Pen) -> None:
+    """A cardinal perched: a songbird with a tall pointed crest, a black mask round its short thick cone of
+    a beak, a long tail (the bird glyph has no crest, a parrot a hooked beak)."""
+    p.polygon([(30, 50), (20, 70), (14, 68), (22, 48)], p.dark)      # tail
+    body = [(18, 30), (26, 22), (34, 10), (40, 18), (50, 20), (56, 28), (50, 44), (38, 54), (24, 52),
+            (18, 42)]
+    p.polygon(body, p.body)                          # body, head and crest
+    p.polygon([(24, 34), (40, 30), (46, 44), (30, 50)], p.dark)      # the wing
+    p.polygon([(46, 20), (56, 26), (54, 34), (46, 32)], _DARK)       # the mask
+    p.polygon([(54, 26), (64, 29), (54, 33)], (245, 130, 20, 255))   # beak
+    p.ellipse(47, 22, 51, 26, _WHITE)                # eye
+    p.line([(34, 54), (32, 62)], 1.5)                # legs on a twig
+    p.line([(40, 53), (40, 62)], 1.5)
+    p.rect(20, 62, 60, 66, (120, 80, 40, 255), 2)
+
+
+def _tie_clip(p: Pen) -> None:
+    """A tie clip, open: a slim bar with its engraved face, folded back on itself at one end into the
+    springing clasp below it, ridged where it grips (a ruler has ticks, a paper clip is bent wire)."""
+    p.rect(4, 24, 66, 36, p.body, 3)                 # the face bar
+    p.rect(10, 28, 60, 32, _light(p, 0.2), 1)        # its engraved panel
+    p.polygon([(4, 30), (0, 36), (4, 44), (60, 48), (60, 42), (8, 38)], p.dark)   # fold and clasp
+    for x in range(40, 60, 4):                       # grip ridges
+        p.line([(x, 42), (x, 46)], 1)
+
+
+def _paper_clip_holder(p: Pen) -> None:
+    """A paper clip holder: a low round cup with a magnet ring round its mouth, paper clips stuck on top of it
+    (a pencil holder is tall and meshed, a cup has a handle, a jar a lid)."""
+    p.rect(12, 34, 60, 68, p.body, 4)                # the cup
+    p.ellipse(12, 60, 60, 72, p.body)
+    p.ellipse(10, 26, 62, 42, p.dark)                # magnet ring
+    p.ellipse(18, 30, 54, 38, _DARK)                 # the mouth
+    for x0, tilt in ((20, -8), (32, 0), (44, 8)):   # clips standing on the ring
+        p.rect(x0, 6, x0 + 8, 32, _CLEAR)
+        p.line([(x0 + 2, 32), (x0 + 2 + tilt / 4, 10), (x0 + 7 + tilt / 4, 8), (x0 + 7, 30), (x0 + 4, 30),
+                (x0 + 4 + tilt / 6, 14)], 1.3)
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
-DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon")}
+DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon"), "paper clip holder": ("paperclip",)}
 
 #: Drawn class -> (drawing, the colour family it has when the prompt names none).
 DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
@@ -1067,4 +1191,13 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "lampshade": (_lampshade, "beige"),
     "snowball": (_snowball, "white"),
     "toast": (_toast, "brown"),
+    "paperclip": (_paperclip, "silver"),
+    "pizza cutter": (_pizza_cutter, "red"),
+    "coat rack": (_coat_rack, "brown"),
+    "tuxedo": (_tuxedo, "navy"),
+    "post-it": (_post_it, "yellow"),
+    "yam": (_yam, "brown"),
+    "cardinal": (_cardinal, "red"),
+    "tie clip": (_tie_clip, "silver"),
+    "paper clip holder": (_paper_clip_holder, "gray"),
 }
