@@ -603,17 +603,22 @@ def _locket(p: Pen) -> None:
 
 
 def _zucchini(p: Pen) -> None:
-    """A zucchini lying down: long, straight and club-ended, dark with pale speckled stripes along it, a
-    woody stem cap at its narrow end (the cucumber glyph is curved, bumpy and uniformly bright)."""
-    p.polygon([(10, 32), (56, 26), (66, 30), (68, 38), (64, 45), (56, 48), (10, 42), (6, 37)], p.body)
-    for y0, y1 in ((31, 29), (37, 37), (42, 44)):   # speckled stripes
-        for i in range(7):
-            x = 14 + 7 * i
-            y = y0 + (y1 - y0) * i / 6
-            p.ellipse(x - 1.2, y - 0.8, x + 1.2, y + 0.8, _light(p, 0.3))
-    p.polygon([(10, 30), (14, 32), (14, 42), (10, 44)], (120, 160, 60, 255))  # the calyx
-    p.rect(0, 34, 10, 40, (150, 130, 90, 255), 1)   # the cut stem
-    p.ellipse(62, 35, 67, 40, p.dark)                # blossom end
+    """A zucchini lying down: long, club-ended and gently bowed, dark with pale speckled stripes along it, its
+    woody stalk bent up at the narrow end (the cucumber glyph is bumpy and uniformly bright). A straight
+    sliver with the stalk in line was found again, small, on the border of its own shaped outline ("an oblong
+    zucchini" seen twice)."""
+    spine = [(8 + 8 * i, 38 - 5 * math.sin(math.pi * i / 7)) for i in range(8)]   # bowed, club-ended
+    half = [7.5 + 3 * i / 7 for i in range(8)]
+    top = [(x, y - h) for (x, y), h in zip(spine, half)]
+    bottom = [(x, y + h) for (x, y), h in zip(spine, half)]
+    p.polygon([*top, (66, 28), (70, 34), (70, 42), (66, 48), *reversed(bottom), (5, 38)], p.body)
+    for dy in (-0.55, 0.0, 0.55):                    # speckled stripes
+        for i in range(1, 7):
+            (x, y), h = spine[i], half[i]
+            p.ellipse(x + 1, y + dy * h - 0.8, x + 3.4, y + dy * h + 0.8, _light(p, 0.3))
+    p.polygon([(6, 31), (12, 30), (12, 46), (6, 45)], (120, 160, 60, 255))  # the calyx
+    p.polygon([(6, 36), (2, 20), (8, 18), (11, 35)], (150, 130, 90, 255))   # the stalk, bent up
+    p.ellipse(63, 34, 68, 40, p.dark)                # blossom end
 
 
 def _acorn(p: Pen) -> None:
@@ -658,15 +663,18 @@ def _seaweed(p: Pen) -> None:
 
 
 def _pencil_case(p: Pen) -> None:
-    """A zipped pencil case: a long soft pouch, the zip running its full length with its teeth, the pull tab
-    hanging at one end, a seam line below (a wallet is folded and flat, a handbag has handles)."""
-    p.rect(4, 22, 68, 56, p.body, 10)                # the pouch
-    p.rect(8, 24, 64, 30, _LIGHT, 2)                 # the zip tape
-    for x in range(10, 62, 3):                       # teeth
-        p.line([(x, 26), (x, 28)], 1)
-    p.rect(56, 22, 62, 32, _GRAY, 1)                 # the slider
-    p.polygon([(57, 32), (61, 32), (63, 44), (55, 44)], _DARK)   # its pull tab
-    p.line([(10, 50), (50, 50)], 1)                  # seam
+    """A zipped pencil case, a soft barrel-shaped pouch lying down: its round end facing aside, the zip along
+    its top with its teeth, the pull tab hanging from the end (a wallet is folded and flat, a handbag has
+    handles). A flat pouch, a rounded box with the zip across it, was found again small on the border of
+    its own shaped outline ("a rectangular pencil case" seen three times), with a seam or without."""
+    p.rect(4, 20, 56, 60, p.body, 6)                 # the barrel
+    p.ellipse(44, 20, 70, 60, p.dark)                # its round end
+    p.ellipse(50, 27, 64, 53, _light(p, 0.1))
+    p.rect(8, 22, 54, 29, _LIGHT, 2)                 # the zip tape
+    for x in range(10, 52, 3):                       # teeth
+        p.line([(x, 24), (x, 27)], 1)
+    p.rect(48, 20, 56, 31, _GRAY, 1)                 # the slider
+    p.polygon([(52, 30), (58, 30), (60, 46), (50, 46)], _DARK)   # its pull tab, hanging over the end
 
 
 def _marker(p: Pen) -> None:
