@@ -733,7 +733,8 @@ def _band(p: Pen, path: list[tuple[float, float]], width: float, fill: RGBA) -> 
 
 def _saddle(p: Pen) -> None:
     """A riding saddle from the side: the seat dipping between a raised pommel and cantle, the flap hanging
-    below it, a stirrup on its leather, the saddle cloth showing under it (a chair has legs, a boot a sole)."""
+    below it, a stirrup on its leather, the saddle cloth showing under it (a chair has legs, a boot a
+    sole)."""
     p.rect(4, 30, 68, 46, _LIGHT, 5)                 # saddle cloth
     seat = [(6, 22), (10, 16), (16, 18), (22, 26), (36, 30), (50, 26), (58, 14), (64, 10), (68, 14), (66, 28),
             (58, 38), (14, 38), (6, 32)]
@@ -750,7 +751,8 @@ def _leash(p: Pen) -> None:
     end (a rope is twisted and tied, a belt has a buckle, a keychain a ring and a tag)."""
     p.ellipse(4, 2, 30, 26, p.body)                  # hand loop
     p.ellipse(9, 7, 25, 21, _CLEAR)
-    path = [(24, 22), (34, 30), (46, 32), (58, 38), (60, 46), (50, 52), (36, 52), (26, 58), (30, 64), (42, 64)]
+    path = [(24, 22), (34, 30), (46, 32), (58, 38), (60, 46), (50, 52), (36, 52), (26, 58), (30, 64),
+            (42, 64)]
     _band(p, path, 6, p.body)
     p.rect(40, 61, 46, 67, _GRAY, 1)                 # swivel
     p.rect(46, 60, 60, 68, _GRAY, 3)                 # snap hook
@@ -1116,7 +1118,9 @@ def _paper_clip_holder(p: Pen) -> None:
 
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
-DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon"), "paper clip holder": ("paperclip",)}
+DRAWN_WITH: dict[str, tuple[str, ...]] = {
+    "cutlery": ("fork", "knife", "spoon"), "paper clip holder": ("paperclip",),
+}
 
 #: Drawn class -> (drawing, the colour family it has when the prompt names none).
 DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
