@@ -100,7 +100,7 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "papaya": ("avocado", "mango", "melon", "watermelon", "eggplant", "pear", "lemon", "kiwi", "fig"),
     "avocado": ("papaya",),
     "album": ("book", "notebook", "frame", "painting", "clipboard", "box", "wallet", "laptop"),
-    "book": ("album",),
+    "book": ("album",), "laptop": ("album",),
     "lampshade": ("lamp", "bucket", "cone", "cup", "bell", "pyramid", "tent"),
     "lamp": ("lampshade",),
     "snowball": ("sphere", "snowman", "rock", "cloud", "egg", "baseball", "onion"),

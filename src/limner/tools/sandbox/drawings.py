@@ -885,17 +885,18 @@ def _carnation(p: Pen) -> None:
 
 
 def _soda_can(p: Pen) -> None:
-    """A soda can standing: a short wide can narrowing to its rim at the top and to its foot, the lid with its
-    ring pull, a printed wave round it (a cylinder is plain, a candle is slim with a wick, a cup has a handle;
-    a slimmer can matched the candle within 0.05 at 48 px)."""
-    p.polygon([(14, 18), (58, 18), (56, 64), (16, 64)], p.body)     # the can
-    p.polygon([(14, 18), (20, 10), (52, 10), (58, 18)], _GRAY)      # the neck
-    p.ellipse(20, 4, 52, 16, _LIGHT)                 # the lid
-    p.rect(31, 6, 45, 12, _GRAY, 2)                  # the ring pull
-    p.ellipse(36, 7, 41, 11, _DARK)
-    wave = [(15, 38), (26, 30), (40, 40), (57, 32), (57, 44), (40, 52), (26, 42), (15, 50)]
+    """A soda can standing, seen a little from above: a short wide can with a rounded foot, narrowing to its
+    rim, the lid with its ring pull, a printed wave round it (a cylinder is plain, a candle is slim with a
+    wick, a cup has a handle; cans with a flat foot matched the candle within 0.05)."""
+    p.chord(12, 52, 60, 70, 0, 180, _GRAY)           # the rounded foot
+    p.polygon([(12, 22), (60, 22), (60, 61), (12, 61)], p.body)     # the can
+    p.chord(12, 52, 60, 66, 0, 180, p.body)          # its curved lower edge
+    p.polygon([(12, 22), (18, 12), (54, 12), (60, 22)], _GRAY)      # the neck
+    p.ellipse(18, 6, 54, 18, _LIGHT)                 # the lid
+    p.rect(30, 8, 46, 14, _GRAY, 2)                  # the ring pull
+    p.ellipse(36, 9, 41, 13, _DARK)
+    wave = [(13, 40), (26, 32), (40, 42), (59, 34), (59, 46), (40, 54), (26, 44), (13, 52)]
     p.polygon(wave, _WHITE)                          # the printed wave
-    p.polygon([(16, 64), (56, 64), (50, 70), (22, 70)], _GRAY)      # the foot
 
 
 def _fig(p: Pen) -> None:
@@ -932,21 +933,19 @@ def _papaya(p: Pen) -> None:
 
 
 def _album(p: Pen) -> None:
-    """A photo album, closed: a thick padded cover with a photo set in it by four corners, the bound spine and
-    the stack of page edges (a book's cover is plain, a picture frame is empty or hangs, a clipboard
-    clips)."""
-    p.rect(14, 10, 66, 64, _WHITE, 2)                # page edges, behind
-    for y in (58, 61):
-        p.line([(16, y), (64, y)], 0.8)
-    p.rect(6, 6, 62, 60, p.body, 3)                  # the cover
-    p.rect(6, 6, 16, 60, p.dark, 2)                  # the spine
-    p.line([(6, 16), (16, 16)], 1)
-    p.line([(6, 50), (16, 50)], 1)
-    p.rect(24, 16, 54, 44, _WHITE)                   # the photo
-    p.polygon([(26, 42), (36, 30), (44, 38), (48, 34), (52, 42)], (92, 178, 71, 255))   # hills in it
-    p.ellipse(44, 20, 50, 26, (252, 234, 43, 255))   # the sun
-    for (x, y, dx, dy) in ((24, 16, 6, 6), (54, 16, -6, 6), (24, 44, 6, -6), (54, 44, -6, -6)):
-        p.polygon([(x, y), (x + dx, y), (x, y + dy)], _DARK)   # photo corners
+    """A photo album lying open: its padded cover round two facing pages, each page holding two photos set by
+    their corners (a book glyph is closed, a laptop has a keyboard, a frame holds one picture). Closed, with a
+    photo in its cover, it matched the book glyph within 0.05 upright and the laptop lying wide."""
+    p.polygon([(2, 14), (36, 10), (70, 14), (70, 62), (36, 58), (2, 62)], p.body)   # the cover
+    p.polygon([(6, 18), (36, 14), (66, 18), (66, 58), (36, 54), (6, 58)], _WHITE)   # the pages
+    p.line([(36, 14), (36, 54)], 1.5)                # the binding
+    for x0 in (10, 40):                              # photos, two to a page
+        for y0 in (22, 40):
+            p.rect(x0, y0, x0 + 22, y0 + 12, _BLUE)
+            p.polygon([(x0, y0 + 12), (x0 + 8, y0 + 6), (x0 + 14, y0 + 12)], (92, 178, 71, 255))
+            for (x, y, dx, dy) in ((x0, y0, 4, 4), (x0 + 22, y0, -4, 4), (x0, y0 + 12, 4, -4),
+                                   (x0 + 22, y0 + 12, -4, -4)):
+                p.polygon([(x, y), (x + dx, y), (x, y + dy)], _DARK)
 
 
 def _lampshade(p: Pen) -> None:
