@@ -156,9 +156,9 @@ def test_the_new_classes_are_registered_with_their_fidelity():
 
 
 def test_no_new_class_is_an_older_one_recoloured(art):
-    """OpenMoji's 🍋‍🟩 lime and 🐦‍⬛ black bird draw the lemon and bird outlines in other colours: a class drawn
-    so is one object under two names, which the detector cannot tell apart. The look-alike check does not
-    catch it (two equal matches at one place: the first class asked wins), so the outlines are compared."""
+    """OpenMoji's 🍋‍🟩 lime and 🐦‍⬛ black bird render here as the lemon and bird glyphs: a class drawn so is
+    one object under two names, which the detector cannot tell apart. The look-alike check does not catch it
+    (two equal matches at one place: the first class asked wins), so the outlines are compared."""
     def outline(cls: str) -> bytes:
         return np.asarray(art.render(cls, 48, "red")).tobytes()
     older = {outline(c): c for c in CLASS_ART if c not in NEW_CLASSES}
