@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python scripts/checker_on_classes.py                 # prompts naming an issue-#23 class
     PYTHONPATH=src python scripts/checker_on_classes.py --without       # the rest: the base rate to compare
+    PYTHONPATH=src python scripts/checker_on_classes.py --classes locket,zucchini --n 200  # some classes
 
 Samples `--n` world-supported T2I-CompBench train prompts (seeded shuffle), draws each faithfully
 (`render.render_scene`, so the picture is right by construction) and counts how many the checker passes
@@ -33,7 +34,9 @@ def main() -> None:
     ap.add_argument("--without", action="store_true", help="prompts naming none of the classes instead")
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--classes", default="", help="comma-separated classes (default: all of them)")
     args = ap.parse_args()
+    wanted = frozenset(c.strip() for c in args.classes.split(",") if c.strip()) or NEW_CLASSES
     if not args.dir.is_dir():
         raise SystemExit(f"no prompt lists in {args.dir}")
     picked = []
@@ -42,7 +45,7 @@ def main() -> None:
             if not line.strip():
                 continue
             scene = parse_prompt(line.strip())
-            names = any(e.cls in NEW_CLASSES for e in scene.elements)
+            names = any(e.cls in wanted for e in scene.elements)
             if not unjudged_parts(scene) and names != args.without:
                 picked.append((f.stem, line.strip(), scene))
     print(f"world-supported train prompts {'without' if args.without else 'with'} one of the classes: {len(picked)}")

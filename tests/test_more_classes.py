@@ -29,13 +29,16 @@ GLYPHS: dict[str, str] = {
     "tire": "approx", "cabinet": "approx", "sculpture": "approx",
     # third round (session 47)
     "toy": "approx", "hamster": "approx", "baseball": "exact", "satellite": "exact",
+    # fourth round (session 48)
+    "grasshopper": "approx",
 }
 NEW_CLASSES: tuple[str, ...] = (*GLYPHS, *DRAWINGS)
 
 #: Existing (or new) classes each new one could be mistaken for: the detector must not prefer them.
 LOOKALIKES: dict[str, tuple[str, ...]] = {
     "rug": ("mat", "blanket", "towel", "painting"), "blanket": ("towel", "rug", "pillow", "cushion", "envelope"),
-    "towel": ("rug", "blanket", "curtain", "scarf", "tie"), "mat": ("rug", "tray", "computer keyboard", "belt"),
+    "towel": ("rug", "blanket", "curtain", "scarf", "tie"),
+    "mat": ("rug", "tray", "computer keyboard", "belt", "mouse pad"),
     "curtain": ("towel", "window", "dress"), "cushion": ("pillow", "blanket"), "sweater": ("shirt", "jacket", "dress"),
     "glove": ("gloves", "baseball glove"), "belt": ("mat", "tie", "ruler", "bracelet"),
     "frame": ("painting", "mirror", "window", "tv", "box"), "stool": ("chair", "table", "lamp"),
@@ -43,13 +46,15 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "nightstand": ("dresser", "cabinet", "oven", "microwave"), "dresser": ("nightstand", "cabinet", "bookshelf"),
     "bookend": ("book", "shelf"), "fence": ("bench",), "eraser": ("block", "cube", "box", "battery"),
     "jewelry box": ("box", "gift", "suitcase"), "keychain": ("key", "ring"), "bracelet": ("ring", "donut", "plate"),
-    "necklace": ("pendant", "earring"), "pendant": ("necklace", "earring", "gem"), "earring": ("pendant",),
-    "brooch": ("flower", "sunflower", "clock"), "mug": ("cup", "jar", "bucket"), "knob": ("lamp", "mushroom"),
+    "necklace": ("pendant", "earring", "locket"), "pendant": ("necklace", "earring", "gem", "locket"),
+    "earring": ("pendant",),
+    "brooch": ("flower", "sunflower", "clock"), "mug": ("cup", "jar", "bucket"),
+    "knob": ("lamp", "mushroom", "cufflink"),
     "tray": ("plate", "mat", "cutting board"), "cutting board": ("tray", "book", "notebook"),
     "paddle": ("spoon", "tennis racket", "baseball bat"), "paperweight": ("bell", "sphere"),
     "skyscraper": ("building", "house"), "cube": ("block", "box", "dice", "eraser"), "block": ("cube", "eraser", "box"),
     "sphere": ("sports ball", "orange", "globe"), "pyramid": ("cone", "prism", "tent"),
-    "cylinder": ("cup", "jar", "battery", "mug"), "cone": ("pyramid", "carrot", "ice cream"),
+    "cylinder": ("cup", "jar", "battery", "mug", "soda can"), "cone": ("pyramid", "carrot", "ice cream"),
     "prism": ("pyramid", "tent", "cube"), "tire": ("clock", "donut"), "cabinet": ("dresser", "nightstand", "refrigerator"),
     "sculpture": ("person", "rock"), "lizard": ("snake",), "flamingo": ("bird", "swan"), "soap": ("bread",),
     "ruler": ("pencil", "belt"), "paintbrush": ("pencil", "pen", "crayon", "toothbrush"),
@@ -57,15 +62,73 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "hamster": ("mouse", "rabbit", "squirrel", "bear", "cat"),
     "baseball": ("sports ball", "volleyball", "orange", "clock", "sphere"),
     "satellite": ("airplane", "telescope", "kite"),
-    "placemat": ("rug", "mat", "tray", "computer keyboard", "cutting board", "book", "fence"),
+    "placemat": ("rug", "mat", "tray", "computer keyboard", "cutting board", "book", "fence", "mouse pad"),
     "napkin": ("tie", "ribbon", "butterfly", "scarf", "towel"),
     "charger": ("cell phone", "battery", "mouse", "phone case", "keychain"),
-    "pencil holder": ("cup", "mug", "jar", "cylinder", "bucket", "vase"),
+    "pencil holder": ("cup", "mug", "jar", "cylinder", "bucket", "vase", "paper clip holder", "soda can"),
     "container": ("box", "bucket", "suitcase", "tray", "jar", "bowl"),
     "vanity": ("sink", "cabinet", "dresser", "nightstand", "oven", "microwave"),
     "tablecloth": ("rug", "blanket", "curtain", "tent", "dining table", "towel"),
     "basketball hoop": ("tv", "frame", "sign", "stop sign", "basket", "computer"),
+    # fourth round (session 48)
+    "grasshopper": ("ant", "spider", "beetle", "ladybug", "bee", "lizard", "butterfly"),
+    "locket": ("pendant", "necklace", "earring", "brooch", "clock", "coin", "egg", "mirror"),
+    "zucchini": ("cucumber", "eggplant", "banana", "corn", "carrot", "bread"),
+    "cucumber": ("zucchini",),
+    "acorn": ("egg", "mushroom", "onion", "garlic", "bell", "pear", "knob"),
+    "telescope": ("tripod",),
+    "seaweed": ("bush", "leaf", "snake", "potted plant", "cactus", "tree", "fern", "feather"),
+    "pencil case": ("wallet", "handbag", "briefcase", "suitcase", "phone case", "box", "eraser",
+                    "jewelry box", "pencil holder", "sharpener", "bread"),
+    "marker": ("pen", "pencil", "crayon", "lipstick", "paintbrush", "battery", "knife", "toothbrush"),
+    "pen": ("marker",), "crayon": ("marker",),
+    "fern": ("potted plant", "palm tree", "leaf", "bush", "feather", "tree", "seaweed"),
+    "saddle": ("chair", "boot", "shoe", "handbag", "couch", "stool", "bench"),
+    "leash": ("rope", "belt", "keychain", "rubber band", "snake", "necklace", "charger"),
+    "birdhouse": ("house", "mailbox", "tent", "church", "clock", "lamp"),
+    "tiara": ("crown", "necklace", "bracelet", "brooch", "ring"),
+    "lily pad": ("leaf", "plate", "clock", "pie", "pizza", "cookie", "lettuce", "lime"),
+    "mouse pad": ("mat", "placemat", "rug", "tray", "cutting board", "book", "laptop", "computer keyboard"),
+    "cufflink": ("knob", "earring", "ring", "coin", "brooch", "pendant", "lollipop", "mushroom", "bell"),
+    "lime": ("lemon", "orange", "kiwi", "clock", "pie", "melon", "avocado", "lily pad"),
+    "lemon": ("lime",), "kiwi": ("lime",),
+    "daffodil": ("flower", "tulip", "rose", "sunflower", "bell", "trumpet", "lily", "carnation"),
+    "lily": ("tulip", "flower", "rose", "daffodil", "bell", "trumpet", "carnation"),
+    "carnation": ("rose", "flower", "tulip", "sunflower", "brooch", "daffodil", "lily"),
+    "rose": ("carnation", "lily"), "tulip": ("lily", "carnation", "daffodil"), "flower": ("daffodil",),
+    "soda can": ("cylinder", "cup", "battery", "jar", "mug", "bottle", "pencil holder", "bucket", "candle"),
+    "fig": ("pear", "onion", "garlic", "eggplant", "avocado", "peach", "apple", "lime"),
+    "pear": ("fig",),
+    "papaya": ("avocado", "mango", "melon", "watermelon", "eggplant", "pear", "lemon", "kiwi", "fig"),
+    "avocado": ("papaya",),
+    "album": ("book", "notebook", "frame", "painting", "clipboard", "box", "wallet", "laptop"),
+    "book": ("album",), "laptop": ("album",), "rope": ("leash",), "notepad": ("post-it",),
+    "paper": ("post-it",), "clipboard": ("post-it",), "crown": ("tiara",),
+    "leaf": ("lily pad", "seaweed", "fern"),
+    "house": ("birdhouse",), "mailbox": ("birdhouse",), "candle": ("soda can",),
+    "lampshade": ("lamp", "bucket", "cone", "cup", "bell", "pyramid", "tent"),
+    "lamp": ("lampshade",),
+    "snowball": ("sphere", "snowman", "rock", "cloud", "egg", "baseball", "onion"),
+    "toast": ("bread", "sandwich", "cheese", "cutting board", "cookie", "book", "eraser"),
+    "bread": ("toast",),
+    "paperclip": ("rubber band", "ruler", "key", "hook", "tie clip", "ring"),
+    "pizza cutter": ("magnifying glass", "tennis racket", "lollipop", "clock", "spoon", "tire", "pizza"),
+    "magnifying glass": ("pizza cutter",),
+    "coat rack": ("tripod", "lamp", "tree", "ladder", "traffic light", "umbrella"),
+    "tripod": ("telescope", "camera", "tent", "ladder", "lamp", "pyramid", "cone", "coat rack"),
+    "tuxedo": ("jacket", "shirt", "tie", "dress", "sweater", "suitcase"),
+    "jacket": ("tuxedo",),
+    "post-it": ("notepad", "paper", "clipboard", "envelope", "notebook", "book", "sign", "napkin", "album"),
+    "yam": ("potato", "carrot", "cucumber", "zucchini", "eggplant", "bread", "banana"),
+    "potato": ("yam",),
+    "cardinal": ("bird", "parrot", "dove", "chicken", "owl", "duck", "penguin", "flamingo"),
+    "bird": ("cardinal",),
+    "tie clip": ("ruler", "paperclip", "pencil", "knife", "belt", "battery", "key", "cufflink"),
+    "paper clip holder": ("pencil holder", "cup", "mug", "jar", "bucket", "cylinder", "bowl", "paperclip"),
 }
+#: Older classes a new one could pass for: checked the other way round too (the new class must not be
+#: preferred when the older one is drawn).
+REVERSE: tuple[str, ...] = tuple(c for c in LOOKALIKES if c not in NEW_CLASSES)
 #: The default-suite subset of the detection check: the classes with the closest look-alikes.
 QUICK = ("rug", "blanket", "towel", "frame", "glove", "dresser", "mug", "cube", "block")
 
@@ -82,6 +145,7 @@ def detector():
 
 def test_the_new_classes_are_registered_with_their_fidelity():
     assert len(NEW_CLASSES) >= 40
+    assert all(c in CLASS_ART for cs in LOOKALIKES.values() for c in cs), "a look-alike must be a drawn class"
     for cls, fidelity in GLYPHS.items():
         assert CLASS_ART[cls].glyph is not None and CLASS_ART[cls].fidelity == fidelity
     for cls in DRAWINGS:
@@ -89,6 +153,16 @@ def test_the_new_classes_are_registered_with_their_fidelity():
     # a glyph is never shared: two classes drawn alike would be one object under two names
     glyphs = [a.glyph for a in CLASS_ART.values() if a.glyph]
     assert len(glyphs) == len(set(glyphs))
+
+
+def test_no_new_class_is_an_older_one_recoloured(art):
+    """OpenMoji's 🍋‍🟩 lime and 🐦‍⬛ black bird render here as the lemon and bird glyphs: a class drawn so is
+    one object under two names, which the detector cannot tell apart. The look-alike check does not catch it
+    (two equal matches at one place: the first class asked wins), so the outlines are compared."""
+    def outline(cls: str) -> bytes:
+        return np.asarray(art.render(cls, 48, "red")).tobytes()
+    older = {outline(c): c for c in CLASS_ART if c not in NEW_CLASSES}
+    assert not {c: older[o] for c in NEW_CLASSES if (o := outline(c)) in older}
 
 
 @pytest.mark.parametrize("cls", NEW_CLASSES)
@@ -105,7 +179,7 @@ def test_detected_as_itself_not_as_a_lookalike(art, detector, cls):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cls", NEW_CLASSES)
+@pytest.mark.parametrize("cls", (*NEW_CLASSES, *REVERSE))
 @pytest.mark.parametrize(("size", "color"), [(48, "red"), (64, None), (110, "blue"), (150, "green")])
 def test_detected_as_itself_at_every_size(art, detector, cls, size, color):
     assert_seen_as_itself(best_matches(art, detector, cls, size, color, tuple(LOOKALIKES.get(cls, ()))), cls)
@@ -130,6 +204,21 @@ def test_synonyms_read_as_the_drawn_class():
 def test_a_rendered_scene_of_new_classes_passes_the_checker():
     scene = parse_prompt("a red rug on the left of a green towel")
     image, _ = render_scene(scene, seed=1, width=320, height=320)
+    verdict = check_image(image, scene, ocr=False)
+    assert verdict.passed, [c.evidence for c in verdict.failed]
+
+
+@pytest.mark.parametrize(("prompt", "seed"), [
+    ("an oblong zucchini and a teardrop pear", 0), ("an oblong zucchini and a teardrop kiwi", 1),
+    ("a rectangular pencil case and a pentagonal pencil sharpener", 0),
+    ("a pentagonal pencil and a triangular pencil case", 2),
+])
+def test_a_long_class_drawn_in_a_shape_is_seen_once(prompt, seed):
+    """A straight sliver (the first zucchini) or a flat rounded box (the first pencil case) is found again,
+    small, on the border of its own shaped outline, so the shape check sees 'oblong, its own' and fails a
+    faithful picture; their drawings have silhouettes no outline border fits."""
+    scene = parse_prompt(prompt)
+    image, _ = render_scene(scene, seed=seed, width=320, height=320)
     verdict = check_image(image, scene, ocr=False)
     assert verdict.passed, [c.evidence for c in verdict.failed]
 

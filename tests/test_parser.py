@@ -45,7 +45,7 @@ def test_attributes_bind_to_their_own_noun() -> None:
         ("car", 1, "red", None, None, False), ("elephant", 1, "pink", None, None, False)]
     assert _els("a wooden spoon and a leather shoes")[0][3] == "wooden"
     assert _els("a pentagonal jewelry box")[0][:5] == ("jewelry box", 1, None, None, "pentagonal")
-    assert _els("a round pizza cutter") == [("cutter", 1, None, None, "round", False)]
+    assert _els("a round pizza cutter") == [("pizza cutter", 1, None, None, "round", False)]  # its own class
     assert _els("an orange and a green skis") == [
         ("orange", 1, None, None, None, False), ("skis", 1, "green", None, None, False)]
 

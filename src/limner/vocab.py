@@ -165,6 +165,9 @@ CLASS_SYNONYMS: dict[str, str] = {
     "pen cup": "pencil holder",
     "food container": "container", "storage container": "container", "table cloth": "tablecloth",
     "bathroom vanity": "vanity",
+    # fourth round (session 48)
+    "paper clip": "paperclip", "post-it note": "post-it", "sticky note": "post-it",
+    "paperclip holder": "paper clip holder",
 }
 
 #: Plurals that rules cannot derive, and words whose plural equals the singular.
@@ -531,6 +534,8 @@ MORE_CLASSES: tuple[str, ...] = (
     # compounds whose head would read as another thing ("a candy cane" is no walking cane)
     "candy cane", "toilet bowl", "spaceship", "starfish", "sea star", "ice cream cone", "sleeping bag",
     "tea bag", "shopping bag", "sandwich bag",
+    # ... and things of their own whose head is a generic word ("a lily pad", "a mouse pad": no pad is drawn)
+    "lily pad", "mouse pad", "coat rack", "pizza cutter", "tie clip", "paper clip holder",
 )
 #: Places (read as the background after in/at/on...), beyond `BACKGROUNDS`.
 MORE_BACKGROUNDS: tuple[str, ...] = (

@@ -446,6 +446,8 @@ CLASS_ART: dict[str, ClassArt] = {
     "hamster": _g(0x1F439, "approx"),
     "baseball": _g(0x26BE),
     "satellite": _g(0x1F6F0),
+    # fourth round (session 48): glyph nouns that alone keep a train prompt from the world.
+    "grasshopper": _g(0x1F997, "approx"),
     # ... and the ones drawn in `drawings.py` (textiles, furniture, jewellery, small things, solids)
     **{name: _DRAWN for name in DRAWINGS},
 }

@@ -718,7 +718,8 @@ def _judgeable(scene: Scene, supported: set[str]) -> tuple[list[Element], list[s
     for e in elements:
         if inside := sorted(named & set(DRAWN_WITH.get(e.cls, ()))):
             *rest, last = (f"a {c}" for c in DRAWN_WITH[e.cls])
-            unsupported.append(f"{e.id}: the sandbox draws '{e.cls}' as {', '.join(rest)} and {last}, so it "
+            shown = f"{', '.join(rest)} and {last}" if rest else last
+            unsupported.append(f"{e.id}: the sandbox draws '{e.cls}' with {shown} in it, so it "
                                f"cannot tell the scene's {', '.join(inside)} from its parts")
     return elements, unsupported
 

@@ -583,9 +583,543 @@ def _basketball_hoop(p: Pen) -> None:
     p.line([(26, 55), (48, 55)], 1)
 
 
+# --- fourth round (session 48) -------------------------------------------------------------------------
+
+
+def _locket(p: Pen) -> None:
+    """A closed locket on its chain: a deep oval case with a raised rim, the hinge knuckle at its top and a
+    heart engraved on the lid (a pendant is a flat cut stone on a fine chain, an earring hangs from a
+    hook)."""
+    for i in range(9):                               # a chain of round links, hanging in a V
+        t = i / 8
+        p.ellipse(6 + 11 * t - 2, 2 + 24 * t - 2, 6 + 11 * t + 2, 2 + 24 * t + 2, _GRAY)
+        p.ellipse(66 - 11 * t - 2, 2 + 24 * t - 2, 66 - 11 * t + 2, 2 + 24 * t + 2, _GRAY)
+    p.rect(31, 22, 41, 30, _GRAY, 2)                 # hinge knuckle
+    p.ellipse(14, 26, 58, 70, p.dark)                # the case's rim
+    p.ellipse(18, 30, 54, 66, p.body)                # the lid
+    heart = [(36, 58), (26, 46), (27, 40), (31, 38), (36, 42), (41, 38), (45, 40), (46, 46)]
+    p.polygon(heart, _light(p, 0.2))                # the engraved heart
+    p.line([(54, 48), (58, 48)], 1.5)                # the clasp's lip
+
+
+def _zucchini(p: Pen) -> None:
+    """A zucchini lying down: long, club-ended and gently bowed, dark with pale speckled stripes along it, its
+    woody stalk bent up at the narrow end (the cucumber glyph is bumpy and uniformly bright). A straight
+    sliver with the stalk in line was found again, small, on the border of its own shaped outline ("an oblong
+    zucchini" seen twice)."""
+    spine = [(8 + 8 * i, 38 - 5 * math.sin(math.pi * i / 7)) for i in range(8)]   # bowed, club-ended
+    half = [7.5 + 3 * i / 7 for i in range(8)]
+    top = [(x, y - h) for (x, y), h in zip(spine, half)]
+    bottom = [(x, y + h) for (x, y), h in zip(spine, half)]
+    p.polygon([*top, (66, 28), (70, 34), (70, 42), (66, 48), *reversed(bottom), (5, 38)], p.body)
+    for dy in (-0.55, 0.0, 0.55):                    # speckled stripes
+        for i in range(1, 7):
+            (x, y), h = spine[i], half[i]
+            p.ellipse(x + 1, y + dy * h - 0.8, x + 3.4, y + dy * h + 0.8, _light(p, 0.3))
+    p.polygon([(6, 31), (12, 30), (12, 46), (6, 45)], (120, 160, 60, 255))  # the calyx
+    p.polygon([(6, 36), (2, 20), (8, 18), (11, 35)], (150, 130, 90, 255))   # the stalk, bent up
+    p.ellipse(63, 34, 68, 40, p.dark)                # blossom end
+
+
+def _acorn(p: Pen) -> None:
+    """An acorn: the smooth nut pointed at its foot, in a scaly cup with a short stalk (an egg has no cup, a
+    mushroom's cap sits on a stem, an onion has roots and a sprout)."""
+    p.polygon([(20, 30), (52, 30), (54, 44), (48, 58), (36, 70), (24, 58), (18, 44)], p.body)  # the nut
+    p.ellipse(24, 36, 30, 50, _light(p, 0.2))        # its shine
+    p.chord(12, 14, 60, 46, 180, 360, p.dark)        # the cup
+    p.rect(12, 28, 60, 34, p.dark, 2)
+    for x in range(18, 56, 6):                       # its scales
+        p.line([(x, 22), (x + 3, 26), (x + 6, 22)], 1)
+        p.line([(x - 2, 28), (x + 1, 32), (x + 4, 28)], 1)
+    p.rect(34, 4, 38, 16, (120, 80, 40, 255), 1)     # the stalk
+
+
+def _tripod(p: Pen) -> None:
+    """A camera tripod, empty: three long legs splayed from a head plate, each with a lock collar, a centre
+    column and a pan handle (the telescope's glyph carries a tube on thin legs; an easel has a ledge)."""
+    p.polygon([(32, 22), (36, 22), (10, 68), (5, 68)], p.body)     # legs
+    p.polygon([(36, 22), (40, 22), (67, 68), (62, 68)], p.body)
+    p.polygon([(34, 22), (38, 22), (38, 62), (34, 62)], p.dark)    # the back leg, between them
+    for (x0, y0) in ((16, 46), (53, 46)):            # leg locks
+        p.rect(x0 - 3, y0 - 2, x0 + 4, y0 + 3, _DARK, 1)
+    p.rect(33, 14, 39, 30, _GRAY, 1)                 # centre column
+    p.rect(22, 8, 50, 15, p.dark, 2)                 # head plate
+    p.line([(50, 12), (64, 20)], 3)                  # pan handle
+    p.rect(30, 4, 42, 9, _GRAY, 1)                   # quick-release plate
+
+
+def _seaweed(p: Pen) -> None:
+    """Seaweed: three wavy kelp fronds rising from a holdfast on a rock, air bladders at their joints (a vine
+    climbs with tendrils and leaves, a bush is a round mound)."""
+    p.ellipse(14, 60, 58, 72, _GRAY)                 # the rock
+    fronds = ((14, 0.0, 58), (32, 1.6, 66), (50, 3.1, 54))
+    for x0, phase, h in fronds:
+        left = [(x0 - 3 + 5 * math.sin(phase + y / 8), 64 - y) for y in range(0, h, 4)]
+        right = [(x + 10, y) for x, y in reversed(left)]
+        p.polygon([*left, *right], p.body)
+        p.line([(x + 5, y) for x, y in left], 1)  # midrib
+        for x, y in left[3::4]:                      # bladders
+            p.ellipse(x + 7, y - 2.5, x + 13, y + 3.5, p.dark)
+
+
+def _pencil_case(p: Pen) -> None:
+    """A zipped pencil case, a soft barrel-shaped pouch lying down: its round end facing aside, the zip along
+    its top with its teeth, the pull tab hanging from the end (a wallet is folded and flat, a handbag has
+    handles). A flat pouch, a rounded box with the zip across it, was found again small on the border of
+    its own shaped outline ("a rectangular pencil case" seen three times), with a seam or without."""
+    p.rect(4, 20, 56, 60, p.body, 6)                 # the barrel
+    p.ellipse(44, 20, 70, 60, p.dark)                # its round end
+    p.ellipse(50, 27, 64, 53, _light(p, 0.1))
+    p.rect(8, 22, 54, 29, _LIGHT, 2)                 # the zip tape
+    for x in range(10, 52, 3):                       # teeth
+        p.line([(x, 24), (x, 27)], 1)
+    p.rect(48, 20, 56, 31, _GRAY, 1)                 # the slider
+    p.polygon([(52, 30), (58, 30), (60, 46), (50, 46)], _DARK)   # its pull tab, hanging over the end
+
+
+def _marker(p: Pen) -> None:
+    """A felt-tip marker, uncapped: a fat straight barrel with its colour band and end plug, the wedge of a
+    chisel nib, and the clipped cap pushed on the back end (a pen is slim and pointed, a crayon wrapped)."""
+    p.polygon([(10, 30), (52, 30), (52, 42), (10, 42)], _LIGHT)   # the barrel
+    p.rect(30, 30, 44, 42, p.body)                   # colour band
+    p.polygon([(52, 31), (60, 33), (60, 39), (52, 41)], _LIGHT)  # the neck
+    p.polygon([(60, 33), (70, 35), (66, 39), (60, 39)], p.body)  # chisel nib
+    p.rect(0, 28, 20, 44, p.body, 3)                 # the cap, posted on the end
+    p.rect(4, 24, 18, 28, p.dark, 1)                 # its clip
+
+
+def _fern(p: Pen) -> None:
+    """A fern: five arching fronds from one crown, each cut into pinnae that shorten to its tip (a saw-edged
+    blade), no pot and no trunk (a palm has a trunk, a potted plant a pot, a feather one smooth vane)."""
+    fronds = ((36, 2, 0.0), (12, 10, -6.0), (60, 10, 6.0), (2, 36, -5.0), (70, 36, 5.0))
+    for tx, ty, bend in fronds:
+        n = 9                                        # the stalk, bowed sideways by `bend`
+        pts = [(36 + (tx - 36) * i / n + bend * math.sin(math.pi * i / n), 66 + (ty - 66) * i / n)
+               for i in range(n + 1)]
+        left: list[tuple[float, float]] = []
+        right: list[tuple[float, float]] = []
+        for i in range(1, n):
+            (xa, ya), (xb, yb) = pts[i - 1], pts[i + 1]
+            dx, dy = xb - xa, yb - ya
+            norm = math.hypot(dx, dy) or 1
+            nx, ny = -dy / norm, dx / norm
+            ux, uy = dx / norm, dy / norm
+            length = 7 * (1 - i / n) + 2.5
+            x, y = pts[i]
+            for side, out in ((1, left), (-1, right)):     # a notch, then a pinna's tip
+                out += [(x + side * nx * length * 0.5, y + side * ny * length * 0.5),
+                        (x + side * nx * length + ux * 2, y + side * ny * length + uy * 2)]
+        p.polygon([pts[0], *left, pts[-1], *reversed(right)], p.body)
+        p.line(pts, 1)                               # the stalk
+    p.ellipse(30, 62, 42, 70, (120, 80, 40, 255))    # the crown
+
+
+
+_GREEN: RGBA = (92, 178, 71, 255)    # stems and leaves of the drawn flowers
+
+
+def _band(p: Pen, path: list[tuple[float, float]], width: float, fill: RGBA) -> None:
+    """A flat strap of `width` following `path`, outlined (Pen.line only draws ink)."""
+    left: list[tuple[float, float]] = []
+    right: list[tuple[float, float]] = []
+    for i, (x, y) in enumerate(path):
+        (xa, ya), (xb, yb) = path[max(0, i - 1)], path[min(len(path) - 1, i + 1)]
+        norm = math.hypot(xb - xa, yb - ya) or 1
+        nx, ny = -(yb - ya) / norm * width / 2, (xb - xa) / norm * width / 2
+        left.append((x + nx, y + ny))
+        right.append((x - nx, y - ny))
+    p.polygon([*left, *reversed(right)], fill)
+
+
+def _saddle(p: Pen) -> None:
+    """A riding saddle from the side: the seat dipping between a raised pommel and cantle, the flap hanging
+    below it, a stirrup on its leather, the saddle cloth showing under it (a chair has legs, a boot a
+    sole)."""
+    p.rect(4, 30, 68, 46, _LIGHT, 5)                 # saddle cloth
+    seat = [(6, 22), (10, 16), (16, 18), (22, 26), (36, 30), (50, 26), (58, 14), (64, 10), (68, 14), (66, 28),
+            (58, 38), (14, 38), (6, 32)]
+    p.polygon(seat, p.body)                          # the seat, pommel at the front, cantle behind
+    p.line([(18, 30), (36, 34), (54, 30)], 1)        # the seat's welt
+    p.rect(22, 34, 48, 56, p.dark, 6)                # the flap
+    p.line([(35, 38), (35, 58)], 2)                  # stirrup leather
+    p.polygon([(28, 58), (42, 58), (46, 70), (24, 70)], _GRAY)   # stirrup iron
+    p.polygon([(31, 61), (39, 61), (41, 67), (29, 67)], _CLEAR)
+
+
+def _leash(p: Pen) -> None:
+    """A dog leash laid down: the hand loop at one end, the strap in a loose S, the snap hook at the other
+    end (a rope is twisted and tied, a belt has a buckle, a keychain a ring and a tag)."""
+    p.ellipse(4, 2, 30, 26, p.body)                  # hand loop
+    p.ellipse(9, 7, 25, 21, _CLEAR)
+    path = [(24, 22), (34, 30), (46, 32), (58, 38), (60, 46), (50, 52), (36, 52), (26, 58), (30, 64),
+            (42, 64)]
+    _band(p, path, 6, p.body)
+    p.rect(40, 61, 46, 67, _GRAY, 1)                 # swivel
+    p.rect(46, 60, 60, 68, _GRAY, 3)                 # snap hook
+    p.arc(54, 56, 68, 72, 270, 90, _DARK)
+    p.line([(52, 62), (56, 62)], 1)
+
+
+def _birdhouse(p: Pen) -> None:
+    """A birdhouse on its post: a small box under a steep overhanging roof, a round entrance hole with a
+    perch peg under it (a house has a door and windows, a mailbox a flag and a slot)."""
+    p.rect(32, 52, 40, 72, p.dark)                   # post
+    p.rect(16, 26, 56, 56, p.body, 1)                # the box
+    p.polygon([(8, 30), (36, 4), (64, 30), (58, 32), (36, 12), (14, 32)], p.dark)  # roof
+    p.ellipse(28, 28, 44, 44, _DARK)                 # entrance hole
+    p.ellipse(34, 46, 38, 50, _GRAY)                 # perch peg
+    p.line([(16, 38), (20, 38)], 1)                  # plank joints
+    p.line([(52, 38), (56, 38)], 1)
+
+
+def _tiara(p: Pen) -> None:
+    """A tiara from the front: a curved band rising to a tall centre peak and lower side peaks in scrolls,
+    a stone in each (a crown is a full ring with even points, a necklace hangs from a chain)."""
+    outer = [(4, 56), (10, 40), (18, 36), (24, 24), (30, 22), (36, 6), (42, 22), (48, 24), (54, 36), (62, 40),
+             (68, 56), (60, 52), (36, 46), (12, 52)]
+    p.polygon(outer, p.body)
+    p.polygon([(36, 16), (40, 26), (36, 38), (32, 26)], (97, 178, 228, 255))   # centre stone
+    p.ellipse(22, 32, 30, 40, (210, 47, 39, 255))    # side stones
+    p.ellipse(42, 32, 50, 40, (210, 47, 39, 255))
+    for x, y in ((10, 46), (20, 43), (52, 43), (62, 46)):
+        p.ellipse(x - 2.5, y - 2.5, x + 2.5, y + 2.5, _WHITE)   # pearls along the band
+    p.line([(12, 52), (36, 46), (60, 52)], 1.5)      # the band's edge
+
+
+def _lily_pad(p: Pen) -> None:
+    """A lily pad: a round floating leaf cut by a V-shaped slit to its centre, its veins radiating from there
+    (a leaf is long and pointed, a plate has a rim, a pie a crust)."""
+    rim = (math.radians(-70 + 320 * i / 48) for i in range(49))   # the round edge, a 40° slit left open
+    p.polygon([(36, 36), *((36 + 32 * math.cos(a), 36 + 28 * math.sin(a)) for a in rim)], p.body)
+    for i in range(1, 8):                            # veins
+        a = math.radians(-70 + 320 * i / 8)
+        p.line([(36, 36), (36 + 26 * math.cos(a), 36 + 22 * math.sin(a))], 1)
+    p.ellipse(33, 33, 39, 39, p.dark)
+
+
+def _mouse_pad(p: Pen) -> None:
+    """A mouse pad seen from above at a slant: a thin rounded sheet with a gel wrist rest along its front
+    edge and a printed swoosh (a placemat has scalloped ends, a mat is rolled, a tray has a rim)."""
+    p.polygon([(14, 10), (70, 10), (58, 58), (2, 58)], p.body)      # the pad
+    p.polygon([(2, 58), (58, 58), (60, 50), (4, 50)], p.dark)       # its edge band
+    p.rect(6, 48, 56, 66, p.dark, 7)                 # wrist rest
+    p.line([(12, 56), (50, 56)], 1)
+    p.arc(24, 14, 64, 44, 200, 320, _light(p, 0.35))  # printed swoosh
+
+
+def _cufflink(p: Pen) -> None:
+    """A cufflink from the side: a broad round face with a set stone, a short post under it and the
+    swivelling toggle bar at the post's foot, turned across (a knob sits on a rosette, an earring hangs
+    from a hook)."""
+    p.rect(31, 34, 41, 50, _GRAY)                    # the post
+    p.polygon([(14, 56), (56, 46), (60, 52), (18, 62)], p.dark)   # toggle bar, turned
+    p.ellipse(4, 4, 68, 42, p.body)                  # the face, tilted
+    p.ellipse(10, 8, 62, 34, _light(p, 0.15))
+    p.ellipse(26, 12, 46, 28, (97, 178, 228, 255))   # the stone
+
+
+def _lime(p: Pen) -> None:
+    """A lime and the half cut from it: the small round fruit with its nub, and the cut face of the half,
+    pale green segments in a thin rind (a lemon is an oval with two nubs, a kiwi's face is seeded)."""
+    p.ellipse(4, 4, 46, 44, p.body)                  # whole lime
+    p.ellipse(2, 20, 8, 28, p.dark)                  # nub
+    p.ellipse(12, 10, 20, 18, _light(p, 0.25))       # shine
+    p.ellipse(26, 26, 70, 70, p.body)                # the cut half
+    p.ellipse(30, 30, 66, 66, (230, 245, 200, 255))  # pith
+    p.ellipse(33, 33, 63, 63, _light(p, 0.3))        # flesh
+    for i in range(8):                               # segments
+        a = 2 * math.pi * i / 8
+        p.line([(48, 48), (48 + 15 * math.cos(a), 48 + 15 * math.sin(a))], 1)
+
+
+def _daffodil(p: Pen) -> None:
+    """A daffodil turned aside: six pointed petals round a trumpet that juts out at a slant, on a bent stem
+    with a strap leaf (a tulip is a closed cup, a sunflower a disc of seeds, a flower's face is flat)."""
+    p.polygon([(18, 72), (14, 46), (20, 38), (24, 46), (24, 72)], _GREEN)      # strap leaf
+    p.line([(40, 72), (38, 52), (30, 40)], 2.5)      # stem
+    cx, cy = 30, 28
+    for i in range(6):                               # petals: pointed lenses round the centre
+        a = 2 * math.pi * i / 6 + 0.5
+        ux, uy, nx, ny = math.cos(a), math.sin(a), -math.sin(a), math.cos(a)
+        p.polygon([(cx, cy), (cx + 12 * ux + 6 * nx, cy + 12 * uy + 6 * ny), (cx + 24 * ux, cy + 24 * uy),
+                   (cx + 12 * ux - 6 * nx, cy + 12 * uy - 6 * ny)], p.body)
+    p.polygon([(24, 22), (44, 30), (38, 48), (24, 34)], p.dark)     # the trumpet
+    p.ellipse(34, 26, 54, 50, _light(p, 0.15))       # its frilled mouth
+    p.ellipse(39, 32, 49, 44, p.dark)
+
+
+
+def _lily(p: Pen) -> None:
+    """A lily from the side: a long trumpet of six pointed petals whose tips curl back, stamens reaching out
+    of it, on a stem with narrow leaves (a tulip is a closed cup, a daffodil's trumpet sits in a star)."""
+    p.line([(10, 72), (16, 52), (24, 40)], 2.5)      # stem
+    p.polygon([(14, 60), (2, 50), (4, 46), (16, 54)], _GREEN)       # leaves
+    p.polygon([(14, 58), (26, 62), (26, 66), (13, 63)], _GREEN)
+    p.polygon([(22, 42), (52, 10), (64, 4), (60, 16), (44, 30)], p.body)      # upper petals, tips curled
+    p.polygon([(22, 42), (56, 40), (70, 34), (66, 46), (48, 48)], p.body)     # lower petals
+    p.polygon([(22, 42), (48, 24), (62, 22), (58, 34), (42, 40)], p.dark)     # the petal between, behind
+    p.polygon([(20, 38), (28, 36), (30, 46), (22, 48)], _GREEN)              # the green base of the trumpet
+    for x1, y1 in ((60, 26), (64, 30), (58, 32)):   # stamens
+        p.line([(34, 36), (x1, y1)], 1)
+        p.ellipse(x1 - 1.5, y1 - 2.5, x1 + 2, y1 + 1, (140, 60, 20, 255))
+
+
+def _carnation(p: Pen) -> None:
+    """A carnation: a round head of ruffled petals, its edge finely toothed, held in a long green calyx with
+    pointed sepals, on a straight stem with slim leaves (a rose is spiral, a tulip a smooth cup)."""
+    p.line([(36, 44), (36, 72)], 2.5)                # stem
+    p.polygon([(36, 60), (20, 52), (20, 56), (36, 64)], _GREEN)     # leaves
+    p.polygon([(36, 56), (52, 48), (52, 52), (36, 60)], _GREEN)
+    ruff: list[tuple[float, float]] = []
+    for i in range(33):                              # toothed edge of the head
+        a = math.pi * (1 + i / 32)
+        r = 26 if i % 2 == 0 else 21
+        ruff.append((36 + r * math.cos(a), 30 + r * 0.9 * math.sin(a)))
+    p.polygon([*ruff, (58, 34), (14, 34)], p.body)
+    for y in (18, 26):                               # the inner ruffles
+        w = 16 - (y - 18)
+        p.line([(36 - w, y + 2), (28, y - 2), (36, y + 2), (44, y - 2), (36 + w, y + 2)], 1)
+    p.polygon([(24, 32), (48, 32), (42, 48), (30, 48)], _GREEN)      # calyx
+    for x in (26, 36, 46):                           # its sepals
+        p.polygon([(x - 4, 34), (x, 28), (x + 4, 34)], _GREEN)
+
+
+def _soda_can(p: Pen) -> None:
+    """A soda can standing, seen a little from above: a short wide can with a rounded foot, narrowing to its
+    rim, the lid with its ring pull, a printed wave round it (a cylinder is plain, a candle is slim with a
+    wick, a cup has a handle; cans with a flat foot matched the candle within 0.05)."""
+    p.chord(12, 52, 60, 70, 0, 180, _GRAY)           # the rounded foot
+    p.polygon([(12, 22), (60, 22), (60, 61), (12, 61)], p.body)     # the can
+    p.chord(12, 52, 60, 66, 0, 180, p.body)          # its curved lower edge
+    p.polygon([(12, 22), (18, 12), (54, 12), (60, 22)], _GRAY)      # the neck
+    p.ellipse(18, 6, 54, 18, _LIGHT)                 # the lid
+    p.rect(30, 8, 46, 14, _GRAY, 2)                  # the ring pull
+    p.ellipse(36, 9, 41, 13, _DARK)
+    wave = [(13, 40), (26, 32), (40, 42), (59, 34), (59, 46), (40, 54), (26, 44), (13, 52)]
+    p.polygon(wave, _WHITE)                          # the printed wave
+
+
+def _fig(p: Pen) -> None:
+    """A fig and the half cut from it: the teardrop fruit with its short stalk, and the cut face of the half,
+    pink flesh full of seeds in a thin skin (a pear is long-necked with a leaf, an onion has roots)."""
+    whole = [(24, 4), (28, 6), (36, 18), (44, 30), (46, 40), (40, 50), (26, 54), (10, 48), (6, 38), (10, 26),
+             (20, 12)]
+    p.polygon(whole, p.body)                         # the whole fig
+    p.rect(22, 0, 28, 8, (120, 90, 40, 255), 1)      # stalk
+    half = [(52, 22), (56, 26), (62, 38), (68, 50), (66, 62), (54, 70), (40, 68), (32, 58), (36, 46),
+            (46, 32)]
+    p.polygon(half, p.body)                          # the cut half
+    inner = [(53, 30), (58, 40), (63, 50), (61, 60), (53, 65), (43, 63), (38, 56), (41, 46), (48, 36)]
+    p.polygon(inner, (238, 120, 140, 255))           # its flesh
+    for x, y in ((46, 50), (52, 46), (56, 54), (50, 58), (44, 58), (56, 60), (52, 40)):
+        p.ellipse(x - 1, y - 1, x + 1, y + 1, (250, 230, 200, 255))   # seeds
+
+
+def _papaya(p: Pen) -> None:
+    """A papaya cut in half lengthwise, lying aslant: the long pear-shaped fruit, its rind, the flesh and the
+    hollow full of black seeds (an avocado half has one big stone, a melon a round rind)."""
+    outer = [(8, 62), (4, 50), (10, 34), (26, 18), (44, 8), (60, 4), (68, 10), (66, 24), (54, 40), (36, 58),
+             (20, 68)]
+    p.polygon(outer, (150, 190, 60, 255))            # the rind
+    inner = [(12, 60), (9, 50), (14, 37), (28, 22), (45, 12), (59, 8), (64, 12), (62, 22), (51, 37), (34, 54),
+             (20, 63)]
+    p.polygon(inner, p.body)                         # the flesh
+    cavity = [(18, 54), (16, 46), (24, 36), (38, 26), (50, 18), (56, 18), (54, 24), (44, 34), (30, 48)]
+    p.polygon(cavity, _light(p, 0.2))                # the hollow
+    for i in range(9):                               # seeds
+        t = i / 8
+        x, y = 22 + 30 * t, 46 - 26 * t
+        p.ellipse(x - 2, y - 2, x + 2, y + 2, _DARK)
+
+
+def _album(p: Pen) -> None:
+    """A photo album lying open: its padded cover round two facing pages, each page holding two photos set by
+    their corners (a book glyph is closed, a laptop has a keyboard, a frame holds one picture). Closed, with a
+    photo in its cover, it matched the book glyph within 0.05 upright and the laptop lying wide."""
+    p.polygon([(2, 14), (36, 10), (70, 14), (70, 62), (36, 58), (2, 62)], p.body)   # the cover
+    p.polygon([(6, 18), (36, 14), (66, 18), (66, 58), (36, 54), (6, 58)], _WHITE)   # the pages
+    p.line([(36, 14), (36, 54)], 1.5)                # the binding
+    for x0 in (10, 40):                              # photos, two to a page
+        for y0 in (22, 40):
+            p.rect(x0, y0, x0 + 22, y0 + 12, _BLUE)
+            p.polygon([(x0, y0 + 12), (x0 + 8, y0 + 6), (x0 + 14, y0 + 12)], (92, 178, 71, 255))
+            for (x, y, dx, dy) in ((x0, y0, 4, 4), (x0 + 22, y0, -4, 4), (x0, y0 + 12, 4, -4),
+                                   (x0 + 22, y0 + 12, -4, -4)):
+                p.polygon([(x, y), (x + dx, y), (x, y + dy)], _DARK)
+
+
+def _lampshade(p: Pen) -> None:
+    """A lampshade alone: a pleated drum flaring to its wide lower rim, seen a little from below so its dark
+    inside and the wire fitter show (a lamp has a stem and a foot, a bucket a handle, a cone a point)."""
+    p.polygon([(18, 10), (54, 10), (68, 56), (4, 56)], p.body)      # the shade
+    p.ellipse(4, 50, 68, 66, _DARK)                  # the inside, seen from below
+    p.ellipse(18, 6, 54, 14, p.dark)                 # top rim
+    for x in range(8, 68, 8):                        # pleats, converging upwards
+        p.line([(36 + (x - 36) * 0.5, 12), (x, 54)], 1)
+    p.line([(20, 58), (52, 58)], 1.5)                # the fitter's spokes
+    p.line([(36, 52), (36, 64)], 1.5)
+
+
+def _snowball(p: Pen) -> None:
+    """A snowball: a ball of packed snow, its outline lumpy, its shadowed side blue-grey, the dents of the
+    hands that packed it (a sphere is smooth and shaded, a ball has seams, a snowman is two balls and a
+    face)."""
+    pts: list[tuple[float, float]] = []
+    for i in range(40):                              # lumpy round outline
+        a = 2 * math.pi * i / 40
+        r = 30 + 1.8 * math.sin(5 * a) + 1.2 * math.sin(11 * a + 1)
+        pts.append((36 + r * math.cos(a), 36 + r * math.sin(a)))
+    p.polygon(pts, p.body)
+    p.chord(8, 8, 66, 66, 10, 120, (190, 210, 225, 255))   # the shadowed side
+    for x, y in ((20, 22), (34, 16), (46, 26), (22, 42), (36, 34), (28, 54)):
+        p.arc(x - 5, y - 3, x + 5, y + 3, 20, 160, _DARK)   # dents
+
+
+def _toast(p: Pen) -> None:
+    """A slice of toast lying aslant, its thickness showing: the bread slice's domed top, a dark crust round
+    it and the toasted face with its crumb (the bread glyph is two pale slices upright, side
+    by side; an upright slice matched it within 0.05)."""
+    side = [(14, 68), (64, 58), (68, 62), (18, 72)]
+    p.polygon(side, p.dark)                          # the slice's thickness
+    outline = [(14, 68), (6, 30), (2, 20), (8, 8), (22, 4), (36, 6), (50, 0), (62, 4), (66, 16), (60, 26),
+               (64, 58)]
+    p.polygon(outline, p.dark)                       # crust
+    inner = [(18, 62), (11, 30), (8, 20), (12, 12), (23, 9), (36, 12), (50, 6), (58, 9), (60, 16), (55, 26),
+             (59, 54)]
+    p.polygon(inner, p.body)                         # the toasted face
+    for x, y in ((24, 26), (40, 22), (46, 38), (28, 42), (38, 50), (24, 54)):
+        p.ellipse(x - 1.5, y - 1, x + 1.5, y + 1, _light(p, 0.2))   # crumb
+
+
+
+def _arc_path(cx: float, cy: float, r: float, a0: float, a1: float, n: int = 8) -> list[tuple[float, float]]:
+    """Points on a circular arc from angle a0 to a1 (degrees, y down)."""
+    return [(cx + r * math.cos(math.radians(a0 + (a1 - a0) * i / n)),
+             cy + r * math.sin(math.radians(a0 + (a1 - a0) * i / n))) for i in range(n + 1)]
+
+
+def _paperclip(p: Pen) -> None:
+    """A paper clip, its wire coated in colour: three nested loops of one bent wire (the 📎 glyph is lines
+    only, nothing to colour; a rubber band is one twisted loop, a hook one curve)."""
+    path = [(26, 22), *_arc_path(32, 50, 6, 180, 0), *_arc_path(27, 16, 11, 0, -180),
+            *_arc_path(32, 52, 16, 180, 0), (48, 24)]
+    _band(p, path, 5, p.body)
+
+
+def _pizza_cutter(p: Pen) -> None:
+    """A pizza cutter: a round steel wheel on an axle held by a fork from its hub, a finger guard, a long
+    handle (a magnifying glass's handle holds a lens by its rim, a pan's a bowl)."""
+    p.polygon([(40, 34), (62, 6), (70, 12), (46, 40)], p.body)       # handle
+    p.rect(40, 30, 48, 42, p.dark, 2)                # finger guard
+    p.ellipse(4, 26, 48, 70, _LIGHT)                 # the wheel
+    p.ellipse(9, 31, 43, 65, _GRAY)
+    p.polygon([(24, 44), (40, 32), (46, 38), (30, 50)], p.dark)      # the fork
+    p.ellipse(21, 43, 31, 53, _DARK)                 # axle
+
+
+def _coat_rack(p: Pen) -> None:
+    """A standing coat rack: a tall pole on three splayed feet, a ball finial, curved hooks branching from its
+    top (a tripod's legs are long and meet at a head, a lamp has a shade, a tree leaves)."""
+    p.rect(33, 10, 39, 62, p.body, 1)                # pole
+    p.polygon([(33, 58), (39, 58), (14, 70), (8, 68)], p.dark)      # feet
+    p.polygon([(33, 58), (39, 58), (64, 68), (58, 70)], p.dark)
+    p.rect(33, 60, 39, 72, p.dark, 1)
+    for side in (-1, 1):                             # hooks: arm out, then up, ball tip
+        for y, reach in ((16, 18), (26, 12)):
+            x1 = 36 + side * reach
+            p.polygon([(36, y), (x1, y + 6), (x1, y + 2), (36, y - 3)], p.body)
+            p.ellipse(x1 - 3, y - 3, x1 + 3, y + 3, p.dark)
+    p.ellipse(31, 2, 41, 12, p.dark)                 # finial
+
+
+def _tuxedo(p: Pen) -> None:
+    """A tuxedo jacket from the front: broad satin lapels in a deep V, the white shirt front and the black bow
+    tie, one button at the waist (a coat hangs long and plain, a shirt has no lapels). The lapels are drawn
+    lighter than the cloth: in the body's dark shade a blue or green one reads as outline ink, and the
+    tuxedo matched itself at only 0.83."""
+    p.polygon([(10, 12), (26, 4), (46, 4), (62, 12), (68, 68), (4, 68)], p.body)     # the jacket
+    p.polygon([(26, 4), (46, 4), (36, 46)], _LIGHT)                                   # shirt front
+    p.polygon([(26, 4), (36, 46), (14, 24)], _light(p, 0.12))                         # satin lapels, shining
+    p.polygon([(46, 4), (36, 46), (58, 24)], _light(p, 0.12))
+    p.polygon([(26, 8), (36, 12), (46, 8), (46, 18), (36, 14), (26, 18)], _DARK)     # bow tie
+    p.ellipse(32, 50, 40, 58, _DARK)                 # the button
+
+
+def _post_it(p: Pen) -> None:
+    """A sticky note stuck on aslant: a small square sheet, its glued strip along the top, a few handwritten
+    lines, the lower corner curling up off the surface (a notepad has a spiral, a page is tall, a sign has a
+    post; square and level, it matched the sign and the album within 0.05 at 48 px)."""
+    def turn(x: float, y: float) -> tuple[float, float]:
+        a = math.radians(-10)
+        return (36 + (x - 36) * math.cos(a) - (y - 36) * math.sin(a),
+                36 + (x - 36) * math.sin(a) + (y - 36) * math.cos(a))
+    p.polygon([turn(x, y) for x, y in ((10, 10), (62, 10), (62, 42), (42, 62), (10, 62))], p.body)
+    p.polygon([turn(x, y) for x, y in ((10, 10), (62, 10), (62, 18), (10, 18))], p.dark)    # glued strip
+    p.polygon([turn(x, y) for x, y in ((62, 42), (42, 62), (46, 46))], _light(p, 0.25))    # curled corner
+    p.polygon([turn(x, y) for x, y in ((62, 42), (66, 48), (48, 66), (42, 62))], _LIGHT)   # its shadow
+    for y, x1 in ((28, 52), (38, 50), (48, 34)):    # handwriting
+        p.line([turn(x, y + dy) for x, dy in ((16, 0), (24, -2), (32, 1), (42, -2), (x1, 0))], 1.2)
+
+
+def _yam(p: Pen) -> None:
+    """A yam: a long tuber, thickest past its middle and tapering to both ends, slightly bent, its skin
+    ringed, hair roots along it (a potato is short and round, a carrot has leaves, a zucchini a stem)."""
+    spine = [(2 + 68 * i / 24, 42 - 3 * math.sin(math.pi * i / 24) - 10 * i / 24) for i in range(25)]
+    half = [12 * math.sin(math.pi * (i / 24) ** 0.8) ** 1.2 + 0.5 for i in range(25)]
+    p.polygon([*((x, y - h) for (x, y), h in zip(spine, half)),
+               *((x, y + h) for (x, y), h in reversed(list(zip(spine, half))))], p.body)
+    for i in (7, 12, 17):                            # rings round the skin
+        (x, y), h = spine[i], half[i]
+        p.arc(x - 3, y - h + 1, x + 3, y + h - 1, 100, 260, p.dark)
+    for i in (5, 10, 15, 20):                        # hair roots
+        (x, y), h = spine[i], half[i]
+        p.line([(x, y + h), (x + 2, y + h + 4)], 1)
+
+
+def _cardinal(p: Pen) -> None:
+    """A cardinal perched: a songbird with a tall pointed crest, a black mask round its short thick cone of
+    a beak, a long tail (the bird glyph has no crest, a parrot a hooked beak)."""
+    p.polygon([(30, 50), (20, 70), (14, 68), (22, 48)], p.dark)      # tail
+    body = [(18, 30), (26, 22), (34, 10), (40, 18), (50, 20), (56, 28), (50, 44), (38, 54), (24, 52),
+            (18, 42)]
+    p.polygon(body, p.body)                          # body, head and crest
+    p.polygon([(24, 34), (40, 30), (46, 44), (30, 50)], p.dark)      # the wing
+    p.polygon([(46, 20), (56, 26), (54, 34), (46, 32)], _DARK)       # the mask
+    p.polygon([(54, 26), (64, 29), (54, 33)], (245, 130, 20, 255))   # beak
+    p.ellipse(47, 22, 51, 26, _WHITE)                # eye
+    p.line([(34, 54), (32, 62)], 1.5)                # legs on a twig
+    p.line([(40, 53), (40, 62)], 1.5)
+    p.rect(20, 62, 60, 66, (120, 80, 40, 255), 2)
+
+
+def _tie_clip(p: Pen) -> None:
+    """A tie clip, open: a slim bar with its engraved face, folded back on itself at one end into the
+    springing clasp below it, ridged where it grips (a ruler has ticks, a paper clip is bent wire)."""
+    p.rect(4, 24, 66, 36, p.body, 3)                 # the face bar
+    p.rect(10, 28, 60, 32, _light(p, 0.2), 1)        # its engraved panel
+    p.polygon([(4, 30), (0, 36), (4, 44), (60, 48), (60, 42), (8, 38)], p.dark)   # fold and clasp
+    for x in range(40, 60, 4):                       # grip ridges
+        p.line([(x, 42), (x, 46)], 1)
+
+
+def _paper_clip_holder(p: Pen) -> None:
+    """A paper clip holder: a low round cup with a magnet ring round its mouth, paper clips stuck on top of it
+    (a pencil holder is tall and meshed, a cup has a handle, a jar a lid)."""
+    p.rect(12, 34, 60, 68, p.body, 4)                # the cup
+    p.ellipse(12, 60, 60, 72, p.body)
+    p.ellipse(10, 26, 62, 42, p.dark)                # magnet ring
+    p.ellipse(18, 30, 54, 38, _DARK)                 # the mouth
+    for x0, tilt in ((20, -8), (32, 0), (44, 8)):   # clips standing on the ring
+        p.rect(x0, 6, x0 + 8, 32, _CLEAR)
+        p.line([(x0 + 2, 32), (x0 + 2 + tilt / 4, 10), (x0 + 7 + tilt / 4, 8), (x0 + 7, 30), (x0 + 4, 30),
+                (x0 + 4 + tilt / 6, 14)], 1.3)
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
-DRAWN_WITH: dict[str, tuple[str, ...]] = {"cutlery": ("fork", "knife", "spoon")}
+DRAWN_WITH: dict[str, tuple[str, ...]] = {
+    "cutlery": ("fork", "knife", "spoon"), "paper clip holder": ("paperclip",),
+}
 
 #: Drawn class -> (drawing, the colour family it has when the prompt names none).
 DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
@@ -642,4 +1176,39 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "vanity": (_vanity, "white"),
     "tablecloth": (_tablecloth, "red"),
     "basketball hoop": (_basketball_hoop, "white"),
+    "locket": (_locket, "gold"),
+    "zucchini": (_zucchini, "green"),
+    "acorn": (_acorn, "brown"),
+    "tripod": (_tripod, "gray"),
+    "seaweed": (_seaweed, "green"),
+    "pencil case": (_pencil_case, "blue"),
+    "marker": (_marker, "red"),
+    "fern": (_fern, "green"),
+    "saddle": (_saddle, "brown"),
+    "leash": (_leash, "red"),
+    "birdhouse": (_birdhouse, "brown"),
+    "tiara": (_tiara, "silver"),
+    "lily pad": (_lily_pad, "green"),
+    "mouse pad": (_mouse_pad, "blue"),
+    "cufflink": (_cufflink, "gold"),
+    "lime": (_lime, "green"),
+    "daffodil": (_daffodil, "yellow"),
+    "lily": (_lily, "pink"),
+    "carnation": (_carnation, "pink"),
+    "soda can": (_soda_can, "red"),
+    "fig": (_fig, "purple"),
+    "papaya": (_papaya, "orange"),
+    "album": (_album, "brown"),
+    "lampshade": (_lampshade, "beige"),
+    "snowball": (_snowball, "white"),
+    "toast": (_toast, "brown"),
+    "paperclip": (_paperclip, "silver"),
+    "pizza cutter": (_pizza_cutter, "red"),
+    "coat rack": (_coat_rack, "brown"),
+    "tuxedo": (_tuxedo, "navy"),
+    "post-it": (_post_it, "yellow"),
+    "yam": (_yam, "brown"),
+    "cardinal": (_cardinal, "red"),
+    "tie clip": (_tie_clip, "silver"),
+    "paper clip holder": (_paper_clip_holder, "gray"),
 }
