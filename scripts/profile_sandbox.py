@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=10_000)
     ap.add_argument("--edit-scenes", type=int, default=12, help="scenes drawn for the editor profile (0: skip)")
     ap.add_argument("--background-scenes", type=int, default=0,
-                    help="scenes with a background drawn without it, for the editors' background column (random "
-                         "scenes seldom need that repair: 3 in 40 scenes)")
+                    help="scenes with a background drawn without it, for the editors' background column "
+                         "(random scenes seldom need that repair: 3 in 40 scenes)")
     args = ap.parse_args(argv)
 
 
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     if args.scenes > 0:
         prompts = [random_scene(rng).prompt for _ in range(args.scenes)]
-        matrix, _ = profile_tools(painters, prompts, seeds=[args.seed], width=config.width, height=config.height,
-                                  progress=lambda msg: print(msg, file=sys.stderr))
+        matrix, _ = profile_tools(painters, prompts, seeds=[args.seed], width=config.width,
+                                  height=config.height, progress=lambda msg: print(msg, file=sys.stderr))
         print(f"# profiled on {args.scenes} random sandbox scenes, seed {args.seed}: python "
               f"scripts/profile_sandbox.py --scenes {args.scenes} --seed {args.seed}")
         _print(matrix)
@@ -59,10 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     with_backdrop = [random_scene(rng, p_background=1.0) for _ in range(args.background_scenes)]
     drawn = {s.prompt: describe(s.model_copy(update={"background": None})) for s in with_backdrop}
     edit_prompts += list(drawn)
-    print(f"# editors: repairs of {args.edit_scenes} more random scenes drawn by every painter"
-          + (f" and of {args.background_scenes} drawn without their background" if args.background_scenes else "")
-          + f": python scripts/profile_sandbox.py --scenes {args.scenes} --seed {args.seed} --edit-scenes "
-          f"{args.edit_scenes}" + (f" --background-scenes {args.background_scenes}" if args.background_scenes else ""))
+    n_bare = args.background_scenes
+    bare = f" and of {n_bare} drawn without their background" if n_bare else ""
+    flag = f" --background-scenes {n_bare}" if n_bare else ""
+    print(f"# editors: repairs of {args.edit_scenes} more random scenes drawn by every painter{bare}: python "
+          f"scripts/profile_sandbox.py --scenes {args.scenes} --seed {args.seed} "
+          f"--edit-scenes {args.edit_scenes}{flag}")
     for kind in ("edit", "inpaint"):
         items = repair_items(painters, edit_prompts, kind=kind, seeds=[args.seed], width=config.width,
                              height=config.height, drawn=drawn)

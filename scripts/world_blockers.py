@@ -79,7 +79,7 @@ class KindsReport:
     ceiling_without_abstract: float  # supported if every part not of `ABSTRACT_KINDS` were drawn and judged
     blocking: Counter[str]  # kind -> prompts it blocks
     sole: Counter[str]  # kind -> prompts it alone blocks
-    ceiling_without_moods: float = 0.0  # ... and states and qualities too: only moods (and style) left unjudged
+    ceiling_without_moods: float = 0.0  # ... states and qualities too: only moods (and style) left unjudged
 
 
 def kinds_report(directory: Path, split: str) -> KindsReport:
@@ -143,10 +143,10 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--kinds", action="store_true", help="count blockers by kind of part, with the ceiling")
     ap.add_argument("--by-category", action="store_true",
-                    help="per prompt list: supported, and the ceilings without abstract parts and without moods")
+                    help="per prompt list: supported, the ceilings without abstract parts and without moods")
     ap.add_argument("--json", action="store_true", help="with --by-category: print JSON")
     ap.add_argument("--words", action="store_true",
-                    help="the mood, state and quality words named unjudged: how many distinct, the most named")
+                    help="the mood, state and quality words named unjudged: how many, the most named")
     args = ap.parse_args()
     if not args.dir.is_dir():
         raise SystemExit(f"no prompt lists in {args.dir}")
@@ -159,7 +159,8 @@ def main() -> None:
         reports = kinds_by_list(args.dir, args.split)
         rows = {name: {"prompts": r.prompts, "world_supported": round(r.world_supported, 3),
                        "ceiling_without_abstract": round(r.ceiling_without_abstract, 3),
-                       "ceiling_without_moods": round(r.ceiling_without_moods, 3)} for name, r in reports.items()}
+                       "ceiling_without_moods": round(r.ceiling_without_moods, 3)}
+                for name, r in reports.items()}
         if args.json:
             print(json.dumps({"split": args.split, "simulated": True, "categories": rows}, indent=2))
             return

@@ -121,6 +121,7 @@ def test_the_truth_says_a_style_was_half_applied() -> None:
     assert _update_truth(truth, op, image, image, None, "ed", ["outcome none"], "none").style is None
     whole = _update_truth(truth, op, image, image, None, "ed", ["outcome full"], "full")
     assert (whole.style, whole.style_half) == ("watercolor", False)
-    half = _update_truth(truth, op, image, image, None, "ed", ["outcome partial", "style half applied"], "partial")
+    notes = ["outcome partial", "style half applied"]
+    half = _update_truth(truth, op, image, image, None, "ed", notes, "partial")
     assert (half.style, half.style_half) == ("watercolor", True)
     assert WorldTruth.model_validate_json(half.model_dump_json()).style_half

@@ -285,25 +285,26 @@ def test_repair_items_judges_against_the_prompt_what_the_painter_drew_from_anoth
     background repair the random scenes seldom need gets items (scripts/profile_sandbox.py)."""
     asked = "a red apple on a beach background"
 
+    given: list[str] = []
+
     class Painter:  # draws exactly what it is given
         name, kind = "painter", "generate"
-        given: list[str] = []
 
         def __call__(self, call, image=None, mask=None):
-            Painter.given.append(call.prompt)
+            given.append(call.prompt)
             return ToolResult(tool=self.name, image=frozenset({"beach"} if "beach" in call.prompt else set()))
 
     def check(image, scene):
         passed = "beach" in image
         checks = [Check(target="e0", kind="presence", passed=True, score=1.0, evidence="fake"),
-                  Check(target="scene", kind="background", passed=passed, score=float(passed), evidence="fake",
-                        dimension="background")]
+                  Check(target="scene", kind="background", passed=passed, score=float(passed),
+                        evidence="fake", dimension="background")]
         return Verdict.combine(1.0, checks)
 
     assert repair_items([Painter()], [asked], kind="edit", parse=parse_prompt, check=check) == []
     items = repair_items([Painter()], [asked], kind="edit", parse=parse_prompt, check=check,
                          drawn={asked: "a red apple"})
-    assert Painter.given == [asked, "a red apple"]
+    assert given == [asked, "a red apple"]
     assert [(it.check.kind, it.subtask.instruction) for it in items] == [
         ("background", "change the background to beach")]
 

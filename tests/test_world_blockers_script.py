@@ -51,8 +51,8 @@ def test_words_counts_the_abstract_words_by_kind(tmp_path: Path) -> None:
     (tmp_path / "prose_train.txt").write_text(
         "A person is weeping in sadness.\nA man is weeping.\nthe juicy apple\n", encoding="utf-8"
     )
-    out = subprocess.run([sys.executable, str(SCRIPT), "--words", "--dir", str(tmp_path)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run([sys.executable, str(SCRIPT), "--words", "--dir", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
     assert lines["state"].startswith("1 distinct words, named 2 times") and "weeping 2" in lines["state"]
     assert lines["mood"].startswith("1 distinct words, named 1 times") and "sadness 1" in lines["mood"]

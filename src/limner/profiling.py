@@ -179,7 +179,8 @@ def repair_items(
             for seed in seeds:
                 try:
                     given = (drawn or {}).get(prompt, prompt)
-                    result = painter(ToolCall(tool=painter.name, prompt=given, seed=seed, width=width, height=height))
+                    result = painter(ToolCall(tool=painter.name, prompt=given, seed=seed, width=width,
+                                              height=height))
                 except ToolError:
                     continue
                 if not result.ok or result.image is None:

@@ -186,8 +186,8 @@ def _element_checks(e: Element, dets: list[Detection], unjudged: list[str]) -> l
     if seen:
         why = f"found {_names(dets, e)}"
     elif weak is not None:
-        why = (f"only weak matches of {e.cls} ({_names(dets, e)}; best match {weak:.2f} < {PRESENCE_MIN_SCORE}): "
-               "not counted as seen")
+        why = (f"only weak matches of {e.cls} ({_names(dets, e)}; best match {weak:.2f} < "
+               f"{PRESENCE_MIN_SCORE}): not counted as seen")
     else:
         why = f"no {e.cls} found, expected {max(1, e.count)}"
     checks = [
@@ -849,8 +849,8 @@ def _weakly_seen_side(r: Relation, assigned: dict[str, list[Detection]]) -> str 
     fails, as the thing is not in the picture."""
     for side in (r.subject, r.object):
         if (weak := _weakly_seen(assigned.get(side) or [])) is not None:
-            return (f"{r.id}: '{r.predicate}' not judged: {side} is found only in weak matches (best {weak:.2f} "
-                    f"< {PRESENCE_MIN_SCORE}), not counted as seen")
+            return (f"{r.id}: '{r.predicate}' not judged: {side} is found only in weak matches "
+                    f"(best {weak:.2f} < {PRESENCE_MIN_SCORE}), not counted as seen")
     return None
 
 

@@ -143,7 +143,8 @@ class WorldTruth(_Truth):
     style: str | None = None
     style_half: bool = Field(
         default=False,
-        description="`style` was blended half over the old look (an editor's partial restyle): neither look whole",
+        description="`style` was blended half over the old look (an editor's partial restyle): "
+        "neither look is whole",
     )
     objects: list[WorldObject] = Field(default_factory=list)
     texts: list[WorldText] = Field(default_factory=list)
