@@ -31,6 +31,8 @@ GLYPHS: dict[str, str] = {
     "toy": "approx", "hamster": "approx", "baseball": "exact", "satellite": "exact",
     # fourth round (session 48)
     "grasshopper": "approx",
+    # fifth round (session 48)
+    "piñata": "exact", "pancake": "exact",
 }
 NEW_CLASSES: tuple[str, ...] = (*GLYPHS, *DRAWINGS)
 
@@ -125,6 +127,11 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "bird": ("cardinal",),
     "tie clip": ("ruler", "paperclip", "pencil", "knife", "belt", "battery", "key", "cufflink"),
     "paper clip holder": ("pencil holder", "cup", "mug", "jar", "bucket", "cylinder", "bowl", "paperclip"),
+    # fifth round (session 48)
+    "piñata": ("horse", "toy", "teddy bear", "dog", "sheep", "giraffe", "lizard"),
+    "horse": ("piñata",),
+    "pancake": ("pie", "cake", "cookie", "bread", "toast", "plate", "hamburger", "donut", "tire", "cheese"),
+    "cake": ("pancake",),
 }
 #: Older classes a new one could pass for: checked the other way round too (the new class must not be
 #: preferred when the older one is drawn).
@@ -199,6 +206,8 @@ def test_a_single_glove_is_drawn_alone_and_a_pair_as_two():
 
 def test_synonyms_read_as_the_drawn_class():
     assert [e.cls for e in parse_prompt("a blue carpet and a rubber tyre").elements] == ["rug", "tire"]
+    # fifth round: the boat glyph is a sailboat (⛵), so the word reads as it
+    assert [e.cls for e in parse_prompt("a blue ocean and a white sailboat").elements] == ["boat"]
 
 
 def test_a_rendered_scene_of_new_classes_passes_the_checker():

@@ -121,7 +121,7 @@ CLASS_SYNONYMS: dict[str, str] = {
     "hydrant": "fire hydrant", "stoplight": "traffic light", "traffic signal": "traffic light",
     "suit case": "suitcase", "luggage": "suitcase", "bag": "handbag", "rucksack": "backpack",
     "puppy": "dog", "kitten": "cat", "kitty": "cat", "calf": "cow", "cattle": "cow", "lamb": "sheep",
-    "pony": "horse", "automobile": "car", "lorry": "truck", "ship": "ship", "sailboat": "sailboat",
+    "pony": "horse", "automobile": "car", "lorry": "truck", "ship": "ship", "sailboat": "boat",  # the boat glyph is ⛵
     "armchair": "armchair", "stool": "stool", "laptop computer": "laptop", "notebook computer": "laptop",
     "microwave oven": "microwave", "potted plants": "potted plant", "clock tower": "clock",
     "alarm clock": "clock", "wall clock": "clock", "flower vase": "vase", "teddybear": "teddy bear",

@@ -448,6 +448,9 @@ CLASS_ART: dict[str, ClassArt] = {
     "satellite": _g(0x1F6F0),
     # fourth round (session 48): glyph nouns that alone keep a train prompt from the world.
     "grasshopper": _g(0x1F997, "approx"),
+    # fifth round (session 48)
+    "piñata": _g(0x1FA85),
+    "pancake": _g(0x1F95E),
     # ... and the ones drawn in `drawings.py` (textiles, furniture, jewellery, small things, solids)
     **{name: _DRAWN for name in DRAWINGS},
 }
