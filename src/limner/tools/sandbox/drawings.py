@@ -1115,6 +1115,76 @@ def _paper_clip_holder(p: Pen) -> None:
                 (x0 + 4 + tilt / 6, 14)], 1.3)
 
 
+# --- fifth round (session 48) ----------------------------------------------------------------------------
+
+
+def _straw(p: Pen) -> None:
+    """A drinking straw standing aslant: a long thin tube with a ribbed bendy neck near its top and a short
+    angled end, striped (a pencil has a point, a candle a flame, a toothbrush bristles)."""
+    p.polygon([(22, 70), (28, 70), (44, 20), (38, 18)], p.body)          # the long tube
+    for t in (0.2, 0.4, 0.6, 0.8):                   # stripes wound round it
+        x, y = 25 + 16 * t, 70 - 51 * t
+        p.polygon([(x - 3, y), (x + 3, y + 1), (x + 4, y - 3), (x - 2, y - 4)], _WHITE)
+    p.rect(37, 12, 47, 21, p.dark, 2)                # the ribbed bend
+    for y in (14, 16.5, 19):
+        p.line([(38, y), (46, y)], 1)
+    p.polygon([(40, 13), (46, 12), (64, 2), (66, 8), (48, 19)], p.body)  # the short end, bent over
+
+
+def _ottoman(p: Pen) -> None:
+    """An ottoman: a low square padded seat with no back or arms, its deep tufted top domed, a piped welt
+    round it, a skirt band and four short turned feet (a stool is a small top on long legs, a cushion has
+    no feet, a couch a back)."""
+    p.rect(6, 24, 66, 58, p.body, 6)                 # the padded block
+    p.ellipse(6, 16, 66, 34, _light(p))              # the domed top
+    p.rect(6, 30, 66, 34, p.dark)                    # piping welt
+    p.rect(6, 50, 66, 56, p.dark, 1)                 # skirt band
+    for x in (16, 28, 44, 56):                       # tufting buttons
+        p.ellipse(x - 2, 22, x + 2, 26, p.dark)
+    for x in (14, 30, 42, 58):                       # seams down the sides
+        p.line([(x, 36), (x, 49)], 1)
+    for x in (10, 56):                               # short turned feet
+        p.polygon([(x, 56), (x + 6, 56), (x + 5, 68), (x + 1, 68)], (120, 80, 40, 255))
+
+
+def _campfire(p: Pen) -> None:
+    """A campfire: crossed logs (cut ends showing their rings) in a ring of stones, a tall three-tongued flame
+    rising from them (a candle is one small flame on a stick, a bush is round and green)."""
+    for x in (6, 16, 28, 42, 54, 64):                # the stone ring
+        p.ellipse(x - 5, 60, x + 5, 70, _GRAY)
+    wood = (120, 80, 40, 255)
+    p.polygon([(8, 62), (12, 54), (64, 46), (62, 56)], wood)             # logs crossed
+    p.polygon([(10, 48), (14, 56), (62, 62), (64, 52)], wood)
+    p.ellipse(56, 44, 66, 58, (220, 180, 120, 255))  # cut end and its ring
+    p.ellipse(59, 48, 63, 54, wood)
+    p.polygon([(16, 54), (14, 36), (22, 22), (24, 34), (30, 8), (38, 28), (44, 16), (48, 34), (56, 26),
+               (56, 44), (50, 54)], p.body)          # the flame, three tongues
+    p.polygon([(24, 54), (24, 42), (30, 30), (34, 40), (40, 32), (44, 44), (42, 54)], _light(p, 0.3))
+
+
+def _marshmallow(p: Pen) -> None:
+    """Two marshmallows: short soft cylinders, round-shouldered and dusty, one standing showing its flat
+    round top, one lying on its side (a cylinder is hard-edged and tall, soap a flat bar, an egg oval)."""
+    p.rect(4, 36, 40, 66, p.body, 10)                # lying one, its side
+    p.ellipse(32, 36, 46, 66, _light(p, 0.12))       # and its round end
+    p.rect(30, 18, 68, 56, p.body, 9)                # standing one
+    p.ellipse(30, 10, 68, 28, _light(p, 0.12))       # its top
+    for x, y in ((40, 38), (52, 44), (60, 34), (14, 50), (24, 58), (44, 18), (56, 20)):   # sugar dust
+        p.ellipse(x - 1, y - 1, x + 1, y + 1, _WHITE)
+
+
+def _hanger(p: Pen) -> None:
+    """A clothes hanger: a question-mark hook on a twisted neck over a wide shoulder triangle, its bottom
+    bar straight (a hook is one curve, a coat rack a pole)."""
+    p.arc(28, 2, 44, 18, 180, 90, _CLEAR)
+    p.line([(36 + 8 * math.cos(math.radians(a)), 10 + 8 * math.sin(math.radians(a))) for a in range(150, 450, 15)],
+           3)                                        # the hook
+    p.line([(36, 18), (36, 24)], 3)                  # its neck
+    p.polygon([(36, 22), (68, 50), (66, 56), (6, 56), (4, 50)], p.body)  # the shoulders
+    p.polygon([(36, 30), (56, 48), (16, 48)], _CLEAR)                    # open inside
+    p.rect(8, 50, 64, 56, p.dark, 2)                 # the trouser bar
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
 DRAWN_WITH: dict[str, tuple[str, ...]] = {
@@ -1211,4 +1281,9 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "cardinal": (_cardinal, "red"),
     "tie clip": (_tie_clip, "silver"),
     "paper clip holder": (_paper_clip_holder, "gray"),
+    "straw": (_straw, "red"),
+    "ottoman": (_ottoman, "teal"),
+    "campfire": (_campfire, "orange"),
+    "marshmallow": (_marshmallow, "white"),
+    "hanger": (_hanger, "brown"),
 }
