@@ -1185,6 +1185,90 @@ def _hanger(p: Pen) -> None:
     p.rect(8, 50, 64, 56, p.dark, 2)                 # the trouser bar
 
 
+def _chandelier(p: Pen) -> None:
+    """A chandelier: hung from a ceiling cup by a chain, a central column with five curved arms, each holding
+    a candle bulb with its flame, crystal drops hanging between them (a lamp stands on a foot with one
+    shade, a candle is one stick)."""
+    p.rect(30, 0, 42, 4, p.dark, 1)                  # ceiling cup
+    p.line([(36, 4), (36, 18)], 2)                   # chain
+    for x0, x1, y in ((36, 4, 40), (36, 18, 44), (36, 54, 44), (36, 68, 40)):   # the curved arms
+        p.line([(x0, 44), ((x0 + x1) / 2, 54), (x1, y)], 3)
+    p.polygon([(30, 18), (42, 18), (40, 50), (36, 56), (32, 50)], p.body)        # column
+    p.ellipse(28, 28, 44, 40, _light(p))             # its bowl
+    for x, y in ((4, 40), (18, 44), (54, 44), (68, 40), (36, 24)):              # cups, bulbs and flames
+        p.rect(x - 4, y - 2, x + 4, y + 1, p.dark, 1)
+        p.rect(x - 2, y - 12, x + 2, y - 2, _WHITE)
+        p.polygon([(x, y - 20), (x + 2.5, y - 15), (x, y - 12), (x - 2.5, y - 15)], (250, 200, 60, 255))
+    for x in (12, 26, 46, 60):                       # crystal drops
+        p.line([(x, 50), (x, 58)], 1)
+        p.polygon([(x, 58), (x + 2.5, 62), (x, 68), (x - 2.5, 62)], _BLUE)
+
+
+def _crystal(p: Pen) -> None:
+    """A crystal cluster: three six-sided quartz points of different heights rising aslant from a rock, each
+    with its faceted tip, lit and shaded faces (a gem is one cut stone, a pyramid a single solid)."""
+    p.polygon([(4, 70), (10, 58), (30, 54), (54, 56), (68, 62), (70, 70)], _GRAY)         # the rock
+    for cx, top, w, lean in ((22, 22, 12, -8), (38, 4, 14, 0), (54, 28, 11, 7)):
+        base, neck = 60, top + w                     # a point: a prism body and its facet tip
+        p.polygon([(cx - w / 2, base), (cx - w / 2 + lean, neck), (cx + lean, top), (cx + w / 2 + lean, neck),
+                   (cx + w / 2, base)], p.body)
+        p.polygon([(cx - w / 2 + lean, neck), (cx + lean, top), (cx + lean, neck + 4), (cx, base)],
+                  _light(p, 0.25))
+        p.line([(cx + lean, neck + 4), (cx + w / 2 + lean, neck)], 1)
+
+
+def _squash(p: Pen) -> None:
+    """A butternut squash lying: a long straight neck swelling into a round bulb, a woody stalk at the neck's
+    end, the bulb's blossom mark (a pear is short and stands, an eggplant has a leafy cap, a zucchini is
+    even along its length)."""
+    p.polygon([(8, 30), (12, 25), (40, 23), (48, 18)], p.body)
+    p.rect(6, 24, 44, 42, p.body, 9)                 # the neck
+    p.ellipse(32, 14, 70, 56, p.body)                # the bulb
+    p.arc(6, 26, 44, 40, 200, 340, _light(p, 0.2))   # sheen on the neck
+    p.ellipse(58, 33, 62, 37, p.dark)                # blossom mark
+    p.polygon([(7, 30), (0, 28), (0, 36), (7, 35)], (120, 80, 40, 255))   # the stalk
+
+
+def _nectarine(p: Pen) -> None:
+    """A nectarine: a smooth round fruit, its skin blushed dark over a lighter ground, a groove down one side,
+    a stem with one long leaf; beside it a halved one with its wrinkled stone (a peach is fuzzy with no
+    cut, an apple has no groove)."""
+    p.ellipse(2, 18, 50, 66, p.body)                 # the whole fruit
+    p.ellipse(8, 22, 30, 42, (250, 210, 90, 255))    # lighter ground showing
+    p.arc(18, 20, 40, 64, 250, 320, p.dark)          # the groove
+    p.line([(26, 20), (28, 10)], 2)                  # stem
+    p.polygon([(28, 12), (40, 2), (52, 4), (40, 12)], (92, 168, 60, 255))  # the leaf
+    p.ellipse(38, 34, 70, 66, p.body)                # the halved one
+    p.ellipse(41, 37, 67, 63, (250, 200, 80, 255))   # its flesh
+    p.ellipse(49, 43, 59, 57, (150, 70, 40, 255))    # the stone
+    p.line([(52, 46), (55, 50), (52, 54)], 1)
+
+
+def _apricot(p: Pen) -> None:
+    """Two apricots: small downy orange fruit, each with its deep crease and a short stem but no leaf, one
+    halved showing its smooth almond-shaped stone (a nectarine has a leaf and a blush, a peach a dimple
+    and leaves, an orange a peel)."""
+    p.ellipse(4, 10, 40, 46, p.body)                 # the whole one
+    p.arc(14, 10, 34, 46, 200, 330, p.dark)          # its crease
+    p.line([(22, 10), (20, 4)], 2)                   # stem
+    p.ellipse(8, 14, 18, 24, _light(p, 0.2))         # down's sheen
+    p.ellipse(30, 30, 70, 70, p.body)                # the halved one
+    p.ellipse(33, 33, 67, 67, _light(p, 0.15))       # its flesh
+    p.polygon([(50, 40), (56, 46), (54, 58), (50, 62), (46, 58), (44, 46)], (150, 90, 50, 255))   # stone
+
+
+def _platter(p: Pen) -> None:
+    """A serving platter: a long oval dish seen from above, its wide flat rim, sunken well and moulded end
+    handles (a plate is round, a tray rectangular with side rails, a cutting board wooden with a hole)."""
+    p.ellipse(0, 18, 72, 56, p.body)                 # rim
+    p.polygon([(0, 30), (-0, 44), (6, 44), (6, 30)], p.dark)
+    p.ellipse(10, 24, 62, 50, _light(p, 0.15))       # the well
+    p.arc(10, 24, 62, 50, 200, 340, p.dark)          # its sunken edge
+    for x in (3, 69):                                # handles
+        p.ellipse(x - 3, 33, x + 3, 41, p.dark)
+    p.arc(14, 28, 58, 46, 20, 160, _WHITE)           # glaze sheen
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
 DRAWN_WITH: dict[str, tuple[str, ...]] = {
@@ -1286,4 +1370,10 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "campfire": (_campfire, "orange"),
     "marshmallow": (_marshmallow, "white"),
     "hanger": (_hanger, "brown"),
+    "chandelier": (_chandelier, "gold"),
+    "crystal": (_crystal, "purple"),
+    "squash": (_squash, "orange"),
+    "nectarine": (_nectarine, "red"),
+    "apricot": (_apricot, "orange"),
+    "platter": (_platter, "white"),
 }
