@@ -119,7 +119,7 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "coat rack": ("tripod", "lamp", "tree", "ladder", "traffic light", "umbrella"),
     "tripod": ("telescope", "camera", "tent", "ladder", "lamp", "pyramid", "cone", "coat rack"),
     "tuxedo": ("jacket", "shirt", "tie", "dress", "sweater", "suitcase"),
-    "jacket": ("tuxedo",),
+    "jacket": ("tuxedo", "bathrobe"),
     "post-it": ("notepad", "paper", "clipboard", "envelope", "notebook", "book", "sign", "napkin", "album"),
     "yam": ("potato", "carrot", "cucumber", "zucchini", "eggplant", "bread", "banana"),
     "potato": ("yam",),
@@ -158,6 +158,13 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "platter": ("plate", "tray", "bowl", "cutting board", "placemat", "mat", "lily pad", "clock", "mirror",
                 "pie", "mouse pad", "bathtub"),
     "plate": ("platter",),
+    "grapefruit": ("orange", "lemon", "lime", "tire", "pizza", "pie", "clock", "melon", "watermelon",
+                   "cookie", "nectarine", "apricot"),
+    "orange": ("grapefruit",),
+    "loafer": ("shoe", "boot", "sandal", "saddle", "mouse", "hat"),
+    "shoe": ("loafer",),
+    "bathrobe": ("jacket", "dress", "shirt", "tuxedo", "sweater", "towel", "curtain", "tie"),
+    "juicer": ("cone", "bowl", "bell", "tent", "pyramid", "lampshade", "ice cream", "pie"),
 }
 #: Older classes a new one could pass for: checked the other way round too (the new class must not be
 #: preferred when the older one is drawn).

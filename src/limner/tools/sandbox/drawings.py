@@ -1269,6 +1269,68 @@ def _platter(p: Pen) -> None:
     p.arc(14, 28, 58, 46, 20, 160, _WHITE)           # glaze sheen
 
 
+def _grapefruit(p: Pen) -> None:
+    """A grapefruit and its cut half: a big round fruit with a pitted yellow-orange peel, and the half's thick
+    white pith round many wedge segments of pink flesh, a core at the centre (an orange has a leaf and no
+    cut here, a lemon is pointed, a pizza has toppings)."""
+    p.ellipse(0, 2, 42, 44, (250, 190, 80, 255))     # the whole fruit
+    for x, y in ((12, 14), (22, 10), (30, 20), (14, 28), (24, 32)):     # pitted peel
+        p.ellipse(x - 1, y - 1, x + 1, y + 1, (220, 150, 50, 255))
+    p.ellipse(22, 22, 72, 72, (250, 190, 80, 255))   # the halved one: peel
+    p.ellipse(25, 25, 69, 69, _WHITE)                # pith
+    p.ellipse(28, 28, 66, 66, p.body)                # flesh
+    for k in range(10):                              # segment walls
+        a = math.radians(36 * k)
+        p.line([(47 + 2 * math.cos(a), 47 + 2 * math.sin(a)), (47 + 18 * math.cos(a), 47 + 18 * math.sin(a))], 1)
+    p.ellipse(45, 45, 49, 49, _WHITE)                # the core
+
+
+def _loafer(p: Pen) -> None:
+    """A loafer seen from the side: a low slip-on shoe with no laces, its toe long and rounded, a moccasin
+    seam round the vamp, a strap across the saddle with its penny slot, a low heel (a shoe has laces, a
+    boot a shaft, a sandal straps)."""
+    p.polygon([(2, 50), (4, 42), (14, 36), (30, 34), (42, 28), (54, 26), (64, 30), (68, 40), (68, 54),
+               (8, 56)], p.body)                     # the upper: toe low on the left, heel right
+    p.chord(40, 22, 66, 36, 180, 360, _DARK)         # opening for the foot
+    p.arc(2, 34, 36, 62, 180, 300, p.dark)           # moccasin seam
+    p.polygon([(28, 34), (40, 29), (42, 36), (30, 40)], p.dark)        # the strap
+    p.ellipse(32, 33, 37, 37, _DARK)                 # its penny slot
+    p.polygon([(0, 52), (8, 56), (68, 56), (68, 60), (6, 60)], _DARK)  # the sole
+    p.rect(54, 56, 68, 66, _DARK, 1)                 # heel
+
+
+def _bathrobe(p: Pen) -> None:
+    """A bathrobe hung open: a long wrap to below the knee with a shawl collar, wide sleeves, a patch pocket,
+    its tie belt knotted with the ends hanging (a dress has no lapels, a jacket is short, a tuxedo has a
+    shirt front)."""
+    p.polygon([(22, 6), (50, 6), (56, 12), (66, 36), (60, 40), (54, 28), (56, 70), (16, 70), (18, 28),
+               (12, 40), (6, 36), (16, 12)], p.body)                    # robe and sleeves
+    p.polygon([(26, 6), (36, 36), (46, 6), (40, 6), (36, 22), (32, 6)], _light(p, 0.2))  # shawl collar
+    p.line([(36, 36), (36, 70)], 1.5)                # the overlap
+    p.rect(16, 36, 56, 42, p.dark, 1)                # tie belt
+    p.polygon([(34, 40), (30, 58), (34, 58), (37, 42)], p.dark)        # its hanging ends
+    p.polygon([(38, 40), (42, 56), (46, 56), (40, 40)], p.dark)
+    p.rect(42, 48, 52, 58, p.dark, 1)                # patch pocket
+    p.line([(12, 40), (6, 36)], 1)
+
+
+def _juicer(p: Pen) -> None:
+    """A citrus juicer: a ribbed pointed reamer cone rising from a round dish with a pouring spout, a handle
+    on its side, juice in the dish (a cone has no dish, a bowl no reamer, a lemon squeezer is two arms)."""
+    p.polygon([(20, 40), (36, 4), (52, 40)], _light(p, 0.1))             # the reamer
+    for x in (26, 31, 36, 41, 46):                   # its ribs
+        p.line([(x, 40), (36, 6)], 1)
+    p.polygon([(58, 44), (70, 40), (70, 46), (60, 50)], p.body)         # spout
+    p.polygon([(4, 44), (0, 48), (6, 54)], p.body)
+    p.ellipse(4, 36, 64, 52, p.body)                 # the dish's rim
+    p.ellipse(10, 38, 58, 48, (250, 220, 90, 255))   # juice
+    p.polygon([(20, 40), (36, 10), (52, 40)], _light(p, 0.1))
+    for x in (28, 36, 44):
+        p.line([(x, 40), (36, 12)], 1)
+    p.polygon([(6, 46), (62, 46), (56, 66), (12, 66)], p.body)          # bowl below
+    p.rect(14, 66, 54, 70, p.dark, 1)                # foot
+
+
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
 DRAWN_WITH: dict[str, tuple[str, ...]] = {
@@ -1376,4 +1438,8 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "nectarine": (_nectarine, "red"),
     "apricot": (_apricot, "orange"),
     "platter": (_platter, "white"),
+    "grapefruit": (_grapefruit, "pink"),
+    "loafer": (_loafer, "brown"),
+    "bathrobe": (_bathrobe, "white"),
+    "juicer": (_juicer, "white"),
 }
