@@ -40,7 +40,6 @@ NEW_CLASSES: tuple[str, ...] = (*GLYPHS, *DRAWINGS)
 LOOKALIKES: dict[str, tuple[str, ...]] = {
     "rug": ("mat", "blanket", "towel", "painting"), "blanket": ("towel", "rug", "pillow", "cushion", "envelope"),
     "towel": ("rug", "blanket", "curtain", "scarf", "tie"),
-    "mat": ("rug", "tray", "computer keyboard", "belt", "mouse pad"),
     "curtain": ("towel", "window", "dress"), "cushion": ("pillow", "blanket", "ottoman"), "sweater": ("shirt", "jacket", "dress"),
     "glove": ("gloves", "baseball glove"), "belt": ("mat", "tie", "ruler", "bracelet"),
     "frame": ("painting", "mirror", "window", "tv", "box"), "stool": ("chair", "table", "lamp", "ottoman"),
@@ -165,6 +164,14 @@ LOOKALIKES: dict[str, tuple[str, ...]] = {
     "shoe": ("loafer",),
     "bathrobe": ("jacket", "dress", "shirt", "tuxedo", "sweater", "towel", "curtain", "tie"),
     "juicer": ("cone", "bowl", "bell", "tent", "pyramid", "lampshade", "ice cream", "pie"),
+    "light fixture": ("lamp", "lampshade", "chandelier", "bell", "bowl", "umbrella", "mushroom", "helmet",
+                      "traffic light"),
+    "cracker": ("cookie", "toast", "bread", "book", "cheese", "napkin", "post-it", "eraser"),
+    "brownie": ("cake", "block", "cube", "bread", "cheese", "box", "eraser", "chocolate", "toast"),
+    "doormat": ("mat", "rug", "mouse pad", "placemat", "sign", "computer keyboard", "book", "tray"),
+    "mat": ("rug", "tray", "computer keyboard", "belt", "mouse pad", "doormat"),
+    "pendulum": ("lollipop", "spoon", "pizza cutter", "magnifying glass", "clock", "balloon", "coin",
+                 "key", "paddle"),
 }
 #: Older classes a new one could pass for: checked the other way round too (the new class must not be
 #: preferred when the older one is drawn).

@@ -1330,6 +1330,97 @@ def _juicer(p: Pen) -> None:
     p.polygon([(6, 46), (62, 46), (56, 66), (12, 66)], p.body)          # bowl below
     p.rect(14, 66, 54, 70, p.dark, 1)                # foot
 
+def _light_fixture(p: Pen) -> None:
+    """A ceiling light fixture: a round canopy plate on the ceiling line, a short rod down to a frosted glass
+    dome lit from within, its bulb glowing through, a finial at the bottom (a lamp stands on a foot, a
+    lampshade is open below, a chandelier has arms)."""
+    p.rect(0, 0, 72, 4, _GRAY)                       # the ceiling
+    p.rect(24, 4, 48, 10, p.body, 2)                 # canopy plate
+    p.rect(34, 10, 38, 20, p.dark)                   # rod
+    p.rect(16, 18, 56, 24, p.body, 2)                # the fitter ring
+    p.chord(6, -4, 66, 56, 0, 180, (255, 245, 200, 255))   # frosted dome below it
+    p.ellipse(28, 28, 44, 44, (250, 220, 90, 255))   # bulb glowing through
+    p.ellipse(32, 52, 40, 60, p.body)                # finial
+    for a in (200, 240, 300, 340):                   # light rays
+        r = math.radians(a)
+        p.line([(36 + 36 * math.cos(r), 40 - 30 * math.sin(r)), (36 + 40 * math.cos(r), 40 - 34 * math.sin(r))], 1)
+
+
+def _cracker(p: Pen) -> None:
+    """Two crackers: thin square biscuits with scalloped edges and rows of docking holes, one lying over the
+    other aslant (a cookie is round with chips, toast is a slice with crust, a book has pages)."""
+    for cx, cy, ang in ((28, 30, 10), (44, 42, -12)):
+        pts = []
+        for k in range(4):                           # a square with a scalloped edge
+            a0 = math.radians(ang + 90 * k + 45)
+            a1 = math.radians(ang + 90 * k + 135)
+            x0, y0 = cx + 26 * math.cos(a0), cy + 26 * math.sin(a0)
+            x1, y1 = cx + 26 * math.cos(a1), cy + 26 * math.sin(a1)
+            for j in range(6):
+                t = j / 6
+                bump = 1.8 if j % 2 else 0
+                nx, ny = (cx - (x0 + x1) / 2), (cy - (y0 + y1) / 2)
+                n = math.hypot(nx, ny)
+                pts.append((x0 + (x1 - x0) * t - bump * nx / n, y0 + (y1 - y0) * t - bump * ny / n))
+        p.polygon(pts, p.body)
+        for i in (-1, 0, 1):                         # docking holes
+            for j in (-1, 0, 1):
+                a = math.radians(ang)
+                x = cx + 9 * (i * math.cos(a) - j * math.sin(a))
+                y = cy + 9 * (i * math.sin(a) + j * math.cos(a))
+                p.ellipse(x - 1.3, y - 1.3, x + 1.3, y + 1.3, p.dark)
+
+
+def _brownie(p: Pen) -> None:
+    """A brownie: a thick square of fudgy cake seen aslant, its crackled shiny top, a cut side showing its
+    dense crumb with nuts, on a scrap of baking paper (a cake has layers and icing, a block is smooth, bread
+    has a crust dome)."""
+    p.polygon([(2, 56), (16, 50), (70, 56), (58, 68)], _WHITE)          # baking paper
+    p.polygon([(8, 26), (38, 16), (64, 26), (34, 38)], _light(p, 0.12))  # the top
+    p.polygon([(8, 26), (34, 38), (34, 62), (8, 50)], p.body)           # cut side, front left
+    p.polygon([(34, 38), (64, 26), (64, 50), (34, 62)], p.dark)         # side, right
+    p.line([(16, 26), (26, 24), (30, 30), (42, 26), (50, 28)], 1)      # crackle
+    p.line([(26, 20), (36, 22), (40, 18)], 1)
+    for x, y in ((14, 36), (24, 44), (18, 50), (28, 52)):              # nuts in the crumb
+        p.ellipse(x - 2, y - 1.5, x + 2, y + 1.5, (220, 180, 120, 255))
+
+
+def _doormat(p: Pen) -> None:
+    """A doormat seen from above: a coir mat wider than deep, its bristly edge all round, a dark border band
+    and a row of block letters across its field (a rug has fringes at its ends, a mat is rolled, a mouse
+    pad has a wrist rest)."""
+    pts = []
+    for k in range(16):                              # bristly top and bottom edges
+        pts.append((2 + 68 * k / 15, 14 if k % 2 else 16))
+    for k in range(8):                               # right edge
+        pts.append((70 if k % 2 else 68, 16 + 40 * k / 7))
+    for k in range(16):
+        pts.append((70 - 68 * k / 15, 58 if k % 2 else 56))
+    for k in range(8):                               # left edge
+        pts.append((2 if k % 2 else 4, 56 - 40 * k / 7))
+    p.polygon(pts, p.body)
+    p.rect(8, 20, 64, 52, p.dark, 2)                 # border band
+    p.rect(12, 24, 60, 48, _light(p, 0.15))          # the field
+    for k in range(7):                               # letters
+        x = 15 + k * 6.4
+        p.rect(x, 31, x + 4, 41, p.dark)
+
+
+def _pendulum(p: Pen) -> None:
+    """A clock pendulum: a long rod hung from its suspension spring and hook, swinging aslant, ending in a
+    big round bob with a ring round its face, arcs marking its swing (a lollipop is a short stick, a
+    spoon a bowl, a pizza cutter a wheel with a handle)."""
+    p.rect(30, 0, 42, 6, _DARK, 1)                   # the hanger bracket
+    p.line([(36, 6), (36, 12)], 2)                   # suspension spring
+    p.polygon([(35, 12), (37, 12), (50, 48), (48, 49)], _GRAY)          # the rod, aslant
+    p.ellipse(32, 40, 64, 72, p.body)                # bob
+    p.ellipse(37, 45, 59, 67, _light(p, 0.2))
+    p.ellipse(44, 52, 52, 60, p.dark)
+    p.arc(0, -20, 72, 52, 110, 150, _CLEAR)          # its swing
+    p.line([(8, 48), (4, 40), (2, 30)], 1)
+    p.line([(20, 58), (12, 54)], 1)
+
+
 
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
@@ -1442,4 +1533,9 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "loafer": (_loafer, "brown"),
     "bathrobe": (_bathrobe, "white"),
     "juicer": (_juicer, "white"),
+    "light fixture": (_light_fixture, "gold"),
+    "cracker": (_cracker, "beige"),
+    "brownie": (_brownie, "brown"),
+    "doormat": (_doormat, "brown"),
+    "pendulum": (_pendulum, "gold"),
 }
