@@ -1421,6 +1421,46 @@ def _pendulum(p: Pen) -> None:
     p.line([(20, 58), (12, 54)], 1)
 
 
+def _face_mask(p: Pen) -> None:
+    """A face mask: a pleated rectangle of cloth bowed to fit a face, a nose wire along its top edge, an ear
+    loop at each side (a napkin is flat and square, an envelope has a flap, a bandage is a strip)."""
+    p.arc(0, 14, 22, 58, 90, 270, _CLEAR)
+    p.line([(16, 20), (4, 18), (0, 36), (4, 54), (16, 52)], 2)         # left ear loop
+    p.line([(56, 20), (68, 18), (72, 36), (68, 54), (56, 52)], 2)      # right ear loop
+    p.polygon([(14, 20), (36, 14), (58, 20), (60, 50), (36, 60), (12, 50)], p.body)   # the mask
+    for y in (30, 38, 46):                           # pleats
+        p.line([(14, y - 2), (36, y - 6), (58, y - 2)], 1)
+    p.line([(22, 18), (36, 15), (50, 18)], 2.5)      # nose wire
+
+
+def _hairpin(p: Pen) -> None:
+    """A decorative hairpin: a long two-pronged pin, aslant, its ornament at the top a jewelled flower with
+    a dangling bead (a fork has four tines and a bowl, chopsticks are two apart, a brooch has no prongs)."""
+    p.line([(22, 26), (60, 70)], 2.5)                # the two prongs
+    p.line([(28, 22), (68, 64)], 2.5)
+    p.line([(60, 70), (64, 68), (68, 64)], 2.5)
+    for k in range(6):                               # the flower's petals
+        a = math.radians(60 * k)
+        x, y = 22 + 11 * math.cos(a), 20 + 11 * math.sin(a)
+        p.ellipse(x - 7, y - 7, x + 7, y + 7, p.body)
+    p.ellipse(16, 14, 28, 26, _light(p, 0.25))       # its jewel
+    p.ellipse(19, 17, 25, 23, _WHITE)
+    p.line([(10, 28), (8, 42)], 1)                   # a dangling bead
+    p.ellipse(4, 42, 12, 50, p.dark)
+
+
+def _pedestal(p: Pen) -> None:
+    """A pedestal: a stepped square plinth, a fluted column shaft, a moulded cap with a flat top to stand
+    something on (a table has legs, a stool a seat, a vase a mouth)."""
+    p.rect(10, 62, 62, 70, p.dark, 1)                # the plinth, stepped
+    p.rect(14, 56, 58, 62, p.body, 1)
+    p.rect(20, 18, 52, 56, p.body)                   # the shaft
+    for x in (26, 32, 40, 46):                       # fluting
+        p.line([(x, 20), (x, 54)], 1)
+    p.rect(16, 12, 56, 18, p.body, 1)                # the moulded cap
+    p.rect(12, 6, 60, 12, p.dark, 1)                 # flat top
+
+
 
 #: Drawn classes whose drawing shows other classes whole (cutlery is a fork, a knife and a spoon): the detector
 #: finds those in it, so a scene naming both cannot be judged (the checker says so, `checker.unjudged_parts`).
@@ -1538,4 +1578,7 @@ DRAWINGS: dict[str, tuple[Callable[[Pen], None], str]] = {
     "brownie": (_brownie, "brown"),
     "doormat": (_doormat, "brown"),
     "pendulum": (_pendulum, "gold"),
+    "face mask": (_face_mask, "blue"),
+    "hairpin": (_hairpin, "pink"),
+    "pedestal": (_pedestal, "white"),
 }
