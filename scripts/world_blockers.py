@@ -49,9 +49,17 @@ def blockers(directory: Path, split: str) -> tuple[Counter[str], Counter[str]]:
 
 def prompts(directory: Path, split: str) -> Iterator[str]:
     """Every prompt of the split's lists (`*_train.txt`, or `*_val.txt` for heldout), in file order."""
-    suffix = "_val" if split == "heldout" else "_train"
-    for f in sorted(directory.glob(f"*{suffix}.txt")):
+    for f in _lists(directory, split):
         yield from _lines(f)
+
+
+def _lists(directory: Path, split: str) -> list[Path]:
+    """The split's prompt lists: `*_train.txt`, or `*_val.txt` for heldout."""
+    return sorted(directory.glob(f"*{_suffix(split)}.txt"))
+
+
+def _suffix(split: str) -> str:
+    return "_val" if split == "heldout" else "_train"
 
 
 #: (kind, pattern on an `unjudged_parts` reason with its element/relation id prefix removed), first match wins.
@@ -84,17 +92,17 @@ class KindsReport:
 
 def kinds_report(directory: Path, split: str) -> KindsReport:
     """Per kind of unjudged part: prompts it blocks, prompts it alone blocks; and the non-abstract ceiling."""
-    return _kinds_of(list(prompts(directory, split)))
+    return _kinds_of([_kinds(p) for p in prompts(directory, split)])
 
 
 def kinds_by_list(directory: Path, split: str) -> dict[str, KindsReport]:
     """`kinds_report` for each prompt list of the split (its category: `colour`, `non_spatial`...) and for all
     of them (`all`). The per-list ceilings say which categories a pixel world can bring to a support rate at
     all: a prompt with a mood in it is not world-supported however many classes and relations are drawn."""
-    suffix = "_val" if split == "heldout" else "_train"
-    out = {f.name.removesuffix(f"{suffix}.txt"): _kinds_of(list(_lines(f)))
-           for f in sorted(directory.glob(f"*{suffix}.txt"))}
-    out["all"] = _kinds_of(list(prompts(directory, split)))
+    per_list = {f.name.removesuffix(f"{_suffix(split)}.txt"): [_kinds(p) for p in _lines(f)]
+                for f in _lists(directory, split)}
+    out = {name: _kinds_of(kinds) for name, kinds in per_list.items()}
+    out["all"] = _kinds_of([k for kinds in per_list.values() for k in kinds])  # each prompt read once
     return out
 
 
@@ -103,13 +111,17 @@ def kinds_by_list(directory: Path, split: str) -> dict[str, KindsReport]:
 MOOD_KINDS = frozenset({"mood", "style"})
 
 
-def _kinds_of(texts: list[str]) -> KindsReport:
+def _kinds(prompt: str) -> set[str]:
+    """The kinds of the parts of `prompt` the sandbox does not judge (empty: world-supported)."""
+    return {part_kind(r) for r in unjudged_parts(parse_prompt(prompt))}
+
+
+def _kinds_of(prompt_kinds: list[set[str]]) -> KindsReport:
     total = supported = ceiling = no_moods = 0
     blocking: Counter[str] = Counter()
     sole: Counter[str] = Counter()
-    for prompt in texts:
+    for kinds in prompt_kinds:
         total += 1
-        kinds = {part_kind(r) for r in unjudged_parts(parse_prompt(prompt))}
         supported += not kinds
         ceiling += not (kinds & ABSTRACT_KINDS)
         no_moods += not (kinds & MOOD_KINDS)

@@ -175,10 +175,10 @@ def repair_items(
     items: list[RepairItem] = []
     for prompt in (p for p in (p.strip() for p in prompts) if p):
         scene = parse(prompt)
+        given = (drawn or {}).get(prompt, prompt)
         for painter in painters:
             for seed in seeds:
                 try:
-                    given = (drawn or {}).get(prompt, prompt)
                     result = painter(ToolCall(tool=painter.name, prompt=given, seed=seed, width=width,
                                               height=height))
                 except ToolError:
